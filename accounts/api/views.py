@@ -1,0 +1,61 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+
+from accounts.models import Membership, Organization, Team
+from tagsense.tenancy.api import OrganizationAPIView
+from tagsense.tenancy.resolve import memberships_of
+
+from .serializers import MemberSerializer, OrganizationSerializer, TeamSerializer
+
+
+class MyOrganizationsView(ListAPIView):
+    """The organizations the caller belongs to, with their role in each."""
+
+    serializer_class = OrganizationSerializer
+    pagination_class = None
+    queryset = Organization.objects.none()
+
+    def list(self, request, *args, **kwargs):
+        memberships = memberships_of(request.user)
+        serializer = self.get_serializer(
+            [m.organization for m in memberships],
+            many=True,
+            context={"role_by_org": {m.organization_id: m.role for m in memberships}},
+        )
+        return Response(serializer.data)
+
+
+class OrganizationDetailView(OrganizationAPIView):
+    serializer_class = OrganizationSerializer
+    queryset = Organization.objects.none()
+
+    @extend_schema(responses=OrganizationSerializer)
+    def get(self, request, *args, **kwargs):
+        serializer = self.get_serializer(
+            self.organization, context={"role_by_org": {self.organization.pk: self.membership.role}}
+        )
+        return Response(serializer.data)
+
+
+class MemberListView(mixins.ListModelMixin, OrganizationAPIView):
+    serializer_class = MemberSerializer
+    model = Membership
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("user")
+
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+
+class TeamListView(mixins.ListModelMixin, OrganizationAPIView):
+    serializer_class = TeamSerializer
+    model = Team
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("memberships__user")
+
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)

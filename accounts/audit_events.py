@@ -1,0 +1,18 @@
+from audit.registry import register
+
+LOGIN = register("auth.login", "A user logged in")
+LOGOUT = register("auth.logout", "A user logged out")
+LOGIN_FAILED = register("auth.login_failed", "A login attempt failed")
+ORG_CREATE = register("org.create", "An organization was created")
+ORG_UPDATE = register("org.update", "An organization's settings changed")
+MEMBER_ADD = register("org.member_add", "A user was added to the organization")
+MEMBER_ROLE_CHANGE = register("org.member_role_change", "A member's role changed")
+MEMBER_REMOVE = register("org.member_remove", "A member was removed from the organization")
+TEAM_CREATE = register("team.create", "A team was created")
+TEAM_UPDATE = register("team.update", "A team was renamed or described")
+TEAM_DELETE = register("team.delete", "A team was deleted")
+TEAM_MEMBER_ADD = register("team.member_add", "A member joined a team")
+TEAM_MEMBER_REMOVE = register("team.member_remove", "A member left a team")
+ADMIN_ADD = register("admin.add", "An object was created in the Django admin")
+ADMIN_CHANGE = register("admin.change", "An object was changed in the Django admin")
+ADMIN_DELETE = register("admin.delete", "An object was deleted in the Django admin")

@@ -1,0 +1,28 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("settings/", views.SettingsView.as_view(), name="settings"),
+    path("settings/organization/", views.UpdateOrganizationView.as_view(), name="org-update"),
+    path("settings/members/add/", views.AddMemberView.as_view(), name="member-add"),
+    path("settings/members/<int:pk>/role/", views.ChangeRoleView.as_view(), name="member-role"),
+    path(
+        "settings/members/<int:pk>/remove/", views.RemoveMemberView.as_view(), name="member-remove"
+    ),
+    path("settings/teams/add/", views.CreateTeamView.as_view(), name="team-add"),
+    path("teams/<slug:team_slug>/", views.TeamDetailView.as_view(), name="team-detail"),
+    path("teams/<slug:team_slug>/edit/", views.UpdateTeamView.as_view(), name="team-edit"),
+    path("teams/<slug:team_slug>/delete/", views.DeleteTeamView.as_view(), name="team-delete"),
+    path(
+        "teams/<slug:team_slug>/members/add/",
+        views.AddTeamMemberView.as_view(),
+        name="team-member-add",
+    ),
+    path(
+        "teams/<slug:team_slug>/members/<int:pk>/remove/",
+        views.RemoveTeamMemberView.as_view(),
+        name="team-member-remove",
+    ),
+]

@@ -1,0 +1,196 @@
+"""Organization pages: the dashboard, settings (members, teams), team pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from audit.models import AuditEvent
+from tagsense.tenancy.views import OrganizationViewMixin
+
+from . import services
+from .access import access_membership_by_id, access_team_by_slug
+from .forms import AddMemberForm, OrganizationForm, RoleForm, TeamForm, TeamMemberForm
+from .models import Membership, Team, TeamMembership, User
+from .roles import role_allows
+
+
+class DashboardView(OrganizationViewMixin, TemplateView):
+    template_name = "accounts/dashboard.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        m = self.membership
+        context["member_count"] = Membership.objects.restrict(m).count()
+        context["teams"] = Team.objects.restrict(m).with_member_count()
+        context["my_teams"] = Team.objects.restrict(m).filter(memberships__user=m.user)
+        if role_allows(m.role, "audit"):
+            context["recent_events"] = AuditEvent.objects.restrict(m, "audit")[:8]
+        return context
+
+
+class ActionView(OrganizationViewMixin, TemplateView):
+    """A POST-only action: validate a form, call one service, report, go back."""
+
+    form_class = None
+    required_action = "manage"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        form = self.get_form()
+        if form is not None and not form.is_valid():
+            for field, errors in form.errors.items():
+                messages.error(request, f"{field}: {' '.join(errors)}")
+            return redirect(self.get_success_url())
+        try:
+            self.perform(form.cleaned_data if form is not None else {})
+        except services.ServiceError as exc:
+            messages.error(request, str(exc))
+        return redirect(self.get_success_url())
+
+    def get_form(self):
+        return self.form_class(self.request.POST) if self.form_class else None
+
+    def get_success_url(self):
+        return reverse("settings", kwargs={"org_slug": self.organization.slug})
+
+    def perform(self, data):
+        raise NotImplementedError
+
+
+class SettingsView(OrganizationViewMixin, TemplateView):
+    template_name = "accounts/settings.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        m = self.membership
+        context["can_manage"] = role_allows(m.role, "manage")
+        context["members"] = Membership.objects.restrict(m).select_related("user")
+        context["teams"] = Team.objects.restrict(m).with_member_count()
+        context["org_form"] = OrganizationForm(initial={"name": self.organization.name})
+        context["member_form"] = AddMemberForm()
+        context["team_form"] = TeamForm()
+        context["role_form"] = RoleForm()
+        return context
+
+
+class UpdateOrganizationView(ActionView):
+    form_class = OrganizationForm
+
+    def perform(self, data):
+        services.update_organization(self.organization, name=data["name"])
+        messages.success(self.request, "Organization renamed.")
+
+
+class AddMemberView(ActionView):
+    form_class = AddMemberForm
+
+    def perform(self, data):
+        membership = services.add_member(self.organization, email=data["email"], role=data["role"])
+        messages.success(self.request, f"{membership.user.email} added as {membership.role}.")
+
+
+class ChangeRoleView(ActionView):
+    form_class = RoleForm
+
+    def perform(self, data):
+        target = access_membership_by_id(self.membership, self.kwargs["pk"], "manage")
+        services.change_role(target, role=data["role"], by=self.membership)
+        messages.success(self.request, f"{target.user.email} is now {target.role}.")
+
+
+class RemoveMemberView(ActionView):
+    def perform(self, data):
+        target = access_membership_by_id(self.membership, self.kwargs["pk"], "manage")
+        services.remove_member(target, by=self.membership)
+        messages.success(self.request, f"{target.user.email} removed.")
+
+
+class CreateTeamView(ActionView):
+    form_class = TeamForm
+
+    def perform(self, data):
+        team = services.create_team(
+            self.organization, name=data["name"], description=data["description"]
+        )
+        messages.success(self.request, f"Team {team.name} created.")
+
+
+class TeamDetailView(OrganizationViewMixin, TemplateView):
+    template_name = "accounts/team_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        team = access_team_by_slug(self.membership, self.kwargs["team_slug"])
+        members = TeamMembership.objects.restrict(self.membership).filter(team=team)
+        in_team = {tm.user_id for tm in members}
+        candidates = (
+            Membership.objects.restrict(self.membership)
+            .exclude(user_id__in=in_team)
+            .select_related("user")
+        )
+        context.update(
+            team=team,
+            team_members=members.select_related("user"),
+            can_manage=role_allows(self.membership.role, "manage"),
+            team_form=TeamForm(initial={"name": team.name, "description": team.description}),
+            member_form=TeamMemberForm(members=candidates),
+        )
+        return context
+
+
+class TeamActionView(ActionView):
+    def get_team(self):
+        return access_team_by_slug(self.membership, self.kwargs["team_slug"], "manage")
+
+    def get_success_url(self):
+        return reverse(
+            "team-detail",
+            kwargs={"org_slug": self.organization.slug, "team_slug": self.kwargs["team_slug"]},
+        )
+
+
+class UpdateTeamView(TeamActionView):
+    form_class = TeamForm
+
+    def perform(self, data):
+        services.update_team(self.get_team(), name=data["name"], description=data["description"])
+        messages.success(self.request, "Team updated.")
+
+
+class DeleteTeamView(TeamActionView):
+    def perform(self, data):
+        team = self.get_team()
+        services.delete_team(team)
+        messages.success(self.request, f"Team {team.name} deleted.")
+
+    def get_success_url(self):
+        return reverse("settings", kwargs={"org_slug": self.organization.slug})
+
+
+class AddTeamMemberView(TeamActionView):
+    def get_form(self):
+        members = Membership.objects.restrict(self.membership).select_related("user")
+        return TeamMemberForm(self.request.POST, members=members)
+
+    def perform(self, data):
+        user = User.objects.get(pk=data["user"])
+        services.add_team_member(self.get_team(), user=user)
+        messages.success(self.request, f"{user.email} joined the team.")
+
+
+class RemoveTeamMemberView(TeamActionView):
+    def perform(self, data):
+        team = self.get_team()
+        tm = (
+            TeamMembership.objects.restrict(self.membership, "manage")
+            .filter(team=team, pk=self.kwargs["pk"])
+            .select_related("user")
+            .first()
+        )
+        if tm is None:
+            raise services.ServiceError("That member is not in the team.")
+        services.remove_team_member(team, user=tm.user)
+        messages.success(self.request, f"{tm.user.email} left the team.")

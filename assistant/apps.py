@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AssistantConfig(AppConfig):
+    """LLM backends, grounding and the streaming panel (issue #6)."""
+
+    name = "assistant"

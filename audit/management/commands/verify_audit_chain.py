@@ -1,0 +1,39 @@
+"""Verify the audit hash chains: exit 0 when intact, 1 naming the first bad event otherwise."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Organization
+from audit.services import verify_all
+
+
+class Command(BaseCommand):
+    help = "Verify the audit log's hash chain of one organization, or of all and the global one."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--org", metavar="SLUG", help="only this organization's chain")
+
+    def handle(self, *args, org=None, **options):
+        if org:
+            organization = Organization.objects.filter(slug=org).first()
+            if organization is None:
+                raise CommandError(f"no organization with slug {org!r}")
+            chains: list[tuple[str, int | None]] = [(organization.slug, organization.pk)]
+        else:
+            chains = [(o.slug, o.pk) for o in Organization.objects.order_by("slug")]
+            chains.append(("(global)", None))
+        reports = verify_all([pk for _, pk in chains])
+        broken = 0
+        for (label, _), report in zip(chains, reports, strict=True):
+            if report.intact:
+                self.stdout.write(
+                    f"{label}: intact, {report.events} events, head {report.head_hash[:16]}"
+                )
+                continue
+            broken += 1
+            bad = report.first_bad
+            where = (
+                f"event id={bad.pk} #{bad.seq} {bad.action} at {bad.created_at:%Y-%m-%d %H:%M:%S}"
+            )
+            self.stderr.write(f"{label}: BROKEN at {where}: {report.problem}")
+        if broken:
+            raise CommandError(f"{broken} audit chain(s) broken", returncode=1)

@@ -1,0 +1,100 @@
+"""One audit event: who did what to which object, when, from where; chained by SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import models
+
+from tagsense.tenancy.models import TenantModel, TenantQuerySet
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEventQuerySet(TenantQuerySet):
+    def chain(self, organization_id: int | None) -> AuditEventQuerySet:
+        if organization_id is None:
+            return self.filter(organization__isnull=True)
+        return self.filter(organization_id=organization_id)
+
+
+class AuditEvent(TenantModel):
+    """Append-only. Events without an organization (a failed login for an unknown address,
+    a superuser's change to a user) form the global chain, visible only under all_tenants()."""
+
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    seq = models.PositiveBigIntegerField(help_text="Position in the organization's chain, from 1")
+    created_at = models.DateTimeField(db_index=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=255, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=255, blank=True)
+    target_repr = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditEventQuerySet.as_manager()
+    append_only = True
+
+    class Meta:
+        ordering = ["-seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "seq"], name="uniq_audit_org_seq"),
+            models.UniqueConstraint(
+                fields=["seq"],
+                condition=models.Q(organization__isnull=True),
+                name="uniq_audit_global_seq",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "action", "created_at"]),
+            models.Index(fields=["organization", "actor_id", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_label or self.actor_kind}"
+
+    def canonical(self) -> bytes:
+        """The bytes the hash covers: every recorded field and the previous hash."""
+        payload: dict[str, Any] = {
+            "organization": self.organization_id,
+            "seq": self.seq,
+            "created_at": self.created_at.isoformat(timespec="microseconds"),
+            "actor": [self.actor_kind, self.actor_id, self.actor_label],
+            "action": self.action,
+            "target": [self.target_type, self.target_id, self.target_repr],
+            "data": self.data,
+            "ip_address": self.ip_address,
+            "user_agent": self.user_agent,
+            "request_id": self.request_id,
+            "prev_hash": self.prev_hash,
+        }
+        return json.dumps(
+            payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PermissionDenied("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionDenied("audit events are append-only")

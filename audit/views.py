@@ -1,0 +1,69 @@
+"""The organization's audit log, filterable; auditors, admins and owners only."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django import forms
+from django.utils import timezone
+from django.views.generic import ListView
+
+from tagsense.tenancy.views import OrganizationViewMixin
+
+from . import registry
+from .models import AuditEvent
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.ChoiceField(required=False)
+    actor = forms.CharField(required=False, label="Actor contains")
+    target = forms.CharField(required=False, label="Target contains")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action")] + [
+            (a.name, a.name) for a in registry.all_actions()
+        ]
+
+
+def filter_events(queryset, data: dict):
+    if data.get("action"):
+        queryset = queryset.filter(action=data["action"])
+    if data.get("actor"):
+        queryset = queryset.filter(actor_label__icontains=data["actor"])
+    if data.get("target"):
+        queryset = queryset.filter(target_repr__icontains=data["target"])
+    if data.get("since"):
+        queryset = queryset.filter(
+            created_at__gte=timezone.make_aware(datetime.combine(data["since"], time.min))
+        )
+    if data.get("until"):
+        queryset = queryset.filter(
+            created_at__lte=timezone.make_aware(datetime.combine(data["until"], time.max))
+        )
+    return queryset
+
+
+class AuditLogView(OrganizationViewMixin, ListView):
+    model = AuditEvent
+    required_action = "audit"
+    template_name = "audit/event_list.html"
+    partial_template_name = "audit/partials/_event_rows.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.filter_form = AuditFilterForm(self.request.GET or None)
+        queryset = AuditEvent.objects.restrict(self.membership, "audit")
+        if self.filter_form.is_valid():
+            queryset = filter_events(queryset, self.filter_form.cleaned_data)
+        return queryset.order_by("-seq")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filter_form"] = self.filter_form
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context["query_string"] = query.urlencode()
+        return context

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PoliciesConfig(AppConfig):
+    """Tag rules, frameworks, evaluation, findings and exemptions (issue #5)."""
+
+    name = "policies"

@@ -1,0 +1,61 @@
+"""The DRF base class: the organization comes from the URL once authentication has run, and the
+handler runs inside the tenant's transaction."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Any
+
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.generics import GenericAPIView
+
+from accounts.roles import role_allows
+
+from .context import Actor
+from .db import tenant_scope
+from .resolve import resolve_membership
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class OrganizationAPIView(GenericAPIView):
+    """Base of every `/api/v1/o/<org_slug>/...` endpoint.
+
+    Reads need the `view` action, writes `write_action`; another organization is a 404 exactly
+    like a missing one. Subclasses set `model` (or `queryset`) and get a scoped get_queryset().
+    """
+
+    read_action = "view"
+    write_action = "change"
+    model: Any = None
+
+    def dispatch(self, request, *args, **kwargs):
+        self._tenant_stack = ExitStack()
+        with self._tenant_stack:
+            return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        from django.http import Http404
+
+        try:
+            membership = resolve_membership(request.user, kwargs["org_slug"])
+        except Http404 as exc:
+            raise NotFound("No such organization.") from exc
+        action = self.read_action if request.method in SAFE_METHODS else self.write_action
+        if not role_allows(membership.role, action):
+            raise PermissionDenied("Your role does not allow this.")
+        self.membership = membership
+        self.organization = membership.organization
+        self._tenant_stack.enter_context(
+            tenant_scope(self.organization, membership=membership, actor=self.get_actor(request))
+        )
+
+    def get_actor(self, request) -> Actor:
+        return Actor.for_user(request.user)
+
+    def get_queryset(self):
+        model = self.model or self.queryset.model
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no request org
+            return model.objects.none()
+        return model.objects.restrict(self.membership, self.read_action)

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class TenancyConfig(AppConfig):
+    name = "tagsense.tenancy"
+    label = "tenancy"
+
+    def ready(self) -> None:
+        from . import db
+
+        post_migrate.connect(db.sync_row_level_security, dispatch_uid="tenancy.sync_rls")

@@ -1,0 +1,188 @@
+"""Row-level security: the second wall of tenancy, on PostgreSQL.
+
+Every tenant table carries one policy that admits a row when its organization is the one named by
+the per-transaction setting `tagsense.organization_id` (set by tenant_scope), or when the block
+runs under all_tenants() (the Django admin, audit verification, system fan-out). With neither
+set, a query returns nothing. The processes `SET ROLE` to a role that owns no table (the
+`assume_role` database option), so the policies bind them; `manage.py migrate` runs as the
+owner (owner_mode). On SQLite none of this applies and the ORM layer is the only wall.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.conf import settings
+from django.db import connections, transaction
+
+from . import context
+
+if TYPE_CHECKING:
+    from accounts.models import Membership, Organization
+
+logger = logging.getLogger(__name__)
+
+ORG_SETTING = "tagsense.organization_id"
+USER_SETTING = "tagsense.user_id"
+ALL_SETTING = "tagsense.all_tenants"
+_SETTINGS = (ORG_SETTING, USER_SETTING, ALL_SETTING)
+
+_owner_mode = False
+
+
+def owner_mode_active() -> bool:
+    return _owner_mode
+
+
+@contextlib.contextmanager
+def owner_mode(*, reconnect: bool = True) -> Iterator[None]:
+    """Connections opened inside stay the login role (the table owner): migrations only.
+
+    With reconnect, open connections are closed on entry and exit so none carries the wrong role.
+    """
+    global _owner_mode
+    previous = _owner_mode
+    _owner_mode = True
+    if reconnect:
+        connections.close_all()
+    try:
+        yield
+    finally:
+        _owner_mode = previous
+        if reconnect:
+            connections.close_all()
+
+
+def _apply(using: str, values: dict[str, str]) -> dict[str, str] | None:
+    """Set the given settings for the current transaction; return what they were before."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return None
+    names = list(values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(["coalesce(current_setting(%s, true), '')"] * len(names)), names
+        )
+        previous = dict(zip(names, cursor.fetchone(), strict=True))
+        params: list[Any] = []
+        for name in names:
+            params.extend([name, values[name]])
+        cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)), params)
+    return previous
+
+
+@contextlib.contextmanager
+def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
+    with transaction.atomic(using=using):
+        previous = _apply(using, values)
+        with context.use(**ctx):
+            yield
+        # Nested scopes hand the outer one its settings back; on an exception the savepoint's
+        # rollback restores them instead.
+        if previous is not None and previous != values:
+            _apply(using, previous)
+
+
+def tenant_scope(
+    organization: Organization,
+    *,
+    membership: Membership | None = None,
+    actor: context.Actor | None = None,
+    using: str = "default",
+) -> contextlib.AbstractContextManager[None]:
+    """Run a block in a transaction whose tenant is `organization`.
+
+    Assumes the caller has already decided the actor may act for this organization (the view
+    and API base classes resolve the membership first).
+    """
+    user_id = str(membership.user_id) if membership is not None else ""
+    ctx: dict[str, Any] = {"organization": organization, "membership": membership}
+    if actor is not None:
+        ctx["actor"] = actor
+    values = {ORG_SETTING: str(organization.pk), USER_SETTING: user_id, ALL_SETTING: ""}
+    return _scope(using, values, **ctx)
+
+
+def user_scope(user: Any, using: str = "default") -> contextlib.AbstractContextManager[None]:
+    """A transaction in which the user's own memberships (of every organization) are visible."""
+    values = {ORG_SETTING: "", USER_SETTING: str(user.pk), ALL_SETTING: ""}
+    return _scope(using, values)
+
+
+def all_tenants(using: str = "default") -> contextlib.AbstractContextManager[None]:
+    """Every organization's rows: for superusers' admin, audit verification and system fan-out."""
+    values = {ORG_SETTING: "", USER_SETTING: "", ALL_SETTING: "on"}
+    return _scope(using, values)
+
+
+# --- policies ---------------------------------------------------------------------------------
+
+CURRENT_ORG_SQL = f"NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint"
+CURRENT_USER_SQL = f"NULLIF(current_setting('{USER_SETTING}', true), '')::bigint"
+ALL_TENANTS_SQL = f"COALESCE(current_setting('{ALL_SETTING}', true), '') = 'on'"
+POLICY_NAME = "tagsense_tenant_isolation"
+
+
+def tenant_models() -> list[type]:
+    from .models import TenantModel
+
+    return [
+        model
+        for model in apps.get_models()
+        if issubclass(model, TenantModel) and not model._meta.proxy and model._meta.managed
+    ]
+
+
+def policy_sql(model: type) -> str:
+    """The USING/WITH CHECK expression for one tenant table."""
+    clauses = [f"organization_id = {CURRENT_ORG_SQL}", ALL_TENANTS_SQL]
+    user_column = getattr(model, "rls_user_column", None)
+    if user_column:
+        clauses.append(f"{user_column} = {CURRENT_USER_SQL}")
+    return " OR ".join(f"({c})" for c in clauses)
+
+
+def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs: Any) -> None:
+    """After every migrate: the app role, its grants, and one policy per tenant table.
+
+    Idempotent, so a new tenant model is covered by its first migrate without a hand-written
+    migration.
+    """
+    if sender is not None and getattr(sender, "label", None) != "tenancy":
+        return
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    role = connection.settings_dict.get("OPTIONS", {}).get("assume_role")
+    if not role:
+        return
+    qn = connection.ops.quote_name
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {qn(role)} NOLOGIN")  # noqa: S608
+        cursor.execute(f"GRANT USAGE ON SCHEMA public TO {qn(role)}")
+        cursor.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {qn(role)}"
+        )
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {qn(role)}")
+        for model in tenant_models():
+            table = qn(model._meta.db_table)
+            if getattr(model, "append_only", False):
+                cursor.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {qn(role)}")
+            expression = policy_sql(model)
+            cursor.execute(f"DROP POLICY IF EXISTS {POLICY_NAME} ON {table}")
+            cursor.execute(
+                f"CREATE POLICY {POLICY_NAME} ON {table} USING ({expression}) "
+                f"WITH CHECK ({expression})"
+            )
+            cursor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    logger.info("row-level security in place for %d tenant tables", len(tenant_models()))
+
+
+def flush_as_owner_enabled() -> bool:
+    return bool(getattr(settings, "TENANCY_FLUSH_AS_OWNER", False))

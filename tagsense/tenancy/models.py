@@ -1,0 +1,59 @@
+"""The abstract tenant model and its queryset: every tenant-owned row names its organization."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+
+if TYPE_CHECKING:
+    from accounts.models import Membership, Organization
+
+
+class TenantQuerySet(models.QuerySet):
+    """Scopes by organization and by what a member may do; business filters live in subclasses."""
+
+    def for_org(self, organization: Organization) -> TenantQuerySet:
+        return self.filter(organization=organization)
+
+    def restrict(self, membership: Membership | None, action: str = "view") -> TenantQuerySet:
+        """Rows of the membership's organization that its role may `action`; none otherwise."""
+        from accounts.roles import role_allows
+
+        if membership is None or not role_allows(membership.role, action):
+            return self.none()
+        return self.for_org(membership.organization)
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+    pass
+
+
+class TenantModel(models.Model):
+    """Base of every tenant-owned model. Its table gets the row-level-security policy (db.py).
+
+    Class attributes read by the tenancy layer:
+    - rls_user_column: a column whose rows are also visible to that user (memberships).
+    - append_only: the app role may not UPDATE, DELETE or TRUNCATE (the audit log).
+    """
+
+    organization = models.ForeignKey(
+        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+
+    objects = TenantManager()
+
+    rls_user_column: str | None = None
+    append_only: bool = False
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.organization_id is None:
+            from .context import current
+
+            organization = current().organization
+            if organization is not None:
+                self.organization = organization
+        super().save(*args, **kwargs)

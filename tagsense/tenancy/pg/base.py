@@ -1,0 +1,39 @@
+"""PostgreSQL backend that takes the row-level-security role except while migrating.
+
+Django's `assume_role` option issues `SET ROLE` on every new connection; this backend skips it
+in owner mode (migrations, creating the test database) and, in the test settings only, flushes
+tables as the owner with triggers disabled so transactional tests can empty the audit table.
+"""
+
+import contextlib
+
+from django.db import transaction
+from django.db.backends.postgresql import base, operations
+
+from tagsense.tenancy import db
+
+
+class DatabaseOperations(operations.DatabaseOperations):
+    def execute_sql_flush(self, sql_list):
+        if not db.flush_as_owner_enabled():
+            return super().execute_sql_flush(sql_list)
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            cursor.execute("SET LOCAL ROLE NONE")
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            for sql in sql_list:
+                cursor.execute(sql)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
+    def _configure_role(self, connection):
+        if db.owner_mode_active():
+            return False
+        return super()._configure_role(connection)
+
+    @contextlib.contextmanager
+    def _nodb_cursor(self):
+        # Creating or dropping a database happens as the login, before the role may exist.
+        with db.owner_mode(reconnect=False), super()._nodb_cursor() as cursor:
+            yield cursor

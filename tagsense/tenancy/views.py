@@ -1,0 +1,71 @@
+"""The page base class: resolves the organization from the URL, checks the role, and runs the
+view (rendering included) inside the tenant's transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+
+from accounts.roles import role_allows
+
+from .context import Actor
+from .db import tenant_scope
+from .resolve import resolve_membership
+
+
+def wants_fragment(request: HttpRequest) -> bool:
+    """The one rule for answering with an HTMX fragment instead of the whole page."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+class OrganizationViewMixin:
+    """Base of every organization page (`/o/<org_slug>/...`).
+
+    Anonymous users go to the login page; an organization the user does not belong to is a 404
+    exactly like a missing one; a role without `required_action` is a 403.
+    """
+
+    required_action = "view"
+    partial_template_name: str | None = None
+    model: Any = None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        with transaction.atomic():
+            membership = resolve_membership(request.user, kwargs["org_slug"])
+            if not role_allows(membership.role, self.get_required_action()):
+                raise PermissionDenied("Your role does not allow this.")
+            self.membership = membership
+            self.organization = membership.organization
+            request.session["last_org"] = self.organization.slug
+            with tenant_scope(
+                self.organization, membership=membership, actor=Actor.for_user(request.user)
+            ):
+                response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+                # Templates render inside the tenant's transaction, not after it.
+                if hasattr(response, "render") and not response.is_rendered:
+                    response.render()
+        return response
+
+    def get_required_action(self) -> str:
+        return self.required_action
+
+    def get_queryset(self):
+        return self.model.objects.restrict(self.membership, "view")
+
+    def get_template_names(self) -> list[str]:
+        if self.partial_template_name and wants_fragment(self.request):  # type: ignore[attr-defined]
+            return [self.partial_template_name]
+        return super().get_template_names()  # type: ignore[misc]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        context["organization"] = self.organization
+        context["membership"] = self.membership
+        return context

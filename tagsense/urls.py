@@ -1,0 +1,42 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from audit import urls as audit_urls
+
+from . import errors, views
+
+sections = [
+    path(
+        f"{name}/",
+        views.NotConfiguredView.as_view(section=title),
+        name=name,
+    )
+    for name, title in [
+        ("inventory", "Inventory"),
+        ("policies", "Policies"),
+        ("findings", "Findings"),
+        ("assistant", "Assistant"),
+    ]
+]
+
+org_patterns = [
+    path("", include("accounts.urls")),
+    path("audit/", include(audit_urls)),
+    *sections,
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("o/<slug:org_slug>/", include(org_patterns)),
+    path("api/v1/", include("tagsense.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
+
+handler404 = errors.not_found
+handler500 = errors.server_error

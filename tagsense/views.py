@@ -1,0 +1,75 @@
+"""Project-level pages: home (pick an organization), health checks, sections not yet built."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connections
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.generic import TemplateView
+
+from tagsense.api import problem_json_response
+from tagsense.tenancy.resolve import memberships_of
+from tagsense.tenancy.views import OrganizationViewMixin
+
+
+@login_required
+def home(request):
+    memberships = memberships_of(request.user)
+    slugs = [m.organization.slug for m in memberships]
+    last = request.session.get("last_org")
+    if last in slugs:
+        return redirect("dashboard", org_slug=last)
+    if len(slugs) == 1:
+        return redirect("dashboard", org_slug=slugs[0])
+    return render(request, "home.html", {"memberships": memberships})
+
+
+@never_cache
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def _check_database() -> str | None:
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return f"database unreachable: {exc.__class__.__name__}"
+    return None
+
+
+def _check_broker() -> str | None:
+    from tagsense.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return f"broker unreachable: {exc.__class__.__name__}"
+    return None
+
+
+@never_cache
+def readyz(request):
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    failing = {name: problem for name, problem in checks.items() if problem}
+    if failing:
+        response = problem_json_response(503, "; ".join(failing.values()))
+        return response
+    return JsonResponse({"status": "ready", "checks": dict.fromkeys(checks, "ok")})
+
+
+class NotConfiguredView(OrganizationViewMixin, TemplateView):
+    """A section a later release fills: says so instead of failing."""
+
+    template_name = "not_configured.html"
+    section = ""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["section"] = self.section
+        context["debug"] = settings.DEBUG
+        return context
