@@ -1,6 +1,6 @@
 """Celery: Redis in tests and production, kombu's filesystem transport on the embedded default.
 
-Tasks that act for an organization use TenantTask (tagsense.tasks) so the organization and the
+Tasks that act for an organization use TenantTask (tagsense.tenancy.tasks) so the organization and the
 actor travel with the message and the worker runs them inside the same tenancy and audit context.
 """
 

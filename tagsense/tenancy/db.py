@@ -83,7 +83,11 @@ def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
             yield
         # Nested scopes hand the outer one its settings back; on an exception the savepoint's
         # rollback restores them instead.
-        if previous is not None and previous != values:
+        if (
+            previous is not None
+            and previous != values
+            and not connections[using].needs_rollback
+        ):
             _apply(using, previous)
 
 
@@ -154,6 +158,8 @@ def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs
     """
     if sender is not None and getattr(sender, "label", None) != "tenancy":
         return
+    if not owner_mode_active():  # post_migrate also follows a test flush: nothing to change
+        return
     connection = connections[using]
     if connection.vendor != "postgresql":
         return
@@ -164,7 +170,11 @@ def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
         if cursor.fetchone() is None:
-            cursor.execute(f"CREATE ROLE {qn(role)} NOLOGIN")  # noqa: S608
+            cursor.execute(f"CREATE ROLE {qn(role)} NOLOGIN")
+        # SET ROLE needs the login to be a member of the role (superusers are implicitly).
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not cursor.fetchone()[0]:
+            cursor.execute(f"GRANT {qn(role)} TO CURRENT_USER")
         cursor.execute(f"GRANT USAGE ON SCHEMA public TO {qn(role)}")
         cursor.execute(
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {qn(role)}"

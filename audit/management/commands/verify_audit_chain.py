@@ -26,7 +26,7 @@ class Command(BaseCommand):
         for (label, _), report in zip(chains, reports, strict=True):
             if report.intact:
                 self.stdout.write(
-                    f"{label}: intact, {report.events} events, head {report.head_hash[:16]}"
+                    f"{label}: intact, {report.events} events, head {report.head_hash}"
                 )
                 continue
             broken += 1

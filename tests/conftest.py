@@ -1,0 +1,92 @@
+"""Fixtures: two organizations and a user for each role (STYLE.md §6)."""
+
+import pytest
+from django.test import Client
+
+from accounts.roles import Role
+from tests.factories import (
+    PASSWORD,
+    MembershipFactory,
+    OrganizationFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Acme Corp", slug="acme")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+def _member(organization, role, email):
+    return MembershipFactory(
+        organization=organization, role=role, user=UserFactory(email=email)
+    ).user
+
+
+@pytest.fixture
+def owner(org):
+    return _member(org, Role.OWNER, "owner@acme.example")
+
+
+@pytest.fixture
+def admin(org):
+    return _member(org, Role.ADMIN, "admin@acme.example")
+
+
+@pytest.fixture
+def editor(org):
+    return _member(org, Role.EDITOR, "editor@acme.example")
+
+
+@pytest.fixture
+def auditor(org):
+    return _member(org, Role.AUDITOR, "auditor@acme.example")
+
+
+@pytest.fixture
+def viewer(org):
+    return _member(org, Role.VIEWER, "viewer@acme.example")
+
+
+@pytest.fixture
+def outsider(other_org):
+    """The owner of the other organization: a member of nothing in `org`."""
+    return _member(other_org, Role.OWNER, "owner@globex.example")
+
+
+@pytest.fixture
+def users_by_role(owner, admin, editor, auditor, viewer):
+    return {
+        Role.OWNER: owner,
+        Role.ADMIN: admin,
+        Role.EDITOR: editor,
+        Role.AUDITOR: auditor,
+        Role.VIEWER: viewer,
+    }
+
+
+@pytest.fixture
+def team(org):
+    return TeamFactory(organization=org, name="Platform", slug="platform")
+
+
+@pytest.fixture
+def other_team(other_org):
+    return TeamFactory(organization=other_org, name="Globex Secret Team", slug="secret")
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def password():
+    return PASSWORD
