@@ -22,14 +22,9 @@ def problem_exception_handler(exc, context):
     from rest_framework.response import Response
     from rest_framework.views import exception_handler
 
-    from django.db import transaction
-
     response = exception_handler(exc, context)
     if response is None:
         return None
-    # A refused request changes nothing: roll back the tenant transaction it ran in.
-    if transaction.get_connection().in_atomic_block:
-        transaction.set_rollback(True)
     if isinstance(exc, exceptions.ValidationError):
         body = problem(response.status_code, "The request has invalid fields.", errors=exc.detail)
     else:

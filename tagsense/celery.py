@@ -1,7 +1,8 @@
 """Celery: Redis in tests and production, kombu's filesystem transport on the embedded default.
 
-Tasks that act for an organization use TenantTask (tagsense.tenancy.tasks) so the organization and the
-actor travel with the message and the worker runs them inside the same tenancy and audit context.
+Tasks that act for an organization use TenantTask (tagsense.tenancy.tasks): the organization
+and the actor travel with the message, and the worker runs inside the same tenancy and audit
+context.
 """
 
 import os

@@ -86,6 +86,15 @@ def database(config: dict, conn_max_age: int = 0) -> dict:
     if config["ENGINE"] in ("django.db.backends.postgresql", "tagsense.tenancy.pg"):
         config["ENGINE"] = "tagsense.tenancy.pg"
         config.setdefault("OPTIONS", {})["assume_role"] = DATABASE_APP_ROLE
+    elif config["ENGINE"] == "django.db.backends.sqlite3":
+        # Web, worker and beat share the file: wait for locks, take the write lock up front
+        # (so read-then-write transactions such as the audit chain never deadlock), use WAL.
+        config.setdefault("OPTIONS", {}).update(
+            timeout=20,
+            transaction_mode="IMMEDIATE",
+            init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        )
+        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=conn_max_age)
     return config
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import Any
 
+from django.db import transaction
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 
@@ -31,8 +32,16 @@ class OrganizationAPIView(GenericAPIView):
 
     def dispatch(self, request, *args, **kwargs):
         self._tenant_stack = ExitStack()
+        self._in_tenant_scope = False
         with self._tenant_stack:
             return super().dispatch(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        if self._in_tenant_scope:
+            # A refused request changes nothing: roll back the tenant transaction it ran in.
+            transaction.set_rollback(True)
+        return response
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -50,6 +59,7 @@ class OrganizationAPIView(GenericAPIView):
         self._tenant_stack.enter_context(
             tenant_scope(self.organization, membership=membership, actor=self.get_actor(request))
         )
+        self._in_tenant_scope = True
 
     def get_actor(self, request) -> Actor:
         return Actor.for_user(request.user)

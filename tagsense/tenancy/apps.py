@@ -7,6 +7,8 @@ class TenancyConfig(AppConfig):
     label = "tenancy"
 
     def ready(self) -> None:
+        import tagsense.api_schema  # noqa: F401 - registers the OpenAPI auth extensions
+
         from . import db
 
         post_migrate.connect(db.sync_row_level_security, dispatch_uid="tenancy.sync_rls")

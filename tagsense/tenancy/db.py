@@ -83,11 +83,7 @@ def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
             yield
         # Nested scopes hand the outer one its settings back; on an exception the savepoint's
         # rollback restores them instead.
-        if (
-            previous is not None
-            and previous != values
-            and not connections[using].needs_rollback
-        ):
+        if previous is not None and previous != values and not connections[using].needs_rollback:
             _apply(using, previous)
 
 

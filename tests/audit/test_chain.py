@@ -127,7 +127,7 @@ def test_verify_reports_an_intact_chain(org, capsys):
 def test_verify_names_an_edited_event(org, as_owner, capsys):
     events = _events(org, 5)
     as_owner(
-        "UPDATE audit_auditevent SET data = '{\"name\": \"forged\"}' WHERE id = %s",
+        'UPDATE audit_auditevent SET data = \'{"name": "forged"}\' WHERE id = %s',
         [events[2].pk],
     )
     code, out, err = _verify(capsys, "--org", org.slug)
@@ -164,7 +164,9 @@ def test_verify_all_checks_every_chain_and_the_global_one(org, other_org, as_own
     _events(org, 2)
     theirs = _events(other_org, 2)
     audit.record("auth.login_failed", data={"email": "x@y.z"}, organization=None)
-    as_owner("UPDATE audit_auditevent SET actor_label = 'someone else' WHERE id = %s", [theirs[0].pk])
+    as_owner(
+        "UPDATE audit_auditevent SET actor_label = 'someone else' WHERE id = %s", [theirs[0].pk]
+    )
     code, out, err = _verify(capsys)
     assert code == 1
     assert "acme: intact, 2 events" in out

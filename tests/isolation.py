@@ -1,0 +1,128 @@
+"""The reusable isolation suite (STYLE.md §6): every page and endpoint declares its route once,
+and the suite checks anonymous access, other organizations, every role, and the audit trail.
+
+A new view joins by adding one Route to ROUTES; a write route names the audit event it leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    path: str  # formatted with the World's attributes: {org}, {team}, {member_pk}, ...
+    action: str  # the role action it needs (accounts/roles.py)
+    method: str = "get"
+    api: bool = False
+    data: Callable[[Any], dict] | None = None
+    audit: str | None = None  # the one audit action a successful write leaves
+    ok_status: tuple[int, ...] = field(default=(200,))
+
+    def url(self, world: Any, org_slug: str | None = None) -> str:
+        values = dict(vars(world))
+        if org_slug:
+            values["org"] = org_slug
+        return self.path.format(**values)
+
+
+ROUTES: list[Route] = [
+    # pages
+    Route("dashboard", "/o/{org}/", "view"),
+    Route("settings", "/o/{org}/settings/", "view"),
+    Route("team-detail", "/o/{org}/teams/{team}/", "view"),
+    Route("audit-log", "/o/{org}/audit/", "audit"),
+    Route("inventory", "/o/{org}/inventory/", "view"),
+    Route("policies", "/o/{org}/policies/", "view"),
+    Route("findings", "/o/{org}/findings/", "view"),
+    Route("assistant", "/o/{org}/assistant/", "view"),
+    # page actions
+    Route(
+        "org-update",
+        "/o/{org}/settings/organization/",
+        "manage",
+        "post",
+        data=lambda w: {"name": "Acme Renamed"},
+        audit="org.update",
+        ok_status=(302,),
+    ),
+    Route(
+        "member-add",
+        "/o/{org}/settings/members/add/",
+        "manage",
+        "post",
+        data=lambda w: {"email": w.stranger_email, "role": "viewer"},
+        audit="org.member_add",
+        ok_status=(302,),
+    ),
+    Route(
+        "member-role",
+        "/o/{org}/settings/members/{member_pk}/role/",
+        "manage",
+        "post",
+        data=lambda w: {"role": "editor"},
+        audit="org.member_role_change",
+        ok_status=(302,),
+    ),
+    Route(
+        "member-remove",
+        "/o/{org}/settings/members/{member_pk}/remove/",
+        "manage",
+        "post",
+        audit="org.member_remove",
+        ok_status=(302,),
+    ),
+    Route(
+        "team-add",
+        "/o/{org}/settings/teams/add/",
+        "manage",
+        "post",
+        data=lambda w: {"name": "Data Platform", "description": ""},
+        audit="team.create",
+        ok_status=(302,),
+    ),
+    Route(
+        "team-edit",
+        "/o/{org}/teams/{team}/edit/",
+        "manage",
+        "post",
+        data=lambda w: {"name": "Platform Eng", "description": "x"},
+        audit="team.update",
+        ok_status=(302,),
+    ),
+    Route(
+        "team-delete",
+        "/o/{org}/teams/{team}/delete/",
+        "manage",
+        "post",
+        audit="team.delete",
+        ok_status=(302,),
+    ),
+    Route(
+        "team-member-add",
+        "/o/{org}/teams/{team}/members/add/",
+        "manage",
+        "post",
+        data=lambda w: {"user": w.member_user_pk},
+        audit="team.member_add",
+        ok_status=(302,),
+    ),
+    Route(
+        "team-member-remove",
+        "/o/{org}/teams/{team}/members/{team_member_pk}/remove/",
+        "manage",
+        "post",
+        audit="team.member_remove",
+        ok_status=(302,),
+    ),
+    # API
+    Route("api-org", "/api/v1/o/{org}/", "view", api=True),
+    Route("api-members", "/api/v1/o/{org}/members/", "view", api=True),
+    Route("api-teams", "/api/v1/o/{org}/teams/", "view", api=True),
+    Route("api-audit", "/api/v1/o/{org}/audit-events/", "audit", api=True),
+]
+
+ROUTE_IDS = [r.name for r in ROUTES]

@@ -1,0 +1,113 @@
+"""Every route × anonymous, another organization, and every role; writes leave one event."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.test import Client
+
+from accounts.roles import Role, role_allows
+from audit.models import AuditEvent
+from tagsense.tenancy.db import all_tenants, tenant_scope
+from tests.conftest import client_for
+from tests.factories import MembershipFactory, TeamMembershipFactory, UserFactory
+from tests.isolation import ROUTE_IDS, ROUTES
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(org, other_org, users_by_role, team, other_team, outsider):
+    member = MembershipFactory(
+        organization=org, role=Role.VIEWER, user=UserFactory(email="target@acme.example")
+    )
+    team_member = TeamMembershipFactory(organization=org, team=team, user=users_by_role["viewer"])
+    stranger = UserFactory(email="stranger@example.com")
+    return SimpleNamespace(
+        org=org.slug,
+        other_org=other_org.slug,
+        team=team.slug,
+        other_team=other_team.slug,
+        member_pk=member.pk,
+        member_user_pk=member.user_id,
+        team_member_pk=team_member.pk,
+        stranger_email=stranger.email,
+        users=users_by_role,
+        outsider=outsider,
+        organization=org,
+    )
+
+
+def _call(client, route, world, org_slug=None):
+    data = route.data(world) if route.data else {}
+    return getattr(client, route.method)(route.url(world, org_slug), data)
+
+
+def _event_count(organization):
+    with tenant_scope(organization):
+        return AuditEvent.objects.count()
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+def test_anonymous_is_sent_to_login_or_gets_401(route, world):
+    response = _call(Client(), route, world)
+    if route.api:
+        assert response.status_code == 401
+        assert response["Content-Type"] == "application/problem+json"
+    else:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+def test_another_organization_is_404_like_a_missing_one(route, world):
+    client = client_for(world.outsider)  # owner of other_org, nothing in org
+    before = _event_count(world.organization)
+    forbidden = _call(client, route, world)
+    missing = _call(client, route, world, org_slug="no-such-org")
+    assert forbidden.status_code == missing.status_code == 404
+    if route.api:
+        assert forbidden.json() == missing.json()
+    assert _event_count(world.organization) == before
+
+
+@pytest.mark.parametrize("role", Role.values)
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+def test_each_role_gets_exactly_what_it_may(route, role, world):
+    client = client_for(world.users[role])
+    before = _event_count(world.organization)
+    response = _call(client, route, world)
+    if role_allows(role, route.action):
+        assert response.status_code in route.ok_status, response.content[:300]
+        if route.audit:
+            with tenant_scope(world.organization):
+                new = list(AuditEvent.objects.order_by("seq")[before:])
+            assert [e.action for e in new] == [route.audit]
+            assert new[0].actor_label == world.users[role].email
+        else:
+            assert _event_count(world.organization) == before
+    else:
+        assert response.status_code == 403
+        assert _event_count(world.organization) == before
+
+
+def test_another_organizations_object_under_my_slug_is_404(world):
+    client = client_for(world.users["owner"])
+    assert client.get(f"/o/{world.org}/teams/{world.other_team}/").status_code == 404
+    response = client.post(f"/o/{world.org}/teams/{world.other_team}/delete/")
+    assert response.status_code in (302, 404)
+    with all_tenants():
+        from accounts.models import Team
+
+        assert Team.objects.filter(slug=world.other_team).exists()
+
+
+def test_lists_never_show_another_organizations_rows(world):
+    client = client_for(world.users["owner"])
+    page = client.get(f"/o/{world.org}/settings/").content.decode()
+    assert "Globex Secret Team" not in page
+    assert "owner@globex.example" not in page
+    for path in ("members/", "teams/", "audit-events/"):
+        body = client.get(f"/api/v1/o/{world.org}/{path}").content.decode()
+        assert "globex" not in body.lower(), path
+    orgs = client.get("/api/v1/organizations/").json()
+    assert [o["slug"] for o in orgs] == [world.org]
