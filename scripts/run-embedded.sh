@@ -5,20 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=tagsense.settings.local
 PORT=${PORT:-8000}
+VAR=${TAGSENSE_VAR_DIR:-var}
 py=.venv/bin/python
-mkdir -p var/log
+mkdir -p "$VAR/log"
 
+echo "Preparing the embedded database (SQLite in $VAR/)..."
 $py manage.py migrate --noinput -v 0
-$py manage.py setup_demo > var/log/demo.txt
-cat var/log/demo.txt
+$py manage.py setup_demo > "$VAR/log/demo.txt"
 
 .venv/bin/celery -A tagsense worker --beat --pool=solo --loglevel=INFO \
-  --schedule=var/celerybeat-schedule >var/log/worker.log 2>&1 &
+  --schedule="$VAR/celerybeat-schedule" >"$VAR/log/worker.log" 2>&1 &
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
-echo "Celery worker and beat running (log: var/log/worker.log)"
+echo "Celery worker and beat running (log: $VAR/log/worker.log)"
 echo
 echo "TagSense: http://127.0.0.1:$PORT/   (Ctrl-C stops everything)"
-cat var/log/demo.txt | sed -n '2,3p'
+cat "$VAR/log/demo.txt"
 echo
 $py manage.py runserver "127.0.0.1:$PORT" --noreload

@@ -23,6 +23,8 @@ class TenantTask(Task):
 
     abstract = True
     tenant_transaction = True
+    # The _tenancy keyword is not in the task's signature: skip Celery's argument check.
+    typing = False
 
     def apply_async(self, args=None, kwargs=None, **options):
         kwargs = dict(kwargs or {})

@@ -1,0 +1,71 @@
+"""The API base: scoped reads, problem+json errors, the OpenAPI schema and its docs page."""
+
+import pytest
+
+import audit
+from tagsense.tenancy.db import tenant_scope
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def test_members_and_teams_of_the_organization(org, owner, viewer, team):
+    client = client_for(viewer)
+    members = client.get(f"/api/v1/o/{org.slug}/members/").json()
+    assert {m["email"] for m in members["results"]} == {owner.email, viewer.email}
+    teams = client.get(f"/api/v1/o/{org.slug}/teams/").json()
+    assert [t["slug"] for t in teams["results"]] == ["platform"]
+    detail = client.get(f"/api/v1/o/{org.slug}/").json()
+    assert detail == {
+        "slug": "acme",
+        "name": "Acme Corp",
+        "created_at": detail["created_at"],
+        "role": "viewer",
+    }
+
+
+def test_audit_events_filter_by_action(org, auditor):
+    with tenant_scope(org):
+        audit.record("team.create", data={"name": "a"})
+        audit.record("team.delete", data={"name": "a"})
+    client = client_for(auditor)
+    body = client.get(f"/api/v1/o/{org.slug}/audit-events/", {"action": "team.delete"}).json()
+    assert [e["action"] for e in body["results"]] == ["team.delete"]
+    assert body["results"][0]["hash"]
+
+
+def test_errors_are_problem_details(org, viewer):
+    client = client_for(viewer)
+    forbidden = client.get(f"/api/v1/o/{org.slug}/audit-events/")
+    assert forbidden.status_code == 403
+    assert forbidden["Content-Type"] == "application/problem+json"
+    assert forbidden.json()["title"] == "Forbidden"
+    missing = client.get("/api/v1/no/such/endpoint/")
+    assert missing.status_code == 404
+    assert missing["Content-Type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Not found.",
+    }
+
+
+def test_openapi_schema_lists_the_endpoints(viewer):
+    response = client_for(viewer).get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    for path in (
+        "/api/v1/organizations/",
+        "/api/v1/o/{org_slug}/",
+        "/api/v1/o/{org_slug}/members/",
+        "/api/v1/o/{org_slug}/teams/",
+        "/api/v1/o/{org_slug}/audit-events/",
+    ):
+        assert path in paths
+
+
+def test_swagger_ui_is_served_from_our_static_files(viewer):
+    page = client_for(viewer).get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+    assert "cdn" not in page.lower()
