@@ -14,6 +14,11 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock
+# (This machine's pip configuration may name local package folders that do not exist; pip warns
+# about each, so those warnings are filtered out.)
+quiet_pip() { .venv/bin/python -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }; }
+quiet_pip install --quiet --upgrade pip
+set -o pipefail
+.venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock 2>&1 |
+  { grep -v "^WARNING: Location 'file:" || true; }
 touch .venv/.installed

@@ -27,14 +27,12 @@ def _free_port() -> int:
 def embedded_portal(tmp_path):
     port = _free_port()
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))
+        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))
     }
     env.update(PORT=str(port), TAGSENSE_VAR_DIR=str(tmp_path))
     log = (tmp_path / "console.log").open("w")
     process = subprocess.Popen(
-        ["scripts/run-embedded.sh"],
+        ["/bin/bash", str(REPO / "scripts" / "run-embedded.sh")],
         cwd=REPO,
         env=env,
         stdout=log,

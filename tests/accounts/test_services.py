@@ -50,9 +50,11 @@ def test_a_refused_change_shows_its_reason_and_changes_nothing(org, owner):
     )
     assert "no user with the address" in response.content.decode()
     with tenant_scope(org):
-        assert not AuditEvent.objects.filter(action="org.member_add").exclude(
-            data__email=owner.email
-        ).exists()
+        assert (
+            not AuditEvent.objects.filter(action="org.member_add")
+            .exclude(data__email=owner.email)
+            .exists()
+        )
 
 
 def test_creating_a_team_twice_is_refused(org, owner):
