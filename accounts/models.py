@@ -69,6 +69,14 @@ class Organization(models.Model):
         return self.name
 
 
+class MembershipQuerySet(TenantQuerySet):
+    def active(self):
+        return self.filter(accepted_at__isnull=False)
+
+    def pending(self):
+        return self.filter(accepted_at__isnull=True)
+
+
 class Membership(TenantModel):
     """A user's place in an organization, with one role."""
 
@@ -77,8 +85,20 @@ class Membership(TenantModel):
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
+    # An admin's invitation is pending until the user accepts it: until then the user has no
+    # access and the organization sees none of their activity.
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
-    # A user may list their own memberships in every organization (the organization switcher).
+    objects = MembershipQuerySet.as_manager()
+
+    # A user may read (never write) their own memberships in every organization.
     rls_user_column = "user_id"
 
     class Meta:
@@ -89,6 +109,10 @@ class Membership(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization_id} as {self.role}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None
 
 
 class TeamQuerySet(TenantQuerySet):

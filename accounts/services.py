@@ -1,9 +1,14 @@
 """Changes to organizations, memberships and teams. Each writes its audit event in the same
-transaction. Callers have checked the actor's role (views via the tenancy base classes)."""
+transaction. Callers have checked the actor's role (views via the tenancy base classes); rules
+that depend on who acts (only an owner makes owners) are checked here, with `by`."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from collections.abc import Callable
+from typing import TypeVar
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 import audit
@@ -11,9 +16,20 @@ import audit
 from .models import Membership, Organization, Team, TeamMembership, User
 from .roles import Role
 
+T = TypeVar("T")
+
 
 class ServiceError(ValueError):
     """A refused change, with a message fit to show the user."""
+
+
+def _insert(create: Callable[[], T], duplicate: str) -> T:
+    """Run an insert in a savepoint; a unique-constraint race becomes a ServiceError."""
+    try:
+        with transaction.atomic():
+            return create()
+    except IntegrityError as exc:
+        raise ServiceError(duplicate) from exc
 
 
 @transaction.atomic
@@ -23,17 +39,16 @@ def create_organization(*, name: str, slug: str, owner: User) -> Organization:
     slug = slugify(slug or name)[:64]
     if not slug:
         raise ServiceError("the organization needs a name")
+    taken = f"the slug {slug!r} is taken"
     if Organization.objects.filter(slug=slug).exists():
-        raise ServiceError(f"the slug {slug!r} is taken")
-    organization = Organization.objects.create(name=name, slug=slug)
+        raise ServiceError(taken)
+    organization = _insert(lambda: Organization.objects.create(name=name, slug=slug), taken)
     with tenant_scope(organization):
-        membership = Membership.objects.create(
-            organization=organization, user=owner, role=Role.OWNER
+        Membership.objects.create(
+            organization=organization, user=owner, role=Role.OWNER, accepted_at=timezone.now()
         )
         audit.record("org.create", target=organization, data={"name": name, "slug": slug})
-        audit.record(
-            "org.member_add", target=membership.user, data={"email": owner.email, "role": "owner"}
-        )
+        audit.record("org.member_add", target=owner, data={"email": owner.email, "role": "owner"})
     return organization
 
 
@@ -47,26 +62,73 @@ def update_organization(organization: Organization, *, name: str) -> Organizatio
 
 
 @transaction.atomic
-def add_member(organization: Organization, *, email: str, role: str) -> Membership:
+def add_member(organization: Organization, *, email: str, role: str, by: Membership) -> Membership:
+    """Invite an existing user; the membership is pending until they accept it."""
     if role not in Role.values:
         raise ServiceError(f"unknown role {role!r}")
+    if role == Role.OWNER and by.role != Role.OWNER:
+        raise ServiceError("only an owner can grant the owner role")
     user = User.objects.filter(email__iexact=email.strip()).first()
     if user is None:
         raise ServiceError(f"no user with the address {email!r}; they must sign in once first")
+    already = f"{user.email} is already a member or invited"
     if Membership.objects.for_org(organization).filter(user=user).exists():
-        raise ServiceError(f"{user.email} is already a member")
-    membership = Membership.objects.create(organization=organization, user=user, role=role)
-    audit.record("org.member_add", target=user, data={"email": user.email, "role": role})
+        raise ServiceError(already)
+    membership = _insert(
+        lambda: Membership.objects.create(
+            organization=organization, user=user, role=role, invited_by=by.user
+        ),
+        already,
+    )
+    audit.record(
+        "org.member_add", target=user, data={"email": user.email, "role": role, "pending": True}
+    )
     return membership
 
 
-def _owners_left(organization: Organization, excluding: Membership) -> int:
-    return (
+@transaction.atomic
+def accept_invitation(membership: Membership) -> Membership:
+    """The invited user joins. Assumes the caller is `membership.user`."""
+    if not membership.is_pending:
+        raise ServiceError("this invitation was accepted already")
+    membership.accepted_at = timezone.now()
+    membership.save(update_fields=["accepted_at"])
+    audit.record(
+        "org.member_accept",
+        target=membership.user,
+        data={"email": membership.user.email, "role": membership.role},
+        organization=membership.organization,
+    )
+    return membership
+
+
+@transaction.atomic
+def decline_invitation(membership: Membership) -> None:
+    if not membership.is_pending:
+        raise ServiceError("this invitation was accepted already")
+    audit.record(
+        "org.member_decline",
+        target=membership.user,
+        data={"email": membership.user.email},
+        organization=membership.organization,
+    )
+    membership.delete()
+
+
+def _lock_owners(organization: Organization) -> list[Membership]:
+    """The owner memberships, locked so two owners cannot demote each other at once."""
+    return list(
         Membership.objects.for_org(organization)
         .filter(role=Role.OWNER)
-        .exclude(pk=excluding.pk)
-        .count()
+        .order_by("pk")
+        .select_for_update()
     )
+
+
+def _ensure_another_owner(membership: Membership) -> None:
+    owners = _lock_owners(membership.organization)
+    if not [m for m in owners if m.pk != membership.pk and not m.is_pending]:
+        raise ServiceError("an organization keeps at least one owner")
 
 
 @transaction.atomic
@@ -75,12 +137,8 @@ def change_role(membership: Membership, *, role: str, by: Membership) -> Members
         raise ServiceError(f"unknown role {role!r}")
     if Role.OWNER in (role, membership.role) and by.role != Role.OWNER:
         raise ServiceError("only an owner can grant or take away the owner role")
-    if (
-        membership.role == Role.OWNER
-        and role != Role.OWNER
-        and not _owners_left(membership.organization, membership)
-    ):
-        raise ServiceError("an organization keeps at least one owner")
+    if membership.role == Role.OWNER and role != Role.OWNER:
+        _ensure_another_owner(membership)
     old = membership.role
     membership.role = role
     membership.save(update_fields=["role"])
@@ -97,8 +155,7 @@ def remove_member(membership: Membership, *, by: Membership) -> None:
     if membership.role == Role.OWNER:
         if by.role != Role.OWNER:
             raise ServiceError("only an owner can remove an owner")
-        if not _owners_left(membership.organization, membership):
-            raise ServiceError("an organization keeps at least one owner")
+        _ensure_another_owner(membership)
     TeamMembership.objects.for_org(membership.organization).filter(user=membership.user).delete()
     audit.record(
         "org.member_remove",
@@ -113,10 +170,14 @@ def create_team(organization: Organization, *, name: str, description: str = "")
     slug = slugify(name)[:64]
     if not slug:
         raise ServiceError("the team needs a name")
+    exists = f"a team named {name!r} exists already"
     if Team.objects.for_org(organization).filter(slug=slug).exists():
-        raise ServiceError(f"a team named {name!r} exists already")
-    team = Team.objects.create(
-        organization=organization, name=name, slug=slug, description=description
+        raise ServiceError(exists)
+    team = _insert(
+        lambda: Team.objects.create(
+            organization=organization, name=name, slug=slug, description=description
+        ),
+        exists,
     )
     audit.record("team.create", target=team, data={"name": name})
     return team
@@ -143,11 +204,15 @@ def delete_team(team: Team) -> None:
 
 @transaction.atomic
 def add_team_member(team: Team, *, user: User) -> TeamMembership:
-    if not Membership.objects.for_org(team.organization).filter(user=user).exists():
-        raise ServiceError(f"{user.email} is not a member of the organization")
+    if not Membership.objects.for_org(team.organization).active().filter(user=user).exists():
+        raise ServiceError(f"{user.email} is not an active member of the organization")
+    already = f"{user.email} is already in {team.name}"
     if team.memberships.filter(user=user).exists():
-        raise ServiceError(f"{user.email} is already in {team.name}")
-    tm = TeamMembership.objects.create(organization=team.organization, team=team, user=user)
+        raise ServiceError(already)
+    tm = _insert(
+        lambda: TeamMembership.objects.create(organization=team.organization, team=team, user=user),
+        already,
+    )
     audit.record("team.member_add", target=team, data={"email": user.email})
     return tm
 

@@ -1,34 +1,28 @@
-"""Authentication and Django-admin activity into the audit log."""
+"""Authentication activity into the audit log."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from allauth.account import signals as allauth_signals
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 import audit
 from tagsense.tenancy.context import Actor
-from tagsense.tenancy.db import all_tenants, user_scope
+from tagsense.tenancy.resolve import memberships_of
 
-from .models import Membership, Organization, User
-
-
-def _organizations_of(user: User) -> list[Organization]:
-    with user_scope(user):
-        return [
-            m.organization
-            for m in Membership.objects.filter(user=user).select_related("organization")
-        ]
+from .models import User
 
 
-def _record_for_user(action: str, user: User, data: dict[str, Any], actor: Actor) -> None:
-    """Into each organization the user belongs to, so every organization sees its members'
-    sign-ins; into the global chain when they belong to none."""
-    organizations = _organizations_of(user)
+def record_for_user(action: str, user: User, data: dict[str, Any], actor: Actor) -> None:
+    """Into each organization the user is an active member of (so each sees its members'
+    sign-ins), or into the global chain when there is none. Chains are taken in id order so
+    two sign-ins never wait on each other's locks in opposite orders."""
+    organizations = sorted(
+        (m.organization for m in memberships_of(user)), key=lambda organization: organization.pk
+    )
     with transaction.atomic():
         for organization in organizations or [None]:
             audit.record(action, target=user, data=data, organization=organization, actor=actor)
@@ -36,13 +30,13 @@ def _record_for_user(action: str, user: User, data: dict[str, Any], actor: Actor
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
 def on_login(sender, request, user, **kwargs):
-    _record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
+    record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
 def on_logout(sender, request, user, **kwargs):
     if user is not None:
-        _record_for_user("auth.logout", user, {"email": user.email}, Actor.for_user(user))
+        record_for_user("auth.logout", user, {"email": user.email}, Actor.for_user(user))
 
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
@@ -55,33 +49,43 @@ def on_login_failed(sender, credentials, request=None, **kwargs):
     if user is None:
         audit.record("auth.login_failed", data=data, organization=None, actor=anonymous)
     else:
-        _record_for_user("auth.login_failed", user, data, anonymous)
+        record_for_user("auth.login_failed", user, data, anonymous)
 
 
-_ADMIN_ACTIONS = {ADDITION: "admin.add", CHANGE: "admin.change", DELETION: "admin.delete"}
+@receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")
+@receiver(allauth_signals.password_set, dispatch_uid="audit_password_set")
+def on_password_changed(sender, request, user, **kwargs):
+    record_for_user("auth.password_change", user, {"email": user.email}, Actor.for_user(user))
 
 
-@receiver(post_save, sender=LogEntry, dispatch_uid="audit_admin_change")
-def on_admin_change(sender, instance: LogEntry, created: bool, **kwargs):
-    if not created:
-        return
-    organization = None
-    model = instance.content_type.model_class() if instance.content_type_id else None
-    if model is not None and instance.object_id:
-        with all_tenants():
-            obj = model._default_manager.filter(pk=instance.object_id).first()
-        if isinstance(obj, Organization):
-            organization = obj
-        elif obj is not None and getattr(obj, "organization_id", None):
-            organization = Organization.objects.get(pk=obj.organization_id)
-    audit.record(
-        _ADMIN_ACTIONS.get(instance.action_flag, "admin.change"),
-        target=(
-            instance.content_type.model if instance.content_type_id else "",
-            instance.object_id or "",
-            instance.object_repr,
-        ),
-        data={"message": instance.get_change_message()},
-        organization=organization,
-        actor=Actor.for_user(instance.user),
-    )
+@receiver(allauth_signals.password_reset, dispatch_uid="audit_password_reset")
+def on_password_reset(sender, request, user, **kwargs):
+    record_for_user("auth.password_reset", user, {"email": user.email}, Actor.for_user(user))
+
+
+def _email_event(change: str):
+    def receiver_(sender, request=None, user=None, **kwargs):
+        if user is None:  # email_confirmed names only the address
+            user = kwargs["email_address"].user
+        addresses = {
+            key: getattr(kwargs[key], "email", "")
+            for key in ("email_address", "from_email_address", "to_email_address")
+            if kwargs.get(key) is not None
+        }
+        record_for_user(
+            "auth.email_change",
+            user,
+            {"email": user.email, "change": change, **addresses},
+            Actor.for_user(user),
+        )
+
+    return receiver_
+
+
+for _signal, _change in (
+    (allauth_signals.email_added, "added"),
+    (allauth_signals.email_removed, "removed"),
+    (allauth_signals.email_changed, "primary changed"),
+    (allauth_signals.email_confirmed, "confirmed"),
+):
+    _signal.connect(_email_event(_change), dispatch_uid=f"audit_email_{_change}", weak=False)

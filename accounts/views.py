@@ -23,7 +23,7 @@ class DashboardView(OrganizationViewMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         m = self.membership
-        context["member_count"] = Membership.objects.restrict(m).count()
+        context["member_count"] = Membership.objects.restrict(m).active().count()
         context["teams"] = Team.objects.restrict(m).with_member_count()
         context["my_teams"] = Team.objects.restrict(m).filter(memberships__user=m.user)
         if role_allows(m.role, "audit"):
@@ -88,8 +88,14 @@ class AddMemberView(ActionView):
     form_class = AddMemberForm
 
     def perform(self, data):
-        membership = services.add_member(self.organization, email=data["email"], role=data["role"])
-        messages.success(self.request, f"{membership.user.email} added as {membership.role}.")
+        membership = services.add_member(
+            self.organization, email=data["email"], role=data["role"], by=self.membership
+        )
+        messages.success(
+            self.request,
+            f"{membership.user.email} invited as {membership.role}; "
+            "they join when they accept on their TagSense home page.",
+        )
 
 
 class ChangeRoleView(ActionView):
@@ -128,6 +134,7 @@ class TeamDetailView(OrganizationViewMixin, TemplateView):
         in_team = {tm.user_id for tm in members}
         candidates = (
             Membership.objects.restrict(self.membership)
+            .active()
             .exclude(user_id__in=in_team)
             .select_related("user")
         )
@@ -172,7 +179,7 @@ class DeleteTeamView(TeamActionView):
 
 class AddTeamMemberView(TeamActionView):
     def get_form(self):
-        members = Membership.objects.restrict(self.membership).select_related("user")
+        members = Membership.objects.restrict(self.membership).active().select_related("user")
         return TeamMemberForm(self.request.POST, members=members)
 
     def perform(self, data):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from typing import Any
 
@@ -12,6 +13,20 @@ from django.db import models
 from tagsense.tenancy.models import TenantModel, TenantQuerySet
 
 GENESIS_HASH = "0" * 64
+
+
+def normalise_ip(value: str | None) -> str | None:
+    """One spelling per address, the same before storage and after PostgreSQL's inet: no IPv6
+    zone, IPv4-mapped IPv6 as plain IPv4."""
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(str(value).split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
 
 
 class AuditEventQuerySet(TenantQuerySet):
@@ -79,7 +94,7 @@ class AuditEvent(TenantModel):
             "action": self.action,
             "target": [self.target_type, self.target_id, self.target_repr],
             "data": self.data,
-            "ip_address": self.ip_address,
+            "ip_address": normalise_ip(self.ip_address),
             "user_agent": self.user_agent,
             "request_id": self.request_id,
             "prev_hash": self.prev_hash,
@@ -89,6 +104,7 @@ class AuditEvent(TenantModel):
         ).encode()
 
     def compute_hash(self) -> str:
+        """SHA-256 of canonical(): the stored hash of an untouched event."""
         return hashlib.sha256(self.canonical()).hexdigest()
 
     def save(self, *args: Any, **kwargs: Any) -> None:

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.db import connections, models, transaction
+from django.db import connections, models
 from django.utils import timezone
 
 from tagsense.tenancy import context
 from tagsense.tenancy.db import all_tenants, tenant_scope
 
 from . import registry
-from .models import GENESIS_HASH, AuditEvent
+from .models import GENESIS_HASH, AuditEvent, normalise_ip
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -23,15 +22,6 @@ if TYPE_CHECKING:
 _UNSET: Any = object()
 # First key of pg_advisory_xact_lock(int, int): the audit chains' lock class.
 _LOCK_CLASS = 0x7A6_A0D1
-
-
-def _normalise_ip(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
 
 
 def _describe(target: Any) -> tuple[str, str, str]:
@@ -65,14 +55,10 @@ def record(
         organization = ctx.organization
     actor = actor or ctx.actor
     target_type, target_id, target_repr = _describe(target)
-    # Store exactly what is hashed: JSON round trip (dates and decimals become strings).
-    payload = json.loads(json.dumps(data or {}, default=str))
-    if organization is None:
-        scope = all_tenants()
-    elif ctx.organization is not None and ctx.organization.pk == organization.pk:
-        scope = transaction.atomic()
-    else:
-        scope = tenant_scope(organization)
+    # Store exactly what is hashed: a JSON round trip turns dates, decimals and floats into
+    # strings, so no number changes its spelling in the database (1e16, -0.0).
+    payload = json.loads(json.dumps(data or {}, default=str), parse_float=str)
+    scope = all_tenants() if organization is None else tenant_scope(organization)
     with scope:
         connection = connections[AuditEvent.objects.db]
         if connection.vendor == "postgresql":
@@ -100,7 +86,7 @@ def record(
             target_id=target_id,
             target_repr=target_repr,
             data=payload,
-            ip_address=_normalise_ip(ctx.ip_address),
+            ip_address=normalise_ip(ctx.ip_address),
             user_agent=(ctx.user_agent or "")[:512],
             request_id=ctx.request_id[:64],
             prev_hash=prev_hash,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.http import JsonResponse
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, pagination
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -37,6 +37,12 @@ def problem_exception_handler(exc, context):
 
 def problem_json_response(status: int, detail: str = "") -> JsonResponse:
     return JsonResponse(problem(status, detail), status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+class Pagination(pagination.LimitOffsetPagination):
+    """limit/offset pages of at most 500 rows."""
+
+    max_limit = 500
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

@@ -28,6 +28,11 @@ org_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path(
+        "invitations/<int:pk>/<str:answer>/",
+        views.answer_invitation,
+        name="invitation-answer",
+    ),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),

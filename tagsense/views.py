@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connections
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
+from accounts import services
 from tagsense.api import problem_json_response
-from tagsense.tenancy.resolve import memberships_of
+from tagsense.tenancy.db import tenant_scope
+from tagsense.tenancy.resolve import invitations_of, memberships_of
 from tagsense.tenancy.views import OrganizationViewMixin
 
 
 @login_required
 def home(request):
+    """Straight to the organization last used, unless invitations wait for an answer."""
     memberships = memberships_of(request.user)
+    invitations = invitations_of(request.user)
     slugs = [m.organization.slug for m in memberships]
     last = request.session.get("last_org")
-    if last in slugs:
-        return redirect("dashboard", org_slug=last)
-    if len(slugs) == 1:
-        return redirect("dashboard", org_slug=slugs[0])
-    return render(request, "home.html", {"memberships": memberships})
+    if not invitations:
+        if last in slugs:
+            return redirect("dashboard", org_slug=last)
+        if len(slugs) == 1:
+            return redirect("dashboard", org_slug=slugs[0])
+    return render(request, "home.html", {"memberships": memberships, "invitations": invitations})
+
+
+@login_required
+@require_POST
+def answer_invitation(request, pk: int, answer: str):
+    """Accept or decline one of the caller's own pending invitations (404 for anyone else's)."""
+    invitation = next((m for m in invitations_of(request.user) if m.pk == pk), None)
+    if invitation is None or answer not in ("accept", "decline"):
+        raise Http404("No such invitation.")
+    with tenant_scope(invitation.organization, membership=None):
+        if answer == "accept":
+            services.accept_invitation(invitation)
+            messages.success(request, f"You joined {invitation.organization.name}.")
+            return redirect("dashboard", org_slug=invitation.organization.slug)
+        services.decline_invitation(invitation)
+    messages.info(request, f"You declined the invitation to {invitation.organization.name}.")
+    return redirect("home")
 
 
 @never_cache

@@ -111,3 +111,23 @@ def test_admin_is_for_superusers_only(org, owner):
     assert response.status_code == 302
     with all_tenants():
         assert not AuditEvent.objects.filter(action__startswith="admin.").exists()
+
+
+@pytest.mark.django_db
+def test_untrusted_text_renders_inert_in_settings_and_audit_pages(org, owner):
+    client = client_for(owner)
+    hostile = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+    client.post(f"/o/{org.slug}/settings/teams/add/", {"name": "Ops " + hostile})
+    for path in ("settings/", "audit/"):
+        page = client.get(f"/o/{org.slug}/{path}").content.decode()
+        assert "<script>alert(1)" not in page, path
+        assert "<img src=x" not in page, path
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+
+
+@pytest.mark.django_db
+def test_login_page_does_not_offer_sign_up_when_it_is_closed():
+    page = Client().get("/accounts/login/").content.decode()
+    assert "Sign in to TagSense" in page
+    assert "/accounts/signup/" not in page
+    assert "created by your organization" in page

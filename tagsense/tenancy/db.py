@@ -99,16 +99,17 @@ def tenant_scope(
     Assumes the caller has already decided the actor may act for this organization (the view
     and API base classes resolve the membership first).
     """
-    user_id = str(membership.user_id) if membership is not None else ""
     ctx: dict[str, Any] = {"organization": organization, "membership": membership}
     if actor is not None:
         ctx["actor"] = actor
-    values = {ORG_SETTING: str(organization.pk), USER_SETTING: user_id, ALL_SETTING: ""}
+    # No user setting here: the user's rows of other organizations stay invisible.
+    values = {ORG_SETTING: str(organization.pk), USER_SETTING: "", ALL_SETTING: ""}
     return _scope(using, values, **ctx)
 
 
 def user_scope(user: Any, using: str = "default") -> contextlib.AbstractContextManager[None]:
-    """A transaction in which the user's own memberships (of every organization) are visible."""
+    """A transaction in which the user's own memberships (of every organization) are readable,
+    never writable, and no tenant is set."""
     values = {ORG_SETTING: "", USER_SETTING: str(user.pk), ALL_SETTING: ""}
     return _scope(using, values)
 
@@ -125,6 +126,7 @@ CURRENT_ORG_SQL = f"NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint"
 CURRENT_USER_SQL = f"NULLIF(current_setting('{USER_SETTING}', true), '')::bigint"
 ALL_TENANTS_SQL = f"COALESCE(current_setting('{ALL_SETTING}', true), '') = 'on'"
 POLICY_NAME = "tagsense_tenant_isolation"
+OWN_ROWS_POLICY_NAME = "tagsense_own_rows"
 
 
 def tenant_models() -> list[type]:
@@ -138,12 +140,14 @@ def tenant_models() -> list[type]:
 
 
 def policy_sql(model: type) -> str:
-    """The USING/WITH CHECK expression for one tenant table."""
-    clauses = [f"organization_id = {CURRENT_ORG_SQL}", ALL_TENANTS_SQL]
+    """The USING/WITH CHECK expression of the tenant policy (every command)."""
+    return f"(organization_id = {CURRENT_ORG_SQL}) OR ({ALL_TENANTS_SQL})"
+
+
+def own_rows_sql(model: type) -> str | None:
+    """The read-only policy for rows that belong to the current user, if the model has one."""
     user_column = getattr(model, "rls_user_column", None)
-    if user_column:
-        clauses.append(f"{user_column} = {CURRENT_USER_SQL}")
-    return " OR ".join(f"({c})" for c in clauses)
+    return f"{user_column} = {CURRENT_USER_SQL}" if user_column else None
 
 
 def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs: Any) -> None:
@@ -186,6 +190,11 @@ def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs
                 f"CREATE POLICY {POLICY_NAME} ON {table} USING ({expression}) "
                 f"WITH CHECK ({expression})"
             )
+            cursor.execute(f"DROP POLICY IF EXISTS {OWN_ROWS_POLICY_NAME} ON {table}")
+            if own_rows := own_rows_sql(model):
+                cursor.execute(
+                    f"CREATE POLICY {OWN_ROWS_POLICY_NAME} ON {table} FOR SELECT USING ({own_rows})"
+                )
             cursor.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     logger.info("row-level security in place for %d tenant tables", len(tenant_models()))
 

@@ -10,14 +10,24 @@ from django.utils.cache import patch_vary_headers
 from . import context
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def client_ip(request) -> str | None:
-    if getattr(settings, "TRUST_X_FORWARDED_FOR", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+    """The client's address: REMOTE_ADDR, or with TRUSTED_PROXY_COUNT = N proxies in front,
+    the address the outermost trusted proxy saw (N-th from the right of X-Forwarded-For)."""
+    proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if proxies:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= proxies:
+            return hops[-proxies]
     return request.META.get("REMOTE_ADDR")
+
+
+def clean_header(value: str, limit: int = 512) -> str:
+    """Header text fit for the database and the audit log: no control characters."""
+    return _CONTROL.sub("", value)[:limit]
 
 
 class RequestContextMiddleware:
@@ -32,7 +42,7 @@ class RequestContextMiddleware:
             actor=context.Actor.for_user(getattr(request, "user", None)),
             request_id=request_id,
             ip_address=client_ip(request),
-            user_agent=request.headers.get("User-Agent", "")[:512],
+            user_agent=clean_header(request.headers.get("User-Agent", "")),
             organization=None,
             membership=None,
         ):

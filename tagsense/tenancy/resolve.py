@@ -21,7 +21,8 @@ def resolve_membership(user: Any, org_slug: str) -> Membership:
         raise Http404("No such organization.")
     with user_scope(user):
         membership = (
-            Membership.objects.filter(user=user, organization__slug=org_slug)
+            Membership.objects.active()
+            .filter(user=user, organization__slug=org_slug)
             .select_related("organization", "user")
             .first()
         )
@@ -35,7 +36,21 @@ def memberships_of(user: Any) -> list[Membership]:
         return []
     with user_scope(user):
         return list(
-            Membership.objects.filter(user=user)
+            Membership.objects.active()
+            .filter(user=user)
             .select_related("organization")
             .order_by("organization__name")
+        )
+
+
+def invitations_of(user: Any) -> list[Membership]:
+    """Memberships the user was invited to and has not accepted yet."""
+    if user is None or not user.is_authenticated:
+        return []
+    with user_scope(user):
+        return list(
+            Membership.objects.pending()
+            .filter(user=user)
+            .select_related("organization", "invited_by")
+            .order_by("created_at")
         )

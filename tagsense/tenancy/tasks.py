@@ -16,6 +16,9 @@ class TenantTask(Task):
     """Enqueue from inside a request or another task and the worker runs with the same
     organization (and row-level-security setting), actor and request id.
 
+    Enqueue from inside a transaction with `.delay_on_commit()` so the task never runs before
+    the data it needs is committed, or after a rollback.
+
     With `tenant_transaction = True` (the default) the whole task body is one tenant
     transaction. Long tasks set it False and open tenant_scope() per unit of work; the
     organization is still in context.current().

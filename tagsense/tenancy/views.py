@@ -43,7 +43,8 @@ class OrganizationViewMixin:
                 raise PermissionDenied("Your role does not allow this.")
             self.membership = membership
             self.organization = membership.organization
-            request.session["last_org"] = self.organization.slug
+            if request.session.get("last_org") != self.organization.slug:
+                request.session["last_org"] = self.organization.slug
             with tenant_scope(
                 self.organization, membership=membership, actor=Actor.for_user(request.user)
             ):

@@ -2,6 +2,7 @@
 application does, so row-level security admits them."""
 
 import factory
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Membership, Organization, Team, TeamMembership, User
@@ -53,6 +54,7 @@ class MembershipFactory(TenantFactory):
 
     user = factory.SubFactory(UserFactory)
     role = Role.VIEWER
+    accepted_at = factory.LazyFunction(timezone.now)
 
 
 class TeamFactory(TenantFactory):

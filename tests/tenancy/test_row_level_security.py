@@ -127,5 +127,33 @@ def test_the_app_role_cannot_change_audit_rows_even_where_rls_admits_them(org, o
 
     with tenant_scope(org):
         audit.record("team.create", data={"name": "x"})
-    with pytest.raises(ProgrammingError), transaction.atomic(), tenant_scope(org):
+    with (
+        pytest.raises(ProgrammingError, match="permission denied for table audit_auditevent"),
+        transaction.atomic(),
+        tenant_scope(org),
+    ):
         AuditEvent.objects.all().update(action="org.update")
+
+
+def test_a_request_scope_cannot_touch_the_users_memberships_elsewhere(org, other_org, owner):
+    from tests.factories import MembershipFactory
+
+    elsewhere = MembershipFactory(organization=other_org, user=owner, role="viewer")
+    mine = Membership.objects.none()
+    from tagsense.tenancy.resolve import resolve_membership
+
+    mine = resolve_membership(owner, org.slug)
+    with tenant_scope(org, membership=mine):
+        assert Membership.objects.filter(pk=elsewhere.pk).update(role="owner") == 0
+        assert not Membership.objects.filter(pk=elsewhere.pk).exists()
+    with all_tenants():
+        assert Membership.objects.get(pk=elsewhere.pk).role == "viewer"
+
+
+def test_the_users_own_rows_are_read_only(other_org, owner):
+    from tagsense.tenancy.db import user_scope
+
+    with pytest.raises(ProgrammingError, match="row-level security"), user_scope(owner):
+        Membership.objects.create(organization=other_org, user=owner, role="owner")
+    with user_scope(owner):
+        assert Membership.objects.filter(user=owner).update(role="viewer") == 0

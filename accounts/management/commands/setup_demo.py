@@ -7,8 +7,9 @@ from django.db import transaction
 from accounts import services
 from accounts.models import Membership, Organization, Team, User
 from accounts.roles import Role
+from accounts.signals import record_for_user
 from tagsense.tenancy import context
-from tagsense.tenancy.context import Actor
+from tagsense.tenancy.context import Actor, current
 from tagsense.tenancy.db import tenant_scope
 
 DEMO_PASSWORD = "tagsense-demo-password"  # noqa: S105 - the demo's stated credential
@@ -27,12 +28,20 @@ DEMO_TEAMS = [
 
 
 def _user(email: str, first: str = "", last: str = "", superuser: bool = False) -> User:
+    """The demo user, with the stated password (a changed one is reset, and that is audited)."""
     user = User.objects.filter(email=email).first()
-    if user is None:
+    created = user is None
+    if created:
         user = User(email=email, first_name=first, last_name=last)
     user.is_superuser = user.is_staff = superuser
-    user.set_password(DEMO_PASSWORD)
+    reset = not created and not user.check_password(DEMO_PASSWORD)
+    if created or reset:
+        user.set_password(DEMO_PASSWORD)
     user.save()
+    if reset:
+        record_for_user(
+            "auth.password_reset", user, {"email": email, "by": "setup_demo"}, current().actor
+        )
     return user
 
 
@@ -55,10 +64,14 @@ class Command(BaseCommand):
                         teams[name] = services.create_team(
                             organization, name=name, description=description
                         )
+                owner = Membership.objects.for_org(organization).get(user=admin)
                 for email, first, last, role, team in DEMO_PEOPLE:
                     user = _user(email, first, last)
                     if not Membership.objects.for_org(organization).filter(user=user).exists():
-                        services.add_member(organization, email=email, role=role)
+                        invitation = services.add_member(
+                            organization, email=email, role=role, by=owner
+                        )
+                        services.accept_invitation(invitation)
                     if team and not teams[team].memberships.filter(user=user).exists():
                         services.add_team_member(teams[team], user=user)
                 if not teams["Platform"].memberships.filter(user=admin).exists():
