@@ -76,17 +76,26 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-# DATABASE_URL is the login used by every process. On PostgreSQL the web and worker processes
-# then `SET ROLE` to DATABASE_APP_ROLE, which owns no table and is subject to row-level
-# security; `manage.py migrate` stays the login (the owner). See docs/architecture.md.
+# On PostgreSQL the web and worker processes work as DATABASE_APP_ROLE, which owns no table and
+# is bound by row-level security; `manage.py migrate` works as the owner. Two ways to log in:
+# - DATABASE_URL is the owner and DATABASE_OWNER_URL is unset: every process logs in as the
+#   owner and `SET ROLE`s to the app role (simple; tests and single-credential deployments).
+# - DATABASE_URL is a login that is a member of the app role and DATABASE_OWNER_URL the owner:
+#   the processes never hold the owner's credentials, so not even injected SQL can
+#   `RESET ROLE` out of row-level security. Production should use this. See docs/architecture.md.
 DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", default="tagsense_app")
+DATABASE_OWNER_URL = env("DATABASE_OWNER_URL", default="")
 
 
 def database(config: dict, conn_max_age: int = 0) -> dict:
     """A DATABASES entry from a parsed URL; PostgreSQL gets the tenancy backend and app role."""
     if config["ENGINE"] in ("django.db.backends.postgresql", "tagsense.tenancy.pg"):
         config["ENGINE"] = "tagsense.tenancy.pg"
-        config.setdefault("OPTIONS", {})["assume_role"] = DATABASE_APP_ROLE
+        if DATABASE_OWNER_URL:
+            owner = env.db_url_config(DATABASE_OWNER_URL)
+            config["OWNER"] = {k: owner[k] for k in ("USER", "PASSWORD", "HOST", "PORT")}
+        else:
+            config.setdefault("OPTIONS", {})["assume_role"] = DATABASE_APP_ROLE
     elif config["ENGINE"] == "django.db.backends.sqlite3":
         # Web, worker and beat share the file: wait for locks, take the write lock up front
         # (so read-then-write transactions such as the audit chain never deadlock), use WAL.

@@ -163,9 +163,8 @@ def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs
     connection = connections[using]
     if connection.vendor != "postgresql":
         return
-    role = connection.settings_dict.get("OPTIONS", {}).get("assume_role")
-    if not role:
-        return
+    role = settings.DATABASE_APP_ROLE
+    switches_role = bool(connection.settings_dict.get("OPTIONS", {}).get("assume_role"))
     qn = connection.ops.quote_name
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
@@ -173,7 +172,7 @@ def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs
             cursor.execute(f"CREATE ROLE {qn(role)} NOLOGIN")
         # SET ROLE needs the login to be a member of the role (superusers are implicitly).
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-        if not cursor.fetchone()[0]:
+        if switches_role and not cursor.fetchone()[0]:
             cursor.execute(f"GRANT {qn(role)} TO CURRENT_USER")
         cursor.execute(f"GRANT USAGE ON SCHEMA public TO {qn(role)}")
         cursor.execute(

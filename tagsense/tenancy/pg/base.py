@@ -27,6 +27,25 @@ class DatabaseOperations(operations.DatabaseOperations):
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
 
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        owner = self.settings_dict.get("OWNER")
+        if owner and db.owner_mode_active():
+            # Migrations log in with the owner's own credentials (DATABASE_OWNER_URL).
+            params.update(
+                {
+                    key: value
+                    for key, value in (
+                        ("user", owner.get("USER")),
+                        ("password", owner.get("PASSWORD")),
+                        ("host", owner.get("HOST")),
+                        ("port", owner.get("PORT")),
+                    )
+                    if value
+                }
+            )
+        return params
+
     def _configure_role(self, connection):
         if db.owner_mode_active():
             return False
