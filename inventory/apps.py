@@ -2,6 +2,9 @@ from django.apps import AppConfig
 
 
 class InventoryConfig(AppConfig):
-    """AWS accounts, scanners, resources, tag history and the relationship graph (issue #4)."""
+    """AWS accounts, scanners, resources, tag history and the relationship graph."""
 
     name = "inventory"
+
+    def ready(self) -> None:
+        from . import audit_events  # noqa: F401

@@ -1,0 +1,71 @@
+"""AWS accounts an organization scans: assumed through STS with an external id we generate."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from tagsense.tenancy.models import TenantModel, TenantQuerySet
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+
+
+def new_external_id() -> str:
+    return "tagsense-" + secrets.token_urlsafe(24)
+
+
+def validate_account_id(value: str) -> None:
+    if not ACCOUNT_ID.match(value or ""):
+        raise ValidationError("an AWS account id is 12 digits")
+
+
+def validate_role_arn(value: str) -> None:
+    if value and not ROLE_ARN.match(value):
+        raise ValidationError(
+            "an IAM role ARN looks like arn:aws:iam::123456789012:role/TagSenseReadOnly"
+        )
+
+
+class AwsAccountQuerySet(TenantQuerySet):
+    def enabled(self):
+        return self.filter(enabled=True)
+
+
+class AwsAccount(TenantModel):
+    account_id = models.CharField(max_length=12, validators=[validate_account_id])
+    name = models.CharField(max_length=200, blank=True)
+    role_arn = models.CharField(
+        max_length=600,
+        blank=True,
+        validators=[validate_role_arn],
+        help_text="Role TagSense assumes; empty means TagSense's own credentials.",
+    )
+    external_id = models.CharField(max_length=64, default=new_external_id, editable=False)
+    regions = models.JSONField(
+        default=list, blank=True, help_text="Regions to scan; empty means every enabled region."
+    )
+    enabled = models.BooleanField(default=True)
+    is_management = models.BooleanField(
+        default=False, help_text="The AWS Organizations management account (discovery source)."
+    )
+    ou_path = models.CharField(max_length=1000, blank=True)
+    discovered_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="discovered"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_scanned_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AwsAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "account_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "account_id"], name="uniq_aws_account")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.account_id})" if self.name else self.account_id

@@ -1,0 +1,269 @@
+"""The scan runner: plans units (account × region × type), runs them with bounded concurrency,
+stores pages as they arrive, records errors per unit, and closes the run.
+
+The same code runs inline (CLI, embedded default, tests) and fanned out as Celery tasks per
+account × region (inventory/tasks.py). Every database write happens inside the organization's
+tenant scope; AWS calls happen outside any transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+import audit
+from tagsense.tenancy.context import Actor
+from tagsense.tenancy.db import tenant_scope
+
+from . import aws, storage
+from .models import AwsAccount, ScanRun, ScanUnit
+from .scanners.base import ScanContext, scanner_for, scanners
+
+logger = logging.getLogger(__name__)
+
+GLOBAL = "global"
+ProgressCallback = Callable[[ScanRun, ScanUnit], None]
+
+
+@dataclass(frozen=True)
+class Scope:
+    account_ids: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {
+            "accounts": list(self.account_ids),
+            "regions": list(self.regions),
+            "types": list(self.types),
+        }
+
+
+def regions_for(account: AwsAccount, credentials: aws.AccountCredentials) -> list[str]:
+    if account.regions:
+        return list(account.regions)
+    return aws.enabled_regions(aws.session_for(credentials, aws.HOME_REGION))
+
+
+def credentials_for(account: AwsAccount) -> aws.AccountCredentials:
+    return aws.AccountCredentials(account.role_arn, account.external_id)
+
+
+def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manual") -> ScanRun:
+    """Create the run and its units. Caller is inside the organization's tenant scope and may
+    start scans. Region discovery (when an account says 'all enabled') calls AWS."""
+    all_types = scanners()
+    types = list(scope.types) or list(all_types)
+    unknown = [t for t in types if t not in all_types]
+    if unknown:
+        raise ValueError(f"unknown resource type(s): {', '.join(unknown)}")
+    accounts = AwsAccount.objects.for_org(organization).enabled()
+    if scope.account_ids:
+        accounts = accounts.filter(account_id__in=scope.account_ids)
+    accounts = list(accounts)
+    if not accounts:
+        raise ValueError("no enabled AWS account matches")
+    with transaction.atomic():
+        scan = ScanRun.objects.create(
+            organization=organization,
+            started_by=actor.label or actor.kind,
+            trigger=trigger,
+            scope=scope.as_dict(),
+        )
+        units = []
+        for account in accounts:
+            regions = list(scope.regions) or regions_for(account, credentials_for(account))
+            for resource_type in types:
+                if all_types[resource_type].global_region:
+                    units.append((account, GLOBAL, resource_type))
+                else:
+                    units.extend((account, region, resource_type) for region in regions)
+        ScanUnit.objects.bulk_create(
+            [
+                ScanUnit(
+                    organization=organization,
+                    scan=scan,
+                    account=account,
+                    region=region,
+                    resource_type=resource_type,
+                )
+                for account, region, resource_type in units
+            ]
+        )
+        scan.units_total = len(units)
+        scan.save(update_fields=["units_total"])
+        audit.record(
+            "scan.start",
+            target=scan,
+            data={"units": len(units), "trigger": trigger, **scope.as_dict()},
+            actor=actor,
+        )
+    return scan
+
+
+def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
+    """Scan one unit and store it. Assumes the caller set the tenant context; opens short
+    tenant transactions per page so a long unit holds no transaction open."""
+    organization = unit.organization
+    scanner = scanner_for(unit.resource_type)
+    account = unit.account
+    region = scanner.global_region if unit.region == GLOBAL else unit.region
+    counter = aws.CallCounter()
+    with tenant_scope(organization):
+        ScanUnit.objects.filter(pk=unit.pk).update(
+            status=ScanUnit.RUNNING, started_at=timezone.now()
+        )
+    counts = storage.Counts()
+    seen: set[str] = set()
+    status, code, message = ScanUnit.SUCCEEDED, "", ""
+    try:
+        session = aws.session_for(credentials, region)
+        ctx = ScanContext(
+            account_id=account.account_id,
+            region=region,
+            partition="aws",
+            client=aws.client_factory(session, region, counter),
+        )
+        for page in scanner.pages(ctx):
+            now = timezone.now()
+            with tenant_scope(organization):
+                page_counts, arns = storage.upsert_page(
+                    account=account, records=page, scan=unit.scan, now=now
+                )
+            counts.add(page_counts)
+            seen.update(arns)
+        with tenant_scope(organization):
+            counts.deleted = storage.mark_missing_deleted(
+                account=account,
+                resource_type=unit.resource_type,
+                region=None if unit.region == GLOBAL else unit.region,
+                seen=seen,
+                scan=unit.scan,
+                now=timezone.now(),
+            )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status, code, message = ScanUnit.FAILED, error.get("Code", "ClientError"), str(exc)
+    except (BotoCoreError, OSError) as exc:
+        status, code, message = ScanUnit.FAILED, type(exc).__name__, str(exc)
+    with tenant_scope(organization):
+        ScanUnit.objects.filter(pk=unit.pk).update(
+            status=status,
+            finished_at=timezone.now(),
+            seen=counts.seen,
+            new=counts.new,
+            changed=counts.changed,
+            unchanged=counts.unchanged,
+            deleted=counts.deleted,
+            api_calls=counter.calls,
+            error_code=code[:128],
+            error=message[:4000],
+        )
+        ScanRun.objects.filter(pk=unit.scan_id).update(
+            units_done=F("units_done") + 1,
+            units_failed=F("units_failed") + (1 if status == ScanUnit.FAILED else 0),
+            new=F("new") + counts.new,
+            changed=F("changed") + counts.changed,
+            unchanged=F("unchanged") + counts.unchanged,
+            deleted=F("deleted") + counts.deleted,
+            api_calls=F("api_calls") + counter.calls,
+            heartbeat_at=timezone.now(),
+        )
+    if status == ScanUnit.FAILED:
+        logger.warning("scan unit %s failed: %s %s", unit.pk, code, message[:200])
+
+
+def run_units(
+    units: Iterable[ScanUnit], *, workers: int = 4, progress: ProgressCallback | None = None
+) -> None:
+    """Run units concurrently; `progress` is called in the caller's thread after each one."""
+    units = list(units)
+    credentials: dict[int, aws.AccountCredentials] = {}
+    for unit in units:
+        if unit.account_id not in credentials:
+            credentials[unit.account_id] = credentials_for(unit.account)
+
+    def report(unit: ScanUnit) -> None:
+        if progress is not None:
+            with tenant_scope(unit.organization):
+                scan = ScanRun.objects.get(pk=unit.scan_id)
+            progress(scan, unit)
+
+    if workers <= 1:  # in the caller's thread and its database connection
+        for unit in units:
+            run_unit(unit, credentials[unit.account_id])
+            report(unit)
+        return
+
+    def work(unit: ScanUnit) -> ScanUnit:
+        try:
+            run_unit(unit, credentials[unit.account_id])
+        finally:
+            connections.close_all()  # this thread's connection
+        return unit
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for unit in pool.map(work, units):
+            report(unit)
+
+
+def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
+    """Close the run: succeeded, partial (some units failed) or failed (all failed)."""
+    with tenant_scope(scan.organization), transaction.atomic():
+        scan = ScanRun.objects.select_for_update().get(pk=scan.pk)
+        if scan.is_finished:
+            return scan
+        failed = scan.units_failed
+        if failed == 0:
+            scan.status = ScanRun.SUCCEEDED
+        elif failed < scan.units_total:
+            scan.status = ScanRun.PARTIAL
+        else:
+            scan.status = ScanRun.FAILED
+        scan.finished_at = timezone.now()
+        scan.save(update_fields=["status", "finished_at"])
+        AwsAccount.objects.filter(
+            pk__in=scan.units.filter(status=ScanUnit.SUCCEEDED).values("account_id")
+        ).update(last_scanned_at=scan.finished_at)
+        errors = list(
+            scan.units.filter(status=ScanUnit.FAILED).values_list(
+                "account__account_id", "region", "resource_type", "error_code"
+            )[:20]
+        )
+        audit.record(
+            "scan.fail" if scan.status == ScanRun.FAILED else "scan.finish",
+            target=scan,
+            data={
+                "status": scan.status,
+                "new": scan.new,
+                "changed": scan.changed,
+                "unchanged": scan.unchanged,
+                "deleted": scan.deleted,
+                "failed_units": failed,
+                "errors": [list(e) for e in errors],
+            },
+            actor=actor,
+        )
+    return scan
+
+
+def run_scan_inline(
+    scan: ScanRun, *, actor: Actor, workers: int = 4, progress: ProgressCallback | None = None
+) -> ScanRun:
+    with tenant_scope(scan.organization):
+        ScanRun.objects.filter(pk=scan.pk).update(
+            status=ScanRun.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+        )
+        units = list(scan.units.filter(status=ScanUnit.PENDING).select_related("account"))
+    for unit in units:
+        unit.organization = scan.organization
+        unit.scan = scan
+    run_units(units, workers=workers, progress=progress)
+    return finish_scan(scan, actor)

@@ -1,0 +1,91 @@
+"""AWS accounts and scans: the writes, each audited in its transaction. Callers are inside
+the organization's tenant scope and have checked the actor's role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+import audit
+from tagsense.tenancy.context import Actor
+
+from . import aws, runner
+from .models import AwsAccount, ScanRun
+
+ACCOUNT_FIELDS = ("account_id", "name", "role_arn", "regions", "enabled")
+
+
+class ServiceError(ValueError):
+    pass
+
+
+def _validated(account: AwsAccount) -> AwsAccount:
+    try:
+        account.full_clean(exclude=["organization", "discovered_from"])
+    except ValidationError as exc:
+        raise ServiceError(
+            "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        ) from exc
+    return account
+
+
+@transaction.atomic
+def register_account(organization, **fields: Any) -> AwsAccount:
+    account = _validated(AwsAccount(organization=organization, **fields))
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError as exc:
+        raise ServiceError(f"account {account.account_id} is registered already") from exc
+    audit.record(
+        "aws_account.create",
+        target=account,
+        data={k: getattr(account, k) for k in ACCOUNT_FIELDS},
+    )
+    return account
+
+
+@transaction.atomic
+def update_account(account: AwsAccount, **fields: Any) -> AwsAccount:
+    changes = {}
+    for key, value in fields.items():
+        if key not in ACCOUNT_FIELDS or key == "account_id":
+            raise ServiceError(f"{key} cannot be changed")
+        if getattr(account, key) != value:
+            changes[key] = [getattr(account, key), value]
+            setattr(account, key, value)
+    _validated(account).save()
+    audit.record("aws_account.update", target=account, data=changes)
+    return account
+
+
+@transaction.atomic
+def delete_account(account: AwsAccount) -> None:
+    audit.record("aws_account.delete", target=account, data={"account_id": account.account_id})
+    account.delete()
+
+
+def test_account_connection(account: AwsAccount) -> aws.ConnectionResult:
+    """Assume the account's role and report the identity or AWS's error (audited)."""
+    result = aws.test_connection(account.role_arn, account.external_id)
+    audit.record(
+        "aws_account.test_connection",
+        target=account,
+        data={"ok": result.ok, "arn": result.arn, "error_code": result.error_code},
+    )
+    return result
+
+
+def start_scan(
+    organization, *, actor: Actor, scope: runner.Scope | None = None, trigger: str = "manual"
+) -> ScanRun:
+    """Plan a scan and hand it to the workers (Celery) after the plan commits."""
+    from .tasks import run_scan
+
+    scan = runner.plan_scan(
+        organization, scope=scope or runner.Scope(), actor=actor, trigger=trigger
+    )
+    transaction.on_commit(lambda: run_scan.delay(scan.pk))
+    return scan

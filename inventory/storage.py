@@ -1,0 +1,230 @@
+"""Writing scan results: batched, never one query per resource, and unchanged resources cost
+one shared UPDATE of last_seen. Callers run inside the organization's tenant scope."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+
+from .models import AwsAccount, Edge, Resource, ScanRun, TagEvent
+from .scanners.base import ResourceRecord
+
+
+@dataclass
+class Counts:
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in ("seen", "new", "changed", "unchanged", "deleted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def fingerprint(record: ResourceRecord) -> str:
+    relations = sorted((r.kind, r.target_arn) for r in record.relations)
+    payload = [record.name, record.region, record.tags, record.config, relations]
+    return hashlib.sha1(  # noqa: S324 - a change detector, not a security hash
+        json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+
+
+def diff_tags(old: dict[str, str], new: dict[str, str]) -> list[dict[str, str | None]]:
+    changes: list[dict[str, str | None]] = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        kind = "added" if before is None else "removed" if after is None else "changed"
+        changes.append({"key": key, "old": before, "new": after, "kind": kind})
+    return changes
+
+
+BATCH = 1000
+
+
+@transaction.atomic
+def upsert_page(
+    *,
+    account: AwsAccount,
+    records: Iterable[ResourceRecord],
+    scan: ScanRun | None,
+    now: datetime,
+) -> tuple[Counts, list[str]]:
+    """Store one page of scan results. Returns the counts and the ARNs seen."""
+    organization = account.organization
+    by_arn = {record.arn: record for record in records}  # a page may repeat an ARN
+    counts = Counts(seen=len(by_arn))
+    existing = {
+        row.arn: row
+        for row in Resource.objects.filter(organization=organization, arn__in=list(by_arn)).only(
+            "id", "arn", "fingerprint", "tags", "deleted_at", "account_id"
+        )
+    }
+    new: list[Resource] = []
+    changed: list[Resource] = []
+    unchanged_ids: list[int] = []
+    events: list[TagEvent] = []
+    relinked: list[str] = []
+    for arn, record in by_arn.items():
+        digest = fingerprint(record)
+        row = existing.get(arn)
+        if row is None:
+            new.append(
+                Resource(
+                    organization=organization,
+                    account=account,
+                    arn=arn,
+                    region=record.region,
+                    resource_type=record.resource_type,
+                    resource_id=record.resource_id,
+                    name=record.name,
+                    tags=record.tags,
+                    config=record.config,
+                    fingerprint=digest,
+                    first_seen=now,
+                    last_seen=now,
+                )
+            )
+            relinked.append(arn)
+            continue
+        if row.fingerprint == digest and row.deleted_at is None:
+            unchanged_ids.append(row.pk)
+            continue
+        tag_changes = diff_tags(row.tags, record.tags)
+        if row.deleted_at is not None:
+            events.append(_event(row, scan, now, TagEvent.RESTORED, tag_changes, record.tags))
+        elif tag_changes:
+            events.append(_event(row, scan, now, TagEvent.CHANGED, tag_changes, record.tags))
+        row.account = account
+        row.region = record.region
+        row.resource_type = record.resource_type
+        row.resource_id = record.resource_id
+        row.name = record.name
+        row.tags = record.tags
+        row.config = record.config
+        row.fingerprint = digest
+        row.last_seen = now
+        row.deleted_at = None
+        changed.append(row)
+        relinked.append(arn)
+    if new:
+        Resource.objects.bulk_create(new, batch_size=BATCH)
+        events.extend(_event(row, scan, now, TagEvent.DISCOVERED, [], row.tags) for row in new)
+    if changed:
+        Resource.objects.bulk_update(
+            changed,
+            [
+                "account",
+                "region",
+                "resource_type",
+                "resource_id",
+                "name",
+                "tags",
+                "config",
+                "fingerprint",
+                "last_seen",
+                "deleted_at",
+            ],
+            batch_size=BATCH,
+        )
+    if unchanged_ids:
+        Resource.objects.filter(pk__in=unchanged_ids).update(last_seen=now)
+    if events:
+        TagEvent.objects.bulk_create(events, batch_size=BATCH)
+    if relinked:
+        _replace_edges(organization, [by_arn[arn] for arn in relinked])
+    counts.new, counts.changed, counts.unchanged = len(new), len(changed), len(unchanged_ids)
+    return counts, list(by_arn)
+
+
+def _event(row, scan, now, kind, changes, tags) -> TagEvent:
+    return TagEvent(
+        organization_id=row.organization_id,
+        resource=row,
+        scan=scan,
+        seen_at=now,
+        kind=kind,
+        changes=changes,
+        tags=tags,
+    )
+
+
+def _replace_edges(organization, records: list[ResourceRecord]) -> None:
+    Edge.objects.filter(organization=organization, source_arn__in=[r.arn for r in records]).delete()
+    Edge.objects.bulk_create(
+        [
+            Edge(
+                organization=organization,
+                source_arn=r.arn,
+                target_arn=rel.target_arn,
+                kind=rel.kind,
+            )
+            for r in records
+            for rel in r.relations
+        ],
+        batch_size=BATCH,
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def mark_missing_deleted(
+    *,
+    account: AwsAccount,
+    resource_type: str,
+    region: str | None,
+    seen: set[str],
+    scan: ScanRun | None,
+    now: datetime,
+) -> int:
+    """Resources of a unit that a successful scan did not see: marked deleted, never dropped.
+
+    `region` None means every region (global listings such as S3 buckets).
+    """
+    live = Resource.objects.filter(
+        organization=account.organization,
+        account=account,
+        resource_type=resource_type,
+        deleted_at__isnull=True,
+    )
+    if region is not None:
+        live = live.filter(region=region)
+    gone = [
+        (pk, arn, tags)
+        for pk, arn, tags in live.values_list("pk", "arn", "tags")
+        if arn not in seen
+    ]
+    if not gone:
+        return 0
+    ids = [pk for pk, _, _ in gone]
+    for start in range(0, len(ids), BATCH):
+        Resource.objects.filter(pk__in=ids[start : start + BATCH]).update(deleted_at=now)
+    TagEvent.objects.bulk_create(
+        [
+            TagEvent(
+                organization=account.organization,
+                resource_id=pk,
+                scan=scan,
+                seen_at=now,
+                kind=TagEvent.DELETED,
+                changes=[],
+                tags=tags,
+            )
+            for pk, _, tags in gone
+        ],
+        batch_size=BATCH,
+    )
+    arns = [arn for _, arn, _ in gone]
+    for start in range(0, len(arns), BATCH):
+        Edge.objects.filter(
+            organization=account.organization, source_arn__in=arns[start : start + BATCH]
+        ).delete()
+    return len(gone)

@@ -1,0 +1,199 @@
+"""The runner end to end against moto: several accounts through assume-role, several regions,
+never-tagged resources, tag history, idempotent re-scans, deletion, partial failure, tenancy."""
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from audit.models import AuditEvent
+from inventory import runner
+from inventory.models import Edge, Resource, ScanRun, TagEvent
+from inventory.scanners import ec2 as ec2_scanners
+from tagsense.tenancy.context import Actor
+from tagsense.tenancy.db import all_tenants, tenant_scope
+
+from .conftest import HOME, MEMBER, make_account, member_session
+
+pytestmark = pytest.mark.django_db
+TYPES = ("ec2:instance", "ec2:vpc", "ec2:subnet")
+ACTOR = Actor.system("test")
+
+
+def _instances(session_or_client_factory, region, count, tags=None):
+    ec2 = session_or_client_factory(region)
+    image = "ami-12c6146b"
+    spec = (
+        {
+            "TagSpecifications": [
+                {
+                    "ResourceType": "instance",
+                    "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+                }
+            ]
+        }
+        if tags
+        else {}
+    )
+    return [
+        i["InstanceId"]
+        for i in ec2.run_instances(ImageId=image, MinCount=count, MaxCount=count, **spec)[
+            "Instances"
+        ]
+    ]
+
+
+def _home(region):
+    return boto3.client("ec2", region_name=region)
+
+
+def _member(region):
+    return member_session(MEMBER, region).client("ec2")
+
+
+def _scan(org, types=TYPES, **scope):
+    with tenant_scope(org):
+        scan = runner.plan_scan(org, scope=runner.Scope(types=types, **scope), actor=ACTOR)
+    return runner.run_scan_inline(scan, actor=ACTOR, workers=1)
+
+
+@pytest.fixture
+def estate(aws_env, org):
+    home = make_account(org, HOME, role=False, name="home")
+    member = make_account(org, MEMBER, name="member")
+    ids = {
+        "home_tagged": _instances(_home, "eu-west-1", 2, {"Owner": "alice", "Env": "prod"}),
+        "home_untagged": _instances(_home, "us-east-1", 1),
+        "member_tagged": _instances(_member, "eu-west-1", 1, {"owner": "bob"}),
+    }
+    return home, member, ids
+
+
+def _resources(org, **filters):
+    with tenant_scope(org):
+        return list(Resource.objects.filter(**filters))
+
+
+def test_scan_finds_every_account_region_and_untagged_resource(org, estate):
+    home, member, ids = estate
+    scan = _scan(org)
+    assert scan.status == ScanRun.SUCCEEDED
+    assert scan.units_total == scan.units_done == 2 * 2 * 3
+    instances = {r.resource_id: r for r in _resources(org, resource_type="ec2:instance")}
+    for instance_id in ids["home_tagged"]:
+        assert instances[instance_id].tags == {"Owner": "alice", "Env": "prod"}
+        assert instances[instance_id].account_id == home.pk
+        assert instances[instance_id].region == "eu-west-1"
+    (untagged,) = ids["home_untagged"]
+    assert instances[untagged].tags == {} and instances[untagged].region == "us-east-1"
+    (theirs,) = ids["member_tagged"]
+    assert instances[theirs].account_id == member.pk
+    assert instances[theirs].arn.startswith(f"arn:aws:ec2:eu-west-1:{MEMBER}:instance/")
+    with tenant_scope(org):
+        assert Edge.objects.filter(source_arn=instances[theirs].arn, kind="in_vpc").exists()
+        discovered = TagEvent.objects.filter(kind=TagEvent.DISCOVERED).count()
+        assert discovered == Resource.objects.count()
+        actions = list(AuditEvent.objects.values_list("action", flat=True))
+    assert "scan.start" in actions and "scan.finish" in actions
+
+
+def test_a_second_scan_changes_nothing_and_writes_no_history(org, estate):
+    first = _scan(org)
+    with tenant_scope(org):
+        events = TagEvent.objects.count()
+    second = _scan(org)
+    assert (second.new, second.changed, second.deleted) == (0, 0, 0)
+    assert second.unchanged == first.new
+    with tenant_scope(org):
+        assert TagEvent.objects.count() == events
+
+
+def test_tag_changes_are_history_and_vanished_resources_are_marked_deleted(org, estate):
+    home, member, ids = estate
+    _scan(org)
+    changed, removed = ids["home_tagged"]
+    ec2 = _home("eu-west-1")
+    ec2.create_tags(
+        Resources=[changed],
+        Tags=[{"Key": "Env", "Value": "staging"}, {"Key": "CostCenter", "Value": "42"}],
+    )
+    ec2.delete_tags(Resources=[changed], Tags=[{"Key": "Owner"}])
+    ec2.terminate_instances(InstanceIds=[removed])
+    scan = _scan(org, types=("ec2:instance",))
+    assert scan.changed == 1 and scan.deleted == 1
+    with tenant_scope(org):
+        event = TagEvent.objects.get(resource__resource_id=changed, kind=TagEvent.CHANGED)
+        gone = Resource.objects.get(resource_id=removed)
+    assert event.scan_id == scan.pk
+    assert event.changes == [
+        {"key": "CostCenter", "old": None, "new": "42", "kind": "added"},
+        {"key": "Env", "old": "prod", "new": "staging", "kind": "changed"},
+        {"key": "Owner", "old": "alice", "new": None, "kind": "removed"},
+    ]
+    assert gone.deleted_at is not None  # kept, not dropped
+
+
+def test_a_failing_unit_is_recorded_and_the_rest_completes(org, estate, monkeypatch):
+    home, member, ids = estate
+    _scan(org)
+    original = ec2_scanners.InstanceScanner.pages
+
+    def denied(self, ctx):
+        if ctx.account_id == MEMBER:
+            raise ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "not authorized"}},
+                "DescribeInstances",
+            )
+        return original(self, ctx)
+
+    monkeypatch.setattr(ec2_scanners.InstanceScanner, "pages", denied)
+    scan = _scan(org, types=("ec2:instance",))
+    assert scan.status == ScanRun.PARTIAL
+    assert scan.units_failed == 2
+    with tenant_scope(org):
+        errors = set(scan.units.filter(status="failed").values_list("error_code", flat=True))
+        # The failed unit's resources were not marked deleted.
+        assert not Resource.objects.filter(account=member, deleted_at__isnull=False).exists()
+    assert errors == {"AccessDenied"}
+
+
+def test_another_organizations_scan_never_touches_ours(org, other_org, estate):
+    _scan(org)
+    make_account(other_org, MEMBER, regions=["eu-west-1"], name="theirs")
+    with tenant_scope(other_org):
+        theirs = runner.plan_scan(
+            other_org, scope=runner.Scope(types=("ec2:instance",)), actor=ACTOR
+        )
+    runner.run_scan_inline(theirs, actor=ACTOR, workers=1)
+    with all_tenants():
+        by_org = {
+            org_id: count
+            for org_id, count in [
+                (o, Resource.objects.filter(organization_id=o).count())
+                for o in (org.pk, other_org.pk)
+            ]
+        }
+    assert by_org[other_org.pk] == 1  # the member account's one instance, seen by them too
+    assert by_org[org.pk] > by_org[other_org.pk]
+    with tenant_scope(org):
+        assert Resource.objects.filter(deleted_at__isnull=False).count() == 0
+
+
+def test_unknown_types_are_refused(org, aws_env):
+    make_account(org, HOME, role=False)
+    with pytest.raises(ValueError, match="unknown resource type"), tenant_scope(org):
+        runner.plan_scan(org, scope=runner.Scope(types=("ec2:teleporter",)), actor=ACTOR)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_store_the_same_result(aws_env):
+    from tests.factories import OrganizationFactory
+
+    org = OrganizationFactory(slug="conc")
+    make_account(org, HOME, role=False)
+    _instances(_home, "eu-west-1", 3, {"Owner": "x"})
+    with tenant_scope(org):
+        scan = runner.plan_scan(org, scope=runner.Scope(types=TYPES), actor=ACTOR)
+    scan = runner.run_scan_inline(scan, actor=ACTOR, workers=4)
+    assert scan.status == ScanRun.SUCCEEDED
+    with tenant_scope(org):
+        assert Resource.objects.filter(resource_type="ec2:instance").count() == 3
