@@ -22,7 +22,7 @@ import audit
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 
-from . import aws, storage
+from . import aws, graph, storage
 from .models import AwsAccount, ScanRun, ScanUnit
 from .scanners.base import ScanContext, scanner_for, scanners
 
@@ -232,6 +232,7 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
         AwsAccount.objects.filter(
             pk__in=scan.units.filter(status=ScanUnit.SUCCEEDED).values("account_id")
         ).update(last_scanned_at=scan.finished_at)
+        graph.resolve_dns_targets(scan.organization)
         errors = list(
             scan.units.filter(status=ScanUnit.FAILED).values_list(
                 "account__account_id", "region", "resource_type", "error_code"
