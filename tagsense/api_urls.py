@@ -8,6 +8,7 @@ org_patterns = [
     path("members/", accounts_api.MemberListView.as_view(), name="api-member-list"),
     path("teams/", accounts_api.TeamListView.as_view(), name="api-team-list"),
     path("audit-events/", audit_api.AuditEventListView.as_view(), name="api-audit-list"),
+    path("inventory/", include("inventory.api.urls")),
 ]
 
 urlpatterns = [

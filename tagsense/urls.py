@@ -13,7 +13,6 @@ sections = [
         name=name,
     )
     for name, title in [
-        ("inventory", "Inventory"),
         ("policies", "Policies"),
         ("findings", "Findings"),
         ("assistant", "Assistant"),
@@ -23,6 +22,7 @@ sections = [
 org_patterns = [
     path("", include("accounts.urls")),
     path("audit/", include(audit_urls)),
+    path("inventory/", include("inventory.urls")),
     *sections,
 ]
 

@@ -88,5 +88,19 @@ def client_for(user) -> Client:
 
 
 @pytest.fixture
+def aws_env(monkeypatch):
+    """moto's in-process AWS, with fake credentials and no real endpoint in reach."""
+    from moto import mock_aws
+
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
 def password():
     return PASSWORD

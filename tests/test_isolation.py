@@ -16,13 +16,21 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(org, other_org, users_by_role, team, other_team, outsider):
+def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
     member = MembershipFactory(
         organization=org, role=Role.VIEWER, user=UserFactory(email="target@acme.example")
     )
     team_member = TeamMembershipFactory(organization=org, team=team, user=users_by_role["viewer"])
     stranger = UserFactory(email="stranger@example.com")
+    account, resource, scan = _inventory(org, "123456789012")
+    their_account, their_resource, their_scan = _inventory(other_org, "123456789012")
     return SimpleNamespace(
+        account_pk=account.pk,
+        resource_pk=resource.pk,
+        scan_pk=scan.pk,
+        their_account_pk=their_account.pk,
+        their_resource_pk=their_resource.pk,
+        their_scan_pk=their_scan.pk,
         org=org.slug,
         other_org=other_org.slug,
         team=team.slug,
@@ -37,8 +45,39 @@ def world(org, other_org, users_by_role, team, other_team, outsider):
     )
 
 
+def _inventory(organization, account_id):
+    from django.utils import timezone
+
+    from inventory.models import AwsAccount, Resource, ScanRun
+
+    now = timezone.now()
+    with tenant_scope(organization):
+        account = AwsAccount.objects.create(
+            organization=organization, account_id=account_id, regions=["eu-west-1"]
+        )
+        resource = Resource.objects.create(
+            organization=organization,
+            account=account,
+            region="eu-west-1",
+            arn=f"arn:aws:ec2:eu-west-1:{account_id}:vpc/vpc-{organization.slug}",
+            resource_type="ec2:vpc",
+            resource_id=f"vpc-{organization.slug}",
+            name=f"{organization.name} network",
+            tags={"Owner": organization.slug},
+            fingerprint="x",
+            first_seen=now,
+            last_seen=now,
+        )
+        scan = ScanRun.objects.create(organization=organization, started_by="test")
+    return account, resource, scan
+
+
 def _call(client, route, world, org_slug=None):
     data = route.data(world) if route.data else {}
+    if route.api and route.method != "get":
+        return getattr(client, route.method)(
+            route.url(world, org_slug), data, content_type="application/json"
+        )
     return getattr(client, route.method)(route.url(world, org_slug), data)
 
 
@@ -93,6 +132,22 @@ def test_each_role_gets_exactly_what_it_may(route, role, world):
 def test_another_organizations_object_under_my_slug_is_404(world):
     client = client_for(world.users["owner"])
     assert client.get(f"/o/{world.org}/teams/{world.other_team}/").status_code == 404
+    for path in (
+        f"inventory/accounts/{world.their_account_pk}/",
+        f"inventory/resources/{world.their_resource_pk}/",
+        f"inventory/resources/{world.their_resource_pk}/graph.json",
+        f"inventory/scans/{world.their_scan_pk}/",
+    ):
+        assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
+        api = client.get(f"/api/v1/o/{world.org}/{path}")
+        if "graph.json" not in path:
+            assert api.status_code == 404, path
+    assert (
+        client.post(
+            f"/o/{world.org}/inventory/accounts/{world.their_account_pk}/delete/"
+        ).status_code
+        == 404
+    )
     response = client.post(f"/o/{world.org}/teams/{world.other_team}/delete/")
     assert response.status_code in (302, 404)
     with all_tenants():
@@ -106,7 +161,16 @@ def test_lists_never_show_another_organizations_rows(world):
     page = client.get(f"/o/{world.org}/settings/").content.decode()
     assert "Globex Secret Team" not in page
     assert "owner@globex.example" not in page
-    for path in ("members/", "teams/", "audit-events/"):
+    inventory = client.get(f"/o/{world.org}/inventory/").content.decode()
+    assert "Acme Corp network" in inventory and "Globex network" not in inventory
+    for path in (
+        "members/",
+        "teams/",
+        "audit-events/",
+        "inventory/resources/",
+        "inventory/accounts/",
+        "inventory/scans/",
+    ):
         body = client.get(f"/api/v1/o/{world.org}/{path}").content.decode()
         assert "globex" not in body.lower(), path
     orgs = client.get("/api/v1/organizations/").json()

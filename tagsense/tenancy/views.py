@@ -31,6 +31,8 @@ class OrganizationViewMixin:
     """
 
     required_action = "view"
+    # The action POST and other unsafe methods need, when it differs from required_action.
+    write_action: str | None = None
     partial_template_name: str | None = None
     model: Any = None
 
@@ -55,6 +57,8 @@ class OrganizationViewMixin:
         return response
 
     def get_required_action(self) -> str:
+        if self.write_action and self.request.method not in ("GET", "HEAD", "OPTIONS"):  # type: ignore[attr-defined]
+            return self.write_action
         return self.required_action
 
     def get_queryset(self):

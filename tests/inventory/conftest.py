@@ -1,8 +1,6 @@
 """Inventory fixtures: moto's in-process AWS with several accounts reached by assume-role."""
 
 import boto3
-import pytest
-from moto import mock_aws
 
 from inventory.models import AwsAccount
 from tagsense.tenancy.db import tenant_scope
@@ -10,17 +8,6 @@ from tagsense.tenancy.db import tenant_scope
 HOME = "123456789012"  # moto's default account: TagSense's own credentials
 MEMBER = "111111111111"
 REGIONS = ["eu-west-1", "us-east-1"]
-
-
-@pytest.fixture
-def aws_env(monkeypatch):
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
 
 
 def member_session(account_id: str, region: str) -> boto3.Session:

@@ -1,0 +1,176 @@
+"""Inventory API: accounts, scan runs (list, start, status), resources (the page's filters,
+cursor pagination) and graph queries."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from inventory import graph, services
+from inventory.filters import ResourceFilterForm, filter_resources
+from inventory.models import AwsAccount, Resource, ScanRun, TagEvent
+from inventory.runner import Scope
+from tagsense.tenancy.api import OrganizationAPIView
+
+from .serializers import (
+    AwsAccountSerializer,
+    EdgeSerializer,
+    HopSerializer,
+    ResourceSerializer,
+    ScanRunSerializer,
+    ScanUnitSerializer,
+    StartScanSerializer,
+    TagEventSerializer,
+)
+
+
+class AccountListView(mixins.ListModelMixin, OrganizationAPIView):
+    """AWS accounts. POST registers one (owners and admins)."""
+
+    serializer_class = AwsAccountSerializer
+    model = AwsAccount
+    write_action = "manage"
+
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            account = services.register_account(self.organization, **serializer.validated_data)
+        except services.ServiceError as exc:
+            raise ValidationError({"account_id": [str(exc)]}) from exc
+        return Response(self.get_serializer(account).data, status=201)
+
+
+class AccountDetailView(OrganizationAPIView):
+    serializer_class = AwsAccountSerializer
+    model = AwsAccount
+
+    def get(self, request, *args, **kwargs):
+        account = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+        return Response(self.get_serializer(account).data)
+
+
+class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
+    """Scan runs, newest first. POST starts one (editors and up) and answers 202."""
+
+    serializer_class = ScanRunSerializer
+    model = ScanRun
+
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+    @extend_schema(request=StartScanSerializer, responses={202: ScanRunSerializer})
+    def post(self, request, *args, **kwargs):
+        body = StartScanSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        scope = Scope(
+            tuple(body.validated_data["accounts"]),
+            tuple(body.validated_data["regions"]),
+            tuple(body.validated_data["types"]),
+        )
+        try:
+            with transaction.atomic():
+                scan = services.start_scan(
+                    self.organization, actor=self.get_actor(request), scope=scope, trigger="api"
+                )
+        except ValueError as exc:
+            raise ValidationError({"scope": [str(exc)]}) from exc
+        return Response(ScanRunSerializer(scan).data, status=202)
+
+
+class ScanDetailView(OrganizationAPIView):
+    serializer_class = ScanRunSerializer
+    model = ScanRun
+
+    def get(self, request, *args, **kwargs):
+        scan = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+        data = ScanRunSerializer(scan).data
+        data["failed_units"] = ScanUnitSerializer(
+            scan.units.filter(status="failed").select_related("account")[:100], many=True
+        ).data
+        return Response(data)
+
+
+class ResourceCursor(CursorPagination):
+    page_size = 100
+    max_page_size = 1000
+    page_size_query_param = "page_size"
+    ordering = "-id"
+
+
+FILTER_PARAMETERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, description=field.label or name)
+    for name, field in ResourceFilterForm.base_fields.items()
+    if name != "sort"
+]
+
+
+class ResourceListView(mixins.ListModelMixin, OrganizationAPIView):
+    serializer_class = ResourceSerializer
+    model = Resource
+    pagination_class = ResourceCursor
+
+    def get_queryset(self):
+        queryset = super().get_queryset().select_related("account")
+        form = ResourceFilterForm(self.request.query_params)
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        data = {k: v for k, v in form.cleaned_data.items() if k != "sort"}
+        return filter_resources(queryset, data).order_by("-id")
+
+    @extend_schema(parameters=FILTER_PARAMETERS)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+
+class ResourceDetailView(OrganizationAPIView):
+    serializer_class = ResourceSerializer
+    model = Resource
+
+    def get(self, request, *args, **kwargs):
+        resource = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+        data = ResourceSerializer(resource).data
+        data["timeline"] = TagEventSerializer(
+            TagEvent.objects.restrict(self.membership).filter(resource=resource)[:200], many=True
+        ).data
+        return Response(data)
+
+
+class ResourceGraphView(OrganizationAPIView):
+    """Graph queries from one resource: `neighbours`, `blast-radius?depth=N`, `path?to=ID`."""
+
+    serializer_class = HopSerializer
+    model = Resource
+
+    @extend_schema(
+        operation_id="inventory_resource_graph_query",
+        parameters=[
+            OpenApiParameter("depth", OpenApiTypes.INT, description="blast-radius: 1..6"),
+            OpenApiParameter("to", OpenApiTypes.INT, description="path: the other resource id"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, *args, **kwargs):
+        resource = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+        query = kwargs["query"]
+        if query == "neighbours":
+            edges = graph.neighbours(self.organization, resource.arn)
+            return Response({"edges": EdgeSerializer(edges, many=True).data})
+        if query == "blast-radius":
+            try:
+                depth = int(request.query_params.get("depth", 3))
+            except ValueError as exc:
+                raise ValidationError({"depth": ["a whole number from 1 to 6"]}) from exc
+            hops = graph.blast_radius(self.organization, resource.arn, depth)
+            return Response({"depth": depth, "resources": HopSerializer(hops, many=True).data})
+        other = get_object_or_404(self.get_queryset(), pk=request.query_params.get("to") or 0)
+        return Response({"path": graph.path(self.organization, resource.arn, other.arn)})

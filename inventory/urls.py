@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.ResourceListView.as_view(), name="inventory"),
+    path("resources/<int:pk>/", views.ResourceDetailView.as_view(), name="resource-detail"),
+    path("resources/<int:pk>/graph.json", views.ResourceGraphView.as_view(), name="resource-graph"),
+    path("accounts/", views.AccountListView.as_view(), name="account-list"),
+    path("accounts/<int:pk>/", views.AccountDetailView.as_view(), name="account-detail"),
+    path("accounts/<int:pk>/test/", views.AccountTestView.as_view(), name="account-test"),
+    path("accounts/<int:pk>/delete/", views.AccountDeleteView.as_view(), name="account-delete"),
+    path("scans/", views.ScanListView.as_view(), name="scan-list"),
+    path("scans/start/", views.ScanStartView.as_view(), name="scan-start"),
+    path("scans/<int:pk>/", views.ScanDetailView.as_view(), name="scan-detail"),
+]

@@ -1,0 +1,330 @@
+"""Inventory pages: AWS accounts, resources (filters, CSV), a resource's timeline and graph,
+scan runs with live progress."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from accounts.roles import role_allows
+from tagsense.tenancy.context import Actor
+from tagsense.tenancy.views import OrganizationViewMixin
+
+from . import graph, services
+from .access import access_account_by_id, access_resource_by_id, access_scan_by_id
+from .filters import ResourceFilterForm, filter_resources
+from .forms import AccountEditForm, AccountForm, StartScanForm
+from .models import AwsAccount, Resource, ScanRun, TagEvent
+from .runner import Scope
+from .scanners.base import scanners
+
+
+def _org_url(name: str, view, **kwargs) -> str:
+    return reverse(name, kwargs={"org_slug": view.organization.slug, **kwargs})
+
+
+class AccountListView(OrganizationViewMixin, TemplateView):
+    template_name = "inventory/account_list.html"
+    write_action = "manage"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["accounts"] = AwsAccount.objects.restrict(self.membership).order_by("name")
+        context["can_manage"] = role_allows(self.membership.role, "manage")
+        context["form"] = kwargs.get("form") or AccountForm(initial={"enabled": True})
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = AccountForm(request.POST)
+        if form.is_valid():
+            try:
+                account = services.register_account(self.organization, **form.cleaned_data)
+            except services.ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    f"Account {account.account_id} registered. Give the role this external id: "
+                    f"{account.external_id}",
+                )
+                return redirect(_org_url("account-detail", self, pk=account.pk))
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class AccountDetailView(OrganizationViewMixin, TemplateView):
+    template_name = "inventory/account_detail.html"
+    write_action = "manage"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        account = access_account_by_id(self.membership, self.kwargs["pk"])
+        context["account"] = account
+        context["can_manage"] = role_allows(self.membership.role, "manage")
+        context["can_scan"] = role_allows(self.membership.role, "change")
+        context["form"] = kwargs.get("form") or AccountEditForm(
+            initial={
+                "name": account.name,
+                "role_arn": account.role_arn,
+                "regions": account.regions,
+                "enabled": account.enabled,
+            }
+        )
+        context["resource_count"] = (
+            Resource.objects.restrict(self.membership)
+            .filter(account=account, deleted_at__isnull=True)
+            .count()
+        )
+        context["scans"] = (
+            ScanRun.objects.restrict(self.membership).filter(units__account=account).distinct()[:10]
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        account = access_account_by_id(self.membership, self.kwargs["pk"], "manage")
+        form = AccountEditForm(request.POST)
+        if form.is_valid():
+            try:
+                services.update_account(account, **form.cleaned_data)
+            except services.ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "Account updated.")
+                return redirect(_org_url("account-detail", self, pk=account.pk))
+        return self.render_to_response(self.get_context_data(form=form))
+
+
+class AccountTestView(OrganizationViewMixin, TemplateView):
+    """POST: assume the role and show the identity or AWS's exact error (an HTMX fragment)."""
+
+    template_name = "inventory/partials/_connection_result.html"
+    required_action = "manage"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        account = access_account_by_id(self.membership, self.kwargs["pk"], "manage")
+        result = services.test_account_connection(account)
+        return self.render_to_response(self.get_context_data(result=result, account=account))
+
+
+class AccountDeleteView(OrganizationViewMixin, TemplateView):
+    required_action = "manage"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        account = access_account_by_id(self.membership, self.kwargs["pk"], "manage")
+        services.delete_account(account)
+        messages.success(request, f"Account {account.account_id} and its inventory removed.")
+        return redirect(_org_url("account-list", self))
+
+
+class ResourceListView(OrganizationViewMixin, TemplateView):
+    template_name = "inventory/resource_list.html"
+    partial_template_name = "inventory/partials/_resource_rows.html"
+    page_size = 50
+
+    def filtered(self):
+        form = ResourceFilterForm(self.request.GET or None)
+        queryset = Resource.objects.restrict(self.membership).select_related("account")
+        data = form.cleaned_data if form.is_valid() else {}
+        return form, filter_resources(queryset, data)
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv":
+            return self.csv()
+        return super().get(request, *args, **kwargs)
+
+    def csv(self):
+        _, queryset = self.filtered()
+        organization = self.organization
+
+        class Echo:
+            def write(self, value):
+                return value
+
+        writer = csv.writer(Echo())
+        header = [
+            "arn",
+            "account",
+            "region",
+            "type",
+            "id",
+            "name",
+            "tags",
+            "first_seen",
+            "last_seen",
+            "deleted_at",
+        ]
+
+        def rows():
+            from tagsense.tenancy.db import tenant_scope
+
+            yield writer.writerow(header)
+            # The response streams after the view returns: reopen the tenant scope.
+            with tenant_scope(organization):
+                for r in queryset.iterator(chunk_size=2000):
+                    tags = ";".join(f"{k}={v}" for k, v in sorted(r.tags.items()))
+                    yield writer.writerow(
+                        [
+                            r.arn,
+                            r.account.account_id,
+                            r.region,
+                            r.resource_type,
+                            r.resource_id,
+                            r.name,
+                            tags,
+                            r.first_seen.isoformat(),
+                            r.last_seen.isoformat(),
+                            r.deleted_at.isoformat() if r.deleted_at else "",
+                        ]
+                    )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{organization.slug}-inventory.csv"'
+        )
+        return response
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form, queryset = self.filtered()
+        page = Paginator(queryset, self.page_size).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            filter_form=form,
+            page_obj=page,
+            resources=page.object_list,
+            query_string=query.urlencode(),
+            types=scanners(),
+            total=page.paginator.count,
+        )
+        return context
+
+
+class ResourceDetailView(OrganizationViewMixin, TemplateView):
+    template_name = "inventory/resource_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        resource = access_resource_by_id(self.membership, self.kwargs["pk"])
+        context["resource"] = resource
+        context["tags"] = sorted(resource.tags.items())
+        context["timeline"] = (
+            TagEvent.objects.restrict(self.membership)
+            .filter(resource=resource)
+            .select_related("scan")[:200]
+        )
+        context["neighbours"] = graph.neighbours(self.organization, resource.arn)
+        return context
+
+
+def _graph_payload(membership, organization, resource, depth):
+    hops = graph.blast_radius(organization, resource.arn, depth)
+    arns = [resource.arn] + [h.arn for h in hops]
+    known = {r.arn: r for r in Resource.objects.restrict(membership).filter(arn__in=arns)}
+    nodes = []
+    for arn in arns:
+        r = known.get(arn)
+        nodes.append(
+            {
+                "data": {
+                    "id": arn,
+                    "label": (r.name or r.resource_id) if r else arn.rsplit(":", 1)[-1],
+                    "type": r.resource_type if r else "unknown",
+                    "url": reverse(
+                        "resource-detail", kwargs={"org_slug": organization.slug, "pk": r.pk}
+                    )
+                    if r
+                    else "",
+                    "root": arn == resource.arn,
+                    "untagged": bool(r and not r.tags),
+                }
+            }
+        )
+    in_graph = set(arns)
+    from .models import Edge
+
+    edges = [
+        {
+            "data": {
+                "id": f"e{e.pk}",
+                "source": e.source_arn,
+                "target": e.target_arn,
+                "label": e.kind,
+            }
+        }
+        for e in Edge.objects.restrict(membership).filter(source_arn__in=arns)
+        if e.target_arn in in_graph
+    ]
+    return {"nodes": nodes, "edges": edges, "depth": depth}
+
+
+class ResourceGraphView(OrganizationViewMixin, TemplateView):
+    """The neighbourhood as Cytoscape JSON (blast radius at ?depth=, default 2)."""
+
+    def get(self, request, *args, **kwargs):
+        resource = access_resource_by_id(self.membership, self.kwargs["pk"])
+        try:
+            depth = max(1, min(int(request.GET.get("depth", 2)), graph.MAX_DEPTH))
+        except ValueError:
+            depth = 2
+        return JsonResponse(_graph_payload(self.membership, self.organization, resource, depth))
+
+
+class ScanListView(OrganizationViewMixin, TemplateView):
+    template_name = "inventory/scan_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["scans"] = ScanRun.objects.restrict(self.membership)[:50]
+        context["can_scan"] = role_allows(self.membership.role, "change")
+        context["types"] = scanners()
+        context["accounts"] = AwsAccount.objects.restrict(self.membership).enabled()
+        return context
+
+
+class ScanStartView(OrganizationViewMixin, TemplateView):
+    required_action = "change"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        form = StartScanForm(request.POST)
+        form.is_valid()
+        data = form.cleaned_data
+        scope = Scope(
+            account_ids=tuple(filter(None, [data.get("account", "")])),
+            regions=tuple(filter(None, [data.get("region", "")])),
+            types=tuple(filter(None, [data.get("type", "")])),
+        )
+        try:
+            with transaction.atomic():
+                scan = services.start_scan(
+                    self.organization, actor=Actor.for_user(request.user), scope=scope
+                )
+        except ValueError as exc:
+            messages.error(request, str(exc))
+            return redirect(_org_url("scan-list", self))
+        return redirect(_org_url("scan-detail", self, pk=scan.pk))
+
+
+class ScanDetailView(OrganizationViewMixin, TemplateView):
+    template_name = "inventory/scan_detail.html"
+    partial_template_name = "inventory/partials/_scan_progress.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        scan = access_scan_by_id(self.membership, self.kwargs["pk"])
+        context["scan"] = scan
+        context["failed_units"] = scan.units.filter(status="failed").select_related("account")[:100]
+        context["unit_counts"] = {
+            status: scan.units.filter(status=status).count()
+            for status in ("pending", "running", "succeeded", "failed")
+        }
+        return context
