@@ -134,7 +134,7 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
         for page in scanner.pages(ctx):
             now = timezone.now()
             with tenant_scope(organization):
-                page_counts, arns = storage.upsert_page(
+                page_counts, arns = storage.store_page(
                     account=account, records=page, scan=unit.scan, now=now
                 )
             counts.add(page_counts)

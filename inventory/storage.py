@@ -228,3 +228,143 @@ def mark_missing_deleted(
             organization=account.organization, source_arn__in=arns[start : start + BATCH]
         ).delete()
     return len(gone)
+
+
+# --- PostgreSQL fast path -----------------------------------------------------------------------
+# The same semantics as upsert_page, in set-based SQL: the page is COPYed into a temporary
+# staging table, classified against the stored fingerprints in one join, and written with one
+# INSERT ... ON CONFLICT for new and changed rows and one UPDATE of last_seen for the rest.
+
+_STAGE_DDL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_resource (
+    arn varchar(2048) PRIMARY KEY,
+    region varchar(32), resource_type varchar(64), resource_id varchar(1024),
+    name varchar(1024), tags jsonb, config jsonb, fingerprint varchar(40)
+) ON COMMIT DELETE ROWS
+"""
+
+_CHANGED_SQL = """
+SELECT r.id, r.arn, r.tags, r.deleted_at IS NOT NULL
+FROM tagsense_stage_resource s
+JOIN inventory_resource r ON r.organization_id = %(org)s AND r.arn = s.arn
+WHERE r.fingerprint <> s.fingerprint OR r.deleted_at IS NOT NULL
+"""
+
+_UPSERT_SQL = """
+INSERT INTO inventory_resource AS r (
+    organization_id, account_id, arn, region, resource_type, resource_id, name, tags, config,
+    fingerprint, first_seen, last_seen, deleted_at)
+SELECT %(org)s, %(account)s, s.arn, s.region, s.resource_type, s.resource_id, s.name, s.tags,
+       s.config, s.fingerprint, %(now)s, %(now)s, NULL
+FROM tagsense_stage_resource s
+ON CONFLICT (organization_id, arn) DO UPDATE SET
+    account_id = EXCLUDED.account_id, region = EXCLUDED.region,
+    resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id,
+    name = EXCLUDED.name, tags = EXCLUDED.tags, config = EXCLUDED.config,
+    fingerprint = EXCLUDED.fingerprint, last_seen = EXCLUDED.last_seen, deleted_at = NULL
+WHERE r.fingerprint <> EXCLUDED.fingerprint OR r.deleted_at IS NOT NULL
+RETURNING r.id, r.arn, (xmax = 0) AS inserted
+"""
+
+_TOUCH_SQL = """
+UPDATE inventory_resource r SET last_seen = %(now)s
+FROM tagsense_stage_resource s
+WHERE r.organization_id = %(org)s AND r.arn = s.arn AND r.fingerprint = s.fingerprint
+  AND r.deleted_at IS NULL AND r.last_seen < %(now)s
+"""
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+@transaction.atomic
+def upsert_page_pg(
+    *,
+    account: AwsAccount,
+    records: Iterable[ResourceRecord],
+    scan: ScanRun | None,
+    now: datetime,
+) -> tuple[Counts, list[str]]:
+    from django.db import connection
+
+    organization_id = account.organization_id
+    by_arn = {record.arn: record for record in records}
+    counts = Counts(seen=len(by_arn))
+    if not by_arn:
+        return counts, []
+    params = {"org": organization_id, "account": account.pk, "now": now}
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGE_DDL)
+        # ON COMMIT empties it, but a page written inside an outer transaction sees the last one.
+        cursor.execute("TRUNCATE tagsense_stage_resource")
+        with cursor.copy(
+            "COPY tagsense_stage_resource (arn, region, resource_type, resource_id, name, tags,"
+            " config, fingerprint) FROM STDIN"
+        ) as copy:
+            for record in by_arn.values():
+                copy.write_row(
+                    (
+                        record.arn,
+                        record.region,
+                        record.resource_type,
+                        record.resource_id,
+                        record.name,
+                        _json(record.tags),
+                        _json(record.config),
+                        fingerprint(record),
+                    )
+                )
+        cursor.execute(_CHANGED_SQL, params)
+        # Django's connection hands jsonb back as text.
+        before = {
+            arn: (pk, json.loads(tags) if isinstance(tags, str) else tags, was_deleted)
+            for pk, arn, tags, was_deleted in cursor.fetchall()
+        }
+        cursor.execute(_UPSERT_SQL, params)
+        written = cursor.fetchall()
+        cursor.execute(_TOUCH_SQL, params)
+        counts.unchanged = cursor.rowcount
+    events: list[TagEvent] = []
+    relinked: list[ResourceRecord] = []
+    for pk, arn, inserted in written:
+        record = by_arn[arn]
+        relinked.append(record)
+        if inserted:
+            counts.new += 1
+            kind, changes = TagEvent.DISCOVERED, []
+        else:
+            counts.changed += 1
+            _, old_tags, was_deleted = before[arn]
+            changes = diff_tags(old_tags, record.tags)
+            if was_deleted:
+                kind = TagEvent.RESTORED
+            elif changes:
+                kind = TagEvent.CHANGED
+            else:
+                continue
+        events.append(
+            TagEvent(
+                organization_id=organization_id,
+                resource_id=pk,
+                scan=scan,
+                seen_at=now,
+                kind=kind,
+                changes=changes,
+                tags=record.tags,
+            )
+        )
+    if events:
+        TagEvent.objects.bulk_create(events, batch_size=BATCH)
+    if relinked:
+        _replace_edges(account.organization, relinked)
+    return counts, list(by_arn)
+
+
+def store_page(**kwargs) -> tuple[Counts, list[str]]:
+    """The storage path for this database: set-based SQL on PostgreSQL, the ORM elsewhere."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return upsert_page_pg(**kwargs)
+    return upsert_page(**kwargs)
