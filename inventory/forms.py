@@ -34,3 +34,19 @@ class StartScanForm(forms.Form):
     account = forms.CharField(required=False)
     region = forms.CharField(required=False)
     type = forms.CharField(required=False)
+
+
+class ScheduleForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    account = forms.ChoiceField(required=False, label="Account")
+    kind = forms.ChoiceField(choices=[("interval", "Every N minutes"), ("cron", "Cron")])
+    every_minutes = forms.IntegerField(required=False, min_value=5, label="Every (minutes)")
+    cron = forms.CharField(required=False, max_length=120, help_text="e.g. 0 3 * * *")
+    timezone = forms.CharField(max_length=64, initial="UTC", label="Time zone")
+    enabled = forms.BooleanField(required=False, initial=True)
+
+    def __init__(self, *args, accounts=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [("", "All enabled accounts")] + [
+            (str(a.pk), str(a)) for a in accounts
+        ]

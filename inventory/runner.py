@@ -9,13 +9,16 @@ tenant scope; AWS calls happen outside any transaction.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 import audit
@@ -29,6 +32,8 @@ from .scanners.base import ScanContext, scanner_for, scanners
 logger = logging.getLogger(__name__)
 
 GLOBAL = "global"
+# How long an account stays reserved for a scan without a sign of life from it.
+LEASE = timedelta(minutes=15)
 ProgressCallback = Callable[[ScanRun, ScanUnit], None]
 
 
@@ -77,6 +82,19 @@ def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manua
             trigger=trigger,
             scope=scope.as_dict(),
         )
+        busy = _take_leases(scan, accounts)
+        accounts = [a for a in accounts if a.pk not in busy]
+        if not accounts:
+            holders = ", ".join(f"#{n}" for n in sorted(set(busy.values())))
+            raise ValueError(f"every matching account is being scanned already (scan {holders})")
+        if busy:
+            scan.scope = {
+                **scan.scope,
+                "skipped_busy_accounts": sorted(
+                    AwsAccount.objects.filter(pk__in=busy).values_list("account_id", flat=True)
+                ),
+            }
+            scan.save(update_fields=["scope"])
         units = []
         for account in accounts:
             regions = list(scope.regions) or regions_for(account, credentials_for(account))
@@ -106,6 +124,26 @@ def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manua
             actor=actor,
         )
     return scan
+
+
+def _take_leases(scan: ScanRun, accounts: list[AwsAccount]) -> dict[int, int]:
+    """Reserve the accounts for this scan; return {account pk: holding scan id} of the busy."""
+    now = timezone.now()
+    ids = [a.pk for a in accounts]
+    AwsAccount.objects.filter(pk__in=ids).filter(
+        Q(scan_lease_until__isnull=True) | Q(scan_lease_until__lt=now)
+    ).update(scan_lease_until=now + LEASE, scan_lease_holder=scan)
+    return dict(
+        AwsAccount.objects.filter(pk__in=ids)
+        .exclude(scan_lease_holder=scan)
+        .values_list("pk", "scan_lease_holder_id")
+    )
+
+
+def _renew_lease(unit: ScanUnit) -> None:
+    AwsAccount.objects.filter(pk=unit.account_id, scan_lease_holder_id=unit.scan_id).update(
+        scan_lease_until=timezone.now() + LEASE
+    )
 
 
 def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
@@ -176,6 +214,7 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
             api_calls=F("api_calls") + counter.calls,
             heartbeat_at=timezone.now(),
         )
+        _renew_lease(unit)
     if status == ScanUnit.FAILED:
         logger.warning("scan unit %s failed: %s %s", unit.pk, code, message[:200])
 
@@ -186,9 +225,13 @@ def run_units(
     """Run units concurrently; `progress` is called in the caller's thread after each one."""
     units = list(units)
     credentials: dict[int, aws.AccountCredentials] = {}
+    # At most this many units of one account at once: keeps API calls under AWS rate limits.
+    per_account = getattr(settings, "TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", 4)
+    gates: dict[int, threading.BoundedSemaphore] = {}
     for unit in units:
         if unit.account_id not in credentials:
             credentials[unit.account_id] = credentials_for(unit.account)
+            gates[unit.account_id] = threading.BoundedSemaphore(per_account)
 
     def report(unit: ScanUnit) -> None:
         if progress is not None:
@@ -204,7 +247,8 @@ def run_units(
 
     def work(unit: ScanUnit) -> ScanUnit:
         try:
-            run_unit(unit, credentials[unit.account_id])
+            with gates[unit.account_id]:
+                run_unit(unit, credentials[unit.account_id])
         finally:
             connections.close_all()  # this thread's connection
         return unit
@@ -232,6 +276,9 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
         AwsAccount.objects.filter(
             pk__in=scan.units.filter(status=ScanUnit.SUCCEEDED).values("account_id")
         ).update(last_scanned_at=scan.finished_at)
+        AwsAccount.objects.filter(scan_lease_holder=scan).update(
+            scan_lease_until=None, scan_lease_holder=None
+        )
         graph.resolve_dns_targets(scan.organization)
         errors = list(
             scan.units.filter(status=ScanUnit.FAILED).values_list(
@@ -253,6 +300,34 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
             actor=actor,
         )
     return scan
+
+
+def reap_stale_scans(organization, *, older_than: timedelta = 2 * LEASE) -> list[int]:
+    """Scans whose workers stopped sending heartbeats: their unfinished units are marked
+    failed ("worker died") and the scan is closed as partial or failed."""
+    cutoff = timezone.now() - older_than
+    with tenant_scope(organization):
+        stale = list(
+            ScanRun.objects.for_org(organization)
+            .filter(status__in=[ScanRun.RUNNING, ScanRun.PENDING])
+            .filter(
+                Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+            )
+        )
+        for scan in stale:
+            lost = scan.units.filter(status__in=[ScanUnit.PENDING, ScanUnit.RUNNING])
+            count = lost.update(
+                status=ScanUnit.FAILED,
+                error_code="WorkerLost",
+                error="no heartbeat from the worker; the unit did not finish",
+                finished_at=timezone.now(),
+            )
+            ScanRun.objects.filter(pk=scan.pk).update(
+                units_failed=F("units_failed") + count, units_done=F("units_done") + count
+            )
+    for scan in stale:
+        finish_scan(scan, Actor.system("inventory.reap_stale_scans"))
+    return [s.pk for s in stale]
 
 
 def run_scan_inline(

@@ -52,3 +52,49 @@ def scan_account_region(scan_id: int, account_pk: int, region: str) -> None:
         )
     if not remaining:
         runner.finish_scan(scan, current().actor)
+
+
+@shared_task(name="inventory.scheduled_scan")
+def scheduled_scan(schedule_id: int) -> int | None:
+    """Run by beat: plan the schedule's scan and fan it out. Busy accounts are skipped (the
+    scan that holds them is still running)."""
+    from tagsense.tenancy import context
+    from tagsense.tenancy.context import Actor
+    from tagsense.tenancy.db import all_tenants
+
+    from .models import ScanSchedule
+    from .runner import Scope, plan_scan
+
+    with all_tenants():
+        schedule = (
+            ScanSchedule.objects.select_related("organization", "account")
+            .filter(pk=schedule_id, enabled=True)
+            .first()
+        )
+    if schedule is None:
+        return None
+    actor = Actor.system(f"schedule:{schedule.name}")
+    scope = Scope(account_ids=(schedule.account.account_id,) if schedule.account else ())
+    with context.use(actor=actor, organization=schedule.organization):
+        try:
+            with tenant_scope(schedule.organization, actor=actor):
+                scan = plan_scan(
+                    schedule.organization, scope=scope, actor=actor, trigger="schedule"
+                )
+                transaction.on_commit(lambda: run_scan.delay(scan.pk))
+        except ValueError:
+            return None
+    return scan.pk
+
+
+@shared_task(name="inventory.reap_stale_scans")
+def reap_stale_scans() -> list[int]:
+    """Every few minutes (beat): close scans whose workers died."""
+    from accounts.models import Organization
+
+    from .runner import reap_stale_scans as reap
+
+    reaped: list[int] = []
+    for organization in Organization.objects.all():
+        reaped.extend(reap(organization))
+    return reaped

@@ -13,4 +13,5 @@ urlpatterns = [
     path("scans/", views.ScanListView.as_view(), name="scan-list"),
     path("scans/start/", views.ScanStartView.as_view(), name="scan-start"),
     path("scans/<int:pk>/", views.ScanDetailView.as_view(), name="scan-detail"),
+    path("schedules/", views.ScheduleListView.as_view(), name="schedule-list"),
 ]

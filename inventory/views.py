@@ -20,7 +20,7 @@ from tagsense.tenancy.views import OrganizationViewMixin
 from . import graph, services
 from .access import access_account_by_id, access_resource_by_id, access_scan_by_id
 from .filters import ResourceFilterForm, filter_resources
-from .forms import AccountEditForm, AccountForm, StartScanForm
+from .forms import AccountEditForm, AccountForm, ScheduleForm, StartScanForm
 from .models import AwsAccount, Resource, ScanRun, TagEvent
 from .runner import Scope
 from .scanners.base import scanners
@@ -328,3 +328,98 @@ class ScanDetailView(OrganizationViewMixin, TemplateView):
             for status in ("pending", "running", "succeeded", "failed")
         }
         return context
+
+
+class ScheduleListView(OrganizationViewMixin, TemplateView):
+    """Scan schedules with their next run; owners and admins create, edit and delete them."""
+
+    template_name = "inventory/schedule_list.html"
+    write_action = "manage"
+
+    def accounts(self):
+        return AwsAccount.objects.restrict(self.membership).order_by("name")
+
+    def get_context_data(self, **kwargs):
+        from .models import ScanSchedule
+        from .schedules import next_run
+
+        context = super().get_context_data(**kwargs)
+        schedules = list(
+            ScanSchedule.objects.restrict(self.membership).select_related(
+                "account", "periodic_task", "periodic_task__interval", "periodic_task__crontab"
+            )
+        )
+        context["rows"] = [
+            (
+                s,
+                next_run(s),
+                ScheduleForm(
+                    accounts=self.accounts(),
+                    initial={
+                        "name": s.name,
+                        "account": s.account_id or "",
+                        "kind": s.kind,
+                        "every_minutes": s.every_minutes,
+                        "cron": s.cron,
+                        "timezone": s.timezone,
+                        "enabled": s.enabled,
+                    },
+                    prefix=f"s{s.pk}",
+                ),
+            )
+            for s in schedules
+        ]
+        context["can_manage"] = role_allows(self.membership.role, "manage")
+        context["form"] = kwargs.get("form") or ScheduleForm(
+            accounts=self.accounts(), initial={"kind": "cron", "cron": "0 3 * * *"}
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        from . import schedules
+        from .models import ScanSchedule
+
+        pk = request.POST.get("schedule")
+        target = None
+        if pk:
+            target = ScanSchedule.objects.restrict(self.membership, "manage").filter(pk=pk).first()
+            if target is None:
+                from django.http import Http404
+
+                raise Http404("No such schedule.")
+            if request.POST.get("delete"):
+                schedules.delete_schedule(target)
+                messages.success(request, f"Schedule {target.name} deleted.")
+                return redirect(_org_url("schedule-list", self))
+        form = ScheduleForm(
+            request.POST, accounts=self.accounts(), prefix=f"s{target.pk}" if target else None
+        )
+        if form.is_valid():
+            data = form.cleaned_data
+            account = (
+                access_account_by_id(self.membership, int(data["account"]))
+                if data["account"]
+                else None
+            )
+            fields = dict(
+                name=data["name"],
+                account=account,
+                kind=data["kind"],
+                every_minutes=data["every_minutes"],
+                cron=data["cron"].strip(),
+                tz=data["timezone"].strip(),
+                enabled=data["enabled"],
+            )
+            try:
+                if target:
+                    schedules.update_schedule(target, **fields)
+                else:
+                    schedules.create_schedule(self.organization, **fields)
+            except schedules.ScheduleError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Schedule {data['name']} saved.")
+                return redirect(_org_url("schedule-list", self))
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return self.render_to_response(self.get_context_data(form=form if not target else None))

@@ -172,6 +172,22 @@ ROUTES: list[Route] = [
         audit="scan.start",
         ok_status=(302,),
     ),
+    Route("schedule-list", "/o/{org}/inventory/schedules/", "view"),
+    Route(
+        "schedule-add",
+        "/o/{org}/inventory/schedules/",
+        "manage",
+        "post",
+        data=lambda w: {
+            "name": "Nightly",
+            "kind": "cron",
+            "cron": "0 3 * * *",
+            "timezone": "UTC",
+            "enabled": "on",
+        },
+        audit="scan_schedule.create",
+        ok_status=(302,),
+    ),
     # API
     Route("api-org", "/api/v1/o/{org}/", "view", api=True),
     Route("api-members", "/api/v1/o/{org}/members/", "view", api=True),

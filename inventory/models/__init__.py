@@ -2,5 +2,6 @@ from .accounts import AwsAccount
 from .graph import Edge
 from .resources import Resource, TagEvent
 from .scans import ScanRun, ScanUnit
+from .schedules import ScanSchedule
 
-__all__ = ["AwsAccount", "Edge", "Resource", "ScanRun", "ScanUnit", "TagEvent"]
+__all__ = ["AwsAccount", "Edge", "Resource", "ScanRun", "ScanSchedule", "ScanUnit", "TagEvent"]

@@ -58,6 +58,11 @@ class AwsAccount(TenantModel):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     last_scanned_at = models.DateTimeField(null=True, blank=True)
+    # A lease, not a lock held by a process: a scan that dies lets it expire.
+    scan_lease_until = models.DateTimeField(null=True, blank=True)
+    scan_lease_holder = models.ForeignKey(
+        "inventory.ScanRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = AwsAccountQuerySet.as_manager()
 
