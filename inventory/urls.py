@@ -10,6 +10,9 @@ urlpatterns = [
     path("accounts/<int:pk>/", views.AccountDetailView.as_view(), name="account-detail"),
     path("accounts/<int:pk>/test/", views.AccountTestView.as_view(), name="account-test"),
     path("accounts/<int:pk>/delete/", views.AccountDeleteView.as_view(), name="account-delete"),
+    path(
+        "accounts/<int:pk>/discover/", views.AccountDiscoverView.as_view(), name="account-discover"
+    ),
     path("scans/", views.ScanListView.as_view(), name="scan-list"),
     path("scans/start/", views.ScanStartView.as_view(), name="scan-start"),
     path("scans/<int:pk>/", views.ScanDetailView.as_view(), name="scan-detail"),

@@ -423,3 +423,31 @@ class ScheduleListView(OrganizationViewMixin, TemplateView):
         for field, errors in form.errors.items():
             messages.error(request, f"{field}: {' '.join(errors)}")
         return self.render_to_response(self.get_context_data(form=form if not target else None))
+
+
+class AccountDiscoverView(OrganizationViewMixin, TemplateView):
+    """POST from a management account: preview its AWS Organization, or register the new ones
+    (`register=1`)."""
+
+    template_name = "inventory/partials/_discovery.html"
+    required_action = "manage"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from . import discovery
+
+        management = access_account_by_id(self.membership, self.kwargs["pk"], "manage")
+        try:
+            found = discovery.discover(management)
+        except (ClientError, BotoCoreError) as exc:
+            return self.render_to_response(self.get_context_data(error=str(exc)))
+        created = []
+        if request.POST.get("register"):
+            role_name = request.POST.get("role_name", "").strip() or discovery.DEFAULT_ROLE_NAME
+            created = discovery.register_discovered(management, found, role_name=role_name)
+            found = discovery.discover(management)
+        return self.render_to_response(
+            self.get_context_data(found=found, created=created, account=management)
+        )
