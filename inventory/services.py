@@ -87,5 +87,5 @@ def start_scan(
     scan = runner.plan_scan(
         organization, scope=scope or runner.Scope(), actor=actor, trigger=trigger
     )
-    transaction.on_commit(lambda: run_scan.delay(scan.pk))
+    run_scan.delay_on_commit(scan.pk)
     return scan

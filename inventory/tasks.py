@@ -81,7 +81,7 @@ def scheduled_scan(schedule_id: int) -> int | None:
                 scan = plan_scan(
                     schedule.organization, scope=scope, actor=actor, trigger="schedule"
                 )
-                transaction.on_commit(lambda: run_scan.delay(scan.pk))
+                run_scan.delay_on_commit(scan.pk)
         except ValueError:
             return None
     return scan.pk

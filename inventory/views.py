@@ -225,9 +225,15 @@ class ResourceDetailView(OrganizationViewMixin, TemplateView):
         return context
 
 
+GRAPH_NODE_LIMIT = 150
+
+
 def _graph_payload(membership, organization, resource, depth):
+    """Nearest first, at most GRAPH_NODE_LIMIT nodes: a shared VPC or security group would
+    otherwise pull half the estate into one drawing."""
     hops = graph.blast_radius(organization, resource.arn, depth)
-    arns = [resource.arn] + [h.arn for h in hops]
+    truncated = len(hops) > GRAPH_NODE_LIMIT
+    arns = [resource.arn] + [h.arn for h in hops[:GRAPH_NODE_LIMIT]]
     known = {r.arn: r for r in Resource.objects.restrict(membership).filter(arn__in=arns)}
     nodes = []
     for arn in arns:
@@ -263,7 +269,13 @@ def _graph_payload(membership, organization, resource, depth):
         for e in Edge.objects.restrict(membership).filter(source_arn__in=arns)
         if e.target_arn in in_graph
     ]
-    return {"nodes": nodes, "edges": edges, "depth": depth}
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "depth": depth,
+        "reachable": len(hops),
+        "truncated": truncated,
+    }
 
 
 class ResourceGraphView(OrganizationViewMixin, TemplateView):
@@ -272,9 +284,9 @@ class ResourceGraphView(OrganizationViewMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         resource = access_resource_by_id(self.membership, self.kwargs["pk"])
         try:
-            depth = max(1, min(int(request.GET.get("depth", 2)), graph.MAX_DEPTH))
+            depth = max(1, min(int(request.GET.get("depth", 1)), graph.MAX_DEPTH))
         except ValueError:
-            depth = 2
+            depth = 1
         return JsonResponse(_graph_payload(self.membership, self.organization, resource, depth))
 
 

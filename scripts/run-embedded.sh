@@ -1,22 +1,48 @@
 #!/usr/bin/env bash
-# The embedded default: SQLite, kombu's filesystem broker, a Celery worker with beat, and the
-# portal on http://127.0.0.1:8000 with the demo organization. Nothing else to install or run.
+# The embedded default: SQLite, kombu's filesystem broker, a Celery worker with beat, a
+# simulated AWS estate served by moto_server, and the portal on http://127.0.0.1:8000 with the
+# demo organization. No AWS account, database server or API key needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=tagsense.settings.local
 PORT=${PORT:-8000}
+MOTO_PORT=${MOTO_PORT:-5001}
 VAR=${TAGSENSE_VAR_DIR:-var}
+DEMO_RESOURCES=${TAGSENSE_DEMO_RESOURCES:-2000}
 py=.venv/bin/python
 mkdir -p "$VAR/log"
+
+answers() { $py -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" >/dev/null 2>&1; }
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+# The simulated AWS: every process below talks to it, never to real AWS.
+export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN || true
+if answers "$AWS_ENDPOINT_URL/moto-api/"; then
+  echo "A moto server already answers on port $MOTO_PORT: reusing it."
+else
+  MOTO_EC2_LOAD_DEFAULT_AMIS=false .venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" \
+    >"$VAR/log/moto.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    answers "$AWS_ENDPOINT_URL/moto-api/" && break
+    sleep 0.2
+  done
+  answers "$AWS_ENDPOINT_URL/moto-api/" || { echo "moto_server did not start (see $VAR/log/moto.log)"; exit 1; }
+fi
 
 echo "Preparing the embedded database (SQLite in $VAR/)..."
 $py manage.py migrate --noinput -v 0
 $py manage.py setup_demo > "$VAR/log/demo.txt"
+echo "Seeding and scanning the simulated AWS estate ($DEMO_RESOURCES resources)..."
+$py manage.py setup_demo_estate --resources "$DEMO_RESOURCES"
 
-.venv/bin/celery -A tagsense worker --beat --pool=solo --loglevel=INFO \
+.venv/bin/celery -A tagsense worker --beat --pool=threads --concurrency=4 --loglevel=INFO \
   --schedule="$VAR/celerybeat-schedule" >"$VAR/log/worker.log" 2>&1 &
-worker=$!
-trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
+pids+=($!)
 echo "Celery worker and beat running (log: $VAR/log/worker.log)"
 echo
 echo "TagSense: http://127.0.0.1:$PORT/   (Ctrl-C stops everything)"

@@ -59,3 +59,41 @@ def test_beat_schedule_holds_the_nightly_verification(db):
     assert task.task == "audit.verify_all_chains"
     assert task.enabled
     assert (task.crontab.hour, task.crontab.minute) == ("3", "17")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scan_started_in_the_portal_runs_through_the_workers(aws_env, settings):
+    """start_scan → (on commit) inventory.run_scan → one task per account × region → finished,
+    with the organization and the user carried all the way (eager Celery, real fan-out code)."""
+    import boto3
+
+    from inventory.models import ScanRun
+    from inventory.services import start_scan
+    from tests.factories import OrganizationFactory, UserFactory
+    from tests.inventory.conftest import HOME, make_account
+
+    org = OrganizationFactory(slug="viaworkers")
+    user = UserFactory(email="starter@example.com")
+    make_account(org, HOME, role=False, regions=["eu-west-1", "us-east-1"])
+    boto3.client("ec2", region_name="eu-west-1").run_instances(
+        ImageId="ami-12c6146b", MinCount=2, MaxCount=2
+    )
+    app.conf.task_always_eager = True
+    try:
+        with context.use(actor=Actor.for_user(user)), tenant_scope(org):
+            scan = start_scan(org, actor=Actor.for_user(user), scope=_scope())
+    finally:
+        app.conf.task_always_eager = False
+    with tenant_scope(org):
+        scan = ScanRun.objects.get(pk=scan.pk)
+        finished = AuditEvent.objects.get(action="scan.finish")
+    assert scan.status == ScanRun.SUCCEEDED
+    assert scan.units_done == scan.units_total == 4
+    assert scan.new >= 2
+    assert finished.actor_label == user.email
+
+
+def _scope():
+    from inventory.runner import Scope
+
+    return Scope(types=("ec2:instance", "ec2:vpc"))

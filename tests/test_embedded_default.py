@@ -29,7 +29,12 @@ def embedded_portal(tmp_path):
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))
     }
-    env.update(PORT=str(port), TAGSENSE_VAR_DIR=str(tmp_path))
+    env.update(
+        PORT=str(port),
+        MOTO_PORT=str(_free_port()),
+        TAGSENSE_VAR_DIR=str(tmp_path),
+        TAGSENSE_DEMO_RESOURCES="150",
+    )
     log = (tmp_path / "console.log").open("w")
     process = subprocess.Popen(
         ["/bin/bash", str(REPO / "scripts" / "run-embedded.sh")],
@@ -41,7 +46,7 @@ def embedded_portal(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             assert process.poll() is None, (tmp_path / "console.log").read_text()
             try:
@@ -80,6 +85,13 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
     assert response.url == f"{base}/o/demo/"
     assert "Demo Corp" in response.text
     assert "auth.login" in response.text  # the recent-activity panel shows this very login
+
+    inventory = session.get(f"{base}/o/demo/inventory/", timeout=30).text
+    total = int(re.search(r"(\d+) resources? ·", inventory).group(1))
+    assert total >= 150, inventory[:2000]
+    assert "untagged" in inventory
+    accounts = session.get(f"{base}/o/demo/inventory/accounts/", timeout=10).text
+    assert accounts.count("Root/") >= 3  # member accounts registered with their OU paths
 
     ready = session.get(f"{base}/readyz", timeout=10).json()
     assert ready["checks"] == {"database": "ok", "broker": "ok"}

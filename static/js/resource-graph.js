@@ -6,6 +6,12 @@
     fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
+        var note = document.getElementById("graph-note");
+        if (note) {
+          note.textContent = data.truncated
+            ? "Showing the nearest " + (data.nodes.length - 1) + " of " + data.reachable + " reachable resources."
+            : data.reachable + " resources within " + data.depth + " hop(s).";
+        }
         var cy = window.cytoscape({
           container: container,
           elements: data.nodes.concat(data.edges),

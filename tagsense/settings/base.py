@@ -205,6 +205,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # boto's INFO lines (credentials found, endpoint chosen) say nothing an operator needs.
+    "loggers": {
+        name: {"level": "WARNING"} for name in ("botocore", "boto3", "urllib3", "s3transfer")
+    },
 }
 
 # Number of reverse proxies in front of the portal whose X-Forwarded-For entries are trusted.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
+from django.db import transaction
 
 from . import context
 from .db import tenant_scope
@@ -29,15 +30,25 @@ class TenantTask(Task):
     # The _tenancy keyword is not in the task's signature: skip Celery's argument check.
     typing = False
 
-    def apply_async(self, args=None, kwargs=None, **options):
-        kwargs = dict(kwargs or {})
+    @staticmethod
+    def _context_meta() -> dict[str, Any]:
         ctx = context.current()
-        kwargs[TENANCY_KWARG] = {
+        return {
             "organization_id": ctx.organization.pk if ctx.organization else None,
             "actor": ctx.actor.as_dict(),
             "request_id": ctx.request_id,
         }
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        kwargs = dict(kwargs or {})
+        kwargs.setdefault(TENANCY_KWARG, self._context_meta())
         return super().apply_async(args=args, kwargs=kwargs, **options)
+
+    def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
+        """Enqueue once the current transaction commits, with the context of *now* (by commit
+        time the request's or task's tenant scope has already closed)."""
+        kwargs[TENANCY_KWARG] = self._context_meta()
+        transaction.on_commit(lambda: self.apply_async(args=args, kwargs=kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from accounts.models import Organization

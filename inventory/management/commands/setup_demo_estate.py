@@ -1,0 +1,120 @@
+"""The embedded default's AWS: seed the simulated estate into moto_server, register its accounts
+in the demo organization (discovered from its AWS Organization) and scan it, so the inventory is
+full the moment the portal opens. Idempotent: a server that already holds the estate is reused.
+"""
+
+import json
+import os
+import time
+import urllib.request
+
+import boto3
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import Organization
+from inventory import demo, discovery, runner, schedules
+from inventory.models import AwsAccount, ScanSchedule
+from tagsense.tenancy import context
+from tagsense.tenancy.context import Actor
+from tagsense.tenancy.db import tenant_scope
+
+
+def _seed_random(endpoint: str, seed: int) -> None:
+    """moto's ids follow this seed, so the same estate gets the same ids on every start."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/seed?a={seed}", method="POST")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - the local moto server
+        pass
+
+
+def _has_organization(endpoint: str) -> str | None:
+    client = boto3.client("organizations", endpoint_url=endpoint, region_name="us-east-1")
+    try:
+        return client.describe_organization()["Organization"]["MasterAccountId"]
+    except client.exceptions.AWSOrganizationsNotInUseException:
+        return None
+
+
+class Command(BaseCommand):
+    help = "Seed the demo AWS estate into moto_server, register it in the demo organization, scan."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", ""))
+        parser.add_argument("--resources", type=int, default=2000)
+        parser.add_argument("--seed", type=int, default=7)
+        parser.add_argument("--no-scan", action="store_true")
+        parser.add_argument("--workers", type=int, default=4)
+
+    def handle(self, *args, endpoint, resources, seed, no_scan, workers, **options):
+        if not endpoint:
+            raise CommandError("name the moto server with --endpoint or AWS_ENDPOINT_URL")
+        endpoint = endpoint.rstrip("/")
+        organization = Organization.objects.filter(slug=settings.TAGSENSE_DEMO_ORG_SLUG).first()
+        if organization is None:
+            raise CommandError("run setup_demo first: there is no demo organization")
+        started = time.monotonic()
+        management_id = _has_organization(endpoint)
+        if management_id is None:
+            _seed_random(endpoint, seed)
+            summary = demo.seed_estate(endpoint, resources=resources, seed=seed)
+            management_id = summary.management_account_id
+            self.stdout.write(
+                f"Seeded {summary.total} resources in {len(summary.accounts)} member accounts "
+                f"({summary.seconds:.0f} s): " + json.dumps(dict(sorted(summary.counts.items())))
+            )
+        else:
+            self.stdout.write("The moto server already holds the demo estate.")
+        actor = Actor.system("setup_demo_estate")
+        with context.use(actor=actor), tenant_scope(organization, actor=actor):
+            management = (
+                AwsAccount.objects.for_org(organization).filter(account_id=management_id).first()
+            )
+            if management is None:
+                management = AwsAccount.objects.create(
+                    organization=organization,
+                    account_id=management_id,
+                    name="Management",
+                    regions=list(demo.DEFAULT_REGIONS),
+                    is_management=True,
+                    ou_path="Root",
+                )
+            found = discovery.discover(management)
+            created = discovery.register_discovered(management, found)
+            if not ScanSchedule.objects.for_org(organization).exists():
+                schedules.create_schedule(
+                    organization,
+                    name="Nightly full scan",
+                    account=None,
+                    kind="cron",
+                    cron="0 2 * * *",
+                    tz="UTC",
+                )
+        self.stdout.write(
+            f"{len(found)} accounts in the AWS Organization, {len(created)} newly registered."
+        )
+        if no_scan:
+            return
+        with context.use(actor=actor):
+            with tenant_scope(organization, actor=actor):
+                try:
+                    scan = runner.plan_scan(
+                        organization, scope=runner.Scope(), actor=actor, trigger="demo"
+                    )
+                except ValueError as exc:
+                    raise CommandError(str(exc)) from exc
+            last = [0.0]
+
+            def progress(run, unit):
+                if time.monotonic() - last[0] > 2 or run.units_done == run.units_total:
+                    last[0] = time.monotonic()
+                    self.stdout.write(
+                        f"  scanning: {run.units_done}/{run.units_total} units, "
+                        f"{run.new + run.changed + run.unchanged} resources"
+                    )
+
+            scan = runner.run_scan_inline(scan, actor=actor, workers=workers, progress=progress)
+        self.stdout.write(
+            f"Scan #{scan.pk} {scan.status}: {scan.new} new, {scan.changed} changed, "
+            f"{scan.unchanged} unchanged, {scan.deleted} deleted "
+            f"({time.monotonic() - started:.0f} s in all)."
+        )
