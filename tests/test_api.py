@@ -61,6 +61,10 @@ def test_openapi_schema_lists_the_endpoints(viewer):
         "/api/v1/o/{org_slug}/members/",
         "/api/v1/o/{org_slug}/teams/",
         "/api/v1/o/{org_slug}/audit-events/",
+        "/api/v1/o/{org_slug}/inventory/accounts/",
+        "/api/v1/o/{org_slug}/inventory/scans/",
+        "/api/v1/o/{org_slug}/inventory/resources/",
+        "/api/v1/o/{org_slug}/inventory/resources/{id}/{query}/",
     ):
         assert path in paths
 

@@ -197,3 +197,27 @@ def test_concurrent_workers_store_the_same_result(aws_env):
     assert scan.status == ScanRun.SUCCEEDED
     with tenant_scope(org):
         assert Resource.objects.filter(resource_type="ec2:instance").count() == 3
+
+
+def test_the_scan_command_reports_progress_and_counts(org, aws_env, capsys):
+    from django.core.management import call_command
+
+    make_account(org, HOME, role=False, regions=["eu-west-1"])
+    _instances(_home, "eu-west-1", 2)
+    call_command(
+        "scan", "--org", org.slug, "--type", "ec2:instance", "--type", "ec2:vpc", "--workers", "1"
+    )
+    out = capsys.readouterr().out
+    assert "[##############################] 2/2" in out
+    assert "succeeded: 3 new" in out  # two instances and the default VPC
+
+
+def test_the_scan_command_names_bad_input(org, aws_env):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no organization"):
+        call_command("scan", "--org", "nope")
+    make_account(org, HOME, role=False, regions=["eu-west-1"])
+    with pytest.raises(CommandError, match="unknown resource type"):
+        call_command("scan", "--org", org.slug, "--type", "ec2:warp-drive")
