@@ -17,6 +17,33 @@ from .models import Membership, Team, TeamMembership, User
 from .roles import role_allows
 
 
+def inventory_summary(membership) -> dict:
+    """Accounts, resources and the untagged share per type, for the dashboard."""
+    from django.db.models import Count, Q
+
+    from inventory.models import AwsAccount, Resource, ScanRun
+
+    by_type = list(
+        Resource.objects.restrict(membership)
+        .live()
+        .values("resource_type")
+        .annotate(total=Count("id"), untagged=Count("id", filter=Q(tags={})))
+        .order_by("-total")
+    )
+    for row in by_type:
+        row["tagged_percent"] = round(100 * (row["total"] - row["untagged"]) / row["total"])
+    resources = sum(row["total"] for row in by_type)
+    untagged = sum(row["untagged"] for row in by_type)
+    return {
+        "account_count": AwsAccount.objects.restrict(membership).count(),
+        "resource_count": resources,
+        "untagged_count": untagged,
+        "untagged_percent": round(100 * untagged / resources) if resources else 0,
+        "by_type": by_type,
+        "last_scan": ScanRun.objects.restrict(membership).first(),
+    }
+
+
 class DashboardView(OrganizationViewMixin, TemplateView):
     template_name = "accounts/dashboard.html"
 
@@ -28,6 +55,7 @@ class DashboardView(OrganizationViewMixin, TemplateView):
         context["my_teams"] = Team.objects.restrict(m).filter(memberships__user=m.user)
         if role_allows(m.role, "audit"):
             context["recent_events"] = AuditEvent.objects.restrict(m, "audit")[:8]
+        context.update(inventory_summary(m))
         return context
 
 

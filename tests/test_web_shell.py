@@ -131,3 +131,31 @@ def test_login_page_does_not_offer_sign_up_when_it_is_closed():
     assert "Sign in to TagSense" in page
     assert "/accounts/signup/" not in page
     assert "created by your organization" in page
+
+
+@pytest.mark.django_db
+def test_dashboard_charts_the_tagged_share_per_type(org, viewer, aws_env):
+    from django.utils import timezone
+
+    from inventory.models import Resource
+    from tests.inventory.conftest import HOME, make_account
+
+    account = make_account(org, HOME, role=False)
+    now = timezone.now()
+    with tenant_scope(org):
+        for i, tags in enumerate([{"Owner": "a"}, {}, {}, {"Owner": "b"}]):
+            Resource.objects.create(
+                organization=org,
+                account=account,
+                arn=f"arn:x:{i}",
+                region="eu-west-1",
+                resource_type="ec2:volume",
+                resource_id=str(i),
+                tags=tags,
+                fingerprint="x",
+                first_seen=now,
+                last_seen=now,
+            )
+    page = client_for(viewer).get(f"/o/{org.slug}/").content.decode()
+    assert '<meter min="0" max="100" low="60" high="90" optimum="100" value="50"' in page
+    assert "2 untagged" in page and "(50%)" in page
