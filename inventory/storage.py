@@ -274,6 +274,57 @@ WHERE r.organization_id = %(org)s AND r.arn = s.arn AND r.fingerprint = s.finger
 """
 
 
+_STAGE_EVENT_DDL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_event (
+    resource_id bigint, kind varchar(16), changes jsonb, tags jsonb
+) ON COMMIT DELETE ROWS
+"""
+_STAGE_EDGE_DDL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_edge (
+    source_arn varchar(2048), kind varchar(48), target_arn varchar(2048)
+) ON COMMIT DELETE ROWS
+"""
+
+
+def _copy_events(cursor, organization_id: int, scan_id, now, rows) -> None:
+    """TagEvents through a staging table (COPY into a row-level-security table is refused)."""
+    cursor.execute(_STAGE_EVENT_DDL)
+    cursor.execute("TRUNCATE tagsense_stage_event")
+    with cursor.copy(
+        "COPY tagsense_stage_event (resource_id, kind, changes, tags) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(
+        "INSERT INTO inventory_tagevent (organization_id, resource_id, scan_id, seen_at, kind,"
+        " changes, tags) SELECT %s, resource_id, %s, %s, kind, changes, tags"
+        " FROM tagsense_stage_event",
+        [organization_id, scan_id, now],
+    )
+
+
+def _copy_edges(cursor, organization_id: int, records: list[ResourceRecord]) -> None:
+    """Replace the outgoing edges of these resources: one DELETE, one COPY, one INSERT."""
+    cursor.execute(
+        "DELETE FROM inventory_edge WHERE organization_id = %s AND source_arn = ANY(%s)",
+        [organization_id, [r.arn for r in records]],
+    )
+    if not any(r.relations for r in records):
+        return
+    cursor.execute(_STAGE_EDGE_DDL)
+    cursor.execute("TRUNCATE tagsense_stage_edge")
+    with cursor.copy("COPY tagsense_stage_edge (source_arn, kind, target_arn) FROM STDIN") as copy:
+        for record in records:
+            for relation in record.relations:
+                copy.write_row((record.arn, relation.kind, relation.target_arn))
+    cursor.execute(
+        "INSERT INTO inventory_edge (organization_id, source_arn, kind, target_arn)"
+        " SELECT DISTINCT %s, source_arn, kind, target_arn FROM tagsense_stage_edge"
+        " ON CONFLICT DO NOTHING",
+        [organization_id],
+    )
+
+
 def _json(value) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
@@ -325,39 +376,29 @@ def upsert_page_pg(
         written = cursor.fetchall()
         cursor.execute(_TOUCH_SQL, params)
         counts.unchanged = cursor.rowcount
-    events: list[TagEvent] = []
-    relinked: list[ResourceRecord] = []
-    for pk, arn, inserted in written:
-        record = by_arn[arn]
-        relinked.append(record)
-        if inserted:
-            counts.new += 1
-            kind, changes = TagEvent.DISCOVERED, []
-        else:
-            counts.changed += 1
-            _, old_tags, was_deleted = before[arn]
-            changes = diff_tags(old_tags, record.tags)
-            if was_deleted:
-                kind = TagEvent.RESTORED
-            elif changes:
-                kind = TagEvent.CHANGED
+        events: list[tuple] = []
+        relinked: list[ResourceRecord] = []
+        for pk, arn, inserted in written:
+            record = by_arn[arn]
+            relinked.append(record)
+            if inserted:
+                counts.new += 1
+                kind, changes = TagEvent.DISCOVERED, []
             else:
-                continue
-        events.append(
-            TagEvent(
-                organization_id=organization_id,
-                resource_id=pk,
-                scan=scan,
-                seen_at=now,
-                kind=kind,
-                changes=changes,
-                tags=record.tags,
-            )
-        )
-    if events:
-        TagEvent.objects.bulk_create(events, batch_size=BATCH)
-    if relinked:
-        _replace_edges(account.organization, relinked)
+                counts.changed += 1
+                _, old_tags, was_deleted = before[arn]
+                changes = diff_tags(old_tags, record.tags)
+                if was_deleted:
+                    kind = TagEvent.RESTORED
+                elif changes:
+                    kind = TagEvent.CHANGED
+                else:
+                    continue
+            events.append((pk, kind, _json(changes), _json(record.tags)))
+        if events:
+            _copy_events(cursor, organization_id, scan.pk if scan else None, now, events)
+        if relinked:
+            _copy_edges(cursor, organization_id, relinked)
     return counts, list(by_arn)
 
 
