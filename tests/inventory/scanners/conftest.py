@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inventory.scanners.base import ScanContext
+from inventory.scanners.base import ScanContext, Scanner
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "eu-west-1"
@@ -41,3 +41,14 @@ def scan(scanner_cls, ctx):
     """Every record the scanner yields, keyed by resource id."""
     records = [r for page in scanner_cls().pages(ctx) for r in page]
     return {r.resource_id: r for r in records}
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Every paginated call asks for one item a page, so every token must be followed."""
+
+    def paginate(client, operation, **kwargs):
+        paginator = client.get_paginator(operation)
+        yield from paginator.paginate(PaginationConfig={"PageSize": 1}, **kwargs)
+
+    monkeypatch.setattr(Scanner, "paginate", staticmethod(paginate))

@@ -3,9 +3,7 @@
 import json
 
 import boto3
-import pytest
 
-from inventory.scanners.base import Scanner
 from inventory.scanners.eks import ClusterScanner, NodegroupScanner
 
 from .conftest import ACCOUNT, REGION, scan
@@ -55,17 +53,6 @@ def _ec2(resource):
 
 def _relations(record):
     return {(r.kind, r.target_arn) for r in record.relations}
-
-
-@pytest.fixture
-def small_pages(monkeypatch):
-    """Every paginated call asks for one item a page, so every token must be followed."""
-
-    def paginate(client, operation, **kwargs):
-        paginator = client.get_paginator(operation)
-        yield from paginator.paginate(PaginationConfig={"PageSize": 1}, **kwargs)
-
-    monkeypatch.setattr(Scanner, "paginate", staticmethod(paginate))
 
 
 def test_clusters_tagged_and_never_tagged(ctx):

@@ -3,9 +3,7 @@
 from dataclasses import replace
 
 import boto3
-import pytest
 
-from inventory.scanners.base import Scanner
 from inventory.scanners.elb import (
     ClassicLoadBalancerScanner,
     LoadBalancerScanner,
@@ -99,17 +97,6 @@ def _spying(ctx, calls):
         return result
 
     return replace(ctx, client=client)
-
-
-@pytest.fixture
-def small_pages(monkeypatch):
-    """Every paginated call asks for one item a page, so every token must be followed."""
-
-    def paginate(client, operation, **kwargs):
-        paginator = client.get_paginator(operation)
-        yield from paginator.paginate(PaginationConfig={"PageSize": 1}, **kwargs)
-
-    monkeypatch.setattr(Scanner, "paginate", staticmethod(paginate))
 
 
 def test_load_balancers_tagged_and_never_tagged(ctx):
