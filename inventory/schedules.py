@@ -4,7 +4,7 @@ Callers are inside the organization's tenant scope and may manage schedules."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from celery.schedules import crontab
@@ -154,4 +154,8 @@ def next_run(schedule: ScanSchedule, now: datetime | None = None) -> datetime | 
         return None
     now = now or timezone.now()
     last = task.last_run_at or now
-    return now + task.schedule.remaining_estimate(last)
+    beat = task.schedule
+    if hasattr(beat, "remaining_delta"):  # crontab: the exact next firing time
+        start, delta, _ = beat.remaining_delta(last)
+        return (start + delta).astimezone(UTC).replace(second=0, microsecond=0)
+    return max(last + beat.run_every, now)

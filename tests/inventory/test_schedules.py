@@ -2,6 +2,7 @@
 overlap on an account, and a scan whose worker died is closed."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -49,6 +50,8 @@ def test_a_schedule_made_in_the_portal_becomes_a_beat_entry(org, admin, aws_env)
     with tenant_scope(org):
         nxt = schedules.next_run(schedule)
     assert timezone.now() < nxt <= timezone.now() + timedelta(days=1, minutes=1)
+    paris = nxt.astimezone(ZoneInfo("Europe/Paris"))
+    assert (paris.hour, paris.minute, paris.second) == (2, 30, 0)
 
     client_for(admin).post(
         f"/o/{org.slug}/inventory/schedules/",
