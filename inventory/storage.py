@@ -346,6 +346,11 @@ def upsert_page_pg(
         return counts, []
     params = {"org": organization_id, "account": account.pk, "now": now}
     with connection.cursor() as cursor:
+        # Every statement below looks rows up by (organization, ARN). Once a staging table has
+        # statistics the planner prefers a hash join over a sequential scan of the whole
+        # inventory (400 ms for 5,000 rows against 1M, instead of 25 ms through the index).
+        cursor.execute("SET LOCAL enable_hashjoin = off")
+        cursor.execute("SET LOCAL enable_mergejoin = off")
         cursor.execute(_STAGE_DDL)
         # ON COMMIT empties it, but a page written inside an outer transaction sees the last one.
         cursor.execute("TRUNCATE tagsense_stage_resource")
