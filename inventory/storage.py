@@ -28,12 +28,20 @@ class Counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def fingerprint(record: ResourceRecord) -> str:
-    relations = sorted((r.kind, r.target_arn) for r in record.relations)
-    payload = [record.name, record.region, record.tags, record.config, relations]
-    return hashlib.sha1(  # noqa: S324 - a change detector, not a security hash
-        json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+def encode(record: ResourceRecord) -> tuple[str, str, str]:
+    """(fingerprint, tags as JSON, config as JSON): each encoded once, the JSON reused for the
+    database and for the fingerprint of name, region, tags, config and relations."""
+    tags = json.dumps(record.tags, sort_keys=True, separators=(",", ":"), default=str)
+    config = json.dumps(record.config, sort_keys=True, separators=(",", ":"), default=str)
+    relations = "\x1e".join(sorted(f"{r.kind}\x1d{r.target_arn}" for r in record.relations))
+    digest = hashlib.sha1(  # noqa: S324 - a change detector, not a security hash
+        "\x1f".join((record.name, record.region, tags, config, relations)).encode()
     ).hexdigest()
+    return digest, tags, config
+
+
+def fingerprint(record: ResourceRecord) -> str:
+    return encode(record)[0]
 
 
 def diff_tags(old: dict[str, str], new: dict[str, str]) -> list[dict[str, str | None]]:
@@ -359,6 +367,7 @@ def upsert_page_pg(
             " config, fingerprint) FROM STDIN"
         ) as copy:
             for record in by_arn.values():
+                digest, tags, config = encode(record)
                 copy.write_row(
                     (
                         record.arn,
@@ -366,9 +375,9 @@ def upsert_page_pg(
                         record.resource_type,
                         record.resource_id,
                         record.name,
-                        _json(record.tags),
-                        _json(record.config),
-                        fingerprint(record),
+                        tags,
+                        config,
+                        digest,
                     )
                 )
         cursor.execute(_CHANGED_SQL, params)
