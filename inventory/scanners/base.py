@@ -8,6 +8,7 @@ subclasses Scanner and decorates it with @register, plus its tests.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -61,7 +62,7 @@ def name_from_tags(tags: dict[str, str], default: str = "") -> str:
     return tags.get("Name") or tags.get("name") or default
 
 
-class Scanner:
+class Scanner(ABC):
     """Base class of every scanner. Subclasses set the class attributes and implement pages()."""
 
     resource_type: ClassVar[str]  # "ec2:instance"
@@ -73,8 +74,9 @@ class Scanner:
     # Global services are scanned once per account, from this region.
     global_region: ClassVar[str | None] = None
 
+    @abstractmethod
     def pages(self, ctx: ScanContext) -> Iterator[list[ResourceRecord]]:
-        raise NotImplementedError
+        """Yield the type's resources in this account and region, one list per API page."""
 
     @staticmethod
     def paginate(client: BaseClient, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
