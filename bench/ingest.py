@@ -217,6 +217,7 @@ def run_pass(label: str, org, account, args, changed: float, phases: Phases) -> 
             phases.add("ANALYZE (excluded)", analyzed)
             start += analyzed  # not part of the storage path: kept off the clock
     stored = time.perf_counter()
+    rss_pages = _setup.peak_rss_mib()  # before mark_missing_deleted
     store_seconds = dict(phases.seconds)
     before_missing = phases.snapshot()
     with tenant_scope(org):
@@ -254,7 +255,10 @@ def run_pass(label: str, org, account, args, changed: float, phases: Phases) -> 
     print(f"store pages:        {store_time:8.2f} s  {n / store_time:10,.0f} resources/s")
     print(f"mark_missing:       {done - stored:8.2f} s")
     print(f"unit (both):        {unit_time:8.2f} s  {n / unit_time:10,.0f} resources/s")
-    print(f"peak RSS so far:    {rss_after:8.1f} MiB")
+    print(
+        f"peak RSS so far:    {rss_after:8.1f} MiB ({rss_pages:.1f} MiB before "
+        f"mark_missing_deleted, with the set of {len(seen):,} ARNs seen that the runner keeps)"
+    )
     if args.analyze_every:
         print(
             f"ANALYZE inventory_resource every {args.analyze_every} pages: "
