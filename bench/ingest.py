@@ -191,7 +191,8 @@ def run_pass(label: str, org, account, args, changed: float, phases: Phases) -> 
         )
     stats = {"changed": 0}
     counts = storage.Counts()
-    seen: set[str] = set()
+    pages_stored = 0
+    unit_started = timezone.now()
     phases.reset()
     gen = pages(args.resources, args.page, account.account_id, args.tags, changed, stats)
     profiler = cProfile.Profile() if args.cprofile == label else None
@@ -207,11 +208,9 @@ def run_pass(label: str, org, account, args, changed: float, phases: Phases) -> 
             break
         now = timezone.now()
         with tenant_scope(org), connection.execute_wrapper(explainer(explain)):
-            page_counts, arns = storage.store_page(
-                account=account, records=page, scan=scan, now=now
-            )
+            page_counts, _ = storage.store_page(account=account, records=page, scan=scan, now=now)
         counts.add(page_counts)
-        seen.update(arns)
+        pages_stored += 1
         if args.analyze_every and explain["page"] % args.analyze_every == 0:
             analyzed = analyze_resources()
             phases.add("ANALYZE (excluded)", analyzed)
@@ -225,7 +224,7 @@ def run_pass(label: str, org, account, args, changed: float, phases: Phases) -> 
             account=account,
             resource_type=RESOURCE_TYPE,
             region=REGION,
-            seen=seen,
+            since=unit_started,
             scan=scan,
             now=timezone.now(),
         )
@@ -257,7 +256,7 @@ def run_pass(label: str, org, account, args, changed: float, phases: Phases) -> 
     print(f"unit (both):        {unit_time:8.2f} s  {n / unit_time:10,.0f} resources/s")
     print(
         f"peak RSS so far:    {rss_after:8.1f} MiB ({rss_pages:.1f} MiB before "
-        f"mark_missing_deleted, with the set of {len(seen):,} ARNs seen that the runner keeps)"
+        f"mark_missing_deleted, {pages_stored:,} pages stored)"
     )
     if args.analyze_every:
         print(

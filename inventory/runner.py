@@ -159,7 +159,7 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
             status=ScanUnit.RUNNING, started_at=timezone.now()
         )
     counts = storage.Counts()
-    seen: set[str] = set()
+    unit_started = timezone.now()
     status, code, message = ScanUnit.SUCCEEDED, "", ""
     try:
         session = aws.session_for(credentials, region)
@@ -172,17 +172,16 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
         for page in scanner.pages(ctx):
             now = timezone.now()
             with tenant_scope(organization):
-                page_counts, arns = storage.store_page(
+                page_counts, _ = storage.store_page(
                     account=account, records=page, scan=unit.scan, now=now
                 )
             counts.add(page_counts)
-            seen.update(arns)
         with tenant_scope(organization):
             counts.deleted = storage.mark_missing_deleted(
                 account=account,
                 resource_type=unit.resource_type,
                 region=None if unit.region == GLOBAL else unit.region,
-                seen=seen,
+                since=unit_started,
                 scan=unit.scan,
                 now=timezone.now(),
             )

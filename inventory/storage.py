@@ -189,27 +189,26 @@ def mark_missing_deleted(
     account: AwsAccount,
     resource_type: str,
     region: str | None,
-    seen: set[str],
+    since: datetime,
     scan: ScanRun | None,
     now: datetime,
 ) -> int:
     """Resources of a unit that a successful scan did not see: marked deleted, never dropped.
 
-    `region` None means every region (global listings such as S3 buckets).
+    Every resource a page stores gets last_seen = that page's time, so "not seen by this unit"
+    is "live and last seen before the unit started" (`since`): one UPDATE, and no set of the
+    unit's ARNs in memory. `region` None means every region (global listings such as S3).
     """
     live = Resource.objects.filter(
         organization=account.organization,
         account=account,
         resource_type=resource_type,
         deleted_at__isnull=True,
+        last_seen__lt=since,
     )
     if region is not None:
         live = live.filter(region=region)
-    gone = [
-        (pk, arn, tags)
-        for pk, arn, tags in live.values_list("pk", "arn", "tags")
-        if arn not in seen
-    ]
+    gone = list(live.values_list("pk", "arn", "tags"))
     if not gone:
         return 0
     ids = [pk for pk, _, _ in gone]

@@ -45,12 +45,12 @@ def _run(organization, write):
     for records in SCANS:
         now = timezone.now()
         with tenant_scope(organization):
-            counts, seen = write(account=account, records=records, scan=None, now=now)
+            counts, _ = write(account=account, records=records, scan=None, now=now)
             counts.deleted = storage.mark_missing_deleted(
                 account=account,
                 resource_type="ec2:instance",
                 region="eu-west-1",
-                seen=set(seen),
+                since=now,
                 scan=None,
                 now=now,
             )
