@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
-from inventory import demo, discovery, runner, schedules
+from inventory import demo, discovery, runner, schedules, services
 from inventory.models import AwsAccount, ScanSchedule
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
@@ -69,9 +69,9 @@ class Command(BaseCommand):
             management = (
                 AwsAccount.objects.for_org(organization).filter(account_id=management_id).first()
             )
-            if management is None:
-                management = AwsAccount.objects.create(
-                    organization=organization,
+            if management is None:  # through the service, so the registration is audited
+                management = services.register_account(
+                    organization,
                     account_id=management_id,
                     name="Management",
                     regions=list(demo.DEFAULT_REGIONS),
