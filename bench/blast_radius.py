@@ -7,7 +7,8 @@ launched from an AMI (a few golden images launched by many), with one or two EBS
 volumes created from snapshots and backed up to snapshots; AMIs backed by snapshots. Edges are
 COPYed into a temporary table and INSERTed into inventory_edge inside the tenant scope (row-level
 security forbids COPY straight into a tenant table), then ANALYZEd as the owner. Then times
-graph.blast_radius at depth 3 from an instance, a subnet and a VPC: the median of 20 runs each.
+graph.blast_radius at depth 3 from an instance, a subnet and a VPC in each direction (dependents,
+the default; dependencies; both): the median of 20 runs each, and what was reached per depth.
 
     .venv/bin/python bench/blast_radius.py --edges 1000000
 """
@@ -189,6 +190,9 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--chunk", type=int, default=100_000, help="edges per transaction")
+    parser.add_argument(
+        "--directions", nargs="+", choices=graph.DIRECTIONS, default=list(graph.DIRECTIONS)
+    )
     args = parser.parse_args()
 
     _setup.print_machine()
@@ -210,40 +214,47 @@ def main() -> None:
 
     results = {}
     interference = _setup.Interference().start()
-    for label in ("instance", "subnet", "vpc"):
-        start_arn = estate.samples[label]
-        times, reached = [], 0
-        for _ in range(args.runs):
-            with tenant_scope(org):
-                t0 = time.perf_counter()
-                hops = graph.blast_radius(org, start_arn, depth=args.depth)
-                times.append(1000 * (time.perf_counter() - t0))
-            reached = len(hops)
-        by_depth = Counter(h.depth for h in hops)
-        median = statistics.median(times)
-        results[label] = (median, reached)
-        print(
-            f"\nblast_radius({label} {start_arn}, depth={args.depth}): median {median:.2f} ms "
-            f"over {args.runs} runs (min {min(times):.1f}, max {max(times):.1f}); "
-            f"{reached:,} resources reached, by depth {dict(sorted(by_depth.items()))}"
-        )
+    for direction in args.directions:
+        for label in ("instance", "subnet", "vpc"):
+            start_arn = estate.samples[label]
+            times = []
+            for _ in range(args.runs):
+                with tenant_scope(org):
+                    t0 = time.perf_counter()
+                    hops = graph.blast_radius(org, start_arn, args.depth, direction)
+                    times.append(1000 * (time.perf_counter() - t0))
+            by_depth = dict(sorted(Counter(h.depth for h in hops).items()))
+            median = statistics.median(times)
+            results[direction, label] = (median, len(hops), by_depth)
+            print(
+                f"\nblast_radius({label} {start_arn}, depth={args.depth}, {direction}): "
+                f"median {median:.2f} ms over {args.runs} runs "
+                f"(min {min(times):.1f}, max {max(times):.1f}); "
+                f"{len(hops):,} resources reached, by depth {by_depth}"
+            )
 
     interference.stop()
     print(f"timed runs: {interference.summary()}")
-    with tenant_scope(org), connection.cursor() as cursor:
-        cursor.execute(
-            "EXPLAIN (ANALYZE, BUFFERS) " + graph._BLAST_SQL,
-            {"start": estate.samples["instance"], "org": org.pk, "depth": args.depth},
-        )
-        plan = "\n".join(f"  {row[0]}" for row in cursor.fetchall())
-    print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the blast-radius CTE from the instance:\n{plan}")
-    uses = [i for i in ("edge_source_idx", "edge_target_idx", "uniq_edge") if i in plan]
-    print(f"indexes in the plan: {', '.join(uses) or 'none'}")
+    used = set()
+    for direction in args.directions:
+        with tenant_scope(org), connection.cursor() as cursor:
+            cursor.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) " + graph.BLAST_SQL[direction],
+                {"start": estate.samples["vpc"], "org": org.pk, "depth": args.depth},
+            )
+            plan = "\n".join(f"  {row[0]}" for row in cursor.fetchall())
+        print(f"\nEXPLAIN (ANALYZE, BUFFERS) of the blast-radius CTE from the VPC, {direction}:")
+        print(plan)
+        used |= {i for i in ("edge_source_idx", "edge_target_idx", "uniq_edge") if i in plan}
+    print(f"indexes in the plans: {', '.join(sorted(used)) or 'none'}")
 
-    print("\n== summary (target: < 200 ms at depth 3) ==")
-    for label, (median, reached) in results.items():
+    print(f"\n== summary (target: < 200 ms at depth {args.depth}) ==")
+    for (direction, label), (median, reached, by_depth) in results.items():
         verdict = "met" if median < 200 else "missed"
-        print(f"{label:>8}: {median:8.2f} ms median, {reached:,} reached -> {verdict}")
+        print(
+            f"{direction:>12} {label:>8}: {median:8.2f} ms median, {reached:,} reached "
+            f"{by_depth} -> {verdict}"
+        )
     print(f"peak RSS: {_setup.peak_rss_mib():.1f} MiB")
 
 

@@ -1,6 +1,12 @@
 """Queries over the relationship graph: neighbours, blast radius, path. Callers are inside the
-organization's tenant scope. Edges are followed in both directions: what a VPC holds and what
-an instance sits in are both within its reach."""
+organization's tenant scope.
+
+An edge is stored source -> target where the source depends on the target: it sits in it
+(instance -> subnet -> VPC), uses it (instance -> volume, security group, AMI; load balancer ->
+target group -> instance; CloudFront -> origin) or was made from it (volume -> the snapshot it
+was created from, snapshot -> the volume it copies). A few kinds are recorded from the other
+side, by the scanner of the resource depended on: `_REVERSED` lists them. Blast radius follows
+the dependency either way (`DEPENDENTS`, `DEPENDENCIES`) or ignores it (`BOTH`)."""
 
 from __future__ import annotations
 
@@ -13,6 +19,38 @@ from django.db.models import Q
 from .models import Edge, Resource
 
 MAX_DEPTH = 6
+
+DEPENDENTS = "dependents"  # what is affected if it breaks or changes: edges followed backwards
+DEPENDENCIES = "dependencies"  # what it relies on: edges followed forwards
+BOTH = "both"  # everything connected, whatever the direction
+DIRECTIONS = (DEPENDENTS, DEPENDENCIES, BOTH)
+
+# Kinds whose target depends on their source, keyed by kind: the AWS service of the source ARN
+# for which this holds, or "" for every source.
+#   load_balancer: target group -> its load balancer; the load balancer forwards to the group.
+#   target_group from an ECS service: the service registers its tasks in the group, so the
+#     group (and its load balancer) depend on the service, as a group depends on its `target`
+#     instances. From a load balancer, target_group is the plain direction.
+_REVERSED = {"load_balancer": "", "target_group": "ecs"}
+# The same test in SQL over an edge `e`, built from the constants above (no outside input). The
+# leading `kind IN` lets an index on (organization, source_arn, kind) find only these kinds.
+_REVERSED_SQL = "(e.kind IN ({}) AND ({}))".format(
+    ", ".join(f"'{kind}'" for kind in _REVERSED),
+    " OR ".join(
+        f"(e.kind = '{kind}'"
+        + (f" AND split_part(e.source_arn, ':', 3) = '{service}'" if service else "")
+        + ")"
+        for kind, service in _REVERSED.items()
+    ),
+)
+
+
+def is_reversed(kind: str, source_arn: str) -> bool:
+    """True when the edge's target depends on its source (see _REVERSED)."""
+    service = _REVERSED.get(kind)
+    if service is None:
+        return False
+    return not service or source_arn.split(":")[2:3] == [service]
 
 
 @dataclass(frozen=True)
@@ -29,58 +67,89 @@ def neighbours(organization, arn: str) -> list[Edge]:
     )
 
 
-def _step(organization, frontier: list[str]) -> dict[str, set[str]]:
-    """One hop from each frontier ARN (both directions), batched."""
+def _step(organization, frontier: list[str], direction: str = BOTH) -> dict[str, set[str]]:
+    """One hop from each frontier ARN in `direction`, batched."""
     found: dict[str, set[str]] = {arn: set() for arn in frontier}
+    edges = Edge.objects.for_org(organization)
+    outgoing, incoming = edges, edges
+    if direction == DEPENDENTS:  # only reversed kinds lead from a source to what depends on it
+        outgoing = edges.filter(kind__in=_REVERSED)
+    elif direction == DEPENDENCIES:
+        incoming = edges.filter(kind__in=_REVERSED)
     for start in range(0, len(frontier), 1000):
         chunk = frontier[start : start + 1000]
-        for source, target in (
-            Edge.objects.for_org(organization)
-            .filter(source_arn__in=chunk)
-            .values_list("source_arn", "target_arn")
-        ):
-            found[source].add(target)
-        for source, target in (
-            Edge.objects.for_org(organization)
-            .filter(target_arn__in=chunk)
-            .values_list("source_arn", "target_arn")
-        ):
-            found[target].add(source)
+        rows = outgoing.filter(source_arn__in=chunk).values_list("source_arn", "kind", "target_arn")
+        for source, kind, target in rows:
+            if direction == BOTH or (direction == DEPENDENCIES) != is_reversed(kind, source):
+                found[source].add(target)
+        rows = incoming.filter(target_arn__in=chunk).values_list("source_arn", "kind", "target_arn")
+        for source, kind, target in rows:
+            if direction == BOTH or (direction == DEPENDENTS) != is_reversed(kind, source):
+                found[target].add(source)
     return found
 
 
+def _step_sql(direction: str) -> str:
+    """The ARNs one hop from `walk.frontier` in `direction`, as SQL."""
+    forward = (
+        "SELECT e.target_arn FROM inventory_edge e"
+        " WHERE e.organization_id = %(org)s AND e.source_arn = ANY(walk.frontier)"
+    )
+    backward = (
+        "SELECT e.source_arn FROM inventory_edge e"
+        " WHERE e.organization_id = %(org)s AND e.target_arn = ANY(walk.frontier)"
+    )
+    if direction == DEPENDENTS:
+        return f"{backward} AND NOT {_REVERSED_SQL}\n UNION ALL {forward} AND {_REVERSED_SQL}"
+    if direction == DEPENDENCIES:
+        return f"{forward} AND NOT {_REVERSED_SQL}\n UNION ALL {backward} AND {_REVERSED_SQL}"
+    return f"{forward}\n UNION ALL {backward}"
+
+
+# Breadth first, one row per level: `frontier` holds the ARNs first reached at `depth`, `seen`
+# every ARN reached so far, so each resource is expanded once, at its nearest depth.
 _BLAST_SQL = """
-WITH RECURSIVE reach(arn, depth) AS (
-    SELECT %(start)s::varchar, 0
-  UNION
-    SELECT next.arn, reach.depth + 1
-    FROM reach
+WITH RECURSIVE walk(depth, frontier, seen) AS (
+    SELECT 0, ARRAY[%(start)s::varchar], ARRAY[%(start)s::varchar]
+  UNION ALL
+    SELECT walk.depth + 1, found.arns, walk.seen || found.arns
+    FROM walk
     CROSS JOIN LATERAL (
-        SELECT e.target_arn AS arn FROM inventory_edge e
-        WHERE e.organization_id = %(org)s AND e.source_arn = reach.arn
-      UNION ALL
-        SELECT e.source_arn FROM inventory_edge e
-        WHERE e.organization_id = %(org)s AND e.target_arn = reach.arn
-    ) AS next
-    WHERE reach.depth < %(depth)s
+        SELECT array_agg(next.arn) AS arns
+        FROM (({step}) EXCEPT SELECT unnest(walk.seen)) AS next(arn)
+    ) AS found
+    WHERE walk.depth < %(depth)s AND found.arns IS NOT NULL
 )
-SELECT arn, min(depth) FROM reach WHERE arn <> %(start)s GROUP BY arn ORDER BY 2, 1
+SELECT arn, depth FROM walk CROSS JOIN unnest(walk.frontier) AS arn
+WHERE depth > 0 ORDER BY depth, arn COLLATE "C"
 """
+BLAST_SQL = {d: _BLAST_SQL.format(step=_step_sql(d)) for d in DIRECTIONS}
 
 
-def blast_radius(organization, arn: str, depth: int = 3) -> list[Hop]:
-    """Everything reachable within `depth` hops, nearest first (a recursive CTE on
-    PostgreSQL, a batched breadth-first walk elsewhere)."""
+def blast_radius(organization, arn: str, depth: int = 3, direction: str = DEPENDENTS) -> list[Hop]:
+    """Every resource within `depth` hops of `arn` in `direction`, each at its nearest depth,
+    ordered by depth then ARN (a recursive CTE on PostgreSQL, a batched breadth-first walk
+    elsewhere; both give the same list). The default, DEPENDENTS, is the blast radius proper:
+    what is affected if `arn` breaks or changes."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
     depth = max(1, min(depth, MAX_DEPTH))
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(_BLAST_SQL, {"start": arn, "org": organization.pk, "depth": depth})
+            cursor.execute(
+                BLAST_SQL[direction], {"start": arn, "org": organization.pk, "depth": depth}
+            )
             return [Hop(a, d) for a, d in cursor.fetchall()]
+    return _walk(organization, arn, depth, direction)
+
+
+def _walk(organization, arn: str, depth: int, direction: str) -> list[Hop]:
+    """blast_radius by batched queries, one level at a time (any database)."""
     seen = {arn: 0}
     frontier = [arn]
     for level in range(1, depth + 1):
-        step = _step(organization, frontier)
-        frontier = sorted({n for targets in step.values() for n in targets} - seen.keys())
+        step = _step(organization, frontier, direction)
+        frontier = sorted({n for nexts in step.values() for n in nexts} - seen.keys())
         for n in frontier:
             seen[n] = level
         if not frontier:

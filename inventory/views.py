@@ -228,10 +228,10 @@ class ResourceDetailView(OrganizationViewMixin, TemplateView):
 GRAPH_NODE_LIMIT = 150
 
 
-def _graph_payload(membership, organization, resource, depth):
+def _graph_payload(membership, organization, resource, depth, direction=graph.DEPENDENTS):
     """Nearest first, at most GRAPH_NODE_LIMIT nodes: a shared VPC or security group would
     otherwise pull half the estate into one drawing."""
-    hops = graph.blast_radius(organization, resource.arn, depth)
+    hops = graph.blast_radius(organization, resource.arn, depth, direction)
     truncated = len(hops) > GRAPH_NODE_LIMIT
     arns = [resource.arn] + [h.arn for h in hops[:GRAPH_NODE_LIMIT]]
     known = {r.arn: r for r in Resource.objects.restrict(membership).filter(arn__in=arns)}
@@ -273,13 +273,15 @@ def _graph_payload(membership, organization, resource, depth):
         "nodes": nodes,
         "edges": edges,
         "depth": depth,
+        "direction": direction,
         "reachable": len(hops),
         "truncated": truncated,
     }
 
 
 class ResourceGraphView(OrganizationViewMixin, TemplateView):
-    """The neighbourhood as Cytoscape JSON (blast radius at ?depth=, default 2)."""
+    """The neighbourhood as Cytoscape JSON: blast radius at ?depth= (default 1) in ?direction=
+    (dependents, dependencies or both; default dependents)."""
 
     def get(self, request, *args, **kwargs):
         resource = access_resource_by_id(self.membership, self.kwargs["pk"])
@@ -287,7 +289,11 @@ class ResourceGraphView(OrganizationViewMixin, TemplateView):
             depth = max(1, min(int(request.GET.get("depth", 1)), graph.MAX_DEPTH))
         except ValueError:
             depth = 1
-        return JsonResponse(_graph_payload(self.membership, self.organization, resource, depth))
+        direction = request.GET.get("direction", graph.DEPENDENTS)
+        if direction not in graph.DIRECTIONS:
+            direction = graph.DEPENDENTS
+        payload = _graph_payload(self.membership, self.organization, resource, depth, direction)
+        return JsonResponse(payload)
 
 
 class ScanListView(OrganizationViewMixin, TemplateView):

@@ -146,7 +146,8 @@ class ResourceDetailView(OrganizationAPIView):
 
 
 class ResourceGraphView(OrganizationAPIView):
-    """Graph queries from one resource: `neighbours`, `blast-radius?depth=N`, `path?to=ID`."""
+    """Graph queries from one resource: `neighbours`, `blast-radius?depth=N&direction=D`,
+    `path?to=ID`."""
 
     serializer_class = HopSerializer
     model = Resource
@@ -155,6 +156,14 @@ class ResourceGraphView(OrganizationAPIView):
         operation_id="inventory_resource_graph_query",
         parameters=[
             OpenApiParameter("depth", OpenApiTypes.INT, description="blast-radius: 1..6"),
+            OpenApiParameter(
+                "direction",
+                OpenApiTypes.STR,
+                enum=graph.DIRECTIONS,
+                default=graph.DEPENDENTS,
+                description="blast-radius: dependents (what is affected if this resource breaks "
+                "or changes), dependencies (what it relies on) or both",
+            ),
             OpenApiParameter("to", OpenApiTypes.INT, description="path: the other resource id"),
         ],
         responses=OpenApiTypes.OBJECT,
@@ -170,7 +179,16 @@ class ResourceGraphView(OrganizationAPIView):
                 depth = int(request.query_params.get("depth", 3))
             except ValueError as exc:
                 raise ValidationError({"depth": ["a whole number from 1 to 6"]}) from exc
-            hops = graph.blast_radius(self.organization, resource.arn, depth)
-            return Response({"depth": depth, "resources": HopSerializer(hops, many=True).data})
+            direction = request.query_params.get("direction", graph.DEPENDENTS)
+            if direction not in graph.DIRECTIONS:
+                raise ValidationError({"direction": [f"one of {', '.join(graph.DIRECTIONS)}"]})
+            hops = graph.blast_radius(self.organization, resource.arn, depth, direction)
+            return Response(
+                {
+                    "depth": depth,
+                    "direction": direction,
+                    "resources": HopSerializer(hops, many=True).data,
+                }
+            )
         other = get_object_or_404(self.get_queryset(), pk=request.query_params.get("to") or 0)
         return Response({"path": graph.path(self.organization, resource.arn, other.arn)})

@@ -1,8 +1,10 @@
 // Draws a resource's neighbourhood with Cytoscape. Labels are set as text, never HTML.
 (function () {
   "use strict";
-  function draw(container, depth) {
-    var url = container.getAttribute("data-url") + "?depth=" + encodeURIComponent(depth);
+  var WHAT = { dependents: "depending on it", dependencies: "it depends on", both: "connected to it" };
+  function draw(container, depth, direction) {
+    var url = container.getAttribute("data-url") + "?depth=" + encodeURIComponent(depth) +
+      "&direction=" + encodeURIComponent(direction);
     fetch(url, { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
@@ -10,7 +12,7 @@
         if (note) {
           note.textContent = data.truncated
             ? "Showing the nearest " + (data.nodes.length - 1) + " of " + data.reachable + " reachable resources."
-            : data.reachable + " resources within " + data.depth + " hop(s).";
+            : data.reachable + " resources " + (WHAT[data.direction] || "") + " within " + data.depth + " hop(s).";
         }
         var cy = window.cytoscape({
           container: container,
@@ -38,10 +40,14 @@
   document.addEventListener("DOMContentLoaded", function () {
     var container = document.getElementById("resource-graph");
     if (!container || !window.cytoscape) { return; }
-    var select = document.getElementById("graph-depth");
-    draw(container, select ? select.value : 2);
-    if (select) {
-      select.addEventListener("change", function () { draw(container, select.value); });
+    var depth = document.getElementById("graph-depth");
+    var direction = document.getElementById("graph-direction");
+    function redraw() {
+      draw(container, depth ? depth.value : 1, direction ? direction.value : "dependents");
     }
+    redraw();
+    [depth, direction].forEach(function (select) {
+      if (select) { select.addEventListener("change", redraw); }
+    });
   });
 })();

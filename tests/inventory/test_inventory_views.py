@@ -104,14 +104,39 @@ def test_resource_page_shows_tags_timeline_and_graph(org, viewer, estate):
     assert "alice" in page and "<del>dev</del>" in page and "<ins>prod</ins>" in page
     graph = client.get(f"/o/{org.slug}/inventory/resources/{web.pk}/graph.json").json()
     ids = {n["data"]["id"] for n in graph["nodes"]}
+    assert ids == {web.arn}  # by default, what depends on it: nothing
+    graph = client.get(
+        f"/o/{org.slug}/inventory/resources/{web.pk}/graph.json", {"direction": "dependencies"}
+    ).json()
+    ids = {n["data"]["id"] for n in graph["nodes"]}
     assert ids == {web.arn, "arn:aws:ec2:eu-west-1:1:vpc/vpc-1"}
     assert graph["edges"][0]["data"]["label"] == "in_vpc"
     radius = client.get(
-        f"/api/v1/o/{org.slug}/inventory/resources/{web.pk}/blast-radius/", {"depth": "2"}
+        f"/api/v1/o/{org.slug}/inventory/resources/{web.pk}/blast-radius/",
+        {"depth": "2", "direction": "dependencies"},
     ).json()
     assert radius["resources"] == [{"arn": "arn:aws:ec2:eu-west-1:1:vpc/vpc-1", "depth": 1}]
+    assert radius["direction"] == "dependencies"
     detail = client.get(f"/api/v1/o/{org.slug}/inventory/resources/{web.pk}/").json()
     assert detail["timeline"][0]["changes"][0]["new"] == "prod"
+
+
+def test_blast_radius_direction_in_the_api_and_the_page(org, viewer, estate):
+    client = client_for(viewer)
+    web = estate["web-1"]
+    url = f"/api/v1/o/{org.slug}/inventory/resources/{web.pk}/blast-radius/"
+    default = client.get(url).json()
+    assert default["direction"] == "dependents" and default["resources"] == []
+    both = client.get(url, {"direction": "both"}).json()
+    assert both["resources"] == [{"arn": "arn:aws:ec2:eu-west-1:1:vpc/vpc-1", "depth": 1}]
+    bad = client.get(url, {"direction": "upstream"})
+    assert bad.status_code == 400
+    assert bad["Content-Type"] == "application/problem+json"
+    assert "dependents" in str(bad.json()["errors"]["direction"])
+    page = client.get(f"/o/{org.slug}/inventory/resources/{web.pk}/").content.decode()
+    assert 'id="graph-direction"' in page and 'value="dependencies"' in page
+    schema = client.get("/api/schema/").content.decode()
+    assert "direction" in schema and "dependencies" in schema
 
 
 def test_api_resources_page_with_a_cursor(org, viewer, estate):
