@@ -13,7 +13,8 @@ def access_account_by_id(membership: Membership, pk: int, action: str = "view") 
 
 def access_resource_by_id(membership: Membership, pk: int) -> Resource:
     return get_object_or_404(
-        Resource.objects.restrict(membership, "view").select_related("account"), pk=pk
+        Resource.objects.restrict(membership, "view").select_related("account").with_last_seen(),
+        pk=pk,
     )
 
 

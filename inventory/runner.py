@@ -27,11 +27,11 @@ from tagsense.tenancy.db import tenant_scope
 
 from . import aws, graph, storage
 from .models import AwsAccount, ScanRun, ScanUnit
+from .models.resources import GLOBAL
 from .scanners.base import ScanContext, scanner_for, scanners
 
 logger = logging.getLogger(__name__)
 
-GLOBAL = "global"
 # How long an account stays reserved for a scan without a sign of life from it.
 LEASE = timedelta(minutes=15)
 ProgressCallback = Callable[[ScanRun, ScanUnit], None]
@@ -159,7 +159,6 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
             status=ScanUnit.RUNNING, started_at=timezone.now()
         )
     counts = storage.Counts()
-    unit_started = timezone.now()
     status, code, message = ScanUnit.SUCCEEDED, "", ""
     try:
         session = aws.session_for(credentials, region)
@@ -169,22 +168,20 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
             partition="aws",
             client=aws.client_factory(session, region, counter),
         )
+        writer = storage.unit_writer(
+            account=account,
+            resource_type=unit.resource_type,
+            region=unit.region,
+            scan=unit.scan,
+            started=timezone.now(),
+        )
         for page in scanner.pages(ctx):
-            now = timezone.now()
             with tenant_scope(organization):
-                page_counts, _ = storage.store_page(
-                    account=account, records=page, scan=unit.scan, now=now
-                )
-            counts.add(page_counts)
+                counts.add(writer.write(page, now=timezone.now()))
         with tenant_scope(organization):
-            counts.deleted = storage.mark_missing_deleted(
-                account=account,
-                resource_type=unit.resource_type,
-                region=None if unit.region == GLOBAL else unit.region,
-                since=unit_started,
-                scan=unit.scan,
-                now=timezone.now(),
-            )
+            counts.deleted = writer.finish(now=timezone.now())
+    except storage.StorageError as exc:
+        status, code, message = ScanUnit.FAILED, "StorageError", str(exc)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         status, code, message = ScanUnit.FAILED, error.get("Code", "ClientError"), str(exc)

@@ -1,18 +1,36 @@
-"""Writing scan results: batched, never one query per resource, and unchanged resources cost
-one shared UPDATE of last_seen. Callers run inside the organization's tenant scope."""
+"""Writing scan results, one unit (account × region × resource type) at a time.
+
+Writes are batched — never one query per resource — and a resource found unchanged costs one
+index probe and no row write: the unit's completion is recorded once (UnitCoverage) and stands
+for the last sighting of every live resource in it. Resources a completed unit did not see are
+marked deleted, never dropped. Callers run inside the organization's tenant scope.
+
+    writer = unit_writer(account=..., resource_type=..., region=..., scan=...)
+    for page in scanner.pages(ctx):
+        counts.add(writer.write(page, now=timezone.now()))
+    counts.deleted = writer.finish(now=timezone.now())
+
+Two implementations with the same results (tests/inventory/test_storage.py): set-based SQL on
+PostgreSQL, the ORM elsewhere (the embedded SQLite default).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 
-from .models import AwsAccount, Edge, Resource, ScanRun, TagEvent
+from .models import AwsAccount, Edge, Resource, ScanRun, TagEvent, UnitCoverage
+from .models.resources import GLOBAL
 from .scanners.base import ResourceRecord
+
+
+class StorageError(Exception):
+    """The unit cannot be closed safely; nothing was marked deleted."""
 
 
 @dataclass
@@ -28,14 +46,24 @@ class Counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def encode(record: ResourceRecord) -> tuple[str, str, str]:
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def to_json(value) -> bytes:
+    """Canonical JSON (sorted keys), the same bytes for equal values."""
+    return orjson.dumps(value, option=_JSON_OPTIONS, default=str)
+
+
+def encode(record: ResourceRecord) -> tuple[str, bytes, bytes]:
     """(fingerprint, tags as JSON, config as JSON): each encoded once, the JSON reused for the
     database and for the fingerprint of name, region, tags, config and relations."""
-    tags = json.dumps(record.tags, sort_keys=True, separators=(",", ":"), default=str)
-    config = json.dumps(record.config, sort_keys=True, separators=(",", ":"), default=str)
+    tags = to_json(record.tags)
+    config = to_json(record.config)
     relations = "\x1e".join(sorted(f"{r.kind}\x1d{r.target_arn}" for r in record.relations))
     digest = hashlib.sha1(  # noqa: S324 - a change detector, not a security hash
-        "\x1f".join((record.name, record.region, tags, config, relations)).encode()
+        b"\x1f".join(
+            (record.name.encode(), record.region.encode(), tags, config, relations.encode())
+        )
     ).hexdigest()
     return digest, tags, config
 
@@ -58,367 +86,497 @@ def diff_tags(old: dict[str, str], new: dict[str, str]) -> list[dict[str, str | 
 BATCH = 1000
 
 
-@transaction.atomic
-def upsert_page(
-    *,
-    account: AwsAccount,
-    records: Iterable[ResourceRecord],
-    scan: ScanRun | None,
-    now: datetime,
-) -> tuple[Counts, list[str]]:
-    """Store one page of scan results. Returns the counts and the ARNs seen."""
-    organization = account.organization
-    by_arn = {record.arn: record for record in records}  # a page may repeat an ARN
-    counts = Counts(seen=len(by_arn))
-    existing = {
-        row.arn: row
-        for row in Resource.objects.filter(organization=organization, arn__in=list(by_arn)).only(
-            "id", "arn", "fingerprint", "tags", "deleted_at", "account_id"
+class UnitWriter:
+    """Stores the pages of one scan unit, then closes it (finish)."""
+
+    def __init__(
+        self,
+        *,
+        account: AwsAccount,
+        resource_type: str,
+        region: str,
+        scan: ScanRun | None,
+        started: datetime,
+    ) -> None:
+        self.account = account
+        self.organization_id = account.organization_id
+        self.resource_type = resource_type
+        self.region = region  # GLOBAL: every region (a global service's listing)
+        self.scan = scan
+        self.started = started
+
+    def write(self, records: Iterable[ResourceRecord], now: datetime) -> Counts:
+        raise NotImplementedError
+
+    def finish(self, now: datetime) -> int:
+        """Mark deleted what the unit did not see; record the unit's completion."""
+        raise NotImplementedError
+
+    def _unit(self):
+        live = Resource.objects.filter(
+            organization_id=self.organization_id,
+            account=self.account,
+            resource_type=self.resource_type,
+            deleted_at__isnull=True,
         )
-    }
-    new: list[Resource] = []
-    changed: list[Resource] = []
-    unchanged_ids: list[int] = []
-    events: list[TagEvent] = []
-    relinked: list[str] = []
-    for arn, record in by_arn.items():
-        digest = fingerprint(record)
-        row = existing.get(arn)
-        if row is None:
-            new.append(
-                Resource(
-                    organization=organization,
-                    account=account,
-                    arn=arn,
-                    region=record.region,
-                    resource_type=record.resource_type,
-                    resource_id=record.resource_id,
-                    name=record.name,
-                    tags=record.tags,
-                    config=record.config,
-                    fingerprint=digest,
-                    first_seen=now,
-                    last_seen=now,
-                )
+        return live if self.region == GLOBAL else live.filter(region=self.region)
+
+    def _previous_sighting(self) -> datetime | None:
+        return (
+            UnitCoverage.objects.filter(
+                organization_id=self.organization_id,
+                account=self.account,
+                resource_type=self.resource_type,
+                region=self.region,
             )
-            relinked.append(arn)
-            continue
-        if row.fingerprint == digest and row.deleted_at is None:
-            unchanged_ids.append(row.pk)
-            continue
-        tag_changes = diff_tags(row.tags, record.tags)
-        if row.deleted_at is not None:
-            events.append(_event(row, scan, now, TagEvent.RESTORED, tag_changes, record.tags))
-        elif tag_changes:
-            events.append(_event(row, scan, now, TagEvent.CHANGED, tag_changes, record.tags))
-        row.account = account
-        row.region = record.region
-        row.resource_type = record.resource_type
-        row.resource_id = record.resource_id
-        row.name = record.name
-        row.tags = record.tags
-        row.config = record.config
-        row.fingerprint = digest
-        row.last_seen = now
-        row.deleted_at = None
-        changed.append(row)
-        relinked.append(arn)
-    if new:
-        Resource.objects.bulk_create(new, batch_size=BATCH)
-        events.extend(_event(row, scan, now, TagEvent.DISCOVERED, [], row.tags) for row in new)
-    if changed:
-        Resource.objects.bulk_update(
-            changed,
+            .values_list("seen_at", flat=True)
+            .first()
+        )
+
+    def _cover(self) -> None:
+        UnitCoverage.objects.bulk_create(
             [
-                "account",
-                "region",
-                "resource_type",
-                "resource_id",
-                "name",
-                "tags",
-                "config",
-                "fingerprint",
-                "last_seen",
-                "deleted_at",
+                UnitCoverage(
+                    organization_id=self.organization_id,
+                    account=self.account,
+                    resource_type=self.resource_type,
+                    region=self.region,
+                    seen_at=self.started,
+                    scan=self.scan,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["organization", "account", "resource_type", "region"],
+            update_fields=["seen_at", "scan"],
+        )
+
+
+def unit_writer(**kwargs) -> UnitWriter:
+    """The writer for this database: set-based SQL on PostgreSQL, the ORM elsewhere."""
+    if connection.vendor == "postgresql":
+        return PgUnitWriter(**kwargs)
+    return OrmUnitWriter(**kwargs)
+
+
+# --- The ORM path -------------------------------------------------------------------------------
+
+
+class OrmUnitWriter(UnitWriter):
+    """Portable and simple, for small estates (the embedded SQLite default): the ids of the
+    resources seen are kept in memory until the unit closes."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.seen_ids: set[int] = set()
+
+    @transaction.atomic
+    def write(self, records: Iterable[ResourceRecord], now: datetime) -> Counts:
+        account = self.account
+        organization_id = self.organization_id
+        by_arn = {record.arn: record for record in records}  # a page may repeat an ARN
+        counts = Counts(seen=len(by_arn))
+        existing = {
+            row.arn: row
+            for row in Resource.objects.filter(
+                organization_id=organization_id, arn__in=list(by_arn)
+            ).only("id", "arn", "fingerprint", "tags", "deleted_at", "account_id")
+        }
+        new: list[Resource] = []
+        changed: list[Resource] = []
+        events: list[TagEvent] = []
+        relinked: list[ResourceRecord] = []
+        for arn, record in by_arn.items():
+            digest = fingerprint(record)
+            row = existing.get(arn)
+            if row is None:
+                new.append(
+                    Resource(
+                        organization_id=organization_id,
+                        account=account,
+                        arn=arn,
+                        region=record.region,
+                        resource_type=record.resource_type,
+                        resource_id=record.resource_id,
+                        name=record.name,
+                        tags=record.tags,
+                        config=record.config,
+                        fingerprint=digest,
+                        first_seen=now,
+                        first_scan=self.scan,
+                        last_written=now,
+                    )
+                )
+                relinked.append(record)
+                continue
+            if row.fingerprint == digest and row.deleted_at is None:
+                self.seen_ids.add(row.pk)
+                counts.unchanged += 1
+                continue
+            tag_changes = diff_tags(row.tags, record.tags)
+            if row.deleted_at is not None:
+                events.append(self._event(row.pk, now, TagEvent.RESTORED, tag_changes, record))
+            elif tag_changes:
+                events.append(self._event(row.pk, now, TagEvent.CHANGED, tag_changes, record))
+            row.account = account
+            row.region = record.region
+            row.resource_type = record.resource_type
+            row.resource_id = record.resource_id
+            row.name = record.name
+            row.tags = record.tags
+            row.config = record.config
+            row.fingerprint = digest
+            row.last_written = now
+            row.deleted_at = None
+            changed.append(row)
+            relinked.append(record)
+        if new:
+            Resource.objects.bulk_create(new, batch_size=BATCH)
+            if any(row.pk is None for row in new):  # backends that return no ids
+                ids = dict(
+                    Resource.objects.filter(
+                        organization_id=organization_id, arn__in=[r.arn for r in new]
+                    ).values_list("arn", "pk")
+                )
+                for row in new:
+                    row.pk = ids[row.arn]
+        if changed:
+            Resource.objects.bulk_update(
+                changed,
+                [
+                    "account",
+                    "region",
+                    "resource_type",
+                    "resource_id",
+                    "name",
+                    "tags",
+                    "config",
+                    "fingerprint",
+                    "last_written",
+                    "deleted_at",
+                ],
+                batch_size=BATCH,
+            )
+        if events:
+            TagEvent.objects.bulk_create(events, batch_size=BATCH)
+        if relinked:
+            Edge.objects.filter(
+                organization_id=organization_id, source_arn__in=[r.arn for r in relinked]
+            ).delete()
+            Edge.objects.bulk_create(
+                [
+                    Edge(
+                        organization_id=organization_id,
+                        source_arn=r.arn,
+                        target_arn=rel.target_arn,
+                        kind=rel.kind,
+                    )
+                    for r in relinked
+                    for rel in r.relations
+                ],
+                batch_size=BATCH,
+                ignore_conflicts=True,
+            )
+        self.seen_ids.update(row.pk for row in new + changed)
+        counts.new, counts.changed = len(new), len(changed)
+        return counts
+
+    def _event(self, resource_id, now, kind, changes, record) -> TagEvent:
+        return TagEvent(
+            organization_id=self.organization_id,
+            resource_id=resource_id,
+            scan=self.scan,
+            seen_at=now,
+            kind=kind,
+            changes=changes,
+            tags=record.tags,
+        )
+
+    @transaction.atomic
+    def finish(self, now: datetime) -> int:
+        previous = self._previous_sighting()
+        gone = [row for row in self._unit().only("id", "arn", "tags", "last_written")]
+        gone = [row for row in gone if row.pk not in self.seen_ids]
+        for row in gone:
+            row.deleted_at = now
+            if previous is not None and previous > row.last_written:
+                row.last_written = previous
+        Resource.objects.bulk_update(gone, ["deleted_at", "last_written"], batch_size=BATCH)
+        TagEvent.objects.bulk_create(
+            [
+                TagEvent(
+                    organization_id=self.organization_id,
+                    resource_id=row.pk,
+                    scan=self.scan,
+                    seen_at=now,
+                    kind=TagEvent.DELETED,
+                    changes=[],
+                    tags=row.tags,
+                )
+                for row in gone
             ],
             batch_size=BATCH,
         )
-    if unchanged_ids:
-        Resource.objects.filter(pk__in=unchanged_ids).update(last_seen=now)
-    if events:
-        TagEvent.objects.bulk_create(events, batch_size=BATCH)
-    if relinked:
-        _replace_edges(organization, [by_arn[arn] for arn in relinked])
-    counts.new, counts.changed, counts.unchanged = len(new), len(changed), len(unchanged_ids)
-    return counts, list(by_arn)
+        arns = [row.arn for row in gone]
+        for start in range(0, len(arns), BATCH):
+            Edge.objects.filter(
+                organization_id=self.organization_id, source_arn__in=arns[start : start + BATCH]
+            ).delete()
+        self._cover()
+        self.seen_ids = set()
+        return len(gone)
 
 
-def _event(row, scan, now, kind, changes, tags) -> TagEvent:
-    return TagEvent(
-        organization_id=row.organization_id,
-        resource=row,
-        scan=scan,
-        seen_at=now,
-        kind=kind,
-        changes=changes,
-        tags=tags,
-    )
+# --- The PostgreSQL path ------------------------------------------------------------------------
+# Each page: its (ARN, fingerprint) pairs are COPYed into a staging table and classified in one
+# statement, which also records the unchanged rows' ids as seen; only new and changed rows are
+# COPYed in full and written with one INSERT ... ON CONFLICT. The ids seen accumulate in a
+# session-temporary table until the unit closes, where one UPDATE marks the rest deleted, with
+# their history events and edges in the same statement. Every lookup is driven from the page
+# (LATERAL ... LIMIT 1 through uniq_resource_arn), so plans do not depend on statistics, which
+# are stale during a first scan (and always, with autovacuum off).
 
+_SETUP_SQL = [
+    "CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_seen (id bigint) ON COMMIT PRESERVE ROWS",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_key (arn text, fp text)"
+    " ON COMMIT DELETE ROWS",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_resource (arn text, region text,"
+    " resource_type text, resource_id text, name text, tags jsonb, config jsonb, fp text)"
+    " ON COMMIT DELETE ROWS",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_edge (source_arn text, kind text,"
+    " target_arn text) ON COMMIT DELETE ROWS",
+]
 
-def _replace_edges(organization, records: list[ResourceRecord]) -> None:
-    Edge.objects.filter(organization=organization, source_arn__in=[r.arn for r in records]).delete()
-    Edge.objects.bulk_create(
-        [
-            Edge(
-                organization=organization,
-                source_arn=r.arn,
-                target_arn=rel.target_arn,
-                kind=rel.kind,
-            )
-            for r in records
-            for rel in r.relations
-        ],
-        batch_size=BATCH,
-        ignore_conflicts=True,
-    )
+_EMPTY_STAGES_SQL = (
+    "DELETE FROM tagsense_stage_key; DELETE FROM tagsense_stage_resource;"
+    " DELETE FROM tagsense_stage_edge"
+)
 
-
-@transaction.atomic
-def mark_missing_deleted(
-    *,
-    account: AwsAccount,
-    resource_type: str,
-    region: str | None,
-    since: datetime,
-    scan: ScanRun | None,
-    now: datetime,
-) -> int:
-    """Resources of a unit that a successful scan did not see: marked deleted, never dropped.
-
-    Every resource a page stores gets last_seen = that page's time, so "not seen by this unit"
-    is "live and last seen before the unit started" (`since`): one UPDATE, and no set of the
-    unit's ARNs in memory. `region` None means every region (global listings such as S3).
-    """
-    live = Resource.objects.filter(
-        organization=account.organization,
-        account=account,
-        resource_type=resource_type,
-        deleted_at__isnull=True,
-        last_seen__lt=since,
-    )
-    if region is not None:
-        live = live.filter(region=region)
-    gone = list(live.values_list("pk", "arn", "tags"))
-    if not gone:
-        return 0
-    ids = [pk for pk, _, _ in gone]
-    for start in range(0, len(ids), BATCH):
-        Resource.objects.filter(pk__in=ids[start : start + BATCH]).update(deleted_at=now)
-    TagEvent.objects.bulk_create(
-        [
-            TagEvent(
-                organization=account.organization,
-                resource_id=pk,
-                scan=scan,
-                seen_at=now,
-                kind=TagEvent.DELETED,
-                changes=[],
-                tags=tags,
-            )
-            for pk, _, tags in gone
-        ],
-        batch_size=BATCH,
-    )
-    arns = [arn for _, arn, _ in gone]
-    for start in range(0, len(arns), BATCH):
-        Edge.objects.filter(
-            organization=account.organization, source_arn__in=arns[start : start + BATCH]
-        ).delete()
-    return len(gone)
-
-
-# --- PostgreSQL fast path -----------------------------------------------------------------------
-# The same semantics as upsert_page, in set-based SQL: the page is COPYed into a temporary
-# staging table, classified against the stored fingerprints in one join, and written with one
-# INSERT ... ON CONFLICT for new and changed rows and one UPDATE of last_seen for the rest.
-
-_STAGE_DDL = """
-CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_resource (
-    arn varchar(2048) PRIMARY KEY,
-    region varchar(32), resource_type varchar(64), resource_id varchar(1024),
-    name varchar(1024), tags jsonb, config jsonb, fingerprint varchar(40)
-) ON COMMIT DELETE ROWS
+# New and changed rows of the page; the unchanged ones are recorded as seen.
+_CLASSIFY_SQL = """
+WITH found AS MATERIALIZED (
+    SELECT k.arn, k.fp, r.id, r.fingerprint, r.deleted_at, r.tags
+    FROM tagsense_stage_key k
+    LEFT JOIN LATERAL (
+        SELECT r.id, r.fingerprint, r.deleted_at, r.tags FROM inventory_resource r
+        WHERE r.organization_id = %(org)s AND r.arn = k.arn LIMIT 1
+    ) r ON true
+), seen AS (
+    INSERT INTO tagsense_seen (id)
+    SELECT id FROM found WHERE fingerprint = fp AND deleted_at IS NULL
+)
+SELECT arn, id, tags, deleted_at IS NOT NULL FROM found
+WHERE id IS NULL OR fingerprint <> fp OR deleted_at IS NOT NULL
 """
 
-_CHANGED_SQL = """
-SELECT r.id, r.arn, r.tags, r.deleted_at IS NOT NULL
-FROM tagsense_stage_resource s
-JOIN inventory_resource r ON r.organization_id = %(org)s AND r.arn = s.arn
-WHERE r.fingerprint <> s.fingerprint OR r.deleted_at IS NOT NULL
+_WRITE_SQL = """
+WITH written AS (
+    INSERT INTO inventory_resource AS r (
+        organization_id, account_id, arn, region, resource_type, resource_id, name, tags,
+        config, fingerprint, first_seen, first_scan_id, last_written, deleted_at)
+    SELECT %(org)s, %(account)s, s.arn, s.region, s.resource_type, s.resource_id, s.name,
+           s.tags, s.config, s.fp, %(now)s, %(scan)s, %(now)s, NULL
+    FROM tagsense_stage_resource s
+    ON CONFLICT (organization_id, arn) DO UPDATE SET
+        account_id = EXCLUDED.account_id, region = EXCLUDED.region,
+        resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id,
+        name = EXCLUDED.name, tags = EXCLUDED.tags, config = EXCLUDED.config,
+        fingerprint = EXCLUDED.fingerprint, last_written = EXCLUDED.last_written,
+        deleted_at = NULL
+    RETURNING r.id
+)
+INSERT INTO tagsense_seen (id) SELECT id FROM written
 """
 
-_UPSERT_SQL = """
-INSERT INTO inventory_resource AS r (
-    organization_id, account_id, arn, region, resource_type, resource_id, name, tags, config,
-    fingerprint, first_seen, last_seen, deleted_at)
-SELECT %(org)s, %(account)s, s.arn, s.region, s.resource_type, s.resource_id, s.name, s.tags,
-       s.config, s.fingerprint, %(now)s, %(now)s, NULL
-FROM tagsense_stage_resource s
-ON CONFLICT (organization_id, arn) DO UPDATE SET
-    account_id = EXCLUDED.account_id, region = EXCLUDED.region,
-    resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id,
-    name = EXCLUDED.name, tags = EXCLUDED.tags, config = EXCLUDED.config,
-    fingerprint = EXCLUDED.fingerprint, last_seen = EXCLUDED.last_seen, deleted_at = NULL
-WHERE r.fingerprint <> EXCLUDED.fingerprint OR r.deleted_at IS NOT NULL
-RETURNING r.id, r.arn, (xmax = 0) AS inserted
+_EVENTS_SQL = """
+INSERT INTO inventory_tagevent (organization_id, resource_id, scan_id, seen_at, kind, changes,
+                                tags)
+SELECT %(org)s, e.resource_id, %(scan)s, %(now)s, e.kind, e.changes::jsonb, e.tags::jsonb
+FROM unnest(%(ids)s::bigint[], %(kinds)s::text[], %(changes)s::text[], %(tags)s::text[])
+    AS e(resource_id, kind, changes, tags)
 """
 
-_TOUCH_SQL = """
-UPDATE inventory_resource r SET last_seen = %(now)s
-FROM tagsense_stage_resource s
-WHERE r.organization_id = %(org)s AND r.arn = s.arn AND r.fingerprint = s.fingerprint
-  AND r.deleted_at IS NULL AND r.last_seen < %(now)s
+_MISSING_SQL = """
+WITH gone AS (
+    UPDATE inventory_resource r
+    SET deleted_at = %(now)s,
+        last_written = GREATEST(r.last_written, COALESCE(%(previous)s, r.last_written))
+    WHERE r.organization_id = %(org)s AND r.account_id = %(account)s
+      AND r.resource_type = %(type)s AND r.deleted_at IS NULL {region}
+      AND NOT EXISTS (SELECT 1 FROM tagsense_seen s WHERE s.id = r.id)
+    RETURNING r.id, r.arn, r.tags
+), events AS (
+    INSERT INTO inventory_tagevent (organization_id, resource_id, scan_id, seen_at, kind,
+                                    changes, tags)
+    SELECT %(org)s, id, %(scan)s, %(now)s, 'deleted', '[]'::jsonb, tags FROM gone
+), edges AS (
+    DELETE FROM inventory_edge e USING gone
+    WHERE e.organization_id = %(org)s AND e.source_arn = gone.arn
+)
+SELECT count(*) FROM gone
 """
 
-
-_STAGE_EVENT_DDL = """
-CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_event (
-    resource_id bigint, kind varchar(16), changes jsonb, tags jsonb
-) ON COMMIT DELETE ROWS
-"""
-_STAGE_EDGE_DDL = """
-CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_edge (
-    source_arn varchar(2048), kind varchar(48), target_arn varchar(2048)
-) ON COMMIT DELETE ROWS
-"""
+# COPY's text format: a backslash, tab, newline or carriage return in a value is escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _copy_events(cursor, organization_id: int, scan_id, now, rows) -> None:
-    """TagEvents through a staging table (COPY into a row-level-security table is refused)."""
-    cursor.execute(_STAGE_EVENT_DDL)
-    cursor.execute("TRUNCATE tagsense_stage_event")
-    with cursor.copy(
-        "COPY tagsense_stage_event (resource_id, kind, changes, tags) FROM STDIN"
-    ) as copy:
-        for row in rows:
-            copy.write_row(row)
-    cursor.execute(
-        "INSERT INTO inventory_tagevent (organization_id, resource_id, scan_id, seen_at, kind,"
-        " changes, tags) SELECT %s, resource_id, %s, %s, kind, changes, tags"
-        " FROM tagsense_stage_event",
-        [organization_id, scan_id, now],
-    )
+def _text(value: str) -> bytes:
+    return value.translate(_COPY_ESCAPES).encode()
 
 
-def _copy_edges(cursor, organization_id: int, records: list[ResourceRecord]) -> None:
-    """Replace the outgoing edges of these resources: one DELETE, one COPY, one INSERT."""
-    cursor.execute(
-        "DELETE FROM inventory_edge WHERE organization_id = %s AND source_arn = ANY(%s)",
-        [organization_id, [r.arn for r in records]],
-    )
-    if not any(r.relations for r in records):
-        return
-    cursor.execute(_STAGE_EDGE_DDL)
-    cursor.execute("TRUNCATE tagsense_stage_edge")
-    with cursor.copy("COPY tagsense_stage_edge (source_arn, kind, target_arn) FROM STDIN") as copy:
-        for record in records:
-            for relation in record.relations:
-                copy.write_row((record.arn, relation.kind, relation.target_arn))
-    cursor.execute(
-        "INSERT INTO inventory_edge (organization_id, source_arn, kind, target_arn)"
-        " SELECT DISTINCT %s, source_arn, kind, target_arn FROM tagsense_stage_edge"
-        " ON CONFLICT DO NOTHING",
-        [organization_id],
-    )
+def _json_field(value: bytes) -> bytes:
+    # Canonical JSON holds no raw control characters; only its backslashes need escaping.
+    return value.replace(b"\\", b"\\\\")
 
 
-def _json(value) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+class PgUnitWriter(UnitWriter):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.expected_seen = 0
+        self.ready = False
 
+    def _cursor(self):
+        """A psycopg cursor on Django's connection, inside its transaction: server-side
+        parameter binding, so arrays travel as one parameter each."""
+        connection.ensure_connection()
+        return connection.connection.cursor()
 
-@transaction.atomic
-def upsert_page_pg(
-    *,
-    account: AwsAccount,
-    records: Iterable[ResourceRecord],
-    scan: ScanRun | None,
-    now: datetime,
-) -> tuple[Counts, list[str]]:
-    from django.db import connection
+    def _prepare(self, cursor) -> None:
+        if self.ready:
+            return
+        for statement in _SETUP_SQL:
+            cursor.execute(statement)
+        cursor.execute("TRUNCATE tagsense_seen")
+        self.ready = True
 
-    organization_id = account.organization_id
-    by_arn = {record.arn: record for record in records}
-    counts = Counts(seen=len(by_arn))
-    if not by_arn:
-        return counts, []
-    params = {"org": organization_id, "account": account.pk, "now": now}
-    with connection.cursor() as cursor:
-        # Every statement below looks rows up by (organization, ARN). Once a staging table has
-        # statistics the planner prefers a hash join over a sequential scan of the whole
-        # inventory (400 ms for 5,000 rows against 1M, instead of 25 ms through the index).
-        cursor.execute("SET LOCAL enable_hashjoin = off")
-        cursor.execute("SET LOCAL enable_mergejoin = off")
-        cursor.execute(_STAGE_DDL)
-        # ON COMMIT empties it, but a page written inside an outer transaction sees the last one.
-        cursor.execute("TRUNCATE tagsense_stage_resource")
-        with cursor.copy(
-            "COPY tagsense_stage_resource (arn, region, resource_type, resource_id, name, tags,"
-            " config, fingerprint) FROM STDIN"
-        ) as copy:
-            for record in by_arn.values():
-                digest, tags, config = encode(record)
-                copy.write_row(
-                    (
-                        record.arn,
-                        record.region,
-                        record.resource_type,
-                        record.resource_id,
-                        record.name,
-                        tags,
-                        config,
-                        digest,
+    def write(self, records: Iterable[ResourceRecord], now: datetime) -> Counts:
+        by_arn = {record.arn: record for record in records}  # a page may repeat an ARN
+        counts = Counts(seen=len(by_arn))
+        if not by_arn:
+            return counts
+        encoded = {arn: encode(record) for arn, record in by_arn.items()}
+        params = {
+            "org": self.organization_id,
+            "account": self.account.pk,
+            "scan": self.scan.pk if self.scan else None,
+            "now": now,
+        }
+        with transaction.atomic():
+            cursor = self._cursor()
+            self._prepare(cursor)
+            # Commit empties the stages; a page written inside an outer transaction (a test, a
+            # caller's atomic block) would otherwise see the previous page's rows.
+            cursor.execute(_EMPTY_STAGES_SQL)
+            with cursor.copy("COPY tagsense_stage_key (arn, fp) FROM STDIN") as copy:
+                copy.write(
+                    b"".join(
+                        b"%s\t%s\n" % (_text(arn), digest.encode())
+                        for arn, (digest, _, _) in encoded.items()
                     )
                 )
-        cursor.execute(_CHANGED_SQL, params)
-        # Django's connection hands jsonb back as text.
-        before = {
-            arn: (pk, json.loads(tags) if isinstance(tags, str) else tags, was_deleted)
-            for pk, arn, tags, was_deleted in cursor.fetchall()
-        }
-        cursor.execute(_UPSERT_SQL, params)
-        written = cursor.fetchall()
-        cursor.execute(_TOUCH_SQL, params)
-        counts.unchanged = cursor.rowcount
-        events: list[tuple] = []
-        relinked: list[ResourceRecord] = []
-        for pk, arn, inserted in written:
-            record = by_arn[arn]
-            relinked.append(record)
-            if inserted:
+            cursor.execute(_CLASSIFY_SQL, params)
+            todo = cursor.fetchall()
+            counts.unchanged = len(by_arn) - len(todo)
+            if todo:
+                self._write_rows(cursor, params, by_arn, encoded, todo, counts)
+        self.expected_seen += len(by_arn)
+        return counts
+
+    def _write_rows(self, cursor, params, by_arn, encoded, todo, counts) -> None:
+        with cursor.copy(
+            "COPY tagsense_stage_resource (arn, region, resource_type, resource_id, name, tags,"
+            " config, fp) FROM STDIN"
+        ) as copy:
+            lines = []
+            for arn, _, _, _ in todo:
+                record = by_arn[arn]
+                digest, tags, config = encoded[arn]
+                lines.append(
+                    b"\t".join(
+                        (
+                            _text(arn),
+                            _text(record.region),
+                            _text(record.resource_type),
+                            _text(record.resource_id),
+                            _text(record.name),
+                            _json_field(tags),
+                            _json_field(config),
+                            digest.encode(),
+                        )
+                    )
+                )
+            copy.write(b"\n".join(lines) + b"\n")
+        cursor.execute(_WRITE_SQL, params)
+        events: dict[str, list] = {"ids": [], "kinds": [], "changes": [], "tags": []}
+        changed_arns = []
+        for arn, pk, old_tags, was_deleted in todo:
+            if pk is None:
                 counts.new += 1
-                kind, changes = TagEvent.DISCOVERED, []
-            else:
-                counts.changed += 1
-                _, old_tags, was_deleted = before[arn]
-                changes = diff_tags(old_tags, record.tags)
-                if was_deleted:
-                    kind = TagEvent.RESTORED
-                elif changes:
-                    kind = TagEvent.CHANGED
-                else:
-                    continue
-            events.append((pk, kind, _json(changes), _json(record.tags)))
-        if events:
-            _copy_events(cursor, organization_id, scan.pk if scan else None, now, events)
-        if relinked:
-            _copy_edges(cursor, organization_id, relinked)
-    return counts, list(by_arn)
+                continue
+            counts.changed += 1
+            changed_arns.append(arn)
+            new_tags = by_arn[arn].tags
+            if isinstance(old_tags, str):  # Django's connection loads jsonb as text
+                old_tags = orjson.loads(old_tags)
+            changes = diff_tags(old_tags or {}, new_tags)
+            if not was_deleted and not changes:
+                continue
+            events["ids"].append(pk)
+            events["kinds"].append(TagEvent.RESTORED if was_deleted else TagEvent.CHANGED)
+            events["changes"].append(to_json(changes).decode())
+            events["tags"].append(encoded[arn][1].decode())
+        if events["ids"]:
+            cursor.execute(_EVENTS_SQL, {**params, **events})
+        if changed_arns:
+            cursor.execute(
+                "DELETE FROM inventory_edge WHERE organization_id = %s"
+                " AND source_arn = ANY(%s::varchar[])",
+                [self.organization_id, changed_arns],
+            )
+        edges = [
+            b"%s\t%s\t%s" % (_text(arn), _text(rel.kind), _text(rel.target_arn))
+            for arn, _, _, _ in todo
+            for rel in by_arn[arn].relations
+        ]
+        if edges:
+            with cursor.copy(
+                "COPY tagsense_stage_edge (source_arn, kind, target_arn) FROM STDIN"
+            ) as copy:
+                copy.write(b"\n".join(edges) + b"\n")
+            # Duplicates within the page are conflicts with themselves: DO NOTHING skips them.
+            cursor.execute(
+                "INSERT INTO inventory_edge (organization_id, source_arn, kind, target_arn)"
+                " SELECT %s, source_arn, kind, target_arn FROM tagsense_stage_edge"
+                " ON CONFLICT DO NOTHING",
+                [self.organization_id],
+            )
 
-
-def store_page(**kwargs) -> tuple[Counts, list[str]]:
-    """The storage path for this database: set-based SQL on PostgreSQL, the ORM elsewhere."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        return upsert_page_pg(**kwargs)
-    return upsert_page(**kwargs)
+    def finish(self, now: datetime) -> int:
+        with transaction.atomic():
+            cursor = self._cursor()
+            self._prepare(cursor)
+            cursor.execute("SELECT count(*) FROM tagsense_seen")
+            recorded = cursor.fetchone()[0]
+            if recorded != self.expected_seen:
+                # The database session changed mid-unit (the temporary table is per session):
+                # without the full list of what was seen, nothing may be marked deleted.
+                raise StorageError(
+                    f"the unit saw {self.expected_seen} resources but {recorded} are recorded;"
+                    " not marking any deleted"
+                )
+            cursor.execute("ANALYZE tagsense_seen")  # temporary tables are never auto-analyzed
+            params = {
+                "org": self.organization_id,
+                "account": self.account.pk,
+                "type": self.resource_type,
+                "region": self.region,
+                "scan": self.scan.pk if self.scan else None,
+                "now": now,
+                "previous": self._previous_sighting(),
+            }
+            region = "" if self.region == GLOBAL else "AND r.region = %(region)s"
+            cursor.execute(_MISSING_SQL.format(region=region), params)
+            deleted = cursor.fetchone()[0]
+            self._cover()
+            cursor.execute("TRUNCATE tagsense_seen")
+        self.expected_seen = 0
+        return deleted

@@ -17,7 +17,7 @@ from accounts.roles import role_allows
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import graph, services
+from . import graph, history, services
 from .access import access_account_by_id, access_resource_by_id, access_scan_by_id
 from .filters import ResourceFilterForm, filter_resources
 from .forms import AccountEditForm, AccountForm, ScheduleForm, StartScanForm
@@ -131,7 +131,9 @@ class ResourceListView(OrganizationViewMixin, TemplateView):
 
     def filtered(self):
         form = ResourceFilterForm(self.request.GET or None)
-        queryset = Resource.objects.restrict(self.membership).select_related("account")
+        queryset = (
+            Resource.objects.restrict(self.membership).select_related("account").with_last_seen()
+        )
         data = form.cleaned_data if form.is_valid() else {}
         return form, filter_resources(queryset, data)
 
@@ -216,11 +218,7 @@ class ResourceDetailView(OrganizationViewMixin, TemplateView):
         resource = access_resource_by_id(self.membership, self.kwargs["pk"])
         context["resource"] = resource
         context["tags"] = sorted(resource.tags.items())
-        context["timeline"] = (
-            TagEvent.objects.restrict(self.membership)
-            .filter(resource=resource)
-            .select_related("scan")[:200]
-        )
+        context["timeline"] = history.timeline(resource, TagEvent.objects.restrict(self.membership))
         context["neighbours"] = graph.neighbours(self.organization, resource.arn)
         return context
 

@@ -66,7 +66,7 @@ def _inventory(organization, account_id):
             tags={"Owner": organization.slug},
             fingerprint="x",
             first_seen=now,
-            last_seen=now,
+            last_written=now,
         )
         scan = ScanRun.objects.create(organization=organization, started_by="test")
     return account, resource, scan

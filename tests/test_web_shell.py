@@ -154,7 +154,7 @@ def test_dashboard_charts_the_tagged_share_per_type(org, viewer, aws_env):
                 tags=tags,
                 fingerprint="x",
                 first_seen=now,
-                last_seen=now,
+                last_written=now,
             )
     page = client_for(viewer).get(f"/o/{org.slug}/").content.decode()
     assert '<meter min="0" max="100" low="60" high="90" optimum="100" value="50"' in page

@@ -84,6 +84,10 @@ class StartScanSerializer(serializers.Serializer):
 
 class ResourceSerializer(serializers.ModelSerializer):
     account_id = serializers.CharField(source="account.account_id")
+    last_seen = serializers.DateTimeField(
+        read_only=True,
+        help_text="When a scan last saw the resource (for a deleted one: before it went).",
+    )
 
     class Meta:
         model = Resource

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from inventory import graph, services
+from inventory import graph, history, services
 from inventory.filters import ResourceFilterForm, filter_resources
 from inventory.models import AwsAccount, Resource, ScanRun, TagEvent
 from inventory.runner import Scope
@@ -120,7 +120,7 @@ class ResourceListView(mixins.ListModelMixin, OrganizationAPIView):
     pagination_class = ResourceCursor
 
     def get_queryset(self):
-        queryset = super().get_queryset().select_related("account")
+        queryset = super().get_queryset().select_related("account").with_last_seen()
         form = ResourceFilterForm(self.request.query_params)
         if not form.is_valid():
             raise ValidationError(form.errors)
@@ -137,10 +137,10 @@ class ResourceDetailView(OrganizationAPIView):
     model = Resource
 
     def get(self, request, *args, **kwargs):
-        resource = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+        resource = get_object_or_404(self.get_queryset().with_last_seen(), pk=kwargs["pk"])
         data = ResourceSerializer(resource).data
         data["timeline"] = TagEventSerializer(
-            TagEvent.objects.restrict(self.membership).filter(resource=resource)[:200], many=True
+            history.timeline(resource, TagEvent.objects.restrict(self.membership)), many=True
         ).data
         return Response(data)
 

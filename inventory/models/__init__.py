@@ -1,7 +1,16 @@
 from .accounts import AwsAccount
 from .graph import Edge
 from .resources import Resource, TagEvent
-from .scans import ScanRun, ScanUnit
+from .scans import ScanRun, ScanUnit, UnitCoverage
 from .schedules import ScanSchedule
 
-__all__ = ["AwsAccount", "Edge", "Resource", "ScanRun", "ScanSchedule", "ScanUnit", "TagEvent"]
+__all__ = [
+    "AwsAccount",
+    "Edge",
+    "Resource",
+    "ScanRun",
+    "ScanSchedule",
+    "ScanUnit",
+    "TagEvent",
+    "UnitCoverage",
+]

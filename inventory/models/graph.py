@@ -4,8 +4,11 @@ from django.db import models
 
 from tagsense.tenancy.models import TenantModel
 
+from .resources import _bulk_organization
+
 
 class Edge(TenantModel):
+    organization = _bulk_organization()
     source_arn = models.CharField(max_length=2048)
     target_arn = models.CharField(max_length=2048)
     kind = models.CharField(max_length=48)
@@ -16,10 +19,8 @@ class Edge(TenantModel):
                 fields=["organization", "source_arn", "kind", "target_arn"], name="uniq_edge"
             )
         ]
-        indexes = [
-            models.Index(fields=["organization", "source_arn"], name="edge_source_idx"),
-            models.Index(fields=["organization", "target_arn"], name="edge_target_idx"),
-        ]
+        # Outgoing edges are found through uniq_edge (its prefix), incoming through this.
+        indexes = [models.Index(fields=["organization", "target_arn"], name="edge_target_idx")]
 
     def __str__(self) -> str:
         return f"{self.source_arn} -{self.kind}-> {self.target_arn}"

@@ -77,3 +77,28 @@ class ScanUnit(TenantModel):
     class Meta:
         ordering = ["account_id", "region", "resource_type"]
         indexes = [models.Index(fields=["scan", "status"], name="scanunit_status_idx")]
+
+
+class UnitCoverage(TenantModel):
+    """When a unit (account × region × type) last completed a scan. Every live resource of the
+    unit was seen then: the scan does not rewrite the rows it finds unchanged, so this one row
+    stands for their last sighting (Resource.objects.with_last_seen())."""
+
+    account = models.ForeignKey("inventory.AwsAccount", on_delete=models.CASCADE, related_name="+")
+    region = models.CharField(max_length=32)  # "global" for a global service's unit
+    resource_type = models.CharField(max_length=64)
+    seen_at = models.DateTimeField()
+    scan = models.ForeignKey(
+        ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "account", "resource_type", "region"],
+                name="uniq_unit_coverage",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.region}/{self.resource_type} at {self.seen_at}"

@@ -76,7 +76,7 @@ def test_dns_origins_resolve_to_the_load_balancer(org, aws_env):
             config={"DNSName": "web-1.eu-west-1.elb.amazonaws.com"},
             fingerprint="x",
             first_seen="2026-01-01T00:00Z",
-            last_seen="2026-01-01T00:00Z",
+            last_written="2026-01-01T00:00Z",
         )
         Edge.objects.create(
             organization=org,

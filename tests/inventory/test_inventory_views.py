@@ -41,7 +41,7 @@ def estate(org, aws_env):
                 tags=tags,
                 fingerprint="x",
                 first_seen=now,
-                last_seen=now,
+                last_written=now,
                 deleted_at=deleted,
             )
         Edge.objects.create(

@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from audit.models import AuditEvent
-from inventory import runner
+from inventory import history, runner
 from inventory.models import Edge, Resource, ScanRun, TagEvent
 from inventory.scanners import ec2 as ec2_scanners
 from tagsense.tenancy.context import Actor
@@ -90,8 +90,9 @@ def test_scan_finds_every_account_region_and_untagged_resource(org, estate):
     assert instances[theirs].arn.startswith(f"arn:aws:ec2:eu-west-1:{MEMBER}:instance/")
     with tenant_scope(org):
         assert Edge.objects.filter(source_arn=instances[theirs].arn, kind="in_vpc").exists()
-        discovered = TagEvent.objects.filter(kind=TagEvent.DISCOVERED).count()
-        assert discovered == Resource.objects.count()
+        # A first sighting writes no history rows; each resource keeps the scan that found it.
+        assert not TagEvent.objects.exists()
+        assert set(Resource.objects.values_list("first_scan_id", flat=True)) == {scan.pk}
         actions = list(AuditEvent.objects.values_list("action", flat=True))
     assert "scan.start" in actions and "scan.finish" in actions
 
@@ -105,6 +106,10 @@ def test_a_second_scan_changes_nothing_and_writes_no_history(org, estate):
     assert second.unchanged == first.new
     with tenant_scope(org):
         assert TagEvent.objects.count() == events
+        # Unchanged rows are not rewritten, yet each shows the second scan as its last sighting.
+        rows = list(Resource.objects.with_last_seen())
+    assert rows and all(r.last_written <= first.finished_at for r in rows)
+    assert all(second.started_at <= r.last_seen <= second.finished_at for r in rows)
 
 
 def test_tag_changes_are_history_and_vanished_resources_are_marked_deleted(org, estate):
@@ -130,6 +135,11 @@ def test_tag_changes_are_history_and_vanished_resources_are_marked_deleted(org, 
         {"key": "Owner", "old": "alice", "new": None, "kind": "removed"},
     ]
     assert gone.deleted_at is not None  # kept, not dropped
+    with tenant_scope(org):
+        resource = Resource.objects.get(resource_id=changed)
+        entries = history.timeline(resource, TagEvent.objects.all())
+    assert [e.kind for e in entries] == ["changed", "discovered"]
+    assert entries[-1].tags == {"Owner": "alice", "Env": "prod"}  # as first seen
 
 
 def test_a_failing_unit_is_recorded_and_the_rest_completes(org, estate, monkeypatch):

@@ -2,6 +2,7 @@
 sequence of scans: resources, tag history, edges and counts."""
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from inventory import storage
@@ -39,21 +40,27 @@ SCANS = [
 ]
 
 
-def _run(organization, write):
+def _writer(cls, account, started=None):
+    return cls(
+        account=account,
+        resource_type="ec2:instance",
+        region="eu-west-1",
+        scan=None,
+        started=started or timezone.now(),
+    )
+
+
+def _run(organization, cls):
     account = make_account(organization, "123456789012", role=False)
     history = []
     for records in SCANS:
         now = timezone.now()
         with tenant_scope(organization):
-            counts, _ = write(account=account, records=records, scan=None, now=now)
-            counts.deleted = storage.mark_missing_deleted(
-                account=account,
-                resource_type="ec2:instance",
-                region="eu-west-1",
-                since=now,
-                scan=None,
-                now=now,
-            )
+            writer = _writer(cls, account, now)
+            # Two pages, to show the unit's sightings accumulate across them.
+            counts = writer.write(records[:1], now=now)
+            counts.add(writer.write(records[1:], now=now))
+            counts.deleted = writer.finish(now=now)
         history.append((counts.new, counts.changed, counts.unchanged, counts.deleted))
     with tenant_scope(organization):
         resources = sorted(
@@ -67,16 +74,63 @@ def _run(organization, write):
 
 
 def test_both_paths_store_the_same_history(org, other_org):
-    sql = _run(org, storage.upsert_page_pg)
-    orm = _run(other_org, storage.upsert_page)
+    sql = _run(org, storage.PgUnitWriter)
+    orm = _run(other_org, storage.OrmUnitWriter)
     assert sql == orm
     history, resources, events, edges = sql
     assert history == [(3, 0, 0, 0), (0, 0, 3, 0), (0, 2, 0, 1), (0, 1, 2, 0)]
     assert ("i-2", {"Owner": "c"}, False) in resources
     kinds = [kind for rid, kind, _ in events if rid == "i-2"]
-    assert sorted(kinds) == ["deleted", "discovered", "restored"]
+    assert sorted(kinds) == ["deleted", "restored"]
     assert (
         "arn:aws:ec2:eu-west-1:123456789012:instance/i-3",
         "in_vpc",
         "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-2",
     ) in edges
+
+
+@pytest.mark.parametrize("cls", [storage.PgUnitWriter, storage.OrmUnitWriter])
+def test_a_deleted_resource_was_last_seen_by_the_unit_before_it_went(org, cls):
+    account = make_account(org, "123456789012", role=False)
+    with tenant_scope(org):
+        first = _writer(cls, account)
+        first.write(SCANS[0], now=first.started)
+        first.finish(now=first.started)
+        second = _writer(cls, account)
+        second.write(SCANS[0], now=second.started)  # nothing changed: no row is written
+        second.finish(now=second.started)
+        third = _writer(cls, account)
+        third.write(SCANS[2], now=third.started)  # i-2 is gone
+        third.finish(now=third.started)
+        rows = {r.resource_id: r for r in Resource.objects.with_last_seen()}
+    assert rows["i-2"].deleted_at == third.started
+    assert rows["i-2"].last_seen == second.started  # not its first sighting, not its deletion
+    assert rows["i-3"].last_seen == third.started
+
+
+def test_a_unit_whose_record_of_sightings_was_lost_deletes_nothing(org):
+    account = make_account(org, "123456789012", role=False)
+    with tenant_scope(org):
+        first = _writer(storage.PgUnitWriter, account)
+        first.write(SCANS[0], now=first.started)
+        first.finish(now=first.started)
+        writer = _writer(storage.PgUnitWriter, account)
+        writer.write(SCANS[0], now=writer.started)
+        with connection.cursor() as cursor:  # as if the database session had been replaced
+            cursor.execute("TRUNCATE tagsense_seen")
+        with pytest.raises(storage.StorageError):
+            writer.finish(now=writer.started)
+        assert not Resource.objects.filter(deleted_at__isnull=False).exists()
+
+
+def test_copy_escapes_what_tag_values_may_hold(org):
+    account = make_account(org, "123456789012", role=False)
+    tags = {"Note": "tab\there\nnew	line\n\\.", "Path": "C:\\tmp", "Emoji": "ünï ✓"}
+    with tenant_scope(org):
+        writer = _writer(storage.PgUnitWriter, account)
+        record = _rec(9, tags)
+        record.name = "a\tname	with\\ slashes"
+        writer.write([record], now=writer.started)
+        writer.finish(now=writer.started)
+        stored = Resource.objects.get()
+    assert stored.tags == tags and stored.name == record.name
