@@ -1,14 +1,18 @@
 """Ingest benchmark: synthetic EC2 instances through the real storage path.
 
-Pages of ResourceRecord come from a generator (never the whole estate in memory) and are stored
-with inventory.storage.store_page inside the organization's tenant scope, one short transaction
-per page, exactly as inventory.runner.run_unit does; then mark_missing_deleted closes the unit.
-Pass 1 is a first ingest into an empty organization; pass 2 re-scans the same estate with
---changed of the resources carrying one changed tag value.
+The estate is split into --workers scan units (one region each, as a scan fans out per account ×
+region), each written by its own process exactly as inventory.runner.run_unit writes a unit:
+pages of ResourceRecord from a generator (never the whole estate in memory) go through
+inventory.storage.unit_writer(...).write() inside the organization's tenant scope, one short
+transaction per page, and finish() closes the unit (marking missing resources deleted). Pass 1
+is a first ingest into an empty organization; pass 2 re-scans the same estate with --changed of
+the resources carrying one changed tag value.
 
     .venv/bin/python bench/ingest.py --resources 1000000 --tags 8 --page 5000 --changed 0.01
 
-Prints rates, counts, TagEvents written, peak RSS and a phase breakdown of each pass.
+Prints, per pass: the wall-clock rate (the figure to compare with the targets, record generation
+included), the time each worker spent generating records (the benchmark's stand-in for a
+scanner) and storing them, counts, TagEvents written and the workers' peak RSS.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagsen
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
-import datetime as dt  # noqa: E402
+import multiprocessing  # noqa: E402
 import pstats  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -33,17 +37,16 @@ import _setup  # noqa: E402
 
 _setup.configure()
 
-from _phases import Phases  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, connections  # noqa: E402
 from django.db.models import Count  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from inventory import storage  # noqa: E402
-from inventory.models import ScanRun, TagEvent  # noqa: E402
+from inventory.models import Edge, Resource, ScanRun, TagEvent  # noqa: E402
 from inventory.scanners.base import Relation, ResourceRecord  # noqa: E402
 from tagsense.tenancy.db import tenant_scope  # noqa: E402
 
-REGION = "eu-west-1"
+REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "us-west-2", "ap-southeast-2", "sa-east-1")
 RESOURCE_TYPE = "ec2:instance"
 ENVIRONMENTS = ("prod", "prod", "staging", "dev", "dev", "test", "sandbox")
 TEAMS = ("payments", "search", "platform", "data", "identity", "growth", "mobile", "infra")
@@ -64,7 +67,7 @@ TAG_KEYS = (
     "Compliance",
 )
 CHANGED_KEY = "Owner"  # the tag whose value a re-scan sees changed
-LAUNCH = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+TEMPLATES = 4096  # distinct tag sets and configurations; the Name, ids and address are unique
 
 
 def is_changed(i: int, fraction: float) -> bool:
@@ -72,80 +75,185 @@ def is_changed(i: int, fraction: float) -> bool:
     return ((i * 2654435761) & 0xFFFFFFFF) < fraction * 2**32
 
 
-def tags_for(i: int, count: int, changed: bool) -> dict[str, str]:
-    team = TEAMS[i % len(TEAMS)]
-    app = APPS[(i // 7) % len(APPS)]
-    env = ENVIRONMENTS[(i // 3) % len(ENVIRONMENTS)]
-    owner = f"{team}-lead-{(i // 11) % 40}@example.com"
-    if changed:
-        owner = f"{TEAMS[(i + 3) % len(TEAMS)]}-lead-{(i // 13) % 40}@example.com"
+def template(t: int, count: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Tags (without Name) and configuration shared by the resources i with i % TEMPLATES == t:
+    realistic values and spreads, built once instead of once per resource."""
+    team = TEAMS[t % len(TEAMS)]
+    app = APPS[(t // 7) % len(APPS)]
+    env = ENVIRONMENTS[(t // 3) % len(ENVIRONMENTS)]
     values = {
-        "Name": f"{app}-{env}-{i:07d}",
         "Environment": env,
-        "Owner": owner,
-        "CostCenter": f"CC-{1000 + (i // 97) % 300}",
+        "Owner": f"{team}-lead-{(t // 11) % 40}@example.com",
+        "CostCenter": f"CC-{1000 + (t // 97) % 300}",
         "Application": app,
         "Team": team,
-        "Project": f"{app}-{2023 + i % 3}",
-        "ManagedBy": "terraform" if i % 5 else "cloudformation",
+        "Project": f"{app}-{2023 + t % 3}",
+        "ManagedBy": "terraform" if t % 5 else "cloudformation",
         "Service": f"{app}-svc",
-        "DataClassification": ("internal", "confidential", "public")[i % 3],
-        "BackupPolicy": ("daily", "weekly", "none")[i % 3],
-        "Compliance": ("pci", "sox", "none", "none")[i % 4],
+        "DataClassification": ("internal", "confidential", "public")[t % 3],
+        "BackupPolicy": ("daily", "weekly", "none")[t % 3],
+        "Compliance": ("pci", "sox", "none", "none")[t % 4],
     }
-    tags = {key: values[key] for key in TAG_KEYS[:count]}
+    tags = {key: values[key] for key in TAG_KEYS[1:count]}
     for extra in range(len(TAG_KEYS), count):
-        tags[f"custom:label{extra}"] = f"value-{(i + extra) % 17}"
-    if changed and CHANGED_KEY not in tags:  # with fewer than 3 tags, change the first one
-        first = next(iter(tags))
-        tags[first] = tags[first] + "-changed"
-    return tags
-
-
-def record_for(i: int, account_id: str, tag_count: int, changed: bool) -> ResourceRecord:
-    instance_id = f"i-{i:017x}"
-    subnet = f"subnet-{(i // 250) % 4000:017x}"
-    tags = tags_for(i, tag_count, changed)
-    launch = LAUNCH + dt.timedelta(minutes=i % 500_000)
+        tags[f"custom:label{extra}"] = f"value-{(t + extra) % 17}"
     config = {
-        "InstanceType": INSTANCE_TYPES[i % len(INSTANCE_TYPES)],
-        "LaunchTime": launch.isoformat(),
-        "PrivateIpAddress": f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
-        "Architecture": "arm64" if i % 4 == 0 else "x86_64",
-        "State": "running" if i % 10 else "stopped",
+        "InstanceType": INSTANCE_TYPES[t % len(INSTANCE_TYPES)],
+        "LaunchTime": f"2025-03-{1 + t % 28:02d}T{t % 24:02d}:{t % 60:02d}:00+00:00",
+        "Architecture": "arm64" if t % 4 == 0 else "x86_64",
+        "State": "running" if t % 10 else "stopped",
     }
-    return ResourceRecord(
-        arn=f"arn:aws:ec2:{REGION}:{account_id}:instance/{instance_id}",
-        resource_type=RESOURCE_TYPE,
-        resource_id=instance_id,
-        region=REGION,
-        name=tags.get("Name", ""),
-        tags=tags,
-        config=config,
-        relations=[Relation("in_subnet", f"arn:aws:ec2:{REGION}:{account_id}:subnet/{subnet}")],
-    )
+    return tags, config
 
 
 def pages(
-    total: int, page_size: int, account_id: str, tag_count: int, changed: float, stats: dict
-) -> Iterator[list[ResourceRecord]]:
+    worker: int, total: int, page_size: int, account_id: str, tag_count: int, changed: float
+) -> Iterator[tuple[list[ResourceRecord], int]]:
+    """This worker's unit: resources i = worker, worker + workers, ... are generated by the
+    caller's slicing; here the unit's own indices 0..total-1, in its own region."""
+    region = REGIONS[worker]
+    templates = [template(t, tag_count) for t in range(TEMPLATES)]
+    arn_prefix = f"arn:aws:ec2:{region}:{account_id}:"
     for start in range(0, total, page_size):
-        page = []
+        page, flipped = [], 0
         for i in range(start, min(start + page_size, total)):
-            flip = changed > 0 and is_changed(i, changed)
-            stats["changed"] += flip
-            page.append(record_for(i, account_id, tag_count, flip))
-        yield page
+            shared, config = templates[i % TEMPLATES]
+            instance_id = f"i-{worker:02x}{i:015x}"
+            tags = dict(shared)
+            if tag_count:
+                tags["Name"] = f"{shared.get('Application', 'app')}-{i:07d}"
+            if changed > 0 and is_changed(i, changed):
+                flipped += 1
+                key = CHANGED_KEY if CHANGED_KEY in tags else next(iter(tags))
+                tags[key] = tags[key] + "-changed"
+            page.append(
+                ResourceRecord(
+                    arn=arn_prefix + "instance/" + instance_id,
+                    resource_type=RESOURCE_TYPE,
+                    resource_id=instance_id,
+                    region=region,
+                    name=tags.get("Name", ""),
+                    tags=tags,
+                    config={**config, "PrivateIpAddress": f"10.{worker}.{i >> 8 & 255}.{i & 255}"},
+                    relations=[
+                        Relation("in_subnet", f"{arn_prefix}subnet/subnet-{(i // 250) % 4000:017x}")
+                    ],
+                )
+            )
+        yield page, flipped
 
 
-def analyze_resources() -> float:
-    """ANALYZE inventory_resource as the login (the owner), for --analyze-every."""
-    import psycopg
+def write_unit(worker: int, org_id: int, account_id: int, scan_id: int, args, changed, out):
+    """One worker process: write one unit, report its figures on `out`."""
+    from accounts.models import Organization
+    from inventory.models import AwsAccount
 
+    connections.close_all()  # never share the parent's connection
+    org = Organization.objects.get(pk=org_id)
+    with tenant_scope(org):
+        account = AwsAccount.objects.get(pk=account_id)
+        scan = ScanRun.objects.get(pk=scan_id)
+    share = args.resources // args.workers + (worker < args.resources % args.workers)
+    profiler = cProfile.Profile() if args.cprofile and worker == 0 else None
+    generating = storing = 0.0
+    counts = storage.Counts()
+    flipped = 0
+    if profiler:
+        profiler.enable()
+    with tenant_scope(org):
+        writer = storage.unit_writer(
+            account=account,
+            resource_type=RESOURCE_TYPE,
+            region=REGIONS[worker],
+            scan=scan,
+            started=timezone.now(),
+        )
+    gen = pages(worker, share, args.page, account.account_id, args.tags, changed)
+    while True:
+        t0 = time.perf_counter()
+        item = next(gen, None)
+        t1 = time.perf_counter()
+        generating += t1 - t0
+        if item is None:
+            break
+        page, n = item
+        flipped += n
+        with tenant_scope(org):
+            counts.add(writer.write(page, now=timezone.now()))
+        storing += time.perf_counter() - t1
+    t0 = time.perf_counter()
+    with tenant_scope(org):
+        counts.deleted = writer.finish(now=timezone.now())
+    finishing = time.perf_counter() - t0
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.cprofile_out)
+    out.put(
+        {
+            "worker": worker,
+            "counts": counts,
+            "flipped": flipped,
+            "generating": generating,
+            "storing": storing,
+            "finishing": finishing,
+            "rss": _setup.peak_rss_mib(),
+        }
+    )
+
+
+def run_pass(label: str, org, account, args, changed: float) -> dict:
+    with tenant_scope(org):
+        scan = ScanRun.objects.create(
+            organization=org, started_by="bench", trigger="bench", status=ScanRun.RUNNING
+        )
+    connections.close_all()  # the children open their own
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
     start = time.perf_counter()
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        conn.execute("ANALYZE inventory_resource")
-    return time.perf_counter() - start
+    workers = [
+        context.Process(
+            target=write_unit, args=(w, org.pk, account.pk, scan.pk, args, changed, out)
+        )
+        for w in range(args.workers)
+    ]
+    for process in workers:
+        process.start()
+    reports = sorted((out.get() for _ in workers), key=lambda r: r["worker"])
+    for process in workers:
+        process.join()
+    wall = time.perf_counter() - start
+    if any(p.exitcode for p in workers):
+        sys.exit(f"a worker failed: exit codes {[p.exitcode for p in workers]}")
+    counts = storage.Counts()
+    for report in reports:
+        counts.add(report["counts"])
+    with tenant_scope(org):
+        by_kind = dict(
+            TagEvent.objects.filter(scan=scan)
+            .order_by()
+            .values("kind")
+            .annotate(n=Count("id"))
+            .values_list("kind", "n")
+        )
+    n = args.resources
+    print(f"\n== {label}: {n:,} resources in {args.workers} units, pages of {args.page} ==")
+    print(
+        f"counts: seen={counts.seen:,} new={counts.new:,} changed={counts.changed:,} "
+        f"unchanged={counts.unchanged:,} deleted={counts.deleted:,}; the generator changed a "
+        f"tag on {sum(r['flipped'] for r in reports):,}"
+    )
+    print(f"TagEvents written: {sum(by_kind.values()):,} {by_kind}")
+    print(f"wall clock:        {wall:8.2f} s  {n / wall:10,.0f} resources/s")
+    for r in reports:
+        print(
+            f"  worker {r['worker']} ({REGIONS[r['worker']]}): generating {r['generating']:.2f} s,"
+            f" storing pages {r['storing']:.2f} s, finish {r['finishing']:.2f} s,"
+            f" peak RSS {r['rss']:.0f} MiB"
+        )
+    if args.cprofile:
+        print(f"\ncProfile of worker 0 ({label}) in {args.cprofile_out}; top 25 by internal time:")
+        pstats.Stats(args.cprofile_out).sort_stats("tottime").print_stats(25)
+    return {"rate": n / wall, "changed": counts.changed, "events": sum(by_kind.values())}
 
 
 def vacuum_analyze() -> float:
@@ -160,134 +268,6 @@ def vacuum_analyze() -> float:
     return time.perf_counter() - start
 
 
-EXPLAINED = {
-    "SELECT r.id, r.arn, r.tags": "EXPLAIN (ANALYZE, BUFFERS) ",  # a SELECT: safe to run twice
-    "UPDATE inventory_resource r SET last_seen": "EXPLAIN ",  # plan only: it writes
-    "INSERT INTO inventory_resource": "EXPLAIN ",
-}
-
-
-def explainer(state: dict):
-    """An execute wrapper printing the plans of classify, upsert and touch on chosen pages."""
-
-    def wrapper(execute, sql, params, many, context):
-        if state["page"] in state["pages"]:
-            text = " ".join(sql.split())
-            for prefix, explain in EXPLAINED.items():
-                if text.startswith(prefix):
-                    with context["connection"].cursor() as cursor:
-                        cursor.execute(explain + sql, params)
-                        plan = "\n    ".join(row[0] for row in cursor.fetchall())
-                    print(f"  [page {state['page']}] {explain}{prefix} ...\n    {plan}")
-        return execute(sql, params, many, context)
-
-    return wrapper
-
-
-def run_pass(label: str, org, account, args, changed: float, phases: Phases) -> dict:
-    with tenant_scope(org):
-        scan = ScanRun.objects.create(
-            organization=org, started_by="bench", trigger="bench", status=ScanRun.RUNNING
-        )
-    stats = {"changed": 0}
-    counts = storage.Counts()
-    pages_stored = 0
-    unit_started = timezone.now()
-    phases.reset()
-    gen = pages(args.resources, args.page, account.account_id, args.tags, changed, stats)
-    profiler = cProfile.Profile() if args.cprofile == label else None
-    explain = {"page": 0, "pages": set(args.explain_pages)}
-    start = time.perf_counter()
-    if profiler:
-        profiler.enable()
-    while True:
-        explain["page"] += 1
-        with phases.span("record generation"):
-            page = next(gen, None)
-        if page is None:
-            break
-        now = timezone.now()
-        with tenant_scope(org), connection.execute_wrapper(explainer(explain)):
-            page_counts, _ = storage.store_page(account=account, records=page, scan=scan, now=now)
-        counts.add(page_counts)
-        pages_stored += 1
-        if args.analyze_every and explain["page"] % args.analyze_every == 0:
-            analyzed = analyze_resources()
-            phases.add("ANALYZE (excluded)", analyzed)
-            start += analyzed  # not part of the storage path: kept off the clock
-    stored = time.perf_counter()
-    rss_pages = _setup.peak_rss_mib()  # before mark_missing_deleted
-    store_seconds = dict(phases.seconds)
-    before_missing = phases.snapshot()
-    with tenant_scope(org):
-        counts.deleted = storage.mark_missing_deleted(
-            account=account,
-            resource_type=RESOURCE_TYPE,
-            region=REGION,
-            since=unit_started,
-            scan=scan,
-            now=timezone.now(),
-        )
-    done = time.perf_counter()
-    if profiler:
-        profiler.disable()
-    missing_phases = phases.since(before_missing)
-    rss_after = _setup.peak_rss_mib()
-    with tenant_scope(org):
-        events = TagEvent.objects.filter(scan=scan).count()
-        by_kind = dict(
-            TagEvent.objects.filter(scan=scan)
-            .order_by()
-            .values("kind")
-            .annotate(n=Count("id"))
-            .values_list("kind", "n")
-        )
-    store_time, unit_time = stored - start, done - start
-    n = args.resources
-    print(f"\n== {label}: {n:,} resources, pages of {args.page}, {args.tags} tags each ==")
-    print(
-        f"counts: seen={counts.seen:,} new={counts.new:,} changed={counts.changed:,} "
-        f"unchanged={counts.unchanged:,} deleted={counts.deleted:,}"
-    )
-    print(f"generator changed a tag on {stats['changed']:,} resources")
-    print(f"TagEvents written: {events:,} {by_kind}")
-    print(f"store pages:        {store_time:8.2f} s  {n / store_time:10,.0f} resources/s")
-    print(f"mark_missing:       {done - stored:8.2f} s")
-    print(f"unit (both):        {unit_time:8.2f} s  {n / unit_time:10,.0f} resources/s")
-    print(
-        f"peak RSS so far:    {rss_after:8.1f} MiB ({rss_pages:.1f} MiB before "
-        f"mark_missing_deleted, {pages_stored:,} pages stored)"
-    )
-    if args.analyze_every:
-        print(
-            f"ANALYZE inventory_resource every {args.analyze_every} pages: "
-            f"{store_seconds.get('ANALYZE (excluded)', 0.0):.2f} s, excluded from the times"
-        )
-    print(phases.report(store_time, n, f"{label}, page loop", store_seconds))
-    m = missing_phases
-    mm_select, mm_update = m.get("mark-missing SELECT", 0.0), m.get("mark-missing UPDATE", 0.0)
-    mm_events = m.get("TagEvent bulk_create", 0.0)
-    mm_edges = m.get("edge DELETE SQL", 0.0)
-    mm_rest = done - stored - mm_select - mm_update - mm_events - mm_edges
-    print(
-        f"  mark_missing_deleted {done - stored:.2f} s: SELECT (pk, arn, tags) of the live unit "
-        f"{mm_select:.2f} s, UPDATE deleted_at {mm_update:.2f} s, TagEvents {mm_events:.2f} s, "
-        f"edge DELETE {mm_edges:.2f} s, Python (JSON decoding of every row's tags, seen-set "
-        f"test) {mm_rest:.2f} s"
-    )
-    if profiler:
-        path = Path(args.cprofile_out)
-        profiler.dump_stats(path)
-        print(f"\ncProfile of {label} written to {path}; top 30 by internal time:")
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
-    return {
-        "store_rate": n / store_time,
-        "unit_rate": n / unit_time,
-        "changed": counts.changed,
-        "events": events,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resources", type=int, default=1_000_000)
@@ -295,58 +275,38 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=5000)
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument(
-        "--no-vacuum", action="store_true", help="skip VACUUM ANALYZE between the passes"
+        "--workers", type=int, default=2, help="units written at once, one process each"
     )
-    parser.add_argument(
-        "--cprofile", choices=("first", "rescan"), help="profile that pass with cProfile"
-    )
+    parser.add_argument("--no-vacuum", action="store_true", help="no VACUUM ANALYZE in between")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile worker 0 of each pass")
     parser.add_argument(
         "--cprofile-out", default=str(Path(tempfile.gettempdir()) / "tagsense-bench-ingest.pstats")
     )
-    parser.add_argument(
-        "--analyze-every",
-        type=int,
-        default=0,
-        metavar="N",
-        help="diagnostic: ANALYZE inventory_resource after every N pages, off the clock (shows"
-        " the rate with fresh planner statistics; autovacuum may be off on a CI machine)",
-    )
-    parser.add_argument(
-        "--explain-pages",
-        type=lambda text: [int(p) for p in text.split(",") if p],
-        default=[],
-        metavar="N,M",
-        help="print the plans of classify/upsert/touch on these pages (1-based) of each pass;"
-        " a diagnostic: the EXPLAINs are timed with the phases they precede",
-    )
     args = parser.parse_args()
+    if not 1 <= args.workers <= len(REGIONS):
+        parser.error(f"--workers must be between 1 and {len(REGIONS)}")
 
     _setup.print_machine()
     print(f"database: {connection.settings_dict['NAME']}")
-    org, account = _setup.make_account("ingest")
+    org, account = _setup.make_account("ingest", regions=REGIONS[: args.workers])
     print(f"organization {org.pk} ({org.slug}), account {account.account_id}")
-    print(f"peak RSS at start: {_setup.peak_rss_mib():.1f} MiB")
-    phases = Phases()
-    with phases.installed():
-        with _setup.Interference() as load:
-            first = run_pass("first", org, account, args, 0.0, phases)
-        print(load.summary())
-        if not args.no_vacuum:
-            print(f"\nVACUUM ANALYZE between passes: {vacuum_analyze():.1f} s (not timed below)")
-        with _setup.Interference() as load:
-            rescan = run_pass("rescan", org, account, args, args.changed, phases)
-        print(load.summary())
+    with _setup.Interference() as load:
+        first = run_pass("first", org, account, args, 0.0)
+    print(load.summary())
+    if not args.no_vacuum:
+        print(f"\nVACUUM ANALYZE between passes: {vacuum_analyze():.1f} s (not timed)")
+    with _setup.Interference() as load:
+        rescan = run_pass("rescan", org, account, args, args.changed)
+    print(load.summary())
+    with tenant_scope(org):
+        stored = Resource.objects.count(), Edge.objects.count()
     print("\n== summary ==")
+    print(f"stored: {stored[0]:,} resources, {stored[1]:,} edges")
+    print(f"first ingest: {first['rate']:,.0f} resources/s (target >= 50,000/s)")
     print(
-        f"first ingest: {first['store_rate']:,.0f} resources/s storing pages, "
-        f"{first['unit_rate']:,.0f}/s with mark_missing (target >= 50,000/s)"
+        f"re-scan ({args.changed:.2%} changed): {rescan['rate']:,.0f} resources/s (target >= "
+        f"100,000/s); changed {rescan['changed']:,}, TagEvents {rescan['events']:,}"
     )
-    print(
-        f"re-scan ({args.changed:.2%} changed): {rescan['store_rate']:,.0f} resources/s storing "
-        f"pages, {rescan['unit_rate']:,.0f}/s with mark_missing (target >= 100,000/s); "
-        f"changed {rescan['changed']:,}, TagEvents {rescan['events']:,}"
-    )
-    print(f"peak RSS: {_setup.peak_rss_mib():.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -563,7 +563,10 @@ class PgUnitWriter(UnitWriter):
                     f"the unit saw {self.expected_seen} resources but {recorded} are recorded;"
                     " not marking any deleted"
                 )
-            cursor.execute("ANALYZE tagsense_seen")  # temporary tables are never auto-analyzed
+            # One anti-join of the unit's live rows against what was seen: hashed, whatever the
+            # statistics say (a nested loop over a first scan's unanalyzed rows is quadratic).
+            cursor.execute("SET LOCAL enable_nestloop = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
             params = {
                 "org": self.organization_id,
                 "account": self.account.pk,
