@@ -420,6 +420,8 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def _text(value: str) -> bytes:
+    if value.isprintable() and "\\" not in value:  # the usual case: nothing to escape
+        return value.encode()
     return value.translate(_COPY_ESCAPES).encode()
 
 
@@ -446,7 +448,18 @@ class PgUnitWriter(UnitWriter):
         for statement in _SETUP_SQL:
             cursor.execute(statement)
         cursor.execute("TRUNCATE tagsense_seen")
+        # A unit never scanned before (a new account, region or type) has nothing to compare
+        # with: its pages skip classification and are all new.
+        self.first_scan = not self._unit_rows().exists()
         self.ready = True
+
+    def _unit_rows(self):
+        rows = Resource.objects.filter(
+            organization_id=self.organization_id,
+            account=self.account,
+            resource_type=self.resource_type,
+        )
+        return rows if self.region == GLOBAL else rows.filter(region=self.region)
 
     def write(self, records: Iterable[ResourceRecord], now: datetime) -> Counts:
         by_arn = {record.arn: record for record in records}  # a page may repeat an ARN
@@ -466,22 +479,26 @@ class PgUnitWriter(UnitWriter):
             # Commit empties the stages; a page written inside an outer transaction (a test, a
             # caller's atomic block) would otherwise see the previous page's rows.
             cursor.execute(_EMPTY_STAGES_SQL)
-            with cursor.copy("COPY tagsense_stage_key (arn, fp) FROM STDIN") as copy:
-                copy.write(
-                    b"".join(
-                        b"%s\t%s\n" % (_text(arn), digest.encode())
-                        for arn, (digest, _, _) in encoded.items()
+            if self.first_scan:
+                todo = [(arn, None, None, False) for arn in by_arn]
+            else:
+                with cursor.copy("COPY tagsense_stage_key (arn, fp) FROM STDIN") as copy:
+                    copy.write(
+                        b"".join(
+                            b"%s\t%s\n" % (_text(arn), digest.encode())
+                            for arn, (digest, _, _) in encoded.items()
+                        )
                     )
-                )
-            cursor.execute(_CLASSIFY_SQL, params)
-            todo = cursor.fetchall()
+                cursor.execute(_CLASSIFY_SQL, params)
+                todo = cursor.fetchall()
             counts.unchanged = len(by_arn) - len(todo)
-            if todo:
-                self._write_rows(cursor, params, by_arn, encoded, todo, counts)
+            self._write_rows(cursor, params, by_arn, encoded, todo, counts)
         self.expected_seen += len(by_arn)
         return counts
 
     def _write_rows(self, cursor, params, by_arn, encoded, todo, counts) -> None:
+        if not todo:
+            return
         with cursor.copy(
             "COPY tagsense_stage_resource (arn, region, resource_type, resource_id, name, tags,"
             " config, fp) FROM STDIN"
