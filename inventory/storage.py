@@ -368,24 +368,26 @@ SELECT arn, id, tags, deleted_at IS NOT NULL FROM found
 WHERE id IS NULL OR fingerprint <> fp OR deleted_at IS NOT NULL
 """
 
-_WRITE_SQL = """
-WITH written AS (
-    INSERT INTO inventory_resource AS r (
-        organization_id, account_id, arn, region, resource_type, resource_id, name, tags,
-        config, fingerprint, first_seen, first_scan_id, last_written, deleted_at)
-    SELECT %(org)s, %(account)s, s.arn, s.region, s.resource_type, s.resource_id, s.name,
-           s.tags, s.config, s.fp, %(now)s, %(scan)s, %(now)s, NULL
-    FROM tagsense_stage_resource s
-    ON CONFLICT (organization_id, arn) DO UPDATE SET
-        account_id = EXCLUDED.account_id, region = EXCLUDED.region,
-        resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id,
-        name = EXCLUDED.name, tags = EXCLUDED.tags, config = EXCLUDED.config,
-        fingerprint = EXCLUDED.fingerprint, last_written = EXCLUDED.last_written,
-        deleted_at = NULL
-    RETURNING r.id
-)
-INSERT INTO tagsense_seen (id) SELECT id FROM written
+_UPSERT_SQL = """
+INSERT INTO inventory_resource AS r (
+    organization_id, account_id, arn, region, resource_type, resource_id, name, tags,
+    config, fingerprint, first_seen, first_scan_id, last_written, deleted_at)
+SELECT %(org)s, %(account)s, s.arn, s.region, s.resource_type, s.resource_id, s.name,
+       s.tags, s.config, s.fp, %(now)s, %(scan)s, %(now)s, NULL
+FROM tagsense_stage_resource s
+ON CONFLICT (organization_id, arn) DO UPDATE SET
+    account_id = EXCLUDED.account_id, region = EXCLUDED.region,
+    resource_type = EXCLUDED.resource_type, resource_id = EXCLUDED.resource_id,
+    name = EXCLUDED.name, tags = EXCLUDED.tags, config = EXCLUDED.config,
+    fingerprint = EXCLUDED.fingerprint, last_written = EXCLUDED.last_written,
+    deleted_at = NULL
 """
+# The same, recording the rows written as seen (not needed in a unit's first scan: every row of
+# the unit is then one this scan wrote, and nothing can be missing).
+_WRITE_SQL = f"""
+WITH written AS ({_UPSERT_SQL} RETURNING r.id)
+INSERT INTO tagsense_seen (id) SELECT id FROM written
+"""  # noqa: S608 - constant SQL text, no input in it
 
 _EVENTS_SQL = """
 INSERT INTO inventory_tagevent (organization_id, resource_id, scan_id, seen_at, kind, changes,
@@ -522,7 +524,7 @@ class PgUnitWriter(UnitWriter):
                     )
                 )
             copy.write(b"\n".join(lines) + b"\n")
-        cursor.execute(_WRITE_SQL, params)
+        cursor.execute(_UPSERT_SQL if self.first_scan else _WRITE_SQL, params)
         events: dict[str, list] = {"ids": [], "kinds": [], "changes": [], "tags": []}
         changed_arns = []
         for arn, pk, old_tags, was_deleted in todo:
@@ -571,32 +573,36 @@ class PgUnitWriter(UnitWriter):
         with transaction.atomic():
             cursor = self._cursor()
             self._prepare(cursor)
-            cursor.execute("SELECT count(*) FROM tagsense_seen")
-            recorded = cursor.fetchone()[0]
-            if recorded != self.expected_seen:
-                # The database session changed mid-unit (the temporary table is per session):
-                # without the full list of what was seen, nothing may be marked deleted.
-                raise StorageError(
-                    f"the unit saw {self.expected_seen} resources but {recorded} are recorded;"
-                    " not marking any deleted"
-                )
-            # One anti-join of the unit's live rows against what was seen: hashed, whatever the
-            # statistics say (a nested loop over a first scan's unanalyzed rows is quadratic).
-            cursor.execute("SET LOCAL enable_nestloop = off")
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            params = {
-                "org": self.organization_id,
-                "account": self.account.pk,
-                "type": self.resource_type,
-                "region": self.region,
-                "scan": self.scan.pk if self.scan else None,
-                "now": now,
-                "previous": self._previous_sighting(),
-            }
-            region = "" if self.region == GLOBAL else "AND r.region = %(region)s"
-            cursor.execute(_MISSING_SQL.format(region=region), params)
-            deleted = cursor.fetchone()[0]
+            # In a unit's first scan every row of the unit was written by it: none is missing.
+            deleted = 0 if self.first_scan else self._mark_missing(cursor, now)
             self._cover()
             cursor.execute("TRUNCATE tagsense_seen")
         self.expected_seen = 0
         return deleted
+
+    def _mark_missing(self, cursor, now: datetime) -> int:
+        cursor.execute("SELECT count(*) FROM tagsense_seen")
+        recorded = cursor.fetchone()[0]
+        if recorded != self.expected_seen:
+            # The database session changed mid-unit (the temporary table is per session):
+            # without the full list of what was seen, nothing may be marked deleted.
+            raise StorageError(
+                f"the unit saw {self.expected_seen} resources but {recorded} are recorded;"
+                " not marking any deleted"
+            )
+        # One anti-join of the unit's live rows against what was seen: hashed, whatever the
+        # statistics say (a nested loop over a first scan's unanalyzed rows is quadratic).
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        params = {
+            "org": self.organization_id,
+            "account": self.account.pk,
+            "type": self.resource_type,
+            "region": self.region,
+            "scan": self.scan.pk if self.scan else None,
+            "now": now,
+            "previous": self._previous_sighting(),
+        }
+        region = "" if self.region == GLOBAL else "AND r.region = %(region)s"
+        cursor.execute(_MISSING_SQL.format(region=region), params)
+        return cursor.fetchone()[0]
