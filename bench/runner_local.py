@@ -4,7 +4,7 @@ A child process serves EC2 DescribeInstances (query protocol, XML, NextToken pag
 127.0.0.1 from pages rendered in memory before the clock starts. This process points botocore
 at it (AWS_ENDPOINT_URL_EC2) and runs the real runner: plan_scan for one account, one region and
 `ec2:instance`, then run_scan_inline with workers=1, so botocore's HTTP, XML parsing and
-pagination, the scanner, storage, mark-missing and finish_scan are all in the loop. The estate
+pagination, the scanner, storage (unit_writer) and finish_scan are all in the loop. The estate
 is scanned twice: a first scan (every instance new) and a re-scan (nothing changed).
 
     .venv/bin/python bench/runner_local.py --resources 10000
@@ -25,6 +25,7 @@ import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import datetime as dt  # noqa: E402
 import pstats  # noqa: E402
+import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -35,6 +36,7 @@ from xml.sax.saxutils import escape  # noqa: E402
 
 ACCOUNT_ID = "210987654321"
 REGION = "eu-west-1"
+REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "us-west-2")
 PAGE_SIZE = 1000
 TEAMS = ("payments", "search", "platform", "data", "identity", "growth", "mobile", "infra")
 APPS = ("checkout", "catalog", "api-gateway", "etl", "auth", "recommender", "billing", "web")
@@ -213,8 +215,10 @@ def bench(args) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import _setup
 
+    regions = REGIONS[: args.regions]
+    per_region = args.resources // len(regions)
     t_render = time.perf_counter()
-    child, port, page_count, size = start_endpoint(args.resources, args.page)
+    child, port, page_count, size = start_endpoint(per_region, args.page)
     t_render = time.perf_counter() - t_render
     os.environ["AWS_ENDPOINT_URL_EC2"] = f"http://127.0.0.1:{port}"
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -232,31 +236,35 @@ def bench(args) -> None:
         _setup.print_machine()
         print(
             f"endpoint http://127.0.0.1:{port}: {page_count} pages of {args.page} instances, "
-            f"{size / 2**20:.1f} MiB of XML, rendered in {t_render:.1f} s (child process)"
+            f"{size / 2**20:.1f} MiB of XML, rendered in {t_render:.1f} s (child process), "
+            f"served for each of {len(regions)} regions: {per_region * len(regions):,} instances"
         )
-        org, account = _setup.make_account("runner", ACCOUNT_ID, regions=(REGION,))
+        mode = f"{args.workers} worker {'processes' if args.processes else 'threads'}"
+        print(f"runner: run_scan_inline, {len(regions)} units (one per region), {mode}")
+        org, account = _setup.make_account("runner", ACCOUNT_ID, regions=regions)
         actor = Actor.system("bench")
 
         timings = {"store": 0.0, "missing": 0.0, "pages": 0, "rss_pages": 0.0}
-        store_page, mark_missing = storage.store_page, storage.mark_missing_deleted
+        writer_class = storage.PgUnitWriter
+        write, finish = writer_class.write, writer_class.finish
 
-        def timed_store(**kwargs):
+        def timed_write(self, records, now):
             start = time.perf_counter()
             try:
-                return store_page(**kwargs)
+                return write(self, records, now)
             finally:
                 timings["store"] += time.perf_counter() - start
                 timings["pages"] += 1
                 timings["rss_pages"] = max(timings["rss_pages"], _setup.current_rss_mib())
 
-        def timed_missing(**kwargs):
+        def timed_finish(self, now):
             start = time.perf_counter()
             try:
-                return mark_missing(**kwargs)
+                return finish(self, now)
             finally:
                 timings["missing"] += time.perf_counter() - start
 
-        storage.store_page, storage.mark_missing_deleted = timed_store, timed_missing
+        writer_class.write, writer_class.finish = timed_write, timed_finish
         # Warm up: botocore loads the EC2 service model once per process (~0.5 s); not timed.
         from inventory import aws
 
@@ -276,37 +284,50 @@ def bench(args) -> None:
                 scan = runner.plan_scan(
                     org,
                     scope=runner.Scope(
-                        account_ids=(ACCOUNT_ID,), regions=(REGION,), types=("ec2:instance",)
+                        account_ids=(ACCOUNT_ID,), regions=regions, types=("ec2:instance",)
                     ),
                     actor=actor,
                     trigger="bench",
                 )
-            scan = runner.run_scan_inline(scan, actor=actor, workers=1)
+            scan = runner.run_scan_inline(
+                scan, actor=actor, workers=args.workers, processes=args.processes
+            )
             elapsed = time.perf_counter() - start
             if profiler:
                 profiler.disable()
             interference.stop()
             with tenant_scope(org):
-                unit = ScanUnit.objects.get(scan=scan)
-            rest = elapsed - timings["store"] - timings["missing"]
-            print(f"\n== {label}: {args.resources:,} instances ==")
-            print(
-                f"scan {scan.status}: seen={unit.seen:,} new={unit.new:,} changed={unit.changed:,}"
-                f" unchanged={unit.unchanged:,} deleted={unit.deleted:,} "
-                f"api_calls={unit.api_calls} pages stored={timings['pages']}"
-            )
-            if unit.error:
-                print(f"unit error: {unit.error_code} {unit.error[:300]}")
-            print(f"end to end: {elapsed:8.2f} s  {unit.seen / elapsed:10,.0f} resources/s")
-            print(
-                f"  storage.store_page {timings['store']:.2f} s, mark_missing_deleted "
-                f"{timings['missing']:.2f} s, the rest (HTTP, botocore parsing, scanner records,"
-                f" plan/finish) {rest:.2f} s = {1e6 * rest / max(unit.seen, 1):.0f} us/resource"
-            )
-            print(
-                f"  RSS: highest current RSS after a page {timings['rss_pages']:.1f} MiB, "
-                f"peak RSS of the process so far {_setup.peak_rss_mib():.1f} MiB"
-            )
+                units = list(ScanUnit.objects.filter(scan=scan))
+            seen = sum(u.seen for u in units)
+            print(f"\n== {label}: {seen:,} instances in {len(units)} units ==")
+            for unit in units:
+                print(
+                    f"unit {unit.region} {unit.status}: seen={unit.seen:,} new={unit.new:,} "
+                    f"changed={unit.changed:,} unchanged={unit.unchanged:,} "
+                    f"deleted={unit.deleted:,} api_calls={unit.api_calls}"
+                )
+                if unit.error:
+                    print(f"unit error: {unit.error_code} {unit.error[:300]}")
+            print(f"scan {scan.status}")
+            print(f"end to end: {elapsed:8.2f} s  {seen / elapsed:10,.0f} resources/s")
+            if not args.processes:  # the timers run in this process only
+                rest = elapsed - timings["store"] - timings["missing"]
+                print(
+                    f"  storing pages {timings['store']:.2f} s, closing units (finish) "
+                    f"{timings['missing']:.2f} s, the rest (HTTP, botocore parsing, scanner "
+                    f"records, plan/finish) {rest:.2f} s = {1e6 * rest / max(seen, 1):.0f} "
+                    "us/resource"
+                )
+                print(
+                    f"  RSS: highest current RSS after a page {timings['rss_pages']:.1f} MiB, "
+                    f"peak RSS of the process so far {_setup.peak_rss_mib():.1f} MiB"
+                )
+            else:
+                children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                print(
+                    f"  peak RSS: this process {_setup.peak_rss_mib():.1f} MiB, the largest "
+                    f"worker process so far {children:.1f} MiB"
+                )
             print(f"  {interference.summary()}")
             if profiler:
                 print("cProfile of the first scan, top 25 by internal time:")
@@ -322,6 +343,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resources", type=int, default=10_000)
     parser.add_argument("--page", type=int, default=PAGE_SIZE, help="instances per page")
+    parser.add_argument(
+        "--regions", type=int, default=2, help="units: the estate is split over this many regions"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="units scanned at once")
+    parser.add_argument(
+        "--threads",
+        dest="processes",
+        action="store_false",
+        help="worker threads instead of worker processes",
+    )
     parser.add_argument(
         "--no-vacuum", action="store_true", help="skip VACUUM ANALYZE between the two scans"
     )

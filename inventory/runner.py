@@ -9,9 +9,10 @@ tenant scope; AWS calls happen outside any transaction.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -161,7 +162,7 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
     counts = storage.Counts()
     status, code, message = ScanUnit.SUCCEEDED, "", ""
     try:
-        session = aws.session_for(credentials, region)
+        session = aws.session_for(credentials, region, scanning=True)
         ctx = ScanContext(
             account_id=account.account_id,
             region=region,
@@ -216,24 +217,52 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
 
 
 def run_units(
-    units: Iterable[ScanUnit], *, workers: int = 4, progress: ProgressCallback | None = None
+    units: Iterable[ScanUnit],
+    *,
+    workers: int = 4,
+    processes: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> None:
-    """Run units concurrently; `progress` is called in the caller's thread after each one."""
+    """Run units concurrently; `progress` is called in the caller's thread after each one.
+
+    Threads by default. With `processes`, units run in forked worker processes, as Celery's
+    prefork pool runs them in production: parsing AWS responses holds the GIL, so threads
+    share one core. At most TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT processes then run at once
+    (the per-account limit cannot be enforced across processes otherwise)."""
     units = list(units)
-    credentials: dict[int, aws.AccountCredentials] = {}
     # At most this many units of one account at once: keeps API calls under AWS rate limits.
     per_account = getattr(settings, "TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", 4)
-    gates: dict[int, threading.BoundedSemaphore] = {}
-    for unit in units:
-        if unit.account_id not in credentials:
-            credentials[unit.account_id] = credentials_for(unit.account)
-            gates[unit.account_id] = threading.BoundedSemaphore(per_account)
 
     def report(unit: ScanUnit) -> None:
         if progress is not None:
             with tenant_scope(unit.organization):
                 scan = ScanRun.objects.get(pk=unit.scan_id)
             progress(scan, unit)
+
+    if processes and workers > 1 and len(units) > 1:
+        # Children must not share the parent's database connections: close them before the
+        # pool forks (it forks every worker at its first submit); each child opens its own.
+        connections.close_all()
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, per_account, len(units)),
+            mp_context=multiprocessing.get_context("fork"),
+        )
+        with pool:
+            futures = {
+                pool.submit(_run_unit_in_child, unit.pk, unit.organization.pk): unit
+                for unit in units
+            }
+            for future in as_completed(futures):
+                future.result()
+                report(futures[future])
+        return
+
+    credentials: dict[int, aws.AccountCredentials] = {}
+    gates: dict[int, threading.BoundedSemaphore] = {}
+    for unit in units:
+        if unit.account_id not in credentials:
+            credentials[unit.account_id] = credentials_for(unit.account)
+            gates[unit.account_id] = threading.BoundedSemaphore(per_account)
 
     if workers <= 1:  # in the caller's thread and its database connection
         for unit in units:
@@ -252,6 +281,24 @@ def run_units(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for unit in pool.map(work, units):
             report(unit)
+
+
+_child_credentials: dict[int, aws.AccountCredentials] = {}
+
+
+def _run_unit_in_child(unit_pk: int, organization_pk: int) -> int:
+    """One unit in a worker process of run_units(processes=True); credentials are kept per
+    account for the process's later units."""
+    from accounts.models import Organization
+
+    organization = Organization.objects.get(pk=organization_pk)
+    with tenant_scope(organization):
+        unit = ScanUnit.objects.select_related("account", "scan").get(pk=unit_pk)
+    unit.organization = organization
+    if unit.account_id not in _child_credentials:
+        _child_credentials[unit.account_id] = credentials_for(unit.account)
+    run_unit(unit, _child_credentials[unit.account_id])
+    return unit_pk
 
 
 def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
@@ -327,7 +374,12 @@ def reap_stale_scans(organization, *, older_than: timedelta = 2 * LEASE) -> list
 
 
 def run_scan_inline(
-    scan: ScanRun, *, actor: Actor, workers: int = 4, progress: ProgressCallback | None = None
+    scan: ScanRun,
+    *,
+    actor: Actor,
+    workers: int = 4,
+    processes: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> ScanRun:
     with tenant_scope(scan.organization):
         ScanRun.objects.filter(pk=scan.pk).update(
@@ -337,5 +389,5 @@ def run_scan_inline(
     for unit in units:
         unit.organization = scan.organization
         unit.scan = scan
-    run_units(units, workers=workers, progress=progress)
+    run_units(units, workers=workers, processes=processes, progress=progress)
     return finish_scan(scan, actor)

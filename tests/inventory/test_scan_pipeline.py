@@ -231,3 +231,28 @@ def test_the_scan_command_names_bad_input(org, aws_env):
     make_account(org, HOME, role=False, regions=["eu-west-1"])
     with pytest.raises(CommandError, match="unknown resource type"):
         call_command("scan", "--org", org.slug, "--type", "ec2:warp-drive")
+
+
+@pytest.mark.django_db(transaction=True)  # worker processes see only committed rows
+def test_units_in_worker_processes_store_what_threads_store(org, estate):
+    home, member, ids = estate
+    with tenant_scope(org):
+        scan = runner.plan_scan(org, scope=runner.Scope(types=TYPES), actor=ACTOR)
+    done = []
+    scan = runner.run_scan_inline(
+        scan,
+        actor=ACTOR,
+        workers=2,
+        processes=True,
+        progress=lambda run, unit: done.append(unit.pk),
+    )
+    assert scan.status == ScanRun.SUCCEEDED
+    with tenant_scope(org):
+        assert sorted(done) == sorted(scan.units.values_list("pk", flat=True))
+    instances = {r.resource_id: r for r in _resources(org, resource_type="ec2:instance")}
+    assert set(instances) == {i for group in ids.values() for i in group}
+    assert instances[ids["member_tagged"][0]].tags == {"owner": "bob"}
+    # Threads now, over the same instances: nothing changed. (Not VPCs and subnets: moto makes
+    # each region's default VPC lazily, so each forked child invented its own.)
+    again = _scan(org, types=("ec2:instance",))
+    assert (again.new, again.changed, again.deleted) == (0, 0, 0)

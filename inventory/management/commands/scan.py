@@ -27,7 +27,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--type", action="append", default=[], metavar="T", help="e.g. ec2:instance"
         )
-        parser.add_argument("--workers", type=int, default=4)
+        parser.add_argument("--workers", type=int, default=4, help="units scanned at once")
+        parser.add_argument(
+            "--processes",
+            action="store_true",
+            help="run the units in worker processes instead of threads (uses every core)",
+        )
         parser.add_argument("--list-types", action="store_true")
 
     def handle(self, *args, **o):
@@ -59,7 +64,11 @@ class Command(BaseCommand):
                     self.stdout.write("")
 
             scan = runner.run_scan_inline(
-                scan, actor=actor, workers=o["workers"], progress=progress
+                scan,
+                actor=actor,
+                workers=o["workers"],
+                processes=o["processes"],
+                progress=progress,
             )
         self.stdout.write("")
         self.stdout.write(
