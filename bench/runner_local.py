@@ -289,9 +289,28 @@ def bench(args) -> None:
                     actor=actor,
                     trigger="bench",
                 )
-            scan = runner.run_scan_inline(
-                scan, actor=actor, workers=args.workers, processes=args.processes
-            )
+            planned = time.perf_counter()
+            stages = {}
+            run_units, finish_scan = runner.run_units, runner.finish_scan
+
+            def timed(name, function, stages=stages):
+                def call(*a, **kw):
+                    t0 = time.perf_counter()
+                    try:
+                        return function(*a, **kw)
+                    finally:
+                        stages[name] = time.perf_counter() - t0
+
+                return call
+
+            runner.run_units = timed("run_units", run_units)
+            runner.finish_scan = timed("finish_scan", finish_scan)
+            try:
+                scan = runner.run_scan_inline(
+                    scan, actor=actor, workers=args.workers, processes=args.processes
+                )
+            finally:
+                runner.run_units, runner.finish_scan = run_units, finish_scan
             elapsed = time.perf_counter() - start
             if profiler:
                 profiler.disable()
@@ -310,6 +329,11 @@ def bench(args) -> None:
                     print(f"unit error: {unit.error_code} {unit.error[:300]}")
             print(f"scan {scan.status}")
             print(f"end to end: {elapsed:8.2f} s  {seen / elapsed:10,.0f} resources/s")
+            print(
+                f"  plan_scan {planned - start:.2f} s, the units (run_units) "
+                f"{stages.get('run_units', 0):.2f} s, finish_scan "
+                f"{stages.get('finish_scan', 0):.2f} s"
+            )
             if not args.processes:  # the timers run in this process only
                 rest = elapsed - timings["store"] - timings["missing"]
                 print(

@@ -18,8 +18,6 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from django.utils import timezone
 
-from .parsing import ScanParserFactory
-
 # Adaptive retry mode: client-side rate limiting and backoff on throttling.
 CLIENT_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
@@ -103,16 +101,16 @@ def session_for(
     credentials: AccountCredentials | None, region: str, *, scanning: bool = False
 ) -> boto3.Session:
     """A new session (sessions are not thread-safe; one per unit of work). A scanning session's
-    clients parse XML responses with the memoised parsers (inventory/parsing.py) and return
-    timestamps as ISO text (scanners store them as text anyway)."""
+    clients return timestamps as ISO text (scanners store them as text anyway), through
+    botocore's own parser option, as the AWS CLI does."""
     refreshable = credentials.get() if credentials else None
     core = _core_session()
     if refreshable is not None:
         core._credentials = refreshable  # botocore's documented hook for custom credentials
     if scanning:
-        factory = ScanParserFactory()
-        factory.set_parser_defaults(timestamp_parser=timestamp_text)
-        core.register_component("response_parser_factory", factory)
+        core.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=timestamp_text
+        )
     return boto3.Session(botocore_session=core, region_name=region)
 
 
