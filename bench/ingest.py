@@ -275,7 +275,11 @@ def main() -> None:
     parser.add_argument("--page", type=int, default=5000)
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument(
-        "--workers", type=int, default=2, help="units written at once, one process each"
+        "--workers",
+        type=int,
+        default=3,
+        help="units written at once, one process each (one more than the cores: while one unit"
+        " waits for PostgreSQL, another runs Python)",
     )
     parser.add_argument("--no-vacuum", action="store_true", help="no VACUUM ANALYZE in between")
     parser.add_argument("--cprofile", action="store_true", help="cProfile worker 0 of each pass")
