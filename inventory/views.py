@@ -279,7 +279,8 @@ def _graph_payload(membership, organization, resource, depth, direction=graph.DE
 
 class ResourceGraphView(OrganizationViewMixin, TemplateView):
     """The neighbourhood as Cytoscape JSON: blast radius at ?depth= (default 1) in ?direction=
-    (dependents, dependencies or both; default dependents)."""
+    (dependents, dependencies or both; default both: the page first draws every neighbour, and
+    the reader narrows it to the blast radius proper)."""
 
     def get(self, request, *args, **kwargs):
         resource = access_resource_by_id(self.membership, self.kwargs["pk"])
@@ -287,9 +288,9 @@ class ResourceGraphView(OrganizationViewMixin, TemplateView):
             depth = max(1, min(int(request.GET.get("depth", 1)), graph.MAX_DEPTH))
         except ValueError:
             depth = 1
-        direction = request.GET.get("direction", graph.DEPENDENTS)
+        direction = request.GET.get("direction", graph.BOTH)
         if direction not in graph.DIRECTIONS:
-            direction = graph.DEPENDENTS
+            direction = graph.BOTH
         payload = _graph_payload(self.membership, self.organization, resource, depth, direction)
         return JsonResponse(payload)
 

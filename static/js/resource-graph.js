@@ -43,7 +43,7 @@
     var depth = document.getElementById("graph-depth");
     var direction = document.getElementById("graph-direction");
     function redraw() {
-      draw(container, depth ? depth.value : 1, direction ? direction.value : "dependents");
+      draw(container, depth ? depth.value : 1, direction ? direction.value : "both");
     }
     redraw();
     [depth, direction].forEach(function (select) {

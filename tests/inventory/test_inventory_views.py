@@ -104,7 +104,11 @@ def test_resource_page_shows_tags_timeline_and_graph(org, viewer, estate):
     assert "alice" in page and "<del>dev</del>" in page and "<ins>prod</ins>" in page
     graph = client.get(f"/o/{org.slug}/inventory/resources/{web.pk}/graph.json").json()
     ids = {n["data"]["id"] for n in graph["nodes"]}
-    assert ids == {web.arn}  # by default, what depends on it: nothing
+    assert ids == {web.arn, "arn:aws:ec2:eu-west-1:1:vpc/vpc-1"}  # every neighbour at first
+    graph = client.get(
+        f"/o/{org.slug}/inventory/resources/{web.pk}/graph.json", {"direction": "dependents"}
+    ).json()
+    assert {n["data"]["id"] for n in graph["nodes"]} == {web.arn}  # nothing depends on it
     graph = client.get(
         f"/o/{org.slug}/inventory/resources/{web.pk}/graph.json", {"direction": "dependencies"}
     ).json()
