@@ -12,7 +12,7 @@ import audit
 from tagsense.tenancy.context import Actor
 
 from . import aws, runner
-from .models import AwsAccount, ScanRun
+from .models import AwsAccount, Edge, Resource, ScanRun
 
 ACCOUNT_FIELDS = ("account_id", "name", "role_arn", "regions", "enabled")
 
@@ -62,8 +62,15 @@ def update_account(account: AwsAccount, **fields: Any) -> AwsAccount:
 
 
 @transaction.atomic
+@transaction.atomic
 def delete_account(account: AwsAccount) -> None:
+    """The account and its inventory: resources with their history, and the edges from them
+    (edges are keyed by ARN, so no cascade reaches them)."""
     audit.record("aws_account.delete", target=account, data={"account_id": account.account_id})
+    Edge.objects.filter(
+        organization_id=account.organization_id,
+        source_arn__in=Resource.objects.filter(account=account).values("arn"),
+    ).delete()
     account.delete()
 
 

@@ -134,3 +134,26 @@ def test_copy_escapes_what_tag_values_may_hold(org):
         writer.finish(now=writer.started)
         stored = Resource.objects.get()
     assert stored.tags == tags and stored.name == record.name
+
+
+def test_deleting_an_account_removes_its_inventory_and_its_edges(org):
+    from inventory import services
+
+    account = make_account(org, "123456789012", role=False)
+    kept = make_account(org, "210987654321", role=False)
+    with tenant_scope(org):
+        for owner in (account, kept):
+            writer = _writer(storage.PgUnitWriter, owner)
+            writer.write(
+                [_rec(f"{owner.account_id}-{i}", {"Owner": "a"}) for i in range(3)],
+                now=writer.started,
+            )
+            writer.finish(now=writer.started)
+        services.delete_account(account)
+        left = set(Resource.objects.values_list("resource_id", flat=True))
+        sources = set(Edge.objects.values_list("source_arn", flat=True))
+    assert left == {f"i-210987654321-{i}" for i in range(3)}
+    # _rec's ARNs all name one AWS account; the resource ids tell the two apart.
+    assert sources == {
+        f"arn:aws:ec2:eu-west-1:123456789012:instance/i-210987654321-{i}" for i in range(3)
+    }
