@@ -383,3 +383,36 @@ def test_the_token_endpoints_are_in_the_openapi_schema(viewer):
         "/api/v1/o/{org_slug}/service-accounts/{account_pk}/tokens/{id}/revoke/",
     ):
         assert path in paths, sorted(paths)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_of_one_token_audit_one_use(org, viewer):
+    """The conditional UPDATE claims the minute: a request racing one that holds the row waits,
+    re-reads last_used_at and records nothing."""
+    import threading
+
+    from django.db import connection, transaction
+
+    token, _ = personal(viewer, org)
+    claimed_first = threading.Event()
+    results = {}
+
+    def first():
+        with transaction.atomic():
+            results["first"] = tokens.note_use(token, ip="10.0.0.1", method="GET", path="/a")
+            claimed_first.set()
+            threading.Event().wait(0.5)  # hold the row lock while the second one tries
+        connection.close()
+
+    def second():
+        claimed_first.wait(5)
+        results["second"] = tokens.note_use(token, ip="10.0.0.2", method="GET", path="/b")
+        connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results == {"first": True, "second": False}
+    assert [e.data["path"] for e in events(org, "api_token.use")] == ["/a"]
