@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 
-from .models import Membership, Team
+from .models import ApiToken, Membership, ServiceAccount, Team
 
 
 def access_team_by_slug(membership: Membership, slug: str, action: str = "view") -> Team:
@@ -12,4 +12,25 @@ def access_team_by_slug(membership: Membership, slug: str, action: str = "view")
 def access_membership_by_id(membership: Membership, pk: int, action: str = "view") -> Membership:
     return get_object_or_404(
         Membership.objects.restrict(membership, action).select_related("user"), pk=pk
+    )
+
+
+def access_own_token_by_id(membership: Membership, pk: int) -> ApiToken:
+    """One of the member's own personal tokens in this organization."""
+    return get_object_or_404(
+        ApiToken.objects.restrict(membership).filter(user_id=membership.user_id), pk=pk
+    )
+
+
+def access_service_account_by_id(
+    membership: Membership, pk: int, action: str = "manage"
+) -> ServiceAccount:
+    return get_object_or_404(ServiceAccount.objects.restrict(membership, action), pk=pk)
+
+
+def access_service_account_token_by_id(
+    account: ServiceAccount, membership: Membership, pk: int, action: str = "manage"
+) -> ApiToken:
+    return get_object_or_404(
+        ApiToken.objects.restrict(membership, action).filter(service_account=account), pk=pk
     )

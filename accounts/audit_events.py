@@ -21,3 +21,9 @@ TEAM_MEMBER_REMOVE = register("team.member_remove", "A member left a team")
 ADMIN_ADD = register("admin.add", "An object was created in the Django admin")
 ADMIN_CHANGE = register("admin.change", "An object was changed in the Django admin")
 ADMIN_DELETE = register("admin.delete", "An object was deleted in the Django admin")
+SERVICE_ACCOUNT_CREATE = register("service_account.create", "A service account was created")
+API_TOKEN_CREATE = register("api_token.create", "An API token was created (its prefix only)")
+API_TOKEN_REVOKE = register("api_token.revoke", "An API token was revoked")
+API_TOKEN_USE = register(
+    "api_token.use", "An API token was used (at most one event per token per minute)"
+)

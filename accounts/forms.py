@@ -1,6 +1,12 @@
 from django import forms
 
+from .models import ServiceAccountRole, TokenScope
 from .roles import Role
+from .tokens import (
+    DEFAULT_EXPIRY_DAYS,
+    EXPIRY_CHOICES,
+    SERVICE_ACCOUNT_EXPIRY_CHOICES,
+)
 
 
 class OrganizationForm(forms.Form):
@@ -27,3 +33,26 @@ class TeamMemberForm(forms.Form):
     def __init__(self, *args, members=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].choices = [(m.user_id, m.user.email) for m in members]
+
+
+class PersonalTokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'laptop script'")
+    scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires in", choices=EXPIRY_CHOICES, coerce=int, initial=DEFAULT_EXPIRY_DAYS
+    )
+
+
+class ServiceAccountTokenForm(PersonalTokenForm):
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires in",
+        choices=SERVICE_ACCOUNT_EXPIRY_CHOICES,
+        coerce=int,
+        initial=DEFAULT_EXPIRY_DAYS,
+    )
+
+
+class ServiceAccountForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(max_length=255, required=False)
+    role = forms.ChoiceField(choices=ServiceAccountRole.choices, initial=ServiceAccountRole.VIEWER)

@@ -155,3 +155,122 @@ class TeamMembership(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.team}"
+
+
+class ServiceAccountRole(models.TextChoices):
+    """A service account's role: any but owner (an owner is a person who can be held to account)."""
+
+    ADMIN = Role.ADMIN.value, Role.ADMIN.label
+    EDITOR = Role.EDITOR.value, Role.EDITOR.label
+    AUDITOR = Role.AUDITOR.value, Role.AUDITOR.label
+    VIEWER = Role.VIEWER.value, Role.VIEWER.label
+
+
+class ServiceAccount(TenantModel):
+    """A named non-human principal of one organization (a CI pipeline, an integration).
+
+    It acts only through its API tokens, with its own role; admins and owners create it.
+    """
+
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=255, blank=True)
+    role = models.CharField(
+        max_length=16, choices=ServiceAccountRole.choices, default=ServiceAccountRole.VIEWER
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="uniq_service_account_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TokenScope(models.TextChoices):
+    READ = "read", "Read (GET only)"
+    WRITE = "write", "Write (read and change)"
+    CI = "ci", "CI checks (read and the CI-check endpoints)"
+
+
+class ApiToken(TenantModel):
+    """A bearer credential for the API, valid for one organization only.
+
+    Personal (`user` set): acts as that member with their current role, and stops working when
+    the membership ends. Service account (`service_account` set): acts with the account's role.
+    Only a SHA-256 hash of the secret is stored, and a short prefix to recognise it by; the
+    secret itself is shown once, at creation (accounts/tokens.py).
+    """
+
+    is_api_token = True  # read by the API base class (tagsense/tenancy/api.py)
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, db_index=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.READ)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+    )
+    service_account = models.ForeignKey(
+        ServiceAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="tokens"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # null: never (service accounts)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, service_account__isnull=True)
+                    | models.Q(user__isnull=True, service_account__isnull=False)
+                ),
+                name="api_token_one_principal",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def display_prefix(self) -> str:
+        return f"{self.prefix}…"
+
+    @property
+    def is_personal(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_expired(self, now=None) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    @property
+    def status(self) -> str:
+        if self.is_revoked:
+            return "revoked"
+        return "expired" if self.is_expired() else "active"

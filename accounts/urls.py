@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import token_views, views
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
@@ -12,6 +12,27 @@ urlpatterns = [
         "settings/members/<int:pk>/remove/", views.RemoveMemberView.as_view(), name="member-remove"
     ),
     path("settings/teams/add/", views.CreateTeamView.as_view(), name="team-add"),
+    path("settings/tokens/", token_views.PersonalTokensView.as_view(), name="api-tokens"),
+    path(
+        "settings/tokens/<int:pk>/revoke/",
+        token_views.RevokePersonalTokenView.as_view(),
+        name="api-token-revoke",
+    ),
+    path(
+        "settings/service-accounts/",
+        token_views.ServiceAccountsView.as_view(),
+        name="service-accounts",
+    ),
+    path(
+        "settings/service-accounts/<int:pk>/tokens/",
+        token_views.CreateServiceAccountTokenView.as_view(),
+        name="service-account-token-add",
+    ),
+    path(
+        "settings/service-accounts/<int:account_pk>/tokens/<int:pk>/revoke/",
+        token_views.RevokeServiceAccountTokenView.as_view(),
+        name="service-account-token-revoke",
+    ),
     path("teams/<slug:team_slug>/", views.TeamDetailView.as_view(), name="team-detail"),
     path("teams/<slug:team_slug>/edit/", views.UpdateTeamView.as_view(), name="team-edit"),
     path("teams/<slug:team_slug>/delete/", views.DeleteTeamView.as_view(), name="team-delete"),

@@ -23,6 +23,7 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
     team_member = TeamMembershipFactory(organization=org, team=team, user=users_by_role["viewer"])
     stranger = UserFactory(email="stranger@example.com")
     account, resource, scan = _inventory(org, "123456789012")
+    token_pks, sa_pk, sa_token_pk = _tokens(org, users_by_role)
     their_account, their_resource, their_scan = _inventory(other_org, "123456789012")
     return SimpleNamespace(
         account_pk=account.pk,
@@ -42,7 +43,31 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
         users=users_by_role,
         outsider=outsider,
         organization=org,
+        token_pks=token_pks,  # each role's own personal token
+        my_token_pk=token_pks[Role.VIEWER],  # test_each_role points it at the caller's
+        sa_pk=sa_pk,
+        sa_token_pk=sa_token_pk,
     )
+
+
+def _tokens(organization, users_by_role):
+    from accounts import tokens
+    from accounts.models import Membership
+
+    with tenant_scope(organization):
+        token_pks = {
+            role: tokens.create_personal_token(
+                Membership.objects.get(user=user), name=f"{role} token", scope="read"
+            )[0].pk
+            for role, user in users_by_role.items()
+        }
+        account = tokens.create_service_account(
+            organization, name="ci", role="viewer", by=users_by_role[Role.OWNER]
+        )
+        sa_token, _ = tokens.create_service_account_token(
+            account, name="ci token", scope="ci", by=users_by_role[Role.OWNER]
+        )
+    return token_pks, account.pk, sa_token.pk
 
 
 def _inventory(organization, account_id):
@@ -113,6 +138,7 @@ def test_another_organization_is_404_like_a_missing_one(route, world):
 @pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 def test_each_role_gets_exactly_what_it_may(route, role, world):
     client = client_for(world.users[role])
+    world.my_token_pk = world.token_pks[role]
     before = _event_count(world.organization)
     response = _call(client, route, world)
     if role_allows(role, route.action):

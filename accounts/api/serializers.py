@@ -1,6 +1,14 @@
 from rest_framework import serializers
 
-from accounts.models import Membership, Organization, Team
+from accounts.models import (
+    ApiToken,
+    Membership,
+    Organization,
+    ServiceAccount,
+    Team,
+    TokenScope,
+)
+from accounts.tokens import DEFAULT_EXPIRY_DAYS, EXPIRY_CHOICES, SERVICE_ACCOUNT_EXPIRY_CHOICES
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -33,3 +41,63 @@ class TeamSerializer(serializers.ModelSerializer):
 
     def get_members(self, obj) -> list[str]:
         return [tm.user.email for tm in obj.memberships.all()]
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    """A token as lists show it: the prefix, never the secret (which is not stored)."""
+
+    status = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "status",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "last_used_ip",
+        ]
+        read_only_fields = fields
+
+
+class NewTokenSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)
+    expires_in_days = serializers.ChoiceField(
+        choices=[days for days, _ in EXPIRY_CHOICES],
+        default=DEFAULT_EXPIRY_DAYS,
+        help_text="Days until the token expires.",
+    )
+
+
+class NewServiceAccountTokenSerializer(NewTokenSerializer):
+    expires_in_days = serializers.ChoiceField(
+        choices=[days for days, _ in SERVICE_ACCOUNT_EXPIRY_CHOICES],
+        default=DEFAULT_EXPIRY_DAYS,
+        help_text="Days until the token expires; 0 for never (service accounts only).",
+    )
+
+
+class CreatedTokenSerializer(ApiTokenSerializer):
+    """The one response that carries the secret: store it now, it is never shown again."""
+
+    secret = serializers.SerializerMethodField()
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+    def get_secret(self, obj) -> str:
+        return self.context["secret"]
+
+
+class ServiceAccountSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ServiceAccount
+        fields = ["id", "name", "description", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]

@@ -18,7 +18,10 @@ class MyOrganizationsView(ListAPIView):
     queryset = Organization.objects.none()
 
     def list(self, request, *args, **kwargs):
-        memberships = memberships_of(request.user)
+        if getattr(request.auth, "is_api_token", False):
+            memberships = [request.auth.membership]  # a token sees its own organization only
+        else:
+            memberships = memberships_of(request.user)
         serializer = self.get_serializer(
             [m.organization for m in memberships],
             many=True,

@@ -47,8 +47,12 @@ class OrganizationAPIView(GenericAPIView):
         super().initial(request, *args, **kwargs)
         from django.http import Http404
 
+        token = request.auth if getattr(request.auth, "is_api_token", False) else None
         try:
-            membership = resolve_membership(request.user, kwargs["org_slug"])
+            if token is not None:
+                membership = self.resolve_token_membership(request, token, kwargs["org_slug"])
+            else:
+                membership = resolve_membership(request.user, kwargs["org_slug"])
         except Http404 as exc:
             raise NotFound("No such organization.") from exc
         action = self.read_action if request.method in SAFE_METHODS else self.write_action
@@ -61,7 +65,29 @@ class OrganizationAPIView(GenericAPIView):
         )
         self._in_tenant_scope = True
 
+    def resolve_token_membership(self, request, token, org_slug: str):
+        """An API token acts only in its own organization (another one is a 404, like a missing
+        one) and only within its scope (403 naming the missing scope)."""
+        from django.http import Http404
+
+        from accounts.tokens import missing_scope
+
+        if token.organization.slug != org_slug:
+            raise Http404("No such organization.")
+        url_name = request.resolver_match.url_name if request.resolver_match else None
+        needed = missing_scope(token, request.method, url_name)
+        if needed:
+            raise PermissionDenied(
+                f"This token has the '{token.scope}' scope; this request needs the "
+                f"'{needed}' scope."
+            )
+        return token.membership
+
     def get_actor(self, request) -> Actor:
+        if getattr(request.auth, "is_api_token", False):
+            from accounts.tokens import token_actor
+
+            return token_actor(request.auth)
         return Actor.for_user(request.user)
 
     def get_queryset(self):
