@@ -21,3 +21,21 @@ TEAM_MEMBER_REMOVE = register("team.member_remove", "A member left a team")
 ADMIN_ADD = register("admin.add", "An object was created in the Django admin")
 ADMIN_CHANGE = register("admin.change", "An object was changed in the Django admin")
 ADMIN_DELETE = register("admin.delete", "An object was deleted in the Django admin")
+LOGIN_LOCKED = register(
+    "auth.login_locked",
+    "A sign-in was refused: too many failed attempts for the account or address",
+)
+SESSION_EXPIRED = register(
+    "auth.session_expired", "A session ended after its idle or absolute time limit"
+)
+MFA_ADD = register("auth.mfa_add", "A user set up an authenticator app (two-factor)")
+MFA_REMOVE = register(
+    "auth.mfa_remove", "An authenticator app was removed, with its recovery codes"
+)
+MFA_RECOVERY_CODES = register(
+    "auth.mfa_recovery_codes", "New recovery codes were generated; earlier ones stop working"
+)
+MFA_FAILED = register("auth.mfa_failed", "A two-factor code was wrong")
+MFA_RECOVERY_CODE_USED = register(
+    "auth.mfa_recovery_code_used", "A user signed in with a recovery code"
+)

@@ -1,0 +1,19 @@
+# The integrator re-points the dependency at 0002_api_tokens (built in parallel) when merging.
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("accounts", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="organization",
+            name="require_mfa",
+            field=models.BooleanField(
+                default=False, verbose_name="require two-factor authentication"
+            ),
+        ),
+    ]
