@@ -247,3 +247,39 @@ def test_removing_the_authenticator_is_audited(org, owner):
     delete_and_cleanup(request, totp)
     assert not Authenticator.objects.filter(user=owner).exists()
     assert _actions(org).count("auth.mfa_remove") == 1
+
+
+def test_account_and_mfa_pages_render_in_our_layout_without_inline_script(owner, password):
+    """allauth's templates come from the package: check what they render, not their source."""
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    client = Client()
+    _login(client, owner.email, password)
+    client.post("/accounts/reauthenticate/", {"password": password})
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    def check(path):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        html = response.content.decode()
+        assert '<section class="card' in html, path
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
+        assert not re.search(r'(?:src|href)="(?:https?:)?//', html), path
+
+    for path in ("/accounts/2fa/", "/accounts/2fa/totp/activate/", "/accounts/password/change/"):
+        check(path)
+    TOTP.activate(owner, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    RecoveryCodes.activate(owner)
+    for path in ("/accounts/2fa/recovery-codes/", "/accounts/2fa/totp/deactivate/"):
+        check(path)
+    signed_out = Client()
+    _login(signed_out, owner.email, password)  # stops at the second factor
+    anonymous = Client()
+    for client_, path in (
+        (signed_out, "/accounts/2fa/authenticate/"),
+        (anonymous, "/accounts/login/"),
+        (anonymous, "/accounts/password/reset/"),
+    ):
+        html = client_.get(path).content.decode()
+        assert '<section class="card narrow">' in html, path
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html), path
