@@ -8,6 +8,8 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
 
 # Session keys: when the session signed in and when it last made a request (Unix seconds).
 SESSION_STARTED = "tagsense.session_started"
@@ -63,6 +65,19 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
+def _login_url(request) -> str:
+    """The sign-in page, coming back to the page the htmx request was made from."""
+    current = request.headers.get("HX-Current-URL", "")
+    path = current if current.startswith("/") else ""
+    if not path and current:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(current)
+        if parts.netloc == request.get_host():
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return redirect_to_login(path or "/")["Location"]
+
+
 class SessionTimeoutMiddleware:
     """Signs a user out after TAGSENSE_SESSION_IDLE_TIMEOUT seconds without a request, and
     TAGSENSE_SESSION_ABSOLUTE_TIMEOUT seconds after sign-in whatever the activity.
@@ -95,6 +110,10 @@ class SessionTimeoutMiddleware:
                         f"{_minutes(settings.TAGSENSE_SESSION_ABSOLUTE_TIMEOUT)}."
                     )
                 messages.info(request, f"{text} Please sign in again.")
+                if request.headers.get("HX-Request") == "true":
+                    # An htmx request (a poll, a filter) would swap the sign-in form into a
+                    # fragment of the page: send the whole window to sign in instead.
+                    return HttpResponse(status=204, headers={"HX-Redirect": _login_url(request)})
             else:
                 session.setdefault(SESSION_STARTED, now)
                 if now - session.get(SESSION_SEEN, 0) >= _SEEN_RESOLUTION:

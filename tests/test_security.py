@@ -153,6 +153,18 @@ def test_an_idle_session_is_signed_out_with_a_message(org, owner, password):
     assert client.get(f"/o/{org.slug}/").status_code == 302
 
 
+def test_an_expired_htmx_poll_sends_the_whole_window_to_sign_in(org, owner, password):
+    client = _signed_in(owner, password)
+    _age_session(client, seen=31 * 60)
+    response = client.get(
+        f"/o/{org.slug}/inventory/",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver/o/{org.slug}/inventory/scans/",
+    )
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == "/accounts/login/?next=/o/acme/inventory/scans/"
+
+
 def test_a_session_ends_at_its_absolute_limit_even_when_active(org, owner, password):
     client = _signed_in(owner, password)
     _age_session(client, started=12 * 3600 + 5, seen=10)
