@@ -27,3 +27,21 @@ API_TOKEN_REVOKE = register("api_token.revoke", "An API token was revoked")
 API_TOKEN_USE = register(
     "api_token.use", "An API token was used (at most one event per token per minute)"
 )
+LOGIN_LOCKED = register(
+    "auth.login_locked",
+    "A sign-in was refused: too many failed attempts for the account or address",
+)
+SESSION_EXPIRED = register(
+    "auth.session_expired", "A session ended after its idle or absolute time limit"
+)
+MFA_ADD = register("auth.mfa_add", "A user set up an authenticator app (two-factor)")
+MFA_REMOVE = register(
+    "auth.mfa_remove", "An authenticator app was removed, with its recovery codes"
+)
+MFA_RECOVERY_CODES = register(
+    "auth.mfa_recovery_codes", "New recovery codes were generated; earlier ones stop working"
+)
+MFA_FAILED = register("auth.mfa_failed", "A two-factor code was wrong")
+MFA_RECOVERY_CODE_USED = register(
+    "auth.mfa_recovery_code_used", "A user signed in with a recovery code"
+)

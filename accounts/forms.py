@@ -13,6 +13,12 @@ class OrganizationForm(forms.Form):
     name = forms.CharField(max_length=200)
 
 
+class SecurityForm(forms.Form):
+    require_mfa = forms.BooleanField(
+        label="Require two-factor authentication for all members", required=False
+    )
+
+
 class AddMemberForm(forms.Form):
     email = forms.EmailField(label="E-mail address")
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)

@@ -60,6 +60,9 @@ class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     settings = models.JSONField(default=dict, blank=True)
+    # Members without two-factor authentication are sent to set it up before they reach the
+    # organization's pages or its API with a session (accounts/mfa.py).
+    require_mfa = models.BooleanField("require two-factor authentication", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

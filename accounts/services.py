@@ -62,6 +62,18 @@ def update_organization(organization: Organization, *, name: str) -> Organizatio
 
 
 @transaction.atomic
+def set_require_mfa(organization: Organization, *, require: bool) -> Organization:
+    """Require (or stop requiring) two-factor authentication of every member. Assumes the
+    caller may `manage` the organization. Members without it are sent to set it up on their
+    next page of this organization (tagsense/tenancy/views.py)."""
+    old = organization.require_mfa
+    organization.require_mfa = require
+    organization.save(update_fields=["require_mfa"])
+    audit.record("org.update", target=organization, data={"require_mfa": [old, require]})
+    return organization
+
+
+@transaction.atomic
 def add_member(organization: Organization, *, email: str, role: str, by: Membership) -> Membership:
     """Invite an existing user; the membership is pending until they accept it."""
     if role not in Role.values:

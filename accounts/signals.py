@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from allauth.account import signals as allauth_signals
+from allauth.mfa import signals as mfa_signals
+from allauth.mfa.models import Authenticator
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 import audit
 from tagsense.tenancy.context import Actor
+from tagsense.tenancy.context import current as current_context
 from tagsense.tenancy.resolve import memberships_of
 
 from .models import User
@@ -30,12 +35,23 @@ def record_for_user(action: str, user: User, data: dict[str, Any], actor: Actor)
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
 def on_login(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        # The session's clock starts now (tagsense/security.py).
+        from tagsense.security import SESSION_SEEN, SESSION_STARTED
+
+        request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
     record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
 def on_logout(sender, request, user, **kwargs):
-    if user is not None:
+    if user is None:
+        return
+    reason = getattr(request, "session_expired", None)
+    if reason:
+        data = {"email": user.email, "reason": reason}
+        record_for_user("auth.session_expired", user, data, Actor.for_user(user))
+    else:
         record_for_user("auth.logout", user, {"email": user.email}, Actor.for_user(user))
 
 
@@ -50,6 +66,18 @@ def on_login_failed(sender, credentials, request=None, **kwargs):
         audit.record("auth.login_failed", data=data, organization=None, actor=anonymous)
     else:
         record_for_user("auth.login_failed", user, data, anonymous)
+
+
+def record_lockout(credentials: dict[str, Any]) -> None:
+    """A sign-in refused by the lock-out (accounts.adapters.AccountAdapter.pre_authenticate)."""
+    identifier = str(credentials.get("email") or credentials.get("username") or "")[:254]
+    user = User.objects.filter(email__iexact=identifier).first() if identifier else None
+    data = {"email": identifier}
+    anonymous = Actor(Actor.ANONYMOUS, "", identifier)
+    if user is None:
+        audit.record("auth.login_locked", data=data, organization=None, actor=anonymous)
+    else:
+        record_for_user("auth.login_locked", user, data, anonymous)
 
 
 @receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")
@@ -89,3 +117,49 @@ for _signal, _change in (
     (allauth_signals.email_confirmed, "confirmed"),
 ):
     _signal.connect(_email_event(_change), dispatch_uid=f"audit_email_{_change}", weak=False)
+
+
+# Two-factor authentication. Only the kind of authenticator is recorded, never a secret or code.
+# Adding and removing are audited from the model's own signals, so the event is written in the
+# same transaction as the change (allauth's own signals fire after commit).
+def _mfa_actor(user: User) -> Actor:
+    """The signed-in actor of the request (the user, or a superuser in the admin)."""
+    actor = current_context().actor
+    return actor if actor.kind != Actor.ANONYMOUS else Actor.for_user(user)
+
+
+@receiver(post_save, sender=Authenticator, dispatch_uid="audit_mfa_saved")
+def on_authenticator_saved(sender, instance, created, **kwargs):
+    if not created:
+        return  # a code was used or the codes were viewed: not a change of set-up
+    user = instance.user
+    if instance.type == Authenticator.Type.RECOVERY_CODES:
+        action = "auth.mfa_recovery_codes"
+    else:
+        action = "auth.mfa_add"
+    record_for_user(action, user, {"email": user.email, "type": instance.type}, _mfa_actor(user))
+
+
+@receiver(post_delete, sender=Authenticator, dispatch_uid="audit_mfa_deleted")
+def on_authenticator_deleted(sender, instance, **kwargs):
+    # Recovery codes are deleted when they are replaced (auth.mfa_recovery_codes follows) or
+    # together with the authenticator app (auth.mfa_remove covers both).
+    if instance.type == Authenticator.Type.RECOVERY_CODES:
+        return
+    user = instance.user
+    data = {"email": user.email, "type": instance.type}
+    record_for_user("auth.mfa_remove", user, data, _mfa_actor(user))
+
+
+@receiver(mfa_signals.authenticator_used, dispatch_uid="audit_mfa_used")
+def on_mfa_used(sender, request, user, authenticator, **kwargs):
+    if authenticator.type == Authenticator.Type.RECOVERY_CODES:
+        data = {"email": user.email, "type": authenticator.type}
+        record_for_user("auth.mfa_recovery_code_used", user, data, Actor.for_user(user))
+
+
+@receiver(mfa_signals.authentication_failed, dispatch_uid="audit_mfa_failed")
+def on_mfa_failed(sender, request, user, **kwargs):
+    # Before the second factor the user is not signed in yet: the actor is anonymous.
+    data = {"email": user.email}
+    record_for_user("auth.mfa_failed", user, data, Actor(Actor.ANONYMOUS, "", user.email))

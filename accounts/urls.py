@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("settings/", views.SettingsView.as_view(), name="settings"),
     path("settings/organization/", views.UpdateOrganizationView.as_view(), name="org-update"),
+    path("settings/security/", views.UpdateSecurityView.as_view(), name="org-security"),
     path("settings/members/add/", views.AddMemberView.as_view(), name="member-add"),
     path("settings/members/<int:pk>/role/", views.ChangeRoleView.as_view(), name="member-role"),
     path(

@@ -12,7 +12,15 @@ from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import services
 from .access import access_membership_by_id, access_team_by_slug
-from .forms import AddMemberForm, OrganizationForm, RoleForm, TeamForm, TeamMemberForm
+from .forms import (
+    AddMemberForm,
+    OrganizationForm,
+    RoleForm,
+    SecurityForm,
+    TeamForm,
+    TeamMemberForm,
+)
+from .mfa import users_with_mfa
 from .models import Membership, Team, TeamMembership, User
 from .roles import role_allows
 
@@ -98,6 +106,12 @@ class SettingsView(OrganizationViewMixin, TemplateView):
         context["members"] = Membership.objects.restrict(m).select_related("user")
         context["teams"] = Team.objects.restrict(m).with_member_count()
         context["org_form"] = OrganizationForm(initial={"name": self.organization.name})
+        context["security_form"] = SecurityForm(
+            initial={"require_mfa": self.organization.require_mfa}
+        )
+        active = [m for m in context["members"] if not m.is_pending]
+        with_mfa = users_with_mfa([m.user_id for m in active])
+        context["members_without_mfa"] = [m for m in active if m.user_id not in with_mfa]
         context["member_form"] = AddMemberForm()
         context["team_form"] = TeamForm()
         context["role_form"] = RoleForm()
@@ -110,6 +124,24 @@ class UpdateOrganizationView(ActionView):
     def perform(self, data):
         services.update_organization(self.organization, name=data["name"])
         messages.success(self.request, "Organization renamed.")
+
+
+class UpdateSecurityView(ActionView):
+    form_class = SecurityForm
+
+    def perform(self, data):
+        services.set_require_mfa(self.organization, require=data["require_mfa"])
+        if data["require_mfa"]:
+            messages.success(
+                self.request,
+                "Two-factor authentication is now required. Members without it are asked to "
+                "set it up before they reach this organization.",
+            )
+        else:
+            messages.success(self.request, "Two-factor authentication is no longer required.")
+
+    def get_success_url(self):
+        return reverse("settings", kwargs={"org_slug": self.organization.slug}) + "#security"
 
 
 class AddMemberView(ActionView):

@@ -50,6 +50,15 @@ ROUTES: list[Route] = [
         ok_status=(302,),
     ),
     Route(
+        "org-security",
+        "/o/{org}/settings/security/",
+        "manage",
+        "post",
+        data=lambda w: {"require_mfa": "on"},
+        audit="org.update",
+        ok_status=(302,),
+    ),
+    Route(
         "member-add",
         "/o/{org}/settings/members/add/",
         "manage",

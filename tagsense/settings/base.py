@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "guardian",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "django_celery_beat",
     "tagsense.tenancy",
     "accounts",
@@ -42,12 +43,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tagsense.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tagsense.security.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -143,6 +146,18 @@ ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=False)
 ACCOUNT_LOGOUT_ON_GET = False
 ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous object permissions
 
+# Lock-out after failed sign-ins (allauth's rate limits, kept in the cache below): per client
+# address and per account (the "key" is the e-mail address). "N/P/scope": N failures per
+# period P (s, m, h, d; "15m" = 15 minutes). A successful password reset lifts the account's.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env("TAGSENSE_LOGIN_FAILED_LIMITS", default="20/15m/ip,5/15m/key"),
+}
+
+# Two-factor authentication: an authenticator app (TOTP) and single-use recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="TagSense")
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -193,13 +208,46 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 
-# --- Security -------------------------------------------------------------------------------
+# --- Cache ----------------------------------------------------------------------------------
+# Holds the sign-in rate limits and used TOTP codes. The default is per process: with several
+# web processes set CACHE_URL to a shared cache (redis://host:6379/1), or each process counts
+# failures on its own. docs/security.md.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# --- Security (docs/security.md) ------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+# Production turns these on (production.py); here they stay off so http://127.0.0.1 works.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Sessions end after TAGSENSE_SESSION_IDLE_TIMEOUT seconds without a request and, whatever the
+# activity, TAGSENSE_SESSION_ABSOLUTE_TIMEOUT seconds after sign-in (tagsense/security.py).
+TAGSENSE_SESSION_IDLE_TIMEOUT = env.int("TAGSENSE_SESSION_IDLE_TIMEOUT", default=30 * 60)
+TAGSENSE_SESSION_ABSOLUTE_TIMEOUT = env.int(
+    "TAGSENSE_SESSION_ABSOLUTE_TIMEOUT", default=12 * 60 * 60
+)
+SESSION_COOKIE_AGE = TAGSENSE_SESSION_ABSOLUTE_TIMEOUT
+# The Content-Security-Policy of every response (tagsense/security.py). Scripts only from our
+# own static files: no inline script, no eval. Inline styles stay allowed for Swagger UI and
+# the Django admin. A directive set to an empty list is left out.
+TAGSENSE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Report violations without enforcing (to try a stricter policy): TAGSENSE_CSP_REPORT_ONLY=true.
+TAGSENSE_CSP_REPORT_ONLY = env.bool("TAGSENSE_CSP_REPORT_ONLY", default=False)
 
 LOGGING = {
     "version": 1,

@@ -1,7 +1,7 @@
 """Production: every secret comes from the environment and has no default."""
 
 from .base import *  # noqa: F403
-from .base import database, env
+from .base import TRUSTED_PROXY_COUNT, database, env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
@@ -10,10 +10,13 @@ DATABASES = {"default": database(env.db("DATABASE_URL"), conn_max_age=60)}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only behind a proxy that sets it (and strips a client's own):
+# TRUSTED_PROXY_COUNT > 0, or SECURE_PROXY_SSL_HEADER_TRUSTED=true.
+if TRUSTED_PROXY_COUNT or env.bool("SECURE_PROXY_SSL_HEADER_TRUSTED", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_HSTS_PRELOAD = True
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

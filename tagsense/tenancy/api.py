@@ -7,9 +7,12 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.db import transaction
+from django.urls import reverse
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 
+from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
 
 from .context import Actor
@@ -55,6 +58,11 @@ class OrganizationAPIView(GenericAPIView):
                 membership = resolve_membership(request.user, kwargs["org_slug"])
         except Http404 as exc:
             raise NotFound("No such organization.") from exc
+        if mfa_missing(membership) and self.signed_in_with_session(request):
+            raise PermissionDenied(
+                MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
+                + f" Set it up at {reverse('mfa_index')}, then call again."
+            )
         action = self.read_action if request.method in SAFE_METHODS else self.write_action
         if not role_allows(membership.role, action):
             raise PermissionDenied("Your role does not allow this.")
@@ -82,6 +90,12 @@ class OrganizationAPIView(GenericAPIView):
                 f"'{needed}' scope."
             )
         return token.membership
+
+    @staticmethod
+    def signed_in_with_session(request) -> bool:
+        """The two-factor requirement binds people signing in (a browser session), not
+        credentials issued to programs."""
+        return isinstance(request.successful_authenticator, SessionAuthentication)
 
     def get_actor(self, request) -> Actor:
         if getattr(request.auth, "is_api_token", False):

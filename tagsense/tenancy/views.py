@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
+from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
 
 from .context import Actor
@@ -27,7 +31,8 @@ class OrganizationViewMixin:
     """Base of every organization page (`/o/<org_slug>/...`).
 
     Anonymous users go to the login page; an organization the user does not belong to is a 404
-    exactly like a missing one; a role without `required_action` is a 403.
+    exactly like a missing one; a member without two-factor authentication in an organization
+    that requires it is sent to set it up; a role without `required_action` is a 403.
     """
 
     required_action = "view"
@@ -41,6 +46,8 @@ class OrganizationViewMixin:
             return redirect_to_login(request.get_full_path())
         with transaction.atomic():
             membership = resolve_membership(request.user, kwargs["org_slug"])
+            if mfa_missing(membership):
+                return self.mfa_setup_redirect(request, membership)
             if not role_allows(membership.role, self.get_required_action()):
                 raise PermissionDenied("Your role does not allow this.")
             self.membership = membership
@@ -55,6 +62,15 @@ class OrganizationViewMixin:
                 if hasattr(response, "render") and not response.is_rendered:
                     response.render()
         return response
+
+    def mfa_setup_redirect(self, request: HttpRequest, membership: Any) -> HttpResponse:
+        messages.warning(
+            request, MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
+        )
+        url = reverse("mfa_activate_totp")
+        if getattr(request, "htmx", None):  # htmx follows a 302 itself: make it a full load
+            return HttpResponse(status=204, headers={"HX-Redirect": url})
+        return redirect(url)
 
     def get_required_action(self) -> str:
         if self.write_action and self.request.method not in ("GET", "HEAD", "OPTIONS"):  # type: ignore[attr-defined]
