@@ -31,3 +31,22 @@ def role_allows(role: str, action: str) -> bool:
         return role in ACTIONS[action]
     except KeyError:
         raise ValueError(f"unknown action {action!r}") from None
+
+
+# Roles that see every AWS account of the organization (and so every resource, scan and
+# finding). The other roles see only the accounts granted to one of their teams.
+ALL_ACCOUNTS_ROLES: frozenset[str] = frozenset({Role.OWNER, Role.ADMIN, Role.AUDITOR})
+
+
+def sees_all_accounts(role: str) -> bool:
+    return role in ALL_ACCOUNTS_ROLES
+
+
+# One line per action, for docs/permissions.md (accounts/permissions.py renders the matrix).
+ACTION_HELP: dict[str, str] = {
+    "view": "Read the organization's data: dashboard, inventory, scans, teams, members.",
+    "change": "Change governed data: start scans; later policies and exemption requests.",
+    "manage": "Organization settings, members, teams, AWS accounts and which teams hold them.",
+    "audit": "The audit log and evidence exports.",
+    "own": "Transfer ownership, delete the organization, grant the owner role.",
+}

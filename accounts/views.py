@@ -25,14 +25,16 @@ from .models import Membership, Team, TeamMembership, User
 from .roles import role_allows
 
 
-def inventory_summary(membership) -> dict:
-    """Accounts, resources and the untagged share per type, for the dashboard."""
+def inventory_summary(membership, scope: dict) -> dict:
+    """Accounts, resources and the untagged share per type, for the dashboard: the accounts the
+    member may see, narrowed to their teams' when `scope` (inventory.access.team_scope) says so."""
     from django.db.models import Count, Q
 
+    from inventory.access import narrow
     from inventory.models import AwsAccount, Resource, ScanRun
 
     by_type = list(
-        Resource.objects.restrict(membership)
+        narrow(Resource.objects.restrict(membership), scope)
         .live()
         .values("resource_type")
         .annotate(total=Count("id"), untagged=Count("id", filter=Q(tags={})))
@@ -43,12 +45,12 @@ def inventory_summary(membership) -> dict:
     resources = sum(row["total"] for row in by_type)
     untagged = sum(row["untagged"] for row in by_type)
     return {
-        "account_count": AwsAccount.objects.restrict(membership).count(),
+        "account_count": narrow(AwsAccount.objects.restrict(membership), scope).count(),
         "resource_count": resources,
         "untagged_count": untagged,
         "untagged_percent": round(100 * untagged / resources) if resources else 0,
         "by_type": by_type,
-        "last_scan": ScanRun.objects.restrict(membership).first(),
+        "last_scan": narrow(ScanRun.objects.restrict(membership), scope).first(),
     }
 
 
@@ -63,7 +65,11 @@ class DashboardView(OrganizationViewMixin, TemplateView):
         context["my_teams"] = Team.objects.restrict(m).filter(memberships__user=m.user)
         if role_allows(m.role, "audit"):
             context["recent_events"] = AuditEvent.objects.restrict(m, "audit")[:8]
-        context.update(inventory_summary(m))
+        from inventory.access import team_scope
+
+        scope = team_scope(self.request, m)
+        context["team_scope"] = scope
+        context.update(inventory_summary(m, scope))
         return context
 
 
@@ -200,12 +206,24 @@ class TeamDetailView(OrganizationViewMixin, TemplateView):
         )
         context.update(
             team=team,
+            team_accounts=held_by_team(self.membership, team),
             team_members=members.select_related("user"),
             can_manage=role_allows(self.membership.role, "manage"),
             team_form=TeamForm(initial={"name": team.name, "description": team.description}),
             member_form=TeamMemberForm(members=candidates),
         )
         return context
+
+
+def held_by_team(membership, team):
+    """The AWS accounts the team holds, of those the member may see."""
+    from inventory.models import AwsAccount
+
+    from .team_groups import team_group_name
+
+    return AwsAccount.objects.restrict(membership).filter(
+        team_grants__group__name=team_group_name(team.pk)
+    )
 
 
 class TeamActionView(ActionView):

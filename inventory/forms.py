@@ -50,3 +50,15 @@ class ScheduleForm(forms.Form):
         self.fields["account"].choices = [("", "All enabled accounts")] + [
             (str(a.pk), str(a)) for a in accounts
         ]
+
+
+class AccountTeamsForm(forms.Form):
+    """The teams that hold an AWS account (their editors and viewers see it)."""
+
+    teams = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["teams"].queryset = teams

@@ -96,3 +96,99 @@ def start_scan(
     )
     run_scan.delay_on_commit(scan.pk)
     return scan
+
+
+def _check_same_organization(account: AwsAccount, team) -> None:
+    # Guardian's groups carry no organization: refuse a grant across tenants here, whatever
+    # the caller resolved.
+    if team.organization_id != account.organization_id:
+        raise ServiceError("a team can only hold accounts of its own organization")
+
+
+@transaction.atomic
+def grant_account(account: AwsAccount, team) -> bool:
+    """Let `team` hold `account`: its editors and viewers see the account and everything under
+    it. Returns False when the team held it already (nothing recorded)."""
+    from django.contrib.auth.models import Permission
+
+    from accounts.team_groups import team_group
+
+    from .models.scoping import HOLD_PERMISSION, AccountTeamGrant
+
+    _check_same_organization(account, team)
+    group = team_group(team)
+    permission = Permission.objects.get(
+        content_type__app_label="inventory", codename=HOLD_PERMISSION
+    )
+    # guardian's assign_perm would take the organization from the context; name it instead.
+    _, created = AccountTeamGrant.objects.get_or_create(
+        organization=account.organization,
+        group=group,
+        permission=permission,
+        content_object=account,
+    )
+    if not created:
+        return False
+    audit.record(
+        "aws_account.team_grant",
+        target=account,
+        data={"account_id": account.account_id, "team": team.slug, "team_name": team.name},
+    )
+    return True
+
+
+@transaction.atomic
+def revoke_account(account: AwsAccount, team) -> bool:
+    """The team no longer holds the account. Returns False when it did not (nothing recorded)."""
+    from guardian.shortcuts import remove_perm
+
+    from accounts.team_groups import team_group
+
+    from .models.scoping import HOLD_PERMISSION
+
+    _check_same_organization(account, team)
+    deleted = remove_perm(f"inventory.{HOLD_PERMISSION}", team_group(team), account)
+    if not deleted:
+        return False
+    audit.record(
+        "aws_account.team_revoke",
+        target=account,
+        data={"account_id": account.account_id, "team": team.slug, "team_name": team.name},
+    )
+    return True
+
+
+@transaction.atomic
+def set_account_teams(account: AwsAccount, teams) -> tuple[list, list]:
+    """Make exactly `teams` hold the account; one audit event per team granted or revoked.
+    Returns (granted, revoked)."""
+    from accounts.models import Team
+
+    wanted = {t.pk: t for t in teams}
+    held = {
+        t.pk: t
+        for t in Team.objects.for_org(account.organization).filter(
+            pk__in=teams_holding(account).values("pk")
+        )
+    }
+    granted = [t for pk, t in wanted.items() if pk not in held and grant_account(account, t)]
+    revoked = [t for pk, t in held.items() if pk not in wanted and revoke_account(account, t)]
+    return granted, revoked
+
+
+def teams_holding(account: AwsAccount):
+    """The teams whose group holds the account."""
+    from django.db.models import CharField, Value
+    from django.db.models.functions import Concat
+
+    from accounts.models import Team
+    from accounts.team_groups import GROUP_PREFIX
+
+    from .models.scoping import HOLD_PERMISSION
+
+    groups = account.team_grants.filter(permission__codename=HOLD_PERMISSION).values("group__name")
+    return (
+        Team.objects.for_org(account.organization)
+        .alias(group_name=Concat(Value(GROUP_PREFIX), "pk", output_field=CharField()))
+        .filter(group_name__in=groups)
+    )

@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/", views.AccountListView.as_view(), name="account-list"),
     path("accounts/<int:pk>/", views.AccountDetailView.as_view(), name="account-detail"),
     path("accounts/<int:pk>/test/", views.AccountTestView.as_view(), name="account-test"),
+    path("accounts/<int:pk>/teams/", views.AccountTeamsView.as_view(), name="account-teams"),
     path("accounts/<int:pk>/delete/", views.AccountDeleteView.as_view(), name="account-delete"),
     path(
         "accounts/<int:pk>/discover/", views.AccountDiscoverView.as_view(), name="account-discover"

@@ -13,15 +13,24 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+from accounts.models import Team
 from accounts.roles import role_allows
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import graph, history, services
-from .access import access_account_by_id, access_resource_by_id, access_scan_by_id
+from .access import (
+    access_account_by_id,
+    access_resource_by_id,
+    access_scan_by_id,
+    hidden_arns,
+    narrow,
+    scan_scope_for,
+    team_scope,
+)
 from .filters import ResourceFilterForm, filter_resources
-from .forms import AccountEditForm, AccountForm, ScheduleForm, StartScanForm
-from .models import AwsAccount, Resource, ScanRun, TagEvent
+from .forms import AccountEditForm, AccountForm, AccountTeamsForm, ScheduleForm, StartScanForm
+from .models import AwsAccount, Resource, ScanRun, ScanUnit, TagEvent
 from .runner import Scope
 from .scanners.base import scanners
 
@@ -30,13 +39,29 @@ def _org_url(name: str, view, **kwargs) -> str:
     return reverse(name, kwargs={"org_slug": view.organization.slug, **kwargs})
 
 
-class AccountListView(OrganizationViewMixin, TemplateView):
+class TeamScopeMixin:
+    """Lists that default to the member's teams (the "My teams / All" switch)."""
+
+    def team_scope(self) -> dict:
+        if not hasattr(self, "_team_scope"):
+            self._team_scope = team_scope(self.request, self.membership)
+        return self._team_scope
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["team_scope"] = self.team_scope()
+        return context
+
+
+class AccountListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
     template_name = "inventory/account_list.html"
     write_action = "manage"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["accounts"] = AwsAccount.objects.restrict(self.membership).order_by("name")
+        context["accounts"] = narrow(
+            AwsAccount.objects.restrict(self.membership), self.team_scope()
+        ).order_by("name")
         context["can_manage"] = role_allows(self.membership.role, "manage")
         context["form"] = kwargs.get("form") or AccountForm(initial={"enabled": True})
         return context
@@ -84,6 +109,12 @@ class AccountDetailView(OrganizationViewMixin, TemplateView):
         context["scans"] = (
             ScanRun.objects.restrict(self.membership).filter(units__account=account).distinct()[:10]
         )
+        context["holding_teams"] = services.teams_holding(account)
+        if context["can_manage"]:
+            context["teams_form"] = AccountTeamsForm(
+                teams=Team.objects.restrict(self.membership, "manage"),
+                initial={"teams": [t.pk for t in context["holding_teams"]]},
+            )
         return context
 
     def post(self, request, *args, **kwargs):
@@ -98,6 +129,31 @@ class AccountDetailView(OrganizationViewMixin, TemplateView):
                 messages.success(request, "Account updated.")
                 return redirect(_org_url("account-detail", self, pk=account.pk))
         return self.render_to_response(self.get_context_data(form=form))
+
+
+class AccountTeamsView(OrganizationViewMixin, TemplateView):
+    """POST (owners, admins): the teams that hold the account, exactly the ones ticked."""
+
+    required_action = "manage"
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        account = access_account_by_id(self.membership, self.kwargs["pk"], "manage")
+        form = AccountTeamsForm(
+            request.POST, teams=Team.objects.restrict(self.membership, "manage")
+        )
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        else:
+            try:
+                granted, revoked = services.set_account_teams(account, form.cleaned_data["teams"])
+            except services.ServiceError as exc:
+                messages.error(request, str(exc))
+            else:
+                changes = [f"{t.name} now holds it" for t in granted]
+                changes += [f"{t.name} no longer holds it" for t in revoked]
+                messages.success(request, "; ".join(changes) + "." if changes else "No change.")
+        return redirect(_org_url("account-detail", self, pk=account.pk))
 
 
 class AccountTestView(OrganizationViewMixin, TemplateView):
@@ -124,7 +180,7 @@ class AccountDeleteView(OrganizationViewMixin, TemplateView):
         return redirect(_org_url("account-list", self))
 
 
-class ResourceListView(OrganizationViewMixin, TemplateView):
+class ResourceListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
     template_name = "inventory/resource_list.html"
     partial_template_name = "inventory/partials/_resource_rows.html"
     page_size = 50
@@ -132,7 +188,9 @@ class ResourceListView(OrganizationViewMixin, TemplateView):
     def filtered(self):
         form = ResourceFilterForm(self.request.GET or None)
         queryset = (
-            Resource.objects.restrict(self.membership).select_related("account").with_last_seen()
+            narrow(Resource.objects.restrict(self.membership), self.team_scope())
+            .select_related("account")
+            .with_last_seen()
         )
         data = form.cleaned_data if form.is_valid() else {}
         return form, filter_resources(queryset, data)
@@ -219,7 +277,13 @@ class ResourceDetailView(OrganizationViewMixin, TemplateView):
         context["resource"] = resource
         context["tags"] = sorted(resource.tags.items())
         context["timeline"] = history.timeline(resource, TagEvent.objects.restrict(self.membership))
-        context["neighbours"] = graph.neighbours(self.organization, resource.arn)
+        edges = graph.neighbours(self.organization, resource.arn)
+        hidden = hidden_arns(
+            self.membership, [e.source_arn for e in edges] + [e.target_arn for e in edges]
+        )
+        context["neighbours"] = [
+            e for e in edges if e.source_arn not in hidden and e.target_arn not in hidden
+        ]
         return context
 
 
@@ -230,6 +294,9 @@ def _graph_payload(membership, organization, resource, depth, direction=graph.DE
     """Nearest first, at most GRAPH_NODE_LIMIT nodes: a shared VPC or security group would
     otherwise pull half the estate into one drawing."""
     hops = graph.blast_radius(organization, resource.arn, depth, direction)
+    # Resources in accounts the member may not see are left out of the drawing.
+    hidden = hidden_arns(membership, [h.arn for h in hops])
+    hops = [h for h in hops if h.arn not in hidden]
     truncated = len(hops) > GRAPH_NODE_LIMIT
     arns = [resource.arn] + [h.arn for h in hops[:GRAPH_NODE_LIMIT]]
     known = {r.arn: r for r in Resource.objects.restrict(membership).filter(arn__in=arns)}
@@ -295,12 +362,12 @@ class ResourceGraphView(OrganizationViewMixin, TemplateView):
         return JsonResponse(payload)
 
 
-class ScanListView(OrganizationViewMixin, TemplateView):
+class ScanListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
     template_name = "inventory/scan_list.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["scans"] = ScanRun.objects.restrict(self.membership)[:50]
+        context["scans"] = narrow(ScanRun.objects.restrict(self.membership), self.team_scope())[:50]
         context["can_scan"] = role_allows(self.membership.role, "change")
         context["types"] = scanners()
         context["accounts"] = AwsAccount.objects.restrict(self.membership).enabled()
@@ -321,6 +388,7 @@ class ScanStartView(OrganizationViewMixin, TemplateView):
             types=tuple(filter(None, [data.get("type", "")])),
         )
         try:
+            scope = scan_scope_for(self.membership, scope)
             with transaction.atomic():
                 scan = services.start_scan(
                     self.organization, actor=Actor.for_user(request.user), scope=scope
@@ -339,9 +407,11 @@ class ScanDetailView(OrganizationViewMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         scan = access_scan_by_id(self.membership, self.kwargs["pk"])
         context["scan"] = scan
-        context["failed_units"] = scan.units.filter(status="failed").select_related("account")[:100]
+        # Only the units of accounts the member may see.
+        units = ScanUnit.objects.restrict(self.membership).filter(scan=scan)
+        context["failed_units"] = units.filter(status="failed").select_related("account")[:100]
         context["unit_counts"] = {
-            status: scan.units.filter(status=status).count()
+            status: units.filter(status=status).count()
             for status in ("pending", "running", "succeeded", "failed")
         }
         return context

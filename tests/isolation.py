@@ -205,6 +205,16 @@ ROUTES: list[Route] = [
         audit="aws_account.test_connection",
     ),
     Route(
+        "account-teams",
+        "/o/{org}/inventory/accounts/{account_pk}/teams/",
+        "manage",
+        "post",
+        # The account is held by {team} already: adding {data_team} is one grant.
+        data=lambda w: {"teams": [w.team_pk, w.data_team_pk]},
+        audit="aws_account.team_grant",
+        ok_status=(302,),
+    ),
+    Route(
         "account-delete",
         "/o/{org}/inventory/accounts/{account_pk}/delete/",
         "manage",

@@ -9,7 +9,7 @@ from accounts.roles import Role, role_allows
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
-from tests.factories import MembershipFactory, TeamMembershipFactory, UserFactory
+from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.isolation import ROUTE_IDS, ROUTES
 
 pytestmark = pytest.mark.django_db
@@ -21,14 +21,26 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
         organization=org, role=Role.VIEWER, user=UserFactory(email="target@acme.example")
     )
     team_member = TeamMembershipFactory(organization=org, team=team, user=users_by_role["viewer"])
+    TeamMembershipFactory(organization=org, team=team, user=users_by_role["editor"])
+    data_team = TeamFactory(organization=org, name="Data", slug="data")
     stranger = UserFactory(email="stranger@example.com")
     account, resource, scan = _inventory(org, "123456789012")
     token_pks, sa_pk, sa_token_pk = _tokens(org, users_by_role)
     their_account, their_resource, their_scan = _inventory(other_org, "123456789012")
+    # An account of the organization held by another team: editors and viewers of `team` (all
+    # the world's editors and viewers) must not see it.
+    hidden_account, hidden_resource, hidden_scan = _inventory(org, "999999999999", "hidden")
+    _grant(account, team)
+    _grant(hidden_account, data_team)
     return SimpleNamespace(
         account_pk=account.pk,
         resource_pk=resource.pk,
         scan_pk=scan.pk,
+        team_pk=team.pk,
+        data_team_pk=data_team.pk,
+        hidden_account_pk=hidden_account.pk,
+        hidden_resource_pk=hidden_resource.pk,
+        hidden_scan_pk=hidden_scan.pk,
         their_account_pk=their_account.pk,
         their_resource_pk=their_resource.pk,
         their_scan_pk=their_scan.pk,
@@ -70,10 +82,18 @@ def _tokens(organization, users_by_role):
     return token_pks, account.pk, sa_token.pk
 
 
-def _inventory(organization, account_id):
+def _grant(account, team):
+    from inventory import services
+
+    with tenant_scope(account.organization):
+        assert services.grant_account(account, team)
+
+
+def _inventory(organization, account_id, label="network"):
+    """An account with one resource and one scan (one unit on the account)."""
     from django.utils import timezone
 
-    from inventory.models import AwsAccount, Resource, ScanRun
+    from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit
 
     now = timezone.now()
     with tenant_scope(organization):
@@ -87,13 +107,22 @@ def _inventory(organization, account_id):
             arn=f"arn:aws:ec2:eu-west-1:{account_id}:vpc/vpc-{organization.slug}",
             resource_type="ec2:vpc",
             resource_id=f"vpc-{organization.slug}",
-            name=f"{organization.name} network",
+            name=f"{organization.name} {label}",
             tags={"Owner": organization.slug},
             fingerprint="x",
             first_seen=now,
             last_written=now,
         )
         scan = ScanRun.objects.create(organization=organization, started_by="test")
+        ScanUnit.objects.create(
+            organization=organization,
+            scan=scan,
+            account=account,
+            region="eu-west-1",
+            resource_type="ec2:vpc",
+            status=ScanUnit.FAILED,
+            error_code=f"Denied{account_id}",
+        )
     return account, resource, scan
 
 
@@ -201,3 +230,69 @@ def test_lists_never_show_another_organizations_rows(world):
         assert "globex" not in body.lower(), path
     orgs = client.get("/api/v1/organizations/").json()
     assert [o["slug"] for o in orgs] == [world.org]
+
+
+TEAM_SCOPED = [Role.EDITOR, Role.VIEWER]
+HIDDEN_PATHS = (
+    "inventory/accounts/{hidden_account_pk}/",
+    "inventory/resources/{hidden_resource_pk}/",
+    "inventory/resources/{hidden_resource_pk}/graph.json",
+    "inventory/scans/{hidden_scan_pk}/",
+)
+
+
+@pytest.mark.parametrize("role", Role.values)
+def test_an_account_no_team_of_mine_holds_is_404_like_a_missing_one(role, world):
+    """Editors and viewers see only their teams' accounts; everything under another account
+    is a 404, by page and by API, with the same body as an id that does not exist."""
+    client = client_for(world.users[role])
+    for template in HIDDEN_PATHS:
+        path = template.format(**vars(world))
+        missing = template.format(hidden_account_pk=0, hidden_resource_pk=0, hidden_scan_pk=0)
+        page = client.get(f"/o/{world.org}/{path}")
+        expected = 404 if role in TEAM_SCOPED else 200
+        assert page.status_code == expected, (role, path)
+        if "graph.json" in path:
+            continue
+        api = client.get(f"/api/v1/o/{world.org}/{path}")
+        assert api.status_code == expected, (role, path)
+        if role in TEAM_SCOPED:
+            assert api.json() == client.get(f"/api/v1/o/{world.org}/{missing}").json()
+    graph = client.get(
+        f"/api/v1/o/{world.org}/inventory/resources/{world.hidden_resource_pk}/blast-radius/"
+    )
+    assert graph.status_code == (404 if role in TEAM_SCOPED else 200)
+
+
+@pytest.mark.parametrize("role", Role.values)
+def test_lists_show_team_scoped_roles_only_their_teams_accounts(role, world):
+    client = client_for(world.users[role])
+    # Owners, admins and auditors who are in no team see everything by default.
+    sees_hidden = role not in TEAM_SCOPED
+    pages = {
+        "inventory/": "Acme Corp hidden",
+        "inventory/accounts/": "999999999999",
+        "inventory/scans/": f"/scans/{world.hidden_scan_pk}/",
+        "inventory/?format=csv": "999999999999",
+    }
+    for path, marker in pages.items():
+        response = client.get(f"/o/{world.org}/{path}")
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        body = body.decode()
+        assert "Acme Corp network" in body or "123456789012" in body or "/scans/" in body, path
+        assert (marker in body) == sees_hidden, (role, path)
+    for path in ("inventory/resources/", "inventory/accounts/", "inventory/scans/"):
+        body = client.get(f"/api/v1/o/{world.org}/{path}").json()
+        ids = {row["id"] for row in body.get("results", body)}
+        hidden = {
+            "inventory/resources/": world.hidden_resource_pk,
+            "inventory/accounts/": world.hidden_account_pk,
+            "inventory/scans/": world.hidden_scan_pk,
+        }[path]
+        visible = {
+            "inventory/resources/": world.resource_pk,
+            "inventory/accounts/": world.account_pk,
+            "inventory/scans/": world.scan_pk,
+        }[path]
+        assert visible in ids, (role, path)
+        assert (hidden in ids) == sees_hidden, (role, path)

@@ -134,15 +134,19 @@ def test_login_page_does_not_offer_sign_up_when_it_is_closed():
 
 
 @pytest.mark.django_db
-def test_dashboard_charts_the_tagged_share_per_type(org, viewer, aws_env):
+def test_dashboard_charts_the_tagged_share_per_type(org, viewer, team, aws_env):
     from django.utils import timezone
 
+    from inventory import services
     from inventory.models import Resource
+    from tests.factories import TeamMembershipFactory
     from tests.inventory.conftest import HOME, make_account
 
     account = make_account(org, HOME, role=False)
+    TeamMembershipFactory(organization=org, team=team, user=viewer)  # viewers see their teams'
     now = timezone.now()
     with tenant_scope(org):
+        services.grant_account(account, team)
         for i, tags in enumerate([{"Owner": "a"}, {}, {}, {"Owner": "b"}]):
             Resource.objects.create(
                 organization=org,

@@ -13,8 +13,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from inventory import graph, history, services
+from inventory.access import hidden_arns, scan_scope_for
 from inventory.filters import ResourceFilterForm, filter_resources
-from inventory.models import AwsAccount, Resource, ScanRun, TagEvent
+from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit, TagEvent
 from inventory.runner import Scope
 from tagsense.tenancy.api import OrganizationAPIView
 
@@ -78,6 +79,7 @@ class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
             tuple(body.validated_data["types"]),
         )
         try:
+            scope = scan_scope_for(self.membership, scope)
             with transaction.atomic():
                 scan = services.start_scan(
                     self.organization, actor=self.get_actor(request), scope=scope, trigger="api"
@@ -95,7 +97,10 @@ class ScanDetailView(OrganizationAPIView):
         scan = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
         data = ScanRunSerializer(scan).data
         data["failed_units"] = ScanUnitSerializer(
-            scan.units.filter(status="failed").select_related("account")[:100], many=True
+            ScanUnit.objects.restrict(self.membership)
+            .filter(scan=scan, status="failed")
+            .select_related("account")[:100],
+            many=True,
         ).data
         return Response(data)
 
@@ -173,6 +178,8 @@ class ResourceGraphView(OrganizationAPIView):
         query = kwargs["query"]
         if query == "neighbours":
             edges = graph.neighbours(self.organization, resource.arn)
+            hidden = self.hidden([e.source_arn for e in edges] + [e.target_arn for e in edges])
+            edges = [e for e in edges if not {e.source_arn, e.target_arn} & hidden]
             return Response({"edges": EdgeSerializer(edges, many=True).data})
         if query == "blast-radius":
             try:
@@ -183,6 +190,8 @@ class ResourceGraphView(OrganizationAPIView):
             if direction not in graph.DIRECTIONS:
                 raise ValidationError({"direction": [f"one of {', '.join(graph.DIRECTIONS)}"]})
             hops = graph.blast_radius(self.organization, resource.arn, depth, direction)
+            hidden = self.hidden([h.arn for h in hops])
+            hops = [h for h in hops if h.arn not in hidden]
             return Response(
                 {
                     "depth": depth,
@@ -191,4 +200,10 @@ class ResourceGraphView(OrganizationAPIView):
                 }
             )
         other = get_object_or_404(self.get_queryset(), pk=request.query_params.get("to") or 0)
-        return Response({"path": graph.path(self.organization, resource.arn, other.arn)})
+        chain = graph.path(self.organization, resource.arn, other.arn)
+        # A path through a resource the member may not see is not shown at all.
+        return Response({"path": [] if self.hidden(chain) else chain})
+
+    def hidden(self, arns: list[str]) -> set[str]:
+        """ARNs of resources in accounts the caller may not see (inventory.access)."""
+        return hidden_arns(self.membership, arns)

@@ -8,7 +8,9 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from tagsense.tenancy.models import TenantModel, TenantQuerySet
+from tagsense.tenancy.models import TenantModel
+
+from .scoping import AccountScopedQuerySet
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
@@ -30,7 +32,9 @@ def validate_role_arn(value: str) -> None:
         )
 
 
-class AwsAccountQuerySet(TenantQuerySet):
+class AwsAccountQuerySet(AccountScopedQuerySet):
+    account_lookup = "pk"
+
     def enabled(self):
         return self.filter(enabled=True)
 
@@ -71,6 +75,8 @@ class AwsAccount(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["organization", "account_id"], name="uniq_aws_account")
         ]
+        # Granted to a team's group (AccountTeamGrant): the team's editors and viewers see it.
+        permissions = [("hold_awsaccount", "A team holds this AWS account")]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.account_id})" if self.name else self.account_id

@@ -6,7 +6,9 @@ from django.db import models
 from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest
 
-from tagsense.tenancy.models import TenantModel, TenantQuerySet
+from tagsense.tenancy.models import TenantModel
+
+from .scoping import AccountScopedQuerySet
 
 GLOBAL = "global"  # the region of a unit that scans a global service once per account
 
@@ -25,7 +27,7 @@ def _bulk_organization() -> models.ForeignKey:
     )
 
 
-class ResourceQuerySet(TenantQuerySet):
+class ResourceQuerySet(AccountScopedQuerySet):
     def live(self):
         return self.filter(deleted_at__isnull=True)
 
@@ -115,6 +117,10 @@ class Resource(TenantModel):
         return self.name or self.resource_id
 
 
+class TagEventQuerySet(AccountScopedQuerySet):
+    account_lookup = "resource__account"
+
+
 class TagEvent(TenantModel):
     """What one scan saw change in one resource's tags.
 
@@ -149,6 +155,8 @@ class TagEvent(TenantModel):
     kind = models.CharField(max_length=16)
     changes = models.JSONField(default=list, blank=True)
     tags = models.JSONField(default=dict, blank=True, help_text="The tags after this event.")
+
+    objects = TagEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-seen_at", "-id"]

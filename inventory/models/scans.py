@@ -6,6 +6,17 @@ from django.db import models
 
 from tagsense.tenancy.models import TenantModel
 
+from .scoping import AccountScopedQuerySet
+
+
+class ScanRunQuerySet(AccountScopedQuerySet):
+    def in_accounts(self, accounts):
+        """Scan runs with at least one unit under the given accounts."""
+        units = ScanUnit.objects.filter(
+            scan=models.OuterRef("pk"), account__in=accounts.values("pk")
+        )
+        return self.filter(models.Exists(units))
+
 
 class ScanRun(TenantModel):
     PENDING, RUNNING, SUCCEEDED, PARTIAL, FAILED = (
@@ -33,6 +44,8 @@ class ScanRun(TenantModel):
     unchanged = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     api_calls = models.PositiveIntegerField(default=0)
+
+    objects = ScanRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -74,6 +87,8 @@ class ScanUnit(TenantModel):
     error_code = models.CharField(max_length=128, blank=True)
     error = models.TextField(blank=True)
 
+    objects = AccountScopedQuerySet.as_manager()
+
     class Meta:
         ordering = ["account_id", "region", "resource_type"]
         indexes = [models.Index(fields=["scan", "status"], name="scanunit_status_idx")]
@@ -91,6 +106,8 @@ class UnitCoverage(TenantModel):
     scan = models.ForeignKey(
         ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = AccountScopedQuerySet.as_manager()
 
     class Meta:
         constraints = [

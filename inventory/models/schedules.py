@@ -6,6 +6,16 @@ from django.db import models
 
 from tagsense.tenancy.models import TenantModel
 
+from .scoping import AccountScopedQuerySet
+
+
+class ScanScheduleQuerySet(AccountScopedQuerySet):
+    def in_accounts(self, accounts):
+        """Schedules of the given accounts, and those of every account (no account named)."""
+        return self.filter(
+            models.Q(account__isnull=True) | models.Q(account__in=accounts.values("pk"))
+        )
+
 
 class ScanSchedule(TenantModel):
     INTERVAL, CRON = "interval", "cron"
@@ -32,6 +42,8 @@ class ScanSchedule(TenantModel):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScanScheduleQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -7,9 +7,11 @@ import io
 import pytest
 from django.utils import timezone
 
+from inventory import services
 from inventory.models import Edge, Resource, TagEvent
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 
 from .conftest import HOME, make_account
 
@@ -17,8 +19,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def estate(org, aws_env):
+def estate(org, viewer, team, aws_env):
+    """Five resources in one account, held by the viewer's team (viewers see their teams')."""
     account = make_account(org, HOME, role=False, regions=["eu-west-1"])
+    TeamMembershipFactory(organization=org, team=team, user=viewer)
+    with tenant_scope(org):
+        services.grant_account(account, team)
     now = timezone.now()
     rows = [
         ("web-1", "ec2:instance", {"Owner": "alice", "Environment": "prod"}, None),

@@ -80,6 +80,7 @@ class Command(BaseCommand):
                 )
             found = discovery.discover(management)
             created = discovery.register_discovered(management, found)
+            _grant_demo_accounts(organization)
             if not ScanSchedule.objects.for_org(organization).exists():
                 schedules.create_schedule(
                     organization,
@@ -118,3 +119,22 @@ class Command(BaseCommand):
             f"{scan.unchanged} unchanged, {scan.deleted} deleted "
             f"({time.monotonic() - started:.0f} s in all)."
         )
+
+
+# Which demo team holds the accounts of which OU path (setup_demo creates the teams): the demo's
+# editors and viewers see their teams' accounts only.
+DEMO_TEAM_OUS = {
+    "Platform": ("Root/Production", "Root/Development"),
+    "Security": ("Root", "Root/Security"),
+    "FinOps": ("Root/Production",),
+}
+
+
+def _grant_demo_accounts(organization) -> None:
+    from accounts.models import Team
+
+    teams = {t.name: t for t in Team.objects.for_org(organization)}
+    for account in AwsAccount.objects.for_org(organization):
+        for name, ous in DEMO_TEAM_OUS.items():
+            if name in teams and account.ou_path in ous:
+                services.grant_account(account, teams[name])
