@@ -41,8 +41,10 @@ def held_accounts(membership: Membership) -> QuerySet[AwsAccount]:
 
 def visible_accounts(membership: Membership) -> QuerySet[AwsAccount]:
     """The accounts this member may see: all of them for owners, admins and auditors, the ones
-    their teams hold for editors and viewers (none when they are in no team)."""
-    if sees_all_accounts(membership.role):
+    their teams hold for editors and viewers (none when they are in no team). A service account
+    (a membership with no user: accounts.tokens) belongs to no team; an admin created it for the
+    whole organization, so it sees every account and its role bounds what it may do."""
+    if sees_all_accounts(membership.role) or membership.user_id is None:
         return AwsAccount.objects.for_org(membership.organization)
     return held_accounts(membership)
 

@@ -14,6 +14,7 @@ from inventory.models import AwsAccount
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
 from tests.factories import MembershipFactory
+from tests.inventory.conftest import make_account
 
 pytestmark = pytest.mark.django_db
 
@@ -317,7 +318,11 @@ def test_service_accounts_are_created_by_admins_and_act_with_their_own_role(
     ).json()
     assert minted["expires_at"] is None  # "never" is for service accounts only
     sa = bearer(minted["secret"])
-    assert sa.get(accounts_url(org)).status_code == 200
+    make_account(org, "123456789012", role=False)
+    listed = sa.get(accounts_url(org))
+    assert listed.status_code == 200
+    # Not team-scoped: a viewer service account sees the organization's accounts.
+    assert [a["account_id"] for a in listed.json()["results"]] == ["123456789012"]
     # A viewer service account cannot register an AWS account, whatever its token's scope.
     assert sa.post(accounts_url(org), ACCOUNT, content_type="application/json").status_code == 403
     assert sa.get(f"/api/v1/o/{org.slug}/").json()["role"] == "viewer"
