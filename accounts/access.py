@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 
-from .models import Membership, Team
+from .models import Membership, SSOGroupMapping, Team
 
 
 def access_team_by_slug(membership: Membership, slug: str, action: str = "view") -> Team:
@@ -12,4 +12,12 @@ def access_team_by_slug(membership: Membership, slug: str, action: str = "view")
 def access_membership_by_id(membership: Membership, pk: int, action: str = "view") -> Membership:
     return get_object_or_404(
         Membership.objects.restrict(membership, action).select_related("user"), pk=pk
+    )
+
+
+def access_sso_mapping_by_id(
+    membership: Membership, pk: int, action: str = "manage"
+) -> SSOGroupMapping:
+    return get_object_or_404(
+        SSOGroupMapping.objects.restrict(membership, action).select_related("team"), pk=pk
     )
