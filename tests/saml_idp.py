@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import uuid
 import zlib
 from urllib.parse import parse_qs, urlsplit
@@ -152,3 +153,9 @@ def request_id_from_redirect(location: str) -> str:
     saml_request = parse_qs(urlsplit(location).query)["SAMLRequest"][0]
     xml = zlib.decompress(base64.b64decode(saml_request), -15)
     return etree.fromstring(xml).get("ID")
+
+
+@functools.cache
+def shared_idp() -> TestIdP:
+    """One IdP for suites that only need a valid certificate (key generation takes time)."""
+    return TestIdP("shared-idp")
