@@ -100,3 +100,20 @@ class StrictFinishACSView(FinishACSView):
 
 
 finish_acs = StrictFinishACSView.as_view()
+
+
+@login_not_required
+def sso_start(request: HttpRequest) -> HttpResponse:
+    """The login page's "sign in with SSO" form: from an organization's slug to its IdP."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+    from django.urls import reverse
+
+    from .models import Organization
+
+    slug = (request.GET.get("organization") or "").strip().lower()[:64]
+    organization = Organization.objects.filter(slug=slug).first() if slug else None
+    if organization is None or sso.saml_app(organization) is None:
+        messages.error(request, "That organization has no single sign-on; check its short name.")
+        return redirect("account_login")
+    return redirect(reverse("saml_login", kwargs={"organization_slug": organization.slug}))

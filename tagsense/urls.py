@@ -43,6 +43,7 @@ urlpatterns = [
         saml_views.finish_acs,
         name="saml_finish_acs",
     ),
+    path("accounts/sso/", saml_views.sso_start, name="sso-start"),
     path("accounts/", include("allauth.urls")),
     path("o/<slug:org_slug>/", include(org_patterns)),
     path("api/v1/", include("tagsense.api_urls")),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 
 import pytest
@@ -583,3 +584,50 @@ def test_replay_cache_forgets_expired_assertions(saml_org):
         )
     sso.consume_assertion(saml_org, "_other", None)  # purges the expired one
     sso.consume_assertion(saml_org, "_old", past)
+
+
+def test_login_page_leads_to_the_organizations_idp(saml_org):
+    client = browser()
+    assert 'action="/accounts/sso/"' in client.get("/accounts/login/").content.decode()
+    response = client.get("/accounts/sso/", {"organization": saml_org.slug.upper()})
+    assert response["Location"] == f"/accounts/saml/{saml_org.slug}/login/"
+    response = client.get("/accounts/sso/", {"organization": "no-such-org"}, follow=True)
+    assert "has no single sign-on" in response.content.decode()
+
+
+def logout_request(identity_provider, org_slug, name_id, issuer=None):
+    import uuid
+    import zlib
+
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    xml = (
+        '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+        'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" '
+        f'ID="_l{uuid.uuid4().hex}" Version="2.0" IssueInstant="{now}" '
+        f'Destination="{sp_urls(org_slug)["sls"]}">'
+        f"<saml:Issuer>{issuer or identity_provider.entity_id}</saml:Issuer>"
+        '<saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">'
+        f"{name_id}</saml:NameID></samlp:LogoutRequest>"
+    )
+    compressor = zlib.compressobj(wbits=-15)
+    deflated = compressor.compress(xml.encode()) + compressor.flush()
+    return base64.b64encode(deflated).decode()
+
+
+def test_single_logout_from_the_idp_ends_the_session(saml_org, idp):
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example")
+    assert logged_in_as(client) is not None
+    forged = logout_request(idp, saml_org.slug, "ada@acme.example", issuer="https://evil.example")
+    response = client.get(
+        f"/accounts/saml/{saml_org.slug}/sls/", {"SAMLRequest": forged}, secure=True
+    )
+    assert response.status_code == 400
+    assert logged_in_as(client) is not None
+    request = logout_request(idp, saml_org.slug, "ada@acme.example")
+    response = client.get(
+        f"/accounts/saml/{saml_org.slug}/sls/", {"SAMLRequest": request}, secure=True
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(idp.slo_url + "?SAMLResponse=")
+    assert logged_in_as(client) is None
