@@ -2,7 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 
-from .models import ApiToken, Membership, ServiceAccount, Team
+from .models import ApiToken, Membership, ServiceAccount, SSOGroupMapping, Team
 
 
 def access_team_by_slug(membership: Membership, slug: str, action: str = "view") -> Team:
@@ -33,4 +33,12 @@ def access_service_account_token_by_id(
 ) -> ApiToken:
     return get_object_or_404(
         ApiToken.objects.restrict(membership, action).filter(service_account=account), pk=pk
+    )
+
+
+def access_sso_mapping_by_id(
+    membership: Membership, pk: int, action: str = "manage"
+) -> SSOGroupMapping:
+    return get_object_or_404(
+        SSOGroupMapping.objects.restrict(membership, action).select_related("team"), pk=pk
     )

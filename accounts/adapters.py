@@ -8,13 +8,23 @@ import hashlib
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from cryptography.fernet import Fernet, MultiFernet
 from django import forms
 from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
+from django.shortcuts import redirect, render
 
+import audit
+from tagsense.tenancy.context import Actor
 from tagsense.tenancy.middleware import client_ip
+
+from . import sso
+from .models import User
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -45,6 +55,96 @@ class AccountAdapter(DefaultAccountAdapter):
 
             record_lockout(credentials)
             raise
+
+    def pre_login(self, request, user, **kwargs):
+        """A password sign-in is refused to members of an organization that requires SSO,
+        except its owners marked break-glass. SAML sign-ins carry a sociallogin."""
+        if not (kwargs.get("signal_kwargs") or {}).get("sociallogin"):
+            organization = sso.password_refused_by(user)
+            if organization is not None:
+                audit.record(
+                    "auth.password_login_refused",
+                    target=user,
+                    data={"email": user.email, "organization": organization.slug},
+                    organization=organization,
+                    actor=Actor(Actor.ANONYMOUS, "", user.email),
+                )
+                from allauth.account.internal.stagekit import clear_login
+
+                clear_login(request)
+                messages.error(
+                    request,
+                    f"{organization.name} requires single sign-on: sign in through your "
+                    "identity provider, not with a password.",
+                )
+                return redirect("account_login")
+        return super().pre_login(request, user, **kwargs)
+
+
+def refuse(request, organization, reason: str, status: int = 403, **data):
+    """Audit a refused SSO sign-in and answer with a page that says why."""
+    with transaction.atomic():
+        sso.record_rejection(organization, reason, **data)
+    return render(
+        request,
+        "accounts/sso_error.html",
+        {"sso_organization": organization, "reason": reason},
+        status=status,
+    )
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Binds each SAML IdP to the organization that owns its app (accounts.sso)."""
+
+    def is_open_for_signup(self, request, sociallogin):
+        # Just-in-time provisioning: the organization's IdP vouches for its people.
+        return _organization(sociallogin) is not None
+
+    def pre_social_login(self, request, sociallogin):
+        """Before any user is logged in or created: the identity must belong to this IdP's
+        organization. A new identity is linked to an existing account with the same e-mail
+        only when that account belongs to no other organization and is no operator's, so
+        organization A's IdP can never sign in a member of organization B."""
+        organization = _organization(sociallogin)
+        if organization is None:
+            raise ImmediateHttpResponse(
+                refuse(request, None, "this IdP belongs to no organization")
+            )
+        if sociallogin.is_existing:
+            return
+        email = (sociallogin.user.email or "").strip()
+        if not email:
+            raise ImmediateHttpResponse(
+                refuse(request, organization, "the IdP sent no e-mail address for this user")
+            )
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            return
+        if user.is_staff or user.is_superuser or _belongs_elsewhere(user, organization):
+            raise ImmediateHttpResponse(
+                refuse(
+                    request,
+                    organization,
+                    "an account with this e-mail address exists outside this organization; "
+                    "its owner must sign in with their password",
+                    email=email,
+                )
+            )
+        sociallogin.connect(request, user)
+
+
+def _organization(sociallogin):
+    app = getattr(sociallogin.provider, "app", None)
+    return sso.organization_for_app(app) if app is not None else None
+
+
+def _belongs_elsewhere(user: User, organization) -> bool:
+    """Any membership (accepted or invited) in another organization."""
+    from accounts.models import Membership
+    from tagsense.tenancy.db import user_scope
+
+    with user_scope(user):
+        return Membership.objects.filter(user=user).exclude(organization=organization).exists()
 
 
 def _fernet_key(secret: str) -> bytes:

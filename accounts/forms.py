@@ -62,3 +62,81 @@ class ServiceAccountForm(forms.Form):
     name = forms.CharField(max_length=100)
     description = forms.CharField(max_length=255, required=False)
     role = forms.ChoiceField(choices=ServiceAccountRole.choices, initial=ServiceAccountRole.VIEWER)
+
+
+class SAMLForm(forms.Form):
+    """The organization's IdP: from its metadata (URL or file) or typed in by hand."""
+
+    metadata_url = forms.URLField(
+        label="IdP metadata URL", required=False, assume_scheme="https", max_length=1024
+    )
+    metadata_file = forms.FileField(label="or IdP metadata XML file", required=False)
+    entity_id = forms.CharField(label="IdP entity ID (issuer)", required=False, max_length=1024)
+    sso_url = forms.URLField(
+        label="Single sign-on URL", required=False, assume_scheme="https", max_length=1024
+    )
+    slo_url = forms.URLField(
+        label="Single logout URL", required=False, assume_scheme="https", max_length=1024
+    )
+    certificate = forms.CharField(
+        label="Signing certificate (PEM)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+    )
+    next_certificate = forms.CharField(
+        label="Next signing certificate (during a rotation)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+    )
+    want_message_signed = forms.BooleanField(
+        label="Also require the whole response to be signed", required=False
+    )
+    email_attribute = forms.CharField(label="E-mail attribute", max_length=255, required=False)
+    first_name_attribute = forms.CharField(
+        label="First name attribute", max_length=255, required=False
+    )
+    last_name_attribute = forms.CharField(
+        label="Last name attribute", max_length=255, required=False
+    )
+    groups_attribute = forms.CharField(label="Groups attribute", max_length=255, required=False)
+
+    MAX_METADATA_BYTES = 1024 * 1024
+
+    def clean_metadata_file(self):
+        upload = self.cleaned_data.get("metadata_file")
+        if upload is None:
+            return ""
+        if upload.size > self.MAX_METADATA_BYTES:
+            raise forms.ValidationError("the metadata file is larger than 1 MB")
+        try:
+            return upload.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError("the metadata file is not UTF-8 XML") from exc
+
+
+class GroupMappingForm(forms.Form):
+    group = forms.CharField(label="IdP group", max_length=255)
+    team = forms.ChoiceField(label="Team", required=False)
+    role = forms.ChoiceField(
+        label="or role",
+        required=False,
+        choices=[("", "—")] + [c for c in Role.choices if c[0] != Role.OWNER],
+    )
+
+    def __init__(self, *args, teams=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].choices = [("", "—")] + [(t.slug, t.name) for t in teams]
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("team")) == bool(data.get("role")):
+            raise forms.ValidationError("choose a team or a role")
+        return data
+
+
+class RequireSSOForm(forms.Form):
+    sso_required = forms.BooleanField(required=False)
+
+
+class BreakGlassForm(forms.Form):
+    break_glass = forms.BooleanField(required=False)

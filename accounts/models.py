@@ -64,6 +64,9 @@ class Organization(models.Model):
     # organization's pages or its API with a session (accounts/mfa.py).
     require_mfa = models.BooleanField("require two-factor authentication", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Members sign in through the organization's SAML IdP only; owners marked break-glass on
+    # their membership keep their password (docs/sso.md).
+    sso_required = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -98,6 +101,8 @@ class Membership(TenantModel):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Owners only: may still sign in with a password when the organization requires SSO.
+    break_glass = models.BooleanField(default=False)
 
     objects = MembershipQuerySet.as_manager()
 
@@ -277,3 +282,59 @@ class ApiToken(TenantModel):
         if self.is_revoked:
             return "revoked"
         return "expired" if self.is_expired() else "active"
+
+
+class SSOGroupMapping(TenantModel):
+    """One IdP group mapped to a team or to a role, applied at each SAML sign-in.
+
+    Exactly one of `team` and `role` is set. A team named by any mapping is managed by SSO
+    (members join and leave with their groups); roles are managed once any role mapping exists.
+    """
+
+    group = models.CharField(max_length=255)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="sso_mappings"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(team__isnull=False) & models.Q(role=""))
+                | (models.Q(team__isnull=True) & ~models.Q(role="")),
+                name="sso_mapping_team_xor_role",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "group", "team"],
+                condition=models.Q(team__isnull=False),
+                name="uniq_sso_group_team",
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "group"],
+                condition=models.Q(team__isnull=True),
+                name="uniq_sso_group_role",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group} -> {self.team or self.role}"
+
+
+class SAMLAssertion(TenantModel):
+    """An assertion already consumed, kept until its NotOnOrAfter: a second use is a replay."""
+
+    assertion_id = models.CharField(max_length=255)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "assertion_id"], name="uniq_saml_assertion"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.assertion_id

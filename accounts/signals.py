@@ -80,6 +80,24 @@ def record_lockout(credentials: dict[str, Any]) -> None:
         record_for_user("auth.login_locked", user, data, anonymous)
 
 
+@receiver(allauth_signals.user_logged_in, dispatch_uid="sso_provision")
+def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
+    """Each SAML sign-in re-applies the IdP's groups in the IdP's own organization only."""
+    provider = sociallogin.provider if sociallogin is not None else None
+    if provider is None or provider.id != "saml":
+        return
+    from . import sso
+
+    app = provider.app
+    organization = sso.organization_for_app(app)
+    if organization is None:  # pre_social_login refused these already
+        return
+    groups = sso.groups_from(
+        sociallogin.account.extra_data, app.settings.get("groups_attribute", "")
+    )
+    sso.provision_sso_login(organization, user, groups)
+
+
 @receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")
 @receiver(allauth_signals.password_set, dispatch_uid="audit_password_set")
 def on_password_changed(sender, request, user, **kwargs):

@@ -12,6 +12,20 @@ urlpatterns = [
     path(
         "settings/members/<int:pk>/remove/", views.RemoveMemberView.as_view(), name="member-remove"
     ),
+    path(
+        "settings/members/<int:pk>/break-glass/",
+        views.BreakGlassView.as_view(),
+        name="member-break-glass",
+    ),
+    path("settings/sso/", views.SSOSettingsView.as_view(), name="sso-settings"),
+    path("settings/sso/idp/", views.ConfigureSAMLView.as_view(), name="sso-configure"),
+    path("settings/sso/require/", views.RequireSSOView.as_view(), name="sso-require"),
+    path("settings/sso/mappings/add/", views.AddGroupMappingView.as_view(), name="sso-mapping-add"),
+    path(
+        "settings/sso/mappings/<int:pk>/remove/",
+        views.RemoveGroupMappingView.as_view(),
+        name="sso-mapping-remove",
+    ),
     path("settings/teams/add/", views.CreateTeamView.as_view(), name="team-add"),
     path("settings/tokens/", token_views.PersonalTokensView.as_view(), name="api-tokens"),
     path(

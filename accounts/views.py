@@ -10,18 +10,22 @@ from django.views.generic import TemplateView
 from audit.models import AuditEvent
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import services
-from .access import access_membership_by_id, access_team_by_slug
+from . import services, sso
+from .access import access_membership_by_id, access_sso_mapping_by_id, access_team_by_slug
 from .forms import (
     AddMemberForm,
+    BreakGlassForm,
+    GroupMappingForm,
     OrganizationForm,
+    RequireSSOForm,
     RoleForm,
+    SAMLForm,
     SecurityForm,
     TeamForm,
     TeamMemberForm,
 )
 from .mfa import users_with_mfa
-from .models import Membership, Team, TeamMembership, User
+from .models import Membership, SSOGroupMapping, Team, TeamMembership, User
 from .roles import role_allows
 
 
@@ -279,3 +283,124 @@ class RemoveTeamMemberView(TeamActionView):
             raise services.ServiceError("That member is not in the team.")
         services.remove_team_member(team, user=tm.user)
         messages.success(self.request, f"{tm.user.email} left the team.")
+
+
+# --- single sign-on (accounts/sso.py, docs/sso.md) -------------------------------------------
+
+
+class SSOSettingsView(OrganizationViewMixin, TemplateView):
+    """The organization's IdP, the SP addresses to give it, group mappings, SSO-mandatory."""
+
+    template_name = "accounts/sso_settings.html"
+    required_action = "manage"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        m = self.membership
+        slug = self.organization.slug
+        config = sso.idp_settings(sso.saml_app(self.organization))
+        if config:  # certificates are never put back into a form: described below instead
+            initial = {k: v for k, v in vars(config).items() if k not in ("certificates", "source")}
+        else:
+            initial = {f"{k}_attribute": v for k, v in sso.DEFAULT_ATTRIBUTES.items()}
+        teams = Team.objects.restrict(m, "manage")
+        sp = {
+            name: self.request.build_absolute_uri(reverse(f"saml_{name}", args=[slug]))
+            for name in ("metadata", "acs", "sls", "login")
+        }
+        context.update(
+            idp=config,
+            certificates=[sso.describe_certificate(c) for c in config.certificates]
+            if config
+            else [],
+            sp=sp,
+            saml_form=SAMLForm(initial=initial),
+            mapping_form=GroupMappingForm(teams=teams),
+            mappings=SSOGroupMapping.objects.restrict(m, "manage").select_related("team"),
+            owners=Membership.objects.restrict(m, "manage")
+            .active()
+            .filter(role="owner")
+            .select_related("user"),
+            can_own=role_allows(m.role, "own"),
+        )
+        return context
+
+
+class SSOActionView(ActionView):
+    def get_success_url(self):
+        return reverse("sso-settings", kwargs={"org_slug": self.organization.slug})
+
+
+class ConfigureSAMLView(SSOActionView):
+    def get_form(self):
+        return SAMLForm(self.request.POST, self.request.FILES)
+
+    def perform(self, data):
+        attributes = {
+            name: data[name]
+            for name in (
+                "email_attribute",
+                "first_name_attribute",
+                "last_name_attribute",
+                "groups_attribute",
+            )
+        }
+        if data["metadata_url"] or data["metadata_file"]:
+            xml = data["metadata_file"] or sso.fetch_metadata(data["metadata_url"])
+            config = sso.settings_from_metadata(xml, entity_id=data["entity_id"])
+            config.source = data["metadata_url"] or "metadata-xml"
+        else:
+            certificates = [data["certificate"], data["next_certificate"]]
+            config = sso.IdPSettings(
+                entity_id=data["entity_id"],
+                sso_url=data["sso_url"],
+                slo_url=data["slo_url"],
+                certificates=[c for c in certificates if c.strip()],
+            )
+        config.want_message_signed = data["want_message_signed"]
+        for name, value in attributes.items():
+            setattr(config, name, value)
+        sso.configure_saml(self.organization, config)
+        messages.success(self.request, "Identity provider saved.")
+
+
+class RequireSSOView(SSOActionView):
+    form_class = RequireSSOForm
+
+    def perform(self, data):
+        sso.set_sso_required(self.organization, required=data["sso_required"])
+        if data["sso_required"]:
+            messages.success(self.request, "Members must now sign in through the IdP.")
+        else:
+            messages.success(self.request, "Members may sign in with a password again.")
+
+
+class AddGroupMappingView(SSOActionView):
+    def get_form(self):
+        teams = Team.objects.restrict(self.membership, "manage")
+        return GroupMappingForm(self.request.POST, teams=teams)
+
+    def perform(self, data):
+        team = None
+        if data["team"]:
+            team = access_team_by_slug(self.membership, data["team"], "manage")
+        sso.add_group_mapping(self.organization, group=data["group"], team=team, role=data["role"])
+        messages.success(self.request, "Group mapping added.")
+
+
+class RemoveGroupMappingView(SSOActionView):
+    def perform(self, data):
+        mapping = access_sso_mapping_by_id(self.membership, self.kwargs["pk"], "manage")
+        sso.remove_group_mapping(mapping)
+        messages.success(self.request, "Group mapping removed.")
+
+
+class BreakGlassView(SSOActionView):
+    required_action = "own"
+    form_class = BreakGlassForm
+
+    def perform(self, data):
+        target = access_membership_by_id(self.membership, self.kwargs["pk"], "manage")
+        sso.set_break_glass(target, break_glass=data["break_glass"], by=self.membership)
+        state = "keeps" if target.break_glass else "no longer has"
+        messages.success(self.request, f"{target.user.email} {state} password sign-in.")

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import saml_views
 from audit import urls as audit_urls
 
 from . import errors, views
@@ -36,6 +37,13 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    # Before allauth's URLs: our strict end of the SAML sign-in answers at the same address.
+    path(
+        "accounts/saml/<slug:organization_slug>/acs/finish/",
+        saml_views.finish_acs,
+        name="saml_finish_acs",
+    ),
+    path("accounts/sso/", saml_views.sso_start, name="sso-start"),
     path("accounts/", include("allauth.urls")),
     path("o/<slug:org_slug>/", include(org_patterns)),
     path("api/v1/", include("tagsense.api_urls")),

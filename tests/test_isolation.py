@@ -11,6 +11,7 @@ from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.isolation import ROUTE_IDS, ROUTES
+from tests.saml_idp import shared_idp
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,7 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
     stranger = UserFactory(email="stranger@example.com")
     account, resource, scan = _inventory(org, "123456789012")
     token_pks, sa_pk, sa_token_pk = _tokens(org, users_by_role)
+    sso_mapping = _sso(org, team)
     their_account, their_resource, their_scan = _inventory(other_org, "123456789012")
     # An account of the organization held by another team: editors and viewers of `team` (all
     # the world's editors and viewers) must not see it.
@@ -49,6 +51,9 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
         team=team.slug,
         other_team=other_team.slug,
         member_pk=member.pk,
+        owner_member_pk=_membership_pk(org, users_by_role["owner"]),
+        sso_mapping_pk=sso_mapping.pk,
+        idp_certificate=shared_idp().cert_pem,
         member_user_pk=member.user_id,
         team_member_pk=team_member.pk,
         stranger_email=stranger.email,
@@ -60,6 +65,28 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
         sa_pk=sa_pk,
         sa_token_pk=sa_token_pk,
     )
+
+
+def _membership_pk(organization, user):
+    from accounts.models import Membership
+
+    with tenant_scope(organization):
+        return Membership.objects.for_org(organization).get(user=user).pk
+
+
+def _sso(organization, team):
+    """The organization's IdP and one group mapping, for the single sign-on routes."""
+    from accounts import sso
+
+    idp = shared_idp()
+    with tenant_scope(organization):
+        sso.configure_saml(
+            organization,
+            sso.IdPSettings(
+                entity_id=idp.entity_id, sso_url=idp.sso_url, certificates=[idp.cert_pem]
+            ),
+        )
+        return sso.add_group_mapping(organization, group="Engineering", team=team)
 
 
 def _tokens(organization, users_by_role):

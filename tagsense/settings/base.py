@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.saml",
     "django_celery_beat",
     "tagsense.tenancy",
     "accounts",
@@ -144,6 +146,13 @@ ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=False)
 ACCOUNT_LOGOUT_ON_GET = False
+# SAML: one SocialApp per organization (provider "saml", provider_id = client_id = the slug),
+# written by accounts.sso.configure_saml; accounts.adapters binds each IdP to its organization.
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never match users by e-mail in allauth: see adapters
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ONLY = False
 ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous object permissions
 
 # Lock-out after failed sign-ins (allauth's rate limits, kept in the cache below): per client

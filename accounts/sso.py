@@ -1,0 +1,493 @@
+"""SAML single sign-on per organization (docs/sso.md).
+
+The IdP configuration is one allauth SocialApp per organization (provider "saml", provider_id =
+client_id = the organization's slug); these functions are its only writer. Also here: the group
+mappings, SSO-mandatory and break-glass owners, the replay cache, and the just-in-time
+provisioning applied at each SAML sign-in. Each change writes its audit event in the same
+transaction. Callers have checked the actor's role (views via the tenancy base classes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from allauth.socialaccount.models import SocialApp
+from cryptography import x509
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from onelogin.saml2.constants import OneLogin_Saml2_Constants
+from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+
+import audit
+
+from .models import Membership, Organization, SAMLAssertion, SSOGroupMapping, Team, TeamMembership
+from .models import User as UserModel
+from .roles import Role
+from .services import ServiceError
+
+PROVIDER = "saml"
+# Highest first: "highest role wins" when several groups map to roles.
+ROLE_RANK = [Role.OWNER, Role.ADMIN, Role.EDITOR, Role.AUDITOR, Role.VIEWER]
+DEFAULT_ROLE = Role.VIEWER
+MAX_GROUPS = 200
+MAX_GROUP_LENGTH = 255
+
+# Enforced on every response whatever the stored settings say (saml_views.strict_config).
+STRICT_SECURITY: dict[str, Any] = {
+    "wantAssertionsSigned": True,
+    "rejectDeprecatedAlgorithm": True,
+    "wantNameId": True,
+    "allowSingleLabelDomains": False,
+}
+
+DEFAULT_ATTRIBUTES = {
+    "email": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+    "first_name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+    "last_name": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+    "groups": "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups",
+}
+
+
+class ReplayError(ServiceError):
+    """The assertion was consumed before."""
+
+
+@dataclass
+class IdPSettings:
+    entity_id: str
+    sso_url: str
+    slo_url: str = ""
+    certificates: list[str] = field(default_factory=list)
+    want_message_signed: bool = False
+    email_attribute: str = DEFAULT_ATTRIBUTES["email"]
+    first_name_attribute: str = DEFAULT_ATTRIBUTES["first_name"]
+    last_name_attribute: str = DEFAULT_ATTRIBUTES["last_name"]
+    groups_attribute: str = DEFAULT_ATTRIBUTES["groups"]
+    source: str = "manual"  # "manual", "metadata-xml" or the metadata URL
+
+
+# --- certificates and metadata --------------------------------------------------------------
+
+_PEM_ARMOUR = re.compile(r"-----(BEGIN|END) CERTIFICATE-----")
+
+
+def normalise_certificate(text: str) -> str:
+    """The certificate's base64 DER on one line; ServiceError when it is not an X.509 one."""
+    body = re.sub(r"\s+", "", _PEM_ARMOUR.sub("", text or ""))
+    try:
+        der = base64.b64decode(body, validate=True)
+        x509.load_der_x509_certificate(der)
+    except (binascii.Error, ValueError) as exc:
+        raise ServiceError("that is not a valid X.509 certificate (PEM or base64)") from exc
+    return body
+
+
+def describe_certificate(body: str) -> dict[str, str]:
+    """What an admin needs to recognise a certificate: never the certificate itself."""
+    der = base64.b64decode(body)
+    cert = x509.load_der_x509_certificate(der)
+    return {
+        "subject": cert.subject.rfc4514_string()[:200],
+        "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%d"),
+        "sha256": hashlib.sha256(der).hexdigest(),
+    }
+
+
+def _check_url(url: str, what: str, *, required: bool = True) -> str:
+    url = (url or "").strip()
+    if not url:
+        if required:
+            raise ServiceError(f"the {what} is required")
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ServiceError(f"the {what} must be an http(s) URL")
+    return url
+
+
+def settings_from_metadata(xml: str, *, entity_id: str = "") -> IdPSettings:
+    """IdP settings from its metadata XML (an upload, or what fetch_metadata returned)."""
+    try:
+        parsed = OneLogin_Saml2_IdPMetadataParser.parse(
+            xml,
+            entity_id=entity_id or None,
+            required_sso_binding=OneLogin_Saml2_Constants.BINDING_HTTP_REDIRECT,
+        )
+    except Exception as exc:  # lxml and the parser raise many kinds; none is the user's fault
+        raise ServiceError("the IdP metadata could not be read as SAML metadata XML") from exc
+    idp = parsed.get("idp") or {}
+    certificates = list((idp.get("x509certMulti") or {}).get("signing") or [])
+    if not certificates and idp.get("x509cert"):
+        certificates = [idp["x509cert"]]
+    if not idp.get("entityId") or not certificates:
+        raise ServiceError("the metadata names no IdP entity with a signing certificate")
+    return IdPSettings(
+        entity_id=idp["entityId"],
+        sso_url=(idp.get("singleSignOnService") or {}).get("url", ""),
+        slo_url=(idp.get("singleLogoutService") or {}).get("url", ""),
+        certificates=certificates,
+        source="metadata-xml",
+    )
+
+
+def fetch_metadata(url: str) -> str:
+    """The IdP metadata at an https URL, read once when an admin saves the configuration."""
+    url = _check_url(url, "metadata URL")
+    if urlsplit(url).scheme != "https":
+        raise ServiceError("the metadata URL must use https")
+    try:
+        return OneLogin_Saml2_IdPMetadataParser.get_metadata(url, timeout=10).decode()
+    except Exception as exc:
+        raise ServiceError("the IdP metadata could not be fetched from that URL") from exc
+
+
+# --- the SocialApp --------------------------------------------------------------------------
+
+
+def saml_app(organization: Organization) -> SocialApp | None:
+    return SocialApp.objects.filter(provider=PROVIDER, provider_id=organization.slug).first()
+
+
+def organization_for_app(app: SocialApp) -> Organization | None:
+    """The organization an IdP belongs to: the one whose slug is the app's provider_id."""
+    if app.provider != PROVIDER or app.provider_id != app.client_id:
+        return None
+    return Organization.objects.filter(slug=app.provider_id).first()
+
+
+def idp_settings(app: SocialApp | None) -> IdPSettings | None:
+    if app is None:
+        return None
+    idp = app.settings.get("idp", {})
+    attributes = app.settings.get("attribute_mapping", {})
+    return IdPSettings(
+        entity_id=idp.get("entity_id", ""),
+        sso_url=idp.get("sso_url", ""),
+        slo_url=idp.get("slo_url", ""),
+        certificates=list(idp.get("certificates") or [idp.get("x509cert", "")]),
+        want_message_signed=app.settings.get("advanced", {}).get("want_message_signed", False),
+        email_attribute=(attributes.get("email") or [""])[0],
+        first_name_attribute=(attributes.get("first_name") or [""])[0],
+        last_name_attribute=(attributes.get("last_name") or [""])[0],
+        groups_attribute=app.settings.get("groups_attribute", ""),
+        source=idp.get("source", "manual"),
+    )
+
+
+def _app_settings(config: IdPSettings) -> dict[str, Any]:
+    return {
+        "idp": {
+            "entity_id": config.entity_id,
+            "sso_url": config.sso_url,
+            "slo_url": config.slo_url,
+            "x509cert": config.certificates[0],
+            "certificates": config.certificates,
+            # Not "metadata_url": allauth would fetch it at every sign-in; we read it on save.
+            "source": config.source,
+        },
+        # No "uid" entry: the NameID (required) identifies the user at the IdP.
+        "attribute_mapping": {
+            "email": [config.email_attribute],
+            "first_name": [config.first_name_attribute],
+            "last_name": [config.last_name_attribute],
+        },
+        "groups_attribute": config.groups_attribute,
+        "advanced": {
+            "strict": True,
+            "want_assertion_signed": True,
+            "want_message_signed": config.want_message_signed,
+            "reject_deprecated_algorithm": True,
+            "reject_idp_initiated_sso": True,
+            "want_name_id": True,
+            "want_attribute_statement": False,
+            "allow_single_label_domains": False,
+        },
+    }
+
+
+@transaction.atomic
+def configure_saml(organization: Organization, config: IdPSettings) -> SocialApp:
+    """Create or replace the organization's IdP. Assumes the caller may `manage` it."""
+    config.entity_id = (config.entity_id or "").strip()
+    if not config.entity_id or len(config.entity_id) > 1024:
+        raise ServiceError("the IdP entity ID is required")
+    config.sso_url = _check_url(config.sso_url, "single sign-on URL")
+    config.slo_url = _check_url(config.slo_url, "single logout URL", required=False)
+    config.certificates = [normalise_certificate(c) for c in config.certificates if c.strip()]
+    if not config.certificates:
+        raise ServiceError("at least one IdP signing certificate is required")
+    for name in ("email_attribute", "first_name_attribute", "last_name_attribute"):
+        setattr(config, name, (getattr(config, name) or DEFAULT_ATTRIBUTES[name[:-10]]).strip())
+    config.groups_attribute = (config.groups_attribute or "").strip()
+    app = saml_app(organization) or SocialApp(
+        provider=PROVIDER, provider_id=organization.slug, client_id=organization.slug
+    )
+    created = app.pk is None
+    app.name = organization.name[:40]
+    app.settings = _app_settings(config)
+    app.save()
+    audit.record(
+        "sso.configure",
+        target=organization,
+        data={
+            "created": created,
+            "entity_id": config.entity_id,
+            "sso_url": config.sso_url,
+            "slo_url": config.slo_url,
+            "source": config.source,
+            "certificates": [describe_certificate(c)["sha256"] for c in config.certificates],
+            "want_message_signed": config.want_message_signed,
+        },
+        organization=organization,
+    )
+    return app
+
+
+@transaction.atomic
+def set_sso_required(organization: Organization, *, required: bool) -> Organization:
+    if required and saml_app(organization) is None:
+        raise ServiceError("configure the identity provider before making SSO mandatory")
+    old = organization.sso_required
+    organization.sso_required = required
+    organization.save(update_fields=["sso_required"])
+    audit.record(
+        "sso.require",
+        target=organization,
+        data={"sso_required": [old, required]},
+        organization=organization,
+    )
+    return organization
+
+
+@transaction.atomic
+def set_break_glass(membership: Membership, *, break_glass: bool, by: Membership) -> Membership:
+    """Mark an owner who keeps password sign-in under mandatory SSO. Only owners decide."""
+    if by.role != Role.OWNER:
+        raise ServiceError("only an owner can mark break-glass owners")
+    if membership.role != Role.OWNER and break_glass:
+        raise ServiceError("only owners can be break-glass accounts")
+    old = membership.break_glass
+    membership.break_glass = break_glass
+    membership.save(update_fields=["break_glass"])
+    audit.record(
+        "org.member_break_glass",
+        target=membership.user,
+        data={"email": membership.user.email, "break_glass": [old, break_glass]},
+    )
+    return membership
+
+
+# --- group mappings -------------------------------------------------------------------------
+
+
+def clean_group(group: str) -> str:
+    group = (group or "").strip()
+    if not group or len(group) > MAX_GROUP_LENGTH:
+        raise ServiceError(f"a group name is 1 to {MAX_GROUP_LENGTH} characters")
+    return group
+
+
+@transaction.atomic
+def add_group_mapping(
+    organization: Organization, *, group: str, team: Team | None = None, role: str = ""
+) -> SSOGroupMapping:
+    group = clean_group(group)
+    if (team is None) == (not role):
+        raise ServiceError("map the group to a team or to a role")
+    if role and role not in Role.values:
+        raise ServiceError(f"unknown role {role!r}")
+    if role == Role.OWNER:
+        raise ServiceError("SSO never grants the owner role")
+    duplicate = f"the group {group!r} is mapped to that already"
+    existing = SSOGroupMapping.objects.for_org(organization).filter(group=group)
+    if team is not None and existing.filter(team=team).exists():
+        raise ServiceError(duplicate)
+    if role and existing.filter(team__isnull=True).exists():
+        raise ServiceError(f"the group {group!r} is mapped to a role already")
+    try:
+        with transaction.atomic():
+            mapping = SSOGroupMapping.objects.create(
+                organization=organization, group=group, team=team, role=role
+            )
+    except IntegrityError as exc:
+        raise ServiceError(duplicate) from exc
+    audit.record(
+        "sso.mapping_add",
+        target=mapping,
+        data={"group": group, "team": team.name if team else "", "role": role},
+    )
+    return mapping
+
+
+@transaction.atomic
+def remove_group_mapping(mapping: SSOGroupMapping) -> None:
+    audit.record(
+        "sso.mapping_remove",
+        target=mapping,
+        data={
+            "group": mapping.group,
+            "team": mapping.team.name if mapping.team else "",
+            "role": mapping.role,
+        },
+    )
+    mapping.delete()
+
+
+# --- sign-in --------------------------------------------------------------------------------
+
+
+def password_refused_by(user: UserModel) -> Organization | None:
+    """The first organization whose mandatory SSO forbids this user a password sign-in."""
+    from tagsense.tenancy.resolve import memberships_of
+
+    for membership in memberships_of(user):
+        organization = membership.organization
+        if organization.sso_required and not (
+            membership.role == Role.OWNER and membership.break_glass
+        ):
+            return organization
+    return None
+
+
+def consume_assertion(organization: Organization, assertion_id: str, not_on_or_after: Any) -> None:
+    """Remember an assertion until it expires; ReplayError when it was seen before.
+
+    Assumes the response was validated (signature, audience, times) by python3-saml.
+    """
+    from tagsense.tenancy.db import tenant_scope
+
+    if not assertion_id:
+        raise ReplayError("the assertion has no ID")
+    now = timezone.now()
+    drift = timedelta(seconds=OneLogin_Saml2_Constants.ALLOWED_CLOCK_DRIFT)
+    if isinstance(not_on_or_after, int | float):
+        expires = datetime.fromtimestamp(not_on_or_after, tz=UTC) + drift
+    else:  # no NotOnOrAfter on the subject: keep it for a day
+        expires = now + timedelta(days=1)
+    with tenant_scope(organization):
+        SAMLAssertion.objects.for_org(organization).filter(expires_at__lt=now).delete()
+        try:
+            with transaction.atomic():
+                SAMLAssertion.objects.create(
+                    organization=organization,
+                    assertion_id=assertion_id[:255],
+                    expires_at=max(expires, now + drift),
+                )
+        except IntegrityError as exc:
+            raise ReplayError("this assertion was used before (replay)") from exc
+
+
+def groups_from(attributes: dict[str, Any], groups_attribute: str) -> list[str]:
+    """The user's group names from the assertion's attributes: trimmed, bounded, unique."""
+    if not groups_attribute:
+        return []
+    values = attributes.get(groups_attribute) or []
+    if isinstance(values, str):
+        values = [values]
+    groups: list[str] = []
+    for value in values[:MAX_GROUPS]:
+        name = str(value).strip()[:MAX_GROUP_LENGTH]
+        if name and name not in groups:
+            groups.append(name)
+    return groups
+
+
+def _highest(roles: set[str]) -> str | None:
+    for role in ROLE_RANK:
+        if role in roles:
+            return role
+    return None
+
+
+@transaction.atomic
+def provision_sso_login(
+    organization: Organization, user: UserModel, groups: list[str]
+) -> Membership:
+    """Apply a SAML sign-in to the organization that owns the IdP, and to no other.
+
+    Joins the user (or accepts their invitation); when the organization maps any group to a
+    role, sets the highest mapped role (the default role when none matches; owners are never
+    changed); puts the user in the teams their groups map to and takes them out of the mapped
+    teams their groups no longer name. Teams no mapping names are left alone.
+    Runs in the organization's tenant scope with the user as the actor.
+    """
+    from tagsense.tenancy.context import Actor
+    from tagsense.tenancy.db import tenant_scope
+
+    with tenant_scope(organization, actor=Actor.for_user(user)):
+        mappings = list(SSOGroupMapping.objects.for_org(organization).select_related("team"))
+        role_mappings = [m for m in mappings if not m.team_id]
+        mapped_role = _highest({m.role for m in role_mappings if m.group in groups})
+        role = mapped_role or DEFAULT_ROLE
+        membership = (
+            Membership.objects.for_org(organization).filter(user=user).select_for_update().first()
+        )
+        if membership is None:
+            membership = Membership.objects.create(
+                organization=organization, user=user, role=role, accepted_at=timezone.now()
+            )
+            audit.record(
+                "org.member_add",
+                target=user,
+                data={"email": user.email, "role": role, "via": "sso"},
+            )
+        else:
+            if membership.is_pending:
+                membership.accepted_at = timezone.now()
+                membership.save(update_fields=["accepted_at"])
+                audit.record(
+                    "org.member_accept",
+                    target=user,
+                    data={"email": user.email, "role": membership.role, "via": "sso"},
+                )
+            if role_mappings and membership.role != Role.OWNER and membership.role != role:
+                old = membership.role
+                membership.role = role
+                membership.save(update_fields=["role"])
+                audit.record(
+                    "org.member_role_change",
+                    target=user,
+                    data={"email": user.email, "role": [old, role], "via": "sso"},
+                )
+        managed = {m.team_id: m.team for m in mappings if m.team_id}
+        wanted = {m.team_id for m in mappings if m.team_id and m.group in groups}
+        current = set(
+            TeamMembership.objects.for_org(organization)
+            .filter(user=user, team_id__in=managed)
+            .values_list("team_id", flat=True)
+        )
+        for team_id in sorted(wanted - current):
+            TeamMembership.objects.create(organization=organization, team_id=team_id, user=user)
+            audit.record(
+                "team.member_add", target=managed[team_id], data={"email": user.email, "via": "sso"}
+            )
+        for team_id in sorted(current - wanted):
+            TeamMembership.objects.for_org(organization).filter(team_id=team_id, user=user).delete()
+            audit.record(
+                "team.member_remove",
+                target=managed[team_id],
+                data={"email": user.email, "via": "sso"},
+            )
+        audit.record(
+            "sso.login", target=user, data={"email": user.email, "groups": groups[:MAX_GROUPS]}
+        )
+    return membership
+
+
+def record_rejection(organization: Organization | None, reason: str, **data: Any) -> None:
+    """An SSO sign-in refused: into the organization's chain (or the global one)."""
+    from tagsense.tenancy.context import Actor
+
+    audit.record(
+        "sso.login_rejected",
+        data={"reason": reason[:500], **data},
+        organization=organization,
+        actor=Actor(Actor.ANONYMOUS, "", ""),
+    )

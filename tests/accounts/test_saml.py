@@ -1,0 +1,633 @@
+"""SAML sign-in end to end: the test IdP (tests/saml_idp.py) signs responses, the browser
+(Django's test client) carries them through allauth's ACS to our strict finish view."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import pytest
+from allauth.socialaccount.models import SocialAccount
+from django.test import Client
+
+from accounts import sso
+from accounts.models import Membership, SSOGroupMapping, TeamMembership, User
+from accounts.roles import Role
+from audit.models import AuditEvent
+from tagsense.tenancy.db import all_tenants, tenant_scope
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.saml_idp import (
+    EMAIL,
+    GIVEN,
+    GROUPS,
+    HOST,
+    SURNAME,
+    TestIdP,
+    encode,
+    request_id_from_redirect,
+    sp_urls,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="session")
+def idp():
+    return TestIdP("acme-idp")
+
+
+@pytest.fixture(scope="session")
+def other_idp():
+    return TestIdP("globex-idp")
+
+
+def configure(organization, identity_provider, **extra):
+    with tenant_scope(organization):
+        return sso.configure_saml(
+            organization,
+            sso.IdPSettings(
+                entity_id=identity_provider.entity_id,
+                sso_url=identity_provider.sso_url,
+                slo_url=identity_provider.slo_url,
+                certificates=[identity_provider.cert_pem],
+                groups_attribute=GROUPS,
+                **extra,
+            ),
+        )
+
+
+@pytest.fixture
+def saml_org(org, idp):
+    configure(org, idp)
+    return org
+
+
+@pytest.fixture
+def platform(org):
+    return TeamFactory(organization=org, name="Platform", slug="platform")
+
+
+@pytest.fixture
+def mappings(saml_org, platform):
+    with tenant_scope(saml_org):
+        sso.add_group_mapping(saml_org, group="eng", team=platform)
+        sso.add_group_mapping(saml_org, group="tagsense-admins", role=Role.ADMIN)
+        sso.add_group_mapping(saml_org, group="tagsense-editors", role=Role.EDITOR)
+
+
+def browser() -> Client:
+    return Client(HTTP_HOST=HOST)
+
+
+def start(client: Client, org_slug: str, identity_provider: TestIdP) -> str:
+    response = client.post(f"/accounts/saml/{org_slug}/login/", secure=True)
+    assert response.status_code == 302
+    assert response["Location"].startswith(identity_provider.sso_url + "?SAMLRequest=")
+    return request_id_from_redirect(response["Location"])
+
+
+def deliver(client: Client, org_slug: str, xml: str):
+    posted = client.post(
+        f"/accounts/saml/{org_slug}/acs/", {"SAMLResponse": encode(xml)}, secure=True
+    )
+    assert posted.status_code == 302
+    return client.get(posted["Location"], secure=True)
+
+
+def attributes(email: str, groups: list[str]) -> dict[str, list[str]]:
+    return {EMAIL: [email], GIVEN: ["Ada"], SURNAME: ["Lovelace"], GROUPS: groups}
+
+
+def signed_response(identity_provider, org_slug, request_id, email, groups=(), **kwargs):
+    assertion = identity_provider.assertion(
+        org_slug=org_slug,
+        in_response_to=request_id,
+        name_id=email,
+        attributes=attributes(email, list(groups)),
+        **kwargs,
+    )
+    return identity_provider.response(assertion, org_slug=org_slug, in_response_to=request_id)
+
+
+def sign_in(client, org_slug, identity_provider, email, groups=()):
+    request_id = start(client, org_slug, identity_provider)
+    xml = signed_response(identity_provider, org_slug, request_id, email, groups)
+    return deliver(client, org_slug, xml)
+
+
+def logged_in_as(client: Client) -> User | None:
+    user_id = client.session.get("_auth_user_id")
+    return User.objects.get(pk=user_id) if user_id else None
+
+
+def events(organization, action):
+    with tenant_scope(organization):
+        return list(AuditEvent.objects.filter(action=action).order_by("seq"))
+
+
+def assert_refused(response, organization, reason_part):
+    assert response.status_code in (400, 403)
+    body = response.content.decode()
+    assert "Single sign-on refused" in body
+    assert reason_part.lower() in body.lower()
+    rejected = events(organization, "sso.login_rejected")
+    assert rejected, "a refused sign-in leaves an audit event"
+    assert reason_part.lower() in rejected[-1].data["reason"].lower()
+
+
+def membership_of(organization, user):
+    with tenant_scope(organization):
+        return Membership.objects.for_org(organization).filter(user=user).first()
+
+
+def teams_of(organization, user):
+    with tenant_scope(organization):
+        return sorted(
+            TeamMembership.objects.for_org(organization)
+            .filter(user=user)
+            .values_list("team__slug", flat=True)
+        )
+
+
+# --- the happy path and provisioning ------------------------------------------------------
+
+
+def test_signed_response_logs_in_and_provisions_teams_and_role(saml_org, mappings, idp):
+    client = browser()
+    response = sign_in(client, saml_org.slug, idp, "ada@acme.example", ["eng", "tagsense-admins"])
+    assert response.status_code == 302, response.content[:500]
+    user = logged_in_as(client)
+    assert user is not None and user.email == "ada@acme.example"
+    assert (user.first_name, user.last_name) == ("Ada", "Lovelace")
+    membership = membership_of(saml_org, user)
+    assert membership.role == Role.ADMIN and not membership.is_pending
+    assert teams_of(saml_org, user) == ["platform"]
+    assert [e.data["via"] for e in events(saml_org, "org.member_add")] == ["sso"]
+    assert events(saml_org, "sso.login")[-1].data["groups"] == ["eng", "tagsense-admins"]
+    # the account is bound to this organization's IdP
+    assert SocialAccount.objects.get(user=user).provider == saml_org.slug
+    assert client.get(f"/o/{saml_org.slug}/").status_code == 200
+
+
+def test_removed_group_removes_team_and_role_at_next_login(saml_org, mappings, idp):
+    first = browser()
+    sign_in(first, saml_org.slug, idp, "ada@acme.example", ["eng", "tagsense-admins"])
+    user = logged_in_as(first)
+    second = browser()
+    sign_in(second, saml_org.slug, idp, "ada@acme.example", ["tagsense-editors", "unmapped"])
+    assert logged_in_as(second) == user
+    assert teams_of(saml_org, user) == []
+    assert membership_of(saml_org, user).role == Role.EDITOR
+    assert [e.data["role"] for e in events(saml_org, "org.member_role_change")] == [
+        ["admin", "editor"]
+    ]
+    assert len(events(saml_org, "team.member_remove")) == 1
+
+
+def test_highest_role_wins_and_teams_outside_mappings_are_left_alone(saml_org, mappings, idp):
+    other_team = TeamFactory(organization=saml_org, name="Manual", slug="manual")
+    user = UserFactory(email="bo@acme.example")
+    MembershipFactory(organization=saml_org, user=user, role=Role.VIEWER)
+    with tenant_scope(saml_org):
+        TeamMembership.objects.create(organization=saml_org, team=other_team, user=user)
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "bo@acme.example", ["tagsense-editors", "tagsense-admins"])
+    assert logged_in_as(client) == user  # an existing member of only this organization is linked
+    assert membership_of(saml_org, user).role == Role.ADMIN
+    assert teams_of(saml_org, user) == ["manual"]
+
+
+def test_owners_are_never_demoted_by_sso(saml_org, mappings, idp, owner):
+    client = browser()
+    sign_in(client, saml_org.slug, idp, owner.email, [])
+    assert logged_in_as(client) == owner
+    assert membership_of(saml_org, owner).role == Role.OWNER
+    assert events(saml_org, "org.member_role_change") == []
+
+
+def test_pending_invitation_is_accepted_by_sso(saml_org, idp):
+    user = UserFactory(email="invited@acme.example")
+    MembershipFactory(organization=saml_org, user=user, role=Role.EDITOR, accepted_at=None)
+    client = browser()
+    sign_in(client, saml_org.slug, idp, user.email, [])
+    membership = membership_of(saml_org, user)
+    assert not membership.is_pending and membership.role == Role.EDITOR  # no role mappings
+
+
+# --- refused responses --------------------------------------------------------------------
+
+
+def test_unsigned_assertion_is_refused(saml_org, idp):
+    client = browser()
+    request_id = start(client, saml_org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=saml_org.slug,
+        in_response_to=request_id,
+        name_id="eve@acme.example",
+        attributes=attributes("eve@acme.example", []),
+        sign=False,
+    )
+    xml = idp.response(assertion, org_slug=saml_org.slug, in_response_to=request_id)
+    assert_refused(deliver(client, saml_org.slug, xml), saml_org, "signed")
+    assert logged_in_as(client) is None
+    assert not User.objects.filter(email="eve@acme.example").exists()
+
+
+def test_signed_message_with_unsigned_assertion_is_refused(saml_org, idp):
+    client = browser()
+    request_id = start(client, saml_org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=saml_org.slug,
+        in_response_to=request_id,
+        name_id="eve@acme.example",
+        attributes=attributes("eve@acme.example", []),
+        sign=False,
+    )
+    xml = idp.response(assertion, org_slug=saml_org.slug, in_response_to=request_id, sign=True)
+    assert_refused(deliver(client, saml_org.slug, xml), saml_org, "assertion")
+    assert logged_in_as(client) is None
+
+
+def test_assertion_signed_by_another_key_is_refused(saml_org, idp, other_idp):
+    client = browser()
+    request_id = start(client, saml_org.slug, idp)
+    assertion = other_idp.assertion(
+        org_slug=saml_org.slug,
+        in_response_to=request_id,
+        name_id="eve@acme.example",
+        attributes=attributes("eve@acme.example", []),
+    ).replace(other_idp.entity_id, idp.entity_id)  # claims to be acme's IdP
+    xml = idp.response(assertion, org_slug=saml_org.slug, in_response_to=request_id)
+    assert_refused(deliver(client, saml_org.slug, xml), saml_org, "signature")
+    assert logged_in_as(client) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"audience": "https://evil.example.org/sp"}, "audience"),
+        ({"recipient": "https://evil.example.org/acs"}, "SubjectConfirmation"),
+        (
+            {
+                "not_before": dt.datetime.now(dt.UTC) - dt.timedelta(hours=2),
+                "not_on_or_after": dt.datetime.now(dt.UTC) - dt.timedelta(hours=1),
+            },
+            "expired",
+        ),
+        ({"not_before": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)}, "not yet valid"),
+    ],
+    ids=["wrong-audience", "wrong-recipient", "expired", "not-yet-valid"],
+)
+def test_signed_but_wrong_assertion_is_refused(saml_org, idp, change, reason):
+    client = browser()
+    request_id = start(client, saml_org.slug, idp)
+    xml = signed_response(idp, saml_org.slug, request_id, "eve@acme.example", **change)
+    assert_refused(deliver(client, saml_org.slug, xml), saml_org, reason)
+    assert logged_in_as(client) is None
+
+
+def test_wrong_destination_is_refused(saml_org, idp):
+    client = browser()
+    request_id = start(client, saml_org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=saml_org.slug,
+        in_response_to=request_id,
+        name_id="eve@acme.example",
+        attributes=attributes("eve@acme.example", []),
+    )
+    xml = idp.response(
+        assertion,
+        org_slug=saml_org.slug,
+        in_response_to=request_id,
+        destination="https://evil.example.org/acs",
+    )
+    assert_refused(deliver(client, saml_org.slug, xml), saml_org, "received at")
+
+
+def test_replayed_assertion_is_refused(saml_org, idp):
+    victim = browser()
+    request_id = start(victim, saml_org.slug, idp)
+    xml = signed_response(idp, saml_org.slug, request_id, "ada@acme.example")
+    assert deliver(victim, saml_org.slug, xml).status_code == 302
+    assert logged_in_as(victim) is not None
+    attacker = browser()
+    start(attacker, saml_org.slug, idp)
+    assert_refused(deliver(attacker, saml_org.slug, xml), saml_org, "replay")
+    assert logged_in_as(attacker) is None
+
+
+def test_response_to_a_request_this_browser_did_not_make_is_refused(saml_org, idp):
+    client = browser()
+    start(client, saml_org.slug, idp)
+    xml = signed_response(idp, saml_org.slug, "_forged-request-id", "ada@acme.example")
+    assert_refused(deliver(client, saml_org.slug, xml), saml_org, "InResponseTo")
+    assert logged_in_as(client) is None
+
+
+def test_signature_wrapping_is_refused(saml_org, idp):
+    """XSW: a real user's signed assertion is kept (so a signature verifies) while a forged
+    assertion for the attacker sits where the SP reads the subject from."""
+    client = browser()
+
+    def assertions(request_id):
+        genuine = idp.assertion(
+            org_slug=saml_org.slug,
+            in_response_to=request_id,
+            name_id="ada@acme.example",
+            attributes=attributes("ada@acme.example", []),
+        )
+        forged = idp.assertion(
+            org_slug=saml_org.slug,
+            in_response_to=request_id,
+            name_id="mallory@acme.example",
+            attributes=attributes("mallory@acme.example", ["tagsense-admins"]),
+            sign=False,
+        )
+        return genuine.split("?>")[-1], forged
+
+    for wrap in (
+        # the genuine assertion hidden in the response's Extensions, the forged one in its place
+        lambda genuine, forged: (genuine, forged),
+        # both, the forged one first
+        lambda genuine, forged: ("", forged + genuine),
+        # the genuine one hidden inside the forged one
+        lambda genuine, forged: (
+            "",
+            forged.replace("<saml:Conditions", genuine + "<saml:Conditions"),
+        ),
+    ):
+        request_id = start(client, saml_org.slug, idp)
+        extensions, body = wrap(*assertions(request_id))
+        xml = idp.response(
+            body, org_slug=saml_org.slug, in_response_to=request_id, extensions=extensions
+        )
+        response = deliver(client, saml_org.slug, xml)
+        assert response.status_code in (400, 403), response.content[:300]
+        assert logged_in_as(client) is None
+    assert not User.objects.filter(email="mallory@acme.example").exists()
+    assert len(events(saml_org, "sso.login_rejected")) == 3
+
+
+# --- an IdP is bound to its organization -------------------------------------------------
+
+
+def test_assertion_for_organization_a_cannot_sign_into_organization_b(
+    saml_org, other_org, idp, other_idp
+):
+    configure(other_org, other_idp)
+    client = browser()
+    start(client, other_org.slug, other_idp)
+    request_id = start(client, saml_org.slug, idp)
+    xml = signed_response(idp, saml_org.slug, request_id, "ada@acme.example")
+    # acme's IdP response delivered at globex's ACS
+    response = deliver(client, other_org.slug, xml)
+    assert_refused(response, other_org, "")
+    assert logged_in_as(client) is None
+    assert not User.objects.filter(email="ada@acme.example").exists()
+
+
+def test_same_idp_for_two_organizations_still_binds_each_response(saml_org, other_org, idp):
+    configure(other_org, idp)  # same IdP and certificate: only the audience tells them apart
+    client = browser()
+    start(client, other_org.slug, idp)
+    request_id = start(client, saml_org.slug, idp)
+    xml = signed_response(idp, saml_org.slug, request_id, "ada@acme.example")
+    assert_refused(deliver(client, other_org.slug, xml), other_org, "received at")
+    # even addressed to globex's ACS, an assertion for acme's audience is refused there
+    request_id = start(client, other_org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=other_org.slug,
+        in_response_to=request_id,
+        name_id="ada@acme.example",
+        attributes=attributes("ada@acme.example", []),
+        audience=sp_urls(saml_org.slug)["entity_id"],
+    )
+    xml = idp.response(assertion, org_slug=other_org.slug, in_response_to=request_id)
+    assert_refused(deliver(client, other_org.slug, xml), other_org, "audience")
+    assert logged_in_as(client) is None
+
+
+def test_sso_provisions_only_the_idps_organization(saml_org, other_org, idp, other_idp):
+    configure(other_org, other_idp)
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example", [])
+    user = logged_in_as(client)
+    assert membership_of(saml_org, user) is not None
+    assert membership_of(other_org, user) is None
+    assert client.get(f"/o/{other_org.slug}/").status_code == 404
+
+
+def test_idp_cannot_take_over_a_member_of_another_organization(saml_org, idp, outsider):
+    """acme's admin controls acme's IdP; globex's owner must stay out of its reach."""
+    client = browser()
+    response = sign_in(client, saml_org.slug, idp, outsider.email, ["tagsense-admins"])
+    assert_refused(response, saml_org, "exists outside this organization")
+    assert logged_in_as(client) is None
+    assert not SocialAccount.objects.filter(user=outsider).exists()
+    assert membership_of(saml_org, outsider) is None
+
+
+# --- SSO-mandatory and break-glass --------------------------------------------------------
+
+
+def password_login(email, password):
+    client = Client()
+    response = client.post("/accounts/login/", {"login": email, "password": password})
+    return client, response
+
+
+def test_password_login_refused_when_sso_is_mandatory(saml_org, admin, owner, password):
+    with tenant_scope(saml_org):
+        sso.set_sso_required(saml_org, required=True)
+    client, response = password_login(admin.email, password)
+    assert logged_in_as(client) is None
+    page = client.get(response["Location"]).content.decode()
+    assert "requires single sign-on" in page
+    refused = events(saml_org, "auth.password_login_refused")
+    assert [e.data["email"] for e in refused] == [admin.email]
+    assert "password" not in str(refused[0].data).replace("password_login", "")
+    # an owner not marked break-glass is refused too
+    client, _ = password_login(owner.email, password)
+    assert logged_in_as(client) is None
+
+
+def test_break_glass_owner_keeps_password_login(saml_org, owner, password):
+    owner_membership = membership_of(saml_org, owner)
+    with tenant_scope(saml_org):
+        sso.set_sso_required(saml_org, required=True)
+        sso.set_break_glass(owner_membership, break_glass=True, by=owner_membership)
+    client, _ = password_login(owner.email, password)
+    assert logged_in_as(client) == owner
+
+
+def test_password_login_allowed_when_sso_is_optional(saml_org, admin, password):
+    client, _ = password_login(admin.email, password)
+    assert logged_in_as(client) == admin
+
+
+def test_sso_cannot_be_mandatory_without_an_idp(org):
+    with tenant_scope(org), pytest.raises(sso.ServiceError):
+        sso.set_sso_required(org, required=True)
+
+
+def test_only_owners_can_be_break_glass(org, owner, admin):
+    with tenant_scope(org), pytest.raises(sso.ServiceError):
+        sso.set_break_glass(
+            membership_of(org, admin), break_glass=True, by=membership_of(org, owner)
+        )
+
+
+# --- the settings page --------------------------------------------------------------------
+
+
+def test_admin_configures_idp_by_hand_and_sees_sp_addresses(org, admin, idp):
+    client = browser()
+    client.force_login(admin)
+    response = client.post(
+        f"/o/{org.slug}/settings/sso/idp/",
+        {
+            "entity_id": idp.entity_id,
+            "sso_url": idp.sso_url,
+            "slo_url": idp.slo_url,
+            "certificate": idp.cert_pem,
+            "groups_attribute": GROUPS,
+        },
+        secure=True,
+    )
+    assert response.status_code == 302
+    app = sso.saml_app(org)
+    assert (app.provider, app.provider_id, app.client_id) == ("saml", org.slug, org.slug)
+    assert app.settings["advanced"]["want_assertion_signed"] is True
+    configured = events(org, "sso.configure")
+    assert len(configured) == 1 and configured[0].data["entity_id"] == idp.entity_id
+    assert "BEGIN CERTIFICATE" not in str(configured[0].data)
+    page = client.get(f"/o/{org.slug}/settings/sso/", secure=True).content.decode()
+    assert sp_urls(org.slug)["entity_id"] in page and sp_urls(org.slug)["acs"] in page
+    body = app.settings["idp"]["x509cert"]
+    assert body[:40] not in page  # the certificate is described, never echoed
+    assert sso.describe_certificate(body)["sha256"] in page
+
+
+def test_admin_configures_idp_from_uploaded_metadata(org, admin, idp):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = browser()
+    client.force_login(admin)
+    upload = SimpleUploadedFile("idp.xml", idp.metadata().encode(), "text/xml")
+    client.post(f"/o/{org.slug}/settings/sso/idp/", {"metadata_file": upload}, secure=True)
+    config = sso.idp_settings(sso.saml_app(org))
+    assert (config.entity_id, config.sso_url, config.slo_url) == (
+        idp.entity_id,
+        idp.sso_url,
+        idp.slo_url,
+    )
+    assert config.source == "metadata-xml"
+
+
+def test_bad_certificate_and_bad_metadata_are_refused(org, admin):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = browser()
+    client.force_login(admin)
+    client.post(
+        f"/o/{org.slug}/settings/sso/idp/",
+        {"entity_id": "x", "sso_url": "https://idp.example.net/sso", "certificate": "<b>no</b>"},
+    )
+    bad = SimpleUploadedFile(
+        "idp.xml", b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>"
+    )
+    client.post(f"/o/{org.slug}/settings/sso/idp/", {"metadata_file": bad})
+    assert sso.saml_app(org) is None
+    assert events(org, "sso.configure") == []
+
+
+def test_sp_metadata_names_the_organizations_acs(saml_org):
+    response = browser().get(f"/accounts/saml/{saml_org.slug}/metadata/", secure=True)
+    assert response.status_code == 200
+    xml = response.content.decode()
+    assert f'entityID="{sp_urls(saml_org.slug)["entity_id"]}"' in xml
+    assert sp_urls(saml_org.slug)["acs"] in xml
+
+
+def test_group_names_and_attributes_are_escaped(saml_org, admin, platform):
+    with tenant_scope(saml_org):
+        sso.add_group_mapping(saml_org, group="<script>alert(1)</script>", team=platform)
+    client = browser()
+    client.force_login(admin)
+    page = client.get(f"/o/{saml_org.slug}/settings/sso/", secure=True).content.decode()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_mapping_rules(saml_org, platform):
+    with tenant_scope(saml_org):
+        with pytest.raises(sso.ServiceError):
+            sso.add_group_mapping(saml_org, group="x", role=Role.OWNER)
+        with pytest.raises(sso.ServiceError):
+            sso.add_group_mapping(saml_org, group="x", team=platform, role=Role.ADMIN)
+        sso.add_group_mapping(saml_org, group="x", role=Role.EDITOR)
+        with pytest.raises(sso.ServiceError):
+            sso.add_group_mapping(saml_org, group="x", role=Role.ADMIN)
+        assert SSOGroupMapping.objects.for_org(saml_org).count() == 1
+
+
+def test_replay_cache_forgets_expired_assertions(saml_org):
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).timestamp()
+    sso.consume_assertion(saml_org, "_old", past)
+    with pytest.raises(sso.ReplayError):
+        sso.consume_assertion(saml_org, "_old", past)
+    with all_tenants():
+        from accounts.models import SAMLAssertion
+
+        SAMLAssertion.objects.filter(assertion_id="_old").update(
+            expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        )
+    sso.consume_assertion(saml_org, "_other", None)  # purges the expired one
+    sso.consume_assertion(saml_org, "_old", past)
+
+
+def test_login_page_leads_to_the_organizations_idp(saml_org):
+    client = browser()
+    assert 'action="/accounts/sso/"' in client.get("/accounts/login/").content.decode()
+    response = client.get("/accounts/sso/", {"organization": saml_org.slug.upper()})
+    assert response["Location"] == f"/accounts/saml/{saml_org.slug}/login/"
+    response = client.get("/accounts/sso/", {"organization": "no-such-org"}, follow=True)
+    assert "has no single sign-on" in response.content.decode()
+
+
+def logout_request(identity_provider, org_slug, name_id, issuer=None):
+    import uuid
+    import zlib
+
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    xml = (
+        '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
+        'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" '
+        f'ID="_l{uuid.uuid4().hex}" Version="2.0" IssueInstant="{now}" '
+        f'Destination="{sp_urls(org_slug)["sls"]}">'
+        f"<saml:Issuer>{issuer or identity_provider.entity_id}</saml:Issuer>"
+        '<saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">'
+        f"{name_id}</saml:NameID></samlp:LogoutRequest>"
+    )
+    compressor = zlib.compressobj(wbits=-15)
+    deflated = compressor.compress(xml.encode()) + compressor.flush()
+    return base64.b64encode(deflated).decode()
+
+
+def test_single_logout_from_the_idp_ends_the_session(saml_org, idp):
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example")
+    assert logged_in_as(client) is not None
+    forged = logout_request(idp, saml_org.slug, "ada@acme.example", issuer="https://evil.example")
+    response = client.get(
+        f"/accounts/saml/{saml_org.slug}/sls/", {"SAMLRequest": forged}, secure=True
+    )
+    assert response.status_code == 400
+    assert logged_in_as(client) is not None
+    request = logout_request(idp, saml_org.slug, "ada@acme.example")
+    response = client.get(
+        f"/accounts/saml/{saml_org.slug}/sls/", {"SAMLRequest": request}, secure=True
+    )
+    assert response.status_code == 302
+    assert response["Location"].startswith(idp.slo_url + "?SAMLResponse=")
+    assert logged_in_as(client) is None
