@@ -24,6 +24,10 @@ ADMIN_DELETE = register("admin.delete", "An object was deleted in the Django adm
 SERVICE_ACCOUNT_CREATE = register("service_account.create", "A service account was created")
 API_TOKEN_CREATE = register("api_token.create", "An API token was created (its prefix only)")
 API_TOKEN_REVOKE = register("api_token.revoke", "An API token was revoked")
+API_TOKEN_REJECT = register(
+    "api_token.reject",
+    "A bearer token was refused (at most one event per token or address and reason a minute)",
+)
 API_TOKEN_USE = register(
     "api_token.use", "An API token was used (at most one event per token per minute)"
 )

@@ -6,7 +6,7 @@ from rest_framework import authentication, exceptions
 
 from tagsense.tenancy import context
 
-from .tokens import InvalidToken, authenticate_secret, note_use
+from .tokens import InvalidToken, authenticate_secret, note_rejection, note_use
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -32,8 +32,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             principal, token = authenticate_secret(secret)
         except (UnicodeDecodeError, InvalidToken) as exc:
             request._bearer_error = "invalid_token"
-            detail = str(exc) if isinstance(exc, InvalidToken) else "Invalid token."
-            raise exceptions.AuthenticationFailed(detail) from None
+            error = exc if isinstance(exc, InvalidToken) else InvalidToken("Invalid token.")
+            note_rejection(
+                error, ip=context.current().ip_address, method=request.method, path=request.path
+            )
+            raise exceptions.AuthenticationFailed(str(error)) from None
         note_use(
             token,
             ip=context.current().ip_address,

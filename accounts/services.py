@@ -169,6 +169,9 @@ def remove_member(membership: Membership, *, by: Membership) -> None:
             raise ServiceError("only an owner can remove an owner")
         _ensure_another_owner(membership)
     TeamMembership.objects.for_org(membership.organization).filter(user=membership.user).delete()
+    from .tokens import revoke_member_tokens  # tokens build on these services
+
+    revoke_member_tokens(membership, by=by.user)
     audit.record(
         "org.member_remove",
         target=membership.user,

@@ -221,7 +221,12 @@ def revoke_token(token: ApiToken, *, by: User) -> ApiToken:
 
 
 class InvalidToken(Exception):
-    """The presented token does not authenticate; the message is fit for the 401 body."""
+    """The presented token does not authenticate; the message is fit for the 401 body.
+    `token` is the stored token when the secret matched one (revoked, expired, owner gone)."""
+
+    def __init__(self, message: str, token: ApiToken | None = None):
+        super().__init__(message)
+        self.token = token
 
 
 class ServiceAccountPrincipal:
@@ -265,9 +270,9 @@ def authenticate_secret(secret: str) -> tuple[Any, ApiToken]:
         if token is None:
             raise InvalidToken("Invalid token.")
         if token.revoked_at is not None:
-            raise InvalidToken("This token was revoked.")
+            raise InvalidToken("This token was revoked.", token)
         if token.is_expired(now):
-            raise InvalidToken("This token has expired.")
+            raise InvalidToken("This token has expired.", token)
         if token.user_id is not None:
             # The member's current role, never more. A membership that ended (or ended and was
             # granted again later) no longer carries the token: it must predate the token.
@@ -278,7 +283,9 @@ def authenticate_secret(secret: str) -> tuple[Any, ApiToken]:
                 .first()
             )
             if membership is None or not token.user.is_active:
-                raise InvalidToken("The token's owner is no longer a member of the organization.")
+                raise InvalidToken(
+                    "The token's owner is no longer a member of the organization.", token
+                )
             membership.organization = token.organization
             membership.user = token.user
             principal: Any = token.user
@@ -319,3 +326,52 @@ def note_use(token: ApiToken, *, ip: str | None, method: str, path: str) -> bool
     if claimed:
         token.last_used_at, token.last_used_ip = now, normalise_ip(ip)
     return bool(claimed)
+
+
+def note_rejection(
+    error: InvalidToken, *, ip: str | None, method: str, path: str, now: datetime | None = None
+) -> bool:
+    """Audit a refused bearer token as `api_token.reject`, at most once per USE_INTERVAL per
+    (token or, for an unknown secret, client address) and reason, so a flood of bad tokens
+    cannot flood the audit log. A token that matched a stored one (revoked, expired, owner gone)
+    is recorded in its organization's log, by prefix; an unknown secret in the global log, with
+    the address only (never any part of what was presented). The interval is claimed with an
+    atomic cache add (the shared cache: CACHE_URL; per process with the local-memory default).
+    Returns whether an event was written."""
+    from django.core.cache import cache
+
+    token = error.token
+    who = f"token:{token.pk}" if token is not None else f"ip:{normalise_ip(ip) or '-'}"
+    reason = str(error)
+    key = "tagsense:token-reject:" + hashlib.sha256(f"{who}|{reason}".encode()).hexdigest()
+    if not cache.add(key, 1, timeout=int(USE_INTERVAL.total_seconds())):
+        return False
+    data = {"reason": reason, "method": method, "path": path[:300]}
+    actor = Actor(Actor.ANONYMOUS, "", "bearer token")
+    if token is None:
+        audit.record("api_token.reject", data=data, organization=None, actor=actor)
+        return True
+    with tenant_scope(token.organization, actor=actor):
+        audit.record("api_token.reject", target=token, data={**data, "prefix": token.prefix})
+    return True
+
+
+def revoke_member_tokens(membership: Membership, *, by: Any = None) -> int:
+    """A member who leaves the organization takes no working token along: their personal
+    tokens there are revoked (each audited). Inside the organization's tenant scope."""
+    now = timezone.now()
+    tokens = list(
+        ApiToken.objects.for_org(membership.organization).filter(
+            user_id=membership.user_id, revoked_at__isnull=True
+        )
+    )
+    for token in tokens:
+        token.revoked_at = now
+        token.revoked_by = by
+        token.save(update_fields=["revoked_at", "revoked_by"])
+        audit.record(
+            "api_token.revoke",
+            target=token,
+            data={"prefix": token.prefix, "reason": "the member left the organization"},
+        )
+    return len(tokens)

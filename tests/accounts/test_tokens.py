@@ -153,9 +153,39 @@ def test_a_removed_members_token_gets_401_even_after_they_rejoin(org, owner, vie
         services.remove_member(Membership.objects.get(user=viewer), by=by)
     gone = bearer(secret).get(f"/api/v1/o/{org.slug}/")
     assert gone.status_code == 401
-    assert "no longer a member" in gone.json()["detail"]
+    assert "revoked" in gone.json()["detail"]  # leaving revokes the member's tokens
+    [revoked] = events(org, "api_token.revoke")
+    assert revoked.data["reason"] == "the member left the organization"
     MembershipFactory(organization=org, user=viewer, role="viewer")  # invited back later
     assert bearer(secret).get(f"/api/v1/o/{org.slug}/").status_code == 401
+
+
+def test_a_member_gone_without_removal_still_cannot_use_their_token(org, viewer):
+    """Even when the membership row goes some other way (a cascade, the admin), the token dies
+    with it."""
+    _, secret = personal(viewer, org)
+    with tenant_scope(org):
+        Membership.objects.filter(user=viewer).delete()
+    gone = bearer(secret).get(f"/api/v1/o/{org.slug}/")
+    assert gone.status_code == 401
+    assert "no longer a member" in gone.json()["detail"]
+
+
+def test_refused_tokens_are_audited_at_most_once_a_minute(org, viewer):
+    token, secret = personal(viewer, org)
+    with tenant_scope(org):
+        tokens.revoke_token(token, by=viewer)
+    unknown = "tsk_" + "x" * 43
+    for _ in range(3):
+        assert bearer(unknown).get(f"/api/v1/o/{org.slug}/").status_code == 401
+        assert bearer(secret).get(f"/api/v1/o/{org.slug}/").status_code == 401
+    with all_tenants():
+        rejected = list(AuditEvent.objects.filter(action="api_token.reject").order_by("seq"))
+    by_org = {(e.organization_id, e.data["reason"]) for e in rejected}
+    assert len(rejected) == 2  # one per refused credential and reason, not one per request
+    assert (None, "Invalid token.") in by_org  # unknown: the global log, no part of the secret
+    assert (org.pk, "This token was revoked.") in by_org
+    assert all(unknown[4:12] not in str(e.data) for e in rejected)
 
 
 def test_an_inactive_users_token_gets_401(org, viewer):
