@@ -100,37 +100,73 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         # Just-in-time provisioning: the organization's IdP vouches for its people.
         return _organization(sociallogin) is not None
 
+    def list_providers(self, request):
+        """Only the identity providers of the organizations the signed-in user belongs to: the
+        connected-accounts page would otherwise name every organization's IdP. None before
+        sign-in (the login page asks for the organization's short name instead)."""
+        from tagsense.tenancy.resolve import memberships_of
+
+        mine = {m.organization_id for m in memberships_of(getattr(request, "user", None))}
+        if not mine:
+            return []
+        shown = []
+        for provider in super().list_providers(request):
+            app = getattr(provider, "app", None)
+            organization = sso.organization_for_app(app) if app is not None else None
+            if organization is not None and organization.pk in mine:
+                shown.append(provider)
+        return shown
+
     def pre_social_login(self, request, sociallogin):
-        """Before any user is logged in or created: the identity must belong to this IdP's
-        organization. A new identity is linked to an existing account with the same e-mail
-        only when that account belongs to no other organization and is no operator's, so
-        organization A's IdP can never sign in a member of organization B."""
+        """Before any user is logged in, created or connected, the identity must belong to this
+        IdP's organization, and an IdP can never take over an account it did not create.
+
+        - An identity already linked signs in as its user, never as an operator's account.
+        - Connecting (a signed-in member links the IdP from their account) is their own act:
+          allowed for members of the IdP's organization.
+        - A new identity whose e-mail matches no account is provisioned (just in time).
+        - A new identity whose e-mail matches an existing account is refused: whoever
+          administers the IdP could otherwise assert anyone's address (an owner's, a member of
+          another organization who joins later) and sign in as them. The account's holder
+          signs in with their password once and connects the IdP from their account.
+        """
         organization = _organization(sociallogin)
         if organization is None:
             raise ImmediateHttpResponse(
                 refuse(request, None, "this IdP belongs to no organization")
             )
         if sociallogin.is_existing:
+            if sociallogin.user.is_staff or sociallogin.user.is_superuser:
+                raise ImmediateHttpResponse(
+                    refuse(request, organization, "operator accounts never sign in through SSO")
+                )
+            return
+        if sociallogin.state.get("process") == "connect":
+            if not _is_member(request.user, organization):
+                raise ImmediateHttpResponse(
+                    refuse(
+                        request,
+                        organization,
+                        "only a member of this organization can connect its IdP",
+                    )
+                )
             return
         email = (sociallogin.user.email or "").strip()
         if not email:
             raise ImmediateHttpResponse(
                 refuse(request, organization, "the IdP sent no e-mail address for this user")
             )
-        user = User.objects.filter(email__iexact=email).first()
-        if user is None:
-            return
-        if user.is_staff or user.is_superuser or _belongs_elsewhere(user, organization):
+        if User.objects.filter(email__iexact=email).exists():
             raise ImmediateHttpResponse(
                 refuse(
                     request,
                     organization,
-                    "an account with this e-mail address exists outside this organization; "
-                    "its owner must sign in with their password",
+                    "an account with this e-mail address already exists. Sign in with its "
+                    "password once, then connect single sign-on from your account "
+                    "(Connected accounts); from then on single sign-on signs you in",
                     email=email,
                 )
             )
-        sociallogin.connect(request, user)
 
 
 def _organization(sociallogin):
@@ -138,13 +174,15 @@ def _organization(sociallogin):
     return sso.organization_for_app(app) if app is not None else None
 
 
-def _belongs_elsewhere(user: User, organization) -> bool:
-    """Any membership (accepted or invited) in another organization."""
+def _is_member(user, organization) -> bool:
+    """A member of the organization, or invited to it."""
     from accounts.models import Membership
     from tagsense.tenancy.db import user_scope
 
+    if user is None or not user.is_authenticated:
+        return False
     with user_scope(user):
-        return Membership.objects.filter(user=user).exclude(organization=organization).exists()
+        return Membership.objects.filter(user=user, organization=organization).exists()
 
 
 def _fernet_key(secret: str) -> bytes:

@@ -94,7 +94,10 @@ class StrictFinishACSView(FinishACSView):
             )
 
         login = provider.sociallogin_from_response(request, auth)
-        state["process"] = AuthProcess.LOGIN
+        # Signing in, or a signed-in member connecting the IdP to their account (the state was
+        # stashed by this browser's own start of the flow).
+        if state.get("process") not in (AuthProcess.LOGIN, AuthProcess.CONNECT):
+            state["process"] = AuthProcess.LOGIN
         login.state = state
         return complete_social_login(request, login)
 

@@ -79,8 +79,8 @@ def browser() -> Client:
     return Client(HTTP_HOST=HOST)
 
 
-def start(client: Client, org_slug: str, identity_provider: TestIdP) -> str:
-    response = client.post(f"/accounts/saml/{org_slug}/login/", secure=True)
+def start(client: Client, org_slug: str, identity_provider: TestIdP, **data) -> str:
+    response = client.post(f"/accounts/saml/{org_slug}/login/", data, secure=True)
     assert response.status_code == 302
     assert response["Location"].startswith(identity_provider.sso_url + "?SAMLRequest=")
     return request_id_from_redirect(response["Location"])
@@ -107,6 +107,17 @@ def signed_response(identity_provider, org_slug, request_id, email, groups=(), *
         **kwargs,
     )
     return identity_provider.response(assertion, org_slug=org_slug, in_response_to=request_id)
+
+
+def connect(user, org_slug, identity_provider, email=None):
+    """The account's holder, signed in with their password, connects the organization's IdP
+    (allauth's connect flow); afterwards single sign-on signs them in."""
+    client = browser()
+    client.force_login(user)
+    request_id = start(client, org_slug, identity_provider, process="connect")
+    xml = signed_response(identity_provider, org_slug, request_id, email or user.email)
+    deliver(client, org_slug, xml)
+    assert SocialAccount.objects.filter(user=user, provider=org_slug).exists()
 
 
 def sign_in(client, org_slug, identity_provider, email, groups=()):
@@ -190,6 +201,7 @@ def test_highest_role_wins_and_teams_outside_mappings_are_left_alone(saml_org, m
     MembershipFactory(organization=saml_org, user=user, role=Role.VIEWER)
     with tenant_scope(saml_org):
         TeamMembership.objects.create(organization=saml_org, team=other_team, user=user)
+    connect(user, saml_org.slug, idp)
     client = browser()
     sign_in(client, saml_org.slug, idp, "bo@acme.example", ["tagsense-editors", "tagsense-admins"])
     assert logged_in_as(client) == user  # an existing member of only this organization is linked
@@ -198,6 +210,7 @@ def test_highest_role_wins_and_teams_outside_mappings_are_left_alone(saml_org, m
 
 
 def test_owners_are_never_demoted_by_sso(saml_org, mappings, idp, owner):
+    connect(owner, saml_org.slug, idp)
     client = browser()
     sign_in(client, saml_org.slug, idp, owner.email, [])
     assert logged_in_as(client) == owner
@@ -208,6 +221,7 @@ def test_owners_are_never_demoted_by_sso(saml_org, mappings, idp, owner):
 def test_pending_invitation_is_accepted_by_sso(saml_org, idp):
     user = UserFactory(email="invited@acme.example")
     MembershipFactory(organization=saml_org, user=user, role=Role.EDITOR, accepted_at=None)
+    connect(user, saml_org.slug, idp)
     client = browser()
     sign_in(client, saml_org.slug, idp, user.email, [])
     membership = membership_of(saml_org, user)
@@ -421,7 +435,7 @@ def test_idp_cannot_take_over_a_member_of_another_organization(saml_org, idp, ou
     """acme's admin controls acme's IdP; globex's owner must stay out of its reach."""
     client = browser()
     response = sign_in(client, saml_org.slug, idp, outsider.email, ["tagsense-admins"])
-    assert_refused(response, saml_org, "exists outside this organization")
+    assert_refused(response, saml_org, "already exists")
     assert logged_in_as(client) is None
     assert not SocialAccount.objects.filter(user=outsider).exists()
     assert membership_of(saml_org, outsider) is None
@@ -631,3 +645,35 @@ def test_single_logout_from_the_idp_ends_the_session(saml_org, idp):
     assert response.status_code == 302
     assert response["Location"].startswith(idp.slo_url + "?SAMLResponse=")
     assert logged_in_as(client) is None
+
+
+def test_an_admins_idp_cannot_sign_in_as_the_owner(saml_org, idp, owner, admin):
+    """An admin who points the organization at an IdP they control and asserts the owner's
+    address is refused: existing accounts are never linked by e-mail."""
+    client = browser()
+    response = sign_in(client, saml_org.slug, idp, owner.email, [])
+    assert_refused(response, saml_org, "already exists")
+    assert logged_in_as(client) is None
+    assert not SocialAccount.objects.filter(user=owner).exists()
+
+
+def test_only_a_member_can_connect_the_organizations_idp(saml_org, idp, outsider):
+    client = browser()
+    client.force_login(outsider)
+    request_id = start(client, saml_org.slug, idp, process="connect")
+    response = deliver(
+        client, saml_org.slug, signed_response(idp, saml_org.slug, request_id, outsider.email)
+    )
+    assert_refused(response, saml_org, "only a member")
+    assert not SocialAccount.objects.filter(user=outsider).exists()
+
+
+def test_the_connections_page_names_only_my_organizations_idps(
+    saml_org, other_org, idp, other_idp, viewer
+):
+    configure(other_org, other_idp)
+    client = browser()
+    client.force_login(viewer)
+    page = client.get("/accounts/3rdparty/", secure=True).content.decode()
+    assert f"/accounts/saml/{saml_org.slug}/login/" in page
+    assert other_org.slug not in page and other_org.name not in page
