@@ -138,3 +138,44 @@ def scan_scope_for(membership: Membership, scope):
     if not visible:
         raise ValueError("no enabled AWS account matches: your teams hold no AWS account")
     return dataclasses.replace(scope, account_ids=tuple(sorted(visible)))
+
+
+FIGURES = ("new", "changed", "unchanged", "deleted", "api_calls")
+
+
+def scans_as_seen_by(membership: Membership, scans):
+    """The scan runs with what this member may see of them: for a member limited to their
+    teams' accounts, the totals and the scope's account list are recomputed from the units of
+    visible accounts only (in memory, never saved), so a run that also covered hidden accounts
+    does not reveal their ids or how much changed in them. One query for the whole list."""
+    scans = list(scans)
+    if not scans or membership.user_id is None or sees_all_accounts(membership.role):
+        return scans
+    from django.db.models import Count, Q, Sum
+
+    from .models import ScanUnit
+
+    done = Q(status__in=[ScanUnit.SUCCEEDED, ScanUnit.FAILED, ScanUnit.SKIPPED])
+    rows = {
+        row["scan_id"]: row
+        for row in ScanUnit.objects.restrict(membership)
+        .filter(scan_id__in=[s.pk for s in scans])
+        .values("scan_id")
+        .annotate(
+            units_total=Count("id"),
+            units_done=Count("id", filter=done),
+            units_failed=Count("id", filter=Q(status=ScanUnit.FAILED)),
+            **{name: Sum(name) for name in FIGURES},
+        )
+    }
+    visible = set(visible_accounts(membership).values_list("account_id", flat=True))
+    for scan in scans:
+        row = rows.get(scan.pk, {})
+        for name in ("units_total", "units_done", "units_failed", *FIGURES):
+            setattr(scan, name, row.get(name) or 0)
+        if isinstance(scan.scope, dict) and scan.scope.get("accounts"):
+            scan.scope = {
+                **scan.scope,
+                "accounts": [a for a in scan.scope["accounts"] if a in visible],
+            }
+    return scans

@@ -26,6 +26,7 @@ from .access import (
     hidden_arns,
     narrow,
     scan_scope_for,
+    scans_as_seen_by,
     team_scope,
 )
 from .filters import ResourceFilterForm, filter_resources
@@ -367,7 +368,10 @@ class ScanListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["scans"] = narrow(ScanRun.objects.restrict(self.membership), self.team_scope())[:50]
+        context["scans"] = scans_as_seen_by(
+            self.membership,
+            narrow(ScanRun.objects.restrict(self.membership), self.team_scope())[:50],
+        )
         context["can_scan"] = role_allows(self.membership.role, "change")
         context["types"] = scanners()
         context["accounts"] = AwsAccount.objects.restrict(self.membership).enabled()
@@ -406,6 +410,7 @@ class ScanDetailView(OrganizationViewMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         scan = access_scan_by_id(self.membership, self.kwargs["pk"])
+        [scan] = scans_as_seen_by(self.membership, [scan])
         context["scan"] = scan
         # Only the units of accounts the member may see.
         units = ScanUnit.objects.restrict(self.membership).filter(scan=scan)

@@ -13,7 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from inventory import graph, history, services
-from inventory.access import hidden_arns, scan_scope_for
+from inventory.access import hidden_arns, scan_scope_for, scans_as_seen_by
 from inventory.filters import ResourceFilterForm, filter_resources
 from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit, TagEvent
 from inventory.runner import Scope
@@ -69,6 +69,10 @@ class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else scans_as_seen_by(self.membership, page)
+
     @extend_schema(request=StartScanSerializer, responses={202: ScanRunSerializer})
     def post(self, request, *args, **kwargs):
         body = StartScanSerializer(data=request.data)
@@ -95,6 +99,7 @@ class ScanDetailView(OrganizationAPIView):
 
     def get(self, request, *args, **kwargs):
         scan = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+        [scan] = scans_as_seen_by(self.membership, [scan])
         data = ScanRunSerializer(scan).data
         data["failed_units"] = ScanUnitSerializer(
             ScanUnit.objects.restrict(self.membership)

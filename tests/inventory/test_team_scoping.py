@@ -304,3 +304,34 @@ def test_the_visibility_filter_is_one_query_whatever_the_estate(org, viewer, est
         sql = queries[0]["sql"]
         assert "inventory_accountteamgrant" in sql and "accounts_user_groups" in sql
         assert str(visible_accounts(membership).query).count("SELECT") >= 2
+
+
+def test_a_run_over_visible_and_hidden_accounts_shows_only_the_visible_part(org, viewer, estate):
+    with tenant_scope(org):
+        scan = ScanRun.objects.create(
+            organization=org,
+            started_by="admin",
+            scope={"accounts": [A, B], "regions": [], "types": []},
+            units_total=2,
+            units_done=2,
+            new=7,
+            changed=5,
+        )
+        for account, new, changed in ((estate["account_a"], 3, 1), (estate["account_b"], 4, 4)):
+            scan.units.create(
+                organization=org,
+                account=account,
+                region="eu-west-1",
+                resource_type="ec2:instance",
+                status="succeeded",
+                new=new,
+                changed=changed,
+            )
+    client = client_for(viewer)
+    api = client.get(f"/api/v1/o/{org.slug}/inventory/scans/{scan.pk}/").json()
+    assert api["scope"]["accounts"] == [A]  # not the hidden account's id
+    assert (api["units_total"], api["new"], api["changed"]) == (1, 3, 1)
+    listed = client.get(f"/api/v1/o/{org.slug}/inventory/scans/").json()["results"]
+    assert {(s["id"], s["new"]) for s in listed} == {(scan.pk, 3)}
+    page = client.get(f"/o/{org.slug}/inventory/scans/{scan.pk}/").content.decode()
+    assert B not in page
