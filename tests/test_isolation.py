@@ -323,3 +323,48 @@ def test_lists_show_team_scoped_roles_only_their_teams_accounts(role, world):
         }[path]
         assert visible in ids, (role, path)
         assert (hidden in ids) == sees_hidden, (role, path)
+
+
+API_ROUTES = [r for r in ROUTES if r.api]
+
+
+def _bearer(organization, user, scope="write"):
+    from accounts import tokens
+    from accounts.models import Membership
+
+    with tenant_scope(organization):
+        _, secret = tokens.create_personal_token(
+            Membership.objects.get(user=user), name="isolation", scope=scope
+        )
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+@pytest.mark.parametrize("route", API_ROUTES, ids=[r.name for r in API_ROUTES])
+def test_another_organizations_token_is_refused_like_a_missing_organization(route, world):
+    """With a bearer token instead of a session: another organization's token (its owner's,
+    scope write) gets exactly what a missing organization gives, and changes nothing."""
+    from accounts.models import Organization
+
+    client = _bearer(Organization.objects.get(slug=world.other_org), world.outsider)
+    before = _event_count(world.organization)
+    forbidden = _call(client, route, world)
+    missing = _call(client, route, world, org_slug="no-such-org")
+    assert forbidden.status_code == missing.status_code
+    assert forbidden.status_code in (401, 403, 404)
+    assert forbidden.json() == missing.json()
+    assert _event_count(world.organization) == before
+
+
+@pytest.mark.parametrize("role", TEAM_SCOPED)
+def test_a_team_scoped_members_token_sees_no_hidden_account(role, world):
+    client = _bearer(world.organization, world.users[role], scope="read")
+    for template in HIDDEN_PATHS:
+        if "graph.json" in template:
+            continue
+        path = template.format(**vars(world))
+        missing = template.format(hidden_account_pk=0, hidden_resource_pk=0, hidden_scan_pk=0)
+        api = client.get(f"/api/v1/o/{world.org}/{path}")
+        assert api.status_code == 404, (role, path)
+        assert api.json() == client.get(f"/api/v1/o/{world.org}/{missing}").json()
+    listed = client.get(f"/api/v1/o/{world.org}/inventory/accounts/").json()["results"]
+    assert "999999999999" not in {a["account_id"] for a in listed}
