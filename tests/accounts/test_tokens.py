@@ -451,3 +451,19 @@ def test_concurrent_requests_of_one_token_audit_one_use(org, viewer):
         thread.join(10)
     assert results == {"first": True, "second": False}
     assert [e.data["path"] for e in events(org, "api_token.use")] == ["/a"]
+
+
+def test_unknown_tokens_from_rotating_addresses_cannot_flood_the_audit_log(org, settings):
+    from accounts.tokens import UNKNOWN_REJECTIONS_PER_INTERVAL
+
+    for i in range(UNKNOWN_REJECTIONS_PER_INTERVAL + 20):
+        client = Client(HTTP_AUTHORIZATION="Bearer tsk_" + "y" * 43, REMOTE_ADDR=f"10.9.{i}.1")
+        assert client.get(f"/api/v1/o/{org.slug}/").status_code == 401
+    for i in range(5):  # one IPv6 /64: one host
+        client = Client(
+            HTTP_AUTHORIZATION="Bearer tsk_" + "z" * 43, REMOTE_ADDR=f"2001:db8:1:2::{i + 1}"
+        )
+        client.get(f"/api/v1/o/{org.slug}/")
+    with all_tenants():
+        written = AuditEvent.objects.filter(action="api_token.reject").count()
+    assert written == UNKNOWN_REJECTIONS_PER_INTERVAL
