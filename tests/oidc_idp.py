@@ -128,3 +128,46 @@ def post_form(
     action, fields = form(response, index)
     fields.update(values)
     return session.post(action, data=fields, timeout=30)
+
+
+# --- a discovery document alone, for tests that only save a configuration -------------------
+
+_discovery: dict[str, str] = {}
+
+
+def shared_discovery_issuer() -> str:
+    """An issuer on 127.0.0.1 serving only its discovery document (a thread, started once)."""
+    if "issuer" in _discovery:
+        return _discovery["issuer"]
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            issuer = _discovery["issuer"]
+            if self.path != "/.well-known/openid-configuration":
+                self.send_error(404)
+                return
+            body = json.dumps(
+                {
+                    "issuer": issuer,
+                    "authorization_endpoint": f"{issuer}/auth",
+                    "token_endpoint": f"{issuer}/token",
+                    "userinfo_endpoint": f"{issuer}/me",
+                    "jwks_uri": f"{issuer}/jwks",
+                    "response_types_supported": ["code"],
+                    "code_challenge_methods_supported": ["S256"],
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    _discovery["issuer"] = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return _discovery["issuer"]
