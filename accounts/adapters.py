@@ -3,8 +3,7 @@ TOTP secrets encrypted at rest, and when an authenticator may be removed."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import logging
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -12,7 +11,6 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
-from cryptography.fernet import Fernet, MultiFernet
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -20,11 +18,14 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 
 import audit
+from tagsense import crypto
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.middleware import client_ip
 
-from . import sso
+from . import oidc, sso
 from .models import User
+
+logger = logging.getLogger(__name__)
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -94,7 +95,38 @@ def refuse(request, organization, reason: str, status: int = 403, **data):
 
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
-    """Binds each SAML IdP to the organization that owns its app (accounts.sso)."""
+    """Binds each SAML IdP (accounts.sso) and OpenID provider (accounts.oidc) to the
+    organization that owns its app."""
+
+    def list_apps(self, request, provider=None, client_id=None):
+        """Stored apps (SAML), plus each organization's OpenID provider built in memory from
+        its own configuration, so the decrypted client secret is never stored by allauth."""
+        found = super().list_apps(request, provider=provider, client_id=client_id)
+        found = [app for app in found if app.provider != oidc.PROVIDER]
+        built = oidc.apps(provider)
+        if client_id:
+            built = [app for app in built if app.client_id == client_id]
+        return found + built
+
+    def on_authentication_error(
+        self, request, provider, error=None, exception=None, extra_context=None
+    ):
+        """An OpenID sign-in that failed before reaching pre_social_login (cancelled, wrong
+        client secret, unverifiable answer): audited and explained like any refusal."""
+        app = getattr(provider, "app", None)
+        if app is not None and app.provider == oidc.PROVIDER:
+            organization = oidc.organization_for_app(app)
+            if exception is not None:
+                logger.warning(
+                    "OIDC sign-in for %s failed: %s",
+                    app.provider_id,
+                    type(exception).__name__,
+                )
+            reason = oidc.describe_failure(error, exception)
+            raise ImmediateHttpResponse(refuse(request, organization, reason, provider="oidc"))
+        super().on_authentication_error(
+            request, provider, error=error, exception=exception, extra_context=extra_context
+        )
 
     def is_open_for_signup(self, request, sociallogin):
         # Just-in-time provisioning: the organization's IdP vouches for its people.
@@ -171,7 +203,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
 def _organization(sociallogin):
     app = getattr(sociallogin.provider, "app", None)
-    return sso.organization_for_app(app) if app is not None else None
+    if app is None:
+        return None
+    if app.provider == oidc.PROVIDER:
+        return oidc.organization_for_app(app)
+    return sso.organization_for_app(app)
 
 
 def _is_member(user, organization) -> bool:
@@ -185,24 +221,17 @@ def _is_member(user, organization) -> bool:
         return Membership.objects.filter(user=user, organization=organization).exists()
 
 
-def _fernet_key(secret: str) -> bytes:
-    digest = hashlib.sha256(b"tagsense.mfa.secret:" + secret.encode()).digest()
-    return base64.urlsafe_b64encode(digest)
+MFA_SECRET_PURPOSE = "tagsense.mfa.secret"  # noqa: S105 (a key-derivation label, not a secret)
 
 
 class MFAAdapter(DefaultMFAAdapter):
-    def _fernet(self) -> MultiFernet:
-        """Keys from SECRET_KEY, then SECRET_KEY_FALLBACKS: rotating the secret key keeps
-        existing authenticators readable while the old key stays among the fallbacks."""
-        keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-        return MultiFernet([Fernet(_fernet_key(key)) for key in keys])
-
     def encrypt(self, text: str) -> str:
-        """TOTP secrets are stored encrypted, never in the clear."""
-        return self._fernet().encrypt(text.encode()).decode()
+        """TOTP secrets are stored encrypted, never in the clear (tagsense.crypto: keys from
+        SECRET_KEY and SECRET_KEY_FALLBACKS)."""
+        return crypto.encrypt(MFA_SECRET_PURPOSE, text)
 
     def decrypt(self, encrypted_text: str) -> str:
-        return self._fernet().decrypt(encrypted_text.encode()).decode()
+        return crypto.decrypt(MFA_SECRET_PURPOSE, encrypted_text)
 
     def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
         """A member of an organization that requires two-factor authentication keeps their

@@ -53,11 +53,14 @@ MEMBER_BREAK_GLASS = register(
     "org.member_break_glass", "An owner was marked or unmarked as a break-glass account"
 )
 SSO_CONFIGURE = register("sso.configure", "The organization's SAML identity provider was set")
+SSO_OIDC_CONFIGURE = register(
+    "sso.oidc_configure", "The organization's OpenID Connect provider was set (never its secret)"
+)
 SSO_REQUIRE = register("sso.require", "Single sign-on was made mandatory or optional")
 SSO_MAPPING_ADD = register("sso.mapping_add", "An IdP group was mapped to a team or a role")
 SSO_MAPPING_REMOVE = register("sso.mapping_remove", "An IdP group mapping was removed")
 SSO_LOGIN = register("sso.login", "A user signed in through the organization's IdP")
-SSO_LOGIN_REJECTED = register("sso.login_rejected", "A SAML sign-in was refused")
+SSO_LOGIN_REJECTED = register("sso.login_rejected", "A SAML or OpenID Connect sign-in was refused")
 PASSWORD_LOGIN_REFUSED = register(
     "auth.password_login_refused", "A password sign-in was refused: the organization requires SSO"
 )

@@ -140,3 +140,20 @@ class RequireSSOForm(forms.Form):
 
 class BreakGlassForm(forms.Form):
     break_glass = forms.BooleanField(required=False)
+
+
+class OIDCForm(forms.Form):
+    """The organization's OpenID provider. The secret is never rendered back."""
+
+    issuer = forms.CharField(label="Issuer URL", max_length=1024)
+    client_id = forms.CharField(label="Client ID", max_length=255)
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        max_length=1024,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the saved secret.",
+    )
+    groups_claim = forms.CharField(label="Groups claim", max_length=255, required=False)
+    scopes = forms.CharField(label="Scopes", max_length=500, required=False)

@@ -338,3 +338,29 @@ class SAMLAssertion(TenantModel):
 
     def __str__(self) -> str:
         return self.assertion_id
+
+
+class OIDCConfiguration(TenantModel):
+    """The organization's OpenID Connect provider (accounts/oidc.py; one per organization).
+
+    The client secret is kept encrypted (tagsense.crypto, purpose oidc.SECRET_PURPOSE) and never
+    leaves accounts.oidc in the clear except into the in-memory allauth app. `discovery` holds
+    the endpoints read from the issuer's discovery document when an admin saved it.
+    """
+
+    issuer = models.CharField(max_length=1024)
+    client_id = models.CharField(max_length=255)
+    client_secret_encrypted = models.TextField()
+    groups_claim = models.CharField(max_length=255, blank=True, default="groups")
+    scopes = models.CharField(max_length=500, default="openid email profile")
+    discovery = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="uniq_oidc_configuration"),
+        ]
+
+    def __str__(self) -> str:
+        return self.issuer

@@ -27,7 +27,7 @@ from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 
-from . import sso
+from . import oidc, sso
 from .adapters import refuse
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,18 @@ def sso_start(request: HttpRequest) -> HttpResponse:
 
     slug = (request.GET.get("organization") or "").strip().lower()[:64]
     organization = Organization.objects.filter(slug=slug).first() if slug else None
-    if organization is None or sso.saml_app(organization) is None:
+    saml = organization is not None and sso.saml_app(organization) is not None
+    openid = organization is not None and oidc.configuration(organization) is not None
+    if not (saml or openid):
         messages.error(request, "That organization has no single sign-on; check its short name.")
         return redirect("account_login")
-    return redirect(reverse("saml_login", kwargs={"organization_slug": organization.slug}))
+    saml_url = reverse("saml_login", kwargs={"organization_slug": organization.slug})
+    oidc_url = reverse(
+        "openid_connect_login", kwargs={"provider_id": oidc.provider_id(organization)}
+    )
+    if saml and openid:
+        from django.shortcuts import render
+
+        context = {"sso_organization": organization, "saml_url": saml_url, "oidc_url": oidc_url}
+        return render(request, "accounts/sso_choose.html", context)
+    return redirect(saml_url if saml else oidc_url)

@@ -82,8 +82,14 @@ def record_lockout(credentials: dict[str, Any]) -> None:
 
 @receiver(allauth_signals.user_logged_in, dispatch_uid="sso_provision")
 def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
-    """Each SAML sign-in re-applies the IdP's groups in the IdP's own organization only."""
+    """Each SAML or OIDC sign-in re-applies the IdP's groups in the IdP's own organization
+    only."""
     provider = sociallogin.provider if sociallogin is not None else None
+    if provider is not None and provider.id == "openid_connect":
+        from . import oidc
+
+        oidc.provision(provider.app, user, sociallogin.account.extra_data)
+        return
     if provider is None or provider.id != "saml":
         return
     from . import sso

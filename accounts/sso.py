@@ -252,7 +252,7 @@ def configure_saml(organization: Organization, config: IdPSettings) -> SocialApp
 
 @transaction.atomic
 def set_sso_required(organization: Organization, *, required: bool) -> Organization:
-    if required and saml_app(organization) is None:
+    if required and saml_app(organization) is None and not _has_oidc(organization):
         raise ServiceError("configure the identity provider before making SSO mandatory")
     old = organization.sso_required
     organization.sso_required = required
@@ -264,6 +264,12 @@ def set_sso_required(organization: Organization, *, required: bool) -> Organizat
         organization=organization,
     )
     return organization
+
+
+def _has_oidc(organization: Organization) -> bool:
+    from . import oidc
+
+    return oidc.configuration(organization) is not None
 
 
 @transaction.atomic

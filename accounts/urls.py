@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("settings/sso/", views.SSOSettingsView.as_view(), name="sso-settings"),
     path("settings/sso/idp/", views.ConfigureSAMLView.as_view(), name="sso-configure"),
+    path("settings/sso/oidc/", views.ConfigureOIDCView.as_view(), name="sso-oidc-configure"),
     path("settings/sso/require/", views.RequireSSOView.as_view(), name="sso-require"),
     path("settings/sso/mappings/add/", views.AddGroupMappingView.as_view(), name="sso-mapping-add"),
     path(

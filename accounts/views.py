@@ -5,17 +5,20 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
 from audit.models import AuditEvent
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import services, sso
+from . import oidc, services, sso
 from .access import access_membership_by_id, access_sso_mapping_by_id, access_team_by_slug
 from .forms import (
     AddMemberForm,
     BreakGlassForm,
     GroupMappingForm,
+    OIDCForm,
     OrganizationForm,
     RequireSSOForm,
     RoleForm,
@@ -323,7 +326,32 @@ class SSOSettingsView(OrganizationViewMixin, TemplateView):
             .select_related("user"),
             can_own=role_allows(m.role, "own"),
         )
+        context.update(oidc_context(self.request, self.organization))
         return context
+
+
+def oidc_context(request, organization) -> dict:
+    """The OpenID provider section: what to give the provider, and the form (no secret)."""
+    row = oidc.configuration(organization)
+    initial = {"groups_claim": oidc.DEFAULT_GROUPS_CLAIM, "scopes": oidc.DEFAULT_SCOPES}
+    if row is not None:
+        initial = {
+            "issuer": row.issuer,
+            "client_id": row.client_id,
+            "groups_claim": row.groups_claim,
+            "scopes": row.scopes,
+        }
+    provider_id = oidc.provider_id(organization)
+    return {
+        "oidc": row,
+        "oidc_form": OIDCForm(initial=initial),
+        "oidc_redirect_uri": request.build_absolute_uri(
+            reverse("openid_connect_callback", kwargs={"provider_id": provider_id})
+        ),
+        "oidc_login_url": request.build_absolute_uri(
+            reverse("openid_connect_login", kwargs={"provider_id": provider_id})
+        ),
+    }
 
 
 class SSOActionView(ActionView):
@@ -362,6 +390,27 @@ class ConfigureSAMLView(SSOActionView):
             setattr(config, name, value)
         sso.configure_saml(self.organization, config)
         messages.success(self.request, "Identity provider saved.")
+
+
+@method_decorator(sensitive_post_parameters("client_secret"), name="dispatch")
+class ConfigureOIDCView(SSOActionView):
+    form_class = OIDCForm
+
+    def perform(self, data):
+        oidc.configure_oidc(
+            self.organization,
+            oidc.OIDCSettings(
+                issuer=data["issuer"],
+                client_id=data["client_id"],
+                client_secret=data["client_secret"],
+                groups_claim=data["groups_claim"],
+                scopes=data["scopes"],
+            ),
+        )
+        messages.success(self.request, "OpenID provider saved.")
+
+    def get_success_url(self):
+        return super().get_success_url() + "#oidc"
 
 
 class RequireSSOView(SSOActionView):

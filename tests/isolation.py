@@ -187,6 +187,20 @@ ROUTES: list[Route] = [
         ok_status=(302,),
     ),
     Route(
+        "sso-oidc-configure",
+        "/o/{org}/settings/sso/oidc/",
+        "manage",
+        "post",
+        data=lambda w: {
+            "issuer": w.oidc_issuer,
+            "client_id": "tagsense",
+            "client_secret": "s3cret-value",
+            "groups_claim": "groups",
+        },
+        audit="sso.oidc_configure",
+        ok_status=(302,),
+    ),
+    Route(
         "sso-require",
         "/o/{org}/settings/sso/require/",
         "manage",

@@ -11,13 +11,15 @@ from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
 from tests.isolation import ROUTE_IDS, ROUTES
+from tests.oidc_idp import shared_discovery_issuer
 from tests.saml_idp import shared_idp
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
+def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, settings):
+    settings.OIDC_ALLOW_INSECURE_LOCALHOST = True  # the discovery document is on 127.0.0.1
     member = MembershipFactory(
         organization=org, role=Role.VIEWER, user=UserFactory(email="target@acme.example")
     )
@@ -54,6 +56,7 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env):
         owner_member_pk=_membership_pk(org, users_by_role["owner"]),
         sso_mapping_pk=sso_mapping.pk,
         idp_certificate=shared_idp().cert_pem,
+        oidc_issuer=shared_discovery_issuer(),
         member_user_pk=member.user_id,
         team_member_pk=team_member.pk,
         stranger_email=stranger.email,

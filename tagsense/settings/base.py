@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.saml",
+    "allauth.socialaccount.providers.openid_connect",
     "django_celery_beat",
     "tagsense.tenancy",
     "accounts",
@@ -153,6 +154,10 @@ SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never match users by e-mail in allauth: see adapters
 SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_ONLY = False
+# OpenID Connect: one provider per organization (accounts.oidc), its allauth app built in memory
+# by the adapter. Issuers must use https; http://127.0.0.1 and http://localhost only when this
+# is on (tests, development).
+OIDC_ALLOW_INSECURE_LOCALHOST = env.bool("OIDC_ALLOW_INSECURE_LOCALHOST", default=False)
 ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous object permissions
 
 # Lock-out after failed sign-ins (allauth's rate limits, kept in the cache below): per client
