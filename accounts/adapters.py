@@ -144,7 +144,7 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         shown = []
         for provider in super().list_providers(request):
             app = getattr(provider, "app", None)
-            organization = sso.organization_for_app(app) if app is not None else None
+            organization = _organization_of_app(app) if app is not None else None
             if organization is not None and organization.pk in mine:
                 shown.append(provider)
         return shown
@@ -203,8 +203,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 
 def _organization(sociallogin):
     app = getattr(sociallogin.provider, "app", None)
-    if app is None:
-        return None
+    return _organization_of_app(app) if app is not None else None
+
+
+def _organization_of_app(app):
     if app.provider == oidc.PROVIDER:
         return oidc.organization_for_app(app)
     return sso.organization_for_app(app)
