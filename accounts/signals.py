@@ -40,6 +40,11 @@ def on_login(sender, request, user, **kwargs):
         from tagsense.security import SESSION_SEEN, SESSION_STARTED
 
         request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
+        # Whichever way this sign-in went, no IdP vouches for it yet: on_sso_login says so
+        # for a SAML sign-in (allauth's signal follows Django's).
+        from .sso import SESSION_IDP_KEY
+
+        request.session.pop(SESSION_IDP_KEY, None)
     record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
 
 
@@ -96,6 +101,8 @@ def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
         sociallogin.account.extra_data, app.settings.get("groups_attribute", "")
     )
     sso.provision_sso_login(organization, user, groups)
+    if request is not None and hasattr(request, "session"):
+        request.session[sso.SESSION_IDP_KEY] = organization.pk
 
 
 @receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")

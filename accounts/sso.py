@@ -38,6 +38,9 @@ ROLE_RANK = [Role.OWNER, Role.ADMIN, Role.EDITOR, Role.AUDITOR, Role.VIEWER]
 DEFAULT_ROLE = Role.VIEWER
 MAX_GROUPS = 200
 MAX_GROUP_LENGTH = 255
+# The session key naming the organization whose IdP opened the session (set at SAML sign-in,
+# cleared at every other sign-in); the tenancy layer reads it for SSO-mandatory organizations.
+SESSION_IDP_KEY = "sso_organization"
 
 # Enforced on every response whatever the stored settings say (saml_views.strict_config).
 STRICT_SECURITY: dict[str, Any] = {
