@@ -57,3 +57,8 @@ SSO_LOGIN_REJECTED = register("sso.login_rejected", "A SAML sign-in was refused"
 PASSWORD_LOGIN_REFUSED = register(
     "auth.password_login_refused", "A password sign-in was refused: the organization requires SSO"
 )
+SSO_SESSION_REFUSED = register(
+    "sso.session_refused",
+    "A page or API call was refused: the organization requires SSO and the session was not "
+    "opened through its IdP",
+)

@@ -359,6 +359,39 @@ def password_refused_by(user: UserModel) -> Organization | None:
     return None
 
 
+SSO_SESSION_REQUIRED_MESSAGE = (
+    "{organization} requires single sign-on: this session was not opened through its "
+    "identity provider. Sign in through {organization}'s single sign-on to open its pages."
+)
+
+
+def sso_session_missing(membership: Membership, session: Any) -> bool:
+    """True when the membership's organization requires SSO and this browser session was not
+    opened through that organization's IdP (a password sign-in, one from before SSO became
+    mandatory, or another organization's IdP). Break-glass owners are exempt. Asked by the
+    tenancy base classes for every page and session API request."""
+    organization = membership.organization
+    if not organization.sso_required:
+        return False
+    if membership.role == Role.OWNER and membership.break_glass:
+        return False
+    return session is None or session.get(SESSION_IDP_KEY) != organization.pk
+
+
+def record_session_refused(membership: Membership, path: str) -> None:
+    """Audit a page or API call refused by sso_session_missing, in the organization's chain."""
+    from tagsense.tenancy.context import Actor
+
+    with transaction.atomic():
+        audit.record(
+            "sso.session_refused",
+            target=membership.user,
+            data={"email": membership.user.email, "path": path[:500]},
+            organization=membership.organization,
+            actor=Actor.for_user(membership.user),
+        )
+
+
 def consume_assertion(organization: Organization, assertion_id: str, not_on_or_after: Any) -> None:
     """Remember an assertion until it expires; ReplayError when it was seen before.
 

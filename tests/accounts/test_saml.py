@@ -465,6 +465,108 @@ def test_password_login_allowed_when_sso_is_optional(saml_org, admin, password):
     assert logged_in_as(client) == admin
 
 
+def require_sso(organization):
+    with tenant_scope(organization):
+        sso.set_sso_required(organization, required=True)
+
+
+def test_password_session_from_before_sso_became_mandatory_is_refused(
+    saml_org, admin, password, idp
+):
+    client = browser()
+    client.post("/accounts/login/", {"login": admin.email, "password": password})
+    assert logged_in_as(client) == admin
+    assert client.get(f"/o/{saml_org.slug}/").status_code == 200
+    api = f"/api/v1/o/{saml_org.slug}/inventory/accounts/"
+    assert client.get(api).status_code == 200
+    require_sso(saml_org)
+    page = client.get(f"/o/{saml_org.slug}/settings/")
+    assert page.status_code == 403
+    body = page.content.decode()
+    assert "Acme Corp requires single sign-on" in body
+    assert f'action="/accounts/saml/{saml_org.slug}/login/"' in body
+    refused_api = client.get(api)
+    assert refused_api.status_code == 403
+    assert f"/accounts/saml/{saml_org.slug}/login/" in refused_api.json()["detail"]
+    refused = events(saml_org, "sso.session_refused")
+    assert [(e.data["email"], e.data["path"]) for e in refused] == [
+        (admin.email, f"/o/{saml_org.slug}/settings/"),
+        (admin.email, api),
+    ]
+    assert refused[0].actor_label == admin.email
+    # Signing in through the organization's IdP (the page's button) opens the pages again.
+    sign_in(client, saml_org.slug, idp, admin.email)
+    assert logged_in_as(client) == admin
+    assert client.get(f"/o/{saml_org.slug}/settings/", secure=True).status_code == 200
+    assert client.get(api, secure=True).status_code == 200
+
+
+def test_api_tokens_are_not_bound_by_mandatory_sso(saml_org, admin):
+    from accounts import tokens
+
+    with tenant_scope(saml_org):
+        membership = Membership.objects.get(user=admin)
+        _, secret = tokens.create_personal_token(
+            membership, name="ci", scope="read", expires_in_days=30
+        )
+    require_sso(saml_org)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api.get(f"/api/v1/o/{saml_org.slug}/inventory/accounts/").status_code == 200
+    assert events(saml_org, "sso.session_refused") == []
+
+
+def test_session_from_organization_a_idp_cannot_open_sso_mandatory_organization_b(
+    saml_org, other_org, idp, other_idp
+):
+    configure(other_org, other_idp)
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example")
+    user = logged_in_as(client)
+    MembershipFactory(organization=other_org, user=user, role=Role.ADMIN)  # invited, joined
+    assert client.get(f"/o/{other_org.slug}/", secure=True).status_code == 200
+    require_sso(other_org)
+    response = client.get(f"/o/{other_org.slug}/", secure=True)
+    assert response.status_code == 403
+    assert "Globex requires single sign-on" in response.content.decode()
+    assert len(events(other_org, "sso.session_refused")) == 1
+    assert events(saml_org, "sso.session_refused") == []
+    # acme does not require SSO from it; and once it does, acme's IdP opened this session
+    assert client.get(f"/o/{saml_org.slug}/", secure=True).status_code == 200
+    require_sso(saml_org)
+    assert client.get(f"/o/{saml_org.slug}/", secure=True).status_code == 200
+
+
+def test_any_other_sign_in_in_the_same_session_forgets_the_idp(saml_org, admin, idp):
+    """Django keeps a session's data when the same user signs in again: a sign-in that is not
+    a SAML one must not inherit the IdP's mark."""
+    from django.contrib.auth import login
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    client = browser()
+    sign_in(client, saml_org.slug, idp, admin.email)
+    assert client.session[sso.SESSION_IDP_KEY] == saml_org.pk
+    request = RequestFactory().get("/")
+    request.session = SessionStore(client.session.session_key)
+    request.user = admin
+    login(request, admin, backend="django.contrib.auth.backends.ModelBackend")
+    assert request.session.get("_auth_user_id") == str(admin.pk)
+    assert sso.SESSION_IDP_KEY not in request.session
+
+
+def test_break_glass_owner_opens_pages_with_a_password_session(saml_org, owner, password):
+    owner_membership = membership_of(saml_org, owner)
+    client, _ = password_login(owner.email, password)
+    with tenant_scope(saml_org):
+        sso.set_sso_required(saml_org, required=True)
+        sso.set_break_glass(owner_membership, break_glass=True, by=owner_membership)
+    assert client.get(f"/o/{saml_org.slug}/settings/").status_code == 200
+    assert client.get(f"/api/v1/o/{saml_org.slug}/inventory/accounts/").status_code == 200
+    with tenant_scope(saml_org):
+        sso.set_break_glass(owner_membership, break_glass=False, by=owner_membership)
+    assert client.get(f"/o/{saml_org.slug}/settings/").status_code == 403
+
+
 def test_sso_cannot_be_mandatory_without_an_idp(org):
     with tenant_scope(org), pytest.raises(sso.ServiceError):
         sso.set_sso_required(org, required=True)
