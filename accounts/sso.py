@@ -12,7 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import http.client
+import ipaddress
 import re
+import socket
+import ssl
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -140,15 +145,94 @@ def settings_from_metadata(xml: str, *, entity_id: str = "") -> IdPSettings:
     )
 
 
+METADATA_MAX_BYTES = 1024 * 1024
+METADATA_TIMEOUT = 10  # seconds, for the whole fetch
+
+
+def _public_address(host: str, port: int) -> str:
+    """One address `host` resolves to, after checking every one of them is public.
+
+    Refuses loopback, private, link-local (169.254.169.254, the cloud metadata service),
+    multicast, reserved, unspecified and other non-global addresses, IPv4-mapped ones included.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ServiceError("the metadata URL's host name does not resolve") from exc
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast or address.is_reserved:
+            raise ServiceError(
+                "the metadata URL points to a loopback, private, link-local or reserved "
+                "address; TagSense reads IdP metadata only from public addresses"
+            )
+        addresses.append(str(address))
+    if not addresses:
+        raise ServiceError("the metadata URL's host name does not resolve")
+    return addresses[0]
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address checked beforehand, so a second DNS answer cannot swap it; the
+    certificate is still verified against the host name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
 def fetch_metadata(url: str) -> str:
-    """The IdP metadata at an https URL, read once when an admin saves the configuration."""
+    """The IdP metadata at a public https URL, read once when an admin saves the configuration.
+
+    No redirects are followed; at most METADATA_MAX_BYTES within METADATA_TIMEOUT seconds.
+    """
     url = _check_url(url, "metadata URL")
-    if urlsplit(url).scheme != "https":
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
         raise ServiceError("the metadata URL must use https")
     try:
-        return OneLogin_Saml2_IdPMetadataParser.get_metadata(url, timeout=10).decode()
-    except Exception as exc:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise ServiceError("the metadata URL's port is not valid") from exc
+    address = _public_address(parts.hostname, port)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    deadline = time.monotonic() + METADATA_TIMEOUT
+    connection = _PinnedHTTPSConnection(parts.hostname, port, address, METADATA_TIMEOUT)
+    try:
+        connection.request("GET", path, headers={"Accept": "application/samlmetadata+xml, */*"})
+        response = connection.getresponse()
+        if response.status != 200:
+            raise ServiceError(
+                f"the metadata URL answered HTTP {response.status} (redirects are not "
+                "followed: give the final address)"
+            )
+        body = b""
+        while len(body) <= METADATA_MAX_BYTES:
+            if time.monotonic() > deadline:
+                raise ServiceError("the IdP metadata took too long to download")
+            chunk = response.read(64 * 1024)
+            if not chunk:
+                break
+            body += chunk
+        if len(body) > METADATA_MAX_BYTES:
+            raise ServiceError("the IdP metadata is larger than 1 MB")
+    except (OSError, http.client.HTTPException) as exc:
         raise ServiceError("the IdP metadata could not be fetched from that URL") from exc
+    finally:
+        connection.close()
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ServiceError("the IdP metadata is not UTF-8 XML") from exc
 
 
 # --- the SocialApp --------------------------------------------------------------------------

@@ -643,6 +643,73 @@ def test_bad_certificate_and_bad_metadata_are_refused(org, admin):
     assert events(org, "sso.configure") == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/metadata",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://localhost:8443/idp.xml",
+        "https://[::ffff:10.0.0.1]/idp.xml",
+    ],
+)
+def test_metadata_url_to_an_internal_address_is_refused(org, admin, url, monkeypatch):
+    import socket
+
+    def no_connection(*args, **kwargs):
+        raise AssertionError("no connection may be opened to an internal address")
+
+    monkeypatch.setattr(socket, "create_connection", no_connection)
+    client = browser()
+    client.force_login(admin)
+    response = client.post(
+        f"/o/{org.slug}/settings/sso/idp/", {"metadata_url": url}, secure=True, follow=True
+    )
+    assert "reads IdP metadata only from public addresses" in response.content.decode()
+    assert sso.saml_app(org) is None
+    assert events(org, "sso.configure") == []
+
+
+def test_metadata_host_with_any_private_address_is_refused(monkeypatch):
+    import socket
+
+    def resolve(host, port, *args, **kwargs):
+        assert host == "idp.example.net"
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    with pytest.raises(sso.ServiceError, match="public addresses"):
+        sso.fetch_metadata("https://idp.example.net/metadata")
+
+
+def test_metadata_is_fetched_from_the_address_that_was_checked(monkeypatch):
+    """DNS rebinding: the name is resolved once; the connection goes to that address."""
+    import socket
+
+    answers = iter(["93.184.215.14", "127.0.0.1"])
+    connected = []
+
+    def resolve(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    def connect(address, timeout=None, *args, **kwargs):
+        connected.append((address, timeout))
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    with pytest.raises(sso.ServiceError, match="could not be fetched"):
+        sso.fetch_metadata("https://idp.example.net/metadata")
+    assert connected == [(("93.184.215.14", 443), sso.METADATA_TIMEOUT)]
+
+
+def test_metadata_url_must_be_https(org):
+    with pytest.raises(sso.ServiceError, match="https"):
+        sso.fetch_metadata("http://idp.example.net/metadata")
+
+
 def test_sp_metadata_names_the_organizations_acs(saml_org):
     response = browser().get(f"/accounts/saml/{saml_org.slug}/metadata/", secure=True)
     assert response.status_code == 200
