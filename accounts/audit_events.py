@@ -62,3 +62,6 @@ SSO_SESSION_REFUSED = register(
     "A page or API call was refused: the organization requires SSO and the session was not "
     "opened through its IdP",
 )
+SSO_LOGOUT_REJECTED = register(
+    "sso.logout_rejected", "A single logout message from the IdP was refused"
+)

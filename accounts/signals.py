@@ -57,7 +57,10 @@ def on_logout(sender, request, user, **kwargs):
         data = {"email": user.email, "reason": reason}
         record_for_user("auth.session_expired", user, data, Actor.for_user(user))
     else:
-        record_for_user("auth.logout", user, {"email": user.email}, Actor.for_user(user))
+        data = {"email": user.email}
+        if getattr(request, "logout_via", None):  # single logout from the IdP (saml_views)
+            data["via"] = request.logout_via
+        record_for_user("auth.logout", user, data, Actor.for_user(user))
 
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")

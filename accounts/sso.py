@@ -611,3 +611,19 @@ def record_rejection(organization: Organization | None, reason: str, **data: Any
         organization=organization,
         actor=Actor(Actor.ANONYMOUS, "", ""),
     )
+
+
+def record_logout_rejection(
+    organization: Organization, reason: str, user: UserModel | None = None
+) -> None:
+    """A logout message from the IdP refused (bad signature, unsigned when signed messages are
+    wanted, wrong issuer or destination): into the organization's chain."""
+    from tagsense.tenancy.context import Actor
+
+    audit.record(
+        "sso.logout_rejected",
+        target=user,
+        data={"reason": reason[:500], "email": user.email if user else ""},
+        organization=organization,
+        actor=Actor.for_user(user) if user else Actor(Actor.ANONYMOUS, "", ""),
+    )

@@ -800,3 +800,41 @@ def test_single_logout_from_the_idp_ends_the_session(saml_org, idp):
     assert response.status_code == 302
     assert response["Location"].startswith(idp.slo_url + "?SAMLResponse=")
     assert logged_in_as(client) is None
+    user = User.objects.get(email="ada@acme.example")
+    assert [e.data for e in events(saml_org, "auth.logout")] == [
+        {"email": user.email, "via": "sso"}
+    ]
+    rejected = events(saml_org, "sso.logout_rejected")
+    assert len(rejected) == 1 and rejected[0].data["email"] == user.email
+    assert "issuer" in rejected[0].data["reason"].lower()
+
+
+def test_signed_messages_wanted_refuses_an_unsigned_logout_request(idp, org):
+    configure(org, idp, want_message_signed=True)
+    client = browser()
+    request_id = start(client, org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=org.slug,
+        in_response_to=request_id,
+        name_id="ada@acme.example",
+        attributes=attributes("ada@acme.example", []),
+    )
+    xml = idp.response(assertion, org_slug=org.slug, in_response_to=request_id, sign=True)
+    deliver(client, org.slug, xml)
+    assert logged_in_as(client) is not None
+    sls = f"/accounts/saml/{org.slug}/sls/"
+    unsigned = logout_request(idp, org.slug, "ada@acme.example")
+    response = client.get(sls, {"SAMLRequest": unsigned}, secure=True)
+    assert response.status_code == 400
+    assert "not signed" in response.content.decode()
+    assert logged_in_as(client) is not None
+    assert "not signed" in events(org, "sso.logout_rejected")[-1].data["reason"]
+    # the same request signed by another key is refused too
+    other = TestIdP("forger").sign_redirect(unsigned)
+    assert client.get(sls, other, secure=True).status_code == 400
+    assert logged_in_as(client) is not None
+    assert len(events(org, "sso.logout_rejected")) == 2
+    response = client.get(sls, idp.sign_redirect(unsigned), secure=True)
+    assert response.status_code == 302
+    assert logged_in_as(client) is None
+    assert events(org, "auth.logout")[-1].data["via"] == "sso"
