@@ -1,10 +1,9 @@
 """A test SAML identity provider: its own RSA key and self-signed certificate, and responses
 signed with xmlsec (the library python3-saml verifies with), built the way IdPs build them.
 
-Why not pysaml2: it signs by shelling out to the xmlsec1 binary (a Debian package CI would
-have to install) and adds a dependency tree to the shared lock; the signatures it makes are
-the same XML-DSig, from the same libxmlsec1. Here every response is written out explicitly,
-so each test can break exactly one property (audience, times, signature, wrapping).
+The round trip against a real IdP implementation is tests/pysaml2_idp.py (pysaml2). This one
+stays for the refusals: every response is written out explicitly, so each test can break
+exactly one property (audience, times, signature, wrapping).
 """
 
 from __future__ import annotations
