@@ -64,3 +64,11 @@ SSO_LOGIN_REJECTED = register("sso.login_rejected", "A SAML or OpenID Connect si
 PASSWORD_LOGIN_REFUSED = register(
     "auth.password_login_refused", "A password sign-in was refused: the organization requires SSO"
 )
+SSO_SESSION_REFUSED = register(
+    "sso.session_refused",
+    "A page or API call was refused: the organization requires SSO and the session was not "
+    "opened through its IdP",
+)
+SSO_LOGOUT_REJECTED = register(
+    "sso.logout_rejected", "A single logout message from the IdP was refused"
+)

@@ -280,16 +280,18 @@ def claims_of(extra_data: dict[str, Any]) -> dict[str, Any]:
     return claims
 
 
-def provision(app: SocialApp, user: Any, extra_data: dict[str, Any]) -> None:
-    """Each OIDC sign-in applies the groups claim in the provider's own organization only."""
+def provision(app: SocialApp, user: Any, extra_data: dict[str, Any]) -> Organization | None:
+    """Each OIDC sign-in applies the groups claim in the provider's own organization only.
+    Returns that organization (None when the app belongs to none)."""
     from . import sso
 
     organization = organization_for_app(app)
     if organization is None:  # pre_social_login refused these already
-        return
+        return None
     claims = claims_of(extra_data)
     groups = sso.groups_from(claims, app.settings.get("groups_claim", ""))
     sso.provision_sso_login(organization, user, groups)
+    return organization
 
 
 def describe_failure(error: Any = None, exception: Any = None) -> str:

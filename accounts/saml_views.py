@@ -1,4 +1,5 @@
-"""The end of a SAML sign-in, replacing allauth's `saml_finish_acs` view (same URL and name).
+"""The end of a SAML sign-in, replacing allauth's `saml_finish_acs` view (same URL and name),
+and the single logout address, replacing allauth's `saml_sls` view.
 
 allauth's ACS view stores the POSTed response and redirects here. This view validates it with
 python3-saml under settings that no stored configuration can weaken (strict mode, signed
@@ -18,14 +19,17 @@ from allauth.core.internal import httpkit
 from allauth.socialaccount.helpers import complete_social_login
 from allauth.socialaccount.providers.base.constants import AuthProcess
 from allauth.socialaccount.providers.saml.utils import build_saml_config, prepare_django_request
-from allauth.socialaccount.providers.saml.views import FinishACSView
+from allauth.socialaccount.providers.saml.views import FinishACSView, SLSView
 from allauth.socialaccount.sessions import LoginSession
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 
 from . import oidc, sso
 from .adapters import refuse
@@ -103,6 +107,71 @@ class StrictFinishACSView(FinishACSView):
 
 
 finish_acs = StrictFinishACSView.as_view()
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # the IdP posts here (HTTP-POST binding)
+@method_decorator(login_not_required, name="dispatch")
+class AuditedSLSView(SLSView):
+    """Single logout sent by the IdP, replacing allauth's `saml_sls` view (same URL and name).
+
+    Validated under strict_config like sign-ins (so every certificate of a rotation is
+    accepted, and a logout request must be signed when the organization wants signed
+    messages); the ended session is audited as `auth.logout` with `"via": "sso"`, a refused
+    request as `sso.logout_rejected` with its reason.
+    """
+
+    def dispatch(self, request: HttpRequest, organization_slug: str) -> HttpResponse:
+        from allauth.account.adapter import get_adapter as get_account_adapter
+
+        provider = self.get_provider(organization_slug)
+        organization = sso.organization_for_app(provider.app)
+        if organization is None:
+            return HttpResponse("Unknown identity provider.", status=404)
+        request_data = prepare_django_request(request)
+        auth = OneLogin_Saml2_Auth(request_data, strict_config(request, provider.app))
+        account_adapter = get_account_adapter(request)
+        user = request.user if request.user.is_authenticated else None
+
+        def end_session() -> None:
+            request.logout_via = "sso"  # read by accounts.signals.on_logout
+            account_adapter.logout(request)
+
+        redirect_to = None
+        reason = ""
+        try:
+            redirect_to = auth.process_slo(
+                delete_session_cb=end_session, keep_local_session=user is None
+            )
+        except (binascii.Error, etree.LxmlError, ValueError):
+            reason = "the logout message is not well-formed"
+        except (OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError) as exc:
+            reason = str(exc)
+        if not reason and auth.get_errors():
+            reason = _logout_error(auth, request_data)
+        if reason:
+            logger.warning("SAML logout refused for %s: %s", organization.slug, reason)
+            with transaction.atomic():
+                sso.record_logout_rejection(organization, reason, user)
+            return HttpResponse(
+                f"Single logout refused: {reason}", content_type="text/plain", status=400
+            )
+        return HttpResponseRedirect(redirect_to or account_adapter.get_logout_redirect_url(request))
+
+
+sls = AuditedSLSView.as_view()
+
+
+def _logout_error(auth: OneLogin_Saml2_Auth, request_data: dict[str, Any]) -> str:
+    """Why python3-saml refused a logout message: it keeps a logout request's own reason
+    (issuer, destination, expiry) to itself, so ask the request again."""
+    errors = auth.get_errors()
+    saml_request = request_data.get("get_data", {}).get("SAMLRequest")
+    if errors == ["invalid_logout_request"] and saml_request:
+        logout_request = OneLogin_Saml2_Logout_Request(auth.get_settings(), saml_request)
+        logout_request.is_valid(request_data)
+        if logout_request.get_error():
+            return str(logout_request.get_error())
+    return auth.get_last_error_reason() or ", ".join(errors)
 
 
 @login_not_required

@@ -40,6 +40,11 @@ def on_login(sender, request, user, **kwargs):
         from tagsense.security import SESSION_SEEN, SESSION_STARTED
 
         request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
+        # Whichever way this sign-in went, no IdP vouches for it yet: on_sso_login says so
+        # for a SAML sign-in (allauth's signal follows Django's).
+        from .sso import SESSION_IDP_KEY
+
+        request.session.pop(SESSION_IDP_KEY, None)
     record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
 
 
@@ -52,7 +57,10 @@ def on_logout(sender, request, user, **kwargs):
         data = {"email": user.email, "reason": reason}
         record_for_user("auth.session_expired", user, data, Actor.for_user(user))
     else:
-        record_for_user("auth.logout", user, {"email": user.email}, Actor.for_user(user))
+        data = {"email": user.email}
+        if getattr(request, "logout_via", None):  # single logout from the IdP (saml_views)
+            data["via"] = request.logout_via
+        record_for_user("auth.logout", user, data, Actor.for_user(user))
 
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
@@ -85,23 +93,23 @@ def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
     """Each SAML or OIDC sign-in re-applies the IdP's groups in the IdP's own organization
     only."""
     provider = sociallogin.provider if sociallogin is not None else None
-    if provider is not None and provider.id == "openid_connect":
-        from . import oidc
-
-        oidc.provision(provider.app, user, sociallogin.account.extra_data)
+    if provider is None or provider.id not in ("saml", "openid_connect"):
         return
-    if provider is None or provider.id != "saml":
-        return
-    from . import sso
+    from . import oidc, sso
 
     app = provider.app
-    organization = sso.organization_for_app(app)
-    if organization is None:  # pre_social_login refused these already
-        return
-    groups = sso.groups_from(
-        sociallogin.account.extra_data, app.settings.get("groups_attribute", "")
-    )
-    sso.provision_sso_login(organization, user, groups)
+    if provider.id == "openid_connect":
+        organization = oidc.provision(app, user, sociallogin.account.extra_data)
+    else:
+        organization = sso.organization_for_app(app)
+        if organization is not None:
+            groups = sso.groups_from(
+                sociallogin.account.extra_data, app.settings.get("groups_attribute", "")
+            )
+            sso.provision_sso_login(organization, user, groups)
+    if organization is not None and request is not None and hasattr(request, "session"):
+        # The session is the IdP's: it opens that organization only (sso.sso_session_missing).
+        request.session[sso.SESSION_IDP_KEY] = organization.pk
 
 
 @receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")

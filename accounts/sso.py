@@ -12,7 +12,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import http.client
+import ipaddress
 import re
+import socket
+import ssl
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +43,9 @@ ROLE_RANK = [Role.OWNER, Role.ADMIN, Role.EDITOR, Role.AUDITOR, Role.VIEWER]
 DEFAULT_ROLE = Role.VIEWER
 MAX_GROUPS = 200
 MAX_GROUP_LENGTH = 255
+# The session key naming the organization whose IdP opened the session (set at SAML sign-in,
+# cleared at every other sign-in); the tenancy layer reads it for SSO-mandatory organizations.
+SESSION_IDP_KEY = "sso_organization"
 
 # Enforced on every response whatever the stored settings say (saml_views.strict_config).
 STRICT_SECURITY: dict[str, Any] = {
@@ -137,15 +145,94 @@ def settings_from_metadata(xml: str, *, entity_id: str = "") -> IdPSettings:
     )
 
 
+METADATA_MAX_BYTES = 1024 * 1024
+METADATA_TIMEOUT = 10  # seconds, for the whole fetch
+
+
+def _public_address(host: str, port: int) -> str:
+    """One address `host` resolves to, after checking every one of them is public.
+
+    Refuses loopback, private, link-local (169.254.169.254, the cloud metadata service),
+    multicast, reserved, unspecified and other non-global addresses, IPv4-mapped ones included.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ServiceError("the metadata URL's host name does not resolve") from exc
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_global or address.is_multicast or address.is_reserved:
+            raise ServiceError(
+                "the metadata URL points to a loopback, private, link-local or reserved "
+                "address; TagSense reads IdP metadata only from public addresses"
+            )
+        addresses.append(str(address))
+    if not addresses:
+        raise ServiceError("the metadata URL's host name does not resolve")
+    return addresses[0]
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to an address checked beforehand, so a second DNS answer cannot swap it; the
+    certificate is still verified against the host name."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
 def fetch_metadata(url: str) -> str:
-    """The IdP metadata at an https URL, read once when an admin saves the configuration."""
+    """The IdP metadata at a public https URL, read once when an admin saves the configuration.
+
+    No redirects are followed; at most METADATA_MAX_BYTES within METADATA_TIMEOUT seconds.
+    """
     url = _check_url(url, "metadata URL")
-    if urlsplit(url).scheme != "https":
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
         raise ServiceError("the metadata URL must use https")
     try:
-        return OneLogin_Saml2_IdPMetadataParser.get_metadata(url, timeout=10).decode()
-    except Exception as exc:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise ServiceError("the metadata URL's port is not valid") from exc
+    address = _public_address(parts.hostname, port)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    deadline = time.monotonic() + METADATA_TIMEOUT
+    connection = _PinnedHTTPSConnection(parts.hostname, port, address, METADATA_TIMEOUT)
+    try:
+        connection.request("GET", path, headers={"Accept": "application/samlmetadata+xml, */*"})
+        response = connection.getresponse()
+        if response.status != 200:
+            raise ServiceError(
+                f"the metadata URL answered HTTP {response.status} (redirects are not "
+                "followed: give the final address)"
+            )
+        body = b""
+        while len(body) <= METADATA_MAX_BYTES:
+            if time.monotonic() > deadline:
+                raise ServiceError("the IdP metadata took too long to download")
+            chunk = response.read(64 * 1024)
+            if not chunk:
+                break
+            body += chunk
+        if len(body) > METADATA_MAX_BYTES:
+            raise ServiceError("the IdP metadata is larger than 1 MB")
+    except (OSError, http.client.HTTPException) as exc:
         raise ServiceError("the IdP metadata could not be fetched from that URL") from exc
+    finally:
+        connection.close()
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ServiceError("the IdP metadata is not UTF-8 XML") from exc
 
 
 # --- the SocialApp --------------------------------------------------------------------------
@@ -362,6 +449,72 @@ def password_refused_by(user: UserModel) -> Organization | None:
     return None
 
 
+SSO_SESSION_REQUIRED_MESSAGE = (
+    "{organization} requires single sign-on: this session was not opened through its "
+    "identity provider. Sign in through {organization}'s single sign-on to open its pages."
+)
+OTHER_IDP_SESSION_MESSAGE = (
+    "This session was opened through another organization's single sign-on, which vouches "
+    "for you there only. Sign out and sign in again (with your password, or through "
+    "{organization}'s single sign-on) to open {organization}."
+)
+
+
+def sso_session_missing(membership: Membership, session: Any) -> bool:
+    """True when this browser session may not open the membership's organization:
+
+    - a session opened through an organization's IdP (SAML or OIDC) opens that organization
+      only: whoever runs an IdP vouches for people in their own organization, never in
+      another one the same person (or an account their IdP created) may belong to;
+    - an organization that requires SSO opens only to sessions from its own IdP (not a
+      password sign-in, nor one from before SSO became mandatory). Break-glass owners are
+      exempt from this second rule.
+
+    Asked by the tenancy base classes for every page and session API request."""
+    organization = membership.organization
+    idp_organization = session.get(SESSION_IDP_KEY) if session is not None else None
+    if idp_organization is not None and idp_organization != organization.pk:
+        return True
+    if not organization.sso_required:
+        return False
+    if membership.role == Role.OWNER and membership.break_glass:
+        return False
+    return idp_organization != organization.pk
+
+
+def sso_start_url(organization: Organization) -> str:
+    """Where a person starts this organization's single sign-on (SAML, OIDC or a choice)."""
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    return reverse("sso-start") + "?" + urlencode({"organization": organization.slug})
+
+
+def session_refusal_message(membership: Membership, session: Any) -> str:
+    idp_organization = session.get(SESSION_IDP_KEY) if session is not None else None
+    template = (
+        OTHER_IDP_SESSION_MESSAGE
+        if idp_organization is not None and idp_organization != membership.organization.pk
+        else SSO_SESSION_REQUIRED_MESSAGE
+    )
+    return template.format(organization=membership.organization.name)
+
+
+def record_session_refused(membership: Membership, path: str) -> None:
+    """Audit a page or API call refused by sso_session_missing, in the organization's chain."""
+    from tagsense.tenancy.context import Actor
+
+    with transaction.atomic():
+        audit.record(
+            "sso.session_refused",
+            target=membership.user,
+            data={"email": membership.user.email, "path": path[:500]},
+            organization=membership.organization,
+            actor=Actor.for_user(membership.user),
+        )
+
+
 def consume_assertion(organization: Organization, assertion_id: str, not_on_or_after: Any) -> None:
     """Remember an assertion until it expires; ReplayError when it was seen before.
 
@@ -496,4 +649,20 @@ def record_rejection(organization: Organization | None, reason: str, **data: Any
         data={"reason": reason[:500], **data},
         organization=organization,
         actor=Actor(Actor.ANONYMOUS, "", ""),
+    )
+
+
+def record_logout_rejection(
+    organization: Organization, reason: str, user: UserModel | None = None
+) -> None:
+    """A logout message from the IdP refused (bad signature, unsigned when signed messages are
+    wanted, wrong issuer or destination): into the organization's chain."""
+    from tagsense.tenancy.context import Actor
+
+    audit.record(
+        "sso.logout_rejected",
+        target=user,
+        data={"reason": reason[:500], "email": user.email if user else ""},
+        organization=organization,
+        actor=Actor.for_user(user) if user else Actor(Actor.ANONYMOUS, "", ""),
     )

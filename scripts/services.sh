@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make PostgreSQL and Redis answer on 127.0.0.1 for the test suite: install them with apt-get
 # when absent (as root), start them when down, and let the `postgres` role in over TCP.
+# Also installs the xmlsec1 program, which the test SAML IdP (pysaml2) signs responses with.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -54,3 +55,10 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
   wait_for Redis sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
 fi
 log "Redis ready on 127.0.0.1:6379"
+
+# --- xmlsec1 (the pysaml2 test IdP signs with it) ----------------------------------------------
+if ! command -v xmlsec1 >/dev/null; then
+  log "installing xmlsec1"
+  apt_install xmlsec1
+fi
+log "xmlsec1 ready: $(command -v xmlsec1)"

@@ -1,10 +1,9 @@
 """A test SAML identity provider: its own RSA key and self-signed certificate, and responses
 signed with xmlsec (the library python3-saml verifies with), built the way IdPs build them.
 
-Why not pysaml2: it signs by shelling out to the xmlsec1 binary (a Debian package CI would
-have to install) and adds a dependency tree to the shared lock; the signatures it makes are
-the same XML-DSig, from the same libxmlsec1. Here every response is written out explicitly,
-so each test can break exactly one property (audience, times, signature, wrapping).
+The round trip against a real IdP implementation is tests/pysaml2_idp.py (pysaml2). This one
+stays for the refusals: every response is written out explicitly, so each test can break
+exactly one property (audience, times, signature, wrapping).
 """
 
 from __future__ import annotations
@@ -118,6 +117,23 @@ class TestIdP:
     def sign(self, xml: str) -> str:
         signed = OneLogin_Saml2_Utils.add_sign(xml, self.key_pem, self.cert_pem)
         return signed.decode() if isinstance(signed, bytes) else signed
+
+    def sign_redirect(self, saml_request: str) -> dict[str, str]:
+        """HTTP-Redirect binding parameters for a deflated, base64 SAMLRequest, signed with
+        RSA-SHA256 over the query string as SAML bindings §3.4.4.1 defines it."""
+        from urllib.parse import quote_plus
+
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        sig_alg = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+        signed = f"SAMLRequest={quote_plus(saml_request)}&SigAlg={quote_plus(sig_alg)}"
+        key = serialization.load_pem_private_key(self.key_pem.encode(), password=None)
+        signature = key.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return {
+            "SAMLRequest": saml_request,
+            "SigAlg": sig_alg,
+            "Signature": base64.b64encode(signature).decode(),
+        }
 
     def response(
         self,

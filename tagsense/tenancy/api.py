@@ -14,6 +14,12 @@ from rest_framework.generics import GenericAPIView
 
 from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
+from accounts.sso import (
+    record_session_refused,
+    session_refusal_message,
+    sso_session_missing,
+    sso_start_url,
+)
 
 from .context import Actor
 from .db import tenant_scope
@@ -26,7 +32,9 @@ class OrganizationAPIView(GenericAPIView):
     """Base of every `/api/v1/o/<org_slug>/...` endpoint.
 
     Reads need the `view` action, writes `write_action`; another organization is a 404 exactly
-    like a missing one. Subclasses set `model` (or `queryset`) and get a scoped get_queryset().
+    like a missing one. A browser session must satisfy the organization's mandatory SSO and
+    two-factor requirements; API tokens are credentials admins issued and are not bound by
+    them. Subclasses set `model` (or `queryset`) and get a scoped get_queryset().
     """
 
     read_action = "view"
@@ -58,6 +66,16 @@ class OrganizationAPIView(GenericAPIView):
                 membership = resolve_membership(request.user, kwargs["org_slug"])
         except Http404 as exc:
             raise NotFound("No such organization.") from exc
+        if self.signed_in_with_session(request) and sso_session_missing(
+            membership, request.session
+        ):
+            record_session_refused(membership, request.path)
+            raise PermissionDenied(
+                session_refusal_message(membership, request.session)
+                + " Sign in at "
+                + sso_start_url(membership.organization)
+                + ", then call again."
+            )
         if mfa_missing(membership) and self.signed_in_with_session(request):
             raise PermissionDenied(
                 MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)

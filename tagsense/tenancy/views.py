@@ -10,11 +10,17 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
+from accounts.sso import (
+    record_session_refused,
+    session_refusal_message,
+    sso_session_missing,
+    sso_start_url,
+)
 
 from .context import Actor
 from .db import tenant_scope
@@ -31,8 +37,10 @@ class OrganizationViewMixin:
     """Base of every organization page (`/o/<org_slug>/...`).
 
     Anonymous users go to the login page; an organization the user does not belong to is a 404
-    exactly like a missing one; a member without two-factor authentication in an organization
-    that requires it is sent to set it up; a role without `required_action` is a 403.
+    exactly like a missing one; in an organization that requires single sign-on, a session not
+    opened through its IdP is refused (403, audited) unless the member is a break-glass owner;
+    a member without two-factor authentication in an organization that requires it is sent to
+    set it up; a role without `required_action` is a 403.
     """
 
     required_action = "view"
@@ -46,6 +54,8 @@ class OrganizationViewMixin:
             return redirect_to_login(request.get_full_path())
         with transaction.atomic():
             membership = resolve_membership(request.user, kwargs["org_slug"])
+            if sso_session_missing(membership, request.session):
+                return self.sso_required_response(request, membership)
             if mfa_missing(membership):
                 return self.mfa_setup_redirect(request, membership)
             if not role_allows(membership.role, self.get_required_action()):
@@ -71,6 +81,23 @@ class OrganizationViewMixin:
         if getattr(request, "htmx", None):  # htmx follows a 302 itself: make it a full load
             return HttpResponse(status=204, headers={"HX-Redirect": url})
         return redirect(url)
+
+    def sso_required_response(self, request: HttpRequest, membership: Any) -> HttpResponse:
+        """Audited; the page explains and offers the organization's SSO sign-in."""
+        record_session_refused(membership, request.path)
+        organization = membership.organization
+        if getattr(request, "htmx", None):  # a fragment cannot show this: load the whole page
+            return HttpResponse(status=204, headers={"HX-Redirect": request.get_full_path()})
+        return render(
+            request,
+            "accounts/sso_required.html",
+            {
+                "sso_organization": organization,
+                "message": session_refusal_message(membership, request.session),
+                "sso_login_url": sso_start_url(organization),
+            },
+            status=403,
+        )
 
     def get_required_action(self) -> str:
         if self.write_action and self.request.method not in ("GET", "HEAD", "OPTIONS"):  # type: ignore[attr-defined]

@@ -238,6 +238,9 @@ def test_mandatory_sso_accepts_oidc_sign_ins(live_server, oidc_org):
     flow = Flow(live_server.url)
     flow.sign_in(oidc_org.slug, "ada")
     assert flow.signed_in_user() is not None
+    # The session counts as the organization's single sign-on: its pages open.
+    dashboard = flow.session.get(f"{live_server.url}/o/{oidc_org.slug}/", allow_redirects=False)
+    assert dashboard.status_code == 200
     assert not events(oidc_org, "auth.password_login_refused")
 
 

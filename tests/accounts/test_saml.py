@@ -479,6 +479,114 @@ def test_password_login_allowed_when_sso_is_optional(saml_org, admin, password):
     assert logged_in_as(client) == admin
 
 
+def require_sso(organization):
+    with tenant_scope(organization):
+        sso.set_sso_required(organization, required=True)
+
+
+def test_password_session_from_before_sso_became_mandatory_is_refused(
+    saml_org, admin, password, idp
+):
+    connect(admin, saml_org.slug, idp)  # the admin connected the IdP to their account earlier
+    client = browser()
+    client.post("/accounts/login/", {"login": admin.email, "password": password})
+    assert logged_in_as(client) == admin
+    assert client.get(f"/o/{saml_org.slug}/").status_code == 200
+    api = f"/api/v1/o/{saml_org.slug}/inventory/accounts/"
+    assert client.get(api).status_code == 200
+    require_sso(saml_org)
+    page = client.get(f"/o/{saml_org.slug}/settings/")
+    assert page.status_code == 403
+    body = page.content.decode()
+    assert "Acme Corp requires single sign-on" in body
+    assert f'href="/accounts/sso/?organization={saml_org.slug}"' in body
+    refused_api = client.get(api)
+    assert refused_api.status_code == 403
+    assert f"/accounts/sso/?organization={saml_org.slug}" in refused_api.json()["detail"]
+    refused = events(saml_org, "sso.session_refused")
+    assert [(e.data["email"], e.data["path"]) for e in refused] == [
+        (admin.email, f"/o/{saml_org.slug}/settings/"),
+        (admin.email, api),
+    ]
+    assert refused[0].actor_label == admin.email
+    # Signing in through the organization's IdP (the page's button) opens the pages again.
+    sign_in(client, saml_org.slug, idp, admin.email)
+    assert logged_in_as(client) == admin
+    assert client.get(f"/o/{saml_org.slug}/settings/", secure=True).status_code == 200
+    assert client.get(api, secure=True).status_code == 200
+
+
+def test_api_tokens_are_not_bound_by_mandatory_sso(saml_org, admin):
+    from accounts import tokens
+
+    with tenant_scope(saml_org):
+        membership = Membership.objects.get(user=admin)
+        _, secret = tokens.create_personal_token(
+            membership, name="ci", scope="read", expires_in_days=30
+        )
+    require_sso(saml_org)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api.get(f"/api/v1/o/{saml_org.slug}/inventory/accounts/").status_code == 200
+    assert events(saml_org, "sso.session_refused") == []
+
+
+def test_a_session_from_organization_a_idp_opens_organization_a_only(
+    saml_org, other_org, idp, other_idp
+):
+    """Whoever runs acme's IdP vouches for people in acme only: a session it opened never
+    reaches another organization the same account belongs to (one its IdP may even have
+    created before that organization invited the address)."""
+    configure(other_org, other_idp)
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example")
+    user = logged_in_as(client)
+    MembershipFactory(organization=other_org, user=user, role=Role.ADMIN)  # invited, joined
+    assert client.get(f"/o/{saml_org.slug}/", secure=True).status_code == 200
+    response = client.get(f"/o/{other_org.slug}/", secure=True)
+    assert response.status_code == 403
+    assert "opened through another organization" in response.content.decode()
+    api = client.get(f"/api/v1/o/{other_org.slug}/inventory/accounts/", secure=True)
+    assert api.status_code == 403
+    assert len(events(other_org, "sso.session_refused")) == 2
+    assert events(saml_org, "sso.session_refused") == []
+    require_sso(other_org)  # and once globex requires SSO, still only its own IdP's sessions
+    assert client.get(f"/o/{other_org.slug}/", secure=True).status_code == 403
+    require_sso(saml_org)
+    assert client.get(f"/o/{saml_org.slug}/", secure=True).status_code == 200
+
+
+def test_any_other_sign_in_in_the_same_session_forgets_the_idp(saml_org, admin, idp):
+    """Django keeps a session's data when the same user signs in again: a sign-in that is not
+    a SAML one must not inherit the IdP's mark."""
+    from django.contrib.auth import login
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.test import RequestFactory
+
+    connect(admin, saml_org.slug, idp)
+    client = browser()
+    sign_in(client, saml_org.slug, idp, admin.email)
+    assert client.session[sso.SESSION_IDP_KEY] == saml_org.pk
+    request = RequestFactory().get("/")
+    request.session = SessionStore(client.session.session_key)
+    request.user = admin
+    login(request, admin, backend="django.contrib.auth.backends.ModelBackend")
+    assert request.session.get("_auth_user_id") == str(admin.pk)
+    assert sso.SESSION_IDP_KEY not in request.session
+
+
+def test_break_glass_owner_opens_pages_with_a_password_session(saml_org, owner, password):
+    owner_membership = membership_of(saml_org, owner)
+    client, _ = password_login(owner.email, password)
+    with tenant_scope(saml_org):
+        sso.set_sso_required(saml_org, required=True)
+        sso.set_break_glass(owner_membership, break_glass=True, by=owner_membership)
+    assert client.get(f"/o/{saml_org.slug}/settings/").status_code == 200
+    assert client.get(f"/api/v1/o/{saml_org.slug}/inventory/accounts/").status_code == 200
+    with tenant_scope(saml_org):
+        sso.set_break_glass(owner_membership, break_glass=False, by=owner_membership)
+    assert client.get(f"/o/{saml_org.slug}/settings/").status_code == 403
+
+
 def test_sso_cannot_be_mandatory_without_an_idp(org):
     with tenant_scope(org), pytest.raises(sso.ServiceError):
         sso.set_sso_required(org, required=True)
@@ -553,6 +661,73 @@ def test_bad_certificate_and_bad_metadata_are_refused(org, admin):
     client.post(f"/o/{org.slug}/settings/sso/idp/", {"metadata_file": bad})
     assert sso.saml_app(org) is None
     assert events(org, "sso.configure") == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/metadata",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://localhost:8443/idp.xml",
+        "https://[::ffff:10.0.0.1]/idp.xml",
+    ],
+)
+def test_metadata_url_to_an_internal_address_is_refused(org, admin, url, monkeypatch):
+    import socket
+
+    def no_connection(*args, **kwargs):
+        raise AssertionError("no connection may be opened to an internal address")
+
+    monkeypatch.setattr(socket, "create_connection", no_connection)
+    client = browser()
+    client.force_login(admin)
+    response = client.post(
+        f"/o/{org.slug}/settings/sso/idp/", {"metadata_url": url}, secure=True, follow=True
+    )
+    assert "reads IdP metadata only from public addresses" in response.content.decode()
+    assert sso.saml_app(org) is None
+    assert events(org, "sso.configure") == []
+
+
+def test_metadata_host_with_any_private_address_is_refused(monkeypatch):
+    import socket
+
+    def resolve(host, port, *args, **kwargs):
+        assert host == "idp.example.net"
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", port)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    with pytest.raises(sso.ServiceError, match="public addresses"):
+        sso.fetch_metadata("https://idp.example.net/metadata")
+
+
+def test_metadata_is_fetched_from_the_address_that_was_checked(monkeypatch):
+    """DNS rebinding: the name is resolved once; the connection goes to that address."""
+    import socket
+
+    answers = iter(["93.184.215.14", "127.0.0.1"])
+    connected = []
+
+    def resolve(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+
+    def connect(address, timeout=None, *args, **kwargs):
+        connected.append((address, timeout))
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(socket, "create_connection", connect)
+    with pytest.raises(sso.ServiceError, match="could not be fetched"):
+        sso.fetch_metadata("https://idp.example.net/metadata")
+    assert connected == [(("93.184.215.14", 443), sso.METADATA_TIMEOUT)]
+
+
+def test_metadata_url_must_be_https(org):
+    with pytest.raises(sso.ServiceError, match="https"):
+        sso.fetch_metadata("http://idp.example.net/metadata")
 
 
 def test_sp_metadata_names_the_organizations_acs(saml_org):
@@ -645,6 +820,44 @@ def test_single_logout_from_the_idp_ends_the_session(saml_org, idp):
     assert response.status_code == 302
     assert response["Location"].startswith(idp.slo_url + "?SAMLResponse=")
     assert logged_in_as(client) is None
+    user = User.objects.get(email="ada@acme.example")
+    assert [e.data for e in events(saml_org, "auth.logout")] == [
+        {"email": user.email, "via": "sso"}
+    ]
+    rejected = events(saml_org, "sso.logout_rejected")
+    assert len(rejected) == 1 and rejected[0].data["email"] == user.email
+    assert "issuer" in rejected[0].data["reason"].lower()
+
+
+def test_signed_messages_wanted_refuses_an_unsigned_logout_request(idp, org):
+    configure(org, idp, want_message_signed=True)
+    client = browser()
+    request_id = start(client, org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=org.slug,
+        in_response_to=request_id,
+        name_id="ada@acme.example",
+        attributes=attributes("ada@acme.example", []),
+    )
+    xml = idp.response(assertion, org_slug=org.slug, in_response_to=request_id, sign=True)
+    deliver(client, org.slug, xml)
+    assert logged_in_as(client) is not None
+    sls = f"/accounts/saml/{org.slug}/sls/"
+    unsigned = logout_request(idp, org.slug, "ada@acme.example")
+    response = client.get(sls, {"SAMLRequest": unsigned}, secure=True)
+    assert response.status_code == 400
+    assert "not signed" in response.content.decode()
+    assert logged_in_as(client) is not None
+    assert "not signed" in events(org, "sso.logout_rejected")[-1].data["reason"]
+    # the same request signed by another key is refused too
+    other = TestIdP("forger").sign_redirect(unsigned)
+    assert client.get(sls, other, secure=True).status_code == 400
+    assert logged_in_as(client) is not None
+    assert len(events(org, "sso.logout_rejected")) == 2
+    response = client.get(sls, idp.sign_redirect(unsigned), secure=True)
+    assert response.status_code == 302
+    assert logged_in_as(client) is None
+    assert events(org, "auth.logout")[-1].data["via"] == "sso"
 
 
 def test_an_admins_idp_cannot_sign_in_as_the_owner(saml_org, idp, owner, admin):
