@@ -88,14 +88,7 @@ def check_url(url: str, what: str) -> str:
     raise ServiceError(f"the {what} must use https")
 
 
-def discover(issuer: str) -> dict[str, str]:
-    """The provider's endpoints from its discovery document, checked; read once when saved.
-
-    The document must name exactly this issuer, offer the authorization code flow, and (when
-    it lists PKCE methods) S256. Redirects are not followed.
-    """
-    issuer = check_url(issuer, "issuer URL").rstrip("/")
-    url = issuer + DISCOVERY_PATH
+def _fetch_local(url: str) -> bytes:
     try:
         response = requests.get(
             url,
@@ -112,6 +105,29 @@ def discover(issuer: str) -> dict[str, str]:
         raise ServiceError(
             f"{url} answered HTTP {response.status_code}, not the discovery document"
         )
+    return body
+
+
+def discover(issuer: str) -> dict[str, str]:
+    """The provider's endpoints from its discovery document, checked; read once when saved.
+
+    The document must name exactly this issuer, offer the authorization code flow, and (when
+    it lists PKCE methods) S256. Redirects are not followed.
+    """
+    issuer = check_url(issuer, "issuer URL").rstrip("/")
+    url = issuer + DISCOVERY_PATH
+    if url.startswith("https://"):  # a public address only (sso.fetch_public_https)
+        from .sso import fetch_public_https
+
+        body = fetch_public_https(
+            url,
+            what="issuer URL",
+            max_bytes=MAX_DISCOVERY_BYTES,
+            timeout=DISCOVERY_TIMEOUT,
+            accept="application/json",
+        )
+    else:  # http on this machine, allowed by OIDC_ALLOW_INSECURE_LOCALHOST (tests, dev)
+        body = _fetch_local(url)
     if len(body) > MAX_DISCOVERY_BYTES:
         raise ServiceError("the discovery document is too large")
     try:

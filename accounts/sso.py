@@ -149,7 +149,7 @@ METADATA_MAX_BYTES = 1024 * 1024
 METADATA_TIMEOUT = 10  # seconds, for the whole fetch
 
 
-def _public_address(host: str, port: int) -> str:
+def _public_address(host: str, port: int, what: str) -> str:
     """One address `host` resolves to, after checking every one of them is public.
 
     Refuses loopback, private, link-local (169.254.169.254, the cloud metadata service),
@@ -158,7 +158,7 @@ def _public_address(host: str, port: int) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise ServiceError("the metadata URL's host name does not resolve") from exc
+        raise ServiceError(f"the {what}'s host name does not resolve") from exc
     addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
@@ -166,12 +166,12 @@ def _public_address(host: str, port: int) -> str:
             address = address.ipv4_mapped
         if not address.is_global or address.is_multicast or address.is_reserved:
             raise ServiceError(
-                "the metadata URL points to a loopback, private, link-local or reserved "
-                "address; TagSense reads IdP metadata only from public addresses"
+                f"the {what} points to a loopback, private, link-local or reserved "
+                "address; TagSense reads it only from public addresses"
             )
         addresses.append(str(address))
     if not addresses:
-        raise ServiceError("the metadata URL's host name does not resolve")
+        raise ServiceError(f"the {what}'s host name does not resolve")
     return addresses[0]
 
 
@@ -188,47 +188,64 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
+def fetch_public_https(
+    url: str, *, what: str, max_bytes: int, timeout: float, accept: str
+) -> bytes:
+    """A document an admin pointed TagSense at (IdP metadata, an OpenID discovery document),
+    read from a public https address only: every address the host resolves to is checked and
+    the connection goes to a checked one (no DNS rebinding to an internal service); no
+    redirects are followed; at most `max_bytes` within `timeout` seconds."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ServiceError(f"the {what} must use https")
+    try:
+        port = parts.port or 443
+    except ValueError as exc:
+        raise ServiceError(f"the {what}'s port is not valid") from exc
+    address = _public_address(parts.hostname, port, what)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    deadline = time.monotonic() + timeout
+    connection = _PinnedHTTPSConnection(parts.hostname, port, address, timeout)
+    try:
+        connection.request("GET", path, headers={"Accept": accept})
+        response = connection.getresponse()
+        if response.status != 200:
+            raise ServiceError(
+                f"the {what} answered HTTP {response.status} (redirects are not "
+                "followed: give the final address)"
+            )
+        body = b""
+        while len(body) <= max_bytes:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the {what} took too long to download")
+            chunk = response.read(64 * 1024)
+            if not chunk:
+                break
+            body += chunk
+        if len(body) > max_bytes:
+            raise ServiceError(f"the document at the {what} is larger than {max_bytes} bytes")
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServiceError(f"nothing could be fetched from the {what}") from exc
+    finally:
+        connection.close()
+    return body
+
+
 def fetch_metadata(url: str) -> str:
     """The IdP metadata at a public https URL, read once when an admin saves the configuration.
 
     No redirects are followed; at most METADATA_MAX_BYTES within METADATA_TIMEOUT seconds.
     """
     url = _check_url(url, "metadata URL")
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.hostname:
-        raise ServiceError("the metadata URL must use https")
-    try:
-        port = parts.port or 443
-    except ValueError as exc:
-        raise ServiceError("the metadata URL's port is not valid") from exc
-    address = _public_address(parts.hostname, port)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    deadline = time.monotonic() + METADATA_TIMEOUT
-    connection = _PinnedHTTPSConnection(parts.hostname, port, address, METADATA_TIMEOUT)
-    try:
-        connection.request("GET", path, headers={"Accept": "application/samlmetadata+xml, */*"})
-        response = connection.getresponse()
-        if response.status != 200:
-            raise ServiceError(
-                f"the metadata URL answered HTTP {response.status} (redirects are not "
-                "followed: give the final address)"
-            )
-        body = b""
-        while len(body) <= METADATA_MAX_BYTES:
-            if time.monotonic() > deadline:
-                raise ServiceError("the IdP metadata took too long to download")
-            chunk = response.read(64 * 1024)
-            if not chunk:
-                break
-            body += chunk
-        if len(body) > METADATA_MAX_BYTES:
-            raise ServiceError("the IdP metadata is larger than 1 MB")
-    except (OSError, http.client.HTTPException) as exc:
-        raise ServiceError("the IdP metadata could not be fetched from that URL") from exc
-    finally:
-        connection.close()
+    body = fetch_public_https(
+        url,
+        what="metadata URL",
+        max_bytes=METADATA_MAX_BYTES,
+        timeout=METADATA_TIMEOUT,
+        accept="application/samlmetadata+xml, */*",
+    )
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -355,3 +355,18 @@ def test_login_page_offers_oidc_and_a_choice_when_both_are_configured(
     body = client.get("/accounts/sso/", {"organization": oidc_org.slug}).content.decode()
     assert 'href="/accounts/oidc/oidc-acme/login/"' in body
     assert 'href="/accounts/saml/acme/login/"' in body
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://169.254.169.254/latest", "https://127.0.0.1:8443", "https://10.0.0.7"]
+)
+def test_an_issuer_at_an_internal_address_is_never_fetched(org, issuer, monkeypatch):
+    import socket
+
+    def no_connection(*args, **kwargs):
+        raise AssertionError("no connection may be opened to an internal address")
+
+    monkeypatch.setattr(socket, "create_connection", no_connection)
+    with tenant_scope(org), pytest.raises(oidc.ServiceError, match="only from public addresses"):
+        oidc.configure_oidc(org, oidc.OIDCSettings(issuer=issuer, client_id="x", client_secret="y"))
+    assert oidc.configuration(org) is None
