@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from tagsense.tenancy import context
@@ -48,3 +49,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request):
         error = getattr(request, "_bearer_error", None)
         return f'Bearer realm="api", error="{error}"' if error else 'Bearer realm="api"'
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """The token in the OpenAPI schema: an HTTP bearer scheme (docs/api.md)."""
+
+    target_class = BearerTokenAuthentication
+    name = "bearerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API token (tsk_…): Settings → API tokens; see docs/api.md.",
+        }

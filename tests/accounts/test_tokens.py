@@ -409,7 +409,12 @@ def test_another_organizations_tokens_and_service_accounts_are_404(org, other_or
 
 
 def test_the_token_endpoints_are_in_the_openapi_schema(viewer):
-    paths = client_for(viewer).get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+    schema = client_for(viewer).get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    # Bearer tokens are a documented security scheme of every endpoint that takes them.
+    assert schema["components"]["securitySchemes"]["bearerToken"]["scheme"] == "bearer"
+    listed = schema["paths"]["/api/v1/o/{org_slug}/inventory/accounts/"]["get"]["security"]
+    assert {"bearerToken": []} in listed
+    paths = schema["paths"]
     for path in (
         "/api/v1/o/{org_slug}/tokens/",
         "/api/v1/o/{org_slug}/tokens/{id}/revoke/",
