@@ -339,7 +339,7 @@ def _parse_setting(
                 values[operator] = _parse_tag_key(policy_key, value, operator_path, problems)
         else:
             values[operator] = _parse_list(name, value, operator_path, problems)
-    if not values and allowed is None:
+    if not node:
         problems.append(
             Problem(path, f"declares nothing: use {ASSIGN}, {APPEND}, {REMOVE} or {CHILD_CONTROL}")
         )
