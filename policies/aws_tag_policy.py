@@ -133,7 +133,15 @@ def parse_policy(document: str | bytes | Mapping[str, Any], name: str = "") -> T
     """
     problems: list[Problem] = []
     if isinstance(document, str | bytes):
-        text = document.decode("utf-8") if isinstance(document, bytes) else document
+        if isinstance(document, bytes):
+            try:
+                text = document.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise TagPolicyError(
+                    [Problem(f"byte {error.start + 1}", "the file is not UTF-8 text")], name
+                ) from None
+        else:
+            text = document
         if len(text) > MAX_DOCUMENT_CHARACTERS:
             raise TagPolicyError(
                 [

@@ -371,6 +371,11 @@ def test_malformed_json_names_line_and_column():
     ]
 
 
+def test_bytes_are_read_as_utf8_and_other_encodings_are_refused():
+    assert parse_policy(SYNTAX_EXAMPLE.encode()).tags["costcenter"].policy_key == "costcenter"
+    assert problems_of(b'{"tags": {"caf\xe9": {}}}') == [("byte 15", "the file is not UTF-8 text")]
+
+
 def test_error_message_names_every_problem_and_the_source():
     with pytest.raises(TagPolicyError) as caught:
         parse_policy('{"tags": {"a": {"tag_key": {"@@append": ["a"]}}}, "x": 1}', name="p.json")
