@@ -216,16 +216,24 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
     if len(nodes) != 1 or nodes[0] is None:
         raise SpecError([Problem(what, "expected exactly one YAML document")])
     problems: list[Problem] = []
-    root = _convert(nodes[0], what, problems, yaml.SafeLoader(""))
+    root = _convert(nodes[0], "", problems, yaml.SafeLoader(""))
     if problems:
         raise SpecError(problems)
     return root
+
+
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null")
+}
 
 
 def _convert(
     node: yaml.Node, where: str, problems: list[Problem], constructor: yaml.SafeLoader
 ) -> Node:
     line = node.start_mark.line + 1
+    if node.tag not in _PLAIN_TAGS:
+        problems.append(Problem(where or "file", f"unsupported YAML tag {node.tag}", line))
+        return Node(None, line)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Node] = {}
         for key_node, value_node in node.value:
@@ -233,7 +241,7 @@ def _convert(
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
                 "tag:yaml.org,2002:str"
             ):
-                problems.append(Problem(where, "mapping keys must be text", key_line))
+                problems.append(Problem(where or "file", "mapping keys must be text", key_line))
                 continue
             key = key_node.value
             if key in result:
@@ -283,7 +291,7 @@ class _Reader:
         self.problems: list[Problem] = []
 
     def fail(self, where: str, message: str, node: Node | None) -> None:
-        self.problems.append(Problem(where, message, node.line if node else None))
+        self.problems.append(Problem(where or "file", message, node.line if node else None))
 
     def mapping(
         self, node: Node, where: str, allowed: Iterable[str], required: Iterable[str] = ()
