@@ -46,6 +46,14 @@ _TAG_CHARS = r"[\w\s.:/=+\-@]"
 TAG_KEY_RE = re.compile(rf"^{_TAG_CHARS}{{1,128}}$")
 TAG_VALUE_RE = re.compile(rf"^{_TAG_CHARS}{{0,256}}$")
 KEY_GLOB_RE = re.compile(rf"^(?:{_TAG_CHARS}|[*?]){{1,128}}$")
+# Free text: no control characters (and no Unicode line separators, which YAML folds);
+# a title is one line of at most 200 characters, a description at most 2,000 and may hold
+# line breaks and tabs.
+_NOT_TEXT = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029"
+TITLE_RE = re.compile(rf"^(?=.*\S)[^{_NOT_TEXT}\t\n]{{1,200}}\Z")
+DESCRIPTION_RE = re.compile(rf"^[^{_NOT_TEXT}]{{0,2000}}\Z")
+TITLE_WHAT = "a one-line title (1-200 characters, no control characters)"
+DESC_WHAT = "a description (at most 2,000 characters, no control characters)"
 ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 REGION_RE = re.compile(r"^(?:global|[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})$")
 TEAM_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
@@ -508,12 +516,14 @@ def _parse_rule(
         if "id" in fields
         else None
     )
-    title = reader.text(fields["title"], at("title")) if "title" in fields else None
-    if title is not None and not title.strip():
-        reader.fail(at("title"), "must not be empty", fields["title"])
+    title = None
+    if "title" in fields:
+        title = reader.text(fields["title"], at("title"), TITLE_RE, TITLE_WHAT)
     description = ""
     if "description" in fields:
-        description = reader.text(fields["description"], at("description")) or ""
+        description = (
+            reader.text(fields["description"], at("description"), DESCRIPTION_RE, DESC_WHAT) or ""
+        )
     check = reader.choice(fields["check"], at("check"), CHECKS) if "check" in fields else None
 
     key = ""

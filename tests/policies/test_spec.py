@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from policies.spec import (
     AWS_MAX_USER_TAGS,
+    DESCRIPTION_RE,
     MAX_TEXT_BYTES,
+    TITLE_RE,
     RuleSpec,
     Scope,
     SpecError,
@@ -255,6 +257,15 @@ def test_file_structure_problems(text, where, fragment):
     assert any(w == where and fragment in m for w, m, _ in found), found
 
 
+@pytest.mark.parametrize(
+    "title", ["''", "'  '", '"two\\nlines"', '"nel\\x85here"', "'" + "t" * 201 + "'"]
+)
+def test_titles_are_one_line_of_plain_text(title):
+    found = problems(f"version: 1\nrules:\n  - {{id: a, title: {title}, check: max_tags}}\n")
+    assert [(w, line) for w, _, line in found] == [("rules[0] (a).title", 3)]
+    assert "one-line title" in found[0][1]
+
+
 def test_oversized_text_is_refused_before_parsing():
     text = "version: 1\nrules: []\n" + "#" * MAX_TEXT_BYTES
     assert problems(text) == [("file", f"larger than {MAX_TEXT_BYTES} bytes", None)]
@@ -300,8 +311,11 @@ tag_keys = st.text(tag_chars, min_size=1, max_size=12).filter(
     lambda k: not k.lower().startswith("aws:")
 )
 tag_values = st.text(tag_chars, max_size=12)
-free_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).filter(
-    lambda s: s.strip() == s and s
+titles = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40).filter(
+    lambda s: TITLE_RE.match(s) is not None
+)
+descriptions = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60).filter(
+    lambda s: DESCRIPTION_RE.match(s) is not None
 )
 unique = lambda strategy, **kw: st.lists(strategy, unique=True, **kw).map(tuple)  # noqa: E731
 selectors = st.builds(TagSelector, tag_keys, unique(tag_values, max_size=3))
@@ -329,8 +343,8 @@ def rules(draw, index):
     )
     return RuleSpec(
         id=f"rule-{index}",
-        title=draw(free_text),
-        description=draw(st.just("") | free_text),
+        title=draw(titles),
+        description=draw(descriptions),
         check=check,
         key=key,
         aliases=aliases,
