@@ -362,3 +362,13 @@ def rules(draw, index):
 def test_dump_then_parse_is_the_identity(rule_list):
     rule_list = list(rule_list)
     assert parse_rules(dump_rules(rule_list), known_types=KNOWN) == rule_list
+
+
+def test_malformed_json_names_the_line_and_the_error_serialises_for_an_api_answer():
+    text = '{"version": 1,\n "rules": [\n  {"id": "a",}\n  }\n'
+    with pytest.raises(SpecError) as caught:
+        parse_rules(text)
+    (problem,) = caught.value.as_dicts()
+    assert problem["where"] == "file" and problem["line"] == 4
+    assert problem["message"].startswith("not valid YAML or JSON")
+    assert str(caught.value).startswith("line 4, file: not valid YAML or JSON")
