@@ -1,0 +1,775 @@
+"""Tag rules as data: the policy-as-code format (YAML, ``version: 1``) and its parser.
+
+``parse_rules(text)`` reads a rule file and either returns every rule or raises one
+``SpecError`` listing every problem with its place (rule index and id, field path, YAML line).
+Nothing is returned half-checked, so a caller that saves the result after a successful parse
+never saves part of a bad file. ``dump_rules(rules)`` writes the canonical form;
+``parse_rules(dump_rules(rules)) == rules`` for every valid rule list.
+
+The format and the exact meaning of every field are documented in docs/policies.md, which is
+the reference the set-based SQL implementation has to match. This module holds no Django
+state and may be imported from CI tools.
+"""
+
+from __future__ import annotations
+
+import re
+import re._constants as sre_constants  # Python 3.11: the regex parser's opcodes
+import re._parser as sre_parser  # Python 3.11: used only to vet patterns, never to match
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+FORMAT_VERSION = 1
+MAX_TEXT_BYTES = 1_000_000
+MAX_RULES = 1_000
+MAX_LIST_ITEMS = 500
+MAX_REGEX_LENGTH = 200
+AWS_MAX_USER_TAGS = 50
+
+CHECKS = ("required_key", "allowed_values", "prohibited_key", "max_tags")
+SEVERITIES = ("high", "medium", "low")
+ENFORCEMENTS = ("enforced", "report")
+VALUE_KINDS = ("list", "glob", "regex")
+
+Check = Literal["required_key", "allowed_values", "prohibited_key", "max_tags"]
+Severity = Literal["high", "medium", "low"]
+Enforcement = Literal["enforced", "report"]
+ValueKind = Literal["list", "glob", "regex"]
+
+RULE_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+# AWS tag keys and values: letters, digits, white space and _ . : / = + - @ (any script).
+_TAG_CHARS = r"[\w\s.:/=+\-@]"
+TAG_KEY_RE = re.compile(rf"^{_TAG_CHARS}{{1,128}}$")
+TAG_VALUE_RE = re.compile(rf"^{_TAG_CHARS}{{0,256}}$")
+KEY_GLOB_RE = re.compile(rf"^(?:{_TAG_CHARS}|[*?]){{1,128}}$")
+# Free text: no control characters (and no Unicode line separators, which YAML folds);
+# a title is one line of at most 200 characters, a description at most 2,000 and may hold
+# line breaks and tabs.
+_NOT_TEXT = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029"
+TITLE_RE = re.compile(rf"^(?=.*\S)[^{_NOT_TEXT}\t\n]{{1,200}}\Z")
+DESCRIPTION_RE = re.compile(rf"^[^{_NOT_TEXT}]{{0,2000}}\Z")
+TITLE_WHAT = "a one-line title (1-200 characters, no control characters)"
+DESC_WHAT = "a description (at most 2,000 characters, no control characters)"
+ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+REGION_RE = re.compile(r"^(?:global|[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})$")
+TEAM_RE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(text: str) -> str:
+    """ASCII-only lower case: A-Z become a-z, nothing else changes.
+
+    Every case-insensitive comparison of the rules uses this, not str.lower(), so that SQL can
+    do the same with translate(k, 'ABC...Z', 'abc...z') whatever the database's locale.
+    """
+    return text.translate(_ASCII_LOWER)
+
+
+def glob_to_regex(pattern: str) -> str:
+    """The rules' glob dialect as a Python regex: ``*`` any run of characters (also none),
+    ``?`` exactly one character, every other character literal (no classes, no escapes)."""
+    parts = []
+    for char in pattern:
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return "".join(parts)
+
+
+def glob_match(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
+    if ignore_case:
+        pattern, text = fold(pattern), fold(text)
+    return re.fullmatch(glob_to_regex(pattern), text, re.DOTALL) is not None
+
+
+# --- the model -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagSelector:
+    """A resource matches when it has the tag ``key`` (exact spelling) and, when ``values`` is
+    not empty, that tag's value is exactly one of them."""
+
+    key: str
+    values: tuple[str, ...] = ()
+
+    def matches(self, tags: Mapping[str, str]) -> bool:
+        if self.key not in tags:
+            return False
+        return not self.values or tags[self.key] in self.values
+
+
+@dataclass(frozen=True)
+class ValueMatcher:
+    """Allowed values: ``list`` exact (case-sensitive) members, ``glob`` one glob pattern,
+    ``regex`` one Python regular expression that must match the whole value."""
+
+    kind: ValueKind
+    items: tuple[str, ...] = ()  # kind == "list"
+    pattern: str = ""  # kind == "glob" or "regex"
+
+    def matches(self, value: str) -> bool:
+        if self.kind == "list":
+            return value in self.items
+        if self.kind == "glob":
+            return glob_match(self.pattern, value)
+        return re.fullmatch(self.pattern, value) is not None
+
+    def describe(self) -> str:
+        if self.kind == "list":
+            return "one of " + ", ".join(self.items)
+        return f"matching {self.kind} {self.pattern}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which resources a rule looks at. Empty tuples mean "all"."""
+
+    resource_types: tuple[str, ...] = ("*",)
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    tag_selector: TagSelector | None = None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: str
+    title: str
+    check: Check
+    key: str = ""  # empty for max_tags
+    aliases: tuple[str, ...] = ()
+    values: ValueMatcher | None = None  # allowed_values only
+    max: int | None = None  # max_tags only
+    when: TagSelector | None = None
+    scope: Scope = field(default_factory=Scope)
+    severity: Severity = "medium"
+    enforcement: Enforcement = "report"
+    description: str = ""
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "rules[2] (owner-required).values.regex"
+    message: str
+    line: int | None = None  # 1-based line of the YAML text, when known
+
+    def __str__(self) -> str:
+        at = f"line {self.line}, " if self.line else ""
+        return f"{at}{self.where}: {self.message}"
+
+
+class SpecError(ValueError):
+    """A rule or framework file that cannot be used; ``problems`` names every fault found."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems) or "invalid policy file")
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [{"where": p.where, "message": p.message, "line": p.line} for p in self.problems]
+
+
+# --- YAML with line numbers ------------------------------------------------------------------
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Node:
+    """A loaded YAML value together with the line it starts on (1-based)."""
+
+    __slots__ = ("value", "line")
+
+    def __init__(self, value: Any, line: int):
+        self.value = value
+        self.line = line
+
+
+def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
+    """Safe-load one YAML (or JSON) document into Nodes. Refuses oversized text, anchors and
+    aliases (no billion laughs), duplicate mapping keys and non-text mapping keys."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_TEXT_BYTES:
+            raise SpecError([Problem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError([Problem(what, f"not UTF-8 text (byte {exc.start})")]) from None
+    if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+        raise SpecError([Problem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line = event.start_mark.line + 1
+                raise SpecError([Problem(what, "YAML anchors and aliases are not allowed", line)])
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        message = f"not valid YAML or JSON: {exc.problem or exc.context}"
+        raise SpecError([Problem(what, message, line)]) from None
+    except yaml.YAMLError as exc:
+        raise SpecError([Problem(what, f"not valid YAML or JSON: {exc}")]) from None
+    if len(nodes) != 1 or nodes[0] is None:
+        raise SpecError([Problem(what, "expected exactly one YAML document")])
+    problems: list[Problem] = []
+    root = _convert(nodes[0], "", problems, yaml.SafeLoader(""))
+    if problems:
+        raise SpecError(problems)
+    return root
+
+
+_PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null")
+}
+
+
+def _convert(
+    node: yaml.Node, where: str, problems: list[Problem], constructor: yaml.SafeLoader
+) -> Node:
+    line = node.start_mark.line + 1
+    if node.tag not in _PLAIN_TAGS:
+        problems.append(Problem(where or "file", f"unsupported YAML tag {node.tag}", line))
+        return Node(None, line)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
+                "tag:yaml.org,2002:str"
+            ):
+                problems.append(Problem(where or "file", "mapping keys must be text", key_line))
+                continue
+            key = key_node.value
+            if key in result:
+                problems.append(Problem(_join(where, key), "appears twice", key_line))
+                continue
+            result[key] = _convert(value_node, _join(where, key), problems, constructor)
+        return Node(result, line)
+    if isinstance(node, yaml.SequenceNode):
+        items = [
+            _convert(item, f"{where}[{i}]", problems, constructor)
+            for i, item in enumerate(node.value)
+        ]
+        return Node(items, line)
+    try:
+        value = constructor.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        problems.append(Problem(where, f"unreadable value: {exc}", line))
+        value = None
+    return Node(value, line)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean (quote yes/no/on/off to mean text)"
+    if isinstance(value, int | float):
+        return "a number (put it in quotes to mean text)"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Collects problems while reading typed fields out of Nodes."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def fail(self, where: str, message: str, node: Node | None) -> None:
+        self.problems.append(Problem(where or "file", message, node.line if node else None))
+
+    def mapping(
+        self, node: Node, where: str, allowed: Iterable[str], required: Iterable[str] = ()
+    ) -> dict[str, Node] | None:
+        if not isinstance(node.value, dict):
+            self.fail(where, f"expected a mapping, found {_type_name(node.value)}", node)
+            return None
+        allowed = tuple(allowed)
+        for key, child in node.value.items():
+            if key not in allowed:
+                self.fail(
+                    _join(where, key),
+                    f"unknown field {key!r} (expected one of: {', '.join(allowed)})",
+                    child,
+                )
+        for key in required:
+            if key not in node.value:
+                self.fail(_join(where, key), "is required", node)
+        return {k: v for k, v in node.value.items() if k in allowed}
+
+    def text(
+        self, node: Node, where: str, pattern: re.Pattern[str] | None = None, what: str = ""
+    ) -> str | None:
+        if not isinstance(node.value, str):
+            self.fail(where, f"expected text, found {_type_name(node.value)}", node)
+            return None
+        if pattern is not None and not pattern.match(node.value):
+            self.fail(where, f"{node.value!r} is not {what}", node)
+            return None
+        return node.value
+
+    def choice(self, node: Node, where: str, choices: tuple[str, ...]) -> str | None:
+        value = self.text(node, where)
+        if value is not None and value not in choices:
+            self.fail(where, f"{value!r} is not one of: {', '.join(choices)}", node)
+            return None
+        return value
+
+    def texts(
+        self,
+        node: Node,
+        where: str,
+        pattern: re.Pattern[str] | None = None,
+        what: str = "",
+        *,
+        non_empty: bool = False,
+    ) -> tuple[str, ...] | None:
+        if not isinstance(node.value, list):
+            self.fail(where, f"expected a list, found {_type_name(node.value)}", node)
+            return None
+        if len(node.value) > MAX_LIST_ITEMS:
+            self.fail(where, f"more than {MAX_LIST_ITEMS} items", node)
+            return None
+        if non_empty and not node.value:
+            self.fail(where, "must not be empty", node)
+            return None
+        result: list[str] = []
+        ok = True
+        for i, item in enumerate(node.value):
+            value = self.text(item, f"{where}[{i}]", pattern, what)
+            if value is None:
+                ok = False
+            elif value in result:
+                self.fail(f"{where}[{i}]", f"{value!r} is listed twice", item)
+                ok = False
+            else:
+                result.append(value)
+        return tuple(result) if ok else None
+
+
+def _known_types() -> dict[str, str]:
+    """Resource type -> tagging ("tagging-api" | "service" | "none"), from the scanners."""
+    from inventory.scanners.base import scanners
+
+    return {name: cls.tagging for name, cls in scanners().items()}
+
+
+def resource_type_pattern_ok(pattern: str, known: Iterable[str]) -> bool:
+    """``*``, a registered type, or ``<service>:*`` for a service with a registered type."""
+    known = set(known)
+    if pattern == "*" or pattern in known:
+        return True
+    if pattern.endswith(":*"):
+        service = pattern[:-1]
+        return any(name.startswith(service) for name in known)
+    return False
+
+
+def vet_regex(pattern: str) -> str | None:
+    """Why the pattern is refused, or None. Python ``re`` syntax; at most MAX_REGEX_LENGTH
+    characters; no look-around, backreferences, inline flags, named or atomic groups, or
+    anchors other than ^ and $ (they would not mean the same in PostgreSQL); and no unbounded
+    repeat inside another unbounded repeat, the shape of catastrophic backtracking."""
+    if len(pattern) > MAX_REGEX_LENGTH:
+        return f"longer than {MAX_REGEX_LENGTH} characters"
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    if re.search(r"\(\?(?!:)", pattern):
+        return "only plain (...) and (?:...) groups are allowed"
+    if re.search(r"\\(?:[1-9]|[AZbBG])", pattern):
+        return r"backreferences and \A \Z \b \B \G are not allowed"
+    try:
+        parsed = sre_parser.parse(pattern)
+    except re.error as exc:  # pragma: no cover - re.compile above already parsed it
+        return f"not a valid regular expression: {exc}"
+    if _nested_unbounded(parsed, inside=False):
+        return "nested unbounded repeats such as (a+)+ can take exponential time"
+    return None
+
+
+_REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT}
+_POSSESSIVE = getattr(sre_constants, "POSSESSIVE_REPEAT", None)
+if _POSSESSIVE is not None:
+    _REPEATS.add(_POSSESSIVE)
+
+
+def _nested_unbounded(items: Any, *, inside: bool) -> bool:
+    for op, arg in items:
+        if op in _REPEATS:
+            low, high, sub = arg
+            unbounded = high == sre_constants.MAXREPEAT or high > 100
+            if unbounded and inside:
+                return True
+            if _nested_unbounded(sub, inside=inside or unbounded):
+                return True
+        elif op == sre_constants.SUBPATTERN:
+            if _nested_unbounded(arg[-1], inside=inside):
+                return True
+        elif op == sre_constants.BRANCH and any(
+            _nested_unbounded(branch, inside=inside) for branch in arg[1]
+        ):
+            return True
+    return False
+
+
+_RULE_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "check",
+    "key",
+    "aliases",
+    "values",
+    "max",
+    "when",
+    "scope",
+    "severity",
+    "enforcement",
+)
+_NEEDS_KEY = {"required_key", "allowed_values", "prohibited_key"}
+
+
+def parse_rules(
+    text: str | bytes, *, known_types: Mapping[str, str] | None = None
+) -> list[RuleSpec]:
+    """Every rule of a policy file, or SpecError naming every problem (nothing partial).
+
+    ``known_types`` (resource type -> tagging) defaults to the scanner registry.
+    """
+    root = load_yaml(text, what="file")
+    reader = _Reader()
+    top = reader.mapping(root, "", ("version", "rules"), ("version", "rules"))
+    if top is None or reader.problems:
+        raise SpecError(reader.problems)
+    version = top["version"]
+    if version.value != FORMAT_VERSION or isinstance(version.value, bool):
+        reader.fail("version", f"unsupported version {version.value!r} (expected 1)", version)
+    rules_node = top["rules"]
+    if not isinstance(rules_node.value, list):
+        reader.fail("rules", f"expected a list, found {_type_name(rules_node.value)}", rules_node)
+        raise SpecError(reader.problems)
+    if len(rules_node.value) > MAX_RULES:
+        reader.fail("rules", f"more than {MAX_RULES} rules", rules_node)
+        raise SpecError(reader.problems)
+    types = dict(_known_types() if known_types is None else known_types)
+    rules: list[RuleSpec] = []
+    seen: dict[str, int] = {}
+    for index, node in enumerate(rules_node.value):
+        rule = _parse_rule(reader, node, index, types)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            reader.fail(
+                f"rules[{index}] ({rule.id}).id",
+                f"duplicate id {rule.id!r}, first used by rules[{seen[rule.id]}]",
+                node.value["id"],
+            )
+            continue
+        seen[rule.id] = index
+        rules.append(rule)
+    if reader.problems:
+        raise SpecError(reader.problems)
+    return rules
+
+
+def _parse_rule(
+    reader: _Reader, node: Node, index: int, types: Mapping[str, str]
+) -> RuleSpec | None:
+    before = len(reader.problems)
+    label = f"rules[{index}]"
+    if isinstance(node.value, dict) and isinstance(node.value.get("id", Node(0, 0)).value, str):
+        label = f"rules[{index}] ({node.value['id'].value})"
+    fields = reader.mapping(node, label, _RULE_FIELDS, ("id", "title", "check"))
+    if fields is None:
+        return None
+
+    def at(name: str) -> str:
+        return _join(label, name)
+
+    rule_id = (
+        reader.text(fields["id"], at("id"), RULE_ID_RE, "a slug (a-z, 0-9, -; at most 64)")
+        if "id" in fields
+        else None
+    )
+    title = None
+    if "title" in fields:
+        title = reader.text(fields["title"], at("title"), TITLE_RE, TITLE_WHAT)
+    description = ""
+    if "description" in fields:
+        description = (
+            reader.text(fields["description"], at("description"), DESCRIPTION_RE, DESC_WHAT) or ""
+        )
+    check = reader.choice(fields["check"], at("check"), CHECKS) if "check" in fields else None
+
+    key = ""
+    key_pattern = KEY_GLOB_RE if check == "prohibited_key" else TAG_KEY_RE
+    key_what = "a tag key (1-128 letters, digits, spaces and _ . : / = + - @)"
+    if check == "prohibited_key":
+        key_what = "a tag key or glob (1-128 letters, digits, spaces, _ . : / = + - @ * ?)"
+    if "key" in fields:
+        if check is not None and check not in _NEEDS_KEY:
+            reader.fail(at("key"), f"not used by check {check}", fields["key"])
+        else:
+            key = reader.text(fields["key"], at("key"), key_pattern, key_what) or ""
+            if key and fold(key).startswith("aws:") and check != "prohibited_key":
+                reader.fail(at("key"), "keys starting with aws: are reserved by AWS", fields["key"])
+    elif check in _NEEDS_KEY:
+        reader.fail(at("key"), f"is required by check {check}", node)
+
+    aliases: tuple[str, ...] = ()
+    if "aliases" in fields:
+        if check is not None and check not in _NEEDS_KEY:
+            reader.fail(at("aliases"), f"not used by check {check}", fields["aliases"])
+        else:
+            aliases = reader.texts(fields["aliases"], at("aliases"), key_pattern, key_what) or ()
+            for i, alias in enumerate(aliases):
+                if alias == key:
+                    reader.fail(
+                        f"{at('aliases')}[{i}]", "is the key itself", fields["aliases"].value[i]
+                    )
+
+    values = None
+    if "values" in fields:
+        if check != "allowed_values":
+            reader.fail(at("values"), "only used by check allowed_values", fields["values"])
+        else:
+            values = _parse_values(reader, fields["values"], at("values"))
+    elif check == "allowed_values":
+        reader.fail(at("values"), "is required by check allowed_values", node)
+
+    maximum = None
+    if "max" in fields:
+        max_node = fields["max"]
+        if check != "max_tags":
+            reader.fail(at("max"), "only used by check max_tags", max_node)
+        elif not isinstance(max_node.value, int) or isinstance(max_node.value, bool):
+            reader.fail(
+                at("max"), f"expected a number, found {_type_name(max_node.value)}", max_node
+            )
+        elif not 0 <= max_node.value <= AWS_MAX_USER_TAGS:
+            reader.fail(at("max"), f"must be between 0 and {AWS_MAX_USER_TAGS}", max_node)
+        else:
+            maximum = max_node.value
+    elif check == "max_tags":
+        maximum = AWS_MAX_USER_TAGS
+
+    when = _parse_selector(reader, fields["when"], at("when")) if "when" in fields else None
+    scope = (
+        _parse_scope(reader, fields["scope"], at("scope"), types) if "scope" in fields else Scope()
+    )
+    severity = "medium"
+    if "severity" in fields:
+        severity = reader.choice(fields["severity"], at("severity"), SEVERITIES) or "medium"
+    enforcement = "report"
+    if "enforcement" in fields:
+        enforcement = (
+            reader.choice(fields["enforcement"], at("enforcement"), ENFORCEMENTS) or "report"
+        )
+
+    if len(reader.problems) > before or rule_id is None or title is None or check is None:
+        return None
+    return RuleSpec(
+        id=rule_id,
+        title=title,
+        description=description,
+        check=check,  # type: ignore[arg-type]
+        key=key,
+        aliases=aliases,
+        values=values,
+        max=maximum,
+        when=when,
+        scope=scope or Scope(),
+        severity=severity,  # type: ignore[arg-type]
+        enforcement=enforcement,  # type: ignore[arg-type]
+    )
+
+
+def _parse_values(reader: _Reader, node: Node, where: str) -> ValueMatcher | None:
+    fields = reader.mapping(node, where, VALUE_KINDS)
+    if fields is None:
+        return None
+    if len(fields) != 1:
+        reader.fail(where, "give exactly one of: list, glob, regex", node)
+        return None
+    ((kind, child),) = fields.items()
+    sub = _join(where, kind)
+    if kind == "list":
+        items = reader.texts(child, sub, TAG_VALUE_RE, "a tag value", non_empty=True)
+        return ValueMatcher("list", items=items) if items is not None else None
+    pattern = reader.text(child, sub)
+    if pattern is None:
+        return None
+    if kind == "glob":
+        if not TAG_VALUE_RE.match(pattern.replace("*", "").replace("?", "")):
+            reader.fail(sub, f"{pattern!r} holds characters a tag value cannot", child)
+            return None
+        return ValueMatcher("glob", pattern=pattern)
+    why = vet_regex(pattern)
+    if why is not None:
+        reader.fail(sub, why, child)
+        return None
+    return ValueMatcher("regex", pattern=pattern)
+
+
+def _parse_selector(reader: _Reader, node: Node, where: str) -> TagSelector | None:
+    fields = reader.mapping(node, where, ("key", "values"), ("key",))
+    if fields is None or "key" not in fields:
+        return None
+    key = reader.text(fields["key"], _join(where, "key"), TAG_KEY_RE, "a tag key")
+    values: tuple[str, ...] | None = ()
+    if "values" in fields:
+        values = reader.texts(fields["values"], _join(where, "values"), TAG_VALUE_RE, "a tag value")
+    if key is None or values is None:
+        return None
+    return TagSelector(key, values)
+
+
+def _parse_scope(reader: _Reader, node: Node, where: str, types: Mapping[str, str]) -> Scope | None:
+    fields = reader.mapping(
+        node, where, ("resource_types", "accounts", "regions", "teams", "tag_selector")
+    )
+    if fields is None:
+        return None
+    before = len(reader.problems)
+    resource_types: tuple[str, ...] | None = ("*",)
+    if "resource_types" in fields:
+        sub = _join(where, "resource_types")
+        resource_types = reader.texts(fields["resource_types"], sub, non_empty=True)
+        for i, name in enumerate(resource_types or ()):
+            item = fields["resource_types"].value[i]
+            if not resource_type_pattern_ok(name, types):
+                reader.fail(
+                    f"{sub}[{i}]",
+                    f"unknown resource type {name!r} (known: *, {', '.join(sorted(types))})",
+                    item,
+                )
+            elif types.get(name) == "none":
+                reader.fail(f"{sub}[{i}]", f"{name} cannot be tagged", item)
+    accounts = regions = teams = ()
+    if "accounts" in fields:
+        accounts = reader.texts(
+            fields["accounts"], _join(where, "accounts"), ACCOUNT_RE, "a 12-digit account id"
+        )
+    if "regions" in fields:
+        regions = reader.texts(
+            fields["regions"], _join(where, "regions"), REGION_RE, "an AWS region or global"
+        )
+    if "teams" in fields:
+        teams = reader.texts(fields["teams"], _join(where, "teams"), TEAM_RE, "a team slug")
+    selector = None
+    if "tag_selector" in fields:
+        selector = _parse_selector(reader, fields["tag_selector"], _join(where, "tag_selector"))
+    if len(reader.problems) > before:
+        return None
+    return Scope(
+        resource_types=resource_types or ("*",),
+        accounts=accounts or (),
+        regions=regions or (),
+        teams=teams or (),
+        tag_selector=selector,
+    )
+
+
+# --- the writer ------------------------------------------------------------------------------
+
+
+def rule_to_dict(rule: RuleSpec) -> dict[str, Any]:
+    """The canonical mapping of a rule: fields in the documented order, defaults left out
+    except severity and enforcement, which are always written so a reviewer sees them."""
+    data: dict[str, Any] = {"id": rule.id, "title": rule.title}
+    if rule.description:
+        data["description"] = rule.description
+    data["check"] = rule.check
+    if rule.key:
+        data["key"] = rule.key
+    if rule.aliases:
+        data["aliases"] = list(rule.aliases)
+    if rule.values is not None:
+        if rule.values.kind == "list":
+            data["values"] = {"list": list(rule.values.items)}
+        else:
+            data["values"] = {rule.values.kind: rule.values.pattern}
+    if rule.max is not None:
+        data["max"] = rule.max
+    if rule.when is not None:
+        data["when"] = _selector_to_dict(rule.when)
+    scope = _scope_to_dict(rule.scope)
+    if scope:
+        data["scope"] = scope
+    data["severity"] = rule.severity
+    data["enforcement"] = rule.enforcement
+    return data
+
+
+def _selector_to_dict(selector: TagSelector) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": selector.key}
+    if selector.values:
+        data["values"] = list(selector.values)
+    return data
+
+
+def _scope_to_dict(scope: Scope) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if scope.resource_types != ("*",):
+        data["resource_types"] = list(scope.resource_types)
+    for name in ("accounts", "regions", "teams"):
+        if getattr(scope, name):
+            data[name] = list(getattr(scope, name))
+    if scope.tag_selector is not None:
+        data["tag_selector"] = _selector_to_dict(scope.tag_selector)
+    return data
+
+
+class _Dumper(yaml.SafeDumper):
+    """Indents list items under their key, as people write YAML by hand."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def dump_rules(rules: Iterable[RuleSpec]) -> str:
+    """The canonical YAML of a rule list; parse_rules() reads it back to equal rules."""
+    document = {"version": FORMAT_VERSION, "rules": [rule_to_dict(rule) for rule in rules]}
+    return yaml.dump(
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
+
+
+# --- the built-in library --------------------------------------------------------------------
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def builtin_rules() -> list[RuleSpec]:
+    """The rule library shipped in policies/data/rules.yaml (reviewable data, not code)."""
+    return parse_rules((DATA_DIR / "rules.yaml").read_bytes())

@@ -1,0 +1,169 @@
+"""The built-in rule library and framework catalogues: they load, hang together, and flag
+what an auditor would expect on a few realistic resources."""
+
+import pytest
+
+from policies.evaluate import ResourceView, evaluate
+from policies.frameworks import builtin_frameworks, parse_framework
+from policies.spec import SpecError, builtin_rules
+
+RULES = builtin_rules()
+RULE_IDS = {rule.id for rule in RULES}
+
+
+def test_the_four_frameworks_load():
+    frameworks = builtin_frameworks()
+    assert set(frameworks) == {"soc2", "hipaa", "pci-dss-4.0", "iso-27001-2022"}
+    iso = frameworks["iso-27001-2022"]
+    assert iso.control("5.9").title == "Inventory of information and other associated assets"
+    assert iso.control("8.31").title == (
+        "Separation of development, test and production environments"
+    )
+    assert frameworks["hipaa"].control("§164.310(d)(1)").title == (
+        "Standard: Device and media controls"
+    )
+    assert (
+        frameworks["pci-dss-4.0"]
+        .control("12.5.1")
+        .title.startswith("An inventory of system components that are in scope for PCI DSS")
+    )
+    assert frameworks["soc2"].control("C1.1").rules == (
+        "data-classification-data-stores",
+        "data-classification-values",
+        "prod-data-classification",
+    )
+
+
+def test_every_control_cites_existing_rules_and_every_framework_has_a_source():
+    for framework in builtin_frameworks().values():
+        assert framework.source.startswith("https://")
+        ids = [control.id for control in framework.controls]
+        assert len(ids) == len(set(ids))
+        for control in framework.controls:
+            assert control.rules and set(control.rules) <= RULE_IDS, control.id
+
+
+FRAMEWORK = """\
+id: demo
+name: Demo
+version: "1"
+source: https://example.com/catalogue
+controls:
+  - id: A.1
+    title: First
+    rules: [owner-required]
+  - id: A.1
+    title: Again
+    rules: [owner-required, no-such-rule]
+  - id: A.2
+    rules: []
+"""
+
+
+def test_framework_problems_are_located():
+    with pytest.raises(SpecError) as caught:
+        parse_framework(FRAMEWORK, RULE_IDS)
+    found = [(p.where, p.message, p.line) for p in caught.value.problems]
+    assert ("controls[1] (A.1).rules[1]", "no rule with id 'no-such-rule'", 11) in found
+    assert (
+        "controls[1] (A.1).id",
+        "duplicate control id 'A.1', first used by controls[0]",
+        9,
+    ) in found
+    assert ("controls[2].title", "is required", 12) in found
+
+
+def test_a_framework_with_an_http_source_is_refused():
+    text = FRAMEWORK.replace("https://", "http://").split("  - id: A.1\n    title: Again")[0]
+    with pytest.raises(SpecError, match="source: 'http://example.com/catalogue' is not"):
+        parse_framework(text, RULE_IDS)
+
+
+def failures(resource: ResourceView) -> dict[str, tuple[str, str | None]]:
+    result = {}
+    for rule in RULES:
+        for violation in evaluate(rule, resource):
+            result[rule.id] = (violation.kind, violation.found_key)
+    return result
+
+
+def test_a_well_tagged_production_database_passes_everything():
+    db = ResourceView(
+        "rds:db",
+        {
+            "Owner": "payments@example.com",
+            "CostCenter": "CC-1042",
+            "Environment": "prod",
+            "Application": "checkout",
+            "DataClassification": "restricted",
+            "PCIScope": "in-scope",
+            "PHI": "false",
+            "BackupPolicy": "daily",
+            "aws:cloudformation:stack-name": "checkout-db",
+        },
+        "111111111111",
+        "eu-west-1",
+    )
+    assert failures(db) == {}
+
+
+def test_a_hastily_tagged_bucket_gets_the_findings_an_auditor_expects():
+    bucket = ResourceView(
+        "s3:bucket",
+        {
+            "owner": "ana@example.com",
+            "env": "prod",
+            "cost_center": "1042",
+            "PCIScope": "in-scope",
+            "db_password": "hunter2",
+        },
+        "111111111111",
+        "global",
+    )
+    assert failures(bucket) == {
+        "owner-required": ("wrong_case", "owner"),
+        "owner-is-email": ("wrong_case", "owner"),
+        "cost-center-required": ("wrong_case", "cost_center"),
+        "cost-center-format": ("wrong_case", "cost_center"),
+        "environment-required": ("wrong_case", "env"),
+        "environment-values": ("wrong_case", "env"),
+        "application-required": ("missing", None),
+        "data-classification-data-stores": ("missing", None),
+        # prod-data-classification reads Environment as spelt: env=prod does not trigger it.
+        "pci-cardholder-owner": ("wrong_case", "owner"),
+        "phi-scope-data-stores": ("missing", None),
+        "no-secret-tags": ("prohibited", "db_password"),
+    }
+
+
+def test_an_instance_is_not_asked_for_data_store_tags():
+    instance = ResourceView(
+        "ec2:instance",
+        {
+            "Owner": "ops@example.com",
+            "CostCenter": "CC-0001",
+            "Environment": "prod",
+            "Application": "web",
+            "PHI": "true",
+        },
+        "222222222222",
+        "us-east-1",
+    )
+    # prod -> DataClassification; PHI=true -> restricted is checked only once it is present.
+    assert failures(instance) == {"prod-data-classification": ("missing", None)}
+    instance.tags["DataClassification"] = "internal"  # type: ignore[index]
+    assert failures(instance) == {"phi-classification": ("bad_value", "DataClassification")}
+
+
+def test_a_lambda_with_too_many_tags_and_a_bad_environment():
+    tags = {f"team-tag-{i}": "x" for i in range(44)} | {
+        "Owner": "a@example.com",
+        "CostCenter": "CC-0002",
+        "Environment": "production",
+        "Application": "etl",
+    }
+    function = ResourceView("lambda:function", tags, "111111111111", "eu-west-1")
+    assert failures(function) == {
+        "environment-values": ("bad_value", "Environment"),
+        "max-tags": ("too_many_tags", None),
+    }
