@@ -9,6 +9,7 @@ Pure Python, no Django, no database: CI checks call it on planned resources.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -43,6 +44,7 @@ class Violation:
     limit: int | None = None  # too_many_tags: the rule's maximum
 
 
+@functools.lru_cache(maxsize=1024)
 def _tagging_of(resource_type: str) -> str | None:
     from inventory.scanners.base import scanners
 

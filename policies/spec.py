@@ -13,6 +13,7 @@ state and may be imported from CI tools.
 
 from __future__ import annotations
 
+import functools
 import re
 import re._constants as sre_constants  # Python 3.11: the regex parser's opcodes
 import re._parser as sre_parser  # Python 3.11: used only to vet patterns, never to match
@@ -67,6 +68,8 @@ def fold(text: str) -> str:
     Every case-insensitive comparison of the rules uses this, not str.lower(), so that SQL can
     do the same with translate(k, 'ABC...Z', 'abc...z') whatever the database's locale.
     """
+    if text.isascii():  # the usual case; str.lower() is then the same and much faster
+        return text.lower()
     return text.translate(_ASCII_LOWER)
 
 
@@ -84,10 +87,15 @@ def glob_to_regex(pattern: str) -> str:
     return "".join(parts)
 
 
+@functools.lru_cache(maxsize=4096)
+def _glob_compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(glob_to_regex(pattern), re.DOTALL)
+
+
 def glob_match(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
     if ignore_case:
         pattern, text = fold(pattern), fold(text)
-    return re.fullmatch(glob_to_regex(pattern), text, re.DOTALL) is not None
+    return _glob_compiled(pattern).fullmatch(text) is not None
 
 
 # --- the model -------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def test_enforced_violation_exits_1_and_writes_junit(server, tmp_path, capsys):
     assert out.rstrip().endswith("FAILED: enforced violations")
 
     suite = ET.parse(junit).getroot().find("testsuite")  # noqa: S314 (written by this test)
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("14", "1", "6")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("11", "1", "3")
 
     path, query, headers, body = Endpoint.requests[-1]
     assert headers["Authorization"] == f"Bearer {TOKEN}"

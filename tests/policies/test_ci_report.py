@@ -73,18 +73,20 @@ def test_json_report():
     assert report["resources"][2]["skip_reason"] == "deleted"
 
 
-def test_junit_one_testcase_per_resource_and_rule():
+def test_junit_one_testcase_per_checked_resource_and_rule():
+    """Checked resources: one testcase per rule. A resource that is not checked: one skipped
+    testcase, not one per rule (a plan's many deletions would otherwise swamp the report)."""
     root = _parse(render_junit(build_report(RESULTS, RULES)))
     assert root.tag == "testsuites"
     (suite,) = root
     assert {k: suite.get(k) for k in ("tests", "failures", "skipped", "errors")} == {
-        "tests": "6",
+        "tests": "5",
         "failures": "1",
-        "skipped": "2",
+        "skipped": "1",
         "errors": "0",
     }
     cases = {(c.get("classname"), c.get("name")): c for c in suite.iter("testcase")}
-    assert len(cases) == 6
+    assert len(cases) == 5
     failure = cases[("aws_instance.b", "owner")].find("failure")
     assert failure.get("message") == "Owner is missing"
     assert failure.get("type") == "missing"
@@ -94,7 +96,7 @@ def test_junit_one_testcase_per_resource_and_rule():
     assert (
         "advisory: [high] cost missing key=Owner: no CostCenter" in advisory.find("system-out").text
     )
-    assert cases[("aws_instance.gone", "owner")].find("skipped").get("message") == "deleted"
+    assert cases[("aws_instance.gone", "not checked")].find("skipped").get("message") == "deleted"
     assert list(cases[("aws_instance.a", "owner")]) == []  # passed
 
 

@@ -1,0 +1,93 @@
+"""The CI check itself: planned resources (a Terraform plan or a CloudFormation template)
+evaluated against tag rules with the reference evaluator (policies/evaluate.py).
+
+A planned resource is seen as `ResourceView(type, tags)`: its TagSense type when TagSense knows
+it (so a rule scoped to `ec2:instance` applies to `aws_instance`), else its Terraform or
+CloudFormation type (so rules for every type still apply to it). Account, region and teams are
+unknown before apply: rules scoped by them do not apply in CI.
+
+Values known only after apply:
+- a key whose value is unknown counts as present (a required key is satisfied), and a rule on
+  its allowed values cannot be decided: it gives an advisory `unknown-value` violation instead
+  of a failure;
+- a resource whose whole tag map is unknown cannot be checked at all: one advisory
+  `unknown-value` violation says so (the next scan will check it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from policies.ci.plan import PlannedResource
+from policies.evaluate import ResourceView, evaluate, suggested_fix
+from policies.spec import RuleSpec
+
+UNKNOWN = "\x00(known after apply)"  # a placeholder no real tag value can equal
+WHOLE_MAP_UNKNOWN = "tags-unknown"
+
+
+@dataclass(frozen=True)
+class CiViolation:
+    """A violation in the shape of policies.ci.report.Violation."""
+
+    rule_id: str
+    severity: str
+    enforced: bool
+    kind: str
+    message: str
+    key: str | None
+    fix: str = ""
+
+
+def check(
+    planned: Sequence[PlannedResource], rules: Sequence[RuleSpec]
+) -> list[tuple[PlannedResource, list[CiViolation]]]:
+    """Every planned resource with its violations (none for resources that are not checked:
+    deletions, data sources, untaggable types)."""
+    results = []
+    for resource in planned:
+        results.append((resource, _violations(resource, rules) if resource.checked else []))
+    return results
+
+
+def _violations(resource: PlannedResource, rules: Sequence[RuleSpec]) -> list[CiViolation]:
+    resource_type = resource.resource_type or resource.tf_type
+    if resource.tags_unknown:
+        return [
+            CiViolation(
+                rule_id=WHOLE_MAP_UNKNOWN,
+                severity="low",
+                enforced=False,
+                kind="unknown-value",
+                message="the tags are known only after apply: the next scan checks them",
+                key=None,
+            )
+        ]
+    unknown = set(resource.unknown_tag_keys)
+    tags = {**resource.tags, **{key: UNKNOWN for key in unknown}}
+    view = ResourceView(resource_type=resource_type, tags=tags)
+    found = []
+    for rule in rules:
+        for violation in evaluate(rule, view):
+            enforced = rule.enforcement == "enforced"
+            kind, message = violation.kind, violation.message
+            if violation.found_key in unknown and kind == "bad_value":
+                enforced = False
+                kind = "unknown-value"
+                message = (
+                    f"the value of {violation.found_key} is known only after apply: rule "
+                    f"{rule.id} is checked at the next scan"
+                )
+            found.append(
+                CiViolation(
+                    rule_id=rule.id,
+                    severity=rule.severity,
+                    enforced=enforced,
+                    kind=kind,
+                    message=message,
+                    key=violation.key or violation.found_key,
+                    fix="" if kind == "unknown-value" else suggested_fix(violation),
+                )
+            )
+    return found
