@@ -14,7 +14,6 @@ sections = [
         name=name,
     )
     for name, title in [
-        ("policies", "Policies"),
         ("findings", "Findings"),
         ("assistant", "Assistant"),
     ]
@@ -24,6 +23,7 @@ org_patterns = [
     path("", include("accounts.urls")),
     path("audit/", include(audit_urls)),
     path("inventory/", include("inventory.urls")),
+    path("policies/", include("policies.urls")),
     *sections,
 ]
 

@@ -36,7 +36,11 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
     hidden_account, hidden_resource, hidden_scan = _inventory(org, "999999999999", "hidden")
     _grant(account, team)
     _grant(hidden_account, data_team)
+    rule = _rule(org, "owner-tagged")
+    their_rule = _rule(other_org, "their-rule")
     return SimpleNamespace(
+        rule_id=rule.rule_id,
+        their_rule_id=their_rule.rule_id,
         account_pk=account.pk,
         resource_pk=resource.pk,
         scan_pk=scan.pk,
@@ -68,6 +72,16 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
         sa_pk=sa_pk,
         sa_token_pk=sa_token_pk,
     )
+
+
+def _rule(organization, rule_id):
+    from policies import services
+    from policies.spec import RuleSpec
+
+    with tenant_scope(organization):
+        return services.create_rule(
+            organization, RuleSpec(id=rule_id, title="Owner", check="required_key", key="Owner")
+        )
 
 
 def _membership_pk(organization, user):

@@ -1,0 +1,60 @@
+from rest_framework import serializers
+
+from policies.models import Rule, RuleVersion
+from policies.spec import dump_rules
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="rule_id", read_only=True)
+    yaml = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Rule
+        fields = ["id", "spec", "yaml", "active", "version", "created_at", "updated_at",
+                  "updated_by"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_yaml(self, rule: Rule) -> str:
+        return dump_rules([rule.rule_spec])
+
+
+class RuleWriteSerializer(serializers.Serializer):
+    """Give the rule either as `spec` (the mapping of one rule, as in a rule file) or as `yaml`
+    (a rule file holding exactly this one rule)."""
+
+    spec = serializers.JSONField(required=False)
+    yaml = serializers.CharField(required=False, trim_whitespace=False, max_length=1_000_000)
+    active = serializers.BooleanField(required=False)
+
+
+class RuleVersionSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="rule_slug", read_only=True)
+
+    class Meta:
+        model = RuleVersion
+        fields = ["id", "version", "change", "spec", "active", "changed_by", "changed_at"]
+
+
+class ImportSerializer(serializers.Serializer):
+    yaml = serializers.CharField(trim_whitespace=False, max_length=1_000_000)
+    mode = serializers.ChoiceField(choices=["merge", "replace"], default="merge")
+
+
+class ImportResultSerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    created = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    deleted = serializers.ListField(child=serializers.CharField())
+
+
+class PreviewSampleSerializer(serializers.Serializer):
+    resource_id = serializers.IntegerField(source="resource.pk")
+    arn = serializers.CharField(source="resource.arn")
+    name = serializers.CharField(source="resource.name")
+    kind = serializers.CharField()
+    found_key = serializers.CharField(allow_null=True)
+
+
+class PreviewSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    sample = PreviewSampleSerializer(many=True)

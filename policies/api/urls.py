@@ -1,0 +1,16 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("rules/", views.RuleListView.as_view(), name="api-rule-list"),
+    path("rules/<slug:rule_id>/", views.RuleDetailView.as_view(), name="api-rule-detail"),
+    path(
+        "rules/<slug:rule_id>/versions/",
+        views.RuleVersionListView.as_view(),
+        name="api-rule-versions",
+    ),
+    path("import/", views.RuleImportView.as_view(), name="api-rule-import"),
+    path("export/", views.RuleExportView.as_view(), name="api-rule-export"),
+    path("preview/", views.RulePreviewView.as_view(), name="api-rule-preview"),
+]

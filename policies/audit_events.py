@@ -1,0 +1,6 @@
+from audit.registry import register
+
+RULE_CREATE = register("policy.rule_create", "A tag rule was created")
+RULE_UPDATE = register("policy.rule_update", "A tag rule changed (a new version)")
+RULE_DELETE = register("policy.rule_delete", "A tag rule was deleted")
+RULE_IMPORT = register("policy.rule_import", "A rule file was imported")

@@ -1,0 +1,83 @@
+"""Rules an organization keeps (with every earlier version), and later their findings."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import models
+
+from tagsense.tenancy.models import TenantModel
+
+from .spec import RuleSpec, parse_rules
+
+
+def spec_from_dict(data: dict) -> RuleSpec:
+    """A stored rule mapping (spec.rule_to_dict) back to its RuleSpec, through the parser so a
+    stored rule is exactly as valid as an imported one. JSON is YAML."""
+    [rule] = parse_rules(json.dumps({"version": 1, "rules": [data]}))
+    return rule
+
+
+class Rule(TenantModel):
+    """One tag rule of an organization. `spec` is spec.rule_to_dict() of the RuleSpec; `rule_id`
+    is its id (unique per organization). Every change writes a RuleVersion (policies.services)."""
+
+    rule_id = models.SlugField(max_length=64)
+    spec = models.JSONField()
+    active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["rule_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "rule_id"], name="uniq_policy_rule_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.rule_id
+
+    @property
+    def rule_spec(self) -> RuleSpec:
+        if getattr(self, "_spec_cache", None) is None or self._spec_cache[0] != self.spec:
+            self._spec_cache = (self.spec, spec_from_dict(self.spec))
+        return self._spec_cache[1]
+
+    @property
+    def title(self) -> str:
+        return self.spec.get("title", "")
+
+    @property
+    def severity(self) -> str:
+        return self.spec.get("severity", "medium")
+
+    @property
+    def enforcement(self) -> str:
+        return self.spec.get("enforcement", "report")
+
+
+class RuleVersion(TenantModel):
+    """A rule as it was after one change: created, updated (spec or active flag), deleted
+    (spec is the last one before deletion). Kept when the rule is deleted."""
+
+    CREATE, UPDATE, DELETE = "create", "update", "delete"
+
+    rule = models.ForeignKey(
+        Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="versions"
+    )
+    rule_slug = models.SlugField(max_length=64, help_text="The rule's id (kept after deletion)")
+    version = models.PositiveIntegerField()
+    change = models.CharField(max_length=16)
+    spec = models.JSONField()
+    active = models.BooleanField()
+    changed_by = models.CharField(max_length=255, blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rule_slug", "-version", "-id"]
+        indexes = [models.Index(fields=["organization", "rule_slug"], name="rule_version_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_slug} v{self.version}"

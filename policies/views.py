@@ -1,0 +1,171 @@
+"""Policies pages: the rule list (import, export), a rule's editor with live preview and its
+versions. Everyone with `view` reads; owners and admins (`manage`) write."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from accounts.roles import role_allows
+from tagsense.tenancy.views import OrganizationViewMixin
+
+from . import services
+from .models import Rule, RuleVersion
+from .spec import SpecError, dump_rules
+
+NEW_RULE_TEMPLATE = """version: 1
+rules:
+  - id: owner-required
+    title: Every resource names its Owner
+    check: required_key
+    key: Owner
+    severity: medium
+    enforcement: report
+"""
+
+
+def _url(view, name: str, **kwargs) -> str:
+    return reverse(name, kwargs={"org_slug": view.organization.slug, **kwargs})
+
+
+class PolicyPageMixin(OrganizationViewMixin):
+    write_action = "manage"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_manage"] = role_allows(self.membership.role, "manage")
+        return context
+
+
+class RuleListView(PolicyPageMixin, TemplateView):
+    template_name = "policies/rule_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["rules"] = Rule.objects.restrict(self.membership)
+        context["import_errors"] = kwargs.get("import_errors")
+        context["import_text"] = kwargs.get("import_text", "")
+        return context
+
+
+class RuleImportView(RuleListView):
+    """POST a rule file (pasted or uploaded); problems re-render the list with every one."""
+
+    template_name = "policies/rule_list.html"
+
+    def get(self, request, *args, **kwargs):
+        return redirect(_url(self, "policies"))
+
+    def post(self, request, *args, **kwargs):
+        upload = request.FILES.get("file")
+        text = upload.read() if upload else request.POST.get("yaml", "")
+        mode = request.POST.get("mode", services.MERGE)
+        try:
+            result = services.import_rules(self.organization, text, mode)
+        except SpecError as exc:
+            context = self.get_context_data(
+                import_errors=exc.problems,
+                import_text=text if isinstance(text, str) else "",
+            )
+            return self.render_to_response(context, status=400)
+        messages.success(
+            request,
+            f"Imported ({mode}): {len(result['created'])} created, {len(result['updated'])} "
+            f"updated, {len(result['deleted'])} deleted.",
+        )
+        return redirect(_url(self, "policies"))
+
+
+class RuleExportView(PolicyPageMixin, TemplateView):
+    def get(self, request, *args, **kwargs):
+        text = services.export_rules(Rule.objects.restrict(self.membership))
+        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="tagsense-rules.yaml"'
+        return response
+
+
+class RuleEditView(PolicyPageMixin, TemplateView):
+    """The editor: one rule as a rule file (YAML), the active flag, a live preview of what it
+    would flag, and (for an existing rule) its versions. New rule when there is no rule_id."""
+
+    template_name = "policies/rule_edit.html"
+
+    def get_required_action(self) -> str:
+        if "rule_id" not in self.kwargs:  # the blank editor is for writers only
+            return "manage"
+        return super().get_required_action()
+
+    def rule(self) -> Rule | None:
+        if "rule_id" not in self.kwargs:
+            return None
+        return get_object_or_404(
+            Rule.objects.restrict(self.membership), rule_id=self.kwargs["rule_id"]
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rule = kwargs.get("rule", self.rule())
+        context["rule"] = rule
+        if "text" in kwargs:
+            context["text"] = kwargs["text"]
+        else:
+            context["text"] = dump_rules([rule.rule_spec]) if rule else NEW_RULE_TEMPLATE
+        context["active"] = kwargs.get("active", rule.active if rule else True)
+        context["errors"] = kwargs.get("errors")
+        if rule is not None:
+            context["versions"] = RuleVersion.objects.restrict(self.membership).filter(
+                rule_slug=rule.rule_id
+            )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        rule = self.rule()
+        text = request.POST.get("yaml", "")
+        active = request.POST.get("active") == "on"
+        try:
+            spec = services.parse_one(text)
+            if rule is None:
+                rule = services.create_rule(self.organization, spec, active=active)
+                messages.success(request, f"Rule {rule.rule_id} created.")
+            else:
+                rule = services.update_rule(rule, spec, active=active)
+                messages.success(request, f"Rule {rule.rule_id} saved (version {rule.version}).")
+        except SpecError as exc:
+            context = self.get_context_data(
+                rule=rule, text=text, active=active, errors=exc.problems
+            )
+            return self.render_to_response(context, status=400)
+        return redirect(_url(self, "rule-edit", rule_id=rule.rule_id))
+
+
+class RuleDeleteView(PolicyPageMixin, TemplateView):
+    def post(self, request, *args, **kwargs):
+        rule = get_object_or_404(
+            Rule.objects.restrict(self.membership), rule_id=self.kwargs["rule_id"]
+        )
+        services.delete_rule(rule)
+        messages.success(request, f"Rule {rule.rule_id} deleted; its versions are kept.")
+        return redirect(_url(self, "policies"))
+
+
+class RulePreviewView(PolicyPageMixin, TemplateView):
+    """The editor's live preview (an HTMX fragment): what the YAML in the editor would flag
+    among the live resources the member may see. Nothing is saved."""
+
+    template_name = "policies/partials/_preview.html"
+
+    def get(self, request, *args, **kwargs):
+        raise Http404
+
+    def post(self, request, *args, **kwargs):
+        context = self.get_context_data()
+        try:
+            spec = services.parse_one(request.POST.get("yaml", ""))
+        except SpecError as exc:
+            context["errors"] = exc.problems
+        else:
+            context["preview"] = services.preview(self.membership, spec)
+        return self.render_to_response(context)
