@@ -6,6 +6,8 @@ import json
 
 from django.db import models
 
+from inventory.models import AccountScopedQuerySet
+from inventory.models.resources import _bulk_organization
 from tagsense.tenancy.models import TenantModel
 
 from .spec import RuleSpec, parse_rules
@@ -81,3 +83,68 @@ class RuleVersion(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.rule_slug} v{self.version}"
+
+
+class FindingQuerySet(AccountScopedQuerySet):
+    """restrict() narrows to the accounts the member may see (the resource's account, stored
+    on the finding)."""
+
+    def open(self):
+        return self.filter(status=Finding.OPEN)
+
+
+class Finding(TenantModel):
+    """One rule failing on one resource. A bulk table (inventory's conventions): written by
+    policies.evaluation in set-based statements, no foreign-key constraints, one unique index
+    on (organization, rule, resource) that the upsert's ON CONFLICT uses."""
+
+    OPEN, RESOLVED, EXEMPTED = "open", "resolved", "exempted"
+    STATUSES = [(s, s) for s in (OPEN, RESOLVED, EXEMPTED)]
+
+    organization = _bulk_organization()
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    resource = models.ForeignKey(
+        "inventory.Resource",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    account = models.ForeignKey(
+        "inventory.AwsAccount",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    rule_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=STATUSES, default=OPEN)
+    kind = models.CharField(max_length=16)
+    found_key = models.CharField(max_length=128, null=True, blank=True)
+    severity = models.CharField(max_length=8)
+    enforcement = models.CharField(max_length=8)
+    owner = models.CharField(max_length=256, blank=True, help_text="The resource's Owner tag")
+    owner_teams = models.JSONField(
+        default=list, blank=True, help_text="Slugs of the teams holding the resource's account"
+    )
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "rule", "resource"], name="uniq_finding_rule_resource"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "rule"], name="finding_status_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} on {self.resource_id}: {self.kind}"

@@ -201,3 +201,50 @@ def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE)
         if rid in by_id
     ]
     return {"count": len(rows), "sample": sample}
+
+
+def fix_for(finding) -> str:
+    """The one-line fix of a finding (policies.evaluate.suggested_fix), from its rule and, for
+    too_many_tags, the resource's current tags."""
+    from .evaluate import Violation, suggested_fix, user_tag_count
+
+    spec = finding.rule.rule_spec
+    count = limit = None
+    if finding.kind == "too_many_tags":
+        count = user_tag_count(finding.resource.tags)
+        limit = spec.max if spec.max is not None else 50
+    violation = Violation(
+        rule_id=spec.id,
+        kind=finding.kind,
+        key=spec.key or None,
+        found_key=finding.found_key,
+        value=None,
+        message="",
+        expected=spec.values.describe() if spec.values is not None else None,
+        count=count,
+        limit=limit,
+    )
+    return suggested_fix(violation)
+
+
+def filter_findings(queryset, params) -> Any:
+    """The findings filters shared by the page, its CSV and the API: rule (id), severity,
+    status, account (12-digit id), type, team (slug of a team holding the account), key (the
+    rule's key or the key found)."""
+    from django.db.models import Q
+
+    if params.get("rule"):
+        queryset = queryset.filter(rule__rule_id=params["rule"])
+    if params.get("severity"):
+        queryset = queryset.filter(severity=params["severity"])
+    if params.get("status"):
+        queryset = queryset.filter(status=params["status"])
+    if params.get("account"):
+        queryset = queryset.filter(account__account_id=params["account"])
+    if params.get("type"):
+        queryset = queryset.filter(resource__resource_type=params["type"])
+    if params.get("team"):
+        queryset = queryset.filter(owner_teams__contains=[params["team"]])
+    if params.get("key"):
+        queryset = queryset.filter(Q(found_key=params["key"]) | Q(rule__spec__key=params["key"]))
+    return queryset

@@ -224,16 +224,18 @@ def compile_rule(
     *,
     tag: Any = None,
     resource_ids: Sequence[int] | None = None,
+    resource_query: tuple[str, Sequence[Any]] | None = None,
     account_pks: Sequence[int] | None = None,
 ) -> tuple[str, list[Any]]:
     """One SELECT of (tag, resource_id, kind, found_key) for the rule's violations among the
     organization's live resources, optionally only `resource_ids` and only `account_pks`
-    (AwsAccount primary keys: a member's visible accounts). `tag` is selected as is (the
+    (AwsAccount primary keys: a member's visible accounts). `resource_query` is a SELECT of
+    resource ids with its parameters (the resources a scan touched). `tag` is selected as is (the
     caller's rule identifier in a UNION of several rules)."""
     check_sql, _, check_params = _check(rule)
     sql = _Sql()
     sql.add(
-        "SELECT %s AS tag, r.id AS resource_id, c.kind, c.found_key "
+        "SELECT %s::bigint AS tag, r.id AS resource_id, c.kind, c.found_key "
         f"FROM inventory_resource r CROSS JOIN LATERAL ({check_sql}) c "
         "WHERE r.organization_id = %s AND r.deleted_at IS NULL",
         tag,
@@ -242,6 +244,8 @@ def compile_rule(
     )
     if resource_ids is not None:
         sql.add("AND r.id = ANY(%s)", list(resource_ids))
+    if resource_query is not None:
+        sql.add(f"AND r.id IN ({resource_query[0]})", *resource_query[1])
     if account_pks is not None:
         sql.add("AND r.account_id = ANY(%s)", list(account_pks))
     _scope(sql, rule)

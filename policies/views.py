@@ -12,8 +12,8 @@ from django.views.generic import TemplateView
 from accounts.roles import role_allows
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import services
-from .models import Rule, RuleVersion
+from . import evaluation, services
+from .models import Finding, Rule, RuleVersion
 from .spec import SpecError, dump_rules
 
 NEW_RULE_TEMPLATE = """version: 1
@@ -169,3 +169,104 @@ class RulePreviewView(PolicyPageMixin, TemplateView):
         else:
             context["preview"] = services.preview(self.membership, spec)
         return self.render_to_response(context)
+
+
+FINDING_COLUMNS = ("rule", "severity", "enforcement", "status", "kind", "found_key", "account",
+                   "resource_type", "arn", "owner", "owner_teams", "first_seen", "last_seen",
+                   "resolved_at", "suggested_fix")  # fmt: skip
+
+
+class FindingListView(OrganizationViewMixin, TemplateView):
+    """Findings of the accounts the member may see: filters, counts per rule, suggested
+    fixes, CSV (`?format=csv`). Owners and admins can run a full evaluation."""
+
+    template_name = "policies/finding_list.html"
+    FILTERS = ("rule", "severity", "status", "account", "type", "team", "key")
+
+    def findings(self):
+        queryset = Finding.objects.restrict(self.membership).select_related(
+            "rule", "resource", "account"
+        )
+        return services.filter_findings(queryset, self.request.GET).order_by("-id")
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv":
+            return self.csv()
+        return super().get(request, *args, **kwargs)
+
+    def csv(self):
+        import csv
+
+        from django.http import StreamingHttpResponse
+
+        class Echo:
+            def write(self, value):
+                return value
+
+        writer = csv.writer(Echo())
+
+        def rows():
+            yield writer.writerow(FINDING_COLUMNS)
+            for f in self.findings().iterator(chunk_size=1000):
+                yield writer.writerow(
+                    [
+                        f.rule.rule_id,
+                        f.severity,
+                        f.enforcement,
+                        f.status,
+                        f.kind,
+                        f.found_key or "",
+                        f.account.account_id,
+                        f.resource.resource_type,
+                        f.resource.arn,
+                        f.owner,
+                        " ".join(f.owner_teams),
+                        f.first_seen.isoformat(),
+                        f.last_seen.isoformat(),
+                        f.resolved_at.isoformat() if f.resolved_at else "",
+                        services.fix_for(f),
+                    ]  # fmt: skip
+                )
+
+        # Rows render inside the tenant transaction: materialise before returning.
+        response = StreamingHttpResponse(list(rows()), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="findings.csv"'
+        return response
+
+    def get_context_data(self, **kwargs):
+        from django.core.paginator import Paginator
+        from django.db.models import Count
+
+        context = super().get_context_data(**kwargs)
+        findings = self.findings()
+        page = Paginator(findings, 100).get_page(self.request.GET.get("page"))
+        for finding in page.object_list:
+            finding.fix = services.fix_for(finding)
+        context["page"] = page
+        context["filters"] = {name: self.request.GET.get(name, "") for name in self.FILTERS}
+        context["per_rule"] = (
+            findings.order_by().values("rule__rule_id").annotate(n=Count("id")).order_by("-n")
+        )
+        context["rules"] = Rule.objects.restrict(self.membership).values_list("rule_id", flat=True)
+        context["can_manage"] = role_allows(self.membership.role, "manage")
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        query["format"] = "csv"
+        context["csv_query"] = query.urlencode()
+        return context
+
+
+class EvaluateView(PolicyPageMixin, TemplateView):
+    """A full evaluation now (owners and admins); back to the findings."""
+
+    def get(self, request, *args, **kwargs):
+        return redirect(_url(self, "findings"))
+
+    def post(self, request, *args, **kwargs):
+        result = evaluation.evaluate_organization(self.organization, trigger="manual")
+        messages.success(
+            request,
+            f"Evaluated {result['rules']} rules: {result['failing']} failing "
+            f"({result['new']} new), {result['resolved']} resolved.",
+        )
+        return redirect(_url(self, "findings"))

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import saml_views
 from audit import urls as audit_urls
+from policies import views as policy_views
 
 from . import errors, views
 
@@ -14,7 +15,6 @@ sections = [
         name=name,
     )
     for name, title in [
-        ("findings", "Findings"),
         ("assistant", "Assistant"),
     ]
 ]
@@ -24,6 +24,7 @@ org_patterns = [
     path("audit/", include(audit_urls)),
     path("inventory/", include("inventory.urls")),
     path("policies/", include("policies.urls")),
+    path("findings/", policy_views.FindingListView.as_view(), name="findings"),
     *sections,
 ]
 

@@ -371,6 +371,15 @@ ROUTES: list[Route] = [
         "post",
         data=lambda w: {"yaml": RULE_FILE.format(id="previewed")},
     ),
+    Route("findings-csv", "/o/{org}/findings/?format=csv", "view"),
+    Route(
+        "policy-evaluate",
+        "/o/{org}/policies/evaluate/",
+        "manage",
+        "post",
+        audit="policy.evaluate",
+        ok_status=(302,),
+    ),
     # API
     Route("api-org", "/api/v1/o/{org}/", "view", api=True),
     Route("api-members", "/api/v1/o/{org}/members/", "view", api=True),
@@ -512,6 +521,15 @@ ROUTES: list[Route] = [
         audit="policy.rule_import",
     ),
     Route("api-rule-export", "/api/v1/o/{org}/policies/export/", "view", api=True),
+    Route("api-findings", "/api/v1/o/{org}/policies/findings/", "view", api=True),
+    Route(
+        "api-policy-evaluate",
+        "/api/v1/o/{org}/policies/evaluate/",
+        "manage",
+        "post",
+        api=True,
+        audit="policy.evaluate",
+    ),
     Route(
         "api-rule-preview",
         "/api/v1/o/{org}/policies/preview/",

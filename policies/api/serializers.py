@@ -58,3 +58,37 @@ class PreviewSampleSerializer(serializers.Serializer):
 class PreviewSerializer(serializers.Serializer):
     count = serializers.IntegerField()
     sample = PreviewSampleSerializer(many=True)
+
+
+class FindingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rule = serializers.CharField(source="rule.rule_id")
+    rule_version = serializers.IntegerField()
+    resource_id = serializers.IntegerField()
+    arn = serializers.CharField(source="resource.arn")
+    resource_type = serializers.CharField(source="resource.resource_type")
+    account_id = serializers.CharField(source="account.account_id")
+    status = serializers.CharField()
+    kind = serializers.CharField()
+    found_key = serializers.CharField(allow_null=True)
+    severity = serializers.CharField()
+    enforcement = serializers.CharField()
+    owner = serializers.CharField()
+    owner_teams = serializers.ListField(child=serializers.CharField())
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    suggested_fix = serializers.SerializerMethodField()
+
+    def get_suggested_fix(self, finding) -> str:
+        from policies.services import fix_for
+
+        return fix_for(finding)
+
+
+class EvaluateResultSerializer(serializers.Serializer):
+    trigger = serializers.CharField()
+    rules = serializers.IntegerField()
+    failing = serializers.IntegerField()
+    new = serializers.IntegerField()
+    resolved = serializers.IntegerField()

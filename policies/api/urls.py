@@ -13,4 +13,6 @@ urlpatterns = [
     path("import/", views.RuleImportView.as_view(), name="api-rule-import"),
     path("export/", views.RuleExportView.as_view(), name="api-rule-export"),
     path("preview/", views.RulePreviewView.as_view(), name="api-rule-preview"),
+    path("findings/", views.FindingListView.as_view(), name="api-finding-list"),
+    path("evaluate/", views.EvaluateView.as_view(), name="api-policy-evaluate"),
 ]

@@ -11,17 +11,19 @@ from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins
 from rest_framework.response import Response
 
-from policies import services
-from policies.models import Rule, RuleVersion
+from policies import evaluation, services
+from policies.models import Finding, Rule, RuleVersion
 from policies.spec import Problem, RuleSpec, SpecError
 from tagsense.api import PROBLEM_CONTENT_TYPE, problem
 from tagsense.tenancy.api import OrganizationAPIView
 
 from .serializers import (
+    EvaluateResultSerializer,
+    FindingSerializer,
     ImportResultSerializer,
     ImportSerializer,
     PreviewSerializer,
@@ -186,3 +188,47 @@ class RulePreviewView(OrganizationAPIView):
         except SpecError as exc:
             return spec_problem(exc)
         return Response(PreviewSerializer(services.preview(self.membership, spec)).data)
+
+
+FINDING_FILTERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, description=text)
+    for name, text in (
+        ("rule", "rule id"),
+        ("severity", "high, medium or low"),
+        ("status", "open, resolved or exempted"),
+        ("account", "12-digit AWS account id"),
+        ("type", "resource type"),
+        ("team", "slug of a team holding the account"),
+        ("key", "the rule's tag key or the key found"),
+    )
+]
+
+
+class FindingListView(mixins.ListModelMixin, OrganizationAPIView):
+    """Findings of the accounts the caller may see (team scoping), newest first."""
+
+    serializer_class = FindingSerializer
+    model = Finding
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if getattr(self, "swagger_fake_view", False):
+            return queryset
+        queryset = queryset.select_related("rule", "resource", "account").order_by("-id")
+        return services.filter_findings(queryset, self.request.query_params)
+
+    @extend_schema(parameters=FINDING_FILTERS)
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+
+class EvaluateView(OrganizationAPIView):
+    """A full evaluation of the organization's rules now (owners and admins)."""
+
+    serializer_class = EvaluateResultSerializer
+    model = Finding
+    write_action = "manage"
+
+    @extend_schema(request=None, responses={200: EvaluateResultSerializer})
+    def post(self, request, *args, **kwargs):
+        return Response(evaluation.evaluate_organization(self.organization, trigger="api"))

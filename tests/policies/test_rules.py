@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.utils import timezone
 
@@ -44,7 +46,7 @@ def make_resources(organization, account_id="111111111111", tags_list=()):
             Resource.objects.create(
                 organization=organization,
                 account=account,
-                arn=f"arn:aws:ec2:eu-west-1:{account_id}:instance/i-{account_id}-{i}",
+                arn=f"arn:aws:ec2:eu-west-1:{account_id}:instance/i-{uuid.uuid4().hex}",
                 region="eu-west-1",
                 resource_type="ec2:instance",
                 resource_id=f"i-{i}",
