@@ -132,6 +132,15 @@ class Finding(TenantModel):
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The exemption last requested for this finding (pending, approved, rejected or expired).
+    exemption = models.ForeignKey(
+        "policies.Exemption",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="findings",
+        db_constraint=False,
+    )
 
     objects = FindingQuerySet.as_manager()
 
@@ -148,3 +157,34 @@ class Finding(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.resource_id}: {self.kind}"
+
+
+class Exemption(TenantModel):
+    """A request to accept some findings for a while, with a justification. Requested by a
+    member who may `change`; approved (or rejected) by an owner or admin who is not the
+    requester; its findings are `exempted` from approval until `expires_at`, then reopen."""
+
+    PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
+    STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED)]
+
+    status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
+    justification = models.TextField()
+    expires_at = models.DateTimeField()
+    filters = models.JSONField(default=dict, blank=True, help_text="How the findings were chosen")
+    finding_count = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=255)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by_label = models.CharField(max_length=255, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"exemption {self.pk} ({self.status})"

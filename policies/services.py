@@ -248,3 +248,30 @@ def filter_findings(queryset, params) -> Any:
     if params.get("key"):
         queryset = queryset.filter(Q(found_key=params["key"]) | Q(rule__spec__key=params["key"]))
     return queryset
+
+
+def counts_per_rule(findings) -> list[dict]:
+    """Findings per rule and status, most open first: [{rule, open, exempted, resolved}]."""
+    from django.db.models import Count, Q
+
+    rows = (
+        findings.order_by()
+        .values("rule__rule_id")
+        .annotate(
+            open=Count("id", filter=Q(status="open")),
+            exempted=Count("id", filter=Q(status="exempted")),
+            resolved=Count("id", filter=Q(status="resolved")),
+        )
+    )
+    return sorted(
+        (
+            {
+                "rule": r["rule__rule_id"],
+                "open": r["open"],
+                "exempted": r["exempted"],
+                "resolved": r["resolved"],
+            }  # fmt: skip
+            for r in rows
+        ),
+        key=lambda r: (-r["open"], r["rule"]),
+    )

@@ -3,6 +3,8 @@ versions. Everyone with `view` reads; owners and admins (`manage`) write."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -12,8 +14,8 @@ from django.views.generic import TemplateView
 from accounts.roles import role_allows
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import evaluation, services
-from .models import Finding, Rule, RuleVersion
+from . import evaluation, exemptions, services
+from .models import Exemption, Finding, Rule, RuleVersion
 from .spec import SpecError, dump_rules
 
 NEW_RULE_TEMPLATE = """version: 1
@@ -184,6 +186,7 @@ class FindingListView(OrganizationViewMixin, TemplateView):
     FILTERS = ("rule", "severity", "status", "account", "type", "team", "key")
 
     def findings(self):
+        exemptions.expire(self.organization)  # expired exemptions reopen before anyone reads
         queryset = Finding.objects.restrict(self.membership).select_related(
             "rule", "resource", "account"
         )
@@ -235,7 +238,6 @@ class FindingListView(OrganizationViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         from django.core.paginator import Paginator
-        from django.db.models import Count
 
         context = super().get_context_data(**kwargs)
         findings = self.findings()
@@ -244,13 +246,13 @@ class FindingListView(OrganizationViewMixin, TemplateView):
             finding.fix = services.fix_for(finding)
         context["page"] = page
         context["filters"] = {name: self.request.GET.get(name, "") for name in self.FILTERS}
-        context["per_rule"] = (
-            findings.order_by().values("rule__rule_id").annotate(n=Count("id")).order_by("-n")
-        )
+        context["per_rule"] = services.counts_per_rule(findings)
         context["rules"] = Rule.objects.restrict(self.membership).values_list("rule_id", flat=True)
         context["can_manage"] = role_allows(self.membership.role, "manage")
+        context["can_request"] = role_allows(self.membership.role, "change")
         query = self.request.GET.copy()
         query.pop("page", None)
+        context["page_query"] = query.urlencode()
         query["format"] = "csv"
         context["csv_query"] = query.urlencode()
         return context
@@ -270,3 +272,84 @@ class EvaluateView(PolicyPageMixin, TemplateView):
             f"({result['new']} new), {result['resolved']} resolved.",
         )
         return redirect(_url(self, "findings"))
+
+
+def _parse_expiry(text: str):
+    """A date (YYYY-MM-DD, end of that day UTC) or an ISO date-time."""
+    from datetime import datetime, time
+
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    text = (text or "").strip()
+    moment = parse_datetime(text)
+    if moment is not None:
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    day = parse_date(text) if text else None
+    if day is None:
+        raise exemptions.ExemptionError("give the expiry as a date, YYYY-MM-DD")
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def request_from(membership, data, params) -> Exemption:
+    """Request an exemption for the findings named by id (`finding`) or, with
+    `scope=filtered`, every open finding matching the filters; only findings the member may
+    see are ever included."""
+    visible = Finding.objects.restrict(membership)
+    if data.get("scope") == "filtered":
+        filters = {k: params.get(k) for k in FindingListView.FILTERS if params.get(k)}
+        chosen = services.filter_findings(visible, filters)
+    else:
+        ids = [int(i) for i in data.getlist("finding") if str(i).isdigit()]
+        filters = {"findings": ids}
+        chosen = visible.filter(pk__in=ids)
+    return exemptions.request(
+        membership,
+        chosen,
+        justification=data.get("justification", ""),
+        expires_at=_parse_expiry(data.get("expires_at", "")),
+        filters=filters,
+    )
+
+
+class ExemptionListView(OrganizationViewMixin, TemplateView):
+    """Exemptions (everyone with view); POST requests one (members who may change)."""
+
+    template_name = "policies/exemption_list.html"
+    write_action = "change"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        exemptions.expire(self.organization)
+        context["exemptions"] = Exemption.objects.restrict(self.membership)
+        context["can_decide"] = role_allows(self.membership.role, "manage")
+        return context
+
+    def post(self, request, *args, **kwargs):
+        try:
+            exemption = request_from(self.membership, request.POST, request.POST)
+        except exemptions.ExemptionError as exc:
+            messages.error(request, f"No exemption requested: {exc}.")
+            return redirect(_url(self, "findings"))
+        messages.success(
+            request,
+            f"Exemption #{exemption.pk} requested for {exemption.finding_count} findings; "
+            "an owner or admin other than you approves it.",
+        )
+        return redirect(_url(self, "exemption-list"))
+
+
+class ExemptionDecideView(PolicyPageMixin, TemplateView):
+    decision = "approve"
+
+    def post(self, request, *args, **kwargs):
+        exemption = get_object_or_404(Exemption.objects.restrict(self.membership), pk=kwargs["pk"])
+        try:
+            if self.decision == "approve":
+                count = exemptions.approve(exemption, self.membership)
+                messages.success(request, f"Exemption #{exemption.pk} approved: {count} exempted.")
+            else:
+                exemptions.reject(exemption, self.membership)
+                messages.success(request, f"Exemption #{exemption.pk} rejected.")
+        except exemptions.ExemptionError as exc:
+            messages.error(request, str(exc))
+        return redirect(_url(self, "exemption-list"))

@@ -25,6 +25,21 @@ org_patterns = [
     path("inventory/", include("inventory.urls")),
     path("policies/", include("policies.urls")),
     path("findings/", policy_views.FindingListView.as_view(), name="findings"),
+    path(
+        "findings/exemptions/",
+        policy_views.ExemptionListView.as_view(),
+        name="exemption-list",
+    ),
+    path(
+        "findings/exemptions/<int:pk>/approve/",
+        policy_views.ExemptionDecideView.as_view(decision="approve"),
+        name="exemption-approve",
+    ),
+    path(
+        "findings/exemptions/<int:pk>/reject/",
+        policy_views.ExemptionDecideView.as_view(decision="reject"),
+        name="exemption-reject",
+    ),
     *sections,
 ]
 

@@ -92,3 +92,33 @@ class EvaluateResultSerializer(serializers.Serializer):
     failing = serializers.IntegerField()
     new = serializers.IntegerField()
     resolved = serializers.IntegerField()
+
+
+class ExemptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    justification = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    finding_count = serializers.IntegerField()
+    filters = serializers.JSONField()
+    requested_by = serializers.CharField(source="requested_by_label")
+    requested_at = serializers.DateTimeField()
+    decided_by = serializers.CharField(source="decided_by_label")
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExemptionRequestSerializer(serializers.Serializer):
+    """Name the findings by id, or give `filters` (the findings filters): every open finding
+    matching them that the caller may see."""
+
+    justification = serializers.CharField(max_length=5000)
+    expires_at = serializers.DateTimeField()
+    findings = serializers.ListField(child=serializers.IntegerField(), required=False)
+    filters = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class FindingCountSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    open = serializers.IntegerField()
+    exempted = serializers.IntegerField()
+    resolved = serializers.IntegerField()

@@ -14,5 +14,17 @@ urlpatterns = [
     path("export/", views.RuleExportView.as_view(), name="api-rule-export"),
     path("preview/", views.RulePreviewView.as_view(), name="api-rule-preview"),
     path("findings/", views.FindingListView.as_view(), name="api-finding-list"),
+    path("findings/counts/", views.FindingCountsView.as_view(), name="api-finding-counts"),
     path("evaluate/", views.EvaluateView.as_view(), name="api-policy-evaluate"),
+    path("exemptions/", views.ExemptionListView.as_view(), name="api-exemption-list"),
+    path(
+        "exemptions/<int:pk>/approve/",
+        views.ExemptionDecideView.as_view(decision="approve"),
+        name="api-exemption-approve",
+    ),
+    path(
+        "exemptions/<int:pk>/reject/",
+        views.ExemptionDecideView.as_view(decision="reject"),
+        name="api-exemption-reject",
+    ),
 ]

@@ -13,16 +13,20 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from policies import evaluation, services
-from policies.models import Finding, Rule, RuleVersion
+from policies import evaluation, exemptions, services
+from policies.models import Exemption, Finding, Rule, RuleVersion
 from policies.spec import Problem, RuleSpec, SpecError
 from tagsense.api import PROBLEM_CONTENT_TYPE, problem
 from tagsense.tenancy.api import OrganizationAPIView
 
 from .serializers import (
     EvaluateResultSerializer,
+    ExemptionRequestSerializer,
+    ExemptionSerializer,
+    FindingCountSerializer,
     FindingSerializer,
     ImportResultSerializer,
     ImportSerializer,
@@ -214,6 +218,7 @@ class FindingListView(mixins.ListModelMixin, OrganizationAPIView):
         queryset = super().get_queryset()
         if getattr(self, "swagger_fake_view", False):
             return queryset
+        exemptions.expire(self.organization)  # expired exemptions reopen before anyone reads
         queryset = queryset.select_related("rule", "resource", "account").order_by("-id")
         return services.filter_findings(queryset, self.request.query_params)
 
@@ -232,3 +237,74 @@ class EvaluateView(OrganizationAPIView):
     @extend_schema(request=None, responses={200: EvaluateResultSerializer})
     def post(self, request, *args, **kwargs):
         return Response(evaluation.evaluate_organization(self.organization, trigger="api"))
+
+
+class ExemptionListView(mixins.ListModelMixin, OrganizationAPIView):
+    """Exemptions, newest first. POST requests one (members who may change)."""
+
+    serializer_class = ExemptionSerializer
+    model = Exemption
+    write_action = "change"
+
+    def get(self, request, *args, **kwargs):
+        exemptions.expire(self.organization)
+        return self.list(request, *args, **kwargs)
+
+    @extend_schema(request=ExemptionRequestSerializer, responses={201: ExemptionSerializer})
+    def post(self, request, *args, **kwargs):
+        body = ExemptionRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        visible = Finding.objects.restrict(self.membership)
+        if "filters" in data:
+            chosen, filters = services.filter_findings(visible, data["filters"]), data["filters"]
+        else:
+            ids = data.get("findings", [])
+            chosen, filters = visible.filter(pk__in=ids), {"findings": ids}
+        try:
+            exemption = exemptions.request(
+                self.membership,
+                chosen,
+                justification=data["justification"],
+                expires_at=data["expires_at"],
+                filters=filters,
+            )
+        except exemptions.ExemptionError as exc:
+            raise ValidationError({"exemption": [str(exc)]}) from exc
+        return Response(ExemptionSerializer(exemption).data, status=201)
+
+
+class ExemptionDecideView(OrganizationAPIView):
+    """Approve or reject a pending exemption (owners and admins other than the requester)."""
+
+    serializer_class = ExemptionSerializer
+    model = Exemption
+    write_action = "manage"
+    decision = "approve"
+
+    @extend_schema(request=None, responses={200: ExemptionSerializer})
+    def post(self, request, *args, **kwargs):
+        exemption = get_object_or_404(self.get_queryset(), pk=kwargs["pk"])
+        try:
+            if self.decision == "approve":
+                exemptions.approve(exemption, self.membership)
+            else:
+                exemptions.reject(exemption, self.membership)
+        except exemptions.ExemptionError as exc:
+            raise ValidationError({"exemption": [str(exc)]}) from exc
+        exemption.refresh_from_db()
+        return Response(ExemptionSerializer(exemption).data)
+
+
+class FindingCountsView(OrganizationAPIView):
+    """Findings per rule and status among those the caller may see (same filters as the
+    list)."""
+
+    serializer_class = FindingCountSerializer
+    model = Finding
+
+    @extend_schema(parameters=FINDING_FILTERS, responses={200: FindingCountSerializer(many=True)})
+    def get(self, request, *args, **kwargs):
+        exemptions.expire(self.organization)
+        findings = services.filter_findings(self.get_queryset(), request.query_params)
+        return Response(services.counts_per_rule(findings))

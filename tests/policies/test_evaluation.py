@@ -207,3 +207,19 @@ def test_the_evaluate_button_and_api_are_for_admins(org, estate, admin, viewer):
     api = client_for(admin).post(f"/api/v1/o/{org.slug}/policies/evaluate/").json()
     assert api["failing"] == 2 and api["trigger"] == "api"
     assert len(events(org, "policy.evaluate")) == 2
+
+
+def test_counts_per_rule_follow_team_scoping(org, estate, admin, viewer, team):
+    from tests.factories import TeamMembershipFactory
+
+    make_resources(org, "999999999999", [{}])
+    with tenant_scope(org):
+        services.create_rule(org, OWNER)
+    TeamMembershipFactory(organization=org, team=team, user=viewer)
+    url = f"/api/v1/o/{org.slug}/policies/findings/counts/"
+    assert client_for(admin).get(url).json() == [
+        {"rule": "owner-required", "open": 3, "exempted": 0, "resolved": 0}
+    ]
+    assert client_for(viewer).get(url).json()[0]["open"] == 2
+    page = client_for(viewer).get(f"/o/{org.slug}/findings/").content.decode()
+    assert '<a href="?rule=owner-required">owner-required</a></td><td>2</td>' in page
