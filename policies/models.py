@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from django.db import models
 
@@ -15,8 +16,14 @@ from .spec import RuleSpec, parse_rules
 
 def spec_from_dict(data: dict) -> RuleSpec:
     """A stored rule mapping (spec.rule_to_dict) back to its RuleSpec, through the parser so a
-    stored rule is exactly as valid as an imported one. JSON is YAML."""
-    [rule] = parse_rules(json.dumps({"version": 1, "rules": [data]}))
+    stored rule is exactly as valid as an imported one. JSON is YAML. Memoised: a findings
+    list or CSV reads the same few rules once per row."""
+    return _parse_rule_json(json.dumps({"version": 1, "rules": [data]}, sort_keys=True))
+
+
+@lru_cache(maxsize=512)
+def _parse_rule_json(text: str) -> RuleSpec:
+    [rule] = parse_rules(text)
     return rule
 
 

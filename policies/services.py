@@ -192,15 +192,16 @@ def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE)
     from . import sql
 
     visible = list(visible_accounts(membership).values_list("pk", flat=True))
-    rows = sql.run(spec, membership.organization_id, account_pks=visible)
-    sample_rows = rows[:limit]
+    count, sample_rows = sql.count_and_sample(
+        spec, membership.organization_id, limit, account_pks=visible
+    )
     by_id = Resource.objects.restrict(membership).in_bulk([r[0] for r in sample_rows])
     sample = [
         {"resource": by_id[rid], "kind": kind, "found_key": found}
         for rid, kind, found in sample_rows
         if rid in by_id
     ]
-    return {"count": len(rows), "sample": sample}
+    return {"count": count, "sample": sample}
 
 
 def fix_for(finding) -> str:

@@ -273,6 +273,26 @@ def violations_sql(
     return " UNION ALL ".join(parts), params
 
 
+def count_and_sample(
+    rule: RuleSpec, organization_id: int, limit: int, **options: Any
+) -> tuple[int, list[tuple[int, str, str | None]]]:
+    """How many resources the rule flags and the first `limit` of them (by resource id), in
+    one statement: a window count, never the whole list in Python."""
+    from django.db import connection
+
+    text, params = compile_rule(rule, organization_id, **options)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT v.resource_id, v.kind, v.found_key, count(*) OVER () FROM ({text}) v "
+            "ORDER BY v.resource_id LIMIT %s",
+            [*params, limit],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return 0, []
+    return rows[0][3], [(r[0], r[1], r[2]) for r in rows]
+
+
 def run(rule: RuleSpec, organization_id: int, **options: Any) -> list[tuple[int, str, str | None]]:
     """(resource_id, kind, found_key) of the rule's violations, by resource id."""
     from django.db import connection

@@ -168,3 +168,25 @@ def test_the_daily_task_expires_exemptions(org, failing, editor, admin):
     assert expire_exemptions() == 1
     assert statuses(org) == ["open", "open", "open"]
     assert expire_exemptions() == 0
+
+
+def test_another_organizations_exemption_is_404(org, other_org, failing, admin, outsider):
+    make_resources(other_org, "222222222222", [{}])
+    with tenant_scope(other_org):
+        services.create_rule(other_org, OWNER)
+    client_for(outsider).post(
+        f"/api/v1/o/{other_org.slug}/policies/exemptions/",
+        {"filters": {}, "justification": "theirs", "expires_at": FUTURE + "T00:00:00Z"},
+        content_type="application/json",
+    )
+    with tenant_scope(other_org):
+        theirs = Exemption.objects.get()
+    client = client_for(admin)
+    assert client.post(f"/o/{org.slug}/findings/exemptions/{theirs.pk}/approve/").status_code == 404
+    api = client.post(f"/api/v1/o/{org.slug}/policies/exemptions/{theirs.pk}/approve/")
+    assert api.status_code == 404
+    assert "theirs" not in client.get(f"/o/{org.slug}/findings/exemptions/").content.decode()
+    listed = client.get(f"/api/v1/o/{org.slug}/policies/findings/").json()
+    assert {f["account_id"] for f in listed["results"]} == {"111111111111", "999999999999"}
+    with tenant_scope(other_org):
+        assert Exemption.objects.get().status == "pending"
