@@ -166,6 +166,16 @@ class Finding(TenantModel):
         return f"{self.rule_id} on {self.resource_id}: {self.kind}"
 
 
+class ExemptionQuerySet(AccountScopedQuerySet):
+    def in_accounts(self, accounts):
+        """Exemptions covering at least one finding under the given accounts (what an editor
+        or viewer sees: never a request about another team's resources only)."""
+        covered = Finding.objects.filter(
+            exemption=models.OuterRef("pk"), account__in=accounts.values("pk")
+        )
+        return self.filter(models.Exists(covered))
+
+
 class Exemption(TenantModel):
     """A request to accept some findings for a while, with a justification. Requested by a
     member who may `change`; approved (or rejected) by an owner or admin who is not the
@@ -189,6 +199,8 @@ class Exemption(TenantModel):
     )
     decided_by_label = models.CharField(max_length=255, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExemptionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-requested_at", "-id"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import re._constants as sre_constants  # Python 3.11: the regex parser's opcodes
 import re._parser as sre_parser  # Python 3.11: used only to vet patterns, never to match
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,7 +397,9 @@ def vet_regex(pattern: str) -> str | None:
     if len(pattern) > MAX_REGEX_LENGTH:
         return f"longer than {MAX_REGEX_LENGTH} characters"
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():  # "possible nested set": refused below anyway
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(pattern)
     except re.error as exc:
         return f"not a valid regular expression: {exc}"
     if re.search(r"\(\?(?!:)", pattern):

@@ -190,3 +190,19 @@ def test_another_organizations_exemption_is_404(org, other_org, failing, admin, 
     assert {f["account_id"] for f in listed["results"]} == {"111111111111", "999999999999"}
     with tenant_scope(other_org):
         assert Exemption.objects.get().status == "pending"
+
+
+def test_editors_see_only_exemptions_touching_their_teams_accounts(org, failing, editor, admin):
+    with tenant_scope(org):
+        hidden = list(
+            Finding.objects.filter(account__account_id="999999999999").values_list("pk", flat=True)
+        )
+    client_for(admin).post(
+        f"/o/{org.slug}/findings/exemptions/",
+        {"finding": hidden, "justification": "other team's secret", "expires_at": FUTURE},
+    )
+    page = client_for(editor).get(f"/o/{org.slug}/findings/exemptions/").content.decode()
+    assert "other team&#x27;s secret" not in page and "No exemptions." in page
+    api = client_for(editor).get(f"/api/v1/o/{org.slug}/policies/exemptions/").json()
+    assert api["count"] == 0
+    assert client_for(admin).get(f"/api/v1/o/{org.slug}/policies/exemptions/").json()["count"] == 1
