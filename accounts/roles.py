@@ -45,8 +45,11 @@ def sees_all_accounts(role: str) -> bool:
 # One line per action, for docs/permissions.md (accounts/permissions.py renders the matrix).
 ACTION_HELP: dict[str, str] = {
     "view": "Read the organization's data: dashboard, inventory, scans, teams, members.",
-    "change": "Change governed data: start scans; later policies and exemption requests.",
-    "manage": "Organization settings, members, teams, AWS accounts and which teams hold them.",
+    "change": "Change governed data: start scans, request exemptions of findings.",
+    "manage": (
+        "Organization settings, members, teams, AWS accounts and which teams hold them; "
+        "tag rules (create, edit, import, delete), evaluation, approving exemptions."
+    ),
     "audit": "The audit log and evidence exports.",
     "own": "Transfer ownership, delete the organization, grant the owner role.",
 }

@@ -354,6 +354,11 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
             },
             actor=actor,
         )
+        # The resources this scan created, changed, deleted or restored, against every active
+        # rule (one policy.evaluate event; nothing when the organization has no rule).
+        from policies.evaluation import evaluate_after_scan
+
+        evaluate_after_scan(scan, actor)
     return scan
 
 

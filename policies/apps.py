@@ -5,3 +5,6 @@ class PoliciesConfig(AppConfig):
     """Tag rules, frameworks, evaluation, findings and exemptions (issue #5)."""
 
     name = "policies"
+
+    def ready(self) -> None:
+        from . import audit_events  # noqa: F401

@@ -17,6 +17,7 @@ import functools
 import re
 import re._constants as sre_constants  # Python 3.11: the regex parser's opcodes
 import re._parser as sre_parser  # Python 3.11: used only to vet patterns, never to match
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,19 +405,76 @@ def vet_regex(pattern: str) -> str | None:
     if len(pattern) > MAX_REGEX_LENGTH:
         return f"longer than {MAX_REGEX_LENGTH} characters"
     try:
-        re.compile(pattern)
+        with warnings.catch_warnings():  # "possible nested set": refused below anyway
+            warnings.simplefilter("ignore", FutureWarning)
+            re.compile(pattern)
     except re.error as exc:
         return f"not a valid regular expression: {exc}"
     if re.search(r"\(\?(?!:)", pattern):
         return "only plain (...) and (?:...) groups are allowed"
     if re.search(r"\\(?:[1-9]|[AZbBG])", pattern):
         return r"backreferences and \A \Z \b \B \G are not allowed"
+    dialect = _dialect_problem(pattern)
+    if dialect is not None:
+        return dialect
     try:
         parsed = sre_parser.parse(pattern)
     except re.error as exc:  # pragma: no cover - re.compile above already parsed it
         return f"not a valid regular expression: {exc}"
     if _nested_unbounded(parsed, inside=False):
         return "nested unbounded repeats such as (a+)+ can take exponential time"
+    return None
+
+
+_BOUND_RE = re.compile(r"\{[0-9]+(?:,[0-9]*)?\}")
+_PUNCTUATION = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def _dialect_problem(pattern: str) -> str | None:
+    """Syntax that Python's ``re`` and PostgreSQL's ``~`` read differently, refused so that
+    both engines agree (docs/policies.md, "Regular expressions in SQL"):
+
+    - a backslash may only escape punctuation: ``\\d \\w \\s`` are Unicode-aware in Python and
+      locale-dependent in PostgreSQL, and ``\\x``/``\\u`` escapes take different lengths;
+    - ``{`` only as a bound ``{m}``, ``{m,}``, ``{m,n}`` (``{,n}`` is Python-only, and a lone
+      ``{`` is literal in one and an error in the other);
+    - inside ``[...]``, no ``[`` followed by ``: . =`` (PostgreSQL's character classes and
+      collating elements).
+    """
+    i, in_class, class_start = 0, False, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            following = pattern[i + 1 : i + 2]
+            if following not in _PUNCTUATION:
+                return (
+                    f"the escape \\{following} is not allowed: a backslash may only escape "
+                    "punctuation (write [0-9] for \\d, [ ] for a space, the character itself "
+                    "otherwise)"
+                )
+            i += 2
+            continue
+        if in_class:
+            if char == "[" and pattern[i + 1 : i + 2] in (":", ".", "="):
+                return "[: [. and [= inside a character class are not allowed"
+            if char == "]" and not class_start:
+                in_class = False
+            class_start = False
+            i += 1
+            continue
+        if char == "[":
+            in_class, class_start = True, True
+            i += 1
+            if pattern[i : i + 1] == "^":
+                i += 1
+            continue
+        if char == "{":
+            bound = _BOUND_RE.match(pattern, i)
+            if bound is None:
+                return "{ is only allowed in a repeat bound such as {2}, {2,} or {2,5}"
+            i = bound.end()
+            continue
+        i += 1
     return None
 
 

@@ -31,6 +31,7 @@ org_patterns = [
     ),
     path("audit-events/", audit_api.AuditEventListView.as_view(), name="api-audit-list"),
     path("inventory/", include("inventory.api.urls")),
+    path("policies/", include("policies.api.urls")),
 ]
 
 urlpatterns = [

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import saml_views
 from audit import urls as audit_urls
+from policies import views as policy_views
 
 from . import errors, views
 
@@ -14,8 +15,6 @@ sections = [
         name=name,
     )
     for name, title in [
-        ("policies", "Policies"),
-        ("findings", "Findings"),
         ("assistant", "Assistant"),
     ]
 ]
@@ -24,6 +23,23 @@ org_patterns = [
     path("", include("accounts.urls")),
     path("audit/", include(audit_urls)),
     path("inventory/", include("inventory.urls")),
+    path("policies/", include("policies.urls")),
+    path("findings/", policy_views.FindingListView.as_view(), name="findings"),
+    path(
+        "findings/exemptions/",
+        policy_views.ExemptionListView.as_view(),
+        name="exemption-list",
+    ),
+    path(
+        "findings/exemptions/<int:pk>/approve/",
+        policy_views.ExemptionDecideView.as_view(decision="approve"),
+        name="exemption-approve",
+    ),
+    path(
+        "findings/exemptions/<int:pk>/reject/",
+        policy_views.ExemptionDecideView.as_view(decision="reject"),
+        name="exemption-reject",
+    ),
     *sections,
 ]
 

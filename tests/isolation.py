@@ -29,6 +29,16 @@ class Route:
         return self.path.format(**values)
 
 
+# A rule file of one rule, for the policies routes.
+RULE_FILE = """version: 1
+rules:
+  - id: {id}
+    title: Resources carry a CostCenter
+    check: required_key
+    key: CostCenter
+    severity: high
+"""
+
 ROUTES: list[Route] = [
     # pages
     Route("dashboard", "/o/{org}/", "view"),
@@ -315,6 +325,91 @@ ROUTES: list[Route] = [
         audit="scan_schedule.create",
         ok_status=(302,),
     ),
+    # policies pages
+    Route("rule-edit", "/o/{org}/policies/rules/{rule_id}/", "view"),
+    Route("rule-new", "/o/{org}/policies/rules/new/", "manage"),
+    Route("rule-export", "/o/{org}/policies/export.yaml", "view"),
+    Route(
+        "rule-create",
+        "/o/{org}/policies/rules/new/",
+        "manage",
+        "post",
+        data=lambda w: {"yaml": RULE_FILE.format(id="owner-required"), "active": "on"},
+        audit="policy.rule_create",
+        ok_status=(302,),
+    ),
+    Route(
+        "rule-update",
+        "/o/{org}/policies/rules/{rule_id}/",
+        "manage",
+        "post",
+        data=lambda w: {"yaml": RULE_FILE.format(id=w.rule_id), "active": "on"},
+        audit="policy.rule_update",
+        ok_status=(302,),
+    ),
+    Route(
+        "rule-delete",
+        "/o/{org}/policies/rules/{rule_id}/delete/",
+        "manage",
+        "post",
+        audit="policy.rule_delete",
+        ok_status=(302,),
+    ),
+    Route(
+        "rule-import",
+        "/o/{org}/policies/import/",
+        "manage",
+        "post",
+        data=lambda w: {"yaml": RULE_FILE.format(id="imported"), "mode": "merge"},
+        audit="policy.rule_import",
+        ok_status=(302,),
+    ),
+    Route(
+        "rule-preview",
+        "/o/{org}/policies/preview/",
+        "manage",
+        "post",
+        data=lambda w: {"yaml": RULE_FILE.format(id="previewed")},
+    ),
+    Route("findings-csv", "/o/{org}/findings/?format=csv", "view"),
+    Route(
+        "policy-evaluate",
+        "/o/{org}/policies/evaluate/",
+        "manage",
+        "post",
+        audit="policy.evaluate",
+        ok_status=(302,),
+    ),
+    Route("exemption-list", "/o/{org}/findings/exemptions/", "view"),
+    Route(
+        "exemption-request",
+        "/o/{org}/findings/exemptions/",
+        "change",
+        "post",
+        data=lambda w: {
+            "finding": [w.finding_pk],
+            "justification": "x",
+            "expires_at": "2099-01-01",
+        },
+        audit="policy.exemption_request",
+        ok_status=(302,),
+    ),
+    Route(
+        "exemption-approve",
+        "/o/{org}/findings/exemptions/{exemption_pk}/approve/",
+        "manage",
+        "post",
+        audit="policy.exemption_approve",
+        ok_status=(302,),
+    ),
+    Route(
+        "exemption-reject",
+        "/o/{org}/findings/exemptions/{exemption_pk}/reject/",
+        "manage",
+        "post",
+        audit="policy.exemption_reject",
+        ok_status=(302,),
+    ),
     # API
     Route("api-org", "/api/v1/o/{org}/", "view", api=True),
     Route("api-members", "/api/v1/o/{org}/members/", "view", api=True),
@@ -405,6 +500,105 @@ ROUTES: list[Route] = [
         "/api/v1/o/{org}/inventory/resources/{resource_pk}/blast-radius/",
         "view",
         api=True,
+    ),
+    Route("api-rules", "/api/v1/o/{org}/policies/rules/", "view", api=True),
+    Route(
+        "api-rule-create",
+        "/api/v1/o/{org}/policies/rules/",
+        "manage",
+        "post",
+        api=True,
+        data=lambda w: {
+            "spec": {
+                "id": "env-required",
+                "title": "E",
+                "check": "required_key",
+                "key": "Environment",
+            }
+        },  # fmt: skip
+        audit="policy.rule_create",
+        ok_status=(201,),
+    ),
+    Route("api-rule", "/api/v1/o/{org}/policies/rules/{rule_id}/", "view", api=True),
+    Route(
+        "api-rule-update",
+        "/api/v1/o/{org}/policies/rules/{rule_id}/",
+        "manage",
+        "put",
+        api=True,
+        data=lambda w: {"active": False},
+        audit="policy.rule_update",
+    ),
+    Route(
+        "api-rule-delete",
+        "/api/v1/o/{org}/policies/rules/{rule_id}/",
+        "manage",
+        "delete",
+        api=True,
+        audit="policy.rule_delete",
+        ok_status=(204,),
+    ),
+    Route(
+        "api-rule-versions", "/api/v1/o/{org}/policies/rules/{rule_id}/versions/", "view", api=True
+    ),  # fmt: skip
+    Route(
+        "api-rule-import",
+        "/api/v1/o/{org}/policies/import/",
+        "manage",
+        "post",
+        api=True,
+        data=lambda w: {"yaml": RULE_FILE.format(id="imported"), "mode": "replace"},
+        audit="policy.rule_import",
+    ),
+    Route("api-rule-export", "/api/v1/o/{org}/policies/export/", "view", api=True),
+    Route("api-findings", "/api/v1/o/{org}/policies/findings/", "view", api=True),
+    Route("api-finding-counts", "/api/v1/o/{org}/policies/findings/counts/", "view", api=True),
+    Route("api-exemptions", "/api/v1/o/{org}/policies/exemptions/", "view", api=True),
+    Route(
+        "api-exemption-request",
+        "/api/v1/o/{org}/policies/exemptions/",
+        "change",
+        "post",
+        api=True,
+        data=lambda w: {
+            "findings": [w.finding_pk],
+            "justification": "x",
+            "expires_at": "2099-01-01T00:00:00Z",
+        },
+        audit="policy.exemption_request",
+        ok_status=(201,),
+    ),
+    Route(
+        "api-exemption-approve",
+        "/api/v1/o/{org}/policies/exemptions/{exemption_pk}/approve/",
+        "manage",
+        "post",
+        api=True,
+        audit="policy.exemption_approve",
+    ),
+    Route(
+        "api-exemption-reject",
+        "/api/v1/o/{org}/policies/exemptions/{exemption_pk}/reject/",
+        "manage",
+        "post",
+        api=True,
+        audit="policy.exemption_reject",
+    ),
+    Route(
+        "api-policy-evaluate",
+        "/api/v1/o/{org}/policies/evaluate/",
+        "manage",
+        "post",
+        api=True,
+        audit="policy.evaluate",
+    ),
+    Route(
+        "api-rule-preview",
+        "/api/v1/o/{org}/policies/preview/",
+        "manage",
+        "post",
+        api=True,
+        data=lambda w: {"yaml": RULE_FILE.format(id="previewed")},
     ),
 ]
 

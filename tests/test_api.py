@@ -65,6 +65,17 @@ def test_openapi_schema_lists_the_endpoints(viewer):
         "/api/v1/o/{org_slug}/inventory/scans/",
         "/api/v1/o/{org_slug}/inventory/resources/",
         "/api/v1/o/{org_slug}/inventory/resources/{id}/{query}/",
+        "/api/v1/o/{org_slug}/policies/rules/",
+        "/api/v1/o/{org_slug}/policies/rules/{rule_id}/",
+        "/api/v1/o/{org_slug}/policies/rules/{rule_id}/versions/",
+        "/api/v1/o/{org_slug}/policies/import/",
+        "/api/v1/o/{org_slug}/policies/export/",
+        "/api/v1/o/{org_slug}/policies/preview/",
+        "/api/v1/o/{org_slug}/policies/evaluate/",
+        "/api/v1/o/{org_slug}/policies/findings/",
+        "/api/v1/o/{org_slug}/policies/findings/counts/",
+        "/api/v1/o/{org_slug}/policies/exemptions/",
+        "/api/v1/o/{org_slug}/policies/exemptions/{id}/approve/",
     ):
         assert path in paths
 

@@ -36,7 +36,14 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
     hidden_account, hidden_resource, hidden_scan = _inventory(org, "999999999999", "hidden")
     _grant(account, team)
     _grant(hidden_account, data_team)
+    rule = _rule(org, "owner-tagged")
+    their_rule = _rule(other_org, "their-rule")
+    finding_pk, exemption_pk = _exemption(org, users_by_role["editor"], resource)
     return SimpleNamespace(
+        finding_pk=finding_pk,
+        exemption_pk=exemption_pk,
+        rule_id=rule.rule_id,
+        their_rule_id=their_rule.rule_id,
         account_pk=account.pk,
         resource_pk=resource.pk,
         scan_pk=scan.pk,
@@ -68,6 +75,38 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
         sa_pk=sa_pk,
         sa_token_pk=sa_token_pk,
     )
+
+
+def _rule(organization, rule_id):
+    from policies import services
+    from policies.spec import RuleSpec
+
+    with tenant_scope(organization):
+        return services.create_rule(
+            organization,
+            RuleSpec(id=rule_id, title="CostCenter", check="required_key", key="CostCenter"),
+        )
+
+
+def _exemption(organization, requester, resource):
+    """A pending exemption of the finding on `resource`, requested by `requester`."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import Membership
+    from policies import exemptions
+    from policies.models import Finding
+
+    with tenant_scope(organization):
+        finding = Finding.objects.get(resource=resource)
+        exemption = exemptions.request(
+            Membership.objects.get(user=requester),
+            Finding.objects.filter(pk=finding.pk),
+            justification="legacy VPC",
+            expires_at=timezone.now() + timedelta(days=30),
+        )
+    return finding.pk, exemption.pk
 
 
 def _membership_pk(organization, user):

@@ -82,8 +82,8 @@ def test_audit_page_filters_and_answers_htmx_with_a_fragment(org, auditor):
 
 @pytest.mark.django_db
 def test_not_yet_built_sections_say_so(org, viewer):
-    page = client_for(viewer).get(f"/o/{org.slug}/policies/").content.decode()
-    assert "Policies is not configured yet" in page
+    page = client_for(viewer).get(f"/o/{org.slug}/assistant/").content.decode()
+    assert "Assistant is not configured yet" in page
 
 
 @pytest.mark.django_db

@@ -1,0 +1,124 @@
+from rest_framework import serializers
+
+from policies.models import Rule, RuleVersion
+from policies.spec import dump_rules
+
+
+class RuleSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="rule_id", read_only=True)
+    yaml = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Rule
+        fields = ["id", "spec", "yaml", "active", "version", "created_at", "updated_at",
+                  "updated_by"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_yaml(self, rule: Rule) -> str:
+        return dump_rules([rule.rule_spec])
+
+
+class RuleWriteSerializer(serializers.Serializer):
+    """Give the rule either as `spec` (the mapping of one rule, as in a rule file) or as `yaml`
+    (a rule file holding exactly this one rule)."""
+
+    spec = serializers.JSONField(required=False)
+    yaml = serializers.CharField(required=False, trim_whitespace=False, max_length=1_000_000)
+    active = serializers.BooleanField(required=False)
+
+
+class RuleVersionSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="rule_slug", read_only=True)
+
+    class Meta:
+        model = RuleVersion
+        fields = ["id", "version", "change", "spec", "active", "changed_by", "changed_at"]
+
+
+class ImportSerializer(serializers.Serializer):
+    yaml = serializers.CharField(trim_whitespace=False, max_length=1_000_000)
+    mode = serializers.ChoiceField(choices=["merge", "replace"], default="merge")
+
+
+class ImportResultSerializer(serializers.Serializer):
+    mode = serializers.CharField()
+    created = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    deleted = serializers.ListField(child=serializers.CharField())
+
+
+class PreviewSampleSerializer(serializers.Serializer):
+    resource_id = serializers.IntegerField(source="resource.pk")
+    arn = serializers.CharField(source="resource.arn")
+    name = serializers.CharField(source="resource.name")
+    kind = serializers.CharField()
+    found_key = serializers.CharField(allow_null=True)
+
+
+class PreviewSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    sample = PreviewSampleSerializer(many=True)
+
+
+class FindingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rule = serializers.CharField(source="rule.rule_id")
+    rule_version = serializers.IntegerField()
+    resource_id = serializers.IntegerField()
+    arn = serializers.CharField(source="resource.arn")
+    resource_type = serializers.CharField(source="resource.resource_type")
+    account_id = serializers.CharField(source="account.account_id")
+    status = serializers.CharField()
+    kind = serializers.CharField()
+    found_key = serializers.CharField(allow_null=True)
+    severity = serializers.CharField()
+    enforcement = serializers.CharField()
+    owner = serializers.CharField()
+    owner_teams = serializers.ListField(child=serializers.CharField())
+    first_seen = serializers.DateTimeField()
+    last_seen = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    suggested_fix = serializers.SerializerMethodField()
+
+    def get_suggested_fix(self, finding) -> str:
+        from policies.services import fix_for
+
+        return fix_for(finding)
+
+
+class EvaluateResultSerializer(serializers.Serializer):
+    trigger = serializers.CharField()
+    rules = serializers.IntegerField()
+    failing = serializers.IntegerField()
+    new = serializers.IntegerField()
+    resolved = serializers.IntegerField()
+
+
+class ExemptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    justification = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    finding_count = serializers.IntegerField()
+    filters = serializers.JSONField()
+    requested_by = serializers.CharField(source="requested_by_label")
+    requested_at = serializers.DateTimeField()
+    decided_by = serializers.CharField(source="decided_by_label")
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+class ExemptionRequestSerializer(serializers.Serializer):
+    """Name the findings by id, or give `filters` (the findings filters): every open finding
+    matching them that the caller may see."""
+
+    justification = serializers.CharField(max_length=5000)
+    expires_at = serializers.DateTimeField()
+    findings = serializers.ListField(child=serializers.IntegerField(), required=False)
+    filters = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class FindingCountSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    open = serializers.IntegerField()
+    exempted = serializers.IntegerField()
+    resolved = serializers.IntegerField()

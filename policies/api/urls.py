@@ -1,0 +1,30 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("rules/", views.RuleListView.as_view(), name="api-rule-list"),
+    path("rules/<slug:rule_id>/", views.RuleDetailView.as_view(), name="api-rule-detail"),
+    path(
+        "rules/<slug:rule_id>/versions/",
+        views.RuleVersionListView.as_view(),
+        name="api-rule-versions",
+    ),
+    path("import/", views.RuleImportView.as_view(), name="api-rule-import"),
+    path("export/", views.RuleExportView.as_view(), name="api-rule-export"),
+    path("preview/", views.RulePreviewView.as_view(), name="api-rule-preview"),
+    path("findings/", views.FindingListView.as_view(), name="api-finding-list"),
+    path("findings/counts/", views.FindingCountsView.as_view(), name="api-finding-counts"),
+    path("evaluate/", views.EvaluateView.as_view(), name="api-policy-evaluate"),
+    path("exemptions/", views.ExemptionListView.as_view(), name="api-exemption-list"),
+    path(
+        "exemptions/<int:pk>/approve/",
+        views.ExemptionDecideView.as_view(decision="approve"),
+        name="api-exemption-approve",
+    ),
+    path(
+        "exemptions/<int:pk>/reject/",
+        views.ExemptionDecideView.as_view(decision="reject"),
+        name="api-exemption-reject",
+    ),
+]

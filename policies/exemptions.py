@@ -1,0 +1,127 @@
+"""Exemptions: request (members who may `change`), approve or reject (owners and admins, never
+the requester), expiry (daily beat task and at read time). Each step is audited in its
+transaction. Callers run inside the organization's tenant scope."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+import audit
+from accounts.roles import role_allows
+from tagsense.tenancy.context import Actor, current
+
+from .models import Exemption, Finding
+
+if TYPE_CHECKING:
+    from accounts.models import Membership, Organization
+
+
+class ExemptionError(ValueError):
+    pass
+
+
+@transaction.atomic
+def request(
+    membership: Membership,
+    findings: QuerySet[Finding],
+    *,
+    justification: str,
+    expires_at: datetime,
+    filters: dict | None = None,
+) -> Exemption:
+    """A pending exemption for the open findings of `findings` (already restricted to what
+    the member may see)."""
+    justification = (justification or "").strip()
+    if not justification:
+        raise ExemptionError("a justification is required")
+    if expires_at <= timezone.now():
+        raise ExemptionError("the expiry must be in the future")
+    ids = list(findings.filter(status=Finding.OPEN).values_list("pk", flat=True))
+    if not ids:
+        raise ExemptionError("no open finding matches")
+    exemption = Exemption.objects.create(
+        organization=membership.organization,
+        justification=justification,
+        expires_at=expires_at,
+        filters=filters or {},
+        finding_count=len(ids),
+        requested_by_id=membership.user_id,
+        requested_by_label=current().actor.label,
+    )
+    Finding.objects.for_org(membership.organization).filter(pk__in=ids).update(exemption=exemption)
+    audit.record(
+        "policy.exemption_request",
+        target=exemption,
+        data={
+            "findings": len(ids),
+            "expires_at": expires_at.isoformat(),
+            "justification": justification,
+            "filters": filters or {},
+        },
+    )
+    return exemption
+
+
+def _decide(exemption: Exemption, membership: Membership) -> Exemption:
+    if not role_allows(membership.role, "manage"):
+        raise ExemptionError("only owners and admins decide exemptions")
+    exemption = Exemption.objects.select_for_update().get(pk=exemption.pk)
+    if exemption.status != Exemption.PENDING:
+        raise ExemptionError(f"this exemption is {exemption.status} already")
+    if membership.user_id is not None and membership.user_id == exemption.requested_by_id:
+        raise ExemptionError("the requester cannot decide their own exemption")
+    exemption.decided_by_id = membership.user_id
+    exemption.decided_by_label = current().actor.label
+    exemption.decided_at = timezone.now()
+    return exemption
+
+
+@transaction.atomic
+def approve(exemption: Exemption, membership: Membership) -> int:
+    """Approve: the exemption's open findings become exempted. Returns how many."""
+    exemption = _decide(exemption, membership)
+    if exemption.expires_at <= timezone.now():
+        raise ExemptionError("this exemption has expired already")
+    exemption.status = Exemption.APPROVED
+    exemption.save()
+    count = exemption.findings.filter(status=Finding.OPEN).update(status=Finding.EXEMPTED)
+    audit.record("policy.exemption_approve", target=exemption, data={"findings": count})
+    return count
+
+
+@transaction.atomic
+def reject(exemption: Exemption, membership: Membership) -> None:
+    exemption = _decide(exemption, membership)
+    exemption.status = Exemption.REJECTED
+    exemption.save()
+    exemption.findings.update(exemption=None)
+    audit.record("policy.exemption_reject", target=exemption, data={})
+
+
+@transaction.atomic
+def expire(organization: Organization) -> int:
+    """Approved exemptions past their expiry: marked expired, their exempted findings reopen.
+    One policy.exemption_expire event per exemption; nothing when none expired."""
+    due = list(
+        Exemption.objects.for_org(organization)
+        .select_for_update()
+        .filter(status=Exemption.APPROVED, expires_at__lte=timezone.now())
+    )
+    reopened = 0
+    for exemption in due:
+        exemption.status = Exemption.EXPIRED
+        exemption.save(update_fields=["status"])
+        count = exemption.findings.filter(status=Finding.EXEMPTED).update(status=Finding.OPEN)
+        reopened += count
+        audit.record(
+            "policy.exemption_expire",
+            target=exemption,
+            data={"findings_reopened": count},
+            actor=Actor.system("policies.expire_exemptions"),
+        )
+    return reopened

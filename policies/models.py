@@ -1,0 +1,209 @@
+"""Rules an organization keeps (with every earlier version), and later their findings."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from django.db import models
+
+from inventory.models import AccountScopedQuerySet
+from inventory.models.resources import _bulk_organization
+from tagsense.tenancy.models import TenantModel
+
+from .spec import RuleSpec, parse_rules
+
+
+def spec_from_dict(data: dict) -> RuleSpec:
+    """A stored rule mapping (spec.rule_to_dict) back to its RuleSpec, through the parser so a
+    stored rule is exactly as valid as an imported one. JSON is YAML. Memoised: a findings
+    list or CSV reads the same few rules once per row."""
+    return _parse_rule_json(json.dumps({"version": 1, "rules": [data]}, sort_keys=True))
+
+
+@lru_cache(maxsize=512)
+def _parse_rule_json(text: str) -> RuleSpec:
+    [rule] = parse_rules(text)
+    return rule
+
+
+class Rule(TenantModel):
+    """One tag rule of an organization. `spec` is spec.rule_to_dict() of the RuleSpec; `rule_id`
+    is its id (unique per organization). Every change writes a RuleVersion (policies.services)."""
+
+    rule_id = models.SlugField(max_length=64)
+    spec = models.JSONField()
+    active = models.BooleanField(default=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["rule_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "rule_id"], name="uniq_policy_rule_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.rule_id
+
+    @property
+    def rule_spec(self) -> RuleSpec:
+        if getattr(self, "_spec_cache", None) is None or self._spec_cache[0] != self.spec:
+            self._spec_cache = (self.spec, spec_from_dict(self.spec))
+        return self._spec_cache[1]
+
+    @property
+    def title(self) -> str:
+        return self.spec.get("title", "")
+
+    @property
+    def severity(self) -> str:
+        return self.spec.get("severity", "medium")
+
+    @property
+    def enforcement(self) -> str:
+        return self.spec.get("enforcement", "report")
+
+
+class RuleVersion(TenantModel):
+    """A rule as it was after one change: created, updated (spec or active flag), deleted
+    (spec is the last one before deletion). Kept when the rule is deleted."""
+
+    CREATE, UPDATE, DELETE = "create", "update", "delete"
+
+    rule = models.ForeignKey(
+        Rule, null=True, blank=True, on_delete=models.SET_NULL, related_name="versions"
+    )
+    rule_slug = models.SlugField(max_length=64, help_text="The rule's id (kept after deletion)")
+    version = models.PositiveIntegerField()
+    change = models.CharField(max_length=16)
+    spec = models.JSONField()
+    active = models.BooleanField()
+    changed_by = models.CharField(max_length=255, blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rule_slug", "-version", "-id"]
+        indexes = [models.Index(fields=["organization", "rule_slug"], name="rule_version_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_slug} v{self.version}"
+
+
+class FindingQuerySet(AccountScopedQuerySet):
+    """restrict() narrows to the accounts the member may see (the resource's account, stored
+    on the finding)."""
+
+    def open(self):
+        return self.filter(status=Finding.OPEN)
+
+
+class Finding(TenantModel):
+    """One rule failing on one resource. A bulk table (inventory's conventions): written by
+    policies.evaluation in set-based statements, no foreign-key constraints, one unique index
+    on (organization, rule, resource) that the upsert's ON CONFLICT uses."""
+
+    OPEN, RESOLVED, EXEMPTED = "open", "resolved", "exempted"
+    STATUSES = [(s, s) for s in (OPEN, RESOLVED, EXEMPTED)]
+
+    organization = _bulk_organization()
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    resource = models.ForeignKey(
+        "inventory.Resource",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    account = models.ForeignKey(
+        "inventory.AwsAccount",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    rule_version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=STATUSES, default=OPEN)
+    kind = models.CharField(max_length=16)
+    found_key = models.CharField(max_length=128, null=True, blank=True)
+    severity = models.CharField(max_length=8)
+    enforcement = models.CharField(max_length=8)
+    owner = models.CharField(max_length=256, blank=True, help_text="The resource's Owner tag")
+    owner_teams = models.JSONField(
+        default=list, blank=True, help_text="Slugs of the teams holding the resource's account"
+    )
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    # The exemption last requested for this finding (pending, approved, rejected or expired).
+    exemption = models.ForeignKey(
+        "policies.Exemption",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="findings",
+        db_constraint=False,
+    )
+
+    objects = FindingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "rule", "resource"], name="uniq_finding_rule_resource"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "rule"], name="finding_status_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} on {self.resource_id}: {self.kind}"
+
+
+class ExemptionQuerySet(AccountScopedQuerySet):
+    def in_accounts(self, accounts):
+        """Exemptions covering at least one finding under the given accounts (what an editor
+        or viewer sees: never a request about another team's resources only)."""
+        covered = Finding.objects.filter(
+            exemption=models.OuterRef("pk"), account__in=accounts.values("pk")
+        )
+        return self.filter(models.Exists(covered))
+
+
+class Exemption(TenantModel):
+    """A request to accept some findings for a while, with a justification. Requested by a
+    member who may `change`; approved (or rejected) by an owner or admin who is not the
+    requester; its findings are `exempted` from approval until `expires_at`, then reopen."""
+
+    PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
+    STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED)]
+
+    status = models.CharField(max_length=16, choices=STATUSES, default=PENDING)
+    justification = models.TextField()
+    expires_at = models.DateTimeField()
+    filters = models.JSONField(default=dict, blank=True, help_text="How the findings were chosen")
+    finding_count = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_label = models.CharField(max_length=255)
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_by_label = models.CharField(max_length=255, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ExemptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"exemption {self.pk} ({self.status})"

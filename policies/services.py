@@ -1,0 +1,278 @@
+"""The writes of the policies app: rules (each change versioned and audited) and their import.
+
+Callers run inside the organization's tenant scope and have checked the actor's role (rules:
+`manage`). Every function is one transaction: a SpecError leaves nothing saved.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+
+import audit
+from tagsense.tenancy.context import current
+
+from .models import Rule, RuleVersion
+from .spec import Problem, RuleSpec, SpecError, dump_rules, parse_rules, rule_to_dict
+
+if TYPE_CHECKING:
+    from accounts.models import Membership, Organization
+
+MERGE, REPLACE = "merge", "replace"
+PREVIEW_SAMPLE = 20
+
+
+def parse_one(text: str | bytes) -> RuleSpec:
+    """A rule file holding exactly one rule (the editor's and the API's unit)."""
+    rules = parse_rules(text)
+    if len(rules) != 1:
+        raise SpecError([Problem("rules", f"expected exactly one rule, found {len(rules)}")])
+    return rules[0]
+
+
+def _actor_label() -> str:
+    return current().actor.label
+
+
+def _version(rule: Rule, change: str) -> RuleVersion:
+    return RuleVersion.objects.create(
+        organization_id=rule.organization_id,
+        rule=rule if change != RuleVersion.DELETE else None,
+        rule_slug=rule.rule_id,
+        version=rule.version,
+        change=change,
+        spec=rule.spec,
+        active=rule.active,
+        changed_by=_actor_label(),
+    )
+
+
+def _after_change(rule: Rule) -> dict[str, int]:
+    """Re-evaluate the changed rule (policies.evaluation); its counts go into the rule's event."""
+    from . import evaluation
+
+    return evaluation.evaluate_rules(rule.organization, [rule])
+
+
+@transaction.atomic
+def create_rule(organization: Organization, spec: RuleSpec, *, active: bool = True) -> Rule:
+    if Rule.objects.for_org(organization).filter(rule_id=spec.id).exists():
+        raise SpecError([Problem("rules[0].id", f"a rule with id {spec.id!r} exists already")])
+    rule = Rule.objects.create(
+        organization=organization,
+        rule_id=spec.id,
+        spec=rule_to_dict(spec),
+        active=active,
+        updated_by=_actor_label(),
+    )
+    _version(rule, RuleVersion.CREATE)
+    counts = _after_change(rule)
+    audit.record(
+        "policy.rule_create",
+        target=rule,
+        data={"rule": rule.rule_id, "version": rule.version, "spec": rule.spec, **counts},
+    )
+    return rule
+
+
+@transaction.atomic
+def update_rule(rule: Rule, spec: RuleSpec | None = None, *, active: bool | None = None) -> Rule:
+    """A new version when the spec or the active flag changes; no change records nothing."""
+    rule = Rule.objects.select_for_update().get(pk=rule.pk)
+    if spec is not None and spec.id != rule.rule_id:
+        raise SpecError(
+            [Problem("rules[0].id", f"the id cannot change (this rule is {rule.rule_id!r})")]
+        )
+    new_spec = rule_to_dict(spec) if spec is not None else rule.spec
+    new_active = rule.active if active is None else active
+    if new_spec == rule.spec and new_active == rule.active:
+        return rule
+    changes: dict[str, Any] = {}
+    if new_spec != rule.spec:
+        changes["spec"] = [rule.spec, new_spec]
+    if new_active != rule.active:
+        changes["active"] = [rule.active, new_active]
+    rule.spec, rule.active = new_spec, new_active
+    rule.version += 1
+    rule.updated_by = _actor_label()
+    rule.save()
+    _version(rule, RuleVersion.UPDATE)
+    counts = _after_change(rule)
+    audit.record(
+        "policy.rule_update",
+        target=rule,
+        data={"rule": rule.rule_id, "version": rule.version, **changes, **counts},
+    )
+    return rule
+
+
+@transaction.atomic
+def delete_rule(rule: Rule) -> None:
+    """The rule goes with its findings; its versions stay (a last one records the deletion)."""
+    from .evaluation import delete_findings_of
+
+    rule.version += 1
+    _version(rule, RuleVersion.DELETE)
+    deleted = delete_findings_of(rule)
+    audit.record(
+        "policy.rule_delete",
+        target=rule,
+        data={"rule": rule.rule_id, "version": rule.version, "findings_deleted": deleted},
+    )
+    rule.delete()
+
+
+@transaction.atomic
+def import_rules(organization: Organization, text: str | bytes, mode: str = MERGE) -> dict:
+    """Apply a rule file. `merge` creates the file's new rules and updates changed ones, and
+    leaves other rules alone; `replace` also deletes the rules the file does not hold. A rule
+    whose spec is unchanged is untouched (no version). One audit event, policy.rule_import,
+    lists what changed; a bad file raises SpecError and saves nothing."""
+    if mode not in (MERGE, REPLACE):
+        raise SpecError([Problem("mode", "expected merge or replace")])
+    rules = parse_rules(text)
+    existing = {r.rule_id: r for r in Rule.objects.for_org(organization).select_for_update()}
+    created, updated, deleted = [], [], []
+    label = _actor_label()
+    touched: list[Rule] = []
+    for spec in rules:
+        data = rule_to_dict(spec)
+        rule = existing.get(spec.id)
+        if rule is None:
+            rule = Rule.objects.create(
+                organization=organization, rule_id=spec.id, spec=data, updated_by=label
+            )
+            _version(rule, RuleVersion.CREATE)
+            created.append(spec.id)
+        elif rule.spec != data:
+            rule.spec, rule.updated_by = data, label
+            rule.version += 1
+            rule.save()
+            _version(rule, RuleVersion.UPDATE)
+            updated.append(spec.id)
+        else:
+            continue
+        touched.append(rule)
+    if mode == REPLACE:
+        from .evaluation import delete_findings_of
+
+        wanted = {spec.id for spec in rules}
+        for rule_id, rule in sorted(existing.items()):
+            if rule_id not in wanted:
+                rule.version += 1
+                _version(rule, RuleVersion.DELETE)
+                delete_findings_of(rule)
+                rule.delete()
+                deleted.append(rule_id)
+    counts: dict[str, int] = {}
+    if touched:
+        from . import evaluation
+
+        counts = evaluation.evaluate_rules(organization, touched)
+    result = {"mode": mode, "created": created, "updated": updated, "deleted": deleted}
+    audit.record(
+        "policy.rule_import",
+        data={**result, "unchanged": len(rules) - len(created) - len(updated), **counts},
+    )
+    return result
+
+
+def export_rules(rules) -> str:
+    """The rules (a queryset or list of Rule) as one canonical rule file."""
+    return dump_rules(rule.rule_spec for rule in rules)
+
+
+def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE) -> dict:
+    """What the rule would flag among the live resources the member may see, before saving:
+    the count and up to `limit` resources with the violation's kind and found key."""
+    from inventory.access import visible_accounts
+    from inventory.models import Resource
+
+    from . import sql
+
+    visible = list(visible_accounts(membership).values_list("pk", flat=True))
+    count, sample_rows = sql.count_and_sample(
+        spec, membership.organization_id, limit, account_pks=visible
+    )
+    by_id = Resource.objects.restrict(membership).in_bulk([r[0] for r in sample_rows])
+    sample = [
+        {"resource": by_id[rid], "kind": kind, "found_key": found}
+        for rid, kind, found in sample_rows
+        if rid in by_id
+    ]
+    return {"count": count, "sample": sample}
+
+
+def fix_for(finding) -> str:
+    """The one-line fix of a finding (policies.evaluate.suggested_fix), from its rule and, for
+    too_many_tags, the resource's current tags."""
+    from .evaluate import Violation, suggested_fix, user_tag_count
+
+    spec = finding.rule.rule_spec
+    count = limit = None
+    if finding.kind == "too_many_tags":
+        count = user_tag_count(finding.resource.tags)
+        limit = spec.max if spec.max is not None else 50
+    violation = Violation(
+        rule_id=spec.id,
+        kind=finding.kind,
+        key=spec.key or None,
+        found_key=finding.found_key,
+        value=None,
+        message="",
+        expected=spec.values.describe() if spec.values is not None else None,
+        count=count,
+        limit=limit,
+    )
+    return suggested_fix(violation)
+
+
+def filter_findings(queryset, params) -> Any:
+    """The findings filters shared by the page, its CSV and the API: rule (id), severity,
+    status, account (12-digit id), type, team (slug of a team holding the account), key (the
+    rule's key or the key found)."""
+    from django.db.models import Q
+
+    if params.get("rule"):
+        queryset = queryset.filter(rule__rule_id=params["rule"])
+    if params.get("severity"):
+        queryset = queryset.filter(severity=params["severity"])
+    if params.get("status"):
+        queryset = queryset.filter(status=params["status"])
+    if params.get("account"):
+        queryset = queryset.filter(account__account_id=params["account"])
+    if params.get("type"):
+        queryset = queryset.filter(resource__resource_type=params["type"])
+    if params.get("team"):
+        queryset = queryset.filter(owner_teams__contains=[params["team"]])
+    if params.get("key"):
+        queryset = queryset.filter(Q(found_key=params["key"]) | Q(rule__spec__key=params["key"]))
+    return queryset
+
+
+def counts_per_rule(findings) -> list[dict]:
+    """Findings per rule and status, most open first: [{rule, open, exempted, resolved}]."""
+    from django.db.models import Count, Q
+
+    rows = (
+        findings.order_by()
+        .values("rule__rule_id")
+        .annotate(
+            open=Count("id", filter=Q(status="open")),
+            exempted=Count("id", filter=Q(status="exempted")),
+            resolved=Count("id", filter=Q(status="resolved")),
+        )
+    )
+    return sorted(
+        (
+            {
+                "rule": r["rule__rule_id"],
+                "open": r["open"],
+                "exempted": r["exempted"],
+                "resolved": r["resolved"],
+            }  # fmt: skip
+            for r in rows
+        ),
+        key=lambda r: (-r["open"], r["rule"]),
+    )

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.RuleListView.as_view(), name="policies"),
+    path("import/", views.RuleImportView.as_view(), name="rule-import"),
+    path("export.yaml", views.RuleExportView.as_view(), name="rule-export"),
+    path("evaluate/", views.EvaluateView.as_view(), name="policy-evaluate"),
+    path("preview/", views.RulePreviewView.as_view(), name="rule-preview"),
+    path("rules/new/", views.RuleEditView.as_view(), name="rule-new"),
+    path("rules/<slug:rule_id>/", views.RuleEditView.as_view(), name="rule-edit"),
+    path("rules/<slug:rule_id>/delete/", views.RuleDeleteView.as_view(), name="rule-delete"),
+]

@@ -1,0 +1,355 @@
+"""Policies pages: the rule list (import, export), a rule's editor with live preview and its
+versions. Everyone with `view` reads; owners and admins (`manage`) write."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from accounts.roles import role_allows
+from tagsense.tenancy.views import OrganizationViewMixin
+
+from . import evaluation, exemptions, services
+from .models import Exemption, Finding, Rule, RuleVersion
+from .spec import SpecError, dump_rules
+
+NEW_RULE_TEMPLATE = """version: 1
+rules:
+  - id: owner-required
+    title: Every resource names its Owner
+    check: required_key
+    key: Owner
+    severity: medium
+    enforcement: report
+"""
+
+
+def _url(view, name: str, **kwargs) -> str:
+    return reverse(name, kwargs={"org_slug": view.organization.slug, **kwargs})
+
+
+class PolicyPageMixin(OrganizationViewMixin):
+    write_action = "manage"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["can_manage"] = role_allows(self.membership.role, "manage")
+        return context
+
+
+class RuleListView(PolicyPageMixin, TemplateView):
+    template_name = "policies/rule_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["rules"] = Rule.objects.restrict(self.membership)
+        context["import_errors"] = kwargs.get("import_errors")
+        context["import_text"] = kwargs.get("import_text", "")
+        return context
+
+
+class RuleImportView(RuleListView):
+    """POST a rule file (pasted or uploaded); problems re-render the list with every one."""
+
+    template_name = "policies/rule_list.html"
+
+    def get(self, request, *args, **kwargs):
+        return redirect(_url(self, "policies"))
+
+    def post(self, request, *args, **kwargs):
+        upload = request.FILES.get("file")
+        text = upload.read() if upload else request.POST.get("yaml", "")
+        mode = request.POST.get("mode", services.MERGE)
+        try:
+            result = services.import_rules(self.organization, text, mode)
+        except SpecError as exc:
+            context = self.get_context_data(
+                import_errors=exc.problems,
+                import_text=text if isinstance(text, str) else "",
+            )
+            return self.render_to_response(context, status=400)
+        messages.success(
+            request,
+            f"Imported ({mode}): {len(result['created'])} created, {len(result['updated'])} "
+            f"updated, {len(result['deleted'])} deleted.",
+        )
+        return redirect(_url(self, "policies"))
+
+
+class RuleExportView(PolicyPageMixin, TemplateView):
+    def get(self, request, *args, **kwargs):
+        text = services.export_rules(Rule.objects.restrict(self.membership))
+        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="tagsense-rules.yaml"'
+        return response
+
+
+class RuleEditView(PolicyPageMixin, TemplateView):
+    """The editor: one rule as a rule file (YAML), the active flag, a live preview of what it
+    would flag, and (for an existing rule) its versions. New rule when there is no rule_id."""
+
+    template_name = "policies/rule_edit.html"
+
+    def get_required_action(self) -> str:
+        if "rule_id" not in self.kwargs:  # the blank editor is for writers only
+            return "manage"
+        return super().get_required_action()
+
+    def rule(self) -> Rule | None:
+        if "rule_id" not in self.kwargs:
+            return None
+        return get_object_or_404(
+            Rule.objects.restrict(self.membership), rule_id=self.kwargs["rule_id"]
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        rule = kwargs.get("rule", self.rule())
+        context["rule"] = rule
+        if "text" in kwargs:
+            context["text"] = kwargs["text"]
+        else:
+            context["text"] = dump_rules([rule.rule_spec]) if rule else NEW_RULE_TEMPLATE
+        context["active"] = kwargs.get("active", rule.active if rule else True)
+        context["errors"] = kwargs.get("errors")
+        if rule is not None:
+            context["versions"] = RuleVersion.objects.restrict(self.membership).filter(
+                rule_slug=rule.rule_id
+            )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        rule = self.rule()
+        text = request.POST.get("yaml", "")
+        active = request.POST.get("active") == "on"
+        try:
+            spec = services.parse_one(text)
+            if rule is None:
+                rule = services.create_rule(self.organization, spec, active=active)
+                messages.success(request, f"Rule {rule.rule_id} created.")
+            else:
+                rule = services.update_rule(rule, spec, active=active)
+                messages.success(request, f"Rule {rule.rule_id} saved (version {rule.version}).")
+        except SpecError as exc:
+            context = self.get_context_data(
+                rule=rule, text=text, active=active, errors=exc.problems
+            )
+            return self.render_to_response(context, status=400)
+        return redirect(_url(self, "rule-edit", rule_id=rule.rule_id))
+
+
+class RuleDeleteView(PolicyPageMixin, TemplateView):
+    def post(self, request, *args, **kwargs):
+        rule = get_object_or_404(
+            Rule.objects.restrict(self.membership), rule_id=self.kwargs["rule_id"]
+        )
+        services.delete_rule(rule)
+        messages.success(request, f"Rule {rule.rule_id} deleted; its versions are kept.")
+        return redirect(_url(self, "policies"))
+
+
+class RulePreviewView(PolicyPageMixin, TemplateView):
+    """The editor's live preview (an HTMX fragment): what the YAML in the editor would flag
+    among the live resources the member may see. Nothing is saved."""
+
+    template_name = "policies/partials/_preview.html"
+
+    def get(self, request, *args, **kwargs):
+        raise Http404
+
+    def post(self, request, *args, **kwargs):
+        context = self.get_context_data()
+        try:
+            spec = services.parse_one(request.POST.get("yaml", ""))
+        except SpecError as exc:
+            context["errors"] = exc.problems
+        else:
+            context["preview"] = services.preview(self.membership, spec)
+        return self.render_to_response(context)
+
+
+FINDING_COLUMNS = ("rule", "severity", "enforcement", "status", "kind", "found_key", "account",
+                   "resource_type", "arn", "owner", "owner_teams", "first_seen", "last_seen",
+                   "resolved_at", "suggested_fix")  # fmt: skip
+
+
+class FindingListView(OrganizationViewMixin, TemplateView):
+    """Findings of the accounts the member may see: filters, counts per rule, suggested
+    fixes, CSV (`?format=csv`). Owners and admins can run a full evaluation."""
+
+    template_name = "policies/finding_list.html"
+    FILTERS = ("rule", "severity", "status", "account", "type", "team", "key")
+
+    def findings(self):
+        exemptions.expire(self.organization)  # expired exemptions reopen before anyone reads
+        queryset = Finding.objects.restrict(self.membership).select_related(
+            "rule", "resource", "account"
+        )
+        return services.filter_findings(queryset, self.request.GET).order_by("-id")
+
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("format") == "csv":
+            return self.csv()
+        return super().get(request, *args, **kwargs)
+
+    def csv(self):
+        import csv
+
+        from django.http import StreamingHttpResponse
+
+        class Echo:
+            def write(self, value):
+                return value
+
+        writer = csv.writer(Echo())
+
+        def rows():
+            yield writer.writerow(FINDING_COLUMNS)
+            for f in self.findings().iterator(chunk_size=1000):
+                yield writer.writerow(
+                    [
+                        f.rule.rule_id,
+                        f.severity,
+                        f.enforcement,
+                        f.status,
+                        f.kind,
+                        f.found_key or "",
+                        f.account.account_id,
+                        f.resource.resource_type,
+                        f.resource.arn,
+                        f.owner,
+                        " ".join(f.owner_teams),
+                        f.first_seen.isoformat(),
+                        f.last_seen.isoformat(),
+                        f.resolved_at.isoformat() if f.resolved_at else "",
+                        services.fix_for(f),
+                    ]  # fmt: skip
+                )
+
+        # Rows render inside the tenant transaction: materialise before returning.
+        response = StreamingHttpResponse(list(rows()), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="findings.csv"'
+        return response
+
+    def get_context_data(self, **kwargs):
+        from django.core.paginator import Paginator
+
+        context = super().get_context_data(**kwargs)
+        findings = self.findings()
+        page = Paginator(findings, 100).get_page(self.request.GET.get("page"))
+        for finding in page.object_list:
+            finding.fix = services.fix_for(finding)
+        context["page"] = page
+        context["filters"] = {name: self.request.GET.get(name, "") for name in self.FILTERS}
+        context["per_rule"] = services.counts_per_rule(findings)
+        context["rules"] = Rule.objects.restrict(self.membership).values_list("rule_id", flat=True)
+        context["can_manage"] = role_allows(self.membership.role, "manage")
+        context["can_request"] = role_allows(self.membership.role, "change")
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context["page_query"] = query.urlencode()
+        query["format"] = "csv"
+        context["csv_query"] = query.urlencode()
+        return context
+
+
+class EvaluateView(PolicyPageMixin, TemplateView):
+    """A full evaluation now (owners and admins); back to the findings."""
+
+    def get(self, request, *args, **kwargs):
+        return redirect(_url(self, "findings"))
+
+    def post(self, request, *args, **kwargs):
+        result = evaluation.evaluate_organization(self.organization, trigger="manual")
+        messages.success(
+            request,
+            f"Evaluated {result['rules']} rules: {result['failing']} failing "
+            f"({result['new']} new), {result['resolved']} resolved.",
+        )
+        return redirect(_url(self, "findings"))
+
+
+def _parse_expiry(text: str):
+    """A date (YYYY-MM-DD, end of that day UTC) or an ISO date-time."""
+    from datetime import datetime, time
+
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    text = (text or "").strip()
+    moment = parse_datetime(text)
+    if moment is not None:
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    day = parse_date(text) if text else None
+    if day is None:
+        raise exemptions.ExemptionError("give the expiry as a date, YYYY-MM-DD")
+    return datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+
+
+def request_from(membership, data, params) -> Exemption:
+    """Request an exemption for the findings named by id (`finding`) or, with
+    `scope=filtered`, every open finding matching the filters; only findings the member may
+    see are ever included."""
+    visible = Finding.objects.restrict(membership)
+    if data.get("scope") == "filtered":
+        filters = {k: params.get(k) for k in FindingListView.FILTERS if params.get(k)}
+        chosen = services.filter_findings(visible, filters)
+    else:
+        ids = [int(i) for i in data.getlist("finding") if str(i).isdigit()]
+        filters = {"findings": ids}
+        chosen = visible.filter(pk__in=ids)
+    return exemptions.request(
+        membership,
+        chosen,
+        justification=data.get("justification", ""),
+        expires_at=_parse_expiry(data.get("expires_at", "")),
+        filters=filters,
+    )
+
+
+class ExemptionListView(OrganizationViewMixin, TemplateView):
+    """Exemptions (everyone with view); POST requests one (members who may change)."""
+
+    template_name = "policies/exemption_list.html"
+    write_action = "change"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        exemptions.expire(self.organization)
+        context["exemptions"] = Exemption.objects.restrict(self.membership)
+        context["can_decide"] = role_allows(self.membership.role, "manage")
+        return context
+
+    def post(self, request, *args, **kwargs):
+        try:
+            exemption = request_from(self.membership, request.POST, request.POST)
+        except exemptions.ExemptionError as exc:
+            messages.error(request, f"No exemption requested: {exc}.")
+            return redirect(_url(self, "findings"))
+        messages.success(
+            request,
+            f"Exemption #{exemption.pk} requested for {exemption.finding_count} findings; "
+            "an owner or admin other than you approves it.",
+        )
+        return redirect(_url(self, "exemption-list"))
+
+
+class ExemptionDecideView(PolicyPageMixin, TemplateView):
+    decision = "approve"
+
+    def post(self, request, *args, **kwargs):
+        exemption = get_object_or_404(Exemption.objects.restrict(self.membership), pk=kwargs["pk"])
+        try:
+            if self.decision == "approve":
+                count = exemptions.approve(exemption, self.membership)
+                messages.success(request, f"Exemption #{exemption.pk} approved: {count} exempted.")
+            else:
+                exemptions.reject(exemption, self.membership)
+                messages.success(request, f"Exemption #{exemption.pk} rejected.")
+        except exemptions.ExemptionError as exc:
+            messages.error(request, str(exc))
+        return redirect(_url(self, "exemption-list"))
