@@ -53,10 +53,9 @@ MAX_EXPIRY_DAYS = 365
 # Use is audited at most once per token per interval, and last_used_at is written as often.
 USE_INTERVAL = timedelta(minutes=1)
 
-# Unsafe requests a `ci` token may make, by URL name, besides reading: the Terraform-plan
-# check endpoints will be listed here when they exist. Today there are none, so a ci token can
-# only read.
-CI_WRITE_ROUTES: frozenset[str] = frozenset()
+# Unsafe requests a `ci` token may make, by URL name, besides reading: the CI check of a
+# Terraform plan or CloudFormation template (it changes nothing; docs/ci.md).
+CI_WRITE_ROUTES: frozenset[str] = frozenset({"api-ci-check"})
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 

@@ -585,6 +585,14 @@ ROUTES: list[Route] = [
         audit="policy.exemption_reject",
     ),
     Route(
+        "api-ci-check",
+        "/api/v1/o/{org}/policies/ci-check/?source=terraform",
+        "view",
+        "post",
+        api=True,
+        data=lambda w: {"format_version": "1.2", "resource_changes": []},
+    ),
+    Route(
         "api-policy-evaluate",
         "/api/v1/o/{org}/policies/evaluate/",
         "manage",

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .ci_check import CICheckView
 
 urlpatterns = [
     path("rules/", views.RuleListView.as_view(), name="api-rule-list"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("findings/", views.FindingListView.as_view(), name="api-finding-list"),
     path("findings/counts/", views.FindingCountsView.as_view(), name="api-finding-counts"),
     path("evaluate/", views.EvaluateView.as_view(), name="api-policy-evaluate"),
+    path("ci-check/", CICheckView.as_view(), name="api-ci-check"),
     path("exemptions/", views.ExemptionListView.as_view(), name="api-exemption-list"),
     path(
         "exemptions/<int:pk>/approve/",
