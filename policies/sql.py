@@ -195,26 +195,30 @@ def _check(rule: RuleSpec) -> tuple[str, str, list[Any]]:
             [patterns],
         )
     wanted = sorted({fold(rule.key), *(fold(a) for a in rule.aliases)})
+    # The first case variant, looked for only when the key itself is absent (a one-time filter
+    # of the aggregate: the keys are enumerated for those rows only), once per row (an
+    # aggregate in FROM is not pulled up and duplicated into each reference).
     variant = (
-        f'(SELECT min(k COLLATE "C") FROM {keys} WHERE k <> %s AND {_fold_sql("k")} = ANY(%s))'
+        f'(SELECT min(k COLLATE "C") AS variant FROM {keys} '
+        f"WHERE NOT (r.tags ? %s) AND k <> %s AND {_fold_sql('k')} = ANY(%s)) v"
     )
     if rule.check == "required_key":
         return (
             "SELECT CASE WHEN r.tags ? %s THEN NULL WHEN v.variant IS NOT NULL "
             "THEN 'wrong_case' ELSE 'missing' END AS kind, "
             "CASE WHEN r.tags ? %s THEN NULL ELSE v.variant END AS found_key "
-            f"FROM (SELECT {variant} AS variant) v",
+            f"FROM {variant}",
             "",
-            [rule.key, rule.key, rule.key, wanted],
+            [rule.key, rule.key, rule.key, rule.key, wanted],
         )
     match, match_params = _value_matches(rule)
     return (
         f"SELECT CASE WHEN r.tags ? %s THEN CASE WHEN {match} THEN NULL ELSE 'bad_value' END "
         "WHEN v.variant IS NOT NULL THEN 'wrong_case' END AS kind, "
         "CASE WHEN r.tags ? %s THEN %s ELSE v.variant END AS found_key "
-        f"FROM (SELECT {variant} AS variant) v",
+        f"FROM {variant}",
         "",
-        [rule.key, *match_params, rule.key, rule.key, rule.key, wanted],
+        [rule.key, *match_params, rule.key, rule.key, rule.key, rule.key, wanted],
     )
 
 
@@ -235,7 +239,8 @@ def compile_rule(
     check_sql, _, check_params = _check(rule)
     sql = _Sql()
     sql.add(
-        "SELECT %s::bigint AS tag, r.id AS resource_id, c.kind, c.found_key "
+        "SELECT %s::bigint AS tag, r.id AS resource_id, c.kind, c.found_key, r.account_id, "
+        "left(coalesce(r.tags ->> 'Owner', ''), 256) AS owner "
         f"FROM inventory_resource r CROSS JOIN LATERAL ({check_sql}) c "
         "WHERE r.organization_id = %s AND r.deleted_at IS NULL",
         tag,
@@ -245,7 +250,9 @@ def compile_rule(
     if resource_ids is not None:
         sql.add("AND r.id = ANY(%s)", list(resource_ids))
     if resource_query is not None:
-        sql.add(f"AND r.id IN ({resource_query[0]})", *resource_query[1])
+        # An array of the ids: probes of the primary key, never a scan of the organization's
+        # rows, whatever the statistics say.
+        sql.add(f"AND r.id = ANY(ARRAY({resource_query[0]}))", *resource_query[1])
     if account_pks is not None:
         sql.add("AND r.account_id = ANY(%s)", list(account_pks))
     _scope(sql, rule)
@@ -266,8 +273,8 @@ def violations_sql(
         params.extend(values)
     if not parts:
         return (
-            "SELECT NULL AS tag, NULL::bigint AS resource_id, NULL AS kind, "
-            "NULL AS found_key WHERE false",
+            "SELECT NULL::bigint AS tag, NULL::bigint AS resource_id, NULL AS kind, "
+            "NULL AS found_key, NULL::bigint AS account_id, NULL AS owner WHERE false",
             [],
         )
     return " UNION ALL ".join(parts), params
