@@ -56,7 +56,10 @@ def _after_change(rule: Rule) -> dict[str, int]:
 
 
 @transaction.atomic
-def create_rule(organization: Organization, spec: RuleSpec, *, active: bool = True) -> Rule:
+def create_rule(
+    organization: Organization, spec: RuleSpec, *, active: bool = True, origin: str = Rule.USER
+) -> Rule:
+    """`origin` marks a rule another part of TagSense generates (Rule.ORIGINS)."""
     if Rule.objects.for_org(organization).filter(rule_id=spec.id).exists():
         raise SpecError([Problem("rules[0].id", f"a rule with id {spec.id!r} exists already")])
     rule = Rule.objects.create(
@@ -64,6 +67,7 @@ def create_rule(organization: Organization, spec: RuleSpec, *, active: bool = Tr
         rule_id=spec.id,
         spec=rule_to_dict(spec),
         active=active,
+        origin=origin,
         updated_by=_actor_label(),
     )
     _version(rule, RuleVersion.CREATE)
