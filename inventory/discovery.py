@@ -113,8 +113,7 @@ def register_discovered(
     )
     if created or moved:
         # A new account or a new OU path changes which AWS tag policies apply to it.
-        from policies import aws_policies
+        from .services import _regenerate_tag_policy_rules
 
-        if aws_policies.has_tag_policies(organization):
-            aws_policies.sync_generated_rules(organization)
+        _regenerate_tag_policy_rules(organization)
     return created

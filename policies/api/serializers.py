@@ -10,8 +10,8 @@ class RuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Rule
-        fields = ["id", "spec", "yaml", "active", "version", "created_at", "updated_at",
-                  "updated_by"]  # fmt: skip
+        fields = ["id", "spec", "yaml", "active", "origin", "version", "created_at",
+                  "updated_at", "updated_by"]  # fmt: skip
         read_only_fields = fields
 
     def get_yaml(self, rule: Rule) -> str:

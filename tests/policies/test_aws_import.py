@@ -362,3 +362,44 @@ def test_generated_values_match_aws_wildcards():
     assert aws_policies.value_matcher(("300*",)).matches("300")
     assert not aws_policies.value_matcher(()).matches("")
     assert aws_policies.value_matcher(None).matches("")
+
+
+def test_accounts_registered_or_deleted_get_or_lose_their_generated_rules(org, admin, accounts):
+    from inventory import services as inventory_services
+
+    attach(client_for(admin), org, "A", POLICY_A)
+    with tenant_scope(org):
+        added = inventory_services.register_account(org, account_id="666666666666")
+        ids = set(Rule.objects.for_org(org).values_list("rule_id", flat=True))
+        assert "awstp-666666666666-costcenter-values" in ids
+        inventory_services.delete_account(added)
+        ids = set(Rule.objects.for_org(org).values_list("rule_id", flat=True))
+    assert "awstp-666666666666-costcenter-values" not in ids
+    assert "awstp-111111111111-costcenter-values" in ids
+
+
+def test_a_rule_file_neither_replaces_nor_takes_over_generated_rules(org, admin, accounts):
+    client = client_for(admin)
+    attach(client, org, "A", POLICY_A)
+    rules = f"/api/v1/o/{org.slug}/policies/import/"
+    own = (
+        "version: 1\nrules:\n  - id: {id}\n    title: T\n    check: required_key\n    key: Owner\n"
+    )
+    replaced = client.post(
+        rules, {"yaml": own.format(id="owner"), "mode": "replace"}, content_type="application/json"
+    )
+    assert replaced.status_code == 200 and replaced.json()["deleted"] == []
+    taken = client.post(
+        rules,
+        {"yaml": own.format(id="awstp-111111111111-costcenter-values"), "mode": "merge"},
+        content_type="application/json",
+    )
+    assert taken.status_code == 400
+    assert "generated from AWS tag policies" in taken.content.decode()
+    with tenant_scope(org):
+        rule = Rule.objects.for_org(org).get(rule_id="awstp-111111111111-costcenter-values")
+    assert rule.spec["key"] == "CostCenter" and rule.origin == "aws_tag_policy"
+    listed = client.get(
+        f"/api/v1/o/{org.slug}/policies/rules/awstp-111111111111-costcenter-values/"
+    )
+    assert listed.json()["origin"] == "aws_tag_policy"
