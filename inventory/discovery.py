@@ -76,13 +76,19 @@ def register_discovered(
     regions) and refresh the OU path of the known ones."""
     organization = management.organization
     created = []
+    moved = []
     for item in found:
         if item.status not in ("", "ACTIVE"):
             continue
         if item.registered:
-            AwsAccount.objects.for_org(organization).filter(account_id=item.account_id).update(
-                ou_path=item.ou_path
+            changed = (
+                AwsAccount.objects.for_org(organization)
+                .filter(account_id=item.account_id)
+                .exclude(ou_path=item.ou_path)
+                .update(ou_path=item.ou_path)
             )
+            if changed:
+                moved.append(item.account_id)
             continue
         created.append(
             AwsAccount.objects.create(
@@ -102,6 +108,12 @@ def register_discovered(
             "found": len(found),
             "registered": [a.account_id for a in created],
             "role_name": role_name,
+            "moved": moved,
         },
     )
+    if created or moved:
+        # A new account or a new OU path changes which AWS tag policies apply to it.
+        from .services import _regenerate_tag_policy_rules
+
+        _regenerate_tag_policy_rules(organization)
     return created

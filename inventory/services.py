@@ -44,6 +44,7 @@ def register_account(organization, **fields: Any) -> AwsAccount:
         target=account,
         data={k: getattr(account, k) for k in ACCOUNT_FIELDS},
     )
+    _regenerate_tag_policy_rules(organization)
     return account
 
 
@@ -61,7 +62,15 @@ def update_account(account: AwsAccount, **fields: Any) -> AwsAccount:
     return account
 
 
-@transaction.atomic
+def _regenerate_tag_policy_rules(organization) -> None:
+    """Which AWS tag policies apply depends on the registered accounts and their OU paths:
+    bring the rules generated from them up to date (nothing when the organization has none)."""
+    from policies import aws_policies
+
+    if aws_policies.has_tag_policies(organization):
+        aws_policies.sync_generated_rules(organization)
+
+
 @transaction.atomic
 def delete_account(account: AwsAccount) -> None:
     """The account and its inventory: resources with their history, and the edges from them
@@ -71,7 +80,9 @@ def delete_account(account: AwsAccount) -> None:
         organization_id=account.organization_id,
         source_arn__in=Resource.objects.filter(account=account).values("arn"),
     ).delete()
+    organization = account.organization
     account.delete()
+    _regenerate_tag_policy_rules(organization)
 
 
 def test_account_connection(account: AwsAccount) -> aws.ConnectionResult:

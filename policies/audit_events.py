@@ -9,3 +9,10 @@ EXEMPTION_REQUEST = register("policy.exemption_request", "An exemption was reque
 EXEMPTION_APPROVE = register("policy.exemption_approve", "An exemption was approved")
 EXEMPTION_REJECT = register("policy.exemption_reject", "An exemption was rejected")
 EXEMPTION_EXPIRE = register("policy.exemption_expire", "An exemption expired; findings reopened")
+AWS_TAG_POLICY_IMPORT = register(
+    "policy.aws_tag_policy_import", "An AWS tag policy was imported and attached"
+)
+AWS_TAG_POLICY_UPDATE = register(
+    "policy.aws_tag_policy_update", "An AWS tag policy changed (a new version)"
+)
+AWS_TAG_POLICY_DELETE = register("policy.aws_tag_policy_delete", "An AWS tag policy was deleted")

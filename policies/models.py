@@ -31,9 +31,15 @@ class Rule(TenantModel):
     """One tag rule of an organization. `spec` is spec.rule_to_dict() of the RuleSpec; `rule_id`
     is its id (unique per organization). Every change writes a RuleVersion (policies.services)."""
 
+    USER, AWS_TAG_POLICY = "", "aws_tag_policy"
+    ORIGINS = [(USER, "written in TagSense"), (AWS_TAG_POLICY, "generated from AWS tag policies")]
+
     rule_id = models.SlugField(max_length=64)
     spec = models.JSONField()
     active = models.BooleanField(default=True)
+    # Where the rule comes from: "" for rules people write; aws_tag_policy for the rules
+    # policies.aws_policies generates from an account's effective AWS tag policy (it owns them).
+    origin = models.CharField(max_length=32, choices=ORIGINS, default=USER, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -207,3 +213,63 @@ class Exemption(TenantModel):
 
     def __str__(self) -> str:
         return f"exemption {self.pk} ({self.status})"
+
+
+class AwsTagPolicy(TenantModel):
+    """An AWS Organizations tag policy document imported into TagSense and where it is
+    attached: the root, an OU (by the OU path discovery stores, "Root/Production/Web") or one
+    AWS account id. `position` is the attachment order among the policies of one target.
+    Every change writes an AwsTagPolicyVersion (policies.aws_policies)."""
+
+    ROOT, OU, ACCOUNT = "root", "ou", "account"
+    TARGETS = [(ROOT, "organization root"), (OU, "organizational unit"), (ACCOUNT, "AWS account")]
+
+    name = models.CharField(max_length=128)
+    document = models.TextField(help_text="The policy's JSON as imported")
+    target_type = models.CharField(max_length=8, choices=TARGETS)
+    target = models.CharField(
+        max_length=1000, blank=True, help_text="OU path or 12-digit account id; empty for root"
+    )
+    position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["target_type", "target", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="uniq_aws_tag_policy")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target_label(self) -> str:
+        return "root" if self.target_type == self.ROOT else f"{self.target_type} {self.target}"
+
+
+class AwsTagPolicyVersion(TenantModel):
+    """An AWS tag policy as it was after one change (kept when the policy is deleted)."""
+
+    CREATE, UPDATE, DELETE = "create", "update", "delete"
+
+    policy = models.ForeignKey(
+        AwsTagPolicy, null=True, blank=True, on_delete=models.SET_NULL, related_name="versions"
+    )
+    name = models.CharField(max_length=128)
+    version = models.PositiveIntegerField()
+    change = models.CharField(max_length=16)
+    document = models.TextField()
+    target_type = models.CharField(max_length=8)
+    target = models.CharField(max_length=1000, blank=True)
+    position = models.PositiveIntegerField()
+    changed_by = models.CharField(max_length=255, blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -56,7 +56,10 @@ def _after_change(rule: Rule) -> dict[str, int]:
 
 
 @transaction.atomic
-def create_rule(organization: Organization, spec: RuleSpec, *, active: bool = True) -> Rule:
+def create_rule(
+    organization: Organization, spec: RuleSpec, *, active: bool = True, origin: str = Rule.USER
+) -> Rule:
+    """`origin` marks a rule another part of TagSense generates (Rule.ORIGINS)."""
     if Rule.objects.for_org(organization).filter(rule_id=spec.id).exists():
         raise SpecError([Problem("rules[0].id", f"a rule with id {spec.id!r} exists already")])
     rule = Rule.objects.create(
@@ -64,6 +67,7 @@ def create_rule(organization: Organization, spec: RuleSpec, *, active: bool = Tr
         rule_id=spec.id,
         spec=rule_to_dict(spec),
         active=active,
+        origin=origin,
         updated_by=_actor_label(),
     )
     _version(rule, RuleVersion.CREATE)
@@ -126,7 +130,8 @@ def delete_rule(rule: Rule) -> None:
 @transaction.atomic
 def import_rules(organization: Organization, text: str | bytes, mode: str = MERGE) -> dict:
     """Apply a rule file. `merge` creates the file's new rules and updates changed ones, and
-    leaves other rules alone; `replace` also deletes the rules the file does not hold. A rule
+    leaves other rules alone; `replace` also deletes the rules the file does not hold (never
+    the rules generated from AWS tag policies, whose ids a file may not use). A rule
     whose spec is unchanged is untouched (no version). One audit event, policy.rule_import,
     lists what changed; a bad file raises SpecError and saves nothing."""
     if mode not in (MERGE, REPLACE):
@@ -136,6 +141,16 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
     created, updated, deleted = [], [], []
     label = _actor_label()
     touched: list[Rule] = []
+    generated = sorted(
+        spec.id for spec in rules if spec.id in existing and existing[spec.id].origin != Rule.USER
+    )
+    if generated:
+        raise SpecError(
+            [
+                Problem("rules", f"{rule_id} is generated from AWS tag policies; choose another id")
+                for rule_id in generated
+            ]
+        )
     for spec in rules:
         data = rule_to_dict(spec)
         rule = existing.get(spec.id)
@@ -159,7 +174,8 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
 
         wanted = {spec.id for spec in rules}
         for rule_id, rule in sorted(existing.items()):
-            if rule_id not in wanted:
+            # Generated rules belong to their generator (policies.aws_policies), not to files.
+            if rule_id not in wanted and rule.origin == Rule.USER:
                 rule.version += 1
                 _version(rule, RuleVersion.DELETE)
                 delete_findings_of(rule)

@@ -11,4 +11,13 @@ urlpatterns = [
     path("rules/new/", views.RuleEditView.as_view(), name="rule-new"),
     path("rules/<slug:rule_id>/", views.RuleEditView.as_view(), name="rule-edit"),
     path("rules/<slug:rule_id>/delete/", views.RuleDeleteView.as_view(), name="rule-delete"),
+    path("aws/", views.AwsTagPolicyListView.as_view(), name="aws-policy-list"),
+    path("aws/<int:pk>/", views.AwsTagPolicyDetailView.as_view(), name="aws-policy-detail"),
+    path("aws/<int:pk>/delete/", views.AwsTagPolicyDeleteView.as_view(), name="aws-policy-delete"),
+    path("aws/effective/", views.AwsEffectivePolicyView.as_view(), name="aws-effective"),
+    path(
+        "aws/effective/<str:account_id>/",
+        views.AwsEffectivePolicyView.as_view(),
+        name="aws-effective-account",
+    ),
 ]

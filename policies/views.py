@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from django.contrib import messages
+from django.db.models import Count
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -14,8 +15,9 @@ from django.views.generic import TemplateView
 from accounts.roles import role_allows
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import evaluation, exemptions, services
-from .models import Exemption, Finding, Rule, RuleVersion
+from . import aws_policies, evaluation, exemptions, services
+from .aws_tag_policy import TagPolicyError
+from .models import AwsTagPolicy, AwsTagPolicyVersion, Exemption, Finding, Rule, RuleVersion
 from .spec import SpecError, dump_rules
 
 NEW_RULE_TEMPLATE = """version: 1
@@ -353,3 +355,132 @@ class ExemptionDecideView(PolicyPageMixin, TemplateView):
         except exemptions.ExemptionError as exc:
             messages.error(request, str(exc))
         return redirect(_url(self, "exemption-list"))
+
+
+# --- AWS tag policies -------------------------------------------------------------------------
+
+
+def _tag_policy_form(data, files) -> dict:
+    """The import/edit form's fields; the document pasted or uploaded (an upload wins)."""
+    upload = files.get("file")
+    position = (data.get("position") or "").strip()
+    return {
+        "name": data.get("name", ""),
+        "document": upload.read() if upload else data.get("document", ""),
+        "target_type": data.get("target_type", AwsTagPolicy.ROOT),
+        "target": data.get("target", ""),
+        "position": int(position) if position.isdigit() else None,
+    }
+
+
+class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
+    """Imported AWS tag policies and where they are attached (everyone with view); POST
+    imports one (owners and admins). A document with problems saves nothing and the page
+    lists each problem with its JSON path."""
+
+    template_name = "policies/aws_policy_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["policies"] = AwsTagPolicy.objects.restrict(self.membership)
+        context["errors"] = kwargs.get("errors")
+        context["form"] = kwargs.get("form", {"target_type": AwsTagPolicy.ROOT})
+        context["targets"] = AwsTagPolicy.TARGETS
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = _tag_policy_form(request.POST, request.FILES)
+        try:
+            policy = aws_policies.import_tag_policy(self.organization, **form)
+        except TagPolicyError as exc:
+            if isinstance(form["document"], bytes):
+                form["document"] = form["document"].decode("utf-8", "replace")
+            context = self.get_context_data(errors=exc.problems, form=form)
+            return self.render_to_response(context, status=400)
+        messages.success(request, f"AWS tag policy {policy.name} imported ({policy.target_label}).")
+        return redirect(_url(self, "aws-policy-list"))
+
+
+class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
+    """One imported policy: its document, target and versions; POST saves a new version."""
+
+    template_name = "policies/aws_policy_detail.html"
+
+    def policy(self) -> AwsTagPolicy:
+        return get_object_or_404(
+            AwsTagPolicy.objects.restrict(self.membership), pk=self.kwargs["pk"]
+        )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        policy = kwargs.get("policy") or self.policy()
+        context["policy"] = policy
+        context["form"] = kwargs.get(
+            "form",
+            {
+                "name": policy.name,
+                "document": policy.document,
+                "target_type": policy.target_type,
+                "target": policy.target,
+                "position": policy.position,
+            },
+        )
+        context["errors"] = kwargs.get("errors")
+        context["targets"] = AwsTagPolicy.TARGETS
+        context["versions"] = AwsTagPolicyVersion.objects.restrict(self.membership).filter(
+            policy=policy
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        policy = self.policy()
+        form = _tag_policy_form(request.POST, request.FILES)
+        try:
+            policy = aws_policies.update_tag_policy(policy, **form)
+        except TagPolicyError as exc:
+            if isinstance(form["document"], bytes):
+                form["document"] = form["document"].decode("utf-8", "replace")
+            context = self.get_context_data(policy=policy, errors=exc.problems, form=form)
+            return self.render_to_response(context, status=400)
+        messages.success(request, f"AWS tag policy {policy.name} saved (version {policy.version}).")
+        return redirect(_url(self, "aws-policy-detail", pk=policy.pk))
+
+
+class AwsTagPolicyDeleteView(PolicyPageMixin, TemplateView):
+    def post(self, request, *args, **kwargs):
+        policy = get_object_or_404(AwsTagPolicy.objects.restrict(self.membership), pk=kwargs["pk"])
+        aws_policies.delete_tag_policy(policy)
+        messages.success(request, f"AWS tag policy {policy.name} deleted; its versions are kept.")
+        return redirect(_url(self, "aws-policy-list"))
+
+
+class AwsEffectivePolicyView(PolicyPageMixin, TemplateView):
+    """Each AWS account the member may see with its effective tag policy (as AWS displays
+    it), the policies it comes from, the operators ignored and why, and its open findings
+    from the generated rules."""
+
+    template_name = "policies/aws_effective.html"
+
+    def get_context_data(self, **kwargs):
+        from inventory.access import visible_accounts
+
+        context = super().get_context_data(**kwargs)
+        accounts = visible_accounts(self.membership)
+        if "account_id" in self.kwargs:
+            accounts = accounts.filter(account_id=self.kwargs["account_id"])
+            if not accounts.exists():
+                raise Http404("No such account.")
+        items = aws_policies.account_policies(self.organization, accounts)
+        open_counts = dict(
+            Finding.objects.restrict(self.membership)
+            .open()
+            .filter(rule__origin=Rule.AWS_TAG_POLICY)
+            .order_by()
+            .values_list("account__account_id")
+            .annotate(n=Count("id"))
+        )
+        for item in items:
+            item.open_findings = open_counts.get(item.account.account_id, 0)
+        context["items"] = items
+        context["single"] = "account_id" in self.kwargs
+        return context

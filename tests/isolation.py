@@ -39,6 +39,17 @@ rules:
     severity: high
 """
 
+# An AWS tag policy document (AWS's "Tag policy syntax" example), for the AWS tag policy routes.
+AWS_TAG_POLICY = """{
+    "tags": {
+        "costcenter": {
+            "tag_key": {"@@assign": "CostCenter"},
+            "tag_value": {"@@assign": ["100", "200", "300*"]},
+            "enforced_for": {"@@assign": ["secretsmanager:ALL_SUPPORTED"]}
+        }
+    }
+}"""
+
 ROUTES: list[Route] = [
     # pages
     Route("dashboard", "/o/{org}/", "view"),
@@ -372,6 +383,46 @@ ROUTES: list[Route] = [
         data=lambda w: {"yaml": RULE_FILE.format(id="previewed")},
     ),
     Route("findings-csv", "/o/{org}/findings/?format=csv", "view"),
+    Route("aws-policy-list", "/o/{org}/policies/aws/", "view"),
+    Route("aws-policy-detail", "/o/{org}/policies/aws/{aws_policy_pk}/", "view"),
+    Route("aws-effective", "/o/{org}/policies/aws/effective/", "view"),
+    Route("aws-effective-account", "/o/{org}/policies/aws/effective/123456789012/", "view"),
+    Route(
+        "aws-policy-import",
+        "/o/{org}/policies/aws/",
+        "manage",
+        "post",
+        data=lambda w: {
+            "name": "imported",
+            "document": AWS_TAG_POLICY,
+            "target_type": "account",
+            "target": "555555555556",
+        },
+        audit="policy.aws_tag_policy_import",
+        ok_status=(302,),
+    ),
+    Route(
+        "aws-policy-update",
+        "/o/{org}/policies/aws/{aws_policy_pk}/",
+        "manage",
+        "post",
+        data=lambda w: {
+            "name": "renamed",
+            "document": AWS_TAG_POLICY,
+            "target_type": "account",
+            "target": "555555555555",
+        },
+        audit="policy.aws_tag_policy_update",
+        ok_status=(302,),
+    ),
+    Route(
+        "aws-policy-delete",
+        "/o/{org}/policies/aws/{aws_policy_pk}/delete/",
+        "manage",
+        "post",
+        audit="policy.aws_tag_policy_delete",
+        ok_status=(302,),
+    ),
     Route(
         "policy-evaluate",
         "/o/{org}/policies/evaluate/",
@@ -599,6 +650,58 @@ ROUTES: list[Route] = [
         "post",
         api=True,
         audit="policy.evaluate",
+    ),
+    Route("api-aws-policies", "/api/v1/o/{org}/policies/aws-tag-policies/", "view", api=True),
+    Route(
+        "api-aws-policy-import",
+        "/api/v1/o/{org}/policies/aws-tag-policies/",
+        "manage",
+        "post",
+        api=True,
+        data=lambda w: {
+            "name": "imported",
+            "document": AWS_TAG_POLICY,
+            "target_type": "account",
+            "target": "555555555556",
+        },
+        audit="policy.aws_tag_policy_import",
+        ok_status=(201,),
+    ),
+    Route(
+        "api-aws-policy",
+        "/api/v1/o/{org}/policies/aws-tag-policies/{aws_policy_pk}/",
+        "view",
+        api=True,
+    ),
+    Route(
+        "api-aws-policy-update",
+        "/api/v1/o/{org}/policies/aws-tag-policies/{aws_policy_pk}/",
+        "manage",
+        "put",
+        api=True,
+        data=lambda w: {"position": 3},
+        audit="policy.aws_tag_policy_update",
+    ),
+    Route(
+        "api-aws-policy-delete",
+        "/api/v1/o/{org}/policies/aws-tag-policies/{aws_policy_pk}/",
+        "manage",
+        "delete",
+        api=True,
+        audit="policy.aws_tag_policy_delete",
+        ok_status=(204,),
+    ),
+    Route(
+        "api-aws-effective",
+        "/api/v1/o/{org}/policies/aws-tag-policies/effective/",
+        "view",
+        api=True,
+    ),
+    Route(
+        "api-aws-effective-account",
+        "/api/v1/o/{org}/policies/aws-tag-policies/effective/123456789012/",
+        "view",
+        api=True,
     ),
     Route(
         "api-rule-preview",

@@ -38,12 +38,16 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
     _grant(hidden_account, data_team)
     rule = _rule(org, "owner-tagged")
     their_rule = _rule(other_org, "their-rule")
+    aws_policy = _aws_policy(org, "acme-tag-policy")
+    their_aws_policy = _aws_policy(other_org, "globex-tag-policy")
     finding_pk, exemption_pk = _exemption(org, users_by_role["editor"], resource)
     return SimpleNamespace(
         finding_pk=finding_pk,
         exemption_pk=exemption_pk,
         rule_id=rule.rule_id,
         their_rule_id=their_rule.rule_id,
+        aws_policy_pk=aws_policy.pk,
+        their_aws_policy_pk=their_aws_policy.pk,
         account_pk=account.pk,
         resource_pk=resource.pk,
         scan_pk=scan.pk,
@@ -85,6 +89,22 @@ def _rule(organization, rule_id):
         return services.create_rule(
             organization,
             RuleSpec(id=rule_id, title="CostCenter", check="required_key", key="CostCenter"),
+        )
+
+
+def _aws_policy(organization, name):
+    """An AWS tag policy attached to an account the organization has not registered, so its
+    writes generate no rules (each route leaves exactly its one event)."""
+    from policies import aws_policies
+    from tests.isolation import AWS_TAG_POLICY
+
+    with tenant_scope(organization):
+        return aws_policies.import_tag_policy(
+            organization,
+            name=name,
+            document=AWS_TAG_POLICY,
+            target_type="account",
+            target="555555555555",
         )
 
 
@@ -261,7 +281,13 @@ def test_another_organizations_object_under_my_slug_is_404(world):
         f"inventory/resources/{world.their_resource_pk}/",
         f"inventory/resources/{world.their_resource_pk}/graph.json",
         f"inventory/scans/{world.their_scan_pk}/",
+        f"policies/aws/{world.their_aws_policy_pk}/",
     ):
+        if path.startswith("policies/aws/"):  # the API's path differs from the page's
+            api_path = f"policies/aws-tag-policies/{world.their_aws_policy_pk}/"
+            assert client.get(f"/api/v1/o/{world.org}/{api_path}").status_code == 404
+            assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
+            continue
         assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
         api = client.get(f"/api/v1/o/{world.org}/{path}")
         if "graph.json" not in path:

@@ -10,8 +10,8 @@ class RuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Rule
-        fields = ["id", "spec", "yaml", "active", "version", "created_at", "updated_at",
-                  "updated_by"]  # fmt: skip
+        fields = ["id", "spec", "yaml", "active", "origin", "version", "created_at",
+                  "updated_at", "updated_by"]  # fmt: skip
         read_only_fields = fields
 
     def get_yaml(self, rule: Rule) -> str:
@@ -122,3 +122,49 @@ class FindingCountSerializer(serializers.Serializer):
     open = serializers.IntegerField()
     exempted = serializers.IntegerField()
     resolved = serializers.IntegerField()
+
+
+class AwsTagPolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        from policies.models import AwsTagPolicy
+
+        model = AwsTagPolicy
+        fields = [
+            "id",
+            "name",
+            "document",
+            "target_type",
+            "target",
+            "position",
+            "version",
+            "created_at",
+            "updated_at",
+            "updated_by",
+        ]
+        read_only_fields = fields
+
+
+class AwsTagPolicyWriteSerializer(serializers.Serializer):
+    """`document` is the policy's JSON text (or the decoded object); all fields are optional on
+    PUT."""
+
+    name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    document = serializers.JSONField(required=False)
+    target_type = serializers.ChoiceField(choices=["root", "ou", "account"], required=False)
+    target = serializers.CharField(required=False, allow_blank=True)
+    position = serializers.IntegerField(required=False, min_value=0, max_value=100_000)
+
+
+class AwsEffectivePolicySerializer(serializers.Serializer):
+    account_id = serializers.CharField(source="account.account_id")
+    account_name = serializers.CharField(source="account.name")
+    ou_path = serializers.CharField(source="account.ou_path")
+    levels = serializers.SerializerMethodField()
+    effective_policy = serializers.JSONField(source="rendered")
+    ignored = serializers.ListField(child=serializers.DictField())
+
+    def get_levels(self, item) -> list[dict]:
+        return [
+            {"level": level.label, "policies": [p.name for p in level.policies]}
+            for level in item.levels
+        ]

@@ -29,4 +29,20 @@ urlpatterns = [
         views.ExemptionDecideView.as_view(decision="reject"),
         name="api-exemption-reject",
     ),
+    path("aws-tag-policies/", views.AwsTagPolicyListView.as_view(), name="api-aws-policy-list"),
+    path(
+        "aws-tag-policies/<int:pk>/",
+        views.AwsTagPolicyDetailView.as_view(),
+        name="api-aws-policy-detail",
+    ),
+    path(
+        "aws-tag-policies/effective/",
+        views.AwsEffectivePolicyListView.as_view(),
+        name="api-aws-effective",
+    ),
+    path(
+        "aws-tag-policies/effective/<str:account_id>/",
+        views.AwsEffectivePolicyListView.as_view(),
+        name="api-aws-effective-account",
+    ),
 ]

@@ -16,13 +16,19 @@ from rest_framework import mixins
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from policies import evaluation, exemptions, services
-from policies.models import Exemption, Finding, Rule, RuleVersion
+from inventory.access import visible_accounts
+from inventory.models import AwsAccount
+from policies import aws_policies, evaluation, exemptions, services
+from policies.aws_tag_policy import TagPolicyError
+from policies.models import AwsTagPolicy, Exemption, Finding, Rule, RuleVersion
 from policies.spec import Problem, RuleSpec, SpecError
 from tagsense.api import PROBLEM_CONTENT_TYPE, problem
 from tagsense.tenancy.api import OrganizationAPIView
 
 from .serializers import (
+    AwsEffectivePolicySerializer,
+    AwsTagPolicySerializer,
+    AwsTagPolicyWriteSerializer,
     EvaluateResultSerializer,
     ExemptionRequestSerializer,
     ExemptionSerializer,
@@ -308,3 +314,127 @@ class FindingCountsView(OrganizationAPIView):
         exemptions.expire(self.organization)
         findings = services.filter_findings(self.get_queryset(), request.query_params)
         return Response(services.counts_per_rule(findings))
+
+
+# --- AWS tag policies -------------------------------------------------------------------------
+
+TAG_POLICY_PROBLEM = OpenApiResponse(
+    description="problem+json with errors [{path, message}]: each JSON path of the document"
+)
+
+
+def tag_policy_problem(exc: TagPolicyError) -> Response:
+    """400 naming every problem with its JSON path; the tenant transaction is rolled back."""
+    transaction.set_rollback(True)
+    body = problem(
+        400,
+        "The AWS tag policy has problems.",
+        errors=[p.as_dict() for p in exc.problems],
+    )
+    response = Response(body, status=400)
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
+
+
+def _document_of(data: dict):
+    """The document as text: a JSON string is taken as the policy text, an object is encoded
+    (duplicate keys cannot be detected in an already decoded object)."""
+    document = data.get("document")
+    if document is None or isinstance(document, str):
+        return document
+    return json.dumps(document)
+
+
+class AwsTagPolicyListView(mixins.ListModelMixin, OrganizationAPIView):
+    """Imported AWS tag policies. POST imports one and attaches it to the root, an OU path or
+    an account (owners and admins); the generated rules are updated at once."""
+
+    serializer_class = AwsTagPolicySerializer
+    model = AwsTagPolicy
+    write_action = "manage"
+
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=AwsTagPolicyWriteSerializer,
+        responses={201: AwsTagPolicySerializer, 400: TAG_POLICY_PROBLEM},
+    )
+    def post(self, request, *args, **kwargs):
+        body = AwsTagPolicyWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            policy = aws_policies.import_tag_policy(
+                self.organization,
+                name=data.get("name", ""),
+                document=_document_of(data) or "",
+                target_type=data.get("target_type", "root"),
+                target=data.get("target", ""),
+                position=data.get("position"),
+            )
+        except TagPolicyError as exc:
+            return tag_policy_problem(exc)
+        return Response(AwsTagPolicySerializer(policy).data, status=201)
+
+
+class AwsTagPolicyDetailView(OrganizationAPIView):
+    """One imported policy. PUT changes any of its fields (a new version); DELETE detaches it."""
+
+    serializer_class = AwsTagPolicySerializer
+    model = AwsTagPolicy
+    write_action = "manage"
+
+    def get_object(self) -> AwsTagPolicy:
+        return get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+
+    def get(self, request, *args, **kwargs):
+        return Response(AwsTagPolicySerializer(self.get_object()).data)
+
+    @extend_schema(
+        request=AwsTagPolicyWriteSerializer,
+        responses={200: AwsTagPolicySerializer, 400: TAG_POLICY_PROBLEM},
+    )
+    def put(self, request, *args, **kwargs):
+        policy = self.get_object()
+        body = AwsTagPolicyWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            policy = aws_policies.update_tag_policy(
+                policy,
+                name=data.get("name"),
+                document=_document_of(data),
+                target_type=data.get("target_type"),
+                target=data.get("target"),
+                position=data.get("position"),
+            )
+        except TagPolicyError as exc:
+            return tag_policy_problem(exc)
+        return Response(AwsTagPolicySerializer(policy).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, *args, **kwargs):
+        aws_policies.delete_tag_policy(self.get_object())
+        return Response(status=204)
+
+
+class AwsEffectivePolicyListView(OrganizationAPIView):
+    """The effective AWS tag policy of each account the caller may see (or of one account,
+    by its 12-digit id): the levels it comes from, the policy as AWS displays it, and the
+    operators ignored with the reason."""
+
+    serializer_class = AwsEffectivePolicySerializer
+    model = AwsAccount
+
+    @extend_schema(responses={200: AwsEffectivePolicySerializer(many=True)})
+    def get(self, request, *args, **kwargs):
+        accounts = visible_accounts(self.membership)
+        if "account_id" in kwargs:
+            accounts = accounts.filter(account_id=kwargs["account_id"])
+            if not accounts.exists():
+                raise Http404("No such account.")
+        items = aws_policies.account_policies(self.organization, accounts)
+        if "account_id" in kwargs:
+            return Response(AwsEffectivePolicySerializer(items[0]).data)
+        return Response(AwsEffectivePolicySerializer(items, many=True).data)

@@ -1,0 +1,462 @@
+"""AWS Organizations tag policies imported into TagSense: the writes (import, update, delete,
+each versioned and audited), each registered account's effective policy, and the TagSense
+rules generated from it so the SQL engine produces the findings.
+
+Callers run inside the organization's tenant scope and have checked the actor's role (writes:
+`manage`). How AWS combines and evaluates policies is policies.aws_tag_policy; this module only
+decides which documents apply to which account and how an effective policy becomes rules.
+docs/aws-tag-policies.md ("Imported policies") describes the mapping and where it differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Max
+
+import audit
+from tagsense.tenancy.context import current
+
+from . import aws_tag_policy as atp
+from .models import AwsTagPolicy, AwsTagPolicyVersion, Rule, spec_from_dict
+from .spec import RuleSpec, Scope, SpecError, ValueMatcher, rule_to_dict
+
+if TYPE_CHECKING:
+    from accounts.models import Organization
+    from inventory.models import AwsAccount
+
+RULE_PREFIX = "awstp-"
+MAX_NAME = 128
+_ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
+# A value of a tag_value list as a regex alternative: tag-value punctuation that is special in
+# a regular expression is escaped with a backslash (spec.vet_regex allows only that escape).
+_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
+# `"tag_value": {"@@assign": []}` means no value is compliant: a pattern nothing matches in
+# Python's re.fullmatch nor in PostgreSQL's anchored ~ (an end of text followed by a letter).
+NO_VALUE_PATTERN = "$a"
+
+
+# --- the writes ------------------------------------------------------------------------------
+
+
+def _actor_label() -> str:
+    return current().actor.label
+
+
+def _check_target(target_type: str, target: str) -> tuple[str, str]:
+    """The target as stored, or TagPolicyError naming `target`."""
+    target = (target or "").strip()
+    if target_type == AwsTagPolicy.ROOT:
+        return target_type, ""
+    if target_type == AwsTagPolicy.OU:
+        parts = target.strip("/").split("/")
+        if len(parts) < 2 or any(not part.strip() for part in parts) or len(target) > 1000:
+            raise atp.TagPolicyError(
+                [
+                    atp.Problem(
+                        "target",
+                        "an OU is named by its path as discovery shows it, from the root: "
+                        "Root/Production/Web",
+                    )
+                ]
+            )
+        return target_type, "/".join(parts)
+    if target_type == AwsTagPolicy.ACCOUNT:
+        if not _ACCOUNT_RE.match(target):
+            raise atp.TagPolicyError([atp.Problem("target", "an AWS account id is 12 digits")])
+        return target_type, target
+    raise atp.TagPolicyError([atp.Problem("target_type", "expected root, ou or account")])
+
+
+def _check_name(organization: Organization, name: str, exclude: int | None = None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
+        raise atp.TagPolicyError(
+            [atp.Problem("name", f"a name of 1-{MAX_NAME} characters, one line")]
+        )
+    taken = AwsTagPolicy.objects.for_org(organization).filter(name=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        raise atp.TagPolicyError([atp.Problem("name", f"a policy named {name!r} exists already")])
+    return name
+
+
+def _document_text(document: str | bytes) -> str:
+    """The document validated by parse_policy (TagPolicyError with JSON paths), as text."""
+    atp.parse_policy(document)
+    return document.decode("utf-8") if isinstance(document, bytes) else document
+
+
+def _version(policy: AwsTagPolicy, change: str) -> None:
+    AwsTagPolicyVersion.objects.create(
+        organization_id=policy.organization_id,
+        policy=policy if change != AwsTagPolicyVersion.DELETE else None,
+        name=policy.name,
+        version=policy.version,
+        change=change,
+        document=policy.document,
+        target_type=policy.target_type,
+        target=policy.target,
+        position=policy.position,
+        changed_by=_actor_label(),
+    )
+
+
+def _event_data(policy: AwsTagPolicy) -> dict[str, Any]:
+    return {
+        "policy": policy.name,
+        "version": policy.version,
+        "target_type": policy.target_type,
+        "target": policy.target,
+        "position": policy.position,
+    }
+
+
+@transaction.atomic
+def import_tag_policy(
+    organization: Organization,
+    *,
+    name: str,
+    document: str | bytes,
+    target_type: str,
+    target: str = "",
+    position: int | None = None,
+) -> AwsTagPolicy:
+    """Attach a new policy (after the policies already attached to the target unless
+    `position` says otherwise) and regenerate the rules. Raises TagPolicyError (nothing saved)."""
+    text = _document_text(document)
+    target_type, target = _check_target(target_type, target)
+    name = _check_name(organization, name)
+    if position is None:
+        last = (
+            AwsTagPolicy.objects.for_org(organization)
+            .filter(target_type=target_type, target=target)
+            .aggregate(m=Max("position"))["m"]
+        )
+        position = 0 if last is None else last + 1
+    policy = AwsTagPolicy.objects.create(
+        organization=organization,
+        name=name,
+        document=text,
+        target_type=target_type,
+        target=target,
+        position=position,
+        updated_by=_actor_label(),
+    )
+    _version(policy, AwsTagPolicyVersion.CREATE)
+    rules = sync_generated_rules(organization)
+    audit.record(
+        "policy.aws_tag_policy_import", target=policy, data={**_event_data(policy), **rules}
+    )
+    return policy
+
+
+@transaction.atomic
+def update_tag_policy(
+    policy: AwsTagPolicy,
+    *,
+    name: str | None = None,
+    document: str | bytes | None = None,
+    target_type: str | None = None,
+    target: str | None = None,
+    position: int | None = None,
+) -> AwsTagPolicy:
+    """A new version when anything changes (no change records nothing); rules regenerated."""
+    policy = AwsTagPolicy.objects.select_for_update().get(pk=policy.pk)
+    organization = policy.organization
+    new = {
+        "name": policy.name if name is None else _check_name(organization, name, policy.pk),
+        "document": policy.document if document is None else _document_text(document),
+        "position": policy.position if position is None else position,
+    }
+    new["target_type"], new["target"] = _check_target(
+        policy.target_type if target_type is None else target_type,
+        policy.target if target is None else target,
+    )
+    changes = {k: [getattr(policy, k), v] for k, v in new.items() if getattr(policy, k) != v}
+    if not changes:
+        return policy
+    for key, value in new.items():
+        setattr(policy, key, value)
+    policy.version += 1
+    policy.updated_by = _actor_label()
+    policy.save()
+    _version(policy, AwsTagPolicyVersion.UPDATE)
+    rules = sync_generated_rules(organization)
+    audit.record(
+        "policy.aws_tag_policy_update",
+        target=policy,
+        data={**_event_data(policy), "changed": sorted(changes), **rules},
+    )
+    return policy
+
+
+@transaction.atomic
+def delete_tag_policy(policy: AwsTagPolicy) -> None:
+    """Detach and delete the policy (its versions stay); rules regenerated."""
+    organization = policy.organization
+    policy.version += 1
+    _version(policy, AwsTagPolicyVersion.DELETE)
+    data = _event_data(policy)
+    target = ("policies.awstagpolicy", str(policy.pk), policy.name)
+    policy.delete()
+    rules = sync_generated_rules(organization)
+    audit.record("policy.aws_tag_policy_delete", target=target, data={**data, **rules})
+
+
+# --- effective policies ----------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    label: str  # "root", "OU Root/Production", "account 111111111111"
+    policies: list[AwsTagPolicy]
+
+
+@dataclass
+class AccountPolicy:
+    """One registered account's effective policy and the documents it comes from."""
+
+    account: AwsAccount
+    levels: list[Level]
+    effective: atp.EffectivePolicy
+    ignored: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def policy_count(self) -> int:
+        return sum(len(level.policies) for level in self.levels)
+
+    @property
+    def rendered(self) -> dict[str, Any]:
+        return self.effective.rendered()
+
+    @property
+    def rendered_json(self) -> str:
+        return self.effective.rendered_json()
+
+
+def ou_prefixes(ou_path: str) -> list[str]:
+    """The OUs on a discovered path, from the top: "Root/Prod/Web" -> Root/Prod, Root/Prod/Web
+    (the first segment is the root itself)."""
+    parts = [part for part in (ou_path or "").split("/") if part]
+    return ["/".join(parts[:i]) for i in range(2, len(parts) + 1)]
+
+
+def _by_target(policies) -> dict[tuple[str, str], list[AwsTagPolicy]]:
+    grouped: dict[tuple[str, str], list[AwsTagPolicy]] = {}
+    for policy in sorted(policies, key=lambda p: (p.position, p.pk)):
+        grouped.setdefault((policy.target_type, policy.target), []).append(policy)
+    return grouped
+
+
+def account_policy(account: AwsAccount, grouped: dict[tuple[str, str], list[AwsTagPolicy]]):
+    """The account's levels (root, each OU of its ou_path from the top, the account) and the
+    effective policy computed from them with aws_tag_policy.effective_policy."""
+    levels = [Level("root", grouped.get((AwsTagPolicy.ROOT, ""), []))]
+    for ou in ou_prefixes(account.ou_path):
+        levels.append(Level(f"OU {ou}", grouped.get((AwsTagPolicy.OU, ou), [])))
+    levels.append(
+        Level(
+            f"account {account.account_id}",
+            grouped.get((AwsTagPolicy.ACCOUNT, account.account_id), []),
+        )
+    )
+    parsed = [
+        [atp.parse_policy(p.document, name=p.name) for p in level.policies] for level in levels
+    ]
+    effective = atp.effective_policy(parsed)
+    ignored = [
+        {
+            "level": levels[item.level].label,
+            "policy": item.policy,
+            "path": item.path,
+            "operator": item.operator,
+            "reason": item.reason,
+        }
+        for item in effective.ignored
+    ]
+    return AccountPolicy(account, levels, effective, ignored)
+
+
+def account_policies(organization: Organization, accounts) -> list[AccountPolicy]:
+    """Effective policies of `accounts` (a queryset the caller restricted)."""
+    grouped = _by_target(AwsTagPolicy.objects.for_org(organization))
+    return [account_policy(account, grouped) for account in accounts]
+
+
+# --- generated rules -------------------------------------------------------------------------
+
+
+def _key_slug(policy_key: str) -> str:
+    """A rule-id part for a policy key: the key itself when it is a short slug, else a short
+    slug of it and 8 hex digits of its hash (ids stay unique and within 64 characters)."""
+    lowered = policy_key.lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", lowered).strip("-")
+    if slug == lowered and 0 < len(slug) <= 20:
+        return slug
+    digest = hashlib.sha1(lowered.encode(), usedforsecurity=False).hexdigest()[:8]
+    head = slug[:12].strip("-")
+    return f"{head}-{digest}" if head else digest
+
+
+def _regex_alternative(value: str) -> str:
+    prefix, star, suffix = value.partition("*")
+    escape = "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in prefix)
+    if not star:
+        return escape
+    return escape + ".*" + "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in suffix)
+
+
+def value_matcher(values: tuple[str, ...] | None) -> ValueMatcher:
+    """AWS's tag_value as a TagSense matcher: no list (any value) is the glob `*`; literal
+    values a list; one value with its `*` a glob; several with wildcards one regex of
+    alternatives; the empty list a pattern nothing matches."""
+    if values is None:
+        return ValueMatcher("glob", pattern="*")
+    if not values:
+        return ValueMatcher("regex", pattern=NO_VALUE_PATTERN)
+    if not any("*" in value for value in values):
+        return ValueMatcher("list", items=tuple(values))
+    if len(values) == 1 and "?" not in values[0]:
+        return ValueMatcher("glob", pattern=values[0])
+    return ValueMatcher("regex", pattern="|".join(_regex_alternative(v) for v in values))
+
+
+def _taggable_scanner_types() -> list[str]:
+    from .spec import _known_types
+
+    known = _known_types()
+    return sorted(t for t in atp.AWS_TYPE_BY_SCANNER_TYPE if known.get(t, "none") != "none")
+
+
+def generated_specs(
+    account_id: str, effective: atp.EffectivePolicy
+) -> tuple[list[RuleSpec], list[str]]:
+    """The rules that check an account's effective policy, and why a policy key could not be
+    turned into a rule (a key or value TagSense's rule format refuses). Per policy key:
+
+    - `<base>-required`: required_key on the types report_required_tag_for covers (report:
+      AWS never enforces a missing key);
+    - `<base>-values` (report) and `<base>-values-enforced` (enforced_for's types):
+      allowed_values with the policy's values, or any value when it lists none, so that a
+      key in the wrong capitalization is always reported (wrong_case), as AWS does.
+    """
+    types = _taggable_scanner_types()
+    specs: list[RuleSpec] = []
+    problems: list[str] = []
+    for tag in effective.tags.values():
+        key = tag.required_key
+        base = f"{RULE_PREFIX}{account_id}-{_key_slug(tag.policy_key)}"
+        required = [t for t in atp.scanner_types_for(tag.report_required_tag_for) if t in types]
+        enforced = [t for t in atp.scanner_types_for(tag.enforced_for) if t in types]
+        reported = [t for t in types if t not in enforced]
+        matcher = value_matcher(tag.tag_value)
+        what = (
+            f"values {', '.join(tag.tag_value)}"
+            if tag.tag_value
+            else ("no value" if tag.tag_value == () else "any value")
+        )
+        candidates: list[RuleSpec] = []
+        origin = f"Generated from the effective AWS tag policy of account {account_id}."
+        if required:
+            candidates.append(
+                RuleSpec(
+                    id=f"{base}-required",
+                    title=f"AWS tag policy: {key} is required"[:200],
+                    description=origin,
+                    check="required_key",
+                    key=key,
+                    scope=Scope(resource_types=tuple(required), accounts=(account_id,)),
+                    enforcement="report",
+                )
+            )
+        for suffix, scoped, enforcement in (
+            ("values", reported, "report"),
+            ("values-enforced", enforced, "enforced"),
+        ):
+            if not scoped:
+                continue
+            candidates.append(
+                RuleSpec(
+                    id=f"{base}-{suffix}",
+                    title=f"AWS tag policy: {key} spelt exactly, {what}"[:200],
+                    description=origin,
+                    check="allowed_values",
+                    key=key,
+                    values=matcher,
+                    scope=Scope(resource_types=tuple(scoped), accounts=(account_id,)),
+                    enforcement=enforcement,  # type: ignore[arg-type]
+                )
+            )
+        for spec in candidates:
+            try:  # through the parser: a generated rule is exactly as valid as a written one
+                specs.append(spec_from_dict(rule_to_dict(spec)))
+            except SpecError as exc:
+                problems.append(f"{tag.policy_key}: {'; '.join(str(p) for p in exc.problems)}")
+                break
+    return specs, problems
+
+
+def desired_rules(organization: Organization) -> tuple[dict[str, RuleSpec], list[str]]:
+    from inventory.models import AwsAccount
+
+    desired: dict[str, RuleSpec] = {}
+    problems: list[str] = []
+    for item in account_policies(organization, AwsAccount.objects.for_org(organization)):
+        specs, why = generated_specs(item.account.account_id, item.effective)
+        desired.update((spec.id, spec) for spec in specs)
+        problems.extend(f"account {item.account.account_id}, {p}" for p in why)
+    return desired, problems
+
+
+@transaction.atomic
+def sync_generated_rules(organization: Organization) -> dict[str, list[str]]:
+    """Bring the generated rules (origin aws_tag_policy) in line with every account's effective
+    policy: create, update and delete through policies.services, so each change is a rule
+    version with its own policy.rule_* event and is evaluated at once. Called after every
+    tag policy change and when discovery changes accounts or their OU paths."""
+    from . import services
+
+    desired, problems = desired_rules(organization)
+    existing = {
+        rule.rule_id: rule
+        for rule in Rule.objects.for_org(organization)
+        .filter(origin=Rule.AWS_TAG_POLICY)
+        .select_for_update()
+    }
+    created, updated, deleted = [], [], []
+    for rule_id, spec in sorted(desired.items()):
+        rule = existing.get(rule_id)
+        if rule is None:
+            try:
+                services.create_rule(organization, spec, origin=Rule.AWS_TAG_POLICY)
+            except SpecError as exc:  # a rule people wrote holds the id
+                problems.append(f"{rule_id}: {'; '.join(p.message for p in exc.problems)}")
+                continue
+            created.append(rule_id)
+        else:
+            before = rule.version
+            if services.update_rule(rule, spec, active=True).version != before:
+                updated.append(rule_id)
+    for rule_id, rule in sorted(existing.items()):
+        if rule_id not in desired:
+            services.delete_rule(rule)
+            deleted.append(rule_id)
+    return {
+        "rules_created": created,
+        "rules_updated": updated,
+        "rules_deleted": deleted,
+        "rule_problems": problems,
+    }
+
+
+def has_tag_policies(organization: Organization) -> bool:
+    return (
+        AwsTagPolicy.objects.for_org(organization).exists()
+        or Rule.objects.for_org(organization).filter(origin=Rule.AWS_TAG_POLICY).exists()
+    )
