@@ -9,3 +9,12 @@ EXEMPTION_REQUEST = register("policy.exemption_request", "An exemption was reque
 EXEMPTION_APPROVE = register("policy.exemption_approve", "An exemption was approved")
 EXEMPTION_REJECT = register("policy.exemption_reject", "An exemption was rejected")
 EXEMPTION_EXPIRE = register("policy.exemption_expire", "An exemption expired; findings reopened")
+FRAMEWORK_ENABLE = register(
+    "policy.framework_enable", "A built-in framework was enabled (its missing rules installed)"
+)
+FRAMEWORK_CREATE = register("policy.framework_create", "A custom framework was created")
+FRAMEWORK_UPDATE = register(
+    "policy.framework_update", "A framework's controls or their rules changed"
+)
+FRAMEWORK_DELETE = register("policy.framework_delete", "A framework was removed")
+SCORE_SNAPSHOT = register("policy.score_snapshot", "The day's compliance scores were recorded")

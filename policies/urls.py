@@ -10,5 +10,19 @@ urlpatterns = [
     path("preview/", views.RulePreviewView.as_view(), name="rule-preview"),
     path("rules/new/", views.RuleEditView.as_view(), name="rule-new"),
     path("rules/<slug:rule_id>/", views.RuleEditView.as_view(), name="rule-edit"),
+    path("frameworks/", views.FrameworkListView.as_view(), name="framework-list"),
+    path("frameworks/enable/", views.FrameworkEnableView.as_view(), name="framework-enable"),
+    path("frameworks/new/", views.FrameworkCreateView.as_view(), name="framework-create"),
+    path("frameworks/<slug:slug>/", views.FrameworkDetailView.as_view(), name="framework-detail"),
+    path(
+        "frameworks/<slug:slug>/delete/",
+        views.FrameworkDeleteView.as_view(),
+        name="framework-delete",
+    ),
+    path(
+        "frameworks/<slug:slug>/controls/<int:pk>/rules/",
+        views.ControlRulesView.as_view(),
+        name="control-rules",
+    ),
     path("rules/<slug:rule_id>/delete/", views.RuleDeleteView.as_view(), name="rule-delete"),
 ]
