@@ -39,7 +39,13 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
     rule = _rule(org, "owner-tagged")
     their_rule = _rule(other_org, "their-rule")
     finding_pk, exemption_pk = _exemption(org, users_by_role["editor"], resource)
+    framework, control_pk = _framework(org, "Baseline")
+    their_framework, their_control_pk = _framework(other_org, "Their baseline")
     return SimpleNamespace(
+        framework=framework,
+        control_pk=control_pk,
+        their_framework=their_framework,
+        their_control_pk=their_control_pk,
         finding_pk=finding_pk,
         exemption_pk=exemption_pk,
         rule_id=rule.rule_id,
@@ -86,6 +92,15 @@ def _rule(organization, rule_id):
             organization,
             RuleSpec(id=rule_id, title="CostCenter", check="required_key", key="CostCenter"),
         )
+
+
+def _framework(organization, name):
+    """A custom framework with one control citing no rule (routes map one to it)."""
+    from policies import services
+
+    with tenant_scope(organization):
+        framework = services.create_framework(organization, name, "IB-1 | Owners are named")
+        return framework.slug, framework.controls.get().pk
 
 
 def _exemption(organization, requester, resource):
@@ -261,8 +276,12 @@ def test_another_organizations_object_under_my_slug_is_404(world):
         f"inventory/resources/{world.their_resource_pk}/",
         f"inventory/resources/{world.their_resource_pk}/graph.json",
         f"inventory/scans/{world.their_scan_pk}/",
+        f"policies/frameworks/{world.their_framework}/",
+        f"policies/frameworks/{world.their_framework}/controls/{world.their_control_pk}/",
+        f"policies/frameworks/{world.framework}/controls/{world.their_control_pk}/",
     ):
-        assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
+        if "/controls/" not in path:
+            assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
         api = client.get(f"/api/v1/o/{world.org}/{path}")
         if "graph.json" not in path:
             assert api.status_code == 404, path
