@@ -301,3 +301,33 @@ def trend(membership: Membership, kind: str, key: str = ORG_KEY, days: int = 30)
     return list(
         readable_snapshots(membership).filter(kind=kind, key=key, day__gte=since).order_by("day")
     )
+
+
+def dashboard_summary(membership: Membership, accounts=None) -> dict:
+    """The dashboard's compliance block: the overall score and each framework's, over the
+    accounts the member may see (narrowed to `accounts`, a queryset, when the dashboard's team
+    scope asks), and 90-day trend charts: the organization's for members who see every account,
+    each of their teams' for editors and viewers."""
+    from . import charts
+
+    account_pks = account_scope(membership)
+    if accounts is not None:
+        narrowed = list(accounts.values_list("pk", flat=True))
+        account_pks = narrowed if account_pks is None else sorted(set(account_pks) & set(narrowed))
+    card = scorecard(membership.organization, account_pks)
+    frameworks = [
+        {"framework": f, "score": card.frameworks.get(f.slug, EMPTY)}
+        for f in Framework.objects.restrict(membership)
+    ]
+    trends = []
+    if account_scope(membership) is None:
+        points = trend(membership, ScoreSnapshot.ORGANIZATION, ORG_KEY, 90)
+        trends.append(("Organization", charts.snapshot_chart(points, label="Organization",
+                                                             days=90)))  # fmt: skip
+    else:
+        keys = readable_snapshots(membership).filter(kind=ScoreSnapshot.TEAM)
+        for key in sorted(set(keys.values_list("key", flat=True))):
+            points = trend(membership, ScoreSnapshot.TEAM, key, 90)
+            trends.append((f"Team {key}", charts.snapshot_chart(points, label=key, days=90)))
+    return {"compliance": card.organization, "framework_scores": frameworks,
+            "compliance_trends": trends}  # fmt: skip

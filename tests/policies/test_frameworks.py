@@ -200,3 +200,15 @@ def test_chart_labels_are_escaped():
     today = timezone.now().date()
     svg = str(line_chart([(today, 50.0)], label="<script>x</script>"))
     assert "<script>" not in svg and "&lt;script&gt;" in svg and "<polyline" in svg
+
+
+def test_the_dashboard_shows_the_overall_score_its_trend_and_each_framework(org, admin):
+    make_resources(org, tags_list=[{"Environment": "prod"}, {}])
+    enable(org)
+    with tenant_scope(org):
+        scores.take_snapshot(org)
+    page = client_for(admin).get(f"/o/{org.slug}/?teams=all").content.decode()
+    section = page.split('class="card compliance"')[1].split("</section>")[0]
+    assert "SOC 2 Trust Services Criteria" in section
+    assert "0/2 resources compliant" in section  # neither names an application
+    assert "<polyline" in section
