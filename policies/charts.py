@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from datetime import date
 
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
+
+FULL_DOT = mark_safe('fill="currentColor"')  # noqa: S308 - constants
+DEMO_DOT = mark_safe('fill="none" stroke="currentColor" class="demo"')  # noqa: S308
 
 
 def line_chart(
@@ -17,9 +20,11 @@ def line_chart(
     width: int = 240,
     height: int = 60,
     days: int = 30,
+    demo_days: frozenset = frozenset(),
 ) -> SafeString:
     """A 0-100 % line over the last `days` days (x: the day, y: the score), one dot per
-    snapshot, a <title> per dot for the exact figure. An empty chart says so."""
+    snapshot, a <title> per dot for the exact figure. An empty chart says so. Days in
+    `demo_days` hold invented demo history (policies.demo): hollow dots, titled as such."""
     pad = 4
     inner_w, inner_h = width - 2 * pad, height - 2 * pad
     known = [(d, s) for d, s in points if s is not None]
@@ -42,18 +47,25 @@ def line_chart(
     line = " ".join(f"{x},{y}" for x, y in coords)
     dots = format_html_join(
         "",
-        '<circle cx="{}" cy="{}" r="2"><title>{} {} %</title></circle>',
-        ((x, y, d.isoformat(), s) for (x, y), (d, s) in zip(coords, known, strict=True)),
-    )
+        '<circle cx="{}" cy="{}" r="2" {}><title>{} {} %{}</title></circle>',
+        (
+            (x, y, DEMO_DOT if d in demo_days else FULL_DOT, d.isoformat(), s,
+             " (demo data, not measured)" if d in demo_days else "")
+            for (x, y), (d, s) in zip(coords, known, strict=True)
+        ),
+    )  # fmt: skip
+    note = " — includes demo data, not measured" if demo_days else ""
     return format_html(
         '<svg class="trend" role="img" width="{}" height="{}" viewBox="0 0 {} {}">'
-        "<title>{} — {} days, latest {} %</title>"
+        "<title>{} — {} days, latest {} %{}</title>"
         '<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="currentColor" stroke-opacity="0.2"/>'
         '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/>{}</svg>',
-        width, height, width, height, label, days, known[-1][1],
+        width, height, width, height, label, days, known[-1][1], note,
         pad, pad, width - pad, pad, line, dots,
     )  # fmt: skip
 
 
 def snapshot_chart(snapshots, *, label: str, days: int = 30, **kwargs) -> SafeString:
-    return line_chart([(s.day, s.score) for s in snapshots], label=label, days=days, **kwargs)
+    demo = frozenset(s.day for s in snapshots if s.source == "demo")
+    points = [(s.day, s.score) for s in snapshots]
+    return line_chart(points, label=label, days=days, demo_days=demo, **kwargs)

@@ -276,6 +276,13 @@ class ScoreSnapshot(TenantModel):
     in_scope = models.PositiveIntegerField()
     compliant = models.PositiveIntegerField()
     taken_at = models.DateTimeField()
+    # "measured": computed from the organization's findings (the beat task, an evaluation, the
+    # score_snapshot command). "demo": invented history for the demo organization only
+    # (policies.demo), drawn and served as such; a measured snapshot of the day replaces it.
+    MEASURED, DEMO = "measured", "demo"
+    source = models.CharField(
+        max_length=16, choices=[(MEASURED, MEASURED), (DEMO, DEMO)], default=MEASURED
+    )
 
     class Meta:
         ordering = ["kind", "key", "day"]

@@ -264,6 +264,7 @@ class TrendView(OrganizationAPIView):
                             "in_scope": p.in_scope,
                             "compliant": p.compliant,
                             "score": p.score,
+                            "source": p.source,
                         }
                         for p in points
                     ],

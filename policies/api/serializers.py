@@ -135,7 +135,9 @@ class ControlSerializer(ScoreFieldsSerializer):
     control_id = serializers.CharField()
     title = serializers.CharField()
     rules = serializers.ListField(child=serializers.CharField())
-    status = serializers.ChoiceField(choices=["pass", "fail", "no_rules"])
+    status = serializers.CharField(
+        help_text="pass, fail (a rule has an open finding in scope) or no_rules"
+    )
 
 
 class FailingResourceSerializer(serializers.Serializer):
@@ -200,6 +202,9 @@ class DimensionScoresSerializer(serializers.Serializer):
 
 class TrendPointSerializer(ScoreFieldsSerializer):
     day = serializers.DateField()
+    source = serializers.ChoiceField(
+        choices=["measured", "demo"], help_text="demo: invented demo history, not measured"
+    )
 
 
 class TrendSerializer(serializers.Serializer):
