@@ -83,6 +83,8 @@ def _group_scores(
     organization_id: int, rules: list[Rule], groups: dict[str, list[int]], account_pks
 ) -> dict[str, Score]:
     """Score per named rule set, in one statement."""
+    if not any(groups.values()):  # no active rule: nothing is in scope (and no SQL to run)
+        return {key: EMPTY for key in groups}
     keys = [k for k, pks in groups.items() for _ in pks]
     pks = [pk for _, group in groups.items() for pk in group]
     pairs, params = _pairs(organization_id, rules, account_pks)
@@ -106,6 +108,8 @@ def _dimension_scores(
 ) -> dict[str, Score]:
     """Score per team (slug), account (12-digit id) or resource type, over every active
     rule. A resource counts for each team holding its account."""
+    if not any(rule.active for rule in rules):
+        return {}
     pairs, params = _pairs(organization_id, rules, account_pks)
     per_resource = (
         f"WITH p AS ({pairs}), x AS (SELECT p.resource_id, p.account_id, p.resource_type, "

@@ -259,3 +259,15 @@ def test_the_demo_estate_enables_the_built_in_frameworks_with_scores_and_trends(
         assert measured.count() == 4
         assert ScoreSnapshot.objects.filter(source="demo", kind="framework", key="soc2").count()
     assert "labelled demo history" in summary
+
+
+def test_an_organization_without_active_rules_has_no_score_and_runs_no_scoring_sql(org):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make_resources(org, tags_list=[{}])
+    with tenant_scope(org), CaptureQueriesContext(connection) as queries:
+        card = scores.scorecard(org)
+        assert scores.dimension(org, "team") == {}
+    assert card.organization == scores.EMPTY and card.organization.percent is None
+    assert not any("unnest" in q["sql"] for q in queries.captured_queries)
