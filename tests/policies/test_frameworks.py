@@ -271,3 +271,25 @@ def test_an_organization_without_active_rules_has_no_score_and_runs_no_scoring_s
         assert scores.dimension(org, "team") == {}
     assert card.organization == scores.EMPTY and card.organization.percent is None
     assert not any("unnest" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_viewer_reads_only_their_teams_and_accounts_snapshots(org, viewer, team):
+    from inventory import services as inventory_services
+    from inventory.models import AwsAccount
+    from tests.factories import TeamMembershipFactory
+
+    make_resources(org, "111111111111", [{"Environment": "prod"}])
+    make_resources(org, "222222222222", [{}])
+    enable(org)
+    TeamMembershipFactory(organization=org, team=team, user=viewer)
+    with tenant_scope(org):
+        inventory_services.grant_account(AwsAccount.objects.get(account_id="111111111111"), team)
+        scores.take_snapshot(org)
+    client = client_for(viewer)
+    base = f"/api/v1/o/{org.slug}/policies/trends/"
+    assert client.get(f"{base}?kind=organization").json()["points"] == []
+    assert client.get(f"{base}?kind=framework&key=soc2").json()["points"] == []
+    assert client.get(f"{base}?kind=account&key=222222222222").json()["points"] == []
+    [mine] = client.get(f"{base}?kind=team&key={team.slug}").json()["points"]
+    assert mine["in_scope"] == 1
+    assert len(client.get(f"{base}?kind=account&key=111111111111").json()["points"]) == 1
