@@ -77,6 +77,9 @@ class DashboardView(OrganizationViewMixin, TemplateView):
         scope = team_scope(self.request, m)
         context["team_scope"] = scope
         context.update(inventory_summary(m, scope))
+        from policies.scores import dashboard_summary
+
+        context.update(dashboard_summary(m, scope["accounts"]))
         return context
 
 

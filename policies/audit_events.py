@@ -16,3 +16,14 @@ AWS_TAG_POLICY_UPDATE = register(
     "policy.aws_tag_policy_update", "An AWS tag policy changed (a new version)"
 )
 AWS_TAG_POLICY_DELETE = register("policy.aws_tag_policy_delete", "An AWS tag policy was deleted")
+
+
+FRAMEWORK_ENABLE = register(
+    "policy.framework_enable", "A built-in framework was enabled (its missing rules installed)"
+)
+FRAMEWORK_CREATE = register("policy.framework_create", "A custom framework was created")
+FRAMEWORK_UPDATE = register(
+    "policy.framework_update", "A framework's controls or their rules changed"
+)
+FRAMEWORK_DELETE = register("policy.framework_delete", "A framework was removed")
+SCORE_SNAPSHOT = register("policy.score_snapshot", "The day's compliance scores were recorded")

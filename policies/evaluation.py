@@ -137,8 +137,8 @@ def delete_findings_of(rule: Rule) -> int:
 
 @transaction.atomic
 def evaluate_organization(organization: Organization, *, trigger: str = "manual") -> dict:
-    """A full run: every rule of the organization over every live resource; one
-    policy.evaluate event with the counts."""
+    """A full run: every rule of the organization over every live resource, then the day's
+    score snapshot (policies.scores); one policy.evaluate event with the counts."""
     rules = list(Rule.objects.for_org(organization))
     counts = evaluate_rules(organization, rules)
     result = {
@@ -146,6 +146,9 @@ def evaluate_organization(organization: Organization, *, trigger: str = "manual"
         "rules": sum(1 for r in rules if r.active),
         **counts,
     }
+    from .scores import take_snapshot
+
+    result["snapshot_rows"] = take_snapshot(organization)  # the day's scores, on demand
     audit.record("policy.evaluate", data=result)
     return result
 

@@ -273,3 +273,94 @@ class AwsTagPolicyVersion(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class Framework(TenantModel):
+    """A compliance framework of the organization: a built-in one (policies/data/frameworks,
+    `builtin` is its file id) once enabled, or a custom one an admin wrote. Its controls cite
+    tag rules by id (policies.frameworks_service)."""
+
+    slug = models.SlugField(max_length=64)
+    name = models.CharField(max_length=200)
+    version = models.CharField(max_length=100, blank=True)
+    source = models.URLField(max_length=500, blank=True)
+    builtin = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "slug"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="uniq_framework_slug")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Control(TenantModel):
+    """One control of a framework and the ids of the tag rules that evidence it. A cited rule
+    the organization does not hold (deleted since) counts for nothing and is shown missing."""
+
+    framework = models.ForeignKey(Framework, on_delete=models.CASCADE, related_name="controls")
+    control_id = models.CharField(max_length=64)
+    title = models.TextField()
+    rationale = models.TextField(blank=True)
+    rule_ids = models.JSONField(default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["framework", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["framework", "control_id"], name="uniq_framework_control"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.framework.slug} {self.control_id}"
+
+
+class ScoreSnapshot(TenantModel):
+    """A day's compliance score of one scope (policies.scores): the whole organization, a
+    framework, a control (key "<framework>/<control>"), a team (slug) or an AWS account (its
+    12-digit id). One row per (day, kind, key); a later snapshot the same day replaces it."""
+
+    ORGANIZATION, FRAMEWORK, CONTROL, TEAM, ACCOUNT = (
+        "organization",
+        "framework",
+        "control",
+        "team",
+        "account",
+    )
+    KINDS = [(k, k) for k in (ORGANIZATION, FRAMEWORK, CONTROL, TEAM, ACCOUNT)]
+
+    day = models.DateField()
+    kind = models.CharField(max_length=16, choices=KINDS)
+    key = models.CharField(max_length=200, blank=True)
+    label = models.CharField(max_length=300, blank=True)
+    in_scope = models.PositiveIntegerField()
+    compliant = models.PositiveIntegerField()
+    taken_at = models.DateTimeField()
+    # "measured": computed from the organization's findings (the beat task, an evaluation, the
+    # score_snapshot command). "demo": invented history for the demo organization only
+    # (policies.demo), drawn and served as such; a measured snapshot of the day replaces it.
+    MEASURED, DEMO = "measured", "demo"
+    source = models.CharField(
+        max_length=16, choices=[(MEASURED, MEASURED), (DEMO, DEMO)], default=MEASURED
+    )
+
+    class Meta:
+        ordering = ["kind", "key", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "day", "kind", "key"], name="uniq_score_snapshot"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.key}: {self.compliant}/{self.in_scope}"
+
+    @property
+    def score(self) -> float | None:
+        return round(100 * self.compliant / self.in_scope, 1) if self.in_scope else None

@@ -292,3 +292,217 @@ def counts_per_rule(findings) -> list[dict]:
         ),
         key=lambda r: (-r["open"], r["rule"]),
     )
+
+
+# Frameworks -----------------------------------------------------------------------------------
+
+
+def builtin_library() -> dict:
+    """The built-in frameworks (policies/data/frameworks) by id; the same for every
+    organization."""
+    from .frameworks import builtin_frameworks
+
+    return builtin_frameworks()
+
+
+def _install_rules(organization: Organization, rule_ids: list[str]) -> list[str]:
+    """Create the built-in rules (policies/data/rules.yaml) the organization lacks, each with
+    its first version, and evaluate them. An existing rule of the same id is kept as the
+    organization adjusted it. Returns the ids created. The caller records the event."""
+    from .spec import builtin_rules
+
+    library = {rule.id: rule for rule in builtin_rules()}
+    existing = set(
+        Rule.objects.for_org(organization)
+        .filter(rule_id__in=rule_ids)
+        .values_list("rule_id", flat=True)
+    )
+    created: list[Rule] = []
+    label = _actor_label()
+    for rule_id in sorted(set(rule_ids) - existing):
+        rule = Rule.objects.create(
+            organization=organization,
+            rule_id=rule_id,
+            spec=rule_to_dict(library[rule_id]),
+            updated_by=label,
+        )
+        _version(rule, RuleVersion.CREATE)
+        created.append(rule)
+    if created:
+        from . import evaluation
+
+        evaluation.evaluate_rules(organization, created)
+    return [rule.rule_id for rule in created]
+
+
+@transaction.atomic
+def enable_framework(organization: Organization, framework_id: str):
+    """Enable a built-in framework: its controls are copied into the organization and the rules
+    they cite that the organization lacks are installed (versioned, evaluated). One
+    policy.framework_enable event. Enabling it again refreshes its controls from the data file
+    and installs rules deleted since. Raises KeyError for an unknown id. Needs `manage`."""
+    from .models import Control, Framework
+
+    spec = builtin_library()[framework_id]
+    framework, new = (
+        Framework.objects.for_org(organization)
+        .select_for_update()
+        .get_or_create(
+            organization=organization,
+            slug=spec.id,
+            defaults={
+                "name": spec.name,
+                "version": spec.version,
+                "source": spec.source,
+                "builtin": True,
+            },  # fmt: skip
+        )
+    )
+    if not framework.builtin:
+        raise SpecError([Problem("id", f"a custom framework {spec.id!r} exists already")])
+    framework.name, framework.version, framework.source = spec.name, spec.version, spec.source
+    framework.save()
+    Control.objects.for_org(organization).filter(framework=framework).delete()
+    Control.objects.bulk_create(
+        Control(
+            organization=organization,
+            framework=framework,
+            control_id=c.id,
+            title=c.title,
+            rationale=c.rationale,
+            rule_ids=list(c.rules),
+            position=i,
+        )
+        for i, c in enumerate(spec.controls)
+    )
+    cited = sorted({r for c in spec.controls for r in c.rules})
+    installed = _install_rules(organization, cited)
+    audit.record(
+        "policy.framework_enable",
+        target=framework,
+        data={
+            "framework": spec.id,
+            "version": spec.version,
+            "new": new,
+            "rules_installed": installed,
+            "controls": len(spec.controls),
+        },  # fmt: skip
+    )
+    return framework
+
+
+def parse_controls(text: str) -> list[tuple[str, str, list[str]]]:
+    """Controls written one a line as ``id | title | rule-id rule-id ...`` (rules optional).
+    Raises SpecError naming every bad line."""
+    from .frameworks import CONTROL_ID_RE
+    from .spec import RULE_ID_RE
+
+    controls, problems, seen = [], [], set()
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 2 or not parts[0] or not parts[1] or len(parts) > 3:
+            problems.append(Problem(f"controls line {number}", "expected id | title | rules"))
+            continue
+        control_id, title = parts[0], parts[1]
+        rules = parts[2].replace(",", " ").split() if len(parts) == 3 else []
+        if not CONTROL_ID_RE.match(control_id):
+            problems.append(Problem(f"controls line {number}", "a control id has no spaces"))
+        elif control_id in seen:
+            problems.append(Problem(f"controls line {number}", f"duplicate id {control_id!r}"))
+        bad = [r for r in rules if not RULE_ID_RE.match(r)]
+        if bad:
+            problems.append(Problem(f"controls line {number}", f"not a rule id: {bad[0]!r}"))
+        seen.add(control_id)
+        controls.append((control_id, " ".join(title.split())[:2000], rules))
+    if not controls and not problems:
+        problems.append(Problem("controls", "give at least one control"))
+    if problems:
+        raise SpecError(problems)
+    return controls
+
+
+@transaction.atomic
+def create_framework(organization: Organization, name: str, controls_text: str):
+    """A custom framework: a name and controls (parse_controls). Its slug comes from the name
+    and never collides with a built-in id. One policy.framework_create event. Needs `manage`."""
+    from django.utils.text import slugify
+
+    from .models import Control, Framework
+
+    name = " ".join((name or "").split())[:200]
+    if not name:
+        raise SpecError([Problem("name", "give the framework a name")])
+    controls = parse_controls(controls_text)
+    base = slugify(name)[:50] or "framework"
+    taken = set(Framework.objects.for_org(organization).values_list("slug", flat=True))
+    taken |= set(builtin_library()) | {"new", "enable", "builtin"}  # the page routes' own words
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    framework = Framework.objects.create(organization=organization, slug=slug, name=name)
+    Control.objects.bulk_create(
+        Control(
+            organization=organization,
+            framework=framework,
+            control_id=cid,
+            title=title,
+            rule_ids=rules,
+            position=i,
+        )  # fmt: skip
+        for i, (cid, title, rules) in enumerate(controls)
+    )
+    audit.record(
+        "policy.framework_create",
+        target=framework,
+        data={"framework": slug, "name": name, "controls": [c[0] for c in controls]},
+    )
+    return framework
+
+
+@transaction.atomic
+def map_control_rules(control, rule_ids: list[str]):
+    """Set the rules that evidence a control (ids of the organization's rules; an unknown id is
+    refused). One policy.framework_update event with the before and after. Needs `manage`."""
+    from .models import Control
+    from .spec import RULE_ID_RE
+
+    control = Control.objects.select_for_update().select_related("framework").get(pk=control.pk)
+    wanted = sorted(set(rule_ids))
+    known = set(
+        Rule.objects.for_org(control.organization)
+        .filter(rule_id__in=wanted)
+        .values_list("rule_id", flat=True)
+    )
+    missing = [r for r in wanted if r not in known or not RULE_ID_RE.match(r)]
+    if missing:
+        raise SpecError([Problem("rules", f"no rule with id {r!r}") for r in missing])
+    before = list(control.rule_ids)
+    if before == wanted:
+        return control
+    control.rule_ids = wanted
+    control.save(update_fields=["rule_ids"])
+    audit.record(
+        "policy.framework_update",
+        target=control.framework,
+        data={
+            "framework": control.framework.slug,
+            "control": control.control_id,
+            "rules": [before, wanted],
+        },  # fmt: skip
+    )
+    return control
+
+
+@transaction.atomic
+def delete_framework(framework) -> None:
+    """Remove a framework (built-in: disable) with its controls; its rules and snapshots stay.
+    One policy.framework_delete event. Needs `manage`."""
+    audit.record(
+        "policy.framework_delete",
+        target=framework,
+        data={"framework": framework.slug, "builtin": framework.builtin},
+    )
+    framework.delete()

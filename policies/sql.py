@@ -308,3 +308,40 @@ def run(rule: RuleSpec, organization_id: int, **options: Any) -> list[tuple[int,
     with connection.cursor() as cursor:
         cursor.execute(text + " ORDER BY r.id", params)
         return [(row[1], row[2], row[3]) for row in cursor.fetchall()]
+
+
+def applies_sql(
+    rules: Iterable[tuple[Any, RuleSpec]],
+    organization_id: int,
+    *,
+    account_pks: Sequence[int] | None = None,
+) -> tuple[str, list[Any]]:
+    """(rule_pk, resource_id, account_id, resource_type) for every live resource each rule
+    applies to (its scope and `when`, untaggable types excluded: exactly the resources
+    compile_rule checks), optionally only in `account_pks`. The scores' "in scope"."""
+    parts, params = [], []
+    for tag, rule in rules:
+        sql = _Sql()
+        sql.add(
+            "SELECT %s::bigint AS rule_pk, r.id AS resource_id, r.account_id, r.resource_type "
+            "FROM inventory_resource r WHERE r.organization_id = %s AND r.deleted_at IS NULL",
+            tag,
+            organization_id,
+        )
+        if account_pks is not None:
+            sql.add("AND r.account_id = ANY(%s)", list(account_pks))
+        _scope(sql, rule)
+        parts.append("(" + " ".join(sql.parts) + ")")
+        params.extend(sql.params)
+    if not parts:
+        return (
+            "SELECT NULL::bigint AS rule_pk, NULL::bigint AS resource_id, "
+            "NULL::bigint AS account_id, NULL::text AS resource_type WHERE false",
+            [],
+        )
+    return " UNION ALL ".join(parts), params
+
+
+def teams_of_account_sql() -> str:
+    """Team slugs holding r.account_id (r has organization_id and account_id)."""
+    return _teams_of_account_sql()

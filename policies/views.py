@@ -484,3 +484,167 @@ class AwsEffectivePolicyView(PolicyPageMixin, TemplateView):
         context["items"] = items
         context["single"] = "account_id" in self.kwargs
         return context
+
+
+# Frameworks and scores ------------------------------------------------------------------------
+
+
+def framework_cards(membership, frameworks, card, days: int = 90) -> list[dict]:
+    """Each framework with its score over the member's accounts, its trend chart and its
+    controls' pass/fail (policies.scores)."""
+    from . import charts, scores
+    from .models import ScoreSnapshot
+
+    cards = []
+    for framework in frameworks:
+        trend = scores.trend(membership, ScoreSnapshot.FRAMEWORK, framework.slug, days)
+        controls = []
+        for control in framework.controls.all():
+            score = card.controls.get(scores.control_key(framework.slug, control.control_id))
+            score = score or scores.EMPTY
+            status = scores.control_status(control, score, card.rules_by_id)
+            controls.append({"control": control, "score": score, "status": status})
+        cards.append(
+            {
+                "framework": framework,
+                "score": card.frameworks.get(framework.slug, scores.EMPTY),
+                "controls": controls,
+                "failing": sum(c["status"] == "fail" for c in controls),
+                "chart": charts.snapshot_chart(trend, label=framework.name, days=days),
+            }
+        )
+    return cards
+
+
+class FrameworkListView(PolicyPageMixin, TemplateView):
+    """Frameworks: the organization's (scorecards with score, trend, per-control pass/fail)
+    and the built-in ones it has not enabled. Owners and admins enable built-ins and create
+    custom frameworks."""
+
+    template_name = "policies/framework_list.html"
+
+    def get_context_data(self, **kwargs):
+        from . import scores
+        from .models import Framework
+
+        context = super().get_context_data(**kwargs)
+        frameworks = list(Framework.objects.restrict(self.membership).prefetch_related("controls"))
+        card = scores.scorecard(self.organization, scores.account_scope(self.membership))
+        context["cards"] = framework_cards(self.membership, frameworks, card)
+        enabled = {f.slug for f in frameworks}
+        context["available"] = [
+            f for key, f in sorted(services.builtin_library().items()) if key not in enabled
+        ]
+        context["overall"] = card.organization
+        context["create_errors"] = kwargs.get("create_errors")
+        context["create_form"] = kwargs.get("create_form", {})
+        return context
+
+
+class FrameworkEnableView(PolicyPageMixin, TemplateView):
+    def post(self, request, *args, **kwargs):
+        key = request.POST.get("framework", "")
+        if key not in services.builtin_library():
+            raise Http404
+        try:
+            framework = services.enable_framework(self.organization, key)
+        except SpecError as exc:
+            messages.error(request, "; ".join(p.message for p in exc.problems))
+            return redirect(_url(self, "framework-list"))
+        messages.success(request, f"{framework.name} enabled; its rules are installed.")
+        return redirect(_url(self, "framework-detail", slug=framework.slug))
+
+
+class FrameworkCreateView(FrameworkListView):
+    def get(self, request, *args, **kwargs):
+        return redirect(_url(self, "framework-list"))
+
+    def post(self, request, *args, **kwargs):
+        name, controls = request.POST.get("name", ""), request.POST.get("controls", "")
+        try:
+            framework = services.create_framework(self.organization, name, controls)
+        except SpecError as exc:
+            context = self.get_context_data(
+                create_errors=exc.problems, create_form={"name": name, "controls": controls}
+            )
+            return self.render_to_response(context, status=400)
+        messages.success(request, f"Framework {framework.name} created.")
+        return redirect(_url(self, "framework-detail", slug=framework.slug))
+
+
+class FrameworkDetailView(PolicyPageMixin, TemplateView):
+    """One framework: its controls with pass/fail, their rules, and the resources failing them
+    among the accounts the member may see."""
+
+    template_name = "policies/framework_detail.html"
+
+    def framework(self):
+        from .models import Framework
+
+        return get_object_or_404(
+            Framework.objects.restrict(self.membership).prefetch_related("controls"),
+            slug=self.kwargs["slug"],
+        )
+
+    def get_context_data(self, **kwargs):
+        from . import charts, scores
+        from .models import ScoreSnapshot
+
+        context = super().get_context_data(**kwargs)
+        framework = self.framework()
+        card = scores.scorecard(self.organization, scores.account_scope(self.membership))
+        [info] = framework_cards(self.membership, [framework], card)
+        for row in info["controls"]:
+            control = row["control"]
+            row["rules"] = [(r, card.rules_by_id.get(r)) for r in control.rule_ids]
+            row["findings"] = (
+                list(scores.failing_findings(self.membership, control)[:200])
+                if row["status"] == "fail"
+                else []
+            )
+        context["info"] = info
+        context["framework"] = framework
+        context["charts"] = {
+            days: charts.snapshot_chart(
+                scores.trend(self.membership, ScoreSnapshot.FRAMEWORK, framework.slug, days),
+                label=framework.name,
+                days=days,
+                width=480,
+                height=120,
+            )
+            for days in scores.TREND_DAYS
+        }
+        context["rule_ids"] = sorted(card.rules_by_id)
+        context["errors"] = kwargs.get("errors")
+        return context
+
+
+class ControlRulesView(FrameworkDetailView):
+    """POST the rules (ids, space or comma separated) that evidence a control."""
+
+    def get(self, request, *args, **kwargs):
+        return redirect(_url(self, "framework-detail", slug=kwargs["slug"]))
+
+    def post(self, request, *args, **kwargs):
+        from .models import Control
+
+        control = get_object_or_404(
+            Control.objects.restrict(self.membership).select_related("framework"),
+            framework__slug=kwargs["slug"],
+            pk=kwargs["pk"],
+        )
+        rules = request.POST.get("rules", "").replace(",", " ").split()
+        try:
+            services.map_control_rules(control, rules)
+        except SpecError as exc:
+            return self.render_to_response(self.get_context_data(errors=exc.problems), status=400)
+        messages.success(request, f"Rules of {control.control_id} saved.")
+        return redirect(_url(self, "framework-detail", slug=kwargs["slug"]))
+
+
+class FrameworkDeleteView(FrameworkDetailView):
+    def post(self, request, *args, **kwargs):
+        framework = self.framework()
+        services.delete_framework(framework)
+        messages.success(request, f"{framework.name} removed; its rules are kept.")
+        return redirect(_url(self, "framework-list"))

@@ -41,7 +41,13 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
     aws_policy = _aws_policy(org, "acme-tag-policy")
     their_aws_policy = _aws_policy(other_org, "globex-tag-policy")
     finding_pk, exemption_pk = _exemption(org, users_by_role["editor"], resource)
+    framework, control_pk = _framework(org, "Baseline")
+    their_framework, their_control_pk = _framework(other_org, "Their baseline")
     return SimpleNamespace(
+        framework=framework,
+        control_pk=control_pk,
+        their_framework=their_framework,
+        their_control_pk=their_control_pk,
         finding_pk=finding_pk,
         exemption_pk=exemption_pk,
         rule_id=rule.rule_id,
@@ -106,6 +112,15 @@ def _aws_policy(organization, name):
             target_type="account",
             target="555555555555",
         )
+
+
+def _framework(organization, name):
+    """A custom framework with one control citing no rule (routes map one to it)."""
+    from policies import services
+
+    with tenant_scope(organization):
+        framework = services.create_framework(organization, name, "IB-1 | Owners are named")
+        return framework.slug, framework.controls.get().pk
 
 
 def _exemption(organization, requester, resource):
@@ -282,13 +297,17 @@ def test_another_organizations_object_under_my_slug_is_404(world):
         f"inventory/resources/{world.their_resource_pk}/graph.json",
         f"inventory/scans/{world.their_scan_pk}/",
         f"policies/aws/{world.their_aws_policy_pk}/",
+        f"policies/frameworks/{world.their_framework}/",
+        f"policies/frameworks/{world.their_framework}/controls/{world.their_control_pk}/",
+        f"policies/frameworks/{world.framework}/controls/{world.their_control_pk}/",
     ):
         if path.startswith("policies/aws/"):  # the API's path differs from the page's
             api_path = f"policies/aws-tag-policies/{world.their_aws_policy_pk}/"
             assert client.get(f"/api/v1/o/{world.org}/{api_path}").status_code == 404
             assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
             continue
-        assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
+        if "/controls/" not in path:
+            assert client.get(f"/o/{world.org}/{path}").status_code == 404, path
         api = client.get(f"/api/v1/o/{world.org}/{path}")
         if "graph.json" not in path:
             assert api.status_code == 404, path

@@ -168,3 +168,93 @@ class AwsEffectivePolicySerializer(serializers.Serializer):
             {"level": level.label, "policies": [p.name for p in level.policies]}
             for level in item.levels
         ]
+
+
+class ScoreFieldsSerializer(serializers.Serializer):
+    in_scope = serializers.IntegerField(help_text="Live resources at least one rule applies to")
+    compliant = serializers.IntegerField(help_text="Of those, with no open finding")
+    score = serializers.FloatField(allow_null=True, help_text="compliant / in_scope, in %")
+
+
+class ControlSerializer(ScoreFieldsSerializer):
+    id = serializers.IntegerField()
+    control_id = serializers.CharField()
+    title = serializers.CharField()
+    rules = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField(
+        help_text="pass, fail (a rule has an open finding in scope) or no_rules"
+    )
+
+
+class FailingResourceSerializer(serializers.Serializer):
+    resource = serializers.IntegerField()
+    arn = serializers.CharField()
+    resource_type = serializers.CharField()
+    account = serializers.CharField()
+    rule = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class ControlDetailSerializer(ControlSerializer):
+    failing_resources = FailingResourceSerializer(many=True)
+
+
+class FrameworkSerializer(ScoreFieldsSerializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    source = serializers.CharField()
+    builtin = serializers.BooleanField()
+    controls = ControlSerializer(many=True)
+
+
+class BuiltinFrameworkSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.CharField()
+    source = serializers.CharField()
+    controls = serializers.IntegerField()
+    enabled = serializers.BooleanField()
+
+
+class FrameworkCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    controls = serializers.ListField(
+        child=serializers.DictField(), help_text="[{id, title, rules?: [rule ids]}]"
+    )
+
+
+class FrameworkEnableSerializer(serializers.Serializer):
+    framework = serializers.CharField(help_text="id of a built-in framework")
+
+
+class ControlRulesSerializer(serializers.Serializer):
+    rules = serializers.ListField(child=serializers.CharField())
+
+
+class ScoresSerializer(serializers.Serializer):
+    organization = ScoreFieldsSerializer()
+    frameworks = FrameworkSerializer(many=True)
+
+
+class ScoreRowSerializer(ScoreFieldsSerializer):
+    key = serializers.CharField()
+
+
+class DimensionScoresSerializer(serializers.Serializer):
+    by = serializers.CharField()
+    rows = ScoreRowSerializer(many=True)
+
+
+class TrendPointSerializer(ScoreFieldsSerializer):
+    day = serializers.DateField()
+    source = serializers.ChoiceField(
+        choices=["measured", "demo"], help_text="demo: invented demo history, not measured"
+    )
+
+
+class TrendSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    key = serializers.CharField()
+    days = serializers.IntegerField()
+    points = TrendPointSerializer(many=True)

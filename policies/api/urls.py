@@ -1,5 +1,6 @@
 from django.urls import path
 
+from . import frameworks as fw
 from . import views
 from .ci_check import CICheckView
 
@@ -17,6 +18,17 @@ urlpatterns = [
     path("findings/", views.FindingListView.as_view(), name="api-finding-list"),
     path("findings/counts/", views.FindingCountsView.as_view(), name="api-finding-counts"),
     path("evaluate/", views.EvaluateView.as_view(), name="api-policy-evaluate"),
+    path("frameworks/", fw.FrameworkListView.as_view(), name="api-framework-list"),
+    path("frameworks/builtin/", fw.BuiltinFrameworkListView.as_view(), name="api-builtin-list"),
+    path("frameworks/enable/", fw.FrameworkEnableView.as_view(), name="api-framework-enable"),
+    path("frameworks/<slug:slug>/", fw.FrameworkDetailView.as_view(), name="api-framework"),
+    path(
+        "frameworks/<slug:slug>/controls/<int:pk>/",
+        fw.ControlDetailView.as_view(),
+        name="api-control",
+    ),
+    path("scores/", fw.ScoresView.as_view(), name="api-scores"),
+    path("trends/", fw.TrendView.as_view(), name="api-trends"),
     path("ci-check/", CICheckView.as_view(), name="api-ci-check"),
     path("exemptions/", views.ExemptionListView.as_view(), name="api-exemption-list"),
     path(

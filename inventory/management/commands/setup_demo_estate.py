@@ -119,6 +119,30 @@ class Command(BaseCommand):
             f"{scan.unchanged} unchanged, {scan.deleted} deleted "
             f"({time.monotonic() - started:.0f} s in all)."
         )
+        with context.use(actor=actor), tenant_scope(organization, actor=actor):
+            self.stdout.write(_frameworks_and_scores(organization))
+
+
+def _frameworks_and_scores(organization) -> str:
+    """Enable the four built-in frameworks (installing their rules), evaluate, record today's
+    measured scores, and write the labelled DEMO history before them (policies.demo)."""
+    from django.db import connection
+
+    from policies import demo as policy_demo
+    from policies import evaluation
+    from policies import services as policy_services
+
+    if connection.vendor != "postgresql":  # the evaluator and the scores are PostgreSQL SQL
+        return "Frameworks and scores skipped: they need PostgreSQL (this is the SQLite mode)."
+    names = []
+    for framework_id in sorted(policy_services.builtin_library()):
+        names.append(policy_services.enable_framework(organization, framework_id).name)
+    result = evaluation.evaluate_organization(organization, trigger="demo")  # + today's scores
+    seeded = policy_demo.seed_demo_history(organization)
+    return (
+        f"Frameworks enabled: {', '.join(names)}; {result['failing']} findings open; "
+        f"{seeded} snapshot rows of labelled demo history before today."
+    )
 
 
 # Which demo team holds the accounts of which OU path (setup_demo creates the teams): the demo's
