@@ -54,7 +54,7 @@ urlpatterns = [
     ),
     path(
         "aws-tag-policies/effective/<str:account_id>/",
-        views.AwsEffectivePolicyListView.as_view(),
+        views.AwsEffectivePolicyDetailView.as_view(),
         name="api-aws-effective-account",
     ),
 ]

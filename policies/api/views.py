@@ -420,21 +420,34 @@ class AwsTagPolicyDetailView(OrganizationAPIView):
 
 
 class AwsEffectivePolicyListView(OrganizationAPIView):
-    """The effective AWS tag policy of each account the caller may see (or of one account,
-    by its 12-digit id): the levels it comes from, the policy as AWS displays it, and the
-    operators ignored with the reason."""
+    """The effective AWS tag policy of each account the caller may see: the levels it comes
+    from, the policy as AWS displays it, and the operators ignored with the reason."""
 
     serializer_class = AwsEffectivePolicySerializer
     model = AwsAccount
 
-    @extend_schema(responses={200: AwsEffectivePolicySerializer(many=True)})
+    @extend_schema(
+        operation_id="aws_effective_policies_list",
+        responses={200: AwsEffectivePolicySerializer(many=True)},
+    )
     def get(self, request, *args, **kwargs):
-        accounts = visible_accounts(self.membership)
-        if "account_id" in kwargs:
-            accounts = accounts.filter(account_id=kwargs["account_id"])
-            if not accounts.exists():
-                raise Http404("No such account.")
-        items = aws_policies.account_policies(self.organization, accounts)
-        if "account_id" in kwargs:
-            return Response(AwsEffectivePolicySerializer(items[0]).data)
+        items = aws_policies.account_policies(self.organization, visible_accounts(self.membership))
         return Response(AwsEffectivePolicySerializer(items, many=True).data)
+
+
+class AwsEffectivePolicyDetailView(OrganizationAPIView):
+    """The effective AWS tag policy of one account (by its 12-digit id) the caller may see."""
+
+    serializer_class = AwsEffectivePolicySerializer
+    model = AwsAccount
+
+    @extend_schema(
+        operation_id="aws_effective_policy_retrieve",
+        responses={200: AwsEffectivePolicySerializer},
+    )
+    def get(self, request, *args, **kwargs):
+        accounts = visible_accounts(self.membership).filter(account_id=kwargs["account_id"])
+        if not accounts.exists():
+            raise Http404("No such account.")
+        items = aws_policies.account_policies(self.organization, accounts)
+        return Response(AwsEffectivePolicySerializer(items[0]).data)
