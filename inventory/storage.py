@@ -17,6 +17,7 @@ PostgreSQL, the ORM elsewhere (the embedded SQLite default).
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,7 +87,7 @@ def diff_tags(old: dict[str, str], new: dict[str, str]) -> list[dict[str, str | 
 BATCH = 1000
 
 
-class UnitWriter:
+class UnitWriter(ABC):
     """Stores the pages of one scan unit, then closes it (finish)."""
 
     def __init__(
@@ -105,12 +106,13 @@ class UnitWriter:
         self.scan = scan
         self.started = started
 
+    @abstractmethod
     def write(self, records: Iterable[ResourceRecord], now: datetime) -> Counts:
-        raise NotImplementedError
+        """Store one page of the unit's resources."""
 
+    @abstractmethod
     def finish(self, now: datetime) -> int:
         """Mark deleted what the unit did not see; record the unit's completion."""
-        raise NotImplementedError
 
     def _unit(self):
         live = Resource.objects.filter(

@@ -3,10 +3,7 @@ variations for what a small offline config cannot produce (no-op, replace, updat
 
 import copy
 import json
-import os
-import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,6 @@ from policies.ci.plan import MAX_DOCUMENT_BYTES, DocumentError, parse_terraform_
 
 FIXTURES = Path(__file__).parent / "fixtures" / "terraform"
 PLAN = FIXTURES / "plan.json"
-MIRROR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +249,8 @@ def test_50_mib_is_refused_before_parsing():
     assert parse_terraform_plan(body[:-1]) == []  # one byte less is accepted
 
 
-def test_5000_resources_parse_well_under_a_second():
+def test_a_5000_resource_plan_in_50_modules_parses_whole():
+    """Size, not speed: bench/ci_check.py measures the time (docs/benchmarks.md)."""
     changes = []
     for i in range(5000):
         rc = _change(
@@ -270,18 +267,12 @@ def test_5000_resources_parse_well_under_a_second():
         rc["module_address"] = f"module.app[{i % 50}]"
         changes.append(rc)
     body = json.dumps(_plan(*changes)).encode()
-    started = time.perf_counter()
     parsed = parse_terraform_plan(body)
-    elapsed = time.perf_counter() - started
     assert len(parsed) == 5000 and parsed[-1].tags["Name"] == "web-4999"
-    assert elapsed < 1.0, f"{elapsed:.3f} s"
+    assert {r.module_address for r in parsed} == {f"module.app[{i}]" for i in range(50)}
 
 
-@pytest.mark.skipif(
-    shutil.which("terraform") is None or not MIRROR.is_dir(),
-    reason="terraform or the AWS provider mirror is missing",
-)
-def test_committed_plan_is_what_terraform_produces_today(tmp_path):
+def test_committed_plan_is_what_terraform_produces_today(tmp_path, terraform_mirror):
     """regenerate.sh plans main.tf offline; its output parses to the same resources."""
     out = tmp_path / "plan.json"
     subprocess.run([str(FIXTURES / "regenerate.sh"), str(out)], check=True, capture_output=True)

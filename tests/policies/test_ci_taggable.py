@@ -1,8 +1,6 @@
 """The taggable table: generated from the AWS provider schema, covering every scanned type."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +18,6 @@ from policies.ci.taggable import (
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "policies" / "ci" / "data" / "terraform_aws_taggable.json"
-MIRROR = Path(os.environ.get("TF_PLUGIN_DIR", "/opt/tf-plugins"))
 NOT_IN_CLOUDFORMATION = {"ec2:snapshot", "ec2:image"}  # no CloudFormation resource type
 
 
@@ -77,11 +74,7 @@ def test_autoscaling_group_is_tagged_by_blocks():
     assert (info.taggable, info.tag_blocks, info.default_tags) == (True, True, False)
 
 
-@pytest.mark.skipif(
-    shutil.which("terraform") is None or not MIRROR.is_dir(),
-    reason="terraform or the AWS provider mirror is missing",
-)
-def test_committed_table_matches_the_provider_schema(tmp_path):
+def test_committed_table_matches_the_provider_schema(tmp_path, terraform_mirror):
     out = tmp_path / "table.json"
     subprocess.run(
         [
@@ -90,7 +83,7 @@ def test_committed_table_matches_the_provider_schema(tmp_path):
             "--version",
             "5.100.0",
             "--plugin-dir",
-            str(MIRROR),
+            str(terraform_mirror),
             "--output",
             str(out),
         ],
