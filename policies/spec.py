@@ -67,7 +67,7 @@ def fold(text: str) -> str:
     """ASCII-only lower case: A-Z become a-z, nothing else changes.
 
     Every case-insensitive comparison of the rules uses this, not str.lower(), so that SQL can
-    do the same with translate(k, 'ABC...Z', 'abc...z') whatever the database's locale.
+    do the same with lower(k COLLATE "C") whatever the database's locale.
     """
     if text.isascii():  # the usual case; str.lower() is then the same and much faster
         return text.lower()
