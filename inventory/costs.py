@@ -74,12 +74,16 @@ def latest_period(organization, account_pks: Iterable[int] | None = None) -> Cos
     rows = ResourceCost.objects.for_org(organization).filter(currency=CURRENCY)
     if account_pks is not None:
         rows = rows.filter(account_id__in=list(account_pks))
-    end = rows.order_by("-period_end").values_list("period_end", flat=True).first()
+    # The end of the latest-starting row (cost_period_idx, read backwards): for daily rows, the
+    # day after the latest day.
+    end = rows.order_by("-period_start", "-period_end").values_list("period_end", flat=True).first()
     if end is None:
         return None
     start = end - timedelta(days=COST_WINDOW_DAYS)
-    sources = rows.filter(period_start__gte=start).order_by().values_list("source", flat=True)
-    return CostPeriod(start=start, end=end, sources=tuple(sorted(set(sources))))
+    sources = (
+        rows.filter(period_start__gte=start).order_by().values_list("source", flat=True).distinct()
+    )
+    return CostPeriod(start=start, end=end, sources=tuple(sorted(sources)))
 
 
 def import_window(today: date | None = None) -> tuple[date, date]:
