@@ -98,3 +98,39 @@ def reap_stale_scans() -> list[int]:
     for organization in Organization.objects.all():
         reaped.extend(reap(organization))
     return reaped
+
+
+@shared_task(base=TenantTask, name="inventory.import_costs", tenant_transaction=False)
+def import_costs(account_ids: list[str] | None = None) -> dict | None:
+    """Import the organization's resource costs from Cost Explorer (inventory.costs); AWS is
+    called outside any transaction. None when the organization has no enabled account."""
+    from .costs import import_costs as run_import
+
+    ctx = current()
+    try:
+        return run_import(ctx.organization, actor=ctx.actor, account_ids=account_ids or ())
+    except ValueError:
+        return None
+
+
+@shared_task(name="inventory.import_all_costs")
+def import_all_costs() -> int:
+    """Daily (beat; the entry is disabled until an operator enables it, since Cost Explorer
+    bills each request and resource-level data is an opt-in): one import_costs task per
+    organization with an enabled account."""
+    from accounts.models import Organization
+    from tagsense.tenancy import context
+    from tagsense.tenancy.context import Actor
+
+    from .models import AwsAccount
+
+    actor = Actor.system("inventory.import_all_costs")
+    queued = 0
+    for organization in Organization.objects.all():
+        with tenant_scope(organization, actor=actor):
+            if not AwsAccount.objects.for_org(organization).enabled().exists():
+                continue
+        with context.use(actor=actor, organization=organization):
+            import_costs.delay()
+        queued += 1
+    return queued

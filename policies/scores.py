@@ -10,7 +10,11 @@ Definitions (docs/policies.md, "Scores"):
 - such a resource is *compliant* when none of those rules has an open finding on it. An
   exempted finding is not open: exempted counts as compliant (the exemption is the accepted
   risk), and so does a resolved one;
-- score = compliant / in scope, as a percentage; no resource in scope gives no score.
+- score = compliant / in scope, as a percentage; no resource in scope gives no score;
+- when the accounts in scope have cost data (inventory.costs), each score also carries its
+  *spend*: the same resources weighted by each one's cost over the cost period (the latest 14
+  days with data), so "X % of spend compliant" and the untagged dollars (the cost of the
+  resources failing a rule). Without cost data there is no spend, never a zero.
 
 The rule sets: the organization, a team, an AWS account and a resource type use every active
 rule of the organization; a framework the active rules its controls cite; a control its own.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -36,15 +41,42 @@ from .models import Control, Framework, Rule, ScoreSnapshot
 
 if TYPE_CHECKING:
     from accounts.models import Membership, Organization
+    from inventory.costs import CostPeriod
 
 ORG_KEY = ""
 TREND_DAYS = (30, 90)
 
 
 @dataclass(frozen=True)
+class Spend:
+    """What the resources of a score cost over the cost period: those in scope, the compliant
+    ones, and how many of those in scope have a cost at all. Amounts in the period's currency;
+    a resource's cost never counts below zero (credits)."""
+
+    in_scope: Decimal
+    compliant: Decimal
+    costed: int
+
+    @property
+    def failing(self) -> Decimal:
+        """Untagged dollars: the cost of the resources in scope failing at least one rule."""
+        return self.in_scope - self.compliant
+
+    @property
+    def percent(self) -> float | None:
+        if self.in_scope <= 0:
+            return None
+        return round(float(100 * self.compliant / self.in_scope), 1)
+
+
+NO_SPEND = Spend(Decimal(0), Decimal(0), 0)
+
+
+@dataclass(frozen=True)
 class Score:
     in_scope: int
     compliant: int
+    spend: Spend | None = None  # None: no cost data for the accounts in scope
 
     @property
     def failing(self) -> int:
@@ -56,6 +88,46 @@ class Score:
 
 
 EMPTY = Score(0, 0)
+
+
+def _empty(period: CostPeriod | None) -> Score:
+    return EMPTY if period is None else Score(0, 0, NO_SPEND)
+
+
+def _cost_cte(organization_id: int, period: CostPeriod | None) -> tuple[str, list[Any]]:
+    """A CTE body: (resource_id, amount), each resource's cost over the period (none without
+    one), never below zero."""
+    if period is None:
+        return "SELECT NULL::bigint AS resource_id, NULL::numeric AS amount WHERE false", []
+    return (
+        "SELECT rc.resource_id, GREATEST(sum(rc.amount), 0) AS amount "
+        "FROM inventory_resourcecost rc WHERE rc.organization_id = %s "
+        "AND rc.resource_id IS NOT NULL AND rc.currency = %s "
+        "AND rc.period_start >= %s AND rc.period_end <= %s GROUP BY rc.resource_id",
+        [organization_id, period.currency, period.start, period.end],
+    )
+
+
+def _aggregates(alias: str) -> str:
+    """Resources in scope, compliant, with a cost, their cost, the compliant ones' cost."""
+    return (
+        f"count(*), count(*) FILTER (WHERE NOT {alias}.failing), "
+        f"count(*) FILTER (WHERE {alias}.costed), coalesce(sum({alias}.amount), 0), "
+        f"coalesce(sum({alias}.amount) FILTER (WHERE NOT {alias}.failing), 0)"
+    )
+
+
+def _row_score(row, period: CostPeriod | None) -> Score:
+    spend = None if period is None else Spend(Decimal(row[3]), Decimal(row[4]), row[2])
+    return Score(row[0], row[1], spend)
+
+
+def cost_period(organization: Organization, account_pks: list[int] | None) -> CostPeriod | None:
+    """The cost period of the scores over `account_pks` (None: every account); None when those
+    accounts have no cost data."""
+    from inventory.costs import latest_period
+
+    return latest_period(organization, account_pks)
 
 
 def control_key(framework_slug: str, control_id: str) -> str:
@@ -80,54 +152,69 @@ def _pairs(organization_id: int, rules: list[Rule], account_pks) -> tuple[str, l
 
 
 def _group_scores(
-    organization_id: int, rules: list[Rule], groups: dict[str, list[int]], account_pks
+    organization_id: int,
+    rules: list[Rule],
+    groups: dict[str, list[int]],
+    account_pks,
+    period: CostPeriod | None = None,
 ) -> dict[str, Score]:
-    """Score per named rule set, in one statement."""
+    """Score per named rule set (with its spend over `period`, if any), in one statement."""
     if not any(groups.values()):  # no active rule: nothing is in scope (and no SQL to run)
-        return {key: EMPTY for key in groups}
+        return {key: _empty(period) for key in groups}
     keys = [k for k, pks in groups.items() for _ in pks]
     pks = [pk for _, group in groups.items() for pk in group]
     pairs, params = _pairs(organization_id, rules, account_pks)
+    costs, cost_params = _cost_cte(organization_id, period)
     statement = (
         f"WITH p AS ({pairs}), g AS (SELECT * FROM unnest(%s::text[], %s::bigint[]) "
         "AS g(gkey, rule_pk)), x AS (SELECT g.gkey, p.resource_id, bool_or(p.failing) AS failing "
-        "FROM p JOIN g ON g.rule_pk = p.rule_pk GROUP BY g.gkey, p.resource_id) "
-        "SELECT gkey, count(*), count(*) FILTER (WHERE NOT failing) FROM x GROUP BY gkey"
+        f"FROM p JOIN g ON g.rule_pk = p.rule_pk GROUP BY g.gkey, p.resource_id), c AS ({costs}), "
+        "xc AS (SELECT x.*, c.resource_id IS NOT NULL AS costed, c.amount FROM x "
+        "LEFT JOIN c ON c.resource_id = x.resource_id) "
+        f"SELECT xc.gkey, {_aggregates('xc')} FROM xc GROUP BY xc.gkey"
     )
     with connection.cursor() as cursor:
-        cursor.execute(statement, [*params, keys, pks])
-        found = {row[0]: Score(row[1], row[2]) for row in cursor.fetchall()}
-    return {key: found.get(key, EMPTY) for key in groups}
+        cursor.execute(statement, [*params, keys, pks, *cost_params])
+        found = {row[0]: _row_score(row[1:], period) for row in cursor.fetchall()}
+    return {key: found.get(key, _empty(period)) for key in groups}
 
 
 DIMENSIONS = ("team", "account", "resource_type")
 
 
 def _dimension_scores(
-    organization_id: int, rules: list[Rule], by: str, account_pks
+    organization_id: int,
+    rules: list[Rule],
+    by: str,
+    account_pks,
+    period: CostPeriod | None = None,
 ) -> dict[str, Score]:
     """Score per team (slug), account (12-digit id) or resource type, over every active
-    rule. A resource counts for each team holding its account."""
+    rule, with its spend over `period` if any. A resource counts for each team holding its
+    account."""
     if not any(rule.active for rule in rules):
         return {}
     pairs, params = _pairs(organization_id, rules, account_pks)
+    costs, cost_params = _cost_cte(organization_id, period)
     per_resource = (
         f"WITH p AS ({pairs}), x AS (SELECT p.resource_id, p.account_id, p.resource_type, "
-        "bool_or(p.failing) AS failing FROM p GROUP BY 1, 2, 3) "
+        f"bool_or(p.failing) AS failing FROM p GROUP BY 1, 2, 3), c AS ({costs}), "
+        "xc AS (SELECT x.*, c.resource_id IS NOT NULL AS costed, c.amount FROM x "
+        "LEFT JOIN c ON c.resource_id = x.resource_id) "
     )
+    params = [*params, *cost_params]
     if by == "resource_type":
-        tail = "SELECT x.resource_type, count(*), count(*) FILTER (WHERE NOT x.failing) FROM x "
-        tail += "GROUP BY 1"
+        tail = f"SELECT xc.resource_type, {_aggregates('xc')} FROM xc GROUP BY 1"
     elif by == "account":
         tail = (
-            "SELECT a.account_id, count(*), count(*) FILTER (WHERE NOT x.failing) FROM x "
-            "JOIN inventory_awsaccount a ON a.id = x.account_id GROUP BY 1"
+            f"SELECT a.account_id, {_aggregates('xc')} FROM xc "
+            "JOIN inventory_awsaccount a ON a.id = xc.account_id GROUP BY 1"
         )
     elif by == "team":
         teams = sql.teams_of_account_sql()
         tail = (
-            "SELECT s.slug, count(*), count(*) FILTER (WHERE NOT r.failing) FROM "
-            "(SELECT x.*, %s::bigint AS organization_id FROM x) r "
+            f"SELECT s.slug, {_aggregates('r')} FROM "
+            "(SELECT xc.*, %s::bigint AS organization_id FROM xc) r "
             f"CROSS JOIN LATERAL ({teams}) s GROUP BY 1"
         )
         params = [*params, organization_id]
@@ -135,7 +222,7 @@ def _dimension_scores(
         raise ValueError(by)
     with connection.cursor() as cursor:
         cursor.execute(per_resource + tail, params)
-        return {row[0]: Score(row[1], row[2]) for row in sorted(cursor.fetchall())}
+        return {row[0]: _row_score(row[1:], period) for row in sorted(cursor.fetchall())}
 
 
 def _frameworks(organization: Organization) -> list[Framework]:
@@ -162,11 +249,15 @@ class Scorecard:
     frameworks: dict[str, Score]
     controls: dict[str, Score]  # by control_key
     rules_by_id: dict[str, Rule]
+    period: CostPeriod | None = None  # the cost period of the spends; None: no cost data
 
 
-def scorecard(organization: Organization, account_pks: list[int] | None = None) -> Scorecard:
+def scorecard(
+    organization: Organization, account_pks: list[int] | None = None, *, spend: bool = True
+) -> Scorecard:
     """The organization's, each framework's and each control's score over `account_pks` (None:
-    every account), in one statement."""
+    every account), in one statement; with their spend when those accounts have cost data
+    (and `spend`)."""
     rules = list(Rule.objects.for_org(organization))
     by_id = {rule.rule_id: rule for rule in rules}
     groups: dict[str, list[int]] = {"org:": [r.pk for r in rules if r.active]}
@@ -177,21 +268,31 @@ def scorecard(organization: Organization, account_pks: list[int] | None = None) 
             groups["ctl:" + control_key(framework.slug, control.control_id)] = pks
             cited.update(pks)
         groups["fw:" + framework.slug] = sorted(cited)
-    scores = _group_scores(organization.pk, rules, groups, account_pks)
+    period = cost_period(organization, account_pks) if spend else None
+    scores = _group_scores(organization.pk, rules, groups, account_pks, period)
     return Scorecard(
         organization=scores["org:"],
         frameworks={k[3:]: v for k, v in scores.items() if k.startswith("fw:")},
         controls={k[4:]: v for k, v in scores.items() if k.startswith("ctl:")},
         rules_by_id=by_id,
+        period=period,
     )
 
 
-def dimension(organization: Organization, by: str, account_pks: list[int] | None = None):
-    """{team slug | account id | resource type: Score} over every active rule."""
+def dimension(
+    organization: Organization,
+    by: str,
+    account_pks: list[int] | None = None,
+    *,
+    spend: bool = True,
+):
+    """{team slug | account id | resource type: Score} over every active rule, with their spend
+    when the accounts in scope have cost data (and `spend`)."""
     if by not in DIMENSIONS:
         raise ValueError(by)
     rules = list(Rule.objects.for_org(organization))
-    return _dimension_scores(organization.pk, rules, by, account_pks)
+    period = cost_period(organization, account_pks) if spend else None
+    return _dimension_scores(organization.pk, rules, by, account_pks, period)
 
 
 def control_status(control: Control, score: Score, rules_by_id: dict[str, Rule]) -> str:
@@ -219,7 +320,7 @@ def failing_findings(membership: Membership, control: Control):
 
 
 def _snapshot_rows(organization: Organization) -> list[tuple[str, str, str, Score]]:
-    card = scorecard(organization)
+    card = scorecard(organization, spend=False)
     rows = [(ScoreSnapshot.ORGANIZATION, ORG_KEY, organization.name, card.organization)]
     for framework in _frameworks(organization):
         rows.append(
@@ -235,9 +336,9 @@ def _snapshot_rows(organization: Organization) -> list[tuple[str, str, str, Scor
             rows.append(
                 (ScoreSnapshot.CONTROL, key, control.title[:300], card.controls.get(key, EMPTY))
             )
-    for slug, score in dimension(organization, "team").items():
+    for slug, score in dimension(organization, "team", spend=False).items():
         rows.append((ScoreSnapshot.TEAM, slug, slug, score))
-    for account_id, score in dimension(organization, "account").items():
+    for account_id, score in dimension(organization, "account", spend=False).items():
         rows.append((ScoreSnapshot.ACCOUNT, account_id, account_id, score))
     return rows
 
@@ -310,8 +411,9 @@ def trend(membership: Membership, kind: str, key: str = ORG_KEY, days: int = 30)
 def dashboard_summary(membership: Membership, accounts=None) -> dict:
     """The dashboard's compliance block: the overall score and each framework's, over the
     accounts the member may see (narrowed to `accounts`, a queryset, when the dashboard's team
-    scope asks), and 90-day trend charts: the organization's for members who see every account,
-    each of their teams' for editors and viewers."""
+    scope asks), their spend and the cost period when those accounts have cost data, and
+    90-day trend charts: the organization's for members who see every account, each of their
+    teams' for editors and viewers."""
     from . import charts
 
     account_pks = account_scope(membership)
@@ -334,4 +436,4 @@ def dashboard_summary(membership: Membership, accounts=None) -> dict:
             points = trend(membership, ScoreSnapshot.TEAM, key, 90)
             trends.append((f"Team {key}", charts.snapshot_chart(points, label=key, days=90)))
     return {"compliance": card.organization, "framework_scores": frameworks,
-            "compliance_trends": trends}  # fmt: skip
+            "compliance_trends": trends, "cost_period": card.period}  # fmt: skip

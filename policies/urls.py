@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import converters, views  # noqa: F401 - converters registers <framework:...>
 
 urlpatterns = [
     path("", views.RuleListView.as_view(), name="policies"),
@@ -13,14 +13,18 @@ urlpatterns = [
     path("frameworks/", views.FrameworkListView.as_view(), name="framework-list"),
     path("frameworks/enable/", views.FrameworkEnableView.as_view(), name="framework-enable"),
     path("frameworks/new/", views.FrameworkCreateView.as_view(), name="framework-create"),
-    path("frameworks/<slug:slug>/", views.FrameworkDetailView.as_view(), name="framework-detail"),
     path(
-        "frameworks/<slug:slug>/delete/",
+        "frameworks/<framework:slug>/",
+        views.FrameworkDetailView.as_view(),
+        name="framework-detail",
+    ),
+    path(
+        "frameworks/<framework:slug>/delete/",
         views.FrameworkDeleteView.as_view(),
         name="framework-delete",
     ),
     path(
-        "frameworks/<slug:slug>/controls/<int:pk>/rules/",
+        "frameworks/<framework:slug>/controls/<int:pk>/rules/",
         views.ControlRulesView.as_view(),
         name="control-rules",
     ),

@@ -536,6 +536,7 @@ class FrameworkListView(PolicyPageMixin, TemplateView):
             f for key, f in sorted(services.builtin_library().items()) if key not in enabled
         ]
         context["overall"] = card.organization
+        context["cost_period"] = card.period
         context["create_errors"] = kwargs.get("create_errors")
         context["create_form"] = kwargs.get("create_form", {})
         return context
@@ -604,6 +605,7 @@ class FrameworkDetailView(PolicyPageMixin, TemplateView):
             )
         context["info"] = info
         context["framework"] = framework
+        context["cost_period"] = card.period
         context["charts"] = {
             days: charts.snapshot_chart(
                 scores.trend(self.membership, ScoreSnapshot.FRAMEWORK, framework.slug, days),

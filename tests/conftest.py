@@ -107,8 +107,26 @@ def aws_env(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    _moto_answers_cost_and_usage_with_resources(monkeypatch)
     with mock_aws():
         yield
+
+
+def _moto_answers_cost_and_usage_with_resources(monkeypatch):
+    """moto (5.2.5) does not implement Cost Explorer's GetCostAndUsageWithResources, which
+    inventory.costs calls. Here moto answers it as it answers GetCostAndUsage: from the results
+    a test injects through moto's API (`POST /moto-api/static/ce/cost-and-usage-results`), keyed
+    by the request body, empty when none is injected. The request still goes through boto3's
+    validation and moto's routing; only the tests do this, never production code."""
+    from moto.ce.responses import CostExplorerResponse
+
+    if not hasattr(CostExplorerResponse, "get_cost_and_usage_with_resources"):
+        monkeypatch.setattr(
+            CostExplorerResponse,
+            "get_cost_and_usage_with_resources",
+            CostExplorerResponse.get_cost_and_usage,
+            raising=False,
+        )
 
 
 @pytest.fixture

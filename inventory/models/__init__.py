@@ -1,4 +1,5 @@
 from .accounts import AwsAccount
+from .costs import ResourceCost
 from .graph import Edge
 from .resources import Resource, TagEvent
 from .scans import ScanRun, ScanUnit, UnitCoverage
@@ -11,6 +12,7 @@ __all__ = [
     "AwsAccount",
     "Edge",
     "Resource",
+    "ResourceCost",
     "ScanRun",
     "ScanSchedule",
     "ScanUnit",

@@ -3,6 +3,8 @@ accounts the caller may see; writes (enable, create, map rules, remove) need `ma
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -27,9 +29,40 @@ from .serializers import (
 )
 from .views import SPEC_PROBLEM, spec_problem  # noqa: I001
 
+CENTS = Decimal("0.01")
+
+
+def _spend(spend: scores.Spend | None) -> dict | None:
+    if spend is None:
+        return None
+    return {
+        "in_scope": str(spend.in_scope.quantize(CENTS)),
+        "compliant": str(spend.compliant.quantize(CENTS)),
+        "failing": str(spend.failing.quantize(CENTS)),
+        "score": spend.percent,
+        "resources_with_cost": spend.costed,
+    }
+
 
 def _score(score: scores.Score) -> dict:
-    return {"in_scope": score.in_scope, "compliant": score.compliant, "score": score.percent}
+    return {
+        "in_scope": score.in_scope,
+        "compliant": score.compliant,
+        "score": score.percent,
+        "spend": _spend(score.spend),
+    }
+
+
+def _period(period) -> dict | None:
+    if period is None:
+        return None
+    return {
+        "start": period.start,
+        "end": period.end,
+        "days": period.days,
+        "currency": period.currency,
+        "sources": list(period.sources),
+    }
 
 
 def _control(control: Control, card: scores.Scorecard, slug: str) -> dict:
@@ -202,7 +235,8 @@ class ControlDetailView(FrameworkBase):
 class ScoresView(FrameworkBase):
     """Compliance scores over the accounts the caller may see: the organization's, each
     framework's and control's; with `?by=team|account|resource_type`, one row per team slug,
-    account id or resource type instead."""
+    account id or resource type instead. When those accounts have cost data, every score has
+    its `spend` (the same resources weighted by their cost over `spend_period`)."""
 
     @extend_schema(
         parameters=[OpenApiParameter("by", OpenApiTypes.STR, enum=list(scores.DIMENSIONS))],
@@ -216,7 +250,11 @@ class ScoresView(FrameworkBase):
                 raise NotFound("by is one of team, account, resource_type.")
             rows = scores.dimension(self.organization, by, account_pks)
             body = DimensionScoresSerializer(
-                {"by": by, "rows": [{"key": k, **_score(s)} for k, s in rows.items()]}
+                {
+                    "by": by,
+                    "rows": [{"key": k, **_score(s)} for k, s in rows.items()],
+                    "spend_period": _period(scores.cost_period(self.organization, account_pks)),
+                }
             )
             return Response(body.data)
         card = self.card()
@@ -225,6 +263,7 @@ class ScoresView(FrameworkBase):
             {
                 "organization": _score(card.organization),
                 "frameworks": [_framework(f, card) for f in frameworks],
+                "spend_period": _period(card.period),
             }
         )
 

@@ -176,7 +176,46 @@ class ScoreFieldsSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True, help_text="compliant / in_scope, in %")
 
 
-class ControlSerializer(ScoreFieldsSerializer):
+class SpendSerializer(serializers.Serializer):
+    in_scope = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text="Cost of the resources in scope over the period"
+    )
+    compliant = serializers.DecimalField(
+        max_digits=20, decimal_places=2, help_text="Of that, the cost of the compliant ones"
+    )
+    failing = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        help_text="Untagged dollars: the cost of the resources failing at least one rule",
+    )
+    score = serializers.FloatField(
+        allow_null=True, help_text="compliant / in_scope spend, in %; null with no spend in scope"
+    )
+    resources_with_cost = serializers.IntegerField(
+        help_text="Resources in scope with a cost in the period"
+    )
+
+
+class ScoredSerializer(ScoreFieldsSerializer):
+    spend = SpendSerializer(
+        allow_null=True,
+        help_text="The same resources weighted by their cost over spend_period; null when the "
+        "accounts in scope have no cost data",
+    )
+
+
+class CostPeriodSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField(help_text="Exclusive, as in Cost Explorer")
+    days = serializers.IntegerField()
+    currency = serializers.CharField()
+    sources = serializers.ListField(
+        child=serializers.ChoiceField(choices=["cost_explorer", "demo"]),
+        help_text="Where the period's costs come from; demo: invented demo data, not measured",
+    )
+
+
+class ControlSerializer(ScoredSerializer):
     id = serializers.IntegerField()
     control_id = serializers.CharField()
     title = serializers.CharField()
@@ -199,7 +238,7 @@ class ControlDetailSerializer(ControlSerializer):
     failing_resources = FailingResourceSerializer(many=True)
 
 
-class FrameworkSerializer(ScoreFieldsSerializer):
+class FrameworkSerializer(ScoredSerializer):
     slug = serializers.CharField()
     name = serializers.CharField()
     version = serializers.CharField()
@@ -233,17 +272,23 @@ class ControlRulesSerializer(serializers.Serializer):
 
 
 class ScoresSerializer(serializers.Serializer):
-    organization = ScoreFieldsSerializer()
+    organization = ScoredSerializer()
     frameworks = FrameworkSerializer(many=True)
+    spend_period = CostPeriodSerializer(
+        allow_null=True, help_text="The days the spends cover; null without cost data"
+    )
 
 
-class ScoreRowSerializer(ScoreFieldsSerializer):
+class ScoreRowSerializer(ScoredSerializer):
     key = serializers.CharField()
 
 
 class DimensionScoresSerializer(serializers.Serializer):
     by = serializers.CharField()
     rows = ScoreRowSerializer(many=True)
+    spend_period = CostPeriodSerializer(
+        allow_null=True, help_text="The days the spends cover; null without cost data"
+    )
 
 
 class TrendPointSerializer(ScoreFieldsSerializer):

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from policies import converters  # noqa: F401 - registers <framework:...>
+
 from . import frameworks as fw
 from . import views
 from .ci_check import CICheckView
@@ -21,9 +23,9 @@ urlpatterns = [
     path("frameworks/", fw.FrameworkListView.as_view(), name="api-framework-list"),
     path("frameworks/builtin/", fw.BuiltinFrameworkListView.as_view(), name="api-builtin-list"),
     path("frameworks/enable/", fw.FrameworkEnableView.as_view(), name="api-framework-enable"),
-    path("frameworks/<slug:slug>/", fw.FrameworkDetailView.as_view(), name="api-framework"),
+    path("frameworks/<framework:slug>/", fw.FrameworkDetailView.as_view(), name="api-framework"),
     path(
-        "frameworks/<slug:slug>/controls/<int:pk>/",
+        "frameworks/<framework:slug>/controls/<int:pk>/",
         fw.ControlDetailView.as_view(),
         name="api-control",
     ),
