@@ -2,10 +2,21 @@
 of the evaluated rules (new findings, still failing ones, reopened resolved ones) and one
 UPDATE resolving the findings that no longer fail. Never a statement per resource.
 
-Three ways in: a full run for an organization (evaluate_organization: a button and the API),
+Three ways in: a run for an organization (evaluate_organization: a button and the API),
 after a scan for the resources it touched (evaluate_after_scan, called by
 inventory.runner.finish_scan), and for the rules a change touched (evaluate_rules, called by
 policies.services). Callers run inside the organization's tenant scope.
+
+Incremental by a ledger: EvaluationState holds the active rules' versions, a digest of which
+teams hold which account and the engine's version as of the last evaluation; EvaluatedResource
+each live resource's fingerprint (name, tags, configuration) when it was last evaluated. A run
+for the organization evaluates the rules whose version changed over every resource, and every
+rule over the resources whose fingerprint differs from the ledger's (new, changed, deleted,
+restored); when the teams, the engine or nothing is known, everything (also `force=True`).
+So a run when nothing changed finds nothing to do, in one comparison of the two tables.
+Evaluations of one organization are serialised by an advisory lock; the ledger records the
+fingerprints read before the rules are evaluated, so a change committed in between is seen as
+a change by the next run (never the other way round).
 """
 
 from __future__ import annotations
@@ -19,11 +30,16 @@ from django.utils import timezone
 import audit
 
 from . import sql
-from .models import Finding, Rule
+from .models import EvaluationState, Finding, Rule
 
 if TYPE_CHECKING:
     from accounts.models import Organization
     from inventory.models import ScanRun
+
+# The meaning of the rules as this code evaluates them. Raise it when a change to the engine
+# can change a finding: the next run for each organization then evaluates everything.
+ENGINE_VERSION = 2
+_LOCK_CLASS = 0x7461_6700  # pg_advisory_xact_lock(class, organization)
 
 # ruff: noqa: S608 - the statements interpolate only compiled fragments; values are parameters
 # One statement: the violations once (materialized), the upsert writing only findings that are
@@ -126,7 +142,105 @@ def evaluate_rules(
             ],
         )
         failing, new, resolved = cursor.fetchone()
+    if resource_query is None:
+        _remember_rules(organization, rules)
     return {"failing": failing, "new": new, "resolved": resolved}
+
+
+def _lock(organization: Organization) -> None:
+    """One evaluation of an organization at a time (until the transaction ends)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, organization.pk])
+
+
+def _grants_digest(organization: Organization) -> str:
+    """A digest of which teams hold which account: scopes by team and findings' owner teams
+    depend on it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT md5(coalesce(string_agg(r.account_id::text || ':' || s.slug, ',' "
+            "ORDER BY r.account_id, s.slug), '')) FROM (SELECT a.id AS account_id, "
+            "a.organization_id FROM inventory_awsaccount a WHERE a.organization_id = %s) r "
+            f"CROSS JOIN LATERAL ({sql.teams_of_account_sql()}) s",
+            [organization.pk],
+        )
+        return cursor.fetchone()[0]
+
+
+def _state(organization: Organization) -> EvaluationState | None:
+    return EvaluationState.objects.for_org(organization).filter(engine=ENGINE_VERSION).first()
+
+
+def _active_versions(rules: Sequence[Rule]) -> dict[str, int]:
+    return {str(rule.pk): rule.version for rule in rules if rule.active}
+
+
+def _remember_rules(organization: Organization, rules: Sequence[Rule]) -> None:
+    """The rules were evaluated over every resource: the ledger records their versions (an
+    inactive rule, its findings resolved, is forgotten)."""
+    state = _state(organization)
+    if state is None:
+        return  # no ledger yet: the next run evaluates everything
+    for rule in rules:
+        if rule.active:
+            state.rules[str(rule.pk)] = rule.version
+        else:
+            state.rules.pop(str(rule.pk), None)
+    state.save(update_fields=["rules"])
+
+
+_LIVE = (
+    "SELECT r.id, r.fingerprint FROM inventory_resource r "
+    "WHERE r.organization_id = %s AND r.deleted_at IS NULL"
+)
+
+
+def _record_all_resources(organization: Organization) -> None:
+    """The ledger of resources becomes every live resource's present fingerprint."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM policies_evaluatedresource WHERE organization_id = %s", [organization.pk]
+        )
+        cursor.execute(
+            "INSERT INTO policies_evaluatedresource (organization_id, resource_id, fingerprint) "
+            f"SELECT %s, l.id, l.fingerprint FROM ({_LIVE}) l",
+            [organization.pk, organization.pk],
+        )
+
+
+def _stage_changed(organization: Organization) -> int:
+    """Into the temporary table policies_changed (id, fingerprint; NULL when not live): the
+    live resources whose fingerprint differs from the ledger's or that it lacks, and the
+    resources it holds that are no longer live. Returns how many."""
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS policies_changed")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE policies_changed ON COMMIT DROP AS "
+            f"SELECT l.id, l.fingerprint FROM ({_LIVE}) l "
+            "LEFT JOIN policies_evaluatedresource e ON e.organization_id = %s "
+            "AND e.resource_id = l.id WHERE e.fingerprint IS DISTINCT FROM l.fingerprint "
+            "UNION ALL SELECT e.resource_id, NULL FROM policies_evaluatedresource e "
+            f"WHERE e.organization_id = %s AND NOT EXISTS (SELECT 1 FROM ({_LIVE}) l "
+            "WHERE l.id = e.resource_id)",
+            [organization.pk, organization.pk, organization.pk, organization.pk],
+        )
+        return cursor.rowcount
+
+
+def _record_changed(organization: Organization) -> None:
+    """The ledger takes the staged fingerprints (read before the evaluation)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM policies_evaluatedresource e USING policies_changed c "
+            "WHERE e.organization_id = %s AND e.resource_id = c.id",
+            [organization.pk],
+        )
+        cursor.execute(
+            "INSERT INTO policies_evaluatedresource (organization_id, resource_id, fingerprint) "
+            "SELECT %s, c.id, c.fingerprint FROM policies_changed c "
+            "WHERE c.fingerprint IS NOT NULL",
+            [organization.pk],
+        )
 
 
 def delete_findings_of(rule: Rule) -> int:
@@ -136,21 +250,64 @@ def delete_findings_of(rule: Rule) -> int:
 
 
 @transaction.atomic
-def evaluate_organization(organization: Organization, *, trigger: str = "manual") -> dict:
-    """A full run: every rule of the organization over every live resource, then the day's
-    score snapshot (policies.scores); one policy.evaluate event with the counts."""
+def evaluate_organization(
+    organization: Organization, *, trigger: str = "manual", force: bool = False
+) -> dict:
+    """Bring every finding of the organization up to date: what changed since the last run
+    (the ledger, above), or everything when `force` or nothing is known. Then the day's score
+    snapshot (policies.scores) when findings changed or the day has none. One policy.evaluate
+    event with the counts."""
+    _lock(organization)
     rules = list(Rule.objects.for_org(organization))
-    counts = evaluate_rules(organization, rules)
-    result = {
-        "trigger": trigger,
-        "rules": sum(1 for r in rules if r.active),
-        **counts,
-    }
+    active = _active_versions(rules)
+    grants = _grants_digest(organization)
+    state = _state(organization)
+    result: dict[str, Any] = {"trigger": trigger, "rules": len(active)}
+    if force or state is None or state.grants != grants:
+        _record_all_resources(organization)  # the fingerprints before the rules read the tags
+        counts = evaluate_rules(organization, rules)
+        result.update(mode="full", rules_evaluated=len(active), resources_evaluated="all")
+    else:
+        changed = [
+            rule for rule in rules if state.rules.get(str(rule.pk)) != active.get(str(rule.pk))
+        ]
+        counts = {"new": 0, "resolved": 0}
+        if changed:
+            part = evaluate_rules(organization, changed)
+            counts = {"new": part["new"], "resolved": part["resolved"]}
+        resources = _stage_changed(organization)
+        if resources:
+            part = evaluate_rules(
+                organization, rules, resource_query=("SELECT id FROM policies_changed", [])
+            )
+            counts = {k: counts[k] + part[k] for k in counts}
+            _record_changed(organization)
+        result.update(
+            mode="incremental", rules_evaluated=len(changed), resources_evaluated=resources
+        )
+    result.update(new=counts["new"], resolved=counts["resolved"], failing=_open_count(organization))
+    EvaluationState.objects.for_org(organization).delete()
+    EvaluationState.objects.create(
+        organization=organization,
+        rules=active,
+        grants=grants,
+        engine=ENGINE_VERSION,
+        evaluated_at=timezone.now(),
+    )
+    from .models import ScoreSnapshot
     from .scores import take_snapshot
 
-    result["snapshot_rows"] = take_snapshot(organization)  # the day's scores, on demand
+    unchanged = not (counts["new"] or counts["resolved"] or result["mode"] == "full")
+    today = ScoreSnapshot.objects.for_org(organization).filter(
+        day=timezone.now().date(), source=ScoreSnapshot.MEASURED
+    )
+    result["snapshot_rows"] = 0 if unchanged and today.exists() else take_snapshot(organization)
     audit.record("policy.evaluate", data=result)
     return result
+
+
+def _open_count(organization: Organization) -> int:
+    return Finding.objects.for_org(organization).filter(status=Finding.OPEN).count()
 
 
 def _touched_by(scan: ScanRun) -> tuple[str, list[Any]]:
@@ -174,7 +331,22 @@ def evaluate_after_scan(scan: ScanRun, actor: Any = None) -> dict | None:
     rules = list(Rule.objects.for_org(organization))
     if not any(rule.active for rule in rules):
         return None
-    counts = evaluate_rules(organization, rules, resource_query=_touched_by(scan))
+    _lock(organization)
+    touched = _touched_by(scan)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS policies_changed")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE policies_changed ON COMMIT DROP AS SELECT r.id, "
+            "CASE WHEN r.deleted_at IS NULL THEN r.fingerprint END AS fingerprint "
+            f"FROM inventory_resource r WHERE r.id = ANY(ARRAY({touched[0]})) "
+            "AND r.organization_id = %s",
+            [*touched[1], organization.pk],
+        )
+    counts = evaluate_rules(
+        organization, rules, resource_query=("SELECT id FROM policies_changed", [])
+    )
+    if _state(organization) is not None:
+        _record_changed(organization)
     result = {"trigger": "scan", "scan": scan.pk, "rules": sum(r.active for r in rules), **counts}
     audit.record("policy.evaluate", target=scan, data=result, actor=actor)
     return result

@@ -109,7 +109,8 @@ class FindingQuerySet(AccountScopedQuerySet):
 class Finding(TenantModel):
     """One rule failing on one resource. A bulk table (inventory's conventions): written by
     policies.evaluation in set-based statements, no foreign-key constraints, one unique index
-    on (organization, rule, resource) that the upsert's ON CONFLICT uses."""
+    on (organization, resource, rule) that the upsert's ON CONFLICT uses and that finds a
+    scan's resources' findings by resource."""
 
     OPEN, RESOLVED, EXEMPTED = "open", "resolved", "exempted"
     STATUSES = [(s, s) for s in (OPEN, RESOLVED, EXEMPTED)]
@@ -153,6 +154,7 @@ class Finding(TenantModel):
         on_delete=models.SET_NULL,
         related_name="findings",
         db_constraint=False,
+        db_index=False,  # the partial index below: almost every finding has none
     )
 
     objects = FindingQuerySet.as_manager()
@@ -161,11 +163,16 @@ class Finding(TenantModel):
         ordering = ["-last_seen", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "rule", "resource"], name="uniq_finding_rule_resource"
+                fields=["organization", "resource", "rule"], name="uniq_finding_resource_rule"
             )
         ]
         indexes = [
-            models.Index(fields=["organization", "status", "rule"], name="finding_status_idx")
+            models.Index(fields=["organization", "status", "rule"], name="finding_status_idx"),
+            models.Index(
+                fields=["exemption"],
+                name="finding_exemption_idx",
+                condition=models.Q(exemption__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -364,3 +371,37 @@ class ScoreSnapshot(TenantModel):
     @property
     def score(self) -> float | None:
         return round(100 * self.compliant / self.in_scope, 1) if self.in_scope else None
+
+
+class EvaluationState(TenantModel):
+    """What the organization's findings were last brought up to date with
+    (policies.evaluation): each active rule's version, the teams holding each account, and the
+    engine's version. A full evaluation compares them with the present and with the resources
+    evaluated (EvaluatedResource) and evaluates only what differs."""
+
+    rules = models.JSONField(default=dict, help_text="{rule pk: version} of the active rules")
+    grants = models.CharField(max_length=64, blank=True, help_text="digest of account teams")
+    engine = models.PositiveIntegerField(default=0)
+    evaluated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="uniq_evaluation_state")
+        ]
+
+
+class EvaluatedResource(TenantModel):
+    """The fingerprint (inventory.Resource.fingerprint: name, tags and configuration) of each
+    live resource when its findings were last brought up to date. A bulk table: one row per
+    live resource, no foreign-key constraints."""
+
+    organization = _bulk_organization()
+    resource_id = models.BigIntegerField()
+    fingerprint = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "resource_id"], name="uniq_evaluated_resource"
+            )
+        ]

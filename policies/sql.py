@@ -170,14 +170,49 @@ def _scope(sql: _Sql, rule: RuleSpec) -> None:
         _selector(sql, rule.when.key, rule.when.values)
 
 
-def _value_matches(rule: RuleSpec, tags: str) -> tuple[str, list[Any]]:
+def _value_matches(rule: RuleSpec, value: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
+    """The rule's value condition on `value`, the text of its key (an expression with its
+    parameters)."""
     matcher = rule.values
     assert matcher is not None
+    text, params = value
     if matcher.kind == "list":
-        return f"({tags} ->> %s) = ANY(%s)", [rule.key, list(matcher.items)]
+        return f"{text} = ANY(%s)", [*params, list(matcher.items)]
     if matcher.kind == "glob":
-        return f"({tags} ->> %s) LIKE %s", [rule.key, like_pattern(matcher.pattern)]
-    return f"({tags} ->> %s) ~ %s", [rule.key, postgres_regex(matcher.pattern)]
+        return f"{text} LIKE %s", [*params, like_pattern(matcher.pattern)]
+    return f"{text} ~ %s", [*params, postgres_regex(matcher.pattern)]
+
+
+class _Keys:
+    """The tag keys the rules read. Without columns, each read is an operator on the row's
+    tags; with columns, each key's value is read once per row into a column ``kv<n>`` of the
+    resources' level (``r.tags ->> key``) and every rule reads that column: a jsonb lookup
+    per key and row instead of one per rule and row."""
+
+    def __init__(self, columns: bool) -> None:
+        self.columns: dict[str, str] | None = {} if columns else None
+
+    def _column(self, key: str) -> str:
+        assert self.columns is not None
+        return self.columns.setdefault(key, f"kv{len(self.columns)}")
+
+    def value(self, key: str, alias: str) -> tuple[str, list[Any]]:
+        if self.columns is None:
+            return f"({alias}.tags ->> %s)", [key]
+        return f"{alias}.{self._column(key)}", []
+
+    def present(self, key: str, alias: str) -> tuple[str, list[Any]]:
+        if self.columns is None:
+            return f"({alias}.tags ? %s)", [key]
+        # A JSON null value reads as NULL: then the key operator says whether it is there.
+        return f"({alias}.{self._column(key)} IS NOT NULL OR {alias}.tags ? %s)", [key]
+
+    def select_list(self) -> tuple[str, list[Any]]:
+        """The columns for the resources' level (alias r)."""
+        if not self.columns:
+            return "", []
+        names = list(self.columns.items())
+        return ", " + ", ".join(f"r.tags ->> %s AS {c}" for _, c in names), [k for k, _ in names]
 
 
 # --- the violations: every rule in one pass over the resources ---------------------------------
@@ -189,8 +224,9 @@ def _value_matches(rule: RuleSpec, tags: str) -> tuple[str, list[Any]]:
 #      and aliases the case variant (only where the key is absent), per prohibited-key rule the
 #      first matching key, and the count of user tags. Each enumerates the row's keys only
 #      when `t` says it may find something (_needle): most rows are never enumerated;
-#   d  per rule its kind (NULL: nothing wrong) and found key, as two arrays in rule order;
-#   v  the arrays unnested with the rules' tags, for the rows with a violation only.
+#   d  the indexes of the rules the row violates (an int array, usually empty or short);
+#   v  the array unnested: a row per violation, where the rule's kind and found key are
+#      computed (a CASE on the index), only for violations.
 # OFFSET 0 keeps each level from being pulled up, so each column is computed once per row.
 # (A VALUES list per row, the obvious form, re-initialises its expressions for every row:
 # 70 µs a row for 25 rules.)
@@ -243,8 +279,9 @@ def _min_text_length(keys: int) -> int:
     return 7 * keys
 
 
-def _scope_expr(rule: RuleSpec) -> tuple[str, list[Any]]:
+def _scope_expr(rule: RuleSpec, keys: _Keys | None = None) -> tuple[str, list[Any]]:
     """The rule's scope and `when` as one condition on a row of level c ("true" if none)."""
+    keys = keys or _Keys(columns=False)
     scope, terms, params = rule.scope, [], []
     if "*" not in scope.resource_types:
         exact = [t for t in scope.resource_types if not t.endswith(":*")]
@@ -266,11 +303,13 @@ def _scope_expr(rule: RuleSpec) -> tuple[str, list[Any]]:
     for selector in (scope.tag_selector, rule.when):
         if selector is None:
             continue
-        terms.append("c.tags ? %s")
-        params.append(selector.key)
+        text, values = keys.present(selector.key, "c")
+        terms.append(text)
+        params.extend(values)
         if selector.values:
-            terms.append("(c.tags ->> %s) = ANY(%s)")
-            params.extend([selector.key, list(selector.values)])
+            text, values = keys.value(selector.key, "c")
+            terms.append(f"{text} = ANY(%s)")
+            params.extend([*values, list(selector.values)])
     return (" AND ".join(terms) or "true"), params
 
 
@@ -300,6 +339,7 @@ def violations_sql(
             [],
         )
     specs = [rule for _, rule in rules]
+    keys = _Keys(columns=True)
 
     # Level c: shared columns, and which of them need `t`.
     shared = _Sql()
@@ -313,7 +353,8 @@ def violations_sql(
             continue
         variant_of[group] = name = f"v{len(variant_of)}"
         prefilter = _prefilter(group[1])
-        condition = _Sql().add("NOT (b.tags ? %s)", rule.key)
+        present, present_params = keys.present(rule.key, "b")
+        condition = _Sql().add(f"NOT {present}", *present_params)
         if prefilter is not None:
             uses_t = True
             condition.add("AND").extend(prefilter)
@@ -355,47 +396,53 @@ def violations_sql(
             _min_text_length(min(limits) + 1),
         )
 
-    # Level d: per rule, its kind and its found key.
-    kinds, founds = _Sql(), _Sql()
+    # Level d: per rule, whether the row violates it (then its kind and found key, evaluated
+    # only for violations).
+    hits, kinds, founds = _Sql(), _Sql(), _Sql()
     for index, (_, rule) in enumerate(rules):
-        scope, scope_params = _scope_expr(rule)
+        scope, scope_params = _scope_expr(rule, keys)
         if rule.check == "max_tags":
             limit = rule.max if rule.max is not None else 50
-            kinds.add(
-                f"CASE WHEN c.n_user_tags > %s AND {scope} THEN 'too_many_tags' END",
-                limit,
-                *scope_params,
-            )
-            founds.add("NULL")
+            hits.add(f"CASE WHEN c.n_user_tags > %s AND {scope} THEN {index} END", limit)
+            hits.params.extend(scope_params)
+            kinds.add(f"WHEN {index} THEN 'too_many_tags'")
+            founds.add(f"WHEN {index} THEN NULL")
         elif rule.check == "prohibited_key":
             column = prohibited_of[index]
-            kinds.add(
-                f"CASE WHEN c.{column} IS NOT NULL AND {scope} THEN 'prohibited' END",
-                *scope_params,
-            )
-            founds.add(f"c.{column}")
+            hits.add(f"CASE WHEN c.{column} IS NOT NULL AND {scope} THEN {index} END")
+            hits.params.extend(scope_params)
+            kinds.add(f"WHEN {index} THEN 'prohibited'")
+            founds.add(f"WHEN {index} THEN d.{column}")
         else:
             variant = variant_of[(rule.key, tuple(_wanted(rule)))]
             if rule.check == "required_key":
+                present, present_params = keys.present(rule.key, "c")
+                hits.add(f"CASE WHEN NOT {present} AND {scope} THEN {index} END", *present_params)
+                hits.params.extend(scope_params)
                 kinds.add(
-                    f"CASE WHEN NOT (c.tags ? %s) AND {scope} THEN CASE WHEN c.{variant} IS NULL "
-                    "THEN 'missing' ELSE 'wrong_case' END END",
-                    rule.key,
-                    *scope_params,
+                    f"WHEN {index} THEN CASE WHEN d.{variant} IS NULL THEN 'missing' "
+                    "ELSE 'wrong_case' END"
                 )
-                founds.add(f"c.{variant}")
+                founds.add(f"WHEN {index} THEN d.{variant}")
             else:
-                match, match_params = _value_matches(rule, "c.tags")
-                kinds.add(
-                    f"CASE WHEN {scope} THEN CASE WHEN c.tags ? %s THEN CASE WHEN {match} "
-                    f"THEN NULL ELSE 'bad_value' END WHEN c.{variant} IS NOT NULL "
-                    "THEN 'wrong_case' END END",
+                match, match_params = _value_matches(rule, keys.value(rule.key, "c"))
+                present, present_params = keys.present(rule.key, "c")
+                hits.add(
+                    f"CASE WHEN {scope} AND CASE WHEN {present} THEN NOT coalesce({match}, "
+                    f"false) ELSE c.{variant} IS NOT NULL END THEN {index} END",
                     *scope_params,
-                    rule.key,
+                    *present_params,
                     *match_params,
                 )
+                present, present_params = keys.present(rule.key, "d")
+                kinds.add(
+                    f"WHEN {index} THEN CASE WHEN {present} THEN 'bad_value' ELSE 'wrong_case' END",
+                    *present_params,
+                )
                 founds.add(
-                    f"CASE WHEN c.tags ? %s THEN %s ELSE c.{variant} END", rule.key, rule.key
+                    f"WHEN {index} THEN CASE WHEN {present} THEN %s ELSE d.{variant} END",
+                    *present_params,
+                    rule.key,
                 )
 
     # Level b: the resources.
@@ -405,6 +452,7 @@ def violations_sql(
         base.add(", a.aws_id, a.teams")
     if uses_t:
         base.add(f", {_fold_sql('r.tags::text')} AS t")
+    base.extend(keys.select_list())
     base.add("FROM inventory_resource r")
     if by_account:
         base.add(
@@ -432,20 +480,19 @@ def violations_sql(
         level_c.add(", " + shared.text(", "), *shared.params)
     level_c.add("FROM (").extend((base.text(), base.params)).add(") b OFFSET 0")
     statement = _Sql().add(
-        "SELECT v.tag, d.id AS resource_id, v.kind, v.found_key, d.account_id, "
-        "left(coalesce(d.tags ->> 'Owner', ''), 256) AS owner "
-        "FROM (SELECT c.id, c.account_id, c.tags, "
-        f"ARRAY[{kinds.text(', ')}]::text[] AS kinds, ",
+        "SELECT (%s::bigint[])[v.i + 1] AS tag, d.id AS resource_id, "
+        f"(CASE v.i {kinds.text()} END)::text AS kind, ",
+        [tag for tag, _ in rules],
         *kinds.params,
     )
-    statement.add(f"ARRAY[{founds.text(', ')}]::text[] AS founds", *founds.params)
-    statement.add("FROM (").extend((level_c.text(), level_c.params)).add(") c OFFSET 0) d")
+    statement.add(f"(CASE v.i {founds.text()} END)::text AS found_key, ", *founds.params)
+    statement.add("d.account_id, left(coalesce(d.tags ->> 'Owner', ''), 256) AS owner FROM")
     statement.add(
-        "CROSS JOIN LATERAL unnest(%s::bigint[], d.kinds, d.founds) v (tag, kind, found_key) "
-        "WHERE d.kinds IS DISTINCT FROM %s::text[] AND v.kind IS NOT NULL",
-        [tag for tag, _ in rules],
-        [None] * len(rules),
+        f"(SELECT c.*, array_remove(ARRAY[{hits.text(', ')}]::int[], NULL) AS hits",
+        *hits.params,
     )
+    statement.add("FROM (").extend((level_c.text(), level_c.params)).add(") c OFFSET 0) d")
+    statement.add("CROSS JOIN LATERAL unnest(d.hits) v (i)")
     return statement.text(), statement.params
 
 

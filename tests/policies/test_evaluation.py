@@ -12,7 +12,7 @@ from policies.spec import parse_rules
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
-from tests.policies.test_rules import make_resources
+from tests.policies.test_rules import make_resources, retag
 
 pytestmark = pytest.mark.django_db
 
@@ -77,18 +77,17 @@ def test_a_full_run_writes_one_finding_per_failing_resource_and_rule(org, other_
 
 
 def test_fixed_resources_resolve_and_broken_ones_reopen(org, estate):
-    from inventory.models import Resource
 
     resources, _ = estate
     with tenant_scope(org):
         services.create_rule(org, OWNER)
-        Resource.objects.filter(pk=resources[1].pk).update(tags={"Owner": "carol@x"})
+        retag(resources[1], {"Owner": "carol@x"})
         evaluation.evaluate_organization(org)
     fixed = findings(org)["acme-1"]
     assert fixed.status == "resolved" and fixed.resolved_at is not None
     assert fixed.owner == ""  # as it was when it last failed
     with tenant_scope(org):
-        Resource.objects.filter(pk=resources[1].pk).update(tags={"OWNER": "carol@x"})
+        retag(resources[1], {"OWNER": "carol@x"})
         evaluation.evaluate_organization(org)
     again = findings(org)["acme-1"]
     assert (again.status, again.kind, again.resolved_at) == ("open", "wrong_case", None)
@@ -112,6 +111,52 @@ def test_rule_changes_re_evaluate_that_rule(org, estate):
     assert update.data["failing"] == 2 and deactivate.data["resolved"] == 2
 
 
+def test_a_run_evaluates_only_what_changed_since_the_last(org, estate):
+    """The ledger: a second run with nothing changed evaluates nothing and writes nothing; a
+    retagged resource, a deleted one and a rule changed outside the services are evaluated,
+    and only they; a change of which teams hold an account, or force, evaluates everything."""
+    from accounts.models import Team
+    from inventory import services as inventory_services
+    from inventory.models import AwsAccount, Resource
+
+    resources, _ = estate
+    with tenant_scope(org):
+        rule = services.create_rule(org, OWNER)
+        first = evaluation.evaluate_organization(org)
+        assert first["mode"] == "full"  # no ledger yet
+        before = {name: (f.status, f.kind) for name, f in findings(org).items()}
+        second = evaluation.evaluate_organization(org)
+        assert (second["mode"], second["rules_evaluated"], second["resources_evaluated"]) == (
+            "incremental",
+            0,
+            0,
+        )
+        assert (second["new"], second["resolved"], second["failing"]) == (0, 0, 2)
+        assert {name: (f.status, f.kind) for name, f in findings(org).items()} == before
+
+        retag(resources[1], {"Owner": "carol@x"})  # fixed
+        Resource.objects.filter(pk=resources[2].pk).update(deleted_at=timezone.now())  # gone
+        third = evaluation.evaluate_organization(org)
+        assert (third["resources_evaluated"], third["resolved"], third["failing"]) == (2, 2, 0)
+        assert {f.status for f in findings(org).values()} == {"resolved"}
+
+        # A rule edited without the services (a version the ledger has not seen).
+        Rule.objects.filter(pk=rule.pk).update(version=rule.version + 1)
+        retag(resources[0], {})
+        fourth = evaluation.evaluate_organization(org)
+        assert (fourth["rules_evaluated"], fourth["resources_evaluated"]) == (1, 1)
+        assert findings(org)["acme-0"].status == "open"
+
+        data = Team.objects.create(organization=org, slug="data", name="Data")
+        inventory_services.grant_account(AwsAccount.objects.get(account_id="111111111111"), data)
+        assert evaluation.evaluate_organization(org)["mode"] == "full"
+        assert evaluation.evaluate_organization(org)["mode"] == "incremental"
+        assert evaluation.evaluate_organization(org, force=True)["mode"] == "full"
+    modes = [e.data["mode"] for e in events(org, "policy.evaluate")]
+    assert modes == ["full", "incremental", "incremental", "incremental", "full", "incremental",
+                     "full"]  # fmt: skip
+
+
 def test_after_a_scan_only_touched_resources_are_evaluated(org, estate):
     from inventory import runner
     from inventory.models import Resource, ScanRun, TagEvent
@@ -125,7 +170,7 @@ def test_after_a_scan_only_touched_resources_are_evaluated(org, estate):
         scan = ScanRun.objects.create(organization=org, started_by="test", status="running")
         # Changed: acme-0 lost its Owner. Deleted: acme-1. Untouched: acme-2 (fails, but the
         # scan did not touch it). New: one resource first seen by this scan.
-        Resource.objects.filter(pk=resources[0].pk).update(tags={})
+        retag(resources[0], {})
         TagEvent.objects.create(organization=org, resource=resources[0], scan=scan,
                                 seen_at=now, kind="changed")  # fmt: skip
         Resource.objects.filter(pk=resources[1].pk).update(deleted_at=now)

@@ -16,7 +16,7 @@ from policies.spec import SpecError
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
-from tests.policies.test_rules import make_resources
+from tests.policies.test_rules import make_resources, retag
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +65,7 @@ def test_a_control_fails_with_its_resources_and_passes_once_they_comply(org, adm
     with tenant_scope(org):
         card = scores.scorecard(org)
         assert card.controls["soc2/CC8.1"] == scores.Score(in_scope=2, compliant=1)
-        bad.tags = {"Environment": "test"}
-        bad.save()
+        retag(bad, {"Environment": "test"})
         evaluation.evaluate_organization(org)
         card = scores.scorecard(org)
         control = Control.objects.get(framework=framework, control_id="CC8.1")

@@ -60,6 +60,31 @@ def make_resources(organization, account_id="111111111111", tags_list=()):
         ]
 
 
+def _fingerprint(resource) -> str:
+    from inventory.scanners.base import ResourceRecord
+    from inventory.storage import fingerprint
+
+    return fingerprint(
+        ResourceRecord(
+            arn=resource.arn,
+            resource_type=resource.resource_type,
+            resource_id=resource.resource_id,
+            region=resource.region,
+            name=resource.name,
+            tags=resource.tags,
+            config=resource.config,
+        )
+    )
+
+
+def retag(resource, tags) -> None:
+    """Give a resource new tags as a scan would (inventory.storage): tags and fingerprint."""
+    from inventory.models import Resource
+
+    resource.tags = tags
+    Resource.objects.filter(pk=resource.pk).update(tags=tags, fingerprint=_fingerprint(resource))
+
+
 def rules_of(organization):
     with tenant_scope(organization):
         return {r.rule_id: r for r in Rule.objects.for_org(organization)}
