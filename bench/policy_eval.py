@@ -205,7 +205,12 @@ def vacuum_analyze() -> None:
     import psycopg
 
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        for table in ("inventory_resource", "inventory_tagevent", "policies_finding"):
+        for table in (
+            "inventory_resource",
+            "inventory_tagevent",
+            "policies_finding",
+            "policies_evaluatedresource",
+        ):
             conn.execute(f"VACUUM ANALYZE {table}")
 
 

@@ -42,11 +42,13 @@ ENGINE_VERSION = 2
 _LOCK_CLASS = 0x7461_6700  # pg_advisory_xact_lock(class, organization)
 
 # ruff: noqa: S608 - the statements interpolate only compiled fragments; values are parameters
-# One statement: the violations once (materialized), the upsert writing only findings that are
-# new, reopened or changed (an unchanged finding is not rewritten: a re-evaluation with nothing
-# changed writes nothing), and the resolution of the evaluated rules' findings that are not
-# among the violations (a hashed anti-join, not a last_seen comparison that would need every
-# failing finding rewritten). Teams are computed once per account, not once per finding.
+# One statement: the violations once (materialized), joined to their present findings; the
+# new ones inserted (a plain INSERT: evaluations of an organization are serialised, so no other
+# writer can add the same finding meanwhile, and ON CONFLICT's speculative insertion cost a
+# fifth of the write), the existing ones updated only when something about them changed (a
+# re-evaluation with nothing changed writes nothing), and the evaluated rules' findings that
+# are not among the violations resolved (a hashed anti-join, not a last_seen comparison that
+# would need every failing finding rewritten). Teams are computed once per account.
 _EVALUATE = """
 WITH {touched} v AS MATERIALIZED ({violations}),
 teams AS MATERIALIZED (
@@ -54,39 +56,47 @@ teams AS MATERIALIZED (
     FROM (SELECT a.id AS account_id, a.organization_id FROM inventory_awsaccount a
           WHERE a.organization_id = %s) r
 ),
-up AS (
-    INSERT INTO policies_finding (organization_id, rule_id, resource_id, account_id,
-        rule_version, status, kind, found_key, severity, enforcement, owner, owner_teams,
-        first_seen, last_seen, resolved_at)
-    SELECT %s, v.tag, v.resource_id, v.account_id, pr.version, 'open', v.kind, v.found_key,
-        coalesce(pr.spec ->> 'severity', 'medium'), coalesce(pr.spec ->> 'enforcement', 'report'),
-        v.owner, coalesce(t.owner_teams, '[]'::jsonb), %s, %s, NULL
+n AS MATERIALIZED (
+    SELECT v.tag, v.resource_id, v.account_id, v.kind, v.found_key, v.owner,
+        pr.version AS rule_version, coalesce(pr.spec ->> 'severity', 'medium') AS severity,
+        coalesce(pr.spec ->> 'enforcement', 'report') AS enforcement,
+        coalesce(t.owner_teams, '[]'::jsonb) AS owner_teams, f.id AS finding_id
     FROM v
     JOIN policies_rule pr ON pr.id = v.tag
     LEFT JOIN teams t ON t.account_id = v.account_id
-    ON CONFLICT (organization_id, rule_id, resource_id) DO UPDATE SET
-        account_id = EXCLUDED.account_id,
-        rule_version = EXCLUDED.rule_version,
-        kind = EXCLUDED.kind,
-        found_key = EXCLUDED.found_key,
-        severity = EXCLUDED.severity,
-        enforcement = EXCLUDED.enforcement,
-        owner = EXCLUDED.owner,
-        owner_teams = EXCLUDED.owner_teams,
-        last_seen = EXCLUDED.last_seen,
-        first_seen = CASE WHEN policies_finding.status = 'resolved'
-            THEN EXCLUDED.first_seen ELSE policies_finding.first_seen END,
-        status = CASE WHEN policies_finding.status = 'resolved'
-            THEN 'open' ELSE policies_finding.status END,
+    LEFT JOIN policies_finding f ON f.organization_id = %s AND f.resource_id = v.resource_id
+        AND f.rule_id = v.tag
+),
+ins AS (
+    INSERT INTO policies_finding (organization_id, rule_id, resource_id, account_id,
+        rule_version, status, kind, found_key, severity, enforcement, owner, owner_teams,
+        first_seen, last_seen, resolved_at)
+    SELECT %s, n.tag, n.resource_id, n.account_id, n.rule_version, 'open', n.kind, n.found_key,
+        n.severity, n.enforcement, n.owner, n.owner_teams, %s, %s, NULL
+    FROM n WHERE n.finding_id IS NULL
+    RETURNING 1
+),
+upd AS (
+    UPDATE policies_finding f SET
+        account_id = n.account_id,
+        rule_version = n.rule_version,
+        kind = n.kind,
+        found_key = n.found_key,
+        severity = n.severity,
+        enforcement = n.enforcement,
+        owner = n.owner,
+        owner_teams = n.owner_teams,
+        last_seen = %s,
+        first_seen = CASE WHEN f.status = 'resolved' THEN %s ELSE f.first_seen END,
+        status = CASE WHEN f.status = 'resolved' THEN 'open' ELSE f.status END,
         resolved_at = NULL
-    WHERE policies_finding.status = 'resolved' OR policies_finding.resolved_at IS NOT NULL
-        OR (policies_finding.account_id, policies_finding.rule_version, policies_finding.kind,
-            policies_finding.found_key, policies_finding.severity,
-            policies_finding.enforcement, policies_finding.owner, policies_finding.owner_teams)
-        IS DISTINCT FROM (EXCLUDED.account_id, EXCLUDED.rule_version, EXCLUDED.kind,
-            EXCLUDED.found_key, EXCLUDED.severity, EXCLUDED.enforcement, EXCLUDED.owner,
-            EXCLUDED.owner_teams)
-    RETURNING (xmax = 0) AS inserted
+    FROM n
+    WHERE f.id = n.finding_id AND (f.status = 'resolved' OR f.resolved_at IS NOT NULL
+        OR (f.account_id, f.rule_version, f.kind, f.found_key, f.severity, f.enforcement,
+            f.owner, f.owner_teams)
+        IS DISTINCT FROM (n.account_id, n.rule_version, n.kind, n.found_key, n.severity,
+            n.enforcement, n.owner, n.owner_teams))
+    RETURNING 1
 ),
 resolved AS (
     UPDATE policies_finding f SET status = 'resolved', resolved_at = %s
@@ -94,8 +104,8 @@ resolved AS (
       AND NOT EXISTS (SELECT 1 FROM v WHERE v.tag = f.rule_id AND v.resource_id = f.resource_id)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM up WHERE inserted),
-    (SELECT count(*) FROM resolved)
+SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM ins), (SELECT count(*) FROM resolved),
+    (SELECT count(*) FROM upd)
 """
 
 
@@ -118,6 +128,7 @@ def evaluate_rules(
         resources = "AND f.resource_id = ANY(ARRAY(SELECT id FROM touched))"
     violations, params = sql.violations_sql(active, organization.pk, resource_query=scoped)
     with transaction.atomic(), connection.cursor() as cursor:
+        _lock(organization)  # the INSERT of new findings relies on it
         # This transaction only: hashes of a million violations in memory, and no JIT (its
         # compilation of 25 rules' expressions cost more than the statement ran).
         cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -132,16 +143,19 @@ def evaluate_rules(
             [
                 *touched_params,
                 *params,
-                organization.pk,
-                organization.pk,
+                organization.pk,  # teams
+                organization.pk,  # the present findings
+                organization.pk,  # ins
                 now,
                 now,
+                now,  # upd
                 now,
+                now,  # resolved
                 organization.pk,
                 [rule.pk for rule in rules],
             ],
         )
-        failing, new, resolved = cursor.fetchone()
+        failing, new, resolved, _ = cursor.fetchone()
     if resource_query is None:
         _remember_rules(organization, rules)
     return {"failing": failing, "new": new, "resolved": resolved}
@@ -216,13 +230,11 @@ def _stage_changed(organization: Organization) -> int:
         cursor.execute("DROP TABLE IF EXISTS policies_changed")
         cursor.execute(
             "CREATE TEMPORARY TABLE policies_changed ON COMMIT DROP AS "
-            f"SELECT l.id, l.fingerprint FROM ({_LIVE}) l "
-            "LEFT JOIN policies_evaluatedresource e ON e.organization_id = %s "
-            "AND e.resource_id = l.id WHERE e.fingerprint IS DISTINCT FROM l.fingerprint "
-            "UNION ALL SELECT e.resource_id, NULL FROM policies_evaluatedresource e "
-            f"WHERE e.organization_id = %s AND NOT EXISTS (SELECT 1 FROM ({_LIVE}) l "
-            "WHERE l.id = e.resource_id)",
-            [organization.pk, organization.pk, organization.pk, organization.pk],
+            "SELECT coalesce(l.id, e.resource_id) AS id, l.fingerprint "
+            f"FROM ({_LIVE}) l FULL JOIN (SELECT e.resource_id, e.fingerprint "
+            "FROM policies_evaluatedresource e WHERE e.organization_id = %s) e "
+            "ON e.resource_id = l.id WHERE l.fingerprint IS DISTINCT FROM e.fingerprint",
+            [organization.pk, organization.pk],
         )
         return cursor.rowcount
 
@@ -258,6 +270,8 @@ def evaluate_organization(
     snapshot (policies.scores) when findings changed or the day has none. One policy.evaluate
     event with the counts."""
     _lock(organization)
+    with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
+        cursor.execute("SET LOCAL work_mem = '256MB'")
     rules = list(Rule.objects.for_org(organization))
     active = _active_versions(rules)
     grants = _grants_digest(organization)

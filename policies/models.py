@@ -167,7 +167,6 @@ class Finding(TenantModel):
             )
         ]
         indexes = [
-            models.Index(fields=["organization", "status", "rule"], name="finding_status_idx"),
             models.Index(
                 fields=["exemption"],
                 name="finding_exemption_idx",

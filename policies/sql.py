@@ -274,8 +274,9 @@ def _prefilter(folded: Iterable[str]) -> tuple[str, list[Any]] | None:
 
 
 def _min_text_length(keys: int) -> int:
-    """The shortest JSON text of a tag set with `keys` keys: ``{"": 0, "": 0}`` is 7 a key
-    (quotes, colon, space, a one-character value, comma and space between pairs, braces)."""
+    """The shortest JSON text of a tag set with `keys` keys: ``{"": 0, "": 0}`` is 7 characters
+    a key (quotes, colon, space, a one-character value, comma and space between pairs, braces);
+    its length in bytes is at least that (octet_length: no walk over the characters)."""
     return 7 * keys
 
 
@@ -391,8 +392,9 @@ def violations_sql(
     if limits:
         uses_t = True
         shared.add(
-            "CASE WHEN length(b.t) >= %s THEN (SELECT count(*) FROM jsonb_object_keys(b.tags) k "
-            f"WHERE left({_fold_sql('k')}, 4) <> 'aws:') END AS n_user_tags",
+            "CASE WHEN octet_length(b.t) >= %s THEN (SELECT count(*) "
+            f"FROM jsonb_object_keys(b.tags) k WHERE left({_fold_sql('k')}, 4) <> 'aws:') "
+            "END AS n_user_tags",
             _min_text_length(min(limits) + 1),
         )
 
