@@ -394,13 +394,8 @@ class EvaluatedResource(TenantModel):
     live resource when its findings were last brought up to date. A bulk table: one row per
     live resource, no foreign-key constraints."""
 
+    # The resource's id is the key: one index, written in order (a second, on organization and
+    # resource, doubled the cost of recording a million resources).
+    resource_id = models.BigIntegerField(primary_key=True)
     organization = _bulk_organization()
-    resource_id = models.BigIntegerField()
     fingerprint = models.CharField(max_length=40)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "resource_id"], name="uniq_evaluated_resource"
-            )
-        ]
