@@ -28,9 +28,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 import audit
+from inventory.models import Resource
 
 from . import sql
-from .models import EvaluationState, Finding, Rule
+from .models import EvaluatedResource, EvaluationState, Finding, Rule
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -277,7 +278,7 @@ def evaluate_organization(
     grants = _grants_digest(organization)
     state = _state(organization)
     result: dict[str, Any] = {"trigger": trigger, "rules": len(active)}
-    if force or state is None or state.grants != grants:
+    if force or state is None or state.grants != grants or _ledger_lost(organization):
         _record_all_resources(organization)  # the fingerprints before the rules read the tags
         counts = evaluate_rules(organization, rules)
         result.update(mode="full", rules_evaluated=len(active), resources_evaluated="all")
@@ -318,6 +319,13 @@ def evaluate_organization(
     result["snapshot_rows"] = 0 if unchanged and today.exists() else take_snapshot(organization)
     audit.record("policy.evaluate", data=result)
     return result
+
+
+def _ledger_lost(organization: Organization) -> bool:
+    """The ledger is empty while live resources exist: PostgreSQL emptied it after a crash (an
+    unlogged table), or it was never written."""
+    live = Resource.objects.for_org(organization).filter(deleted_at__isnull=True)
+    return not EvaluatedResource.objects.for_org(organization).exists() and live.exists()
 
 
 def _open_count(organization: Organization) -> int:

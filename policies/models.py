@@ -392,7 +392,8 @@ class EvaluationState(TenantModel):
 class EvaluatedResource(TenantModel):
     """The fingerprint (inventory.Resource.fingerprint: name, tags and configuration) of each
     live resource when its findings were last brought up to date. A bulk table: one row per
-    live resource, no foreign-key constraints."""
+    live resource, no foreign-key constraints, UNLOGGED (migration 0007): derived data, and
+    a ledger emptied by a crash makes the next run evaluate everything."""
 
     # The resource's id is the key: one index, written in order (a second, on organization and
     # resource, doubled the cost of recording a million resources).

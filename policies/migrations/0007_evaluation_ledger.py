@@ -108,4 +108,10 @@ class Migration(migrations.Migration):
                 fields=("organization",), name="uniq_evaluation_state"
             ),
         ),
+        # Derived data: no WAL. After a crash PostgreSQL empties it, and the next run, finding no
+        # ledger, evaluates everything (policies.evaluation).
+        migrations.RunSQL(
+            "ALTER TABLE policies_evaluatedresource SET UNLOGGED",
+            "ALTER TABLE policies_evaluatedresource SET LOGGED",
+        ),
     ]
