@@ -267,11 +267,18 @@ class EvaluateView(PolicyPageMixin, TemplateView):
         return redirect(_url(self, "findings"))
 
     def post(self, request, *args, **kwargs):
-        result = evaluation.evaluate_organization(self.organization, trigger="manual")
+        force = request.POST.get("force") == "1"
+        result = evaluation.evaluate_organization(self.organization, trigger="manual", force=force)
+        what = (
+            "every rule over every resource"
+            if result["mode"] == "full"
+            else f"{result['rules_evaluated']} changed rules and "
+            f"{result['resources_evaluated']} changed resources"
+        )
         messages.success(
             request,
-            f"Evaluated {result['rules']} rules: {result['failing']} failing "
-            f"({result['new']} new), {result['resolved']} resolved.",
+            f"Evaluated {what}: {result['failing']} failing ({result['new']} new), "
+            f"{result['resolved']} resolved.",
         )
         return redirect(_url(self, "findings"))
 

@@ -89,9 +89,18 @@ class FindingSerializer(serializers.Serializer):
 class EvaluateResultSerializer(serializers.Serializer):
     trigger = serializers.CharField()
     rules = serializers.IntegerField()
-    failing = serializers.IntegerField()
+    mode = serializers.ChoiceField(
+        choices=["full", "incremental"],
+        help_text="full: every rule over every resource; incremental: only what changed",
+    )
+    rules_evaluated = serializers.IntegerField(help_text="rules evaluated over every resource")
+    resources_evaluated = serializers.JSONField(
+        help_text='resources evaluated by every rule: a count, or "all"'
+    )
+    failing = serializers.IntegerField(help_text="open findings after the run")
     new = serializers.IntegerField()
     resolved = serializers.IntegerField()
+    snapshot_rows = serializers.IntegerField(help_text="score snapshot rows written (0: kept)")
 
 
 class ExemptionSerializer(serializers.Serializer):

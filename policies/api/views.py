@@ -234,15 +234,29 @@ class FindingListView(mixins.ListModelMixin, OrganizationAPIView):
 
 
 class EvaluateView(OrganizationAPIView):
-    """A full evaluation of the organization's rules now (owners and admins)."""
+    """Bring the organization's findings up to date now (owners and admins): what changed since
+    the last run, or everything with `?force=true`."""
 
     serializer_class = EvaluateResultSerializer
     model = Finding
     write_action = "manage"
 
-    @extend_schema(request=None, responses={200: EvaluateResultSerializer})
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter(
+                "force",
+                OpenApiTypes.BOOL,
+                description="evaluate every rule over every resource, changed or not",
+            )
+        ],
+        responses={200: EvaluateResultSerializer},
+    )
     def post(self, request, *args, **kwargs):
-        return Response(evaluation.evaluate_organization(self.organization, trigger="api"))
+        force = request.query_params.get("force", "").lower() in ("1", "true", "yes")
+        return Response(
+            evaluation.evaluate_organization(self.organization, trigger="api", force=force)
+        )
 
 
 class ExemptionListView(mixins.ListModelMixin, OrganizationAPIView):

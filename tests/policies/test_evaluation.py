@@ -254,7 +254,12 @@ def test_the_evaluate_button_and_api_are_for_admins(org, estate, admin, viewer):
     assert response.status_code == 302
     api = client_for(admin).post(f"/api/v1/o/{org.slug}/policies/evaluate/").json()
     assert api["failing"] == 2 and api["trigger"] == "api"
-    assert len(events(org, "policy.evaluate")) == 2
+    assert (api["mode"], api["resources_evaluated"]) == ("incremental", 0)  # nothing changed
+    forced = client_for(admin).post(f"/api/v1/o/{org.slug}/policies/evaluate/?force=true")
+    assert (forced.json()["mode"], forced.json()["failing"]) == ("full", 2)
+    page = client_for(admin).post(f"/o/{org.slug}/policies/evaluate/", {"force": "1"}, follow=True)
+    assert "every rule over every resource" in page.content.decode()
+    assert len(events(org, "policy.evaluate")) == 4
 
 
 def test_counts_per_rule_follow_team_scoping(org, estate, admin, viewer, team):
