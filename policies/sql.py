@@ -278,6 +278,51 @@ def _wanted(rule: RuleSpec) -> list[str]:
     return sorted({fold(rule.key), *(fold(a) for a in rule.aliases)})
 
 
+def live_resources_sql(
+    organization_id: int,
+    rules: Iterable[RuleSpec],
+    *,
+    columns: Sequence[str] = (),
+    resource_ids: Sequence[int] | None = None,
+    resource_query: tuple[str, Sequence[Any]] | None = None,
+    account_pks: Sequence[int] | None = None,
+) -> tuple[str, list[Any]]:
+    """A SELECT of the organization's live resources the rules are checked on (untaggable
+    types excluded) with the columns _scope_expr reads on its row ``c``: id, account_id, tags,
+    resource_type, region and, when one of `rules` scopes by account or team, aws_id and teams
+    (its account's 12-digit id and the slugs of the teams holding it); then `columns`
+    (expressions on ``r``, the resource). Optionally only `resource_ids`, only the ids
+    `resource_query` (a SELECT with its parameters) yields, and only resources of
+    `account_pks` (AwsAccount primary keys)."""
+    by_account = any(rule.scope.accounts or rule.scope.teams for rule in rules)
+    base = _Sql().add("SELECT r.id, r.account_id, r.tags, r.resource_type, r.region")
+    if by_account:
+        base.add(", a.aws_id, a.teams")
+    for column in columns:
+        base.add(f", {column}")
+    base.add("FROM inventory_resource r")
+    if by_account:
+        base.add(
+            "LEFT JOIN (SELECT a.id, a.account_id AS aws_id, "
+            f"ARRAY({_teams_of_account_sql('a.id', 'a.organization_id')})::text[] AS teams "
+            "FROM inventory_awsaccount a WHERE a.organization_id = %s) a ON a.id = r.account_id",
+            organization_id,
+        )
+    base.add("WHERE r.organization_id = %s AND r.deleted_at IS NULL", organization_id)
+    untaggable = _untaggable_types()
+    if untaggable:
+        base.add("AND NOT (r.resource_type = ANY(%s))", untaggable)
+    if resource_ids is not None:
+        base.add("AND r.id = ANY(%s)", list(resource_ids))
+    if resource_query is not None:
+        # An array of the ids: probes of the primary key, never a scan of the organization's
+        # rows, whatever the statistics say.
+        base.add(f"AND r.id = ANY(ARRAY({resource_query[0]}))", *resource_query[1])
+    if account_pks is not None:
+        base.add("AND r.account_id = ANY(%s)", list(account_pks))
+    return base.text(), base.params
+
+
 def violations_sql(
     rules: Iterable[tuple[Any, RuleSpec]],
     organization_id: int,
@@ -399,32 +444,16 @@ def violations_sql(
                 )
 
     # Level b: the resources.
-    by_account = any(rule.scope.accounts or rule.scope.teams for rule in specs)
-    base = _Sql().add("SELECT r.id, r.account_id, r.tags, r.resource_type, r.region")
-    if by_account:
-        base.add(", a.aws_id, a.teams")
-    if uses_t:
-        base.add(f", {_fold_sql('r.tags::text')} AS t")
-    base.add("FROM inventory_resource r")
-    if by_account:
-        base.add(
-            "LEFT JOIN (SELECT a.id, a.account_id AS aws_id, "
-            f"ARRAY({_teams_of_account_sql('a.id', 'a.organization_id')})::text[] AS teams "
-            "FROM inventory_awsaccount a WHERE a.organization_id = %s) a ON a.id = r.account_id",
+    base = _Sql().extend(
+        live_resources_sql(
             organization_id,
+            specs,
+            columns=[f"{_fold_sql('r.tags::text')} AS t"] if uses_t else [],
+            resource_ids=resource_ids,
+            resource_query=resource_query,
+            account_pks=account_pks,
         )
-    base.add("WHERE r.organization_id = %s AND r.deleted_at IS NULL", organization_id)
-    untaggable = _untaggable_types()
-    if untaggable:
-        base.add("AND NOT (r.resource_type = ANY(%s))", untaggable)
-    if resource_ids is not None:
-        base.add("AND r.id = ANY(%s)", list(resource_ids))
-    if resource_query is not None:
-        # An array of the ids: probes of the primary key, never a scan of the organization's
-        # rows, whatever the statistics say.
-        base.add(f"AND r.id = ANY(ARRAY({resource_query[0]}))", *resource_query[1])
-    if account_pks is not None:
-        base.add("AND r.account_id = ANY(%s)", list(account_pks))
+    )
     base.add("OFFSET 0")
 
     level_c = _Sql().add("SELECT b.*")
