@@ -131,45 +131,6 @@ def teams_json_sql() -> str:
     )
 
 
-def _selector(sql: _Sql, key: str, values: Sequence[str]) -> None:
-    sql.add("AND r.tags ? %s", key)
-    if values:
-        sql.add("AND (r.tags ->> %s) = ANY(%s)", key, list(values))
-
-
-def _scope(sql: _Sql, rule: RuleSpec) -> None:
-    scope = rule.scope
-    untaggable = _untaggable_types()
-    if untaggable:
-        sql.add("AND NOT (r.resource_type = ANY(%s))", untaggable)
-    if "*" not in scope.resource_types:
-        exact = [t for t in scope.resource_types if not t.endswith(":*")]
-        services = [t[:-1] for t in scope.resource_types if t.endswith(":*")]
-        alternatives = ["r.resource_type = ANY(%s)"]
-        params: list[Any] = [exact]
-        for prefix in services:
-            alternatives.append("starts_with(r.resource_type, %s)")
-            params.append(prefix)
-        sql.add("AND (" + " OR ".join(alternatives) + ")", *params)
-    if scope.accounts:
-        sql.add(
-            "AND r.account_id IN (SELECT a.id FROM inventory_awsaccount a "
-            "WHERE a.organization_id = r.organization_id AND a.account_id = ANY(%s))",
-            list(scope.accounts),
-        )
-    if scope.regions:
-        sql.add("AND r.region = ANY(%s)", list(scope.regions))
-    if scope.teams:
-        sql.add(
-            f"AND EXISTS (SELECT 1 FROM ({_teams_of_account_sql()}) s WHERE s.slug = ANY(%s))",
-            list(scope.teams),
-        )
-    if scope.tag_selector is not None:
-        _selector(sql, scope.tag_selector.key, scope.tag_selector.values)
-    if rule.when is not None:
-        _selector(sql, rule.when.key, rule.when.values)
-
-
 def _value_matches(rule: RuleSpec, tags: str) -> tuple[str, list[Any]]:
     matcher = rule.values
     assert matcher is not None
@@ -516,38 +477,30 @@ def run(rule: RuleSpec, organization_id: int, **options: Any) -> list[tuple[int,
         return cursor.fetchall()
 
 
-def applies_sql(
-    rules: Iterable[tuple[Any, RuleSpec]],
-    organization_id: int,
-    *,
-    account_pks: Sequence[int] | None = None,
-) -> tuple[str, list[Any]]:
-    """(rule_pk, resource_id, account_id, resource_type) for every live resource each rule
-    applies to (its scope and `when`, untaggable types excluded: exactly the resources
-    compile_rule checks), optionally only in `account_pks`. The scores' "in scope"."""
-    parts, params = [], []
-    for tag, rule in rules:
-        sql = _Sql()
-        sql.add(
-            "SELECT %s::bigint AS rule_pk, r.id AS resource_id, r.account_id, r.resource_type "
-            "FROM inventory_resource r WHERE r.organization_id = %s AND r.deleted_at IS NULL",
-            tag,
-            organization_id,
-        )
-        if account_pks is not None:
-            sql.add("AND r.account_id = ANY(%s)", list(account_pks))
-        _scope(sql, rule)
-        parts.append("(" + " ".join(sql.parts) + ")")
-        params.extend(sql.params)
-    if not parts:
-        return (
-            "SELECT NULL::bigint AS rule_pk, NULL::bigint AS resource_id, "
-            "NULL::bigint AS account_id, NULL::text AS resource_type WHERE false",
-            [],
-        )
-    return " UNION ALL ".join(parts), params
+def applies_flags_sql(rules: Iterable[RuleSpec]) -> tuple[str, list[Any], list[int | None]]:
+    """Which of the rules apply to the row c of live_resources_sql() (scope and `when`:
+    exactly the resources the rules are checked on; the scores' "in scope"): a text of
+    '0'/'1' characters, one per distinct condition among the rules, and for each rule the
+    index of its character (None: the rule applies to every row). Rules with the same
+    condition share a character, so each condition is computed once per row."""
+    flags, index_of, indexes = _Sql(), {}, []
+    for rule in rules:
+        scope, params = _scope_expr(rule)
+        if scope == "true":
+            indexes.append(None)
+            continue
+        key = (scope, repr(params))
+        if key not in index_of:
+            index_of[key] = len(flags.parts)
+            flags.add(f"CASE WHEN {scope} THEN '1' ELSE '0' END", *params)
+        indexes.append(index_of[key])
+    text = "(" + flags.text(" || ") + ")" if flags.parts else "''"
+    return text, flags.params, indexes
 
 
-def teams_of_account_sql() -> str:
-    """Team slugs holding r.account_id (r has organization_id and account_id)."""
-    return _teams_of_account_sql()
+def teams_of_account_sql(
+    account: str = "r.account_id", organization: str = "r.organization_id"
+) -> str:
+    """Team slugs holding an AWS account (by default r's: r has organization_id and
+    account_id)."""
+    return _teams_of_account_sql(account, organization)
