@@ -1,5 +1,10 @@
 # ruff: noqa: S608 - only compiled fragments are interpolated; values are parameters
-"""Compliance scores, set-based in SQL, and their daily snapshots.
+"""Compliance scores and their daily snapshots.
+
+How: one statement profiles the live resources (resource_profile: for each, which active rules
+apply and which of those have an open finding, grouped, with counts and costs); every score is
+then a sum over the profile's few rows, so a page or a snapshot never runs a query per rule,
+framework, team or account.
 
 Definitions (docs/policies.md, "Scores"):
 
@@ -28,9 +33,11 @@ date (policies.evaluation).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -90,15 +97,9 @@ class Score:
 EMPTY = Score(0, 0)
 
 
-def _empty(period: CostPeriod | None) -> Score:
-    return EMPTY if period is None else Score(0, 0, NO_SPEND)
-
-
-def _cost_cte(organization_id: int, period: CostPeriod | None) -> tuple[str, list[Any]]:
-    """A CTE body: (resource_id, amount), each resource's cost over the period (none without
-    one), never below zero."""
-    if period is None:
-        return "SELECT NULL::bigint AS resource_id, NULL::numeric AS amount WHERE false", []
+def _cost_cte(organization_id: int, period: CostPeriod) -> tuple[str, list[Any]]:
+    """A CTE body: (resource_id, amount), each resource's cost over the period, never below
+    zero."""
     return (
         "SELECT rc.resource_id, GREATEST(sum(rc.amount), 0) AS amount "
         "FROM inventory_resourcecost rc WHERE rc.organization_id = %s "
@@ -106,20 +107,6 @@ def _cost_cte(organization_id: int, period: CostPeriod | None) -> tuple[str, lis
         "AND rc.period_start >= %s AND rc.period_end <= %s GROUP BY rc.resource_id",
         [organization_id, period.currency, period.start, period.end],
     )
-
-
-def _aggregates(alias: str) -> str:
-    """Resources in scope, compliant, with a cost, their cost, the compliant ones' cost."""
-    return (
-        f"count(*), count(*) FILTER (WHERE NOT {alias}.failing), "
-        f"count(*) FILTER (WHERE {alias}.costed), coalesce(sum({alias}.amount), 0), "
-        f"coalesce(sum({alias}.amount) FILTER (WHERE NOT {alias}.failing), 0)"
-    )
-
-
-def _row_score(row, period: CostPeriod | None) -> Score:
-    spend = None if period is None else Spend(Decimal(row[3]), Decimal(row[4]), row[2])
-    return Score(row[0], row[1], spend)
 
 
 def cost_period(organization: Organization, account_pks: list[int] | None) -> CostPeriod | None:
@@ -134,95 +121,168 @@ def control_key(framework_slug: str, control_id: str) -> str:
     return f"{framework_slug}/{control_id}"
 
 
-def _pairs(organization_id: int, rules: list[Rule], account_pks) -> tuple[str, list[Any]]:
-    """A CTE body: (rule_pk, resource_id, account_id, resource_type, failing) for every
-    (active rule, resource it applies to)."""
-    applies, params = sql.applies_sql(
-        [(rule.pk, rule.rule_spec) for rule in rules if rule.active],
-        organization_id,
-        account_pks=account_pks,
-    )
-    text = (
-        f"SELECT a.rule_pk, a.resource_id, a.account_id, a.resource_type, EXISTS ("
-        "SELECT 1 FROM policies_finding f WHERE f.organization_id = %s "
-        "AND f.rule_id = a.rule_pk AND f.resource_id = a.resource_id AND f.status = 'open'"
-        f") AS failing FROM ({applies}) a"
-    )
-    return text, [organization_id, *params]
+@dataclass
+class Profile:
+    """The live resources over `account_pks` (None: every account) grouped by everything a
+    score tells apart. `rows` holds (account pk, resource type, applies, failing, resources,
+    resources with a cost, their cost): bit i of `applies` is set when the active rule
+    `active[i]` applies to those resources, bit i of `failing` when that rule also has an open
+    finding on them. Costs are over `period` (none without one). `rules` are every rule of the
+    organization."""
+
+    organization_id: int
+    rules: list[Rule]
+    active: list[int]
+    rows: list[tuple[int, str, int, int, int, int, Decimal]]
+    account_pks: list[int] | None
+    period: CostPeriod | None
+
+    def mask(self, rule_pks) -> int:
+        """The bits of those of `rule_pks` that are active."""
+        wanted = set(rule_pks)
+        return sum(1 << i for i, pk in enumerate(self.active) if pk in wanted)
+
+    @cached_property
+    def accounts(self) -> dict[int, tuple[str, list[str]]]:
+        """Account pk: (12-digit id, slugs of the teams holding it)."""
+        teams = sql.teams_of_account_sql("a.id", "a.organization_id")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT a.id, a.account_id, ARRAY({teams})::text[] FROM inventory_awsaccount a "
+                "WHERE a.organization_id = %s",
+                [self.organization_id],
+            )
+            return {pk: (aws_id, sorted(set(slugs))) for pk, aws_id, slugs in cursor.fetchall()}
 
 
-def _group_scores(
-    organization_id: int,
-    rules: list[Rule],
-    groups: dict[str, list[int]],
-    account_pks,
+def resource_profile(
+    organization: Organization,
+    account_pks: list[int] | None = None,
+    *,
     period: CostPeriod | None = None,
-) -> dict[str, Score]:
-    """Score per named rule set (with its spend over `period`, if any), in one statement."""
-    if not any(groups.values()):  # no active rule: nothing is in scope (and no SQL to run)
-        return {key: _empty(period) for key in groups}
-    keys = [k for k, pks in groups.items() for _ in pks]
-    pks = [pk for _, group in groups.items() for pk in group]
-    pairs, params = _pairs(organization_id, rules, account_pks)
-    costs, cost_params = _cost_cte(organization_id, period)
+    rules: list[Rule] | None = None,
+) -> Profile:
+    """The Profile of the organization's live resources over `account_pks`, in one statement:
+    which active rules apply to each (sql.applies_flags_sql: the evaluator's scope and `when`)
+    and which of those have an open finding on it, grouped, with their cost over `period`.
+    `rules`: the organization's rules, when the caller has them."""
+    rules = list(Rule.objects.for_org(organization)) if rules is None else rules
+    active = sorted((rule for rule in rules if rule.active), key=lambda rule: rule.pk)
+    profile = Profile(organization.pk, rules, [r.pk for r in active], [], account_pks, period)
+    if not active:  # nothing is in scope (and no SQL to run)
+        return profile
+    specs = [rule.rule_spec for rule in active]
+    live, live_params = sql.live_resources_sql(organization.pk, specs, account_pks=account_pks)
+    applies, applies_params, flag_of = sql.applies_flags_sql(specs)
+    costs, cost_params, cost_join, cost_columns = "", [], "", "0, 0::numeric"
+    if period is not None:
+        body, cost_params = _cost_cte(organization.pk, period)
+        costs, cost_join = f", cost AS ({body})", "LEFT JOIN cost ON cost.resource_id = x.id"
+        cost_columns = "count(cost.resource_id), coalesce(sum(cost.amount), 0)"
+    # f: each resource's open findings of the active rules. Its input sorted by (resource, rule)
+    # gives each array in rule order without a sort per resource (an ORDER BY in array_agg);
+    # the order only merges groups: the scores do not depend on it.
     statement = (
-        f"WITH p AS ({pairs}), g AS (SELECT * FROM unnest(%s::text[], %s::bigint[]) "
-        "AS g(gkey, rule_pk)), x AS (SELECT g.gkey, p.resource_id, bool_or(p.failing) AS failing "
-        f"FROM p JOIN g ON g.rule_pk = p.rule_pk GROUP BY g.gkey, p.resource_id), c AS ({costs}), "
-        "xc AS (SELECT x.*, c.resource_id IS NOT NULL AS costed, c.amount FROM x "
-        "LEFT JOIN c ON c.resource_id = x.resource_id) "
-        f"SELECT xc.gkey, {_aggregates('xc')} FROM xc GROUP BY xc.gkey"
+        "WITH f AS (SELECT o.resource_id, array_agg(o.rule_id) AS failing FROM ("
+        "SELECT resource_id, rule_id FROM policies_finding WHERE organization_id = %s "
+        "AND status = 'open' AND rule_id = ANY(%s) ORDER BY resource_id, rule_id) o "
+        f"GROUP BY o.resource_id){costs} "
+        f"SELECT x.account_id, x.resource_type, x.applies, x.failing, count(*), {cost_columns} "
+        f"FROM (SELECT c.id, c.account_id, c.resource_type, {applies} AS applies, f.failing "
+        f"FROM ({live}) c LEFT JOIN f ON f.resource_id = c.id) x {cost_join} "
+        "GROUP BY 1, 2, 3, 4"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, [*params, keys, pks, *cost_params])
-        found = {row[0]: _row_score(row[1:], period) for row in cursor.fetchall()}
-    return {key: found.get(key, _empty(period)) for key in groups}
+    params = [organization.pk, profile.active, *cost_params, *applies_params, *live_params]
+    bit = {pk: 1 << i for i, pk in enumerate(profile.active)}
+    # No JIT: compiling the rules' conditions costs more than running them. Memory to sort the
+    # findings and group a million rows without spilling to disk.
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        _settings(cursor, jit="off", work_mem="256MB"),
+    ):
+        cursor.execute(statement, params)
+        found = cursor.fetchall()
+    for account, resource_type, flags, failing, count, costed, amount in found:
+        applying = sum(
+            1 << i for i, flag in enumerate(flag_of) if flag is None or flags[flag] == "1"
+        )
+        if applying:
+            failing = sum(bit[pk] for pk in failing or ()) & applying
+            profile.rows.append((account, resource_type, applying, failing, count, costed, amount))
+    return profile
+
+
+@contextmanager
+def _settings(cursor, **values: str):
+    """PostgreSQL settings for the statements of the block, then the transaction's own again
+    (on an error, the caller's savepoint rollback restores them)."""
+    names = list(values)
+    cursor.execute("SELECT " + ", ".join(["current_setting(%s)"] * len(names)), names)
+    previous = cursor.fetchone()
+    assign = "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names))
+    cursor.execute(assign, [x for name in names for x in (name, values[name])])
+    yield
+    cursor.execute(assign, [x for pair in zip(names, previous, strict=True) for x in pair])
+
+
+class _Tally:
+    """Resources in scope, compliant ones, those with a cost, their cost, the compliant ones'."""
+
+    __slots__ = ("in_scope", "compliant", "costed", "amount", "compliant_amount")
+
+    def __init__(self) -> None:
+        self.in_scope = self.compliant = self.costed = 0
+        self.amount = self.compliant_amount = Decimal(0)
+
+    def add(self, count: int, costed: int, amount: Decimal, compliant: bool) -> None:
+        self.in_scope += count
+        self.costed += costed
+        self.amount += amount
+        if compliant:
+            self.compliant += count
+            self.compliant_amount += amount
+
+    def score(self, period: CostPeriod | None) -> Score:
+        spend = None if period is None else Spend(self.amount, self.compliant_amount, self.costed)
+        return Score(self.in_scope, self.compliant, spend)
+
+
+def _group_scores(profile: Profile, groups: dict[str, list[int]]) -> dict[str, Score]:
+    """Score per named rule set (rule pks), with its spend over the profile's period, if any."""
+    totals: dict[tuple[int, int], list] = {}  # (applies, failing): [count, costed, amount]
+    for _, _, applying, failing, count, costed, amount in profile.rows:
+        total = totals.setdefault((applying, failing), [0, 0, Decimal(0)])
+        total[0] += count
+        total[1] += costed
+        total[2] += amount
+    scores = {}
+    for key, pks in groups.items():
+        mask, tally = profile.mask(pks), _Tally()
+        for (applying, failing), (count, costed, amount) in totals.items():
+            if applying & mask:
+                tally.add(count, costed, amount, not failing & mask)
+        scores[key] = tally.score(profile.period)
+    return scores
 
 
 DIMENSIONS = ("team", "account", "resource_type")
 
 
-def _dimension_scores(
-    organization_id: int,
-    rules: list[Rule],
-    by: str,
-    account_pks,
-    period: CostPeriod | None = None,
-) -> dict[str, Score]:
+def _dimension_scores(profile: Profile, by: str) -> dict[str, Score]:
     """Score per team (slug), account (12-digit id) or resource type, over every active
-    rule, with its spend over `period` if any. A resource counts for each team holding its
-    account."""
-    if not any(rule.active for rule in rules):
-        return {}
-    pairs, params = _pairs(organization_id, rules, account_pks)
-    costs, cost_params = _cost_cte(organization_id, period)
-    per_resource = (
-        f"WITH p AS ({pairs}), x AS (SELECT p.resource_id, p.account_id, p.resource_type, "
-        f"bool_or(p.failing) AS failing FROM p GROUP BY 1, 2, 3), c AS ({costs}), "
-        "xc AS (SELECT x.*, c.resource_id IS NOT NULL AS costed, c.amount FROM x "
-        "LEFT JOIN c ON c.resource_id = x.resource_id) "
-    )
-    params = [*params, *cost_params]
-    if by == "resource_type":
-        tail = f"SELECT xc.resource_type, {_aggregates('xc')} FROM xc GROUP BY 1"
-    elif by == "account":
-        tail = (
-            f"SELECT a.account_id, {_aggregates('xc')} FROM xc "
-            "JOIN inventory_awsaccount a ON a.id = xc.account_id GROUP BY 1"
-        )
-    elif by == "team":
-        teams = sql.teams_of_account_sql()
-        tail = (
-            f"SELECT s.slug, {_aggregates('r')} FROM "
-            "(SELECT xc.*, %s::bigint AS organization_id FROM xc) r "
-            f"CROSS JOIN LATERAL ({teams}) s GROUP BY 1"
-        )
-        params = [*params, organization_id]
-    else:
-        raise ValueError(by)
-    with connection.cursor() as cursor:
-        cursor.execute(per_resource + tail, params)
-        return {row[0]: _row_score(row[1:], period) for row in sorted(cursor.fetchall())}
+    rule, with its spend over the profile's period if any. A resource counts for each team
+    holding its account."""
+    tallies: dict[str, _Tally] = {}
+    for account, resource_type, _, failing, count, costed, amount in profile.rows:
+        if by == "resource_type":
+            keys = [resource_type]
+        else:
+            aws_id, teams = profile.accounts.get(account, (None, []))
+            keys = teams if by == "team" else [aws_id] if aws_id else []
+        for key in keys:
+            tallies.setdefault(key, _Tally()).add(count, costed, amount, not failing)
+    return {key: tallies[key].score(profile.period) for key in sorted(tallies)}
 
 
 def _frameworks(organization: Organization) -> list[Framework]:
@@ -252,13 +312,27 @@ class Scorecard:
     period: CostPeriod | None = None  # the cost period of the spends; None: no cost data
 
 
+def _given(profile: Profile | None, organization: Organization, account_pks) -> Profile | None:
+    if profile is not None and (
+        profile.organization_id != organization.pk or profile.account_pks != account_pks
+    ):
+        raise ValueError("the profile is of another organization or other accounts")
+    return profile
+
+
 def scorecard(
-    organization: Organization, account_pks: list[int] | None = None, *, spend: bool = True
+    organization: Organization,
+    account_pks: list[int] | None = None,
+    *,
+    spend: bool = True,
+    profile: Profile | None = None,
 ) -> Scorecard:
     """The organization's, each framework's and each control's score over `account_pks` (None:
-    every account), in one statement; with their spend when those accounts have cost data
-    (and `spend`)."""
-    rules = list(Rule.objects.for_org(organization))
+    every account), from one statement; with their spend when those accounts have cost data
+    (and `spend`). `profile`: resource_profile() of the same accounts, when the caller has it
+    (its period is then the spends')."""
+    profile = _given(profile, organization, account_pks)
+    rules = list(Rule.objects.for_org(organization)) if profile is None else profile.rules
     by_id = {rule.rule_id: rule for rule in rules}
     groups: dict[str, list[int]] = {"org:": [r.pk for r in rules if r.active]}
     for framework in _frameworks(organization):
@@ -268,14 +342,16 @@ def scorecard(
             groups["ctl:" + control_key(framework.slug, control.control_id)] = pks
             cited.update(pks)
         groups["fw:" + framework.slug] = sorted(cited)
-    period = cost_period(organization, account_pks) if spend else None
-    scores = _group_scores(organization.pk, rules, groups, account_pks, period)
+    if profile is None:
+        period = cost_period(organization, account_pks) if spend else None
+        profile = resource_profile(organization, account_pks, period=period, rules=rules)
+    scores = _group_scores(profile, groups)
     return Scorecard(
         organization=scores["org:"],
         frameworks={k[3:]: v for k, v in scores.items() if k.startswith("fw:")},
         controls={k[4:]: v for k, v in scores.items() if k.startswith("ctl:")},
         rules_by_id=by_id,
-        period=period,
+        period=profile.period,
     )
 
 
@@ -285,14 +361,18 @@ def dimension(
     account_pks: list[int] | None = None,
     *,
     spend: bool = True,
+    profile: Profile | None = None,
 ):
     """{team slug | account id | resource type: Score} over every active rule, with their spend
-    when the accounts in scope have cost data (and `spend`)."""
+    when the accounts in scope have cost data (and `spend`). `profile`: resource_profile() of
+    the same accounts, when the caller has it (its period is then the spends')."""
     if by not in DIMENSIONS:
         raise ValueError(by)
-    rules = list(Rule.objects.for_org(organization))
-    period = cost_period(organization, account_pks) if spend else None
-    return _dimension_scores(organization.pk, rules, by, account_pks, period)
+    profile = _given(profile, organization, account_pks)
+    if profile is None:
+        period = cost_period(organization, account_pks) if spend else None
+        profile = resource_profile(organization, account_pks, period=period)
+    return _dimension_scores(profile, by)
 
 
 def control_status(control: Control, score: Score, rules_by_id: dict[str, Rule]) -> str:
@@ -320,7 +400,8 @@ def failing_findings(membership: Membership, control: Control):
 
 
 def _snapshot_rows(organization: Organization) -> list[tuple[str, str, str, Score]]:
-    card = scorecard(organization, spend=False)
+    profile = resource_profile(organization)  # one statement for every row
+    card = scorecard(organization, profile=profile)
     rows = [(ScoreSnapshot.ORGANIZATION, ORG_KEY, organization.name, card.organization)]
     for framework in _frameworks(organization):
         rows.append(
@@ -336,9 +417,9 @@ def _snapshot_rows(organization: Organization) -> list[tuple[str, str, str, Scor
             rows.append(
                 (ScoreSnapshot.CONTROL, key, control.title[:300], card.controls.get(key, EMPTY))
             )
-    for slug, score in dimension(organization, "team", spend=False).items():
+    for slug, score in dimension(organization, "team", profile=profile).items():
         rows.append((ScoreSnapshot.TEAM, slug, slug, score))
-    for account_id, score in dimension(organization, "account", spend=False).items():
+    for account_id, score in dimension(organization, "account", profile=profile).items():
         rows.append((ScoreSnapshot.ACCOUNT, account_id, account_id, score))
     return rows
 

@@ -131,45 +131,6 @@ def teams_json_sql() -> str:
     )
 
 
-def _selector(sql: _Sql, key: str, values: Sequence[str]) -> None:
-    sql.add("AND r.tags ? %s", key)
-    if values:
-        sql.add("AND (r.tags ->> %s) = ANY(%s)", key, list(values))
-
-
-def _scope(sql: _Sql, rule: RuleSpec) -> None:
-    scope = rule.scope
-    untaggable = _untaggable_types()
-    if untaggable:
-        sql.add("AND NOT (r.resource_type = ANY(%s))", untaggable)
-    if "*" not in scope.resource_types:
-        exact = [t for t in scope.resource_types if not t.endswith(":*")]
-        services = [t[:-1] for t in scope.resource_types if t.endswith(":*")]
-        alternatives = ["r.resource_type = ANY(%s)"]
-        params: list[Any] = [exact]
-        for prefix in services:
-            alternatives.append("starts_with(r.resource_type, %s)")
-            params.append(prefix)
-        sql.add("AND (" + " OR ".join(alternatives) + ")", *params)
-    if scope.accounts:
-        sql.add(
-            "AND r.account_id IN (SELECT a.id FROM inventory_awsaccount a "
-            "WHERE a.organization_id = r.organization_id AND a.account_id = ANY(%s))",
-            list(scope.accounts),
-        )
-    if scope.regions:
-        sql.add("AND r.region = ANY(%s)", list(scope.regions))
-    if scope.teams:
-        sql.add(
-            f"AND EXISTS (SELECT 1 FROM ({_teams_of_account_sql()}) s WHERE s.slug = ANY(%s))",
-            list(scope.teams),
-        )
-    if scope.tag_selector is not None:
-        _selector(sql, scope.tag_selector.key, scope.tag_selector.values)
-    if rule.when is not None:
-        _selector(sql, rule.when.key, rule.when.values)
-
-
 def _value_matches(rule: RuleSpec, value: tuple[str, list[Any]]) -> tuple[str, list[Any]]:
     """The rule's value condition on `value`, the text of its key (an expression with its
     parameters)."""
@@ -207,12 +168,9 @@ class _Keys:
         # A JSON null value reads as NULL: then the key operator says whether it is there.
         return f"({alias}.{self._column(key)} IS NOT NULL OR {alias}.tags ? %s)", [key]
 
-    def select_list(self) -> tuple[str, list[Any]]:
-        """The columns for the resources' level (alias r)."""
-        if not self.columns:
-            return "", []
-        names = list(self.columns.items())
-        return ", " + ", ".join(f"r.tags ->> %s AS {c}" for _, c in names), [k for k, _ in names]
+    def columns_sql(self) -> list[tuple[str, list[Any]]]:
+        """The columns for the resources' level (alias r), with their parameters."""
+        return [(f"r.tags ->> %s AS {c}", [k]) for k, c in (self.columns or {}).items()]
 
 
 # --- the violations: every rule in one pass over the resources ---------------------------------
@@ -316,6 +274,51 @@ def _scope_expr(rule: RuleSpec, keys: _Keys | None = None) -> tuple[str, list[An
 
 def _wanted(rule: RuleSpec) -> list[str]:
     return sorted({fold(rule.key), *(fold(a) for a in rule.aliases)})
+
+
+def live_resources_sql(
+    organization_id: int,
+    rules: Iterable[RuleSpec],
+    *,
+    columns: Sequence[tuple[str, Sequence[Any]]] = (),
+    resource_ids: Sequence[int] | None = None,
+    resource_query: tuple[str, Sequence[Any]] | None = None,
+    account_pks: Sequence[int] | None = None,
+) -> tuple[str, list[Any]]:
+    """A SELECT of the organization's live resources the rules are checked on (untaggable
+    types excluded) with the columns _scope_expr reads on its row ``c``: id, account_id, tags,
+    resource_type, region and, when one of `rules` scopes by account or team, aws_id and teams
+    (its account's 12-digit id and the slugs of the teams holding it); then `columns`
+    (expressions on ``r``, the resource, with their parameters). Optionally only
+    `resource_ids`, only the ids `resource_query` (a SELECT with its parameters) yields, and
+    only resources of `account_pks` (AwsAccount primary keys)."""
+    by_account = any(rule.scope.accounts or rule.scope.teams for rule in rules)
+    base = _Sql().add("SELECT r.id, r.account_id, r.tags, r.resource_type, r.region")
+    if by_account:
+        base.add(", a.aws_id, a.teams")
+    for column, params in columns:
+        base.add(f", {column}", *params)
+    base.add("FROM inventory_resource r")
+    if by_account:
+        base.add(
+            "LEFT JOIN (SELECT a.id, a.account_id AS aws_id, "
+            f"ARRAY({_teams_of_account_sql('a.id', 'a.organization_id')})::text[] AS teams "
+            "FROM inventory_awsaccount a WHERE a.organization_id = %s) a ON a.id = r.account_id",
+            organization_id,
+        )
+    base.add("WHERE r.organization_id = %s AND r.deleted_at IS NULL", organization_id)
+    untaggable = _untaggable_types()
+    if untaggable:
+        base.add("AND NOT (r.resource_type = ANY(%s))", untaggable)
+    if resource_ids is not None:
+        base.add("AND r.id = ANY(%s)", list(resource_ids))
+    if resource_query is not None:
+        # An array of the ids: probes of the primary key, never a scan of the organization's
+        # rows, whatever the statistics say.
+        base.add(f"AND r.id = ANY(ARRAY({resource_query[0]}))", *resource_query[1])
+    if account_pks is not None:
+        base.add("AND r.account_id = ANY(%s)", list(account_pks))
+    return base.text(), base.params
 
 
 def violations_sql(
@@ -448,33 +451,17 @@ def violations_sql(
                 )
 
     # Level b: the resources.
-    by_account = any(rule.scope.accounts or rule.scope.teams for rule in specs)
-    base = _Sql().add("SELECT r.id, r.account_id, r.tags, r.resource_type, r.region")
-    if by_account:
-        base.add(", a.aws_id, a.teams")
-    if uses_t:
-        base.add(f", {_fold_sql('r.tags::text')} AS t")
-    base.extend(keys.select_list())
-    base.add("FROM inventory_resource r")
-    if by_account:
-        base.add(
-            "LEFT JOIN (SELECT a.id, a.account_id AS aws_id, "
-            f"ARRAY({_teams_of_account_sql('a.id', 'a.organization_id')})::text[] AS teams "
-            "FROM inventory_awsaccount a WHERE a.organization_id = %s) a ON a.id = r.account_id",
+    extra = [(f"{_fold_sql('r.tags::text')} AS t", [])] if uses_t else []
+    base = _Sql().extend(
+        live_resources_sql(
             organization_id,
+            specs,
+            columns=[*extra, *keys.columns_sql()],
+            resource_ids=resource_ids,
+            resource_query=resource_query,
+            account_pks=account_pks,
         )
-    base.add("WHERE r.organization_id = %s AND r.deleted_at IS NULL", organization_id)
-    untaggable = _untaggable_types()
-    if untaggable:
-        base.add("AND NOT (r.resource_type = ANY(%s))", untaggable)
-    if resource_ids is not None:
-        base.add("AND r.id = ANY(%s)", list(resource_ids))
-    if resource_query is not None:
-        # An array of the ids: probes of the primary key, never a scan of the organization's
-        # rows, whatever the statistics say.
-        base.add(f"AND r.id = ANY(ARRAY({resource_query[0]}))", *resource_query[1])
-    if account_pks is not None:
-        base.add("AND r.account_id = ANY(%s)", list(account_pks))
+    )
     base.add("OFFSET 0")
 
     level_c = _Sql().add("SELECT b.*")
@@ -536,38 +523,30 @@ def run(rule: RuleSpec, organization_id: int, **options: Any) -> list[tuple[int,
         return cursor.fetchall()
 
 
-def applies_sql(
-    rules: Iterable[tuple[Any, RuleSpec]],
-    organization_id: int,
-    *,
-    account_pks: Sequence[int] | None = None,
-) -> tuple[str, list[Any]]:
-    """(rule_pk, resource_id, account_id, resource_type) for every live resource each rule
-    applies to (its scope and `when`, untaggable types excluded: exactly the resources
-    compile_rule checks), optionally only in `account_pks`. The scores' "in scope"."""
-    parts, params = [], []
-    for tag, rule in rules:
-        sql = _Sql()
-        sql.add(
-            "SELECT %s::bigint AS rule_pk, r.id AS resource_id, r.account_id, r.resource_type "
-            "FROM inventory_resource r WHERE r.organization_id = %s AND r.deleted_at IS NULL",
-            tag,
-            organization_id,
-        )
-        if account_pks is not None:
-            sql.add("AND r.account_id = ANY(%s)", list(account_pks))
-        _scope(sql, rule)
-        parts.append("(" + " ".join(sql.parts) + ")")
-        params.extend(sql.params)
-    if not parts:
-        return (
-            "SELECT NULL::bigint AS rule_pk, NULL::bigint AS resource_id, "
-            "NULL::bigint AS account_id, NULL::text AS resource_type WHERE false",
-            [],
-        )
-    return " UNION ALL ".join(parts), params
+def applies_flags_sql(rules: Iterable[RuleSpec]) -> tuple[str, list[Any], list[int | None]]:
+    """Which of the rules apply to the row c of live_resources_sql() (scope and `when`:
+    exactly the resources the rules are checked on; the scores' "in scope"): a text of
+    '0'/'1' characters, one per distinct condition among the rules, and for each rule the
+    index of its character (None: the rule applies to every row). Rules with the same
+    condition share a character, so each condition is computed once per row."""
+    flags, index_of, indexes = _Sql(), {}, []
+    for rule in rules:
+        scope, params = _scope_expr(rule)
+        if scope == "true":
+            indexes.append(None)
+            continue
+        key = (scope, repr(params))
+        if key not in index_of:
+            index_of[key] = len(flags.parts)
+            flags.add(f"CASE WHEN {scope} THEN '1' ELSE '0' END", *params)
+        indexes.append(index_of[key])
+    text = "(" + flags.text(" || ") + ")" if flags.parts else "''"
+    return text, flags.params, indexes
 
 
-def teams_of_account_sql() -> str:
-    """Team slugs holding r.account_id (r has organization_id and account_id)."""
-    return _teams_of_account_sql()
+def teams_of_account_sql(
+    account: str = "r.account_id", organization: str = "r.organization_id"
+) -> str:
+    """Team slugs holding an AWS account (by default r's: r has organization_id and
+    account_id)."""
+    return _teams_of_account_sql(account, organization)
