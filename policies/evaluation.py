@@ -101,7 +101,7 @@ upd AS (
 ),
 resolved AS (
     UPDATE policies_finding f SET status = 'resolved', resolved_at = %s
-    WHERE f.organization_id = %s AND f.status <> 'resolved' AND f.rule_id = ANY(%s) {resources}
+    WHERE f.organization_id = %s AND f.status <> 'resolved' {rules} {resources}
       AND NOT EXISTS (SELECT 1 FROM v WHERE v.tag = f.rule_id AND v.resource_id = f.resource_id)
     RETURNING 1
 )
@@ -127,6 +127,15 @@ def evaluate_rules(
         touched_params = list(resource_query[1])
         scoped = ("SELECT id FROM touched", [])
         resources = "AND f.resource_id = ANY(ARRAY(SELECT id FROM touched))"
+    # Which rules' findings may resolve: all of the organization's need no condition (with
+    # both an array of rules and one of resources, the unique index would be probed once
+    # per pair: 25 times per resource).
+    everything = {rule.pk for rule in rules} >= set(
+        Rule.objects.for_org(organization).values_list("pk", flat=True)
+    )
+    rule_filter, rule_params = (
+        ("", []) if everything else ("AND f.rule_id = ANY(%s)", [[rule.pk for rule in rules]])
+    )
     violations, params = sql.violations_sql(active, organization.pk, resource_query=scoped)
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(organization)  # the INSERT of new findings relies on it
@@ -140,6 +149,7 @@ def evaluate_rules(
                 violations=violations,
                 teams=sql.teams_json_sql(),
                 resources=resources,
+                rules=rule_filter,
             ),
             [
                 *touched_params,
@@ -153,7 +163,7 @@ def evaluate_rules(
                 now,
                 now,  # resolved
                 organization.pk,
-                [rule.pk for rule in rules],
+                *rule_params,
             ],
         )
         failing, new, resolved, _ = cursor.fetchone()
