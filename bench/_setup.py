@@ -110,9 +110,20 @@ def code_version() -> str:
     return f"HEAD {head} ({state} in inventory/ tagsense/ accounts/ audit/), storage.py {digest}"
 
 
+def cpu_reference() -> float:
+    """Seconds for a fixed pure-Python loop (20 million additions): machines of the same
+    description have differed by 3x in it, and every figure here scales with it."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    return round(time.perf_counter() - start, 2)
+
+
 def print_machine() -> None:
     info = machine()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    print(f"cpu reference: {cpu_reference()} s for 20 million Python additions")
     print(f"code: {code_version()}")
 
 
