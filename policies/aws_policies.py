@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -460,3 +461,98 @@ def has_tag_policies(organization: Organization) -> bool:
         AwsTagPolicy.objects.for_org(organization).exists()
         or Rule.objects.for_org(organization).filter(origin=Rule.AWS_TAG_POLICY).exists()
     )
+
+
+# --- export: the organization's rules as an AWS tag policy -------------------------------------
+
+
+def _aws_types(resource_types: Iterable[str]) -> tuple[str, ...]:
+    """AWS's `service:type` for the scopes' TagSense types ("*" and "service:*" expand to every
+    type TagSense knows AWS's name of); types AWS's tag policies do not name are left out."""
+    out = set()
+    for scope_type in resource_types:
+        for scanner, aws in atp.AWS_TYPE_BY_SCANNER_TYPE.items():
+            if (
+                scope_type == "*"
+                or scope_type == scanner
+                or (scope_type.endswith(":*") and scanner.startswith(scope_type[:-1]))
+            ):
+                out.add(aws)
+    return tuple(sorted(out))
+
+
+def _unexportable(spec: RuleSpec) -> str | None:
+    """Why a tag policy cannot say what the rule says, or None."""
+    if spec.check == "prohibited_key":
+        return "a tag policy cannot prohibit a key"
+    if spec.check == "max_tags":
+        return "a tag policy cannot limit the number of tags"
+    if spec.when is not None:
+        return "a tag policy has no conditions (`when`)"
+    scope = spec.scope
+    if scope.accounts or scope.regions or scope.teams or scope.tag_selector is not None:
+        return (
+            "a tag policy applies where it is attached (root, OU, account), not to accounts, "
+            "regions, teams or tags named in a rule: attach the exported policy there instead"
+        )
+    if spec.check == "allowed_values" and spec.values is not None:
+        if spec.values.kind == "regex":
+            return "a tag policy allows listed values with `*` wildcards, not regular expressions"
+        if spec.values.kind == "glob" and "?" in spec.values.pattern:
+            return "a tag policy's value wildcard is `*` only, not `?`"
+    if not _aws_types(scope.resource_types):
+        return "none of its resource types has a name in AWS tag policies"
+    return None
+
+
+def export_tag_policy(rules: Iterable[Rule]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The active rules as one AWS Organizations tag policy (aws_tag_policy.export_policy, which
+    validates it) and the rules left out, each with why: `{"rule", "reason"}`.
+
+    Per tag key (its capitalization from the rules): `tag_value` from an allowed-values rule
+    (its list, or its glob); `report_required_tag_for` from required-key rules (their types);
+    `enforced_for` from enforced allowed-values rules (AWS then refuses non-compliant values
+    on those types; it never refuses a missing tag). Rules for one key that disagree (two
+    spellings, two value lists) are left out after the first."""
+    entries: dict[str, dict[str, Any]] = {}
+    skipped: list[dict[str, str]] = []
+    for rule in sorted(rules, key=lambda r: r.rule_id):
+        if not rule.active:
+            continue
+        spec = rule.rule_spec
+        reason = _unexportable(spec)
+        entry = entries.get(spec.key.lower())
+        if reason is None and entry is not None and entry["key"] != spec.key:
+            reason = f"the key is spelt {entry['key']!r} by rule {entry['rules'][0]!r}"
+        values = None
+        if reason is None and spec.check == "allowed_values" and spec.values is not None:
+            values = (
+                tuple(spec.values.items) if spec.values.kind == "list" else (spec.values.pattern,)
+            )
+            if entry is not None and entry["values"] not in (None, values):
+                reason = f"other values are allowed by rule {entry['rules'][0]!r}"
+        if reason is not None:
+            skipped.append({"rule": rule.rule_id, "reason": reason})
+            continue
+        entry = entries.setdefault(
+            spec.key.lower(),
+            {"key": spec.key, "values": None, "enforced": set(), "report": set(), "rules": []},
+        )
+        entry["rules"].append(rule.rule_id)
+        types = _aws_types(spec.scope.resource_types)
+        if spec.check == "required_key":
+            entry["report"].update(types)
+        else:
+            entry["values"] = values
+            if spec.enforcement == "enforced":
+                entry["enforced"].update(types)
+    document = atp.export_policy(
+        atp.ExportRule(
+            key=entry["key"],
+            values=entry["values"],
+            enforced_for=tuple(sorted(entry["enforced"])),
+            report_required_for=tuple(sorted(entry["report"])),
+        )
+        for entry in entries.values()
+    )
+    return document, skipped

@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("rules/<slug:rule_id>/delete/", views.RuleDeleteView.as_view(), name="rule-delete"),
     path("aws/", views.AwsTagPolicyListView.as_view(), name="aws-policy-list"),
+    path("aws/export.json", views.AwsTagPolicyExportView.as_view(), name="aws-policy-export"),
     path("aws/<int:pk>/", views.AwsTagPolicyDetailView.as_view(), name="aws-policy-detail"),
     path("aws/<int:pk>/delete/", views.AwsTagPolicyDeleteView.as_view(), name="aws-policy-delete"),
     path("aws/effective/", views.AwsEffectivePolicyView.as_view(), name="aws-effective"),

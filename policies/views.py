@@ -91,6 +91,26 @@ class RuleExportView(PolicyPageMixin, TemplateView):
         return response
 
 
+class AwsTagPolicyExportView(PolicyPageMixin, TemplateView):
+    """The active rules as an AWS tag policy (JSON download); the rules left out are named in
+    the file's companion header."""
+
+    def get(self, request, *args, **kwargs):
+        from .aws_tag_policy import export_json
+
+        try:
+            document, skipped = aws_policies.export_tag_policy(
+                Rule.objects.restrict(self.membership)
+            )
+        except TagPolicyError as exc:
+            messages.error(request, f"The rules cannot be written as a tag policy: {exc}")
+            return redirect(_url(self, "aws-policy-list"))
+        response = HttpResponse(export_json(document), content_type="application/json")
+        response["Content-Disposition"] = 'attachment; filename="tagsense-tag-policy.json"'
+        response["X-TagSense-Skipped-Rules"] = ", ".join(s["rule"] for s in skipped)[:2000]
+        return response
+
+
 class RuleEditView(PolicyPageMixin, TemplateView):
     """The editor: one rule as a rule file (YAML), the active flag, a live preview of what it
     would flag, and (for an existing rule) its versions. New rule when there is no rule_id."""

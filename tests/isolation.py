@@ -422,6 +422,7 @@ ROUTES: list[Route] = [
     ),
     Route("findings-csv", "/o/{org}/findings/?format=csv", "view"),
     Route("aws-policy-list", "/o/{org}/policies/aws/", "view"),
+    Route("aws-policy-export", "/o/{org}/policies/aws/export.json", "view"),
     Route("aws-policy-detail", "/o/{org}/policies/aws/{aws_policy_pk}/", "view"),
     Route("aws-effective", "/o/{org}/policies/aws/effective/", "view"),
     Route("aws-effective-account", "/o/{org}/policies/aws/effective/123456789012/", "view"),
@@ -728,6 +729,12 @@ ROUTES: list[Route] = [
         api=True,
         audit="policy.aws_tag_policy_delete",
         ok_status=(204,),
+    ),
+    Route(
+        "api-aws-policy-export",
+        "/api/v1/o/{org}/policies/aws-tag-policies/export/",
+        "view",
+        api=True,
     ),
     Route(
         "api-aws-effective",

@@ -45,6 +45,11 @@ urlpatterns = [
     ),
     path("aws-tag-policies/", views.AwsTagPolicyListView.as_view(), name="api-aws-policy-list"),
     path(
+        "aws-tag-policies/export/",
+        views.AwsTagPolicyExportView.as_view(),
+        name="api-aws-policy-export",
+    ),
+    path(
         "aws-tag-policies/<int:pk>/",
         views.AwsTagPolicyDetailView.as_view(),
         name="api-aws-policy-detail",

@@ -359,6 +359,28 @@ def _document_of(data: dict):
     return json.dumps(document)
 
 
+class AwsTagPolicyExportView(OrganizationAPIView):
+    """The organization's active rules written as one AWS Organizations tag policy, with the
+    rules a tag policy cannot express and why (docs/aws-tag-policies.md)."""
+
+    model = Rule
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                description='{"policy": <tag policy document>, "skipped": [{"rule", "reason"}]}'
+            ),
+            400: TAG_POLICY_PROBLEM,
+        }
+    )
+    def get(self, request, *args, **kwargs):
+        try:
+            document, skipped = aws_policies.export_tag_policy(self.get_queryset())
+        except TagPolicyError as exc:
+            return tag_policy_problem(exc)
+        return Response({"policy": document, "skipped": skipped})
+
+
 class AwsTagPolicyListView(mixins.ListModelMixin, OrganizationAPIView):
     """Imported AWS tag policies. POST imports one and attaches it to the root, an OU path or
     an account (owners and admins); the generated rules are updated at once."""
