@@ -4,6 +4,16 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def _unlogged(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("ALTER TABLE policies_evaluatedresource SET UNLOGGED")
+
+
+def _logged(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("ALTER TABLE policies_evaluatedresource SET LOGGED")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0005_oidc"),
@@ -109,9 +119,7 @@ class Migration(migrations.Migration):
             ),
         ),
         # Derived data: no WAL. After a crash PostgreSQL empties it, and the next run, finding no
-        # ledger, evaluates everything (policies.evaluation).
-        migrations.RunSQL(
-            "ALTER TABLE policies_evaluatedresource SET UNLOGGED",
-            "ALTER TABLE policies_evaluatedresource SET LOGGED",
-        ),
+        # ledger, evaluates everything (policies.evaluation). PostgreSQL only: SQLite (the
+        # embedded default) has no such thing, and does not evaluate.
+        migrations.RunPython(_unlogged, _logged),
     ]
