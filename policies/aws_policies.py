@@ -23,6 +23,7 @@ import audit
 from tagsense.tenancy.context import current
 
 from . import aws_tag_policy as atp
+from .evaluate import type_matches
 from .models import AwsTagPolicy, AwsTagPolicyVersion, Rule, spec_from_dict
 from .spec import RuleSpec, Scope, SpecError, ValueMatcher, rule_to_dict
 
@@ -469,16 +470,16 @@ def has_tag_policies(organization: Organization) -> bool:
 def _aws_types(resource_types: Iterable[str]) -> tuple[str, ...]:
     """AWS's `service:type` for the scopes' TagSense types ("*" and "service:*" expand to every
     type TagSense knows AWS's name of); types AWS's tag policies do not name are left out."""
-    out = set()
-    for scope_type in resource_types:
-        for scanner, aws in atp.AWS_TYPE_BY_SCANNER_TYPE.items():
-            if (
-                scope_type == "*"
-                or scope_type == scanner
-                or (scope_type.endswith(":*") and scanner.startswith(scope_type[:-1]))
-            ):
-                out.add(aws)
-    return tuple(sorted(out))
+    patterns = list(resource_types)
+    return tuple(
+        sorted(
+            {
+                aws
+                for scanner, aws in atp.AWS_TYPE_BY_SCANNER_TYPE.items()
+                if any(type_matches(pattern, scanner) for pattern in patterns)
+            }
+        )
+    )
 
 
 def _unexportable(spec: RuleSpec) -> str | None:

@@ -233,21 +233,30 @@ def _record_all_resources(organization: Organization) -> None:
         )
 
 
-def _stage_changed(organization: Organization) -> int:
-    """Into the temporary table policies_changed (id, fingerprint; NULL when not live): the
-    live resources whose fingerprint differs from the ledger's or that it lacks, and the
-    resources it holds that are no longer live. Returns how many."""
+CHANGED = ("SELECT id FROM policies_changed", [])  # the staged resources, as a resource_query
+
+
+def _stage(select: str, params: list[Any]) -> int:
+    """Into the temporary table policies_changed (id, fingerprint; NULL when not live), for
+    this transaction: the resources `select` yields. Returns how many."""
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS policies_changed")
         cursor.execute(
-            "CREATE TEMPORARY TABLE policies_changed ON COMMIT DROP AS "
-            "SELECT coalesce(l.id, e.resource_id) AS id, l.fingerprint "
-            f"FROM ({_LIVE}) l FULL JOIN (SELECT e.resource_id, e.fingerprint "
-            "FROM policies_evaluatedresource e WHERE e.organization_id = %s) e "
-            "ON e.resource_id = l.id WHERE l.fingerprint IS DISTINCT FROM e.fingerprint",
-            [organization.pk, organization.pk],
+            f"CREATE TEMPORARY TABLE policies_changed ON COMMIT DROP AS {select}", params
         )
         return cursor.rowcount
+
+
+def _stage_changed(organization: Organization) -> int:
+    """Stage the live resources whose fingerprint differs from the ledger's or that it lacks,
+    and the resources it holds that are no longer live."""
+    return _stage(
+        "SELECT coalesce(l.id, e.resource_id) AS id, l.fingerprint "
+        f"FROM ({_LIVE}) l FULL JOIN (SELECT e.resource_id, e.fingerprint "
+        "FROM policies_evaluatedresource e WHERE e.organization_id = %s) e "
+        "ON e.resource_id = l.id WHERE l.fingerprint IS DISTINCT FROM e.fingerprint",
+        [organization.pk, organization.pk],
+    )
 
 
 def _record_changed(organization: Organization) -> None:
@@ -302,9 +311,7 @@ def evaluate_organization(
             counts = {"new": part["new"], "resolved": part["resolved"]}
         resources = _stage_changed(organization)
         if resources:
-            part = evaluate_rules(
-                organization, rules, resource_query=("SELECT id FROM policies_changed", [])
-            )
+            part = evaluate_rules(organization, rules, resource_query=CHANGED)
             counts = {k: counts[k] + part[k] for k in counts}
             _record_changed(organization)
         result.update(
@@ -339,7 +346,7 @@ def _ledger_lost(organization: Organization) -> bool:
 
 
 def _open_count(organization: Organization) -> int:
-    return Finding.objects.for_org(organization).filter(status=Finding.OPEN).count()
+    return Finding.objects.for_org(organization).open().count()
 
 
 def _touched_by(scan: ScanRun) -> tuple[str, list[Any]]:
@@ -365,18 +372,13 @@ def evaluate_after_scan(scan: ScanRun, actor: Any = None) -> dict | None:
         return None
     _lock(organization)
     touched = _touched_by(scan)
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS policies_changed")
-        cursor.execute(
-            "CREATE TEMPORARY TABLE policies_changed ON COMMIT DROP AS SELECT r.id, "
-            "CASE WHEN r.deleted_at IS NULL THEN r.fingerprint END AS fingerprint "
-            f"FROM inventory_resource r WHERE r.id = ANY(ARRAY({touched[0]})) "
-            "AND r.organization_id = %s",
-            [*touched[1], organization.pk],
-        )
-    counts = evaluate_rules(
-        organization, rules, resource_query=("SELECT id FROM policies_changed", [])
+    _stage(
+        "SELECT r.id, CASE WHEN r.deleted_at IS NULL THEN r.fingerprint END AS fingerprint "
+        f"FROM inventory_resource r WHERE r.id = ANY(ARRAY({touched[0]})) "
+        "AND r.organization_id = %s",
+        [*touched[1], organization.pk],
     )
+    counts = evaluate_rules(organization, rules, resource_query=CHANGED)
     if _state(organization) is not None:
         _record_changed(organization)
     result = {"trigger": "scan", "scan": scan.pk, "rules": sum(r.active for r in rules), **counts}
