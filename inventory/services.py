@@ -203,3 +203,29 @@ def teams_holding(account: AwsAccount):
         .alias(group_name=Concat(Value(GROUP_PREFIX), "pk", output_field=CharField()))
         .filter(group_name__in=groups)
     )
+
+
+def teams_by_account(organization) -> dict[int, tuple[str, list[str]]]:
+    """Every account of the organization: {pk: (12-digit id, sorted slugs of the teams holding
+    it)}, in two queries (teams_holding() for all accounts at once)."""
+    from accounts.models import Team
+    from accounts.team_groups import team_group_name
+
+    from .models import AccountTeamGrant, AwsAccount
+    from .models.scoping import HOLD_PERMISSION
+
+    slug_of = {
+        team_group_name(pk): slug
+        for pk, slug in Team.objects.for_org(organization).values_list("pk", "slug")
+    }
+    held: dict[int, set[str]] = {}
+    grants = AccountTeamGrant.objects.for_org(organization).filter(
+        permission__codename=HOLD_PERMISSION
+    )
+    for account, group in grants.values_list("content_object_id", "group__name"):
+        if group in slug_of:
+            held.setdefault(account, set()).add(slug_of[group])
+    return {
+        pk: (aws_id, sorted(held.get(pk, ())))
+        for pk, aws_id in AwsAccount.objects.for_org(organization).values_list("pk", "account_id")
+    }

@@ -21,6 +21,7 @@ a change by the next run (never the other way round).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,9 @@ from django.utils import timezone
 
 import audit
 from inventory.models import Resource
+from inventory.services import teams_by_account
 
-from . import sql
+from . import pyengine, sql
 from .models import EvaluatedResource, EvaluationState, Finding, Rule
 
 if TYPE_CHECKING:
@@ -119,6 +121,12 @@ def evaluate_rules(
     """Evaluate `rules` over the organization's live resources (only those `resource_query`
     selects, when given) and bring their findings up to date. Inactive rules resolve their
     open findings. Returns {"failing", "new", "resolved"}."""
+    if pyengine.in_use():
+        ids = None if resource_query is None else _ids(resource_query)
+        counts = pyengine.evaluate_rules(organization, rules, resource_ids=ids)
+        if resource_query is None:
+            _remember_rules(organization, rules)
+        return counts
     now = timezone.now()
     active = [(rule.pk, rule.rule_spec) for rule in rules if rule.active]
     touched, touched_params, resources, scoped = "", [], "", None
@@ -172,8 +180,17 @@ def evaluate_rules(
     return {"failing": failing, "new": new, "resolved": resolved}
 
 
+def _ids(query: tuple[str, Sequence[Any]]) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(*query)
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _lock(organization: Organization) -> None:
-    """One evaluation of an organization at a time (until the transaction ends)."""
+    """One evaluation of an organization at a time (until the transaction ends). SQLite has one
+    writer at a time anyway."""
+    if pyengine.in_use():
+        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, organization.pk])
 
@@ -181,15 +198,9 @@ def _lock(organization: Organization) -> None:
 def _grants_digest(organization: Organization) -> str:
     """A digest of which teams hold which account: scopes by team and findings' owner teams
     depend on it."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT md5(coalesce(string_agg(r.account_id::text || ':' || s.slug, ',' "
-            "ORDER BY r.account_id, s.slug), '')) FROM (SELECT a.id AS account_id, "
-            "a.organization_id FROM inventory_awsaccount a WHERE a.organization_id = %s) r "
-            f"CROSS JOIN LATERAL ({sql.teams_of_account_sql()}) s",
-            [organization.pk],
-        )
-        return cursor.fetchone()[0]
+    held = teams_by_account(organization)
+    text = ",".join(f"{pk}:{slug}" for pk in sorted(held) for slug in held[pk][1])
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _state(organization: Organization) -> EvaluationState | None:
@@ -290,14 +301,17 @@ def evaluate_organization(
     snapshot (policies.scores) when findings changed or the day has none. One policy.evaluate
     event with the counts."""
     _lock(organization)
-    with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
-        cursor.execute("SET LOCAL work_mem = '256MB'")
+    if not pyengine.in_use():
+        with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
+            cursor.execute("SET LOCAL work_mem = '256MB'")
     rules = list(Rule.objects.for_org(organization))
     active = _active_versions(rules)
     grants = _grants_digest(organization)
     state = _state(organization)
     result: dict[str, Any] = {"trigger": trigger, "rules": len(active)}
-    if force or state is None or state.grants != grants or _ledger_lost(organization):
+    # The Python engine (pyengine: not PostgreSQL, a small estate) evaluates everything.
+    full = force or pyengine.in_use() or state is None or state.grants != grants
+    if full or _ledger_lost(organization):
         _record_all_resources(organization)  # the fingerprints before the rules read the tags
         counts = evaluate_rules(organization, rules)
         result.update(mode="full", rules_evaluated=len(active), resources_evaluated="all")
@@ -372,6 +386,9 @@ def evaluate_after_scan(scan: ScanRun, actor: Any = None) -> dict | None:
         return None
     _lock(organization)
     touched = _touched_by(scan)
+    if pyengine.in_use():
+        counts = evaluate_rules(organization, rules, resource_query=touched)
+        return _scan_evaluated(scan, rules, counts, actor)
     _stage(
         "SELECT r.id, CASE WHEN r.deleted_at IS NULL THEN r.fingerprint END AS fingerprint "
         f"FROM inventory_resource r WHERE r.id = ANY(ARRAY({touched[0]})) "
@@ -381,6 +398,10 @@ def evaluate_after_scan(scan: ScanRun, actor: Any = None) -> dict | None:
     counts = evaluate_rules(organization, rules, resource_query=CHANGED)
     if _state(organization) is not None:
         _record_changed(organization)
+    return _scan_evaluated(scan, rules, counts, actor)
+
+
+def _scan_evaluated(scan: ScanRun, rules: list[Rule], counts: dict, actor: Any) -> dict:
     result = {"trigger": "scan", "scan": scan.pk, "rules": sum(r.active for r in rules), **counts}
     audit.record("policy.evaluate", target=scan, data=result, actor=actor)
     return result

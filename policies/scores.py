@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import sql
+from . import pyengine, sql
 from .models import Control, Framework, Rule, ScoreSnapshot
 
 if TYPE_CHECKING:
@@ -145,14 +145,10 @@ class Profile:
     @cached_property
     def accounts(self) -> dict[int, tuple[str, list[str]]]:
         """Account pk: (12-digit id, slugs of the teams holding it)."""
-        teams = sql.teams_of_account_sql("a.id", "a.organization_id")
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT a.id, a.account_id, ARRAY({teams})::text[] FROM inventory_awsaccount a "
-                "WHERE a.organization_id = %s",
-                [self.organization_id],
-            )
-            return {pk: (aws_id, sorted(set(slugs))) for pk, aws_id, slugs in cursor.fetchall()}
+        from accounts.models import Organization
+        from inventory.services import teams_by_account
+
+        return teams_by_account(Organization(pk=self.organization_id))
 
 
 def resource_profile(
@@ -170,6 +166,9 @@ def resource_profile(
     active = sorted((rule for rule in rules if rule.active), key=lambda rule: rule.pk)
     profile = Profile(organization.pk, rules, [r.pk for r in active], [], account_pks, period)
     if not active:  # nothing is in scope (and no SQL to run)
+        return profile
+    if pyengine.in_use():
+        profile.rows = pyengine.profile_rows(organization, active, account_pks, period)
         return profile
     specs = [rule.rule_spec for rule in active]
     live, live_params = sql.live_resources_sql(organization.pk, specs, account_pks=account_pks)

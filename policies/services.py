@@ -6,6 +6,7 @@ Callers run inside the organization's tenant scope and have checked the actor's 
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -205,12 +206,17 @@ def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE)
     from inventory.access import visible_accounts
     from inventory.models import Resource
 
-    from . import sql
+    from . import pyengine, sql
 
     visible = list(visible_accounts(membership).values_list("pk", flat=True))
-    count, sample_rows = sql.count_and_sample(
-        spec, membership.organization_id, limit, account_pks=visible
-    )
+    if pyengine.in_use():
+        count, sample_rows = pyengine.count_and_sample(
+            spec, membership.organization, limit, account_pks=visible
+        )
+    else:
+        count, sample_rows = sql.count_and_sample(
+            spec, membership.organization_id, limit, account_pks=visible
+        )
     by_id = Resource.objects.restrict(membership).in_bulk([r[0] for r in sample_rows])
     sample = [
         {"resource": by_id[rid], "kind": kind, "found_key": found}
@@ -261,10 +267,20 @@ def filter_findings(queryset, params) -> Any:
     if params.get("type"):
         queryset = queryset.filter(resource__resource_type=params["type"])
     if params.get("team"):
-        queryset = queryset.filter(owner_teams__contains=[params["team"]])
+        queryset = _with_team(queryset, params["team"])
     if params.get("key"):
         queryset = queryset.filter(Q(found_key=params["key"]) | Q(rule__spec__key=params["key"]))
     return queryset
+
+
+def _with_team(queryset, slug: str):
+    """Findings whose owner teams hold `slug`: jsonb containment on PostgreSQL; elsewhere (the
+    embedded SQLite, which has no JSON containment) the quoted slug within the JSON text."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return queryset.filter(owner_teams__contains=[slug])
+    return queryset.filter(owner_teams__icontains=json.dumps(slug))
 
 
 def counts_per_rule(findings) -> list[dict]:

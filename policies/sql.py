@@ -542,11 +542,3 @@ def applies_flags_sql(rules: Iterable[RuleSpec]) -> tuple[str, list[Any], list[i
         indexes.append(index_of[key])
     text = "(" + flags.text(" || ") + ")" if flags.parts else "''"
     return text, flags.params, indexes
-
-
-def teams_of_account_sql(
-    account: str = "r.account_id", organization: str = "r.organization_id"
-) -> str:
-    """Team slugs holding an AWS account (by default r's: r has organization_id and
-    account_id)."""
-    return _teams_of_account_sql(account, organization)

@@ -1,5 +1,6 @@
 """`make run`'s embedded default boots end to end: SQLite, no Redis, migrate, demo data, the
-worker with beat, log in with the printed credentials, see the dashboard."""
+worker with beat, log in with the printed credentials, see the dashboard, the inventory and the
+frameworks' scores."""
 
 import os
 import re
@@ -92,6 +93,14 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
     assert "untagged" in inventory
     accounts = session.get(f"{base}/o/demo/inventory/accounts/", timeout=10).text
     assert accounts.count("Root/") >= 3  # member accounts registered with their OU paths
+
+    # The policy engine runs on SQLite too (policies.pyengine): the built-in frameworks have
+    # scores, with a trend chart.
+    frameworks = session.get(f"{base}/o/demo/policies/frameworks/", timeout=30).text
+    assert "SOC 2" in frameworks and "PCI DSS" in frameworks
+    assert re.search(r"\d+\.\d %", frameworks) and "<svg" in frameworks and "90 days" in frameworks
+    findings = session.get(f"{base}/o/demo/findings/?status=open", timeout=30).text
+    assert "missing" in findings
 
     ready = session.get(f"{base}/readyz", timeout=10).json()
     assert ready["checks"] == {"database": "ok", "broker": "ok"}

@@ -120,7 +120,7 @@ def _resource(organization, account, index, resource_type, region, tags):
 
 
 @pytest.fixture
-def estate(org):
+def estate(org, engine):
     from inventory import services as inventory_services
 
     with tenant_scope(org, actor=Actor.system("test")):

@@ -136,14 +136,10 @@ def _demo_costs(organization) -> str:
 def _frameworks_and_scores(organization) -> str:
     """Enable the four built-in frameworks (installing their rules), evaluate, record today's
     measured scores, and write the labelled DEMO history before them (policies.demo)."""
-    from django.db import connection
-
     from policies import demo as policy_demo
     from policies import evaluation
     from policies import services as policy_services
 
-    if connection.vendor != "postgresql":  # the evaluator and the scores are PostgreSQL SQL
-        return "Frameworks and scores skipped: they need PostgreSQL (this is the SQLite mode)."
     names = []
     for framework_id in sorted(policy_services.builtin_library()):
         names.append(policy_services.enable_framework(organization, framework_id).name)
