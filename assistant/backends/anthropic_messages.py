@@ -1,0 +1,133 @@
+"""Anthropic Messages, streamed, through the `anthropic` SDK's raw events (message_start with
+the input tokens, content blocks of text or tool_use with input_json_delta fragments,
+message_delta with the stop reason and output tokens, and error events)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .base import (
+    Done,
+    Event,
+    ProviderError,
+    Request,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    parse_arguments,
+)
+from .errors import as_provider_error
+
+
+def _messages(request: Request) -> list[dict[str, Any]]:
+    """Anthropic's turns: tool results are user turns of tool_result blocks (consecutive ones
+    merged), an assistant turn with tool calls holds tool_use blocks, and a trailing assistant
+    turn (a partial answer another provider began) is a prefill the model continues."""
+    out: list[dict[str, Any]] = []
+    for message in request.messages:
+        if message.role == "tool":
+            block = {
+                "type": "tool_result",
+                "tool_use_id": message.tool_call_id,
+                "content": message.content,
+            }
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+        elif message.role == "assistant" and message.tool_calls:
+            blocks: list[dict[str, Any]] = []
+            if message.content:
+                blocks.append({"type": "text", "text": message.content})
+            blocks += [
+                {"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                for c in message.tool_calls
+            ]
+            out.append({"role": "assistant", "content": blocks})
+        else:
+            out.append({"role": message.role, "content": message.content})
+    if out and out[-1]["role"] == "assistant" and isinstance(out[-1]["content"], str):
+        out[-1]["content"] = out[-1]["content"].rstrip()  # a prefill may not end in whitespace
+    return out
+
+
+class AnthropicBackend:
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.name, self.model = name, model
+        self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
+
+    def _client(self):
+        import anthropic
+
+        return anthropic.Anthropic(
+            api_key=self._api_key,
+            base_url=self._base_url or None,
+            timeout=self._timeout,
+            max_retries=0,
+        )
+
+    def stream(self, request: Request) -> Iterator[Event]:
+        options: dict[str, Any] = {
+            "model": self.model,
+            "system": request.system,
+            "messages": _messages(request),
+            "max_tokens": request.max_tokens,
+            # No temperature: the anthropic SDK 2.x Messages API does not take one.
+            "stream": True,
+        }
+        if request.tools:
+            options["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": t.parameters}
+                for t in request.tools
+            ]
+        try:
+            stream = self._client().messages.create(**options)
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
+            raise as_provider_error(exc, self.name) from exc
+        tools: dict[int, dict[str, str]] = {}
+        input_tokens = output_tokens = 0
+        stop = None
+        try:
+            for event in stream:
+                kind = event.type
+                if kind == "message_start":
+                    usage = event.message.usage
+                    input_tokens = getattr(usage, "input_tokens", 0) or 0
+                    output_tokens = getattr(usage, "output_tokens", 0) or 0
+                elif kind == "content_block_start" and event.content_block.type == "tool_use":
+                    block = event.content_block
+                    tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                elif kind == "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        yield TextDelta(delta.text)
+                    elif delta.type == "input_json_delta" and event.index in tools:
+                        tools[event.index]["json"] += delta.partial_json or ""
+                elif kind == "message_delta":
+                    output_tokens = getattr(event.usage, "output_tokens", output_tokens) or 0
+                    reason = event.delta.stop_reason
+                    if reason:
+                        stop = {"end_turn": "end", "stop_sequence": "end"}.get(reason, reason)
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise as_provider_error(exc, self.name) from exc
+        finally:
+            stream.close()  # also when the consumer stops early: the upstream request ends
+        if stop is None:  # no stop reason: the connection dropped before message_delta
+            raise ProviderError("connection", f"{self.name}: the stream ended early")
+        for index in sorted(tools):
+            tool = tools[index]
+            yield ToolCallEvent(ToolCall(tool["id"], tool["name"], parse_arguments(tool["json"])))
+        yield Usage(input_tokens, output_tokens)
+        yield Done(stop)

@@ -1,0 +1,158 @@
+"""OpenAI Chat Completions, streamed, through the `openai` SDK: OpenAI itself and any
+OpenAI-compatible endpoint by base URL (Azure OpenAI, vLLM, Ollama, LiteLLM).
+
+Tool calls arrive as deltas (an id and name, then argument fragments by index) and leave as
+complete ToolCallEvents when the stream ends; usage comes from the final chunk
+(stream_options.include_usage; endpoints that ignore it give Usage(0, 0)).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from .base import (
+    Done,
+    Event,
+    ProviderError,
+    Request,
+    TextDelta,
+    ToolCall,
+    ToolCallEvent,
+    Usage,
+    parse_arguments,
+)
+from .errors import as_provider_error
+
+CONTINUE = (
+    "Your previous answer was cut off. Continue it exactly where it stopped, without repeating "
+    "anything already written."
+)
+
+
+def _messages(request: Request) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"role": "system", "content": request.system}]
+    for message in request.messages:
+        if message.role == "tool":
+            out.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+            )
+        elif message.role == "assistant" and message.tool_calls:
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": message.content or None,
+                    "tool_calls": [
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {
+                                "name": call.name,
+                                "arguments": json.dumps(call.arguments),
+                            },
+                        }
+                        for call in message.tool_calls
+                    ],
+                }
+            )
+        else:
+            out.append({"role": message.role, "content": message.content})
+    if request.messages and request.messages[-1].role == "assistant":
+        # A partial answer another provider began (failover mid-stream): ask to continue it.
+        out.append({"role": "user", "content": CONTINUE})
+    return out
+
+
+def _tools(request: Request) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+        }
+        for t in request.tools
+    ]
+
+
+class OpenAIChatBackend:
+    """`name` names the configured provider (e.g. "openai", "vllm-eu"); `base_url` None means
+    OpenAI's own API."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.name, self.model = name, model
+        self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
+
+    def _client(self):
+        import openai
+
+        return openai.OpenAI(
+            api_key=self._api_key or "none",  # local endpoints often need no key
+            base_url=self._base_url or None,
+            timeout=self._timeout,
+            max_retries=0,  # failover, not retries, moves a failed request on
+        )
+
+    def stream(self, request: Request) -> Iterator[Event]:
+        options: dict[str, Any] = {
+            "model": self.model,
+            "messages": _messages(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.tools:
+            options["tools"] = _tools(request)
+        try:
+            stream = self._client().chat.completions.create(**options)
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
+            raise as_provider_error(exc, self.name) from exc
+        calls: dict[int, dict[str, str]] = {}
+        usage, stop = Usage(), None
+        try:
+            for chunk in stream:
+                if chunk.usage is not None:
+                    usage = Usage(
+                        chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0
+                    )
+                for choice in chunk.choices or ():
+                    delta = choice.delta
+                    if delta is not None and delta.content:
+                        yield TextDelta(delta.content)
+                    for part in (delta.tool_calls or ()) if delta is not None else ():
+                        call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                        call["id"] = part.id or call["id"]
+                        if part.function is not None:
+                            call["name"] = part.function.name or call["name"]
+                            call["arguments"] += part.function.arguments or ""
+                    if choice.finish_reason:
+                        stop = {
+                            "stop": "end",
+                            "tool_calls": "tool_use",
+                            "length": "max_tokens",
+                        }.get(choice.finish_reason, choice.finish_reason)
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise as_provider_error(exc, self.name) from exc
+        finally:
+            stream.close()  # also when the consumer stops early: the upstream request ends
+        if stop is None:  # the body ended without a finish reason: the connection dropped
+            raise ProviderError("connection", f"{self.name}: the stream ended early")
+        for index in sorted(calls):
+            call = calls[index]
+            yield ToolCallEvent(
+                ToolCall(
+                    call["id"] or f"call_{index}", call["name"], parse_arguments(call["arguments"])
+                )
+            )
+        yield usage
+        yield Done(stop)
