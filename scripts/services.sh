@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make PostgreSQL and Redis answer on 127.0.0.1 for the test suite: install them with apt-get
 # when absent (as root), start them when down, and let the `postgres` role in over TCP.
-# Also installs the xmlsec1 program, which the test SAML IdP (pysaml2) signs responses with.
+# Also installs the xmlsec1 program, which the test SAML IdP (pysaml2) signs responses with,
+# and Chromium, which the browser tests (tests/browser.py) drive headless.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*"; }
@@ -62,3 +63,12 @@ if ! command -v xmlsec1 >/dev/null; then
   apt_install xmlsec1
 fi
 log "xmlsec1 ready: $(command -v xmlsec1)"
+
+# --- Chromium (the browser tests drive Debian's build through Playwright) ---------------------
+# Playwright's own browser download cannot reach its host from an air-gapped machine; the
+# tests launch this one by path instead (tests/browser.py).
+if ! command -v chromium >/dev/null; then
+  log "installing Chromium"
+  apt_install chromium
+fi
+log "Chromium ready: $(command -v chromium)"

@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from accounts.roles import Role
+from tests.browser import browser_page, chromium_browser  # noqa: F401 - fixtures
 from tests.factories import (
     PASSWORD,
     MembershipFactory,
