@@ -5,3 +5,6 @@ class AssistantConfig(AppConfig):
     """LLM backends, grounding and the streaming panel (issue #6)."""
 
     name = "assistant"
+
+    def ready(self) -> None:
+        from . import audit_events  # noqa: F401

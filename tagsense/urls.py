@@ -8,22 +8,12 @@ from policies import views as policy_views
 
 from . import errors, views
 
-sections = [
-    path(
-        f"{name}/",
-        views.NotConfiguredView.as_view(section=title),
-        name=name,
-    )
-    for name, title in [
-        ("assistant", "Assistant"),
-    ]
-]
-
 org_patterns = [
     path("", include("accounts.urls")),
     path("audit/", include(audit_urls)),
     path("inventory/", include("inventory.urls")),
     path("policies/", include("policies.urls")),
+    path("assistant/", include("assistant.urls")),
     path("findings/", policy_views.FindingListView.as_view(), name="findings"),
     path(
         "findings/exemptions/",
@@ -40,7 +30,6 @@ org_patterns = [
         policy_views.ExemptionDecideView.as_view(decision="reject"),
         name="exemption-reject",
     ),
-    *sections,
 ]
 
 urlpatterns = [

@@ -1,0 +1,370 @@
+"""A question and its streamed answer.
+
+ask() records the question (redacted) and a pending answer in one transaction with its
+assistant.prompt event. answer() then streams: it builds the grounding for what the member may
+see, renders the mode's system prompt, answers from the cache when the same question was asked
+over the same context snapshot, else runs the providers with failover and a bounded tool loop
+(each tool executed with the member's permissions and audited with its arguments), and saves
+the answer with its assistant.answer event (provider, model, tokens, latency, failovers,
+cached) — also when the member stops it (status "stopped", the partial text kept).
+
+answer() holds no database transaction while a provider streams: each read or write is its
+own short transaction in the member's tenant scope.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from django.core.cache import cache
+from django.db import transaction
+
+import audit
+from tagsense.tenancy.db import tenant_scope
+
+from . import failover, services
+from .backends.base import (
+    Message,
+    ProviderError,
+    Request,
+    TextDelta,
+    ToolCallEvent,
+    Usage,
+)
+from .models import ChatMessage, Conversation
+from .redact import redact
+
+if TYPE_CHECKING:
+    from accounts.models import Membership
+    from tagsense.tenancy.context import Actor
+
+MAX_TOOL_ROUNDS = 4  # model turns that may call tools; the next one must answer
+HISTORY_TURNS = 10  # earlier messages of the conversation sent with a question
+CACHE_SECONDS = 3600
+CONTEXT_TOKENS = 3000
+
+
+@dataclass(frozen=True)
+class Notice:
+    text: str
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+
+
+@dataclass(frozen=True)
+class Answering:
+    provider: str
+    model: str
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    name: str
+    arguments: dict[str, Any]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    message: ChatMessage
+
+
+def ask(
+    membership: Membership, question: str, *, mode: str = "chat", conversation_id: int | None = None
+) -> tuple[ChatMessage, ChatMessage]:
+    """Record the question and a pending answer (one transaction, one event). A conversation
+    id that is not this member's own in this organization is a Conversation.DoesNotExist."""
+    from .modes import MODES
+
+    mode = mode if mode in MODES else "chat"
+    text = redact(question.strip())[:4000]
+    with transaction.atomic():
+        conversations = Conversation.objects.for_org(membership.organization).filter(
+            user_id=membership.user_id
+        )
+        if conversation_id is not None:
+            conversation = conversations.get(pk=conversation_id)
+            conversation.mode = mode
+            conversation.save(update_fields=["mode", "updated_at"])
+        else:
+            conversation = Conversation.objects.create(
+                organization=membership.organization,
+                user_id=membership.user_id,
+                mode=mode,
+                title=text[:120],
+            )
+        asked = ChatMessage.objects.create(
+            organization=membership.organization,
+            conversation=conversation,
+            role=ChatMessage.USER,
+            mode=mode,
+            content=text,
+        )
+        pending = ChatMessage.objects.create(
+            organization=membership.organization,
+            conversation=conversation,
+            role=ChatMessage.ASSISTANT,
+            mode=mode,
+            status=ChatMessage.PENDING,
+        )
+        audit.record(
+            "assistant.prompt",
+            target=conversation,
+            data={"question": text, "mode": mode, "message": asked.pk},
+        )
+    return asked, pending
+
+
+def _history(pending: ChatMessage) -> tuple[Message, ...]:
+    earlier = (
+        ChatMessage.objects.filter(conversation=pending.conversation, pk__lt=pending.pk)
+        .exclude(status__in=[ChatMessage.PENDING, ChatMessage.FAILED])
+        .order_by("-pk")[:HISTORY_TURNS]
+    )
+    return tuple(Message(m.role, m.content) for m in reversed(list(earlier)) if m.content)
+
+
+def _cache_key(membership: Membership, snapshot: str, mode: str, messages, backends) -> str:
+    digest = hashlib.sha256(
+        json.dumps(
+            [
+                membership.organization_id,
+                snapshot,
+                mode,
+                [(m.role, " ".join(m.content.lower().split())) for m in messages],
+                [(b.name, b.model) for b in backends],
+            ]
+        ).encode()
+    ).hexdigest()
+    return f"assistant:answer:{digest}"
+
+
+class _Stopped(Exception):
+    pass
+
+
+def answer(
+    membership: Membership, pending_id: int, actor: Actor, should_stop=lambda: False
+) -> Iterator[Any]:
+    """Stream the answer to the pending message `pending_id` (this member's own): Notice,
+    Answering, Token, ToolUse events, then Finished with the saved message. `should_stop` is
+    asked after each event (the stop button): the upstream request is then closed and the
+    partial answer saved as stopped. Closing the generator (the member went away) does the
+    same, without the Finished event."""
+    from . import tools
+    from .grounding import build_context
+    from .modes import system_prompt
+
+    organization = membership.organization
+
+    def scope():
+        return tenant_scope(organization, membership=membership, actor=actor)
+
+    with scope():
+        pending = ChatMessage.objects.select_related("conversation").get(
+            pk=pending_id,
+            organization=organization,
+            role=ChatMessage.ASSISTANT,
+            status=ChatMessage.PENDING,
+            conversation__user_id=membership.user_id,
+        )
+        pending.status = ChatMessage.STREAMING
+        pending.save(update_fields=["status"])
+        grounding = build_context(membership, budget_tokens=CONTEXT_TOKENS)
+        settings = services.settings_for(organization)
+        backends, notices = services.backends_for(membership)
+        history = _history(pending)
+        system = redact(system_prompt(pending.mode, grounding, organization))
+    request = Request(
+        system=system,
+        messages=history,
+        tools=tools.TOOLS,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        facts=grounding.facts,
+        mode=pending.mode,
+    )
+    for notice in notices:
+        yield Notice(notice)
+
+    state = _State(started=time.monotonic(), should_stop=should_stop)
+    key = _cache_key(membership, grounding.snapshot, pending.mode, history, backends)
+    try:
+        hit = cache.get(key)
+        if hit is not None:
+            state.cached = True
+            state.provider, state.model = hit["provider"], hit["model"]
+            state.citations = hit["citations"]
+            yield Answering(state.provider, state.model)
+            for word in _chunks(hit["text"]):
+                state.first_token = state.first_token or time.monotonic()
+                state.text += word
+                yield Token(word)
+                state.check()
+        else:
+            yield from _run(membership, scope, backends, request, state)
+            if state.provider:
+                cache.set(key, {"text": state.text, "provider": state.provider,
+                                "model": state.model, "citations": state.citations},
+                          CACHE_SECONDS)  # fmt: skip
+        state.status = ChatMessage.COMPLETE
+    except _Stopped:
+        state.status = ChatMessage.STOPPED
+    except ProviderError as exc:
+        state.status = ChatMessage.FAILED
+        yield Notice(f"No provider could answer: {exc}")
+    except Exception:
+        state.status = ChatMessage.FAILED
+        raise
+    finally:
+        # Also on a stop (GeneratorExit): the partial answer is kept, marked stopped.
+        with scope():
+            saved = _save(pending, state)
+    yield Finished(saved)
+
+
+@dataclass
+class _State:
+    started: float
+    should_stop: Any = None
+    text: str = ""
+    provider: str = ""
+    model: str = ""
+    tokens_in: int = 0
+    tokens_out: int = 0
+    first_token: float | None = None
+    cached: bool = False
+    status: str = ChatMessage.STOPPED
+    failovers: list | None = None
+    citations: list | None = None
+    tool_calls: list | None = None
+
+    def __post_init__(self) -> None:
+        self.failovers, self.citations, self.tool_calls = [], [], []
+
+    def check(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            raise _Stopped
+
+
+def _run(membership, scope, backends, request: Request, state: _State) -> Iterator[Any]:
+    """Model turns with failover until one answers without calling a tool (at most
+    MAX_TOOL_ROUNDS turns may call tools; the next one is offered none)."""
+    from . import tools
+
+    for round_number in range(MAX_TOOL_ROUNDS + 1):
+        if round_number == MAX_TOOL_ROUNDS:
+            request = replace(request, tools=())  # the loop is bounded: now answer
+        calls: list = []
+        before = len(state.text)
+        events = failover.stream(backends, request)
+        try:
+            yield from _round(events, state, calls)
+        finally:
+            events.close()  # also on a stop: the upstream request ends here
+        if not calls:
+            return
+        round_text = state.text[before:]
+        results = []
+        for call in calls:
+            with scope():
+                result = tools.execute(membership, call)
+                arguments = json.loads(redact(json.dumps(call.arguments)))
+                audit.record(
+                    "assistant.tool_call",
+                    data={"tool": call.name, "arguments": arguments, "error": result.error,
+                          "provider": state.provider},
+                )  # fmt: skip
+            state.tool_calls.append({"name": call.name, "arguments": call.arguments,
+                                     "error": result.error})  # fmt: skip
+            for citation in result.citations:
+                entry = {"label": citation.label, "url": citation.url}
+                if entry not in state.citations:
+                    state.citations.append(entry)
+            yield ToolUse(call.name, call.arguments, result.error)
+            results.append(Message("tool", redact(result.content), tool_call_id=call.id))
+            state.check()
+        if round_text and not round_text.endswith((" ", "\n")):
+            state.text += "\n\n"
+            yield Token("\n\n")
+        request = replace(
+            request,
+            messages=(*request.messages, Message("assistant", round_text, tool_calls=tuple(calls)),
+                      *results),
+        )  # fmt: skip
+
+
+def _round(events, state: _State, calls: list) -> Iterator[Any]:
+    """One model turn's events (with failover) into the state and the UI's events."""
+    for event in events:
+        if isinstance(event, failover.Answering):
+            state.provider, state.model = event.provider, event.model
+            yield Answering(event.provider, event.model)
+        elif isinstance(event, failover.Switched):
+            state.failovers.append(
+                {"provider": event.provider, "kind": event.kind, "streamed": event.streamed}
+            )
+            yield Notice(f"{event.provider} failed ({event.kind}); the next provider continues.")
+        elif isinstance(event, TextDelta):
+            state.first_token = state.first_token or time.monotonic()
+            state.text += event.text
+            yield Token(event.text)
+        elif isinstance(event, ToolCallEvent):
+            calls.append(event.call)
+        elif isinstance(event, Usage):
+            state.tokens_in += event.input_tokens
+            state.tokens_out += event.output_tokens
+        state.check()
+
+
+def _chunks(text: str) -> Iterator[str]:
+    """A cached answer, replayed a few words at a time."""
+    words = text.split(" ")
+    for index in range(0, len(words), 3):
+        part = " ".join(words[index : index + 3])
+        yield part + (" " if index + 3 < len(words) else "")
+
+
+def _save(pending: ChatMessage, state: _State) -> ChatMessage:
+    now = time.monotonic()
+    pending.content = redact(state.text)
+    pending.status = state.status
+    pending.provider, pending.model = state.provider, state.model
+    pending.tokens_in, pending.tokens_out = state.tokens_in, state.tokens_out
+    pending.latency_ms = int((now - state.started) * 1000)
+    pending.first_token_ms = (
+        int((state.first_token - state.started) * 1000) if state.first_token else None
+    )
+    pending.cached = state.cached
+    pending.failovers, pending.citations = state.failovers, state.citations
+    pending.tool_calls = json.loads(redact(json.dumps(state.tool_calls)))
+    with transaction.atomic():
+        pending.save()
+        pending.conversation.save(update_fields=["updated_at"])
+        audit.record(
+            "assistant.answer",
+            target=pending.conversation,
+            data={
+                "message": pending.pk,
+                "status": pending.status,
+                "provider": pending.provider,
+                "model": pending.model,
+                "tokens_in": pending.tokens_in,
+                "tokens_out": pending.tokens_out,
+                "latency_ms": pending.latency_ms,
+                "first_token_ms": pending.first_token_ms,
+                "failovers": pending.failovers,
+                "cached": pending.cached,
+                "tool_calls": len(pending.tool_calls),
+                "answer": pending.content[:2000],
+            },
+        )
+    return pending

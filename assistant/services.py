@@ -1,0 +1,132 @@
+"""The assistant's writes and its provider configuration: settings and providers (admins;
+audited, keys never in the event), the backends of an organization in failover order, and the
+monthly token budget.
+
+Callers run inside the organization's tenant scope and have checked the actor's role.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+import audit
+
+from .backends.base import Backend
+from .models import AssistantSettings, ChatMessage, Provider
+
+if TYPE_CHECKING:
+    from accounts.models import Membership, Organization
+
+SETTING_FIELDS = ("temperature", "max_tokens", "monthly_token_budget")
+PROVIDER_FIELDS = ("name", "kind", "model", "base_url", "position", "enabled", "timeout_seconds")
+
+
+def settings_for(organization: Organization) -> AssistantSettings:
+    """The organization's settings, or the defaults (unsaved) when it has none."""
+    found = AssistantSettings.objects.for_org(organization).first()
+    return found or AssistantSettings(organization=organization)
+
+
+@transaction.atomic
+def update_settings(organization: Organization, **values: Any) -> AssistantSettings:
+    current = settings_for(organization)
+    changed = {k: v for k, v in values.items() if k in SETTING_FIELDS and getattr(current, k) != v}
+    for name, value in changed.items():
+        setattr(current, name, value)
+    current.save()
+    audit.record("assistant.settings_update", data={"changed": changed})
+    return current
+
+
+@transaction.atomic
+def save_provider(
+    organization: Organization, provider: Provider | None, *, api_key: str | None, **values: Any
+) -> Provider:
+    """Create or change a provider. `api_key`: None keeps the stored one, "" removes it, text
+    replaces it. The event names what changed; a key is only ever "set" or "removed"."""
+    created = provider is None
+    provider = provider or Provider(organization=organization)
+    changed = {
+        k: v for k, v in values.items() if k in PROVIDER_FIELDS and getattr(provider, k) != v
+    }
+    for name, value in changed.items():
+        setattr(provider, name, value)
+    if api_key is not None:
+        provider.set_api_key(api_key)
+        changed["api_key"] = "set" if api_key else "removed"
+    provider.full_clean(exclude=["organization"])
+    provider.save()
+    action = "assistant.provider_create" if created else "assistant.provider_update"
+    audit.record(action, target=provider, data={"changed": changed})
+    return provider
+
+
+@transaction.atomic
+def delete_provider(provider: Provider) -> None:
+    audit.record("assistant.provider_delete", target=provider, data={"name": provider.name})
+    provider.delete()
+
+
+def backend_for(provider: Provider) -> Backend:
+    from .backends.anthropic_messages import AnthropicBackend
+    from .backends.openai_chat import OpenAIChatBackend
+
+    options = {
+        "name": provider.name,
+        "model": provider.model,
+        "api_key": provider.api_key(),
+        "base_url": provider.base_url or None,
+        "timeout": provider.timeout_seconds,
+    }
+    if provider.kind == Provider.ANTHROPIC:
+        return AnthropicBackend(**options)
+    return OpenAIChatBackend(**options)
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def tokens_used(organization: Organization, since: datetime | None = None) -> int:
+    """Tokens in and out of model providers this calendar month (UTC); cached answers and the
+    offline analyst cost none."""
+    totals = (
+        ChatMessage.objects.for_org(organization)
+        .filter(role=ChatMessage.ASSISTANT, created_at__gte=since or month_start(), cached=False)
+        .aggregate(i=Sum("tokens_in"), o=Sum("tokens_out"))
+    )
+    return (totals["i"] or 0) + (totals["o"] or 0)
+
+
+def budget_exhausted(organization: Organization) -> bool:
+    budget = settings_for(organization).monthly_token_budget
+    return bool(budget) and tokens_used(organization) >= budget
+
+
+def backends_for(membership: Membership) -> tuple[list[Backend], list[str]]:
+    """The backends to try in order, the offline analyst last; and notices for the answer (the
+    budget is exhausted, a key cannot be decrypted)."""
+    from .backends.offline import OfflineAnalyst
+
+    organization = membership.organization
+    notices: list[str] = []
+    backends: list[Backend] = []
+    providers = list(Provider.objects.for_org(organization).filter(enabled=True))
+    if providers and budget_exhausted(organization):
+        notices.append(
+            "The organization's monthly token budget is used up: the offline analyst answers."
+        )
+        providers = []
+    for provider in providers:
+        try:
+            backends.append(backend_for(provider))
+        except Exception:  # noqa: BLE001 - an undecryptable key (rotated SECRET_KEY)
+            notices.append(f"Provider {provider.name} is skipped: its API key cannot be read.")
+    backends.append(OfflineAnalyst(membership=membership))
+    return backends, notices

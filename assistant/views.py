@@ -1,0 +1,255 @@
+"""The assistant's pages: the full page and the panel (every page opens it), asking, the
+answer's server-sent events, stopping, the settings (owners and admins) and the use per member
+(owners, admins and auditors).
+
+The stream is a StreamingHttpResponse whose generator runs after the view has returned, so
+outside the request's transaction: assistant.chat.answer opens its own short tenant-scoped
+transactions. Each `token` event carries the whole answer so far rendered as sanitised HTML
+(assistant.markdown), so a half-written link or code fence never leaves unsafe markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.db.models import Count, F, Max, Sum
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.generic import TemplateView
+
+from tagsense.tenancy.context import Actor
+from tagsense.tenancy.views import OrganizationViewMixin
+
+from . import chat, services
+from .markdown import render as render_markdown
+from .models import ChatMessage, Conversation, Provider
+from .modes import MODES
+
+STOP_SECONDS = 600
+
+
+def _stop_key(pk: int) -> str:
+    return f"assistant:stop:{pk}"
+
+
+class AssistantMixin(OrganizationViewMixin):
+    def conversations(self):
+        return Conversation.objects.for_org(self.organization).filter(user_id=self.request.user.pk)
+
+
+class AssistantView(AssistantMixin, TemplateView):
+    """The full page (a conversation chosen with ?c=<id>) and, as an HTMX fragment, the panel."""
+
+    template_name = "assistant/page.html"
+    partial_template_name = "assistant/partials/_panel.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        conversations = self.conversations()
+        current = None
+        if self.request.GET.get("c"):
+            try:
+                current = conversations.get(pk=int(self.request.GET["c"]))
+            except (ValueError, Conversation.DoesNotExist):
+                raise Http404("No such conversation") from None
+        turns = []
+        if current is not None:
+            turns = list(current.messages.exclude(status=ChatMessage.PENDING))
+        context.update(
+            conversations=conversations[:30],
+            conversation=current,
+            turns=turns,
+            modes=MODES,
+            mode=current.mode if current else self.request.GET.get("mode", "chat"),
+            providers=list(Provider.objects.for_org(self.organization).filter(enabled=True)),
+        )
+        return context
+
+
+class AskView(AssistantMixin, TemplateView):
+    """POST a question: the question and an answer that streams (a fragment)."""
+
+    template_name = "assistant/partials/_exchange.html"
+
+    def get(self, request, *args, **kwargs):
+        return redirect("assistant", org_slug=self.organization.slug)
+
+    def post(self, request, *args, **kwargs):
+        question = request.POST.get("question", "").strip()
+        if not question:
+            return HttpResponse("Ask a question first.", status=400)
+        conversation = request.POST.get("conversation") or None
+        try:
+            asked, pending = chat.ask(
+                self.membership,
+                question,
+                mode=request.POST.get("mode", "chat"),
+                conversation_id=int(conversation) if conversation else None,
+            )
+        except (ValueError, Conversation.DoesNotExist):
+            raise Http404("No such conversation") from None
+        return self.render_to_response(
+            self.get_context_data(asked=asked, pending=pending, conversation=asked.conversation)
+        )
+
+
+def _sse(event: str, data: str) -> bytes:
+    lines = data.splitlines() or [""]
+    return (f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n").encode()
+
+
+class StreamView(AssistantMixin, TemplateView):
+    """GET the server-sent events of a pending answer (the member's own)."""
+
+    def get(self, request, *args, **kwargs):
+        pending = get_object_or_404(
+            ChatMessage.objects.for_org(self.organization),
+            pk=kwargs["pk"],
+            role=ChatMessage.ASSISTANT,
+            status=ChatMessage.PENDING,
+            conversation__user_id=request.user.pk,
+        )
+        membership, actor = self.membership, Actor.for_user(request.user)
+        stop_key = _stop_key(pending.pk)
+        events = chat.answer(membership, pending.pk, actor, lambda: cache.get(stop_key) is not None)
+        response = StreamingHttpResponse(
+            _stream(events, pending.pk, self.organization.slug), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        return response
+
+
+def _fragment(name: str, **context: Any) -> str:
+    return render_to_string(f"assistant/partials/_{name}.html", context)
+
+
+def _stream(events, pk: int, org_slug: str):
+    notices: list[str] = []
+    text, answering = "", None
+    try:
+        for event in events:
+            if isinstance(event, chat.Token):
+                text += event.text
+                yield _sse("token", str(render_markdown(text)))
+            elif isinstance(event, chat.Answering | chat.Notice):
+                if isinstance(event, chat.Answering):
+                    answering = event
+                else:
+                    notices.append(event.text)
+                yield _sse("meta", _fragment("meta", answering=answering, notices=notices))
+            elif isinstance(event, chat.ToolUse):
+                yield _sse("tool", _fragment("tool", tool=event))
+            elif isinstance(event, chat.Finished):
+                yield _sse("token", str(render_markdown(event.message.content)))
+                yield _sse("done", _fragment("done", message=event.message, notices=notices))
+    finally:
+        events.close()  # a closed connection: the upstream request ends here
+
+
+class StopView(AssistantMixin, TemplateView):
+    """POST: stop a streaming answer of the member's own."""
+
+    def post(self, request, *args, **kwargs):
+        message = get_object_or_404(
+            ChatMessage.objects.for_org(self.organization),
+            pk=kwargs["pk"],
+            role=ChatMessage.ASSISTANT,
+            conversation__user_id=request.user.pk,
+        )
+        cache.set(_stop_key(message.pk), True, STOP_SECONDS)
+        return HttpResponse(status=204)
+
+
+class SettingsView(AssistantMixin, TemplateView):
+    """Providers in failover order, models, keys (write-only), temperature, maximum tokens,
+    the monthly token budget and its use."""
+
+    template_name = "assistant/settings.html"
+    required_action = "manage"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        settings = services.settings_for(self.organization)
+        used = services.tokens_used(self.organization)
+        budget = settings.monthly_token_budget
+        context.update(
+            settings=settings,
+            providers=Provider.objects.for_org(self.organization),
+            kinds=Provider.KINDS,
+            used=used,
+            budget_percent=min(100, round(100 * used / budget)) if budget else None,
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        from django.core.exceptions import ValidationError
+
+        action = request.POST.get("action", "settings")
+        try:
+            if action == "settings":
+                services.update_settings(
+                    self.organization,
+                    temperature=float(request.POST["temperature"]),
+                    max_tokens=int(request.POST["max_tokens"]),
+                    monthly_token_budget=int(request.POST["monthly_token_budget"] or 0),
+                )
+            elif action == "delete":
+                provider = get_object_or_404(
+                    Provider.objects.for_org(self.organization), pk=request.POST.get("provider")
+                )
+                services.delete_provider(provider)
+            else:
+                provider = None
+                if request.POST.get("provider"):
+                    provider = get_object_or_404(
+                        Provider.objects.for_org(self.organization), pk=request.POST["provider"]
+                    )
+                key = request.POST.get("api_key", "")
+                services.save_provider(
+                    self.organization,
+                    provider,
+                    api_key=None if not key and not request.POST.get("remove_key") else key,
+                    name=request.POST.get("name", "").strip(),
+                    kind=request.POST.get("kind", ""),
+                    model=request.POST.get("model", "").strip(),
+                    base_url=request.POST.get("base_url", "").strip(),
+                    position=int(request.POST.get("position") or 0),
+                    enabled=request.POST.get("enabled") == "on",
+                    timeout_seconds=float(request.POST.get("timeout_seconds") or 30),
+                )
+        except (ValueError, KeyError, ValidationError) as exc:
+            detail = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            messages.error(request, f"Nothing was saved: {detail}")
+            return self.render_to_response(self.get_context_data(), status=400)
+        messages.success(request, "Saved.")
+        return redirect("assistant-settings", org_slug=self.organization.slug)
+
+
+class UsageView(AssistantMixin, TemplateView):
+    """Assistant use per member (owners, admins, auditors): questions, tokens, last use, and
+    each member's events in the audit log."""
+
+    template_name = "assistant/usage.html"
+    required_action = "audit"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        answers = ChatMessage.objects.for_org(self.organization).filter(role=ChatMessage.ASSISTANT)
+        context["rows"] = (
+            answers.values("conversation__user__email", "conversation__user_id")
+            .annotate(
+                answers=Count("id"),
+                tokens_in=Sum("tokens_in"),
+                tokens_out=Sum("tokens_out"),
+                tokens=Sum(F("tokens_in") + F("tokens_out")),
+                last=Max("created_at"),
+            )
+            .order_by("-last")
+        )
+        context["audit_url"] = reverse("audit-log", args=[self.organization.slug])
+        return context

@@ -1,0 +1,223 @@
+"""Assistant streaming benchmark: what the portal adds to time-to-first-token, and how many
+answers it streams at once.
+
+Starts a local OpenAI-compatible streaming server (tests/assistant/llm_servers.py, the one the
+tests use) and the portal under gunicorn (one process, gthread workers), against the bench
+database holding one organization with --resources resources, the four built-in frameworks
+enabled and evaluated, and the local server configured as its provider. Then:
+
+(a) time to first token calling the local server directly through the openai SDK, --samples
+    times, one at a time;
+(b) time to first token through the portal, as the panel does it: POST the question, GET the
+    answer's server-sent events until the first `token` event, --samples times (each question
+    differs, so none is answered from the cache); the difference with (a) is what the portal
+    adds (the grounding, the prompt, the audit event, the stream);
+(c) --concurrent answers at once through the portal, each 40 words 25 ms apart (1 s of
+    streaming): how many complete with every word, and the wall time.
+
+    .venv/bin/python bench/assistant_stream.py --resources 2000 --samples 20 --concurrent 24
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagsense.settings.test")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagsense_bench")
+
+import argparse  # noqa: E402
+import re  # noqa: E402
+import socket  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _setup  # noqa: E402
+
+_setup.configure()
+
+import requests  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from tests.assistant.llm_servers import OpenAIServer, Reply  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(resources: int, llm_url: str):
+    """An organization with an owner, `resources` instances, the built-in frameworks evaluated,
+    and the local server as its provider. Returns (organization, user, password)."""
+    from accounts.models import Membership, Organization
+    from accounts.roles import Role
+    from assistant import services as assistant_services
+    from assistant.models import Provider
+    from inventory.models import AwsAccount, Resource
+    from policies import evaluation
+    from policies import services as policy_services
+    from tagsense.tenancy.db import tenant_scope
+
+    slug = f"bench-assistant-{uuid.uuid4().hex[:6]}"
+    organization = Organization.objects.create(slug=slug, name="Bench assistant")
+    password = uuid.uuid4().hex
+    user = get_user_model().objects.create_user(email=f"{slug}@bench.example", password=password)
+    Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    now = timezone.now()
+    with tenant_scope(organization):
+        account = AwsAccount.objects.create(organization=organization, account_id="210987654321")
+        Resource.objects.bulk_create(
+            Resource(
+                organization=organization, account=account, region="eu-west-1",
+                arn=f"arn:aws:ec2:eu-west-1:210987654321:instance/i-{i:017x}",
+                resource_type="ec2:instance", resource_id=f"i-{i:017x}", name=f"web-{i}",
+                tags={"Environment": ("prod", "dev")[i % 2], **({"Owner": "a"} if i % 3 else {})},
+                fingerprint=str(i), first_seen=now, last_written=now,
+            )  # fmt: skip
+            for i in range(resources)
+        )
+        for framework_id in sorted(policy_services.builtin_library()):
+            policy_services.enable_framework(organization, framework_id)
+        evaluation.evaluate_organization(organization, trigger="bench")
+        assistant_services.save_provider(
+            organization, None, api_key="", name="local", kind=Provider.COMPATIBLE,
+            model="local-model", base_url=f"{llm_url}/v1", position=0, enabled=True,
+            timeout_seconds=30,
+        )  # fmt: skip
+    return organization, user, password
+
+
+def start_portal(port: int) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tagsense.settings.test"}
+    process = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "tagsense.wsgi:application", "-k", "gthread",
+         "--threads", "64", "-w", "1", "-b", f"127.0.0.1:{port}", "--timeout", "120"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    for _ in range(200):
+        try:
+            requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    sys.exit(process.stderr.read().decode()[-3000:])
+
+
+def login(base: str, email: str, password: str) -> requests.Session:
+    session = requests.Session()
+    page = session.get(f"{base}/accounts/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    session.post(f"{base}/accounts/login/", data={"login": email, "password": password,
+                 "csrfmiddlewaretoken": token}, headers={"Referer": f"{base}/accounts/login/"})  # fmt: skip
+    return session
+
+
+def direct_ttft(server: OpenAIServer) -> float:
+    import openai
+
+    client = openai.OpenAI(api_key="none", base_url=f"{server.url}/v1", max_retries=0)
+    server.script.append(Reply(words=["Hello ", "there."]))
+    start = time.perf_counter()
+    stream = client.chat.completions.create(
+        model="local-model", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            elapsed = time.perf_counter() - start
+            break
+    stream.close()
+    return elapsed
+
+
+def portal_answer(session, base, slug, question) -> tuple[float, int, str]:
+    """(seconds to the first token event, token events, the last event's name)."""
+    csrf = session.cookies.get("csrftoken")
+    start = time.perf_counter()
+    fragment = session.post(f"{base}/o/{slug}/assistant/ask/", data={"question": question},
+                            headers={"X-CSRFToken": csrf, "Referer": base}).text  # fmt: skip
+    url = re.search(r'sse-connect="([^"]+)"', fragment).group(1)
+    first, tokens, last = None, 0, ""
+    with session.get(base + url, stream=True, timeout=60) as response:
+        for line in response.iter_lines(decode_unicode=True):
+            if line.startswith("event: "):
+                last = line[7:]
+                if last == "token":
+                    tokens += 1
+                    first = first or time.perf_counter() - start
+    return first, tokens, last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--resources", type=int, default=2000)
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--concurrent", type=int, default=24)
+    args = parser.parse_args()
+    _setup.print_machine()
+    print(f"database: {settings.DATABASES['default']['NAME']}")
+
+    server = OpenAIServer()
+    organization, user, password = seed(args.resources, server.url)
+    port = free_port()
+    portal = start_portal(port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        session = login(base, user.email, password)
+        for _ in range(3):  # warm both paths (imports, connections)
+            direct_ttft(server)
+            server.script.append(Reply(words=["Warm."]))
+            portal_answer(session, base, organization.slug, f"warm {uuid.uuid4().hex}")
+
+        direct = [direct_ttft(server) for _ in range(args.samples)]
+        through = []
+        for i in range(args.samples):
+            server.script.append(Reply(words=["Hello ", "there."]))
+            first, _, last = portal_answer(session, base, organization.slug, f"question {i}")
+            assert last == "done", last
+            through.append(first)
+        med_direct, med_portal = statistics.median(direct), statistics.median(through)
+        print(f"\n(a) direct to the local server: median {med_direct * 1000:.1f} ms "
+              f"(min {min(direct) * 1000:.1f}, max {max(direct) * 1000:.1f})")  # fmt: skip
+        print(f"(b) through the portal (ask + stream): median {med_portal * 1000:.1f} ms "
+              f"(min {min(through) * 1000:.1f}, max {max(through) * 1000:.1f})")  # fmt: skip
+        print(f"    added by the portal: {(med_portal - med_direct) * 1000:.1f} ms (target < 50 ms)")
+
+        words = [f"w{i} " for i in range(40)]
+        for _ in range(args.concurrent):
+            server.script.append(Reply(words=words, delay=0.025))
+        results: list = [None] * args.concurrent
+
+        def one(index: int) -> None:
+            own = login(base, user.email, password)
+            results[index] = portal_answer(own, base, organization.slug, f"at once {index}")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(args.concurrent)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - start
+        complete = sum(1 for r in results if r and r[2] == "done" and r[1] >= len(words))
+        print(f"(c) {args.concurrent} answers at once: {complete} complete with every word, "
+              f"{wall:.2f} s wall (each streams 1 s)")  # fmt: skip
+    finally:
+        portal.terminate()
+        portal.wait(timeout=30)
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,320 @@
+"""The assistant end to end through the portal's views: a question, its answer streamed as
+server-sent events from local OpenAI-compatible and Anthropic servers (the real SDKs), a tool
+call answered with the member's permissions, failover, the cache, the budget, the stop button,
+tenancy, secrets, and the audit log of every exchange."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from accounts.models import Membership
+from assistant import services
+from assistant.models import ChatMessage, Provider
+from audit.models import AuditEvent
+from inventory.models import AwsAccount, Resource
+from tagsense.tenancy.db import tenant_scope
+from tests.assistant.llm_servers import AnthropicServer, OpenAIServer, Reply
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+QUESTION = "Which production instances lack an Owner tag?"
+QUERY = {"resource_type": "ec2:instance", "tag": "Environment=prod", "missing_tag": "Owner"}
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def servers():
+    openai_server, anthropic_server = OpenAIServer(), AnthropicServer()
+    yield openai_server, anthropic_server
+    openai_server.stop()
+    anthropic_server.stop()
+
+
+@pytest.fixture
+def estate(org, team):
+    """Account A (held by team Platform) and account B; production instances with and
+    without an Owner tag in both."""
+    from inventory import services as inventory_services
+
+    now = timezone.now()
+    made = {}
+    with tenant_scope(org):
+        a = AwsAccount.objects.create(organization=org, account_id="111111111111")
+        b = AwsAccount.objects.create(organization=org, account_id="222222222222")
+        inventory_services.grant_account(a, team)
+        for name, account, tags in [
+            ("web-owned", a, {"Environment": "prod", "Owner": "ana@acme.example"}),
+            ("web-orphan", a, {"Environment": "prod"}),
+            ("dev-orphan", a, {"Environment": "dev"}),
+            ("billing-orphan", b, {"Environment": "prod", "db_password": "hunter2"}),
+        ]:
+            made[name] = Resource.objects.create(
+                organization=org, account=account,
+                arn=f"arn:aws:ec2:eu-west-1:{account.account_id}:instance/i-{uuid.uuid4().hex[:12]}",
+                region="eu-west-1", resource_type="ec2:instance", resource_id=name, name=name,
+                tags=tags, fingerprint="x", first_seen=now, last_written=now,
+            )  # fmt: skip
+    return made
+
+
+def configure(org, servers, *, budget=0):
+    openai_server, anthropic_server = servers
+    with tenant_scope(org):
+        services.save_provider(org, None, api_key="sk-local-openai-key-123456", name="local-openai",
+                               kind=Provider.COMPATIBLE, model="local-model",
+                               base_url=f"{openai_server.url}/v1", position=0, enabled=True,
+                               timeout_seconds=5)  # fmt: skip
+        services.save_provider(org, None, api_key="sk-ant-local-key-123456", name="local-claude",
+                               kind=Provider.ANTHROPIC, model="claude-local",
+                               base_url=anthropic_server.url, position=1, enabled=True,
+                               timeout_seconds=5)  # fmt: skip
+        if budget:
+            services.update_settings(org, temperature=0.2, max_tokens=512,
+                                     monthly_token_budget=budget)  # fmt: skip
+
+
+def events_of(body: bytes) -> list[tuple[str, str]]:
+    """(event, data) of a server-sent-events body."""
+    found = []
+    for block in body.decode().split("\n\n"):
+        lines = block.splitlines()
+        name = next((line[7:] for line in lines if line.startswith("event: ")), None)
+        if name:
+            found.append((name, "\n".join(line[6:] for line in lines if line.startswith("data: "))))
+    return found
+
+
+def ask(client, org, question=QUESTION, mode="chat", **extra) -> tuple[str, list]:
+    """POST the question, then GET its stream: (the ask fragment, the events)."""
+    fragment = client.post(f"/o/{org.slug}/assistant/ask/", {"question": question, "mode": mode,
+                                                             **extra}).content.decode()  # fmt: skip
+    url = re.search(r'sse-connect="([^"]+)"', fragment).group(1)
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    return fragment, events_of(b"".join(response.streaming_content))
+
+
+def final(events) -> tuple[str, str]:
+    """The answer's last rendered HTML and its footer."""
+    tokens = [data for name, data in events if name == "token"]
+    done = [data for name, data in events if name == "done"]
+    return tokens[-1], done[-1]
+
+
+def test_the_answer_streams_and_a_tool_call_finds_the_right_resources(org, admin, estate, servers):
+    openai_server, _ = servers
+    configure(org, servers)
+    openai_server.script += [
+        Reply(words=["Let me ", "check. "], tool_calls=[("call_1", "query_inventory", QUERY)]),
+        Reply(words=["Two ", "production ", "instances ", "lack ", "an Owner tag."]),
+    ]
+    client = client_for(admin)
+    _, events = ask(client, org)
+
+    tokens = [data for name, data in events if name == "token"]
+    assert len(tokens) >= 7 and "Let me" in tokens[0] and "Two production" not in tokens[0]
+    body, footer = final(events)
+    assert "Two production instances lack an Owner tag." in body
+    assert "Answered by local-openai (local-model)" in footer
+    for name in ("web-orphan", "billing-orphan"):  # cited, linked to the resource pages
+        resource = estate[name]
+        assert f"/o/{org.slug}/inventory/resources/{resource.pk}/" in footer, footer
+    for name in ("web-owned", "dev-orphan"):
+        assert f"/inventory/resources/{estate[name].pk}/" not in footer
+    # The model was given the tool's result with the two resources.
+    tool_turn = openai_server.served[1].body["messages"][-1]
+    assert tool_turn["role"] == "tool" and "web-orphan" in tool_turn["content"]
+    assert "billing-orphan" in tool_turn["content"] and "web-owned" not in tool_turn["content"]
+
+    with tenant_scope(org):
+        actions = list(AuditEvent.objects.filter(action__startswith="assistant.")
+                       .order_by("seq").values_list("action", "data"))  # fmt: skip
+    assert [a for a, _ in actions] == ["assistant.provider_create", "assistant.provider_create",
+                                       "assistant.prompt", "assistant.tool_call",
+                                       "assistant.answer"]  # fmt: skip
+    prompt, tool_call, answer = (d for _, d in actions[2:])
+    assert prompt["question"] == QUESTION
+    assert tool_call["tool"] == "query_inventory" and tool_call["arguments"] == QUERY
+    assert answer["provider"] == "local-openai" and answer["model"] == "local-model"
+    assert answer["tokens_in"] == 22 and answer["tokens_out"] == 14  # two model turns
+    assert answer["status"] == "complete" and answer["failovers"] == []
+    assert answer["latency_ms"] >= 0 and answer["cached"] is False
+
+
+def test_a_viewers_tool_call_sees_only_their_teams_accounts(org, viewer, team, estate, servers):
+    from tests.factories import TeamMembershipFactory
+
+    TeamMembershipFactory(organization=org, team=team, user=viewer)
+    openai_server, _ = servers
+    configure(org, servers)
+    openai_server.script += [
+        Reply(tool_calls=[("call_1", "query_inventory", QUERY)]),
+        Reply(words=["One."]),
+    ]
+    _, events = ask(client_for(viewer), org)
+    _, footer = final(events)
+    assert f"/inventory/resources/{estate['web-orphan'].pk}/" in footer
+    assert f"/inventory/resources/{estate['billing-orphan'].pk}/" not in footer
+    tool_turn = openai_server.served[1].body["messages"][-1]["content"]
+    assert "web-orphan" in tool_turn and "billing-orphan" not in tool_turn
+
+
+def test_failover_to_anthropic_and_the_answer_says_who_answered(org, admin, estate, servers):
+    openai_server, anthropic_server = servers
+    configure(org, servers)
+    openai_server.script.append(Reply(words=["Two ", "production "], drop_after=1))
+    anthropic_server.script.append(Reply(words=[" instances lack Owner."]))
+    _, events = ask(client_for(admin), org)
+    body, footer = final(events)
+    assert "Two  instances lack Owner." in body
+    assert "Answered by local-claude (claude-local)" in footer
+    assert "after local-openai failed (connection)" in footer
+    with tenant_scope(org):
+        answer = AuditEvent.objects.get(action="assistant.answer").data
+    assert answer["provider"] == "local-claude"
+    assert answer["failovers"] == [{"provider": "local-openai", "kind": "connection",
+                                    "streamed": len("Two ")}]  # fmt: skip
+
+
+def test_the_same_question_over_the_same_data_is_answered_from_cache(org, admin, estate, servers):
+    openai_server, _ = servers
+    configure(org, servers)
+    openai_server.script.append(Reply(words=["Cached ", "answer."]))
+    client = client_for(admin)
+    ask(client, org)
+    _, events = ask(client, org)  # a new conversation, the same question
+    body, footer = final(events)
+    assert "Cached answer." in body and "from cache" in footer
+    assert len(openai_server.served) == 1
+    # The data changes: the context snapshot differs, the question is asked again.
+    with tenant_scope(org):
+        Resource.objects.filter(pk=estate["web-orphan"].pk).update(
+            tags={"Environment": "prod", "Owner": "bo@acme.example"}
+        )
+    openai_server.script.append(Reply(words=["Fresh."]))
+    _, events = ask(client, org)
+    assert "Fresh." in final(events)[0] and len(openai_server.served) == 2
+
+
+def test_an_exhausted_budget_leaves_the_offline_analyst(org, admin, estate, servers):
+    openai_server, _ = servers
+    configure(org, servers, budget=10)
+    openai_server.script.append(Reply(words=["Spent."]))
+    client = client_for(admin)
+    ask(client, org)  # 18 tokens: over the budget of 10
+    _, events = ask(client, org, "Summarise our compliance", mode="auditor")
+    body, footer = final(events)
+    assert len(openai_server.served) == 1
+    assert "budget is used up" in footer and "Answered by offline" in footer
+    assert body.strip()
+
+
+def test_stop_ends_the_upstream_request_and_keeps_the_partial_answer(org, admin, estate, servers):
+    openai_server, _ = servers
+    configure(org, servers)
+    gate = threading.Event()
+    openai_server.script.append(
+        Reply(words=["First ", *(f"w{i} " for i in range(300))], gate=gate, delay=0.01)
+    )
+    client = client_for(admin)
+    fragment = client.post(f"/o/{org.slug}/assistant/ask/", {"question": QUESTION}).content
+    url = re.search(r'sse-connect="([^"]+)"', fragment.decode()).group(1)
+    pk = int(url.rstrip("/").rsplit("/", 1)[1])
+    stream = iter(client.get(url).streaming_content)
+    seen = b""
+    while b"First" not in seen:
+        seen += next(stream)
+    assert client.post(f"/o/{org.slug}/assistant/stop/{pk}/").status_code == 204
+    gate.set()
+    rest = b"".join(stream)
+    _, footer = final(events_of(seen + rest))
+    assert "Stopped." in footer
+    served = openai_server.served[0]
+    assert served.finished.wait(10) and served.cancelled and served.sent < 100
+    with tenant_scope(org):
+        message = ChatMessage.objects.get(pk=pk)
+    assert message.status == "stopped" and message.content.startswith("First")
+
+
+def test_secrets_never_reach_a_provider_or_the_audit_log(org, admin, estate, servers):
+    openai_server, anthropic_server = servers
+    configure(org, servers)
+    openai_server.script += [
+        Reply(tool_calls=[("call_1", "query_inventory", QUERY)]),
+        Reply(words=["Done."]),
+    ]
+    ask(client_for(admin), org, f"{QUESTION} Our key is AKIAABCDEFGHIJKLMNOP, db_password=hunter2")
+    sent = str([s.body for s in openai_server.served])
+    assert "AKIAABCDEFGHIJKLMNOP" not in sent and "hunter2" not in sent
+    assert "sk-local-openai-key-123456" not in sent  # the key travels only as a header
+    with tenant_scope(org):
+        logged = str(list(AuditEvent.objects.values_list("data", flat=True)))
+        stored = str(list(ChatMessage.objects.values_list("content", flat=True)))
+        provider = Provider.objects.get(name="local-openai")
+    for text in (logged, stored):
+        assert "AKIAABCDEFGHIJKLMNOP" not in text and "hunter2" not in text
+        assert "sk-local-openai-key-123456" not in text
+    assert "sk-local" not in provider.encrypted_api_key
+    assert provider.api_key() == "sk-local-openai-key-123456"
+
+
+def test_another_members_or_organizations_answer_is_a_404(org, other_org, admin, editor, outsider,
+                                                          estate, servers):  # fmt: skip
+    configure(org, servers)
+    servers[0].script.append(Reply(words=["x"]))
+    fragment = client_for(admin).post(f"/o/{org.slug}/assistant/ask/", {"question": "hi"})
+    url = re.search(r'sse-connect="([^"]+)"', fragment.content.decode()).group(1)
+    pk = url.rstrip("/").rsplit("/", 1)[1]
+    assert client_for(editor).get(url).status_code == 404  # not their conversation
+    assert client_for(outsider).get(f"/o/{other_org.slug}/assistant/stream/{pk}/").status_code == 404
+    assert client_for(outsider).get(url).status_code == 404
+    assert client_for(editor).post(f"/o/{org.slug}/assistant/stop/{pk}/").status_code == 404
+    assert not servers[0].served  # nothing was streamed
+
+
+def test_settings_keep_keys_write_only_and_are_for_admins(org, admin, editor, auditor):
+    client = client_for(admin)
+    response = client.post(f"/o/{org.slug}/assistant/settings/", {
+        "action": "provider", "name": "openai", "kind": "openai", "model": "gpt-test",
+        "api_key": "sk-very-secret-key-000000", "position": "0", "enabled": "on",
+        "timeout_seconds": "20",
+    })  # fmt: skip
+    assert response.status_code == 302
+    page = client.get(f"/o/{org.slug}/assistant/settings/").content.decode()
+    assert "gpt-test" in page and "sk-very-secret" not in page and "key set" in page
+    with tenant_scope(org):
+        event = AuditEvent.objects.get(action="assistant.provider_create")
+    assert event.data["changed"]["api_key"] == "set" and "sk-very" not in str(event.data)
+    bad = client.post(f"/o/{org.slug}/assistant/settings/", {
+        "action": "provider", "name": "compat", "kind": "openai_compatible", "model": "m",
+        "base_url": "not a url", "position": "1", "timeout_seconds": "5",
+    })  # fmt: skip
+    assert bad.status_code == 400 and "Nothing was saved" in bad.content.decode()
+    with tenant_scope(org):
+        assert Provider.objects.count() == 1
+    assert client_for(editor).get(f"/o/{org.slug}/assistant/settings/").status_code == 403
+    usage = client_for(auditor).get(f"/o/{org.slug}/assistant/usage/")
+    assert usage.status_code == 200
+
+
+def test_assistant_use_per_member_for_auditors(org, admin, auditor, estate, servers):
+    configure(org, servers)
+    servers[0].script.append(Reply(words=["Answer."]))
+    ask(client_for(admin), org)
+    page = client_for(auditor).get(f"/o/{org.slug}/assistant/usage/").content.decode()
+    assert admin.email in page and "18" in page  # 11 tokens in + 7 out
+    with tenant_scope(org):
+        assert Membership.objects.get(user=admin).role == "admin"

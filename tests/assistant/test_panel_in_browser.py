@@ -1,0 +1,78 @@
+"""The assistant's panel in headless Chromium against the live server and a local
+OpenAI-compatible server: the first words show while the model has not sent the last, the stop
+button ends the upstream stream, and every page opens the panel."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.assistant.llm_servers import OpenAIServer, Reply
+from tests.assistant.test_chat import QUESTION, configure
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def servers():
+    from tests.assistant.llm_servers import AnthropicServer
+
+    openai_server, anthropic_server = OpenAIServer(), AnthropicServer()
+    yield openai_server, anthropic_server
+    openai_server.stop()
+    anthropic_server.stop()
+
+
+def _signed_in(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+    )
+
+
+def test_words_show_before_the_last_is_sent_and_stop_ends_the_stream(
+    browser_page, live_server, org, admin, servers
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    openai_server, _ = servers
+    configure(org, servers)
+    gate = threading.Event()
+    words = ["First ", "words ", *(f"w{i} " for i in range(300))]
+    openai_server.script.append(Reply(words=words, gate=gate, delay=0.01))
+    page = browser_page
+    _signed_in(page, live_server, admin)
+
+    page.goto(f"{live_server.url}/o/{org.slug}/assistant/")
+    page.fill("textarea[name=question]", QUESTION)
+    page.click("form.assistant-ask button[type=submit]")
+    page.locator(".turn-assistant .answer-body").filter(has_text="First").wait_for(timeout=15000)
+    served = openai_server.served[0]
+    assert not served.finished.is_set() and served.sent < len(words)  # the rest is not sent
+
+    page.click("[data-assistant-stop]")
+    page.wait_for_timeout(300)  # the stop request reaches the portal before the model goes on
+    gate.set()
+    page.locator(".turn-assistant .answer-footer").filter(has_text="Stopped.").wait_for(
+        timeout=15000
+    )
+    assert served.finished.wait(10)
+    assert served.cancelled and served.sent < len(words) // 2
+    assert page.errors == []
+
+
+def test_every_page_opens_the_panel(browser_page, live_server, org, admin):
+    page = browser_page
+    _signed_in(page, live_server, admin)
+    page.goto(f"{live_server.url}/o/{org.slug}/inventory/")
+    assert page.locator("#assistant-drawer").is_hidden()
+    page.click(".assistant-toggle")
+    page.locator("#assistant-drawer textarea[name=question]").wait_for(timeout=10000)
+    assert "offline analyst" in page.locator("#assistant-drawer").inner_text()
+    assert page.errors == []
