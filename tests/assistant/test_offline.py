@@ -1,0 +1,175 @@
+"""The offline analyst as a user reads it: each mode's analysis of the small estate (figures,
+keys, controls, dollars, commands), streamed in small pieces, the same every time; and the
+question "which production instances lack an Owner tag?" answered with links to exactly the
+resources the asking member may see."""
+
+import copy
+import re
+
+import pytest
+from django.urls import reverse
+
+from assistant.backends.base import Done, Message, Request, TextDelta, Usage
+from assistant.backends.offline import OfflineAnalyst, missing_tag_question
+from assistant.grounding import build_context
+from tagsense.tenancy.db import tenant_scope
+from tests.assistant.conftest import membership_of
+
+pytestmark = pytest.mark.django_db
+QUESTION = "Which production instances lack an Owner tag?"
+LINK = re.compile(r"\[([^\]]+)\]\((/o/[^)]+)\)")
+
+
+def ask(organization, user, mode, question="", *, with_membership=False):
+    """The answer as streamed (joined) and the events."""
+    membership = membership_of(organization, user)
+    with tenant_scope(organization, membership=membership):
+        facts = build_context(membership).facts
+        request = Request(
+            system="",
+            messages=(Message("user", question),) if question else (),
+            facts=facts,
+            mode=mode,
+        )
+        analyst = OfflineAnalyst(membership if with_membership else None)
+        events = list(analyst.stream(request))
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    return text, events
+
+
+def url_of(resource):
+    return reverse(
+        "resource-detail", kwargs={"org_slug": resource.organization.slug, "pk": resource.pk}
+    )
+
+
+def test_strategist_names_the_keys_to_standardise_first(org, estate, admin):
+    text, _ = ask(org, admin, "strategist")
+
+    assert "Of **9** live resources, **2** (22 %) carry no tag at all." in text
+    first, second = re.findall(r"^\d\. (.*)$", text, re.MULTILINE)[:2]
+    assert first.startswith("`Owner` — on 2 of 9 resources (22.2 %)")
+    assert "has 8 open findings (missing 7, wrong case 1)" in first
+    assert second.startswith("`Environment` — on 7 of 9 resources (77.8 %)")
+    assert "- `Environment`: rename `environment` (1)" in text
+    assert "- `Owner`: rename `owner` (1)" in text
+    assert "| `CostCenter` | 1 | 11.1 % | 1 |" in text
+
+
+def test_auditor_reports_failing_controls_with_evidence(org, estate, viewer):
+    text, _ = ask(org, viewer, "auditor")
+
+    assert "Overall: **0.0 % (0 of 6 compliant)**." in text
+    assert "2 of 2 controls failing." in text
+    evidence = text.split("**BL-1 fails** — evidence:")[1].split("**BL-2")[0]
+    assert "[6 open findings](/o/acme/findings/?rule=owner-required&status=open)" in evidence
+    assert "(missing 5, wrong case 1)" in evidence
+    assert {name for name, _ in LINK.findall(evidence)} == {
+        "owner-required",
+        "6 open findings",
+        "pay-api",
+        "pay-batch",
+        "pay-web",
+    }
+    assert "plat-" not in text
+
+
+def test_cost_optimizer_shows_untagged_dollars_by_team(org, estate, costs, admin):
+    text, _ = ask(org, admin, "cost")
+
+    assert "- **Untagged dollars** (resources failing a rule): **$165.00**" in text
+    assert "- Allocated (compliant resources): **$60.00** (26.7 % of spend)" in text
+    assert "| platform | $160.00 | $100.00 | 37.5 % |" in text
+    assert "| payments | $65.00 | $65.00 | 0.0 % |" in text
+    assert "| 111111111111 (payments-prod) | $65.00 | $65.00 | 0.0 % |" in text
+
+
+def test_cost_optimizer_says_plainly_when_there_is_no_cost_data(org, estate, admin):
+    text, _ = ask(org, admin, "cost")
+
+    assert "**There is no cost data**" in text
+    assert "$" not in text
+
+
+def test_remediation_gives_the_fixes_and_commands_to_copy(org, estate, viewer):
+    text, _ = ask(org, viewer, "remediation")
+
+    assert "### 1. [owner-required](/o/acme/policies/rules/owner-required/) (high): 6 open" in text
+    assert "Fix: add tag Owner; rename tag owner to Owner." in text
+    assert "TagSense has run nothing" in text
+    [first_block, second_block] = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
+    arn = estate["resources"]["pay-api"].arn
+    assert (
+        "aws resourcegroupstaggingapi tag-resources --region eu-west-1 \\\n"
+        f"  --resource-arn-list {arn} {estate['resources']['pay-batch'].arn} \\\n"
+        "  --tags 'Owner=<owner>'"
+    ) in first_block
+    assert (
+        "aws resourcegroupstaggingapi untag-resources --region eu-west-1 \\\n"
+        f"  --resource-arn-list {estate['resources']['pay-web'].arn} \\\n"
+        "  --tag-keys owner"
+    ) in first_block
+    assert "--tag-keys environment" in second_block
+    assert "3 more: [all open findings of owner-required]" in text
+
+
+def test_remediation_commands_quote_what_came_from_aws(org, estate, viewer):
+    membership = membership_of(org, viewer)
+    with tenant_scope(org, membership=membership):
+        facts = copy.deepcopy(build_context(membership).facts)
+    example = facts["top_violations"][0]["examples"][2]
+    example["found_key"], example["arn"] = "$(curl evil)", "arn:aws:ec2:x;rm -rf ~"
+    text = OfflineAnalyst().answer(Request(system="", messages=(), facts=facts, mode="remediation"))
+
+    assert "--tag-keys '$(curl evil)'" in text
+    assert "'arn:aws:ec2:x;rm -rf ~'" in text
+
+
+def test_the_answer_streams_in_small_pieces_and_is_deterministic(org, estate, admin):
+    text, events = ask(org, admin, "chat")
+    again, _ = ask(org, admin, "chat")
+
+    assert text == again
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert len(deltas) > 20 and all(len(d.split()) <= 4 for d in deltas)
+    assert events[-2:] == [Usage(0, 0), Done("end")]
+    assert "Compliance: **11.1 % (1 of 9 compliant)**." in text
+
+
+@pytest.mark.parametrize(
+    "user, expected",
+    [
+        ("admin", {"pay-api", "pay-worker", "plat-api"}),
+        ("viewer", {"pay-api", "pay-worker"}),
+        ("editor", {"plat-api"}),
+    ],
+)
+def test_the_example_question_is_answered_with_links_to_exactly_those_resources(
+    org, estate, request, user, expected
+):
+    text, _ = ask(org, request.getfixturevalue(user), "chat", QUESTION, with_membership=True)
+
+    resources = estate["resources"]
+    assert f"**{len(expected)} production instances lack the `Owner` tag:**" in text
+    assert set(LINK.findall(text)) == {(name, url_of(resources[name])) for name in expected}
+
+
+def test_the_question_without_a_member_gets_the_overview(org, estate, admin):
+    text, _ = ask(org, admin, "chat", QUESTION)
+
+    assert "lack the" not in text and "Compliance: **11.1 %" in text
+
+
+def test_the_question_is_read_for_type_environment_and_key():
+    assert missing_tag_question(QUESTION)["arguments"] == {
+        "missing_tag": "Owner",
+        "resource_type": "ec2:instance",
+        "tag": "Environment=prod",
+        "limit": 50,
+    }
+    assert missing_tag_question("which buckets are missing the CostCenter tag")["arguments"] == {
+        "missing_tag": "CostCenter",
+        "resource_type": "s3:bucket",
+        "limit": 50,
+    }
+    assert missing_tag_question("what is our compliance score?") is None
