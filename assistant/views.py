@@ -244,9 +244,9 @@ class UsageView(AssistantMixin, TemplateView):
             answers.values("conversation__user__email", "conversation__user_id")
             .annotate(
                 answers=Count("id"),
-                tokens_in=Sum("tokens_in"),
-                tokens_out=Sum("tokens_out"),
-                tokens=Sum(F("tokens_in") + F("tokens_out")),
+                total=Sum(F("tokens_in") + F("tokens_out")),
+                sum_in=Sum("tokens_in"),
+                sum_out=Sum("tokens_out"),
                 last=Max("created_at"),
             )
             .order_by("-last")

@@ -79,11 +79,17 @@ def seed(resources: int, llm_url: str):
         account = AwsAccount.objects.create(organization=organization, account_id="210987654321")
         Resource.objects.bulk_create(
             Resource(
-                organization=organization, account=account, region="eu-west-1",
+                organization=organization,
+                account=account,
+                region="eu-west-1",
                 arn=f"arn:aws:ec2:eu-west-1:210987654321:instance/i-{i:017x}",
-                resource_type="ec2:instance", resource_id=f"i-{i:017x}", name=f"web-{i}",
+                resource_type="ec2:instance",
+                resource_id=f"i-{i:017x}",
+                name=f"web-{i}",
                 tags={"Environment": ("prod", "dev")[i % 2], **({"Owner": "a"} if i % 3 else {})},
-                fingerprint=str(i), first_seen=now, last_written=now,
+                fingerprint=str(i),
+                first_seen=now,
+                last_written=now,
             )  # fmt: skip
             for i in range(resources)
         )
@@ -119,8 +125,10 @@ def login(base: str, email: str, password: str) -> requests.Session:
     session = requests.Session()
     page = session.get(f"{base}/accounts/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    session.post(f"{base}/accounts/login/", data={"login": email, "password": password,
-                 "csrfmiddlewaretoken": token}, headers={"Referer": f"{base}/accounts/login/"})  # fmt: skip
+    form = {"login": email, "password": password, "csrfmiddlewaretoken": token}
+    session.post(
+        f"{base}/accounts/login/", data=form, headers={"Referer": f"{base}/accounts/login/"}
+    )
     return session
 
 
@@ -192,7 +200,9 @@ def main() -> None:
               f"(min {min(direct) * 1000:.1f}, max {max(direct) * 1000:.1f})")  # fmt: skip
         print(f"(b) through the portal (ask + stream): median {med_portal * 1000:.1f} ms "
               f"(min {min(through) * 1000:.1f}, max {max(through) * 1000:.1f})")  # fmt: skip
-        print(f"    added by the portal: {(med_portal - med_direct) * 1000:.1f} ms (target < 50 ms)")
+        print(
+            f"    added by the portal: {(med_portal - med_direct) * 1000:.1f} ms (target < 50 ms)"
+        )
 
         words = [f"w{i} " for i in range(40)]
         for _ in range(args.concurrent):

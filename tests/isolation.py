@@ -60,6 +60,30 @@ ROUTES: list[Route] = [
     Route("policies", "/o/{org}/policies/", "view"),
     Route("findings", "/o/{org}/findings/", "view"),
     Route("assistant", "/o/{org}/assistant/", "view"),
+    Route("assistant-settings", "/o/{org}/assistant/settings/", "manage"),
+    Route("assistant-usage", "/o/{org}/assistant/usage/", "audit"),
+    Route(
+        "assistant-ask",
+        "/o/{org}/assistant/ask/",
+        "view",
+        "post",
+        data=lambda w: {"question": "Which resources are untagged?", "mode": "chat"},
+        audit="assistant.prompt",
+    ),
+    Route(
+        "assistant-settings-save",
+        "/o/{org}/assistant/settings/",
+        "manage",
+        "post",
+        data=lambda w: {
+            "action": "settings",
+            "temperature": "0.3",
+            "max_tokens": "800",
+            "monthly_token_budget": "100000",
+        },
+        audit="assistant.settings_update",
+        ok_status=(302,),
+    ),  # fmt: skip
     # page actions
     Route(
         "org-update",

@@ -279,7 +279,9 @@ def test_another_members_or_organizations_answer_is_a_404(org, other_org, admin,
     url = re.search(r'sse-connect="([^"]+)"', fragment.content.decode()).group(1)
     pk = url.rstrip("/").rsplit("/", 1)[1]
     assert client_for(editor).get(url).status_code == 404  # not their conversation
-    assert client_for(outsider).get(f"/o/{other_org.slug}/assistant/stream/{pk}/").status_code == 404
+    assert (
+        client_for(outsider).get(f"/o/{other_org.slug}/assistant/stream/{pk}/").status_code == 404
+    )
     assert client_for(outsider).get(url).status_code == 404
     assert client_for(editor).post(f"/o/{org.slug}/assistant/stop/{pk}/").status_code == 404
     assert not servers[0].served  # nothing was streamed
