@@ -151,40 +151,45 @@ class _Stopped(Exception):
     pass
 
 
-def answer(
-    membership: Membership, pending_id: int, actor: Actor, should_stop=lambda: False
-) -> Iterator[Any]:
-    """Stream the answer to the pending message `pending_id` (this member's own): Notice,
-    Answering, Token, ToolUse events, then Finished with the saved message. `should_stop` is
-    asked after each event (the stop button): the upstream request is then closed and the
-    partial answer saved as stopped. Closing the generator (the member went away) does the
-    same, without the Finished event."""
+@dataclass
+class Prepared:
+    """A claimed pending answer and everything its stream needs (assistant.chat.prepare)."""
+
+    pending: ChatMessage
+    request: Request
+    backends: list
+    notices: list[str]
+    snapshot: str
+    started: float
+
+
+def prepare(membership: Membership, pending_id: int) -> Prepared:
+    """Claim the pending answer `pending_id` (this member's own; another's, or one already
+    streaming, is a ChatMessage.DoesNotExist) and build its request: the grounding, the mode's
+    system prompt, the conversation so far, the providers. Runs in the caller's tenant scope
+    (the stream view's own transaction, before the stream starts)."""
     from . import tools
-    from .grounding import build_context
+    from .grounding import cached_context
     from .modes import system_prompt
 
+    started = time.monotonic()
     organization = membership.organization
-
-    def scope():
-        return tenant_scope(organization, membership=membership, actor=actor)
-
-    with scope():
-        pending = ChatMessage.objects.select_related("conversation").get(
-            pk=pending_id,
-            organization=organization,
-            role=ChatMessage.ASSISTANT,
-            status=ChatMessage.PENDING,
-            conversation__user_id=membership.user_id,
-        )
-        pending.status = ChatMessage.STREAMING
-        pending.save(update_fields=["status"])
-        grounding = build_context(membership, budget_tokens=CONTEXT_TOKENS)
-        settings = services.settings_for(organization)
-        backends, notices = services.backends_for(membership)
-        history = _history(pending)
-        system = redact(system_prompt(pending.mode, grounding, organization))
+    claimed = ChatMessage.objects.filter(
+        pk=pending_id,
+        organization=organization,
+        role=ChatMessage.ASSISTANT,
+        status=ChatMessage.PENDING,
+        conversation__user_id=membership.user_id,
+    ).update(status=ChatMessage.STREAMING)
+    if not claimed:
+        raise ChatMessage.DoesNotExist(pending_id)
+    pending = ChatMessage.objects.select_related("conversation").get(pk=pending_id)
+    grounding = cached_context(membership, budget_tokens=CONTEXT_TOKENS)
+    settings = services.settings_for(organization)
+    backends, notices = services.backends_for(membership, settings)
+    history = _history(pending)
     request = Request(
-        system=system,
+        system=redact(system_prompt(pending.mode, grounding, organization)),
         messages=history,
         tools=tools.TOOLS,
         temperature=settings.temperature,
@@ -192,11 +197,27 @@ def answer(
         facts=grounding.facts,
         mode=pending.mode,
     )
-    for notice in notices:
+    return Prepared(pending, request, backends, notices, grounding.snapshot, started)
+
+
+def answer(
+    membership: Membership, prepared: Prepared, actor: Actor, should_stop=lambda: False
+) -> Iterator[Any]:
+    """Stream the prepared answer: Notice, Answering, Token, ToolUse events, then Finished
+    with the saved message. `should_stop` is asked after each event (the stop button): the
+    upstream request is then closed and the partial answer saved as stopped. Closing the
+    generator (the member went away) does the same, without the Finished event."""
+    organization = membership.organization
+    pending, request, backends = prepared.pending, prepared.request, prepared.backends
+
+    def scope():
+        return tenant_scope(organization, membership=membership, actor=actor)
+
+    for notice in prepared.notices:
         yield Notice(notice)
 
-    state = _State(started=time.monotonic(), should_stop=should_stop)
-    key = _cache_key(membership, grounding.snapshot, pending.mode, history, backends)
+    state = _State(started=prepared.started, should_stop=should_stop)
+    key = _cache_key(membership, prepared.snapshot, pending.mode, request.messages, backends)
     try:
         hit = cache.get(key)
         if hit is not None:

@@ -56,6 +56,42 @@ def build_context(membership: Membership, *, budget_tokens: int = 3000) -> Groun
     return Grounding(facts=facts, text=render_text(facts, budget_tokens), snapshot=digest(facts))
 
 
+GROUNDING_SECONDS = 300
+
+
+def data_version(organization) -> int:
+    """Changes whenever the organization's data may have: the sequence number of its latest
+    audit event other than the assistant's own (every scan, evaluation, exemption, rule or
+    cost import is audited)."""
+    from audit.models import AuditEvent
+
+    latest = (
+        AuditEvent.objects.chain(organization.pk)
+        .exclude(action__startswith="assistant.")
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return latest or 0
+
+
+def cached_context(membership: Membership, *, budget_tokens: int = 3000) -> Grounding:
+    """build_context(), kept for GROUNDING_SECONDS per member and data version: a question
+    asked right after another does not gather the same facts again (about 100 ms for 2,000
+    resources), and any audited change of the data gathers them anew."""
+    from django.core.cache import cache
+
+    key = (
+        f"assistant:grounding:{membership.organization_id}:{membership.pk}:{membership.role}:"
+        f"{budget_tokens}:{data_version(membership.organization)}"
+    )
+    grounding = cache.get(key)
+    if grounding is None:
+        grounding = build_context(membership, budget_tokens=budget_tokens)
+        cache.set(key, grounding, GROUNDING_SECONDS)
+    return grounding
+
+
 def digest(facts: dict[str, Any]) -> str:
     return hashlib.sha256(
         json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()

@@ -104,21 +104,24 @@ def tokens_used(organization: Organization, since: datetime | None = None) -> in
     return (totals["i"] or 0) + (totals["o"] or 0)
 
 
-def budget_exhausted(organization: Organization) -> bool:
-    budget = settings_for(organization).monthly_token_budget
+def budget_exhausted(organization: Organization, settings: AssistantSettings | None = None) -> bool:
+    budget = (settings or settings_for(organization)).monthly_token_budget
     return bool(budget) and tokens_used(organization) >= budget
 
 
-def backends_for(membership: Membership) -> tuple[list[Backend], list[str]]:
+def backends_for(
+    membership: Membership, settings: AssistantSettings | None = None
+) -> tuple[list[Backend], list[str]]:
     """The backends to try in order, the offline analyst last; and notices for the answer (the
-    budget is exhausted, a key cannot be decrypted)."""
+    budget is exhausted, a key cannot be decrypted). `settings`: the organization's, when the
+    caller has them."""
     from .backends.offline import OfflineAnalyst
 
     organization = membership.organization
     notices: list[str] = []
     backends: list[Backend] = []
     providers = list(Provider.objects.for_org(organization).filter(enabled=True))
-    if providers and budget_exhausted(organization):
+    if providers and budget_exhausted(organization, settings):
         notices.append(
             "The organization's monthly token budget is used up: the offline analyst answers."
         )

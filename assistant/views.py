@@ -103,22 +103,21 @@ def _sse(event: str, data: str) -> bytes:
 
 
 class StreamView(AssistantMixin, TemplateView):
-    """GET the server-sent events of a pending answer (the member's own)."""
+    """GET the server-sent events of a pending answer (the member's own). The answer is
+    claimed and its request built here, in the request's transaction (another member's, or one
+    already streaming, is a 404); the stream runs after, in its own short transactions."""
 
     def get(self, request, *args, **kwargs):
-        pending = get_object_or_404(
-            ChatMessage.objects.for_org(self.organization),
-            pk=kwargs["pk"],
-            role=ChatMessage.ASSISTANT,
-            status=ChatMessage.PENDING,
-            conversation__user_id=request.user.pk,
-        )
-        membership, actor = self.membership, Actor.for_user(request.user)
-        stop_key = _stop_key(pending.pk)
-        events = chat.answer(membership, pending.pk, actor, lambda: cache.get(stop_key) is not None)
-        response = StreamingHttpResponse(
-            _stream(events, pending.pk, self.organization.slug), content_type="text/event-stream"
-        )
+        try:
+            prepared = chat.prepare(self.membership, kwargs["pk"])
+        except ChatMessage.DoesNotExist:
+            raise Http404("No such answer") from None
+        stop_key = _stop_key(prepared.pending.pk)
+        events = chat.answer(
+            self.membership, prepared, Actor.for_user(request.user),
+            lambda: cache.get(stop_key) is not None,
+        )  # fmt: skip
+        response = StreamingHttpResponse(_stream(events), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
         return response
@@ -128,7 +127,7 @@ def _fragment(name: str, **context: Any) -> str:
     return render_to_string(f"assistant/partials/_{name}.html", context)
 
 
-def _stream(events, pk: int, org_slug: str):
+def _stream(events):
     notices: list[str] = []
     text, answering = "", None
     try:

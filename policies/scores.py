@@ -182,7 +182,7 @@ def resource_profile(
     # gives each array in rule order without a sort per resource (an ORDER BY in array_agg);
     # the order only merges groups: the scores do not depend on it.
     statement = (
-        "WITH f AS (SELECT o.resource_id, array_agg(o.rule_id) AS failing FROM ("
+        "WITH f AS MATERIALIZED (SELECT o.resource_id, array_agg(o.rule_id) AS failing FROM ("
         "SELECT resource_id, rule_id FROM policies_finding WHERE organization_id = %s "
         "AND status = 'open' AND rule_id = ANY(%s) ORDER BY resource_id, rule_id) o "
         f"GROUP BY o.resource_id){costs} "
@@ -194,11 +194,14 @@ def resource_profile(
     params = [organization.pk, profile.active, *cost_params, *applies_params, *live_params]
     bit = {pk: 1 << i for i, pk in enumerate(profile.active)}
     # No JIT: compiling the rules' conditions costs more than running them. Memory to sort the
-    # findings and group a million rows without spilling to disk.
+    # findings and group a million rows without spilling to disk. No nested loop: the statement
+    # joins all of the organization's resources to all their findings, and with statistics
+    # that have not seen a new organization's rows yet (before autovacuum's ANALYZE) the planner
+    # chose one: 2,000 resources took 6.4 s instead of 20 ms.
     with (
         transaction.atomic(),
         connection.cursor() as cursor,
-        _settings(cursor, jit="off", work_mem="256MB"),
+        _settings(cursor, jit="off", work_mem="256MB", enable_nestloop="off"),
     ):
         cursor.execute(statement, params)
         found = cursor.fetchall()

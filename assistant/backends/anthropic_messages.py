@@ -69,11 +69,19 @@ class AnthropicBackend:
     def _client(self):
         import anthropic
 
-        return anthropic.Anthropic(
-            api_key=self._api_key,
-            base_url=self._base_url or None,
-            timeout=self._timeout,
-            max_retries=0,
+        from .clients import shared
+
+        return shared(
+            "anthropic",
+            self._api_key,
+            self._base_url,
+            self._timeout,
+            lambda: anthropic.Anthropic(
+                api_key=self._api_key,
+                base_url=self._base_url or None,
+                timeout=self._timeout,
+                max_retries=0,
+            ),
         )
 
     def stream(self, request: Request) -> Iterator[Event]:

@@ -93,11 +93,19 @@ class OpenAIChatBackend:
     def _client(self):
         import openai
 
-        return openai.OpenAI(
-            api_key=self._api_key or "none",  # local endpoints often need no key
-            base_url=self._base_url or None,
-            timeout=self._timeout,
-            max_retries=0,  # failover, not retries, moves a failed request on
+        from .clients import shared
+
+        return shared(
+            "openai",
+            self._api_key,
+            self._base_url,
+            self._timeout,
+            lambda: openai.OpenAI(
+                api_key=self._api_key or "none",  # local endpoints often need no key
+                base_url=self._base_url or None,
+                timeout=self._timeout,
+                max_retries=0,  # failover, not retries, moves a failed request on
+            ),
         )
 
     def stream(self, request: Request) -> Iterator[Event]:

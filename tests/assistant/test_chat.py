@@ -199,11 +199,15 @@ def test_the_same_question_over_the_same_data_is_answered_from_cache(org, admin,
     body, footer = final(events)
     assert "Cached answer." in body and "from cache" in footer
     assert len(openai_server.served) == 1
-    # The data changes: the context snapshot differs, the question is asked again.
+    # The data changes (a scan retags, the evaluation follows, both audited): the context
+    # snapshot differs, and the question is asked again.
+    from policies import evaluation
+
     with tenant_scope(org):
         Resource.objects.filter(pk=estate["web-orphan"].pk).update(
             tags={"Environment": "prod", "Owner": "bo@acme.example"}
         )
+        evaluation.evaluate_organization(org)
     openai_server.script.append(Reply(words=["Fresh."]))
     _, events = ask(client, org)
     assert "Fresh." in final(events)[0] and len(openai_server.served) == 2
