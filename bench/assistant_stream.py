@@ -116,10 +116,11 @@ def start_portal(port: int) -> subprocess.Popen:
     # Persistent database connections, as production runs (production.py: 60 s).
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tagsense.settings.test",
            "DATABASE_CONN_MAX_AGE": "60"}  # fmt: skip
+    log = open(PORTAL_LOG, "w")  # noqa: SIM115 - the portal writes it until it stops
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "tagsense.wsgi:application", "-k", "gthread",
          "--threads", "64", "-w", "1", "-b", f"127.0.0.1:{port}", "--timeout", "120"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(PORTAL_LOG, "w"),
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
     )  # fmt: skip
     for _ in range(200):
         try:
