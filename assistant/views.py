@@ -117,7 +117,9 @@ class StreamView(AssistantMixin, TemplateView):
             self.membership, prepared, Actor.for_user(request.user),
             lambda: cache.get(stop_key) is not None,
         )  # fmt: skip
-        response = StreamingHttpResponse(_stream(events), content_type="text/event-stream")
+        response = StreamingHttpResponse(
+            _stream(events), content_type="text/event-stream; charset=utf-8"
+        )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
         return response

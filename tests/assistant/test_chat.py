@@ -103,7 +103,10 @@ def ask(client, org, question=QUESTION, mode="chat", **extra) -> tuple[str, list
                                                              **extra}).content.decode()  # fmt: skip
     url = re.search(r'sse-connect="([^"]+)"', fragment).group(1)
     response = client.get(url)
-    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
+    assert (
+        response.status_code == 200
+        and response["Content-Type"] == "text/event-stream; charset=utf-8"
+    )
     return fragment, events_of(b"".join(response.streaming_content))
 
 
