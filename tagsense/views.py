@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connections
@@ -10,13 +9,11 @@ from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django.views.generic import TemplateView
 
 from accounts import services
 from tagsense.api import problem_json_response
 from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.resolve import invitations_of, memberships_of
-from tagsense.tenancy.views import OrganizationViewMixin
 
 
 @login_required
@@ -84,16 +81,3 @@ def readyz(request):
         response = problem_json_response(503, "; ".join(failing.values()))
         return response
     return JsonResponse({"status": "ready", "checks": dict.fromkeys(checks, "ok")})
-
-
-class NotConfiguredView(OrganizationViewMixin, TemplateView):
-    """A section a later release fills: says so instead of failing."""
-
-    template_name = "not_configured.html"
-    section = ""
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        context["section"] = self.section
-        context["debug"] = settings.DEBUG
-        return context
