@@ -1,12 +1,13 @@
 """A question and its streamed answer.
 
 ask() records the question (redacted) and a pending answer in one transaction with its
-assistant.prompt event. answer() then streams: it builds the grounding for what the member may
-see, renders the mode's system prompt, answers from the cache when the same question was asked
-over the same context snapshot, else runs the providers with failover and a bounded tool loop
-(each tool executed with the member's permissions and audited with its arguments), and saves
-the answer with its assistant.answer event (provider, model, tokens, latency, failovers,
-cached) — also when the member stops it (status "stopped", the partial text kept).
+assistant.prompt event. prepare() claims the pending answer and builds its request: the
+grounding for what the member may see and the mode's system prompt. answer() then streams: it
+answers from the cache when the same question was asked over the same context snapshot, else
+runs the providers with failover and a bounded tool loop (each tool executed with the member's
+permissions and audited with its arguments), and saves the answer with its assistant.answer
+event (provider, model, tokens, latency, failovers, cached) — also when the member stops it
+(status "stopped", the partial text kept).
 
 answer() holds no database transaction while a provider streams: each read or write is its
 own short transaction in the member's tenant scope.
@@ -125,7 +126,8 @@ def ask(
 
 def _history(pending: ChatMessage) -> tuple[Message, ...]:
     earlier = (
-        ChatMessage.objects.filter(conversation=pending.conversation, pk__lt=pending.pk)
+        ChatMessage.objects.for_org(pending.organization)
+        .filter(conversation=pending.conversation, pk__lt=pending.pk)
         .exclude(status__in=[ChatMessage.PENDING, ChatMessage.FAILED])
         .order_by("-pk")[:HISTORY_TURNS]
     )

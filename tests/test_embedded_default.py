@@ -1,6 +1,6 @@
 """`make run`'s embedded default boots end to end: SQLite, no Redis, migrate, demo data, the
-worker with beat, log in with the printed credentials, see the dashboard, the inventory and the
-frameworks' scores."""
+worker with beat, log in with the printed credentials, see the dashboard, the inventory, the
+frameworks' scores, and the offline analyst's answer in each mode."""
 
 import os
 import re
@@ -101,6 +101,21 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
     assert re.search(r"\d+\.\d %", frameworks) and "<svg" in frameworks and "90 days" in frameworks
     findings = session.get(f"{base}/o/demo/findings/?status=open", timeout=30).text
     assert "missing" in findings
+
+    # With no API key, the offline analyst answers from the demo estate's data.
+    csrf = {"X-CSRFToken": session.cookies.get("csrftoken"), "Referer": base}
+    for mode, heading in [
+        ("strategist", "Tagging Strategist"),
+        ("auditor", "Compliance Auditor"),
+        ("cost", "Cost Optimizer"),
+        ("remediation", "Remediation Engineer"),
+    ]:
+        form = {"question": "Where do we stand?", "mode": mode}
+        asked = session.post(f"{base}/o/demo/assistant/ask/", data=form, headers=csrf, timeout=30)
+        stream = re.search(r'sse-connect="([^"]+)"', asked.text).group(1)
+        answer = session.get(base + stream, timeout=120).content.decode()
+        assert heading in answer and "Demo Corp" in answer, answer[-1000:]
+        assert "event: done" in answer and "Answered by offline" in answer
 
     ready = session.get(f"{base}/readyz", timeout=10).json()
     assert ready["checks"] == {"database": "ok", "broker": "ok"}

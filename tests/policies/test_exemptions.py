@@ -34,7 +34,10 @@ def failing(org, team, editor):
     with tenant_scope(org):
         inventory_services.grant_account(AwsAccount.objects.get(account_id="111111111111"), team)
         services.create_rule(org, OWNER)
-        return list(Finding.objects.order_by("pk"))
+        # By resource, not by id: the order the evaluation inserts them in is the plan's.
+        return list(
+            Finding.objects.order_by("resource__account__account_id", "resource__resource_id")
+        )
 
 
 def statuses(org):
