@@ -60,6 +60,11 @@ def save_provider(
         provider.set_api_key(api_key)
         changed["api_key"] = "set" if api_key else "removed"
     provider.full_clean(exclude=["organization"])
+    others = Provider.objects.for_org(organization).exclude(pk=provider.pk)
+    if others.filter(name=provider.name).exists():
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"name": f"A provider named {provider.name} exists already."})
     provider.save()
     action = "assistant.provider_create" if created else "assistant.provider_update"
     audit.record(action, target=provider, data={"changed": changed})

@@ -312,6 +312,11 @@ def test_settings_keep_keys_write_only_and_are_for_admins(org, admin, editor, au
         "base_url": "not a url", "position": "1", "timeout_seconds": "5",
     })  # fmt: skip
     assert bad.status_code == 400 and "Nothing was saved" in bad.content.decode()
+    same_name = client.post(f"/o/{org.slug}/assistant/settings/", {
+        "action": "provider", "name": "openai", "kind": "anthropic", "model": "m",
+        "position": "1", "timeout_seconds": "5",
+    })  # fmt: skip
+    assert same_name.status_code == 400 and "exists already" in same_name.content.decode()
     with tenant_scope(org):
         assert Provider.objects.count() == 1
     assert client_for(editor).get(f"/o/{org.slug}/assistant/settings/").status_code == 403
