@@ -18,6 +18,7 @@ from .base import (
     Usage,
     parse_arguments,
 )
+from .clients import SdkBackend
 from .errors import as_provider_error
 
 
@@ -53,35 +54,17 @@ def _messages(request: Request) -> list[dict[str, Any]]:
     return out
 
 
-class AnthropicBackend:
-    def __init__(
-        self,
-        *,
-        name: str,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.name, self.model = name, model
-        self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
+class AnthropicBackend(SdkBackend):
+    kind = "anthropic"
 
-    def _client(self):
+    def make_client(self):
         import anthropic
 
-        from .clients import shared
-
-        return shared(
-            "anthropic",
-            self._api_key,
-            self._base_url,
-            self._timeout,
-            lambda: anthropic.Anthropic(
-                api_key=self._api_key,
-                base_url=self._base_url or None,
-                timeout=self._timeout,
-                max_retries=0,
-            ),
+        return anthropic.Anthropic(
+            api_key=self._api_key,
+            base_url=self._base_url or None,
+            timeout=self._timeout,
+            max_retries=0,  # failover, not retries, moves a failed request on
         )
 
     def stream(self, request: Request) -> Iterator[Event]:

@@ -1,6 +1,7 @@
-"""SDK clients, made once per configuration and reused: building one loads the system's CA
-certificates into a new SSL context (about 55 ms here), more than the portal may add to the
-time to the first token. The clients are thread-safe (httpx connection pools)."""
+"""The SDK backends' common part: their configuration, and SDK clients made once per
+configuration and reused. Building a client loads the system's CA certificates into a new SSL
+context (about 55 ms here), more than the portal may add to the time to the first token. The
+clients are thread-safe (httpx connection pools)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,29 @@ def shared(kind: str, api_key: str, base_url: str | None, timeout: float, make: 
                 _clients.clear()
             client = _clients[key] = make()
         return client
+
+
+class SdkBackend:
+    """A configured provider reached through an SDK: `name` names it in answers and the audit
+    log; `base_url` None means the vendor's own API. Subclasses set `kind` and build their
+    SDK client in make_client(); _client() shares it per configuration."""
+
+    kind = ""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.name, self.model = name, model
+        self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
+
+    def make_client(self) -> Any:
+        raise NotImplementedError
+
+    def _client(self) -> Any:
+        return shared(self.kind, self._api_key, self._base_url, self._timeout, self.make_client)

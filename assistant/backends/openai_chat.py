@@ -23,6 +23,7 @@ from .base import (
     Usage,
     parse_arguments,
 )
+from .clients import SdkBackend
 from .errors import as_provider_error
 
 CONTINUE = (
@@ -74,38 +75,20 @@ def _tools(request: Request) -> list[dict[str, Any]]:
     ]
 
 
-class OpenAIChatBackend:
+class OpenAIChatBackend(SdkBackend):
     """`name` names the configured provider (e.g. "openai", "vllm-eu"); `base_url` None means
     OpenAI's own API."""
 
-    def __init__(
-        self,
-        *,
-        name: str,
-        model: str,
-        api_key: str,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-    ) -> None:
-        self.name, self.model = name, model
-        self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
+    kind = "openai"
 
-    def _client(self):
+    def make_client(self):
         import openai
 
-        from .clients import shared
-
-        return shared(
-            "openai",
-            self._api_key,
-            self._base_url,
-            self._timeout,
-            lambda: openai.OpenAI(
-                api_key=self._api_key or "none",  # local endpoints often need no key
-                base_url=self._base_url or None,
-                timeout=self._timeout,
-                max_retries=0,  # failover, not retries, moves a failed request on
-            ),
+        return openai.OpenAI(
+            api_key=self._api_key or "none",  # local endpoints often need no key
+            base_url=self._base_url or None,
+            timeout=self._timeout,
+            max_retries=0,  # failover, not retries, moves a failed request on
         )
 
     def stream(self, request: Request) -> Iterator[Event]:
