@@ -77,13 +77,22 @@ def _apply(using: str, values: dict[str, str]) -> dict[str, str] | None:
 
 @contextlib.contextmanager
 def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
+    connection = connections[using]
+    # The settings the enclosing scope gave this transaction (None outside any scope). A
+    # nested scope with the same values (a service's tenant_scope inside the view's) needs no
+    # round trips to read and set them again.
+    outer = getattr(connection, "tagsense_scope_values", None)
     with transaction.atomic(using=using):
-        previous = _apply(using, values)
-        with context.use(**ctx):
-            yield
+        previous = None if outer == values else _apply(using, values)
+        connection.tagsense_scope_values = values
+        try:
+            with context.use(**ctx):
+                yield
+        finally:
+            connection.tagsense_scope_values = outer
         # Nested scopes hand the outer one its settings back; on an exception the savepoint's
         # rollback restores them instead.
-        if previous is not None and previous != values and not connections[using].needs_rollback:
+        if previous is not None and previous != values and not connection.needs_rollback:
             _apply(using, previous)
 
 

@@ -111,6 +111,23 @@ def test_a_failed_inner_scope_leaves_the_outer_tenant_intact(org, other_org, two
         assert Team.objects.count() == 3
 
 
+def test_a_nested_scope_of_the_same_tenant_sets_nothing_again_and_still_sees_its_rows(
+    org, other_org, two_orgs_of_teams, django_assert_max_num_queries
+):
+    with tenant_scope(org):
+        # A savepoint and its release, and the count: the settings are the outer scope's.
+        with django_assert_max_num_queries(3), tenant_scope(org):
+            assert Team.objects.count() == 3
+        with tenant_scope(other_org), tenant_scope(other_org):  # an inner, different tenant
+            assert Team.objects.count() == 2
+            with pytest.raises(RuntimeError), tenant_scope(other_org):
+                raise RuntimeError("boom")
+            assert Team.objects.count() == 2
+        assert Team.objects.count() == 3
+    with tenant_scope(other_org):  # a new transaction: its scope sets its settings again
+        assert Team.objects.count() == 2
+
+
 def test_memberships_are_visible_to_their_user_across_organizations(org, other_org, owner):
     from tagsense.tenancy.resolve import memberships_of
     from tests.factories import MembershipFactory
