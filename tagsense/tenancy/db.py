@@ -57,43 +57,45 @@ def owner_mode(*, reconnect: bool = True) -> Iterator[None]:
             connections.close_all()
 
 
-def _apply(using: str, values: dict[str, str]) -> dict[str, str] | None:
-    """Set the given settings for the current transaction; return what they were before."""
-    connection = connections[using]
+# The settings of a transaction no scope has set: custom settings are unset (current_setting
+# gives NULL, read as '') until a scope sets them, and each scope gives the one around it, or
+# the transaction, its settings back (only _scope sets them).
+_UNSET = {ORG_SETTING: "", USER_SETTING: "", ALL_SETTING: ""}
+
+
+def _set(connection, values: dict[str, str]) -> None:
+    """Set the given settings for the current transaction (PostgreSQL only)."""
     if connection.vendor != "postgresql":
-        return None
-    names = list(values)
+        return
+    params: list[Any] = []
+    for name, value in values.items():
+        params.extend([name, value])
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT " + ", ".join(["coalesce(current_setting(%s, true), '')"] * len(names)), names
-        )
-        previous = dict(zip(names, cursor.fetchone(), strict=True))
-        params: list[Any] = []
-        for name in names:
-            params.extend([name, values[name]])
-        cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)), params)
-    return previous
+        cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)), params)
 
 
 @contextlib.contextmanager
 def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
     connection = connections[using]
-    # The settings the enclosing scope gave this transaction (None outside any scope). A
-    # nested scope with the same values (a service's tenant_scope inside the view's) needs no
-    # round trips to read and set them again.
+    # The settings the enclosing scope gave this transaction, or none set: known here, so
+    # never read back from the database. A nested scope with the same values as the one
+    # around it (a service's tenant_scope inside the view's) sets nothing.
     outer = getattr(connection, "tagsense_scope_values", None)
+    previous = _UNSET if outer is None else outer
+    outermost = not connection.in_atomic_block  # its transaction ends with it
     with transaction.atomic(using=using):
-        previous = None if outer == values else _apply(using, values)
+        if previous != values:
+            _set(connection, values)
         connection.tagsense_scope_values = values
         try:
             with context.use(**ctx):
                 yield
         finally:
             connection.tagsense_scope_values = outer
-        # Nested scopes hand the outer one its settings back; on an exception the savepoint's
-        # rollback restores them instead.
-        if previous is not None and previous != values and not connection.needs_rollback:
-            _apply(using, previous)
+        # A nested scope hands the outer one (or the rest of the transaction) its settings
+        # back; on an exception the savepoint's rollback restores them instead.
+        if previous != values and not outermost and not connection.needs_rollback:
+            _set(connection, previous)
 
 
 def tenant_scope(

@@ -126,6 +126,12 @@ def test_a_nested_scope_of_the_same_tenant_sets_nothing_again_and_still_sees_its
         assert Team.objects.count() == 3
     with tenant_scope(other_org):  # a new transaction: its scope sets its settings again
         assert Team.objects.count() == 2
+    with transaction.atomic():
+        with tenant_scope(org):
+            assert Team.objects.count() == 3
+        assert Team.objects.count() == 0  # the rest of the transaction has no tenant again
+        with tenant_scope(other_org):
+            assert Team.objects.count() == 2
 
 
 def test_memberships_are_visible_to_their_user_across_organizations(org, other_org, owner):
