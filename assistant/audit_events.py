@@ -7,6 +7,7 @@ TOOL_CALL = register(
 ANSWER = register(
     "assistant.answer", "The assistant answered (provider, model, tokens, latency, failover)"
 )
+STOP = register("assistant.stop", "A member stopped an answer while it streamed")
 SETTINGS_UPDATE = register("assistant.settings_update", "The assistant's settings changed")
 PROVIDER_CREATE = register("assistant.provider_create", "An assistant provider was added")
 PROVIDER_UPDATE = register("assistant.provider_update", "An assistant provider changed")

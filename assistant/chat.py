@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -37,6 +38,7 @@ from .backends.base import (
     ToolCallEvent,
     Usage,
 )
+from .grounding import sources
 from .models import ChatMessage, Conversation
 from .redact import redact
 
@@ -124,9 +126,9 @@ def ask(
     return asked, pending
 
 
-def _history(pending: ChatMessage) -> tuple[Message, ...]:
+def _history(organization, pending: ChatMessage) -> tuple[Message, ...]:
     earlier = (
-        ChatMessage.objects.for_org(pending.organization)
+        ChatMessage.objects.for_org(organization)
         .filter(conversation=pending.conversation, pk__lt=pending.pk)
         .exclude(status__in=[ChatMessage.PENDING, ChatMessage.FAILED])
         .order_by("-pk")[:HISTORY_TURNS]
@@ -189,7 +191,7 @@ def prepare(membership: Membership, pending_id: int) -> Prepared:
     grounding = cached_context(membership, budget_tokens=CONTEXT_TOKENS)
     settings = services.settings_for(organization)
     backends, notices = services.backends_for(membership, settings)
-    history = _history(pending)
+    history = _history(organization, pending)
     request = Request(
         system=redact(system_prompt(pending.mode, grounding, organization)),
         messages=history,
@@ -234,6 +236,7 @@ def answer(
                 state.check()
         else:
             yield from _run(membership, scope, backends, request, state)
+            _cite_links(state, request.facts)
             if state.provider:
                 cache.set(key, {"text": state.text, "provider": state.provider,
                                 "model": state.model, "citations": state.citations},
@@ -346,6 +349,21 @@ def _round(events, state: _State, calls: list) -> Iterator[Any]:
             state.tokens_in += event.input_tokens
             state.tokens_out += event.output_tokens
         state.check()
+
+
+# The target of a Markdown link or <autolink> to a path on this site.
+_LINK_TARGET = re.compile(r"\]\(\s*<?(/[^)\s>]*)>?|<(/[^>\s]*)>")
+
+
+def _cite_links(state: _State, facts: dict[str, Any]) -> None:
+    """The grounding's links that the answer uses join the tools' citations, labelled as the
+    portal labels them (never with the model's words); a link the grounding did not give is
+    not a source."""
+    known = sources(facts)
+    for match in _LINK_TARGET.finditer(state.text):
+        url = match.group(1) or match.group(2)
+        if url in known and all(c["url"] != url for c in state.citations):
+            state.citations.append({"label": known[url], "url": url})
 
 
 def _chunks(text: str) -> Iterator[str]:

@@ -92,6 +92,33 @@ def cached_context(membership: Membership, *, budget_tokens: int = 3000) -> Grou
     return grounding
 
 
+def sources(facts: Any) -> dict[str, str]:
+    """Every portal link the grounding gives, with the portal's own label for it: what an
+    answer that links to it rests on (assistant.chat cites the ones an answer uses)."""
+    found: dict[str, str] = {}
+    if isinstance(facts, dict):
+        if isinstance(facts.get("url"), str):
+            if "control_id" in facts:
+                label = f"{facts['control_id']} {facts.get('title', '')}"
+            elif "rule_id" in facts:
+                label = f"Rule {facts['rule_id']}: {facts.get('title', '')}"
+            elif "name" in facts or "resource" in facts:
+                label = facts.get("name") or facts["resource"]
+            else:
+                label = f"Scan {facts.get('id', '')}"
+            found[facts["url"]] = str(label).strip()
+        if isinstance(facts.get("findings_url"), str):
+            found[facts["findings_url"]] = f"Open findings of {facts.get('rule_id', '')}"
+        if isinstance(facts.get("untagged_url"), str):
+            found[facts["untagged_url"]] = "Untagged resources"
+        for value in facts.values():
+            found.update(sources(value))
+    elif isinstance(facts, list):
+        for value in facts:
+            found.update(sources(value))
+    return found
+
+
 def digest(facts: dict[str, Any]) -> str:
     return hashlib.sha256(
         json.dumps(facts, sort_keys=True, separators=(",", ":")).encode()

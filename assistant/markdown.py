@@ -136,3 +136,68 @@ def render(text: str) -> SafeString:
     """Markdown from the model (untrusted, possibly cut mid-stream) as HTML safe to insert."""
     html = _parser.render(text or "")
     return mark_safe(_cleaner.clean(html))  # noqa: S308 - sanitised by nh3 on the line above
+
+
+# Fences as CommonMark has them: indented by at most three spaces; a backtick fence's info
+# string holds no backtick (a line of "```aws s3 ls```" is inline code); a closing fence the
+# same character, at least as long, with nothing after it.
+_FENCE_OPEN = re.compile(r" {0,3}(?:(`{3,})[^`]*|(~{3,}).*)$")
+_FENCE_CLOSE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*$")
+
+
+def settled_end(text: str, start: int = 0) -> int:
+    """Where the settled blocks of a streamed Markdown text end, scanning from `start` (itself
+    a settled end, or 0): after the last blank line, outside a code fence, that a line
+    beginning with neither a space nor a tab follows (its first character is enough). What lies
+    before it renders the same whatever comes after (a paragraph, a list, a heading, a closed
+    fence), but for the looseness of a list that later blank lines split; what is at or after
+    it may still change.
+
+    A fence opened indented may belong to a list item, which a line that is not indented ends
+    (and the fence with it, where the text alone cannot tell): from there on nothing settles
+    and the rest is rendered whole, as before."""
+    end = start
+    fence, fence_indented = "", False  # the open fence's marker; whether it was indented
+    blank = False
+    position = start
+    while True:
+        newline = text.find("\n", position)
+        line = text[position:] if newline < 0 else text[position:newline]
+        starts_block = line[:1] not in (" ", "\t", "")
+        if fence and fence_indented and starts_block:
+            return end
+        if newline < 0:  # the last line, incomplete: its first character decides a cut
+            return position if blank and not fence and starts_block else end
+        if fence:
+            closer = _FENCE_CLOSE.match(line)
+            if closer and closer.group(1)[0] == fence[0] and len(closer.group(1)) >= len(fence):
+                fence = ""
+        else:
+            if blank and starts_block:
+                end = position
+            opener = _FENCE_OPEN.match(line)
+            if opener:
+                fence = opener.group(1) or opener.group(2)
+                fence_indented = not starts_block
+        blank = not fence and not line.strip()
+        position = newline + 1
+
+
+class StreamingRenderer:
+    """A streamed answer as HTML, each settled block rendered once (settled_end) and only the
+    open tail again on every token: rendering the whole answer per token costs its length
+    squared (3.7 ms a render at 4 KB). The finished answer is rendered whole once more."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.settled = 0
+
+    def add(self, delta: str) -> tuple[SafeString | None, SafeString]:
+        """(the newly settled blocks' HTML, or None; the open tail's HTML)."""
+        self.text += delta
+        end = settled_end(self.text, self.settled)
+        blocks = None
+        if end > self.settled:
+            blocks = render(self.text[self.settled : end])
+            self.settled = end
+        return blocks, render(self.text[self.settled :])

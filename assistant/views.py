@@ -4,8 +4,10 @@ answer's server-sent events, stopping, the settings (owners and admins) and the 
 
 The stream is a StreamingHttpResponse whose generator runs after the view has returned, so
 outside the request's transaction: assistant.chat.answer opens its own short tenant-scoped
-transactions. Each `token` event carries the whole answer so far rendered as sanitised HTML
-(assistant.markdown), so a half-written link or code fence never leaves unsafe markup.
+transactions. The answer arrives as sanitised HTML (assistant.markdown), so a half-written link
+or code fence never leaves unsafe markup: a `block` event appends blocks that are settled (no
+later text changes them), each `token` event replaces the open tail after them, and the
+`answer` event replaces both with the whole answer rendered at once.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.generic import TemplateView
 
+import audit
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import chat, services
+from .markdown import StreamingRenderer
 from .markdown import render as render_markdown
 from .models import ChatMessage, Conversation, Provider
 from .modes import MODES
@@ -131,12 +135,15 @@ def _fragment(name: str, **context: Any) -> str:
 
 def _stream(events):
     notices: list[str] = []
-    text, answering = "", None
+    answering = None
+    rendering = StreamingRenderer()
     try:
         for event in events:
             if isinstance(event, chat.Token):
-                text += event.text
-                yield _sse("token", str(render_markdown(text)))
+                blocks, tail = rendering.add(event.text)
+                if blocks is not None:
+                    yield _sse("block", str(blocks))
+                yield _sse("token", str(tail))
             elif isinstance(event, chat.Answering | chat.Notice):
                 if isinstance(event, chat.Answering):
                     answering = event
@@ -146,7 +153,7 @@ def _stream(events):
             elif isinstance(event, chat.ToolUse):
                 yield _sse("tool", _fragment("tool", tool=event))
             elif isinstance(event, chat.Finished):
-                yield _sse("token", str(render_markdown(event.message.content)))
+                yield _sse("answer", str(render_markdown(event.message.content)))
                 yield _sse("done", _fragment("done", message=event.message, notices=notices))
     finally:
         events.close()  # a closed connection: the upstream request ends here
@@ -162,6 +169,10 @@ class StopView(AssistantMixin, TemplateView):
             role=ChatMessage.ASSISTANT,
             conversation__user_id=request.user.pk,
         )
+        audit.record(
+            "assistant.stop", target=message.conversation,
+            data={"message": message.pk, "status": message.status},
+        )  # fmt: skip
         cache.set(_stop_key(message.pk), True, STOP_SECONDS)
         return HttpResponse(status=204)
 

@@ -12,10 +12,12 @@ enabled and evaluated, and the local server configured as its provider. Then:
     answer's server-sent events until the first `token` event, --samples times (each question
     differs, so none is answered from the cache); the difference with (a) is what the portal
     adds (the grounding, the prompt, the audit event, the stream);
-(c) --concurrent answers at once through the portal, each 40 words 25 ms apart (1 s of
-    streaming): how many complete with every word, and the wall time.
+(c) --concurrent answers at once through the portal, each --words words of Markdown
+    (paragraphs of 40 words, then a list and a code block) --delay seconds apart: how many
+    complete with every word, the wall time, and the CPU the portal's process used.
 
     .venv/bin/python bench/assistant_stream.py --resources 2000 --samples 20 --concurrent 24
+    .venv/bin/python bench/assistant_stream.py --samples 5 --concurrent 24 --words 600 --delay 0.01
 """
 
 from __future__ import annotations
@@ -181,11 +183,37 @@ def portal_answer(session, base, slug, question) -> tuple[float, int, str]:
     return first, tokens, last
 
 
+def markdown_words(count: int) -> list[str]:
+    """`count` words of an answer as a model streams it: paragraphs of 40 words with bold and
+    inline code, then a list and a fenced command (one delta a word, as most models send)."""
+    text, index = [], 0
+    while index < count:
+        words = [f"**w{index + i}**" if i % 9 == 0 else f"w{index + i}" for i in range(40)]
+        words[20] = "`Owner`"
+        text.append(" ".join(words))
+        index += 40
+    text.append("\n".join(f"- item{i} lacks an `Owner` tag" for i in range(5)))
+    text.append("```bash\naws ec2 create-tags --resources i-1 --tags Key=Owner,Value=x\n```")
+    whole = "\n\n".join(text) + "\n"
+    return [word + " " for word in whole.split(" ")]
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) the process and its children (gunicorn's workers) have
+    used, all their threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(process_cpu(int(child)) for child in children)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resources", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=24)
+    parser.add_argument("--words", type=int, default=40, help="words in each concurrent answer")
+    parser.add_argument("--delay", type=float, default=0.025, help="seconds between words")
     args = parser.parse_args()
     _setup.print_machine()
     print(f"database: {settings.DATABASES['default']['NAME']}")
@@ -218,9 +246,10 @@ def main() -> None:
             f"    added by the portal: {(med_portal - med_direct) * 1000:.1f} ms (target < 50 ms)"
         )
 
-        words = [f"w{i} " for i in range(40)]
+        words = markdown_words(args.words)
         for _ in range(args.concurrent):
-            server.script.append(Reply(words=words, delay=0.025))
+            server.script.append(Reply(words=words, delay=args.delay))
+        cpu_before = process_cpu(portal.pid)
         results: list = [None] * args.concurrent
 
         def one(index: int) -> None:
@@ -238,12 +267,15 @@ def main() -> None:
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - start
+        cpu = process_cpu(portal.pid) - cpu_before
         complete = sum(1 for r in results if r and r[2] == "done" and r[1] >= len(words))
         for index, r in enumerate(results):
             if not (r and r[2] == "done" and r[1] >= len(words)):
                 print(f"    answer {index}: {r} (the portal's log: {PORTAL_LOG})")
-        print(f"(c) {args.concurrent} answers at once: {complete} complete with every word, "
-              f"{wall:.2f} s wall (each streams 1 s)")  # fmt: skip
+        print(f"(c) {args.concurrent} answers of {len(words)} words at once: {complete} complete "
+              f"with every word, {wall:.2f} s wall (each streams {len(words) * args.delay:.1f} s); "
+              f"the portal's process used {cpu:.2f} CPU s, {cpu / args.concurrent * 1000:.0f} ms "
+              "an answer")  # fmt: skip
     finally:
         portal.terminate()
         portal.wait(timeout=30)

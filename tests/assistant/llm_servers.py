@@ -28,7 +28,8 @@ class Reply:
     drop_after: int | None = None  # the connection dropped after this many text deltas
     hang_after: int | None = None  # silence after this many text deltas (a timeout)
     delay: float = 0.0  # between events
-    gate: threading.Event | None = None  # the stream waits for it after the first delta
+    gate: threading.Event | None = None  # the stream waits for it after gate_after deltas
+    gate_after: int = 1
     input_tokens: int = 11
     output_tokens: int = 7
 
@@ -87,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 self._chunk(event.payload)
                 break
-            if reply.gate is not None and index == self.server.first_text_index + 1:
+            if reply.gate is not None and index == self.server.first_text_index + reply.gate_after:
                 reply.gate.wait(30)
             self._chunk(event)
             served.sent += 1

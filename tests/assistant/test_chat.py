@@ -112,9 +112,9 @@ def ask(client, org, question=QUESTION, mode="chat", **extra) -> tuple[str, list
 
 def final(events) -> tuple[str, str]:
     """The answer's last rendered HTML and its footer."""
-    tokens = [data for name, data in events if name == "token"]
+    answers = [data for name, data in events if name == "answer"]
     done = [data for name, data in events if name == "done"]
-    return tokens[-1], done[-1]
+    return answers[-1], done[-1]
 
 
 def test_the_answer_streams_and_a_tool_call_finds_the_right_resources(org, admin, estate, servers):
@@ -173,6 +173,28 @@ def test_a_viewers_tool_call_sees_only_their_teams_accounts(org, viewer, team, e
     assert f"/inventory/resources/{estate['billing-orphan'].pk}/" not in footer
     tool_turn = openai_server.served[1].body["messages"][-1]["content"]
     assert "web-orphan" in tool_turn and "billing-orphan" not in tool_turn
+
+
+def test_the_grounding_links_an_answer_uses_are_its_sources_and_invented_ones_are_not(
+    org, admin, estate, servers
+):
+    openai_server, _ = servers
+    configure(org, servers)
+    untagged = f"/o/{org.slug}/inventory/?untagged=on"
+    invented = f"/o/{org.slug}/inventory/resources/999999/"
+    openai_server.script.append(Reply(words=[
+        f"Three resources are [untagged, click here]({untagged}) ",
+        f"and [this one]({invented}) is made up.",
+    ]))  # fmt: skip
+    _, events = ask(client_for(admin), org)
+    _, footer = final(events)
+
+    sources = footer.split("Sources:", 1)[1]
+    assert f'<a href="{untagged}">Untagged resources</a>' in sources
+    assert "click here" not in sources and invented not in sources
+    with tenant_scope(org):
+        saved = ChatMessage.objects.get(role=ChatMessage.ASSISTANT)
+    assert saved.citations == [{"label": "Untagged resources", "url": untagged}]
 
 
 def test_failover_to_anthropic_and_the_answer_says_who_answered(org, admin, estate, servers):
@@ -253,7 +275,9 @@ def test_stop_ends_the_upstream_request_and_keeps_the_partial_answer(org, admin,
     assert served.finished.wait(10) and served.cancelled and served.sent < 100
     with tenant_scope(org):
         message = ChatMessage.objects.get(pk=pk)
+        stopped = AuditEvent.objects.get(action="assistant.stop")
     assert message.status == "stopped" and message.content.startswith("First")
+    assert stopped.actor_id == str(admin.pk) and stopped.data["message"] == pk
 
 
 def test_secrets_never_reach_a_provider_or_the_audit_log(org, admin, estate, servers):

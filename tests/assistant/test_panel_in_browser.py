@@ -76,3 +76,35 @@ def test_every_page_opens_the_panel(browser_page, live_server, org, admin):
     page.locator("#assistant-drawer textarea[name=question]").wait_for(timeout=10000)
     assert "offline analyst" in page.locator("#assistant-drawer").inner_text()
     assert page.errors == []
+
+
+def test_a_long_answer_streams_block_by_block_and_ends_whole_with_a_copy_button(
+    browser_page, live_server, org, admin, servers
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    openai_server, _ = servers
+    configure(org, servers)
+    gate = threading.Event()
+    paragraphs = [f"Paragraph {i} names the **untagged** instances." for i in range(6)]
+    text = "\n\n".join(paragraphs) + "\n\n```bash\naws ec2 create-tags --resources i-1\n```\n"
+    words = [word + " " for word in text.split(" ")]
+    split = len(words) // 2
+    openai_server.script.append(Reply(words=words, gate=gate, gate_after=split))
+    page = browser_page
+    _signed_in(page, live_server, admin)
+
+    page.goto(f"{live_server.url}/o/{org.slug}/assistant/")
+    page.fill("textarea[name=question]", QUESTION)
+    page.click("form.assistant-ask button[type=submit]")
+    # Half sent: the settled paragraphs show, once each, before the rest exists.
+    page.locator(".answer-settled").filter(has_text="Paragraph 1 names").wait_for(timeout=15000)
+    assert page.locator(".turn-assistant p", has_text="Paragraph 0 names").count() == 1
+    gate.set()
+    page.locator(".turn-assistant .answer-footer").wait_for(timeout=15000)
+    body = page.locator(".turn-assistant .answer-body")
+    for paragraph in ("Paragraph 0 names", "Paragraph 5 names"):
+        assert body.locator("p", has_text=paragraph).count() == 1
+    assert body.locator("pre [data-copy-button]").count() == 1
+    assert page.errors == []
