@@ -334,6 +334,8 @@ def _round(events, state: _State, calls: list) -> Iterator[Any]:
         if isinstance(event, failover.Answering):
             state.provider, state.model = event.provider, event.model
             yield Answering(event.provider, event.model)
+        elif isinstance(event, failover.WithoutTools):
+            yield Notice(f"{event.provider} refused the tools (400): it answers without them.")
         elif isinstance(event, failover.Switched):
             state.failovers.append(
                 {"provider": event.provider, "kind": event.kind, "streamed": event.streamed}

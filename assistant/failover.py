@@ -35,6 +35,14 @@ class Switched:
     streamed: int
 
 
+@dataclass(frozen=True)
+class WithoutTools:
+    """The provider refused the request with its tools (a 400: many local models, and vLLM
+    without a tool parser, take no tools); it is asked again without them."""
+
+    provider: str
+
+
 class AllProvidersFailed(ProviderError):
     def __init__(self, failures: list[Switched]) -> None:
         names = ", ".join(f"{f.provider} ({f.kind})" for f in failures) or "none configured"
@@ -50,26 +58,37 @@ def continuation(request: Request, partial: str) -> Request:
     return replace(request, messages=(*request.messages, Message("assistant", partial)))
 
 
-def stream(backends: Sequence[Backend], request: Request) -> Iterator[Event | Answering | Switched]:
+def stream(
+    backends: Sequence[Backend], request: Request
+) -> Iterator[Event | Answering | Switched | WithoutTools]:
     """The first provider's events, or the next one's from where it failed. Raises
     AllProvidersFailed when every provider failed over, and the ProviderError of a request
-    error (no failover) as it is."""
+    error (no failover) as it is: a request that carried tools is first tried once more
+    without them."""
     partial, failures = "", []
     for backend in backends:
-        events = backend.stream(continuation(request, partial))
-        yield Answering(backend.name, backend.model)
-        try:
-            for event in events:
-                if isinstance(event, TextDelta):
-                    partial += event.text
-                yield event
-            return
-        except ProviderError as exc:
-            if not exc.fails_over:
-                raise
-            switched = Switched(backend.name, backend.model, exc.kind, len(partial))
-            failures.append(switched)
-            yield switched
-        finally:
-            events.close()  # type: ignore[attr-defined]
+        attempt = request
+        while True:
+            events = backend.stream(continuation(attempt, partial))
+            yield Answering(backend.name, backend.model)
+            started = len(partial)
+            try:
+                for event in events:
+                    if isinstance(event, TextDelta):
+                        partial += event.text
+                    yield event
+                return
+            except ProviderError as exc:
+                if exc.kind == "bad_request" and attempt.tools and len(partial) == started:
+                    attempt = replace(attempt, tools=())
+                    yield WithoutTools(backend.name)
+                    continue
+                if not exc.fails_over:
+                    raise
+                switched = Switched(backend.name, backend.model, exc.kind, len(partial))
+                failures.append(switched)
+                yield switched
+                break
+            finally:
+                events.close()  # type: ignore[attr-defined]
     raise AllProvidersFailed(failures)

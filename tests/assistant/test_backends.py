@@ -221,11 +221,26 @@ def test_openai_compatible_endpoint_is_asked_to_continue(openai_server, anthropi
 
 
 def test_a_request_error_does_not_fail_over(openai_server, anthropic_server):
-    openai_server.script.append(Reply(status=400, error_type="invalid_request_error"))
+    openai_server.script += [Reply(status=400, error_type="invalid_request_error")] * 2
     with pytest.raises(ProviderError) as raised:
         list(failover.stream([openai_backend(openai_server), anthropic_backend(anthropic_server)],
                              QUESTION))  # fmt: skip
     assert raised.value.kind == "bad_request" and not anthropic_server.served
+    # Asked once more without the tools, then given up.
+    assert ["tools" in served.body for served in openai_server.served] == [True, False]
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_model_that_takes_no_tools_answers_without_them(kind, openai_server, anthropic_server):
+    server = openai_server if kind == "openai" else anthropic_server
+    backend = openai_backend(server) if kind == "openai" else anthropic_backend(server)
+    server.script += [Reply(status=400, error_type="invalid_request_error"),
+                      Reply(words=["Answered ", "from the summary."])]  # fmt: skip
+    events = list(failover.stream([backend], QUESTION))
+
+    assert text_of(events) == "Answered from the summary."
+    assert failover.WithoutTools(backend.name) in events
+    assert "tools" in server.served[0].body and "tools" not in server.served[1].body
 
 
 def test_every_provider_failing_is_one_error_naming_them(openai_server, anthropic_server):

@@ -197,6 +197,18 @@ def test_the_grounding_links_an_answer_uses_are_its_sources_and_invented_ones_ar
     assert saved.citations == [{"label": "Untagged resources", "url": untagged}]
 
 
+def test_a_model_without_tools_answers_and_the_panel_says_so(org, admin, estate, servers):
+    openai_server, anthropic_server = servers
+    configure(org, servers)
+    openai_server.script += [Reply(status=400, error_type="invalid_request_error"),
+                             Reply(words=["From ", "the summary."])]  # fmt: skip
+    _, events = ask(client_for(admin), org)
+    body, footer = final(events)
+    assert "From the summary." in body and "Answered by local-openai" in footer
+    assert "local-openai refused the tools (400): it answers without them." in footer
+    assert not anthropic_server.served
+
+
 def test_failover_to_anthropic_and_the_answer_says_who_answered(org, admin, estate, servers):
     openai_server, anthropic_server = servers
     configure(org, servers)
