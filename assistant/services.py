@@ -136,5 +136,5 @@ def backends_for(
             backends.append(backend_for(provider))
         except Exception:  # noqa: BLE001 - an undecryptable key (rotated SECRET_KEY)
             notices.append(f"Provider {provider.name} is skipped: its API key cannot be read.")
-    backends.append(OfflineAnalyst(membership=membership))
+    backends.append(OfflineAnalyst())
     return backends, notices

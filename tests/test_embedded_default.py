@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -116,6 +117,21 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
         answer = session.get(base + stream, timeout=120).content.decode()
         assert heading in answer and "Demo Corp" in answer, answer[-1000:]
         assert "event: done" in answer and "Answered by offline" in answer
+    # A missing-tag question, answered through the tool loop from the demo's own inventory:
+    # the count is the database's.
+    with sqlite3.connect(var / "tagsense.sqlite3") as db:
+        [(lacking,)] = db.execute(
+            "SELECT count(*) FROM inventory_resource r WHERE r.resource_type = 'ec2:instance'"
+            " AND r.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM json_each(r.tags) t"
+            " WHERE lower(t.key) = 'owner')"
+        ).fetchall()
+    assert lacking > 0
+    form = {"question": "Which instances lack an Owner tag?", "mode": "chat"}
+    asked = session.post(f"{base}/o/demo/assistant/ask/", data=form, headers=csrf, timeout=30)
+    stream = re.search(r'sse-connect="([^"]+)"', asked.text).group(1)
+    answer = session.get(base + stream, timeout=120).content.decode()
+    assert f"<strong>{lacking} instances lack the <code>Owner</code> tag" in answer, answer[-1500:]
+    assert re.search(r'href="/o/demo/inventory/resources/\d+/"', answer)
 
     ready = session.get(f"{base}/readyz", timeout=10).json()
     assert ready["checks"] == {"database": "ok", "broker": "ok"}

@@ -5,9 +5,9 @@ each mode: Tagging Strategist (keys to standardise first, case variants, coverag
 Auditor (framework and control status, failing controls and their evidence), Cost Optimizer
 (untagged dollars, spend by team and account; says so when there is no cost data),
 Remediation Engineer (the top fixes in policies.evaluate.suggested_fix wording with AWS CLI
-commands to copy, never run) and free chat (an overview). Given the asking member, it also
-answers "which <things> lack a <Key> tag?" in chat with one query_inventory call
-(assistant.tools, with that member's permissions) and links the resources found.
+commands to copy, never run) and free chat (an overview). It also answers "which <things> lack
+a <Key> tag?" in chat with one query_inventory call, which assistant.chat runs as any model's
+(with the member's permissions, audited, its resources cited), and links the resources found.
 
 Deterministic: the same facts (and, for the question, the same inventory) give the same text.
 Every string that came from AWS is shown as a code span or a cleaned link label.
@@ -19,82 +19,112 @@ import json
 import re
 import shlex
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import untrusted
-from .base import Done, Event, Request, TextDelta, ToolCall, Usage
-
-if TYPE_CHECKING:
-    from accounts.models import Membership
+from .base import Done, Event, Request, TextDelta, ToolCall, ToolCallEvent, Usage
 
 WORDS_PER_CHUNK = 4
 ARNS_PER_CALL = 20  # the Resource Groups Tagging API's limit per call
 
 
 class OfflineAnalyst:
+    """Answers with one tool call, as a model does: for the missing-tag question its first turn
+    asks for query_inventory (assistant.chat runs it in the member's scope, audits and cites
+    it) and its second writes the answer from the result; without the tools offered, or for
+    any other question, it writes the mode's analysis at once."""
+
     name = "offline"
     model = "offline-analyst"
-
-    def __init__(self, membership: Membership | None = None) -> None:
-        self.membership = membership
+    CALL_ID = "offline-1"
 
     def stream(self, request: Request) -> Iterator[Event]:
-        for chunk in chunks(self.answer(request)):
+        asked = _missing_tag_request(request)
+        result = _tool_result(request, self.CALL_ID) if asked is not None else None
+        if asked is not None and result is None and _offers(request, "query_inventory"):
+            call = ToolCall(id=self.CALL_ID, name="query_inventory", arguments=asked["arguments"])
+            yield ToolCallEvent(call)
+            yield Usage(0, 0)
+            yield Done("tool_use")
+            return
+        if asked is not None and result is not None:
+            text = missing_tag_answer(asked, result)
+        else:
+            text = self.answer(request)
+        for chunk in chunks(text):
             yield TextDelta(chunk)
         yield Usage(0, 0)
         yield Done("end")
 
     def answer(self, request: Request) -> str:
+        """The mode's analysis of the grounding facts."""
         facts = request.facts or {}
         if not facts:
             return "I have no data about this organization's estate yet: nothing to analyse."
         mode = request.mode if request.mode in _WRITERS else "chat"
-        if mode == "chat" and self.membership is not None:
-            asked = missing_tag_question(_last_user_message(request))
-            if asked is not None:
-                return self._missing_tag_answer(asked)
         return _WRITERS[mode](facts)
 
-    def _missing_tag_answer(self, asked: dict[str, Any]) -> str:
-        from ..tools import execute
 
-        arguments = asked["arguments"]
-        result = execute(
-            self.membership,  # type: ignore[arg-type]
-            ToolCall(id="offline-1", name="query_inventory", arguments=arguments),
-        )
-        if result.error:
-            return f"I could not search the inventory: {result.error}"
-        found = json.loads(result.content)
-        what = asked["what"]
-        key = untrusted.code(arguments["missing_tag"], 64)
-        filters = (
-            [f"type {untrusted.code(arguments['resource_type'])}"]
-            if "resource_type" in (arguments)
-            else []
-        )
-        if "tag" in arguments:
-            filters.append(f"tag {untrusted.code(arguments['tag'])}")
-        searched = (
-            f"Searched the live resources you can see ({', '.join(filters) or 'every type'}; "
-            f"tag keys and values match in any letter case, so "
-            f"{untrusted.code(arguments['missing_tag'].lower(), 64)} counts as {key})."
-        )
-        if not found["total"]:
-            return f"None of the {what} you can see lacks the {key} tag.\n\n{searched}"
-        lines = [
-            f"**{found['total']} {what} lack the {key} tag:**",
-            "",
-            *(
-                f"- {_link(r['name'], r['url'])} — {untrusted.code(r['arn'], 200)} "
-                f"({r['account']}, {r['region']})"
-                for r in found["resources"]
-            ),
-        ]
-        if found["total"] > len(found["resources"]):
-            lines.append(f"- … and {found['total'] - len(found['resources'])} more.")
-        lines += ["", searched]
-        return "\n".join(lines)
+def _missing_tag_request(request: Request) -> dict[str, Any] | None:
+    if (request.mode or "chat") != "chat" or not request.facts:
+        return None
+    return missing_tag_question(_last_user_message(request))
+
+
+def _offers(request: Request, tool: str) -> bool:
+    return any(spec.name == tool for spec in request.tools)
+
+
+def _tool_result(request: Request, call_id: str) -> str | None:
+    """The content of the tool result answering `call_id` after the last question, if any."""
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return None
+        if message.role == "tool" and message.tool_call_id == call_id:
+            return message.content
+    return None
+
+
+def missing_tag_answer(asked: dict[str, Any], content: str) -> str:
+    """The answer to the missing-tag question from query_inventory's result (its JSON, or
+    the error the tool gave)."""
+    try:
+        found = json.loads(content)
+    except ValueError:
+        found = None
+    if not isinstance(found, dict) or "total" not in found:
+        error = found.get("error") if isinstance(found, dict) else None
+        return f"I could not search the inventory: {untrusted.clean(str(error or content), 200)}"
+    arguments = asked["arguments"]
+    what = asked["what"]
+    key = untrusted.code(arguments["missing_tag"], 64)
+    filters = (
+        [f"type {untrusted.code(arguments['resource_type'])}"]
+        if "resource_type" in (arguments)
+        else []
+    )
+    if "tag" in arguments:
+        filters.append(f"tag {untrusted.code(arguments['tag'])}")
+    searched = (
+        f"Searched the live resources you can see ({', '.join(filters) or 'every type'}; "
+        f"tag keys and values match in any letter case, so "
+        f"{untrusted.code(arguments['missing_tag'].lower(), 64)} counts as {key})."
+    )
+    if not found["total"]:
+        return f"None of the {what} you can see lacks the {key} tag.\n\n{searched}"
+    lines = [
+        f"**{found['total']} {what} lack the {key} tag:**",
+        "",
+        *(
+            f"- {_link(r['name'], r['url'])} — {untrusted.code(r['arn'], 200)} "
+            f"({r['account']}, {r['region']})"
+            for r in found["resources"]
+        ),
+    ]
+    if found["total"] > len(found["resources"]):
+        lines.append(f"- … and {found['total'] - len(found['resources'])} more.")
+    lines += ["", searched]
+    return "\n".join(lines)
 
 
 def chunks(text: str, words: int = WORDS_PER_CHUNK) -> Iterator[str]:

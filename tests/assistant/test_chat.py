@@ -157,6 +157,25 @@ def test_the_answer_streams_and_a_tool_call_finds_the_right_resources(org, admin
     assert answer["latency_ms"] >= 0 and answer["cached"] is False
 
 
+def test_with_no_provider_the_offline_analyst_answers_the_question_through_the_tool_loop(
+    org, admin, estate
+):
+    _, events = ask(client_for(admin), org)  # no provider configured: the offline analyst
+    body, footer = final(events)
+
+    assert "2 production instances lack the <code>Owner</code> tag" in body
+    assert "Answered by offline (offline-analyst)" in footer
+    for name in ("web-orphan", "billing-orphan"):  # found in the member's scope, and cited
+        url = f"/o/{org.slug}/inventory/resources/{estate[name].pk}/"
+        assert f'href="{url}"' in body and f'href="{url}"' in footer
+    for name in ("web-owned", "dev-orphan"):
+        assert f"/inventory/resources/{estate[name].pk}/" not in body
+    with tenant_scope(org):
+        [call] = AuditEvent.objects.filter(action="assistant.tool_call")
+    assert call.data["tool"] == "query_inventory" and call.data["provider"] == "offline"
+    assert call.data["arguments"]["missing_tag"] == "Owner"
+
+
 def test_a_viewers_tool_call_sees_only_their_teams_accounts(org, viewer, team, estate, servers):
     from tests.factories import TeamMembershipFactory
 

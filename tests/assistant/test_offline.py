@@ -5,13 +5,15 @@ resources the asking member may see."""
 
 import copy
 import re
+from dataclasses import replace
 
 import pytest
 from django.urls import reverse
 
-from assistant.backends.base import Done, Message, Request, TextDelta, Usage
+from assistant.backends.base import Done, Message, Request, TextDelta, ToolCallEvent, Usage
 from assistant.backends.offline import OfflineAnalyst, missing_tag_question
 from assistant.grounding import build_context
+from assistant.tools import TOOLS, execute
 from tagsense.tenancy.db import tenant_scope
 from tests.assistant.conftest import membership_of
 
@@ -20,19 +22,30 @@ QUESTION = "Which production instances lack an Owner tag?"
 LINK = re.compile(r"\[([^\]]+)\]\((/o/[^)]+)\)")
 
 
-def ask(organization, user, mode, question="", *, with_membership=False):
-    """The answer as streamed (joined) and the events."""
+def ask(organization, user, mode, question="", *, tools=True):
+    """The answer as streamed (joined) and the events, the analyst's tool call run as
+    assistant.chat runs a model's: with the member's permissions, the result sent back."""
     membership = membership_of(organization, user)
     with tenant_scope(organization, membership=membership):
         facts = build_context(membership).facts
         request = Request(
             system="",
             messages=(Message("user", question),) if question else (),
+            tools=TOOLS if tools else (),
             facts=facts,
             mode=mode,
         )
-        analyst = OfflineAnalyst(membership if with_membership else None)
+        analyst = OfflineAnalyst()
         events = list(analyst.stream(request))
+        calls = [e.call for e in events if isinstance(e, ToolCallEvent)]
+        if calls:
+            results = [
+                Message("tool", execute(membership, call).content, tool_call_id=call.id)
+                for call in calls
+            ]
+            turn = Message("assistant", "", tool_calls=tuple(calls))
+            request = replace(request, messages=(*request.messages, turn, *results))
+            events += list(analyst.stream(request))
     text = "".join(e.text for e in events if isinstance(e, TextDelta))
     return text, events
 
@@ -147,15 +160,17 @@ def test_the_answer_streams_in_small_pieces_and_is_deterministic(org, estate, ad
 def test_the_example_question_is_answered_with_links_to_exactly_those_resources(
     org, estate, request, user, expected
 ):
-    text, _ = ask(org, request.getfixturevalue(user), "chat", QUESTION, with_membership=True)
+    text, events = ask(org, request.getfixturevalue(user), "chat", QUESTION)
 
+    [call] = [e.call for e in events if isinstance(e, ToolCallEvent)]  # one tool call, as a model
+    assert call.name == "query_inventory" and call.arguments["missing_tag"] == "Owner"
     resources = estate["resources"]
     assert f"**{len(expected)} production instances lack the `Owner` tag:**" in text
     assert set(LINK.findall(text)) == {(name, url_of(resources[name])) for name in expected}
 
 
-def test_the_question_without_a_member_gets_the_overview(org, estate, admin):
-    text, _ = ask(org, admin, "chat", QUESTION)
+def test_the_question_without_the_tools_offered_gets_the_overview(org, estate, admin):
+    text, _ = ask(org, admin, "chat", QUESTION, tools=False)
 
     assert "lack the" not in text and "Compliance: **11.1 %" in text
 
