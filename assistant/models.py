@@ -32,6 +32,26 @@ class AssistantSettings(TenantModel):
         ]
 
 
+def endpoint_problem(url: str) -> str | None:
+    """Why a provider's base URL is refused, or None. http(s) only. Private addresses are
+    allowed (a vLLM or Ollama inside the network is the usual case); link-local ones are not:
+    169.254.169.254 is the cloud's instance-metadata service, whose credentials the portal's
+    requests would carry off to whoever reads the provider's errors."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return "The base URL must start with http:// or https://."
+    try:
+        address = ipaddress.ip_address((parts.hostname or "").strip("[]"))
+    except ValueError:
+        return None  # a host name
+    if address.is_link_local or str(address) == "fd00:ec2::254":
+        return "The base URL may not be a link-local address (the instance-metadata service)."
+    return None
+
+
 class Provider(TenantModel):
     """A language-model provider, tried in `position` order (failover). The offline analyst
     needs no row: it always answers last."""
@@ -69,6 +89,10 @@ class Provider(TenantModel):
 
         if self.kind == self.COMPATIBLE and not self.base_url:
             raise ValidationError({"base_url": "An OpenAI-compatible endpoint needs its base URL."})
+        if self.base_url:
+            problem = endpoint_problem(self.base_url)
+            if problem:
+                raise ValidationError({"base_url": problem})
 
     @property
     def has_key(self) -> bool:

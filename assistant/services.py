@@ -47,8 +47,9 @@ def update_settings(organization: Organization, **values: Any) -> AssistantSetti
 def save_provider(
     organization: Organization, provider: Provider | None, *, api_key: str | None, **values: Any
 ) -> Provider:
-    """Create or change a provider. `api_key`: None keeps the stored one, "" removes it, text
-    replaces it. The event names what changed; a key is only ever "set" or "removed"."""
+    """Create or change a provider. `api_key`: None keeps the stored one (unless the kind or
+    the base URL changes: then it is removed), "" removes it, text replaces it. The event names
+    what changed; a key is only ever "set" or "removed"."""
     created = provider is None
     provider = provider or Provider(organization=organization)
     changed = {
@@ -59,6 +60,10 @@ def save_provider(
     if api_key is not None:
         provider.set_api_key(api_key)
         changed["api_key"] = "set" if api_key else "removed"
+    elif not created and provider.has_key and ({"base_url", "kind"} & changed.keys()):
+        # A key goes only where it was entered for: pointed elsewhere, it must be entered again.
+        provider.set_api_key("")
+        changed["api_key"] = "removed: the endpoint changed"
     provider.full_clean(exclude=["organization"])
     others = Provider.objects.for_org(organization).exclude(pk=provider.pk)
     if others.filter(name=provider.name).exists():

@@ -222,7 +222,8 @@ class SettingsView(AssistantMixin, TemplateView):
                         Provider.objects.for_org(self.organization), pk=request.POST["provider"]
                     )
                 key = request.POST.get("api_key", "")
-                services.save_provider(
+                had_key = provider is not None and provider.has_key
+                provider = services.save_provider(
                     self.organization,
                     provider,
                     api_key=None if not key and not request.POST.get("remove_key") else key,
@@ -234,6 +235,12 @@ class SettingsView(AssistantMixin, TemplateView):
                     enabled=request.POST.get("enabled") == "on",
                     timeout_seconds=float(request.POST.get("timeout_seconds") or 30),
                 )
+                if had_key and not provider.has_key and not request.POST.get("remove_key"):
+                    messages.warning(
+                        request,
+                        f"{provider.name}: its endpoint changed, so its API key was removed. "
+                        "Enter the key for the new endpoint.",
+                    )
         except (ValueError, KeyError, ValidationError) as exc:
             detail = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             messages.error(request, f"Nothing was saved: {detail}")

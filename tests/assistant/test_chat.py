@@ -379,6 +379,35 @@ def test_settings_keep_keys_write_only_and_are_for_admins(org, admin, editor, au
     assert usage.status_code == 200
 
 
+def test_a_key_is_never_sent_to_an_endpoint_it_was_not_entered_for(org, admin):
+    client = client_for(admin)
+    form = {"action": "provider", "name": "vllm", "kind": "openai_compatible", "model": "m",
+            "base_url": "https://llm.acme.example/v1", "api_key": "sk-entered-for-acme-000000",
+            "position": "0", "enabled": "on", "timeout_seconds": "5"}  # fmt: skip
+    assert client.post(f"/o/{org.slug}/assistant/settings/", form).status_code == 302
+    with tenant_scope(org):
+        provider = Provider.objects.get(name="vllm")
+    assert provider.api_key() == "sk-entered-for-acme-000000"
+
+    # Pointed at another host without a new key: the stored key is dropped, and the admin told.
+    moved = {**form, "provider": provider.pk, "api_key": "",
+             "base_url": "https://collector.elsewhere.example/v1"}  # fmt: skip
+    response = client.post(f"/o/{org.slug}/assistant/settings/", moved, follow=True)
+    assert "its API key was removed" in response.content.decode()
+    with tenant_scope(org):
+        provider.refresh_from_db()
+        event = AuditEvent.objects.filter(action="assistant.provider_update").latest("seq")
+    assert provider.api_key() == "" and provider.base_url.startswith("https://collector")
+    assert event.data["changed"]["api_key"] == "removed: the endpoint changed"
+
+    # The instance-metadata service, or a scheme other than http(s), is refused outright.
+    for url in ("http://169.254.169.254/latest/", "http://[fd00:ec2::254]/", "ftp://llm.example/"):
+        refused = client.post(f"/o/{org.slug}/assistant/settings/", {**moved, "base_url": url})
+        assert refused.status_code == 400 and "Nothing was saved" in refused.content.decode()
+    with tenant_scope(org):
+        assert Provider.objects.get(pk=provider.pk).base_url.startswith("https://collector")
+
+
 def test_assistant_use_per_member_for_auditors(org, admin, auditor, estate, servers):
     configure(org, servers)
     servers[0].script.append(Reply(words=["Answer."]))
