@@ -237,8 +237,10 @@ def answer(
         else:
             yield from _run(membership, scope, backends, request, state)
             _cite_links(state, request.facts)
-            if state.provider:
-                cache.set(key, {"text": state.text, "provider": state.provider,
+            # Not an answer pieced together after a failure: once the provider is back, the
+            # same question deserves its answer, not an hour of the fallback's.
+            if state.provider and not state.failovers:
+                cache.set(key, {"text": redact(state.text), "provider": state.provider,
                                 "model": state.model, "citations": state.citations},
                           CACHE_SECONDS)  # fmt: skip
         state.status = ChatMessage.COMPLETE
@@ -283,12 +285,14 @@ class _State:
 
 def _run(membership, scope, backends, request: Request, state: _State) -> Iterator[Any]:
     """Model turns with failover until one answers without calling a tool (at most
-    MAX_TOOL_ROUNDS turns may call tools; the next one is offered none)."""
+    MAX_TOOL_ROUNDS turns may call tools; the next one is told to call none: the tools stay
+    declared, as the conversation holds tool calls that providers refuse without them, with
+    tool_choice "none"; a call it makes anyway is not run)."""
     from . import tools
 
     for round_number in range(MAX_TOOL_ROUNDS + 1):
         if round_number == MAX_TOOL_ROUNDS:
-            request = replace(request, tools=())  # the loop is bounded: now answer
+            request = replace(request, tool_choice="none")  # the loop is bounded: now answer
         calls: list = []
         before = len(state.text)
         events = failover.stream(backends, request)
@@ -296,7 +300,7 @@ def _run(membership, scope, backends, request: Request, state: _State) -> Iterat
             yield from _round(events, state, calls)
         finally:
             events.close()  # also on a stop: the upstream request ends here
-        if not calls:
+        if not calls or request.tool_choice == "none":
             return
         round_text = state.text[before:]
         results = []

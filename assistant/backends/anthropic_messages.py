@@ -81,6 +81,7 @@ class AnthropicBackend(SdkBackend):
                 {"name": t.name, "description": t.description, "input_schema": t.parameters}
                 for t in request.tools
             ]
+            options["tool_choice"] = {"type": request.tool_choice}
         try:
             stream = self._client().messages.create(**options)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError

@@ -49,6 +49,7 @@ class Request:
     system: str
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
+    tool_choice: str = "auto"  # or "none": the tools are declared, but none may be called
     temperature: float = 0.2
     max_tokens: int = 1024
     # Structured grounding for backends that read data rather than text (the offline analyst).

@@ -72,7 +72,7 @@ def _missing_tag_request(request: Request) -> dict[str, Any] | None:
 
 
 def _offers(request: Request, tool: str) -> bool:
-    return any(spec.name == tool for spec in request.tools)
+    return request.tool_choice != "none" and any(spec.name == tool for spec in request.tools)
 
 
 def _tool_result(request: Request, call_id: str) -> str | None:

@@ -102,6 +102,7 @@ class OpenAIChatBackend(SdkBackend):
         }
         if request.tools:
             options["tools"] = _tools(request)
+            options["tool_choice"] = request.tool_choice
         try:
             stream = self._client().chat.completions.create(**options)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError

@@ -176,6 +176,35 @@ def test_with_no_provider_the_offline_analyst_answers_the_question_through_the_t
     assert call.data["arguments"]["missing_tag"] == "Owner"
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_model_that_keeps_calling_tools_is_told_to_answer_after_four_rounds(
+    provider, org, admin, estate, servers
+):
+    openai_server, anthropic_server = servers
+    configure(org, servers)
+    server = openai_server if provider == "openai" else anthropic_server
+    if provider == "anthropic":
+        openai_server.script += [Reply(status=503)] * 5  # the first provider is down
+    server.script += [
+        Reply(words=[f"Round {i}. "], tool_calls=[(f"call_{i}", "query_inventory", QUERY)])
+        for i in range(5)
+    ]
+    _, events = ask(client_for(admin), org)
+    body, _ = final(events)
+
+    assert "Round 4." in body  # the fifth turn's text is the answer
+    bodies = [served.body for served in server.served]
+    assert len(bodies) == 5
+    choices = [b.get("tool_choice") for b in bodies]
+    none = "none" if provider == "openai" else {"type": "none"}
+    assert choices[-1] == none and none not in choices[:-1]
+    assert all(b.get("tools") for b in bodies)  # still declared: the turns hold tool calls
+    with tenant_scope(org):
+        assert AuditEvent.objects.filter(action="assistant.tool_call").count() == 4
+        answer = ChatMessage.objects.get(role=ChatMessage.ASSISTANT)
+    assert answer.status == "complete" and len(answer.tool_calls) == 4
+
+
 def test_a_viewers_tool_call_sees_only_their_teams_accounts(org, viewer, team, estate, servers):
     from tests.factories import TeamMembershipFactory
 
@@ -267,6 +296,19 @@ def test_the_same_question_over_the_same_data_is_answered_from_cache(org, admin,
     openai_server.script.append(Reply(words=["Fresh."]))
     _, events = ask(client, org)
     assert "Fresh." in final(events)[0] and len(openai_server.served) == 2
+
+
+def test_an_answer_given_after_a_failover_is_not_cached(org, admin, estate, servers):
+    openai_server, anthropic_server = servers
+    configure(org, servers)
+    openai_server.script.append(Reply(status=503))
+    anthropic_server.script.append(Reply(words=["Fallback ", "answer."]))
+    client = client_for(admin)
+    ask(client, org)
+    openai_server.script.append(Reply(words=["Recovered ", "answer."]))  # the provider is back
+    _, events = ask(client, org)
+    body, footer = final(events)
+    assert "Recovered answer." in body and "from cache" not in footer
 
 
 def test_an_exhausted_budget_leaves_the_offline_analyst(org, admin, estate, servers):
