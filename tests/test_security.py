@@ -4,6 +4,7 @@ import re
 import time
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from audit.models import AuditEvent
@@ -100,9 +101,17 @@ def test_production_settings_turn_on_secure_cookies_and_hsts(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://u@127.0.0.1:5432/x")
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
+    monkeypatch.delenv("CACHE_URL", raising=False)
+    monkeypatch.delitem(sys.modules, "tagsense.settings.production", raising=False)
+    monkeypatch.delitem(sys.modules, "tagsense.settings.base", raising=False)
+    # Production refuses to start on a per-process cache (the stop button, lock-outs).
+    with pytest.raises(ImproperlyConfigured, match="CACHE_URL"):
+        importlib.import_module("tagsense.settings.production")
+    monkeypatch.setenv("CACHE_URL", "redis://127.0.0.1:6379/1")
     monkeypatch.delitem(sys.modules, "tagsense.settings.production", raising=False)
     monkeypatch.delitem(sys.modules, "tagsense.settings.base", raising=False)
     production = importlib.import_module("tagsense.settings.production")
+    assert "redis" in production.CACHES["default"]["BACKEND"].lower()
     assert production.SESSION_COOKIE_SECURE and production.CSRF_COOKIE_SECURE
     assert production.SECURE_HSTS_SECONDS >= 31536000
     assert production.SECURE_SSL_REDIRECT

@@ -8,6 +8,10 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": database(env.db("DATABASE_URL"), conn_max_age=60)}
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
+# A cache every web process shares (redis://host:6379/1): the sign-in lock-out counters, used
+# TOTP codes, the assistant's stop button (set by one request, read by the stream in another
+# process) and its answer cache. A per-process cache would lose each of them silently.
+CACHES = {"default": env.cache_url("CACHE_URL")}
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # Trust X-Forwarded-Proto only behind a proxy that sets it (and strips a client's own):
