@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -31,6 +33,7 @@ from tagsense.tenancy.db import tenant_scope
 
 from . import failover, services
 from .backends.base import (
+    Cancel,
     Message,
     ProviderError,
     Request,
@@ -45,6 +48,8 @@ from .redact import redact
 if TYPE_CHECKING:
     from accounts.models import Membership
     from tagsense.tenancy.context import Actor
+
+logger = logging.getLogger(__name__)
 
 MAX_TOOL_ROUNDS = 4  # model turns that may call tools; the next one must answer
 HISTORY_TURNS = 10  # earlier messages of the conversation sent with a question
@@ -235,7 +240,13 @@ def answer(
                 yield Token(word)
                 state.check()
         else:
-            yield from _run(membership, scope, backends, request, state)
+            cancel = Cancel()
+            watcher = _StopWatcher(should_stop, cancel)
+            watcher.start()
+            try:
+                yield from _run(membership, scope, backends, replace(request, cancel=cancel), state)
+            finally:
+                watcher.done.set()
             _cite_links(state, request.facts)
             # Not an answer pieced together after a failure: once the provider is back, the
             # same question deserves its answer, not an hour of the fallback's.
@@ -247,8 +258,11 @@ def answer(
     except _Stopped:
         state.status = ChatMessage.STOPPED
     except ProviderError as exc:
-        state.status = ChatMessage.FAILED
-        yield Notice(f"No provider could answer: {exc}")
+        if exc.kind == "cancelled":  # stopped while the provider was silent
+            state.status = ChatMessage.STOPPED
+        else:
+            state.status = ChatMessage.FAILED
+            yield Notice(f"No provider could answer: {exc}")
     except Exception:
         state.status = ChatMessage.FAILED
         raise
@@ -257,6 +271,29 @@ def answer(
         with scope():
             saved = _save(pending, state)
     yield Finished(saved)
+
+
+class _StopWatcher(threading.Thread):
+    """Asks `should_stop` every POLL_SECONDS while the providers stream, and cancels the
+    request in flight when it says so: a provider that has gone silent is not waited for."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self, should_stop, cancel: Cancel) -> None:
+        super().__init__(daemon=True, name="assistant-stop-watcher")
+        self.should_stop, self.cancel = should_stop, cancel
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.POLL_SECONDS):
+            try:
+                stop = self.should_stop()
+            except Exception:  # noqa: BLE001 - the cache is down: the per-event check remains
+                logger.warning("the assistant's stop check failed", exc_info=True)
+                continue
+            if stop:
+                self.cancel.cancel()
+                return
 
 
 @dataclass

@@ -79,6 +79,8 @@ def stream(
                     yield event
                 return
             except ProviderError as exc:
+                if request.cancel is not None and request.cancel.cancelled:
+                    raise ProviderError("cancelled", f"{backend.name}: stopped") from exc
                 if exc.kind == "bad_request" and attempt.tools and len(partial) == started:
                     attempt = replace(attempt, tools=())
                     yield WithoutTools(backend.name)

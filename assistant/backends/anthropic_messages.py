@@ -86,6 +86,8 @@ class AnthropicBackend(SdkBackend):
             stream = self._client().messages.create(**options)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
             raise as_provider_error(exc, self.name) from exc
+        if request.cancel is not None:
+            request.cancel.watch(stream)  # a stop closes it from the watching thread
         tools: dict[int, dict[str, str]] = {}
         input_tokens = output_tokens = 0
         stop = None

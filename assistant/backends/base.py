@@ -11,6 +11,9 @@ upstream HTTP response: the stop button really cancels the request.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -55,6 +58,7 @@ class Request:
     # Structured grounding for backends that read data rather than text (the offline analyst).
     facts: dict[str, Any] = field(default_factory=dict, compare=False)
     mode: str = "chat"
+    cancel: Cancel | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,46 @@ Event = TextDelta | ToolCallEvent | Usage | Done
 
 # What a failure was. The first four move the request to the next provider.
 FAILOVER_KINDS = frozenset({"timeout", "server", "rate_limit", "auth", "connection"})
+
+
+class Cancel:
+    """A stop for a request in flight, from another thread: the backends hand it the SDK
+    stream they read (watch), and cancel() closes it, so a read blocked on a provider that has
+    gone silent ends at once instead of at the provider's timeout. What the backend then
+    raises is a ProviderError of kind "cancelled", which never fails over."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[Any] = []
+        self.cancelled = False
+
+    def watch(self, stream: Any) -> None:
+        with self._lock:
+            self._open.append(stream)
+            cancelled = self.cancelled
+        if cancelled:
+            stream.close()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            streams, self._open = self._open, []
+        for stream in streams:
+            with contextlib.suppress(Exception):  # what may be broken already
+                _interrupt(stream)
+
+
+def _interrupt(stream: Any) -> None:
+    """Wake a thread blocked reading an SDK stream: shut its socket down (closing the stream
+    from another thread leaves a blocked read waiting until its timeout). The reading thread
+    then fails its read and closes the stream itself."""
+    response = getattr(stream, "response", None)
+    network = (getattr(response, "extensions", None) or {}).get("network_stream")
+    sock = network.get_extra_info("socket") if network is not None else None
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+    else:
+        stream.close()
 
 
 class ProviderError(Exception):

@@ -107,6 +107,8 @@ class OpenAIChatBackend(SdkBackend):
             stream = self._client().chat.completions.create(**options)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
             raise as_provider_error(exc, self.name) from exc
+        if request.cancel is not None:
+            request.cancel.watch(stream)  # a stop closes it from the watching thread
         calls: dict[int, dict[str, str]] = {}
         usage, stop = Usage(), None
         try:

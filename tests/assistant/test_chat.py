@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import uuid
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
 from django.utils import timezone
 
 from accounts.models import Membership
@@ -373,6 +375,44 @@ def test_secrets_never_reach_a_provider_or_the_audit_log(org, admin, estate, ser
         assert "sk-local-openai-key-123456" not in text
     assert "sk-local" not in provider.encrypted_api_key
     assert provider.api_key() == "sk-local-openai-key-123456"
+
+
+@pytest.mark.django_db(transaction=True)  # the stream is read in a thread of its own
+def test_stop_ends_the_request_while_the_provider_is_silent(org, admin, estate, servers):
+    openai_server, anthropic_server = servers
+    configure(org, servers)
+    with tenant_scope(org):  # longer than the server stays silent (30 s): no timeout ends it
+        Provider.objects.filter(name="local-openai").update(timeout_seconds=120)
+    openai_server.script.append(Reply(words=["First ", "and never more."], hang_after=1))
+    client = client_for(admin)
+    fragment = client.post(f"/o/{org.slug}/assistant/ask/", {"question": QUESTION}).content
+    url = re.search(r'sse-connect="([^"]+)"', fragment.decode()).group(1)
+    pk = int(url.rstrip("/").rsplit("/", 1)[1])
+    chunks, first = [], threading.Event()
+
+    def read():  # as the server does: the stream is read on, and blocks on the silent provider
+        try:
+            for chunk in client.get(url).streaming_content:
+                chunks.append(chunk)
+                if b"First" in chunk:
+                    first.set()
+        finally:
+            connections.close_all()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert first.wait(10)
+    time.sleep(0.5)  # not an assertion: lets the reader block on the provider again
+    assert client.post(f"/o/{org.slug}/assistant/stop/{pk}/").status_code == 204
+    reader.join(20)
+    assert not reader.is_alive()  # the stop ended it: the provider is silent for 30 s more
+    _, footer = final(events_of(b"".join(chunks)))
+    assert "Stopped." in footer and "failed" not in footer
+    with tenant_scope(org):
+        message = ChatMessage.objects.get(pk=pk)
+    # Cancelled, not timed out: no failover recorded, the next provider never asked.
+    assert message.status == "stopped" and message.failovers == []
+    assert message.content.startswith("First") and not anthropic_server.served
 
 
 def test_another_members_or_organizations_answer_is_a_404(org, other_org, admin, editor, outsider,
