@@ -490,11 +490,27 @@ def test_a_key_is_never_sent_to_an_endpoint_it_was_not_entered_for(org, admin):
         assert Provider.objects.get(pk=provider.pk).base_url.startswith("https://collector")
 
 
-def test_assistant_use_per_member_for_auditors(org, admin, auditor, estate, servers):
+def test_assistant_use_per_member_for_auditors(org, admin, editor, auditor, estate, servers):
     configure(org, servers)
-    servers[0].script.append(Reply(words=["Answer."]))
+    servers[0].script += [Reply(words=["Answer."]), Reply(words=["Another."])]
     ask(client_for(admin), org)
+    ask(client_for(editor), org, "What is our compliance score?")
     page = client_for(auditor).get(f"/o/{org.slug}/assistant/usage/").content.decode()
-    assert admin.email in page and "18" in page  # 11 tokens in + 7 out
-    with tenant_scope(org):
-        assert Membership.objects.get(user=admin).role == "admin"
+
+    rows = {
+        re.sub(r"<[^>]+>", "", cells[0]): cells[1:5]
+        for cells in (
+            re.findall(r"<td>(.*?)</td>", row, re.S)
+            for row in re.findall(r"<tr>(.*?)</tr>", page, re.S)
+        )
+        if cells
+    }
+    # answers, tokens in, tokens out, total
+    assert rows[admin.email] == ["1", "11", "7", "18"]
+    assert rows[editor.email] == ["1", "11", "7", "18"]
+    # Each member's link lists that member's assistant events, and nobody else's.
+    link = re.search(rf'href="([^"]*user={admin.pk})"', page).group(1).replace("&amp;", "&")
+    log = client_for(auditor).get(link).content.decode()
+    actions = re.findall(r"<td><code>(assistant\.\w+)</code></td>\s*<td>([^<]*)</td>", log)
+    assert {action for action, _ in actions} == {"assistant.prompt", "assistant.answer"}
+    assert {actor for _, actor in actions} == {admin.email}
