@@ -15,7 +15,6 @@ from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
-from accounts.models import Membership
 from assistant import services
 from assistant.models import ChatMessage, Provider
 from audit.models import AuditEvent
