@@ -41,6 +41,7 @@ from .backends.base import (
     ToolCallEvent,
     Usage,
 )
+from .backends.offline import OfflineAnalyst
 from .grounding import sources
 from .models import ChatMessage, Conversation
 from .redact import redact
@@ -55,6 +56,7 @@ MAX_TOOL_ROUNDS = 4  # model turns that may call tools; the next one must answer
 HISTORY_TURNS = 10  # earlier messages of the conversation sent with a question
 CACHE_SECONDS = 3600
 CONTEXT_TOKENS = 3000
+CHARS_PER_TOKEN = 4  # an estimate, where a provider reports no usage
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class Prepared:
     notices: list[str]
     snapshot: str
     started: float
+    budget_left: int | None = None  # tokens left in the month's budget; None: no budget
 
 
 def prepare(membership: Membership, pending_id: int) -> Prepared:
@@ -195,7 +198,7 @@ def prepare(membership: Membership, pending_id: int) -> Prepared:
     pending = ChatMessage.objects.select_related("conversation").get(pk=pending_id)
     grounding = cached_context(membership, budget_tokens=CONTEXT_TOKENS)
     settings = services.settings_for(organization)
-    backends, notices = services.backends_for(membership, settings)
+    backends, notices, budget_left = services.backends_for(membership, settings)
     history = _history(organization, pending)
     request = Request(
         system=redact(system_prompt(pending.mode, grounding, organization)),
@@ -206,7 +209,7 @@ def prepare(membership: Membership, pending_id: int) -> Prepared:
         facts=grounding.facts,
         mode=pending.mode,
     )
-    return Prepared(pending, request, backends, notices, grounding.snapshot, started)
+    return Prepared(pending, request, backends, notices, grounding.snapshot, started, budget_left)
 
 
 def answer(
@@ -244,7 +247,8 @@ def answer(
             watcher = _StopWatcher(should_stop, cancel)
             watcher.start()
             try:
-                yield from _run(membership, scope, backends, replace(request, cancel=cancel), state)
+                yield from _run(membership, scope, backends, replace(request, cancel=cancel),
+                                state, prepared.budget_left)  # fmt: skip
             finally:
                 watcher.done.set()
             _cite_links(state, request.facts)
@@ -315,12 +319,20 @@ class _State:
     def __post_init__(self) -> None:
         self.failovers, self.citations, self.tool_calls = [], [], []
 
+    def estimate(self, request: Request, streamed: str) -> None:
+        """Count a provider's tokens that it never reported (see _round)."""
+        sent = len(request.system) + sum(len(m.content) for m in request.messages)
+        self.tokens_in += sent // CHARS_PER_TOKEN
+        self.tokens_out += len(streamed) // CHARS_PER_TOKEN
+
     def check(self) -> None:
         if self.should_stop is not None and self.should_stop():
             raise _Stopped
 
 
-def _run(membership, scope, backends, request: Request, state: _State) -> Iterator[Any]:
+def _run(
+    membership, scope, backends, request: Request, state: _State, budget_left: int | None = None
+) -> Iterator[Any]:
     """Model turns with failover until one answers without calling a tool (at most
     MAX_TOOL_ROUNDS turns may call tools; the next one is told to call none: the tools stay
     declared, as the conversation holds tool calls that providers refuse without them, with
@@ -328,13 +340,16 @@ def _run(membership, scope, backends, request: Request, state: _State) -> Iterat
     from . import tools
 
     for round_number in range(MAX_TOOL_ROUNDS + 1):
+        if budget_left is not None and state.tokens_in + state.tokens_out >= budget_left:
+            yield Notice("The monthly token budget ran out during this answer: it ends here.")
+            return
         if round_number == MAX_TOOL_ROUNDS:
             request = replace(request, tool_choice="none")  # the loop is bounded: now answer
         calls: list = []
         before = len(state.text)
         events = failover.stream(backends, request)
         try:
-            yield from _round(events, state, calls)
+            yield from _round(events, state, calls, request)
         finally:
             events.close()  # also on a stop: the upstream request ends here
         if not calls or request.tool_choice == "none":
@@ -369,29 +384,44 @@ def _run(membership, scope, backends, request: Request, state: _State) -> Iterat
         )  # fmt: skip
 
 
-def _round(events, state: _State, calls: list) -> Iterator[Any]:
-    """One model turn's events (with failover) into the state and the UI's events."""
-    for event in events:
-        if isinstance(event, failover.Answering):
-            state.provider, state.model = event.provider, event.model
-            yield Answering(event.provider, event.model)
-        elif isinstance(event, failover.WithoutTools):
-            yield Notice(f"{event.provider} refused the tools (400): it answers without them.")
-        elif isinstance(event, failover.Switched):
-            state.failovers.append(
-                {"provider": event.provider, "kind": event.kind, "streamed": event.streamed}
-            )
-            yield Notice(f"{event.provider} failed ({event.kind}); the next provider continues.")
-        elif isinstance(event, TextDelta):
-            state.first_token = state.first_token or time.monotonic()
-            state.text += event.text
-            yield Token(event.text)
-        elif isinstance(event, ToolCallEvent):
-            calls.append(event.call)
-        elif isinstance(event, Usage):
-            state.tokens_in += event.input_tokens
-            state.tokens_out += event.output_tokens
-        state.check()
+def _round(events, state: _State, calls: list, request: Request) -> Iterator[Any]:
+    """One model turn's events (with failover) into the state and the UI's events. A provider
+    that reports no usage (it failed mid-way, or the answer was stopped) is counted by estimate:
+    four characters a token of what it was sent and what it streamed."""
+    attempt: int | None = None  # where the text of the provider answering, not yet counted, began
+    try:
+        for event in events:
+            if isinstance(event, failover.Answering):
+                state.provider, state.model = event.provider, event.model
+                attempt = len(state.text)
+                yield Answering(event.provider, event.model)
+            elif isinstance(event, failover.WithoutTools):
+                yield Notice(f"{event.provider} refused the tools (400): it answers without them.")
+            elif isinstance(event, failover.Switched):
+                if attempt is not None and state.text[attempt:]:  # it had begun answering
+                    state.estimate(request, state.text[attempt:])
+                attempt = None
+                state.failovers.append(
+                    {"provider": event.provider, "kind": event.kind, "streamed": event.streamed}
+                )
+                yield Notice(
+                    f"{event.provider} failed ({event.kind}); the next provider continues."
+                )
+            elif isinstance(event, TextDelta):
+                state.first_token = state.first_token or time.monotonic()
+                state.text += event.text
+                yield Token(event.text)
+            elif isinstance(event, ToolCallEvent):
+                calls.append(event.call)
+            elif isinstance(event, Usage):
+                attempt = None
+                state.tokens_in += event.input_tokens
+                state.tokens_out += event.output_tokens
+            state.check()
+    finally:
+        offline = (state.provider, state.model) == (OfflineAnalyst.name, OfflineAnalyst.model)
+        if attempt is not None and not offline:  # stopped: it had read the request
+            state.estimate(request, state.text[attempt:])
 
 
 # The target of a Markdown link or <autolink> to a path on this site.

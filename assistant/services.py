@@ -114,32 +114,37 @@ def tokens_used(organization: Organization, since: datetime | None = None) -> in
     return (totals["i"] or 0) + (totals["o"] or 0)
 
 
-def budget_exhausted(organization: Organization, settings: AssistantSettings | None = None) -> bool:
+def budget_remaining(
+    organization: Organization, settings: AssistantSettings | None = None
+) -> int | None:
+    """Tokens left in this month's budget (0 when used up); None without a budget."""
     budget = (settings or settings_for(organization)).monthly_token_budget
-    return bool(budget) and tokens_used(organization) >= budget
+    return max(0, budget - tokens_used(organization)) if budget else None
+
+
+BUDGET_USED_UP = "The organization's monthly token budget is used up: the offline analyst answers."
 
 
 def backends_for(
     membership: Membership, settings: AssistantSettings | None = None
-) -> tuple[list[Backend], list[str]]:
-    """The backends to try in order, the offline analyst last; and notices for the answer (the
-    budget is exhausted, a key cannot be decrypted). `settings`: the organization's, when the
-    caller has them."""
+) -> tuple[list[Backend], list[str], int | None]:
+    """The backends to try in order, the offline analyst last; notices for the answer (the
+    budget is exhausted, a key cannot be decrypted); the tokens left in the budget (None
+    without one). `settings`: the organization's, when the caller has them."""
     from .backends.offline import OfflineAnalyst
 
     organization = membership.organization
     notices: list[str] = []
     backends: list[Backend] = []
     providers = list(Provider.objects.for_org(organization).filter(enabled=True))
-    if providers and budget_exhausted(organization, settings):
-        notices.append(
-            "The organization's monthly token budget is used up: the offline analyst answers."
-        )
-        providers = []
+    remaining = budget_remaining(organization, settings) if providers else None
+    if remaining == 0:
+        notices.append(BUDGET_USED_UP)
+        providers, remaining = [], None  # the offline analyst costs no tokens
     for provider in providers:
         try:
             backends.append(backend_for(provider))
         except Exception:  # noqa: BLE001 - an undecryptable key (rotated SECRET_KEY)
             notices.append(f"Provider {provider.name} is skipped: its API key cannot be read.")
     backends.append(OfflineAnalyst())
-    return backends, notices
+    return backends, notices, remaining

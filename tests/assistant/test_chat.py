@@ -325,6 +325,19 @@ def test_an_exhausted_budget_leaves_the_offline_analyst(org, admin, estate, serv
     assert body.strip()
 
 
+def test_a_budget_that_runs_out_between_tool_rounds_ends_the_answer(org, admin, estate, servers):
+    openai_server, _ = servers
+    configure(org, servers, budget=30)  # each turn reports 11 + 7 tokens
+    openai_server.script += [
+        Reply(words=[f"Round {i}. "], tool_calls=[(f"call_{i}", "query_inventory", QUERY)])
+        for i in range(3)
+    ]
+    _, events = ask(client_for(admin), org)
+    body, footer = final(events)
+    assert len(openai_server.served) == 2  # 36 tokens after two turns: no third
+    assert "Round 1." in body and "budget ran out during this answer" in footer
+
+
 def test_stop_ends_the_upstream_request_and_keeps_the_partial_answer(org, admin, estate, servers):
     openai_server, _ = servers
     configure(org, servers)
@@ -351,6 +364,8 @@ def test_stop_ends_the_upstream_request_and_keeps_the_partial_answer(org, admin,
         message = ChatMessage.objects.get(pk=pk)
         stopped = AuditEvent.objects.get(action="assistant.stop")
     assert message.status == "stopped" and message.content.startswith("First")
+    # The provider reported no usage (stopped before its end): counted by estimate.
+    assert message.tokens_in > 100 and message.tokens_out >= 1
     assert stopped.actor_id == str(admin.pk) and stopped.data["message"] == pk
 
 
