@@ -443,6 +443,18 @@ def test_another_members_or_organizations_answer_is_a_404(org, other_org, admin,
     assert client_for(outsider).get(url).status_code == 404
     assert client_for(editor).post(f"/o/{org.slug}/assistant/stop/{pk}/").status_code == 404
     assert not servers[0].served  # nothing was streamed
+    # Another member's conversation, or another organization's, can be neither read nor
+    # continued: a 404, and nothing added to it.
+    conversation = re.search(r'name="conversation"[^>]*value="(\d+)"', fragment.content.decode())
+    conversation = conversation.group(1)
+    assert client_for(editor).get(
+        f"/o/{org.slug}/assistant/?c={conversation}").status_code == 404  # fmt: skip
+    more = {"question": "more", "conversation": conversation}
+    assert client_for(editor).post(f"/o/{org.slug}/assistant/ask/", more).status_code == 404
+    elsewhere = client_for(outsider).post(f"/o/{other_org.slug}/assistant/ask/", more)
+    assert elsewhere.status_code == 404
+    with tenant_scope(org):
+        assert ChatMessage.objects.filter(conversation_id=conversation).count() == 2
 
 
 def test_settings_keep_keys_write_only_and_are_for_admins(org, admin, editor, auditor):
