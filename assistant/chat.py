@@ -482,3 +482,38 @@ def _save(pending: ChatMessage, state: _State) -> ChatMessage:
             },
         )
     return pending
+
+
+ABANDONED_AFTER_SECONDS = 3600  # far longer than any answer: five turns at a generous timeout each
+
+
+def close_abandoned(organization, now=None) -> int:
+    """Answers that will never finish, closed and audited: a question whose stream was never
+    opened (the page closed first), or an answer whose process ended mid-stream. Each becomes
+    failed, with its assistant.answer event (status abandoned), so that every question in the
+    audit log has its answer event. Runs in the caller's tenant scope."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cutoff = (now or timezone.now()) - timedelta(seconds=ABANDONED_AFTER_SECONDS)
+    stale = ChatMessage.objects.for_org(organization).filter(
+        role=ChatMessage.ASSISTANT,
+        status__in=[ChatMessage.PENDING, ChatMessage.STREAMING],
+        created_at__lt=cutoff,
+    )
+    closed = 0
+    for message in stale.select_related("conversation"):
+        with transaction.atomic():
+            was = message.status
+            message.status = ChatMessage.FAILED
+            message.save(update_fields=["status"])
+            audit.record(
+                "assistant.answer",
+                target=message.conversation,
+                data={"message": message.pk, "status": "abandoned", "was": was,
+                      "provider": message.provider, "model": message.model,
+                      "answer": redact(message.content)[:2000]},
+            )  # fmt: skip
+        closed += 1
+    return closed

@@ -540,3 +540,33 @@ def test_assistant_use_per_member_for_auditors(org, admin, editor, auditor, esta
     actions = re.findall(r"<td><code>(assistant\.\w+)</code></td>\s*<td>([^<]*)</td>", log)
     assert {action for action, _ in actions} == {"assistant.prompt", "assistant.answer"}
     assert {actor for _, actor in actions} == {admin.email}
+
+
+def test_answers_that_will_never_finish_are_closed_and_audited(org, admin, estate, servers):
+    from datetime import timedelta
+
+    from django_celery_beat.models import PeriodicTask
+
+    from assistant.tasks import close_abandoned_answers
+
+    client = client_for(admin)
+
+    def asked(question):
+        fragment = client.post(f"/o/{org.slug}/assistant/ask/", {"question": question})
+        return re.search(r'sse-connect="[^"]*/(\d+)/"', fragment.content.decode())
+
+    stale, fresh = asked("closed the page at once"), asked("still to be read")
+    with tenant_scope(org):
+        ChatMessage.objects.filter(pk=stale.group(1)).update(
+            created_at=timezone.now() - timedelta(hours=1)
+        )
+
+    assert close_abandoned_answers() == 1
+    with tenant_scope(org):
+        assert ChatMessage.objects.get(pk=stale.group(1)).status == "failed"
+        assert ChatMessage.objects.get(pk=fresh.group(1)).status == "pending"
+        [event] = AuditEvent.objects.filter(action="assistant.answer")
+    assert event.data["status"] == "abandoned" and event.data["message"] == int(stale.group(1))
+    assert event.actor_kind == "system"
+    task = PeriodicTask.objects.get(name="Close abandoned assistant answers")
+    assert task.task == "assistant.close_abandoned_answers" and task.enabled
