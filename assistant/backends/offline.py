@@ -51,6 +51,13 @@ class OfflineAnalyst:
             text = missing_tag_answer(asked, result)
         else:
             text = self.answer(request)
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.role == "assistant" and last.content and not last.tool_calls:
+            # A provider failed mid-answer (assistant.failover): its words stay on the page.
+            text = (
+                "\n\n*The provider stopped mid-answer; the offline analyst answers from the data:*\n\n"
+                + text
+            )
         for chunk in chunks(text):
             yield TextDelta(chunk)
         yield Usage(0, 0)

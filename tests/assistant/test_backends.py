@@ -273,3 +273,14 @@ def test_stopping_ends_the_upstream_stream(provider, openai_server, anthropic_se
     assert served.finished.wait(10)
     assert served.cancelled
     assert served.sent < 50  # of 200 words: it stopped early
+
+
+def test_the_offline_analyst_taking_over_mid_answer_says_so(openai_server):
+    from assistant.backends.offline import OfflineAnalyst
+
+    openai_server.script.append(Reply(words=["Three ", "instances ", "lack "], error_after=2))
+    question = Request(system="", messages=QUESTION.messages, facts={"resources": 3}, mode="x")
+    events = list(failover.stream([openai_backend(openai_server), OfflineAnalyst()], question))
+
+    text = text_of(events)
+    assert text.startswith("Three instances \n\n*The provider stopped mid-answer; the offline")
