@@ -25,6 +25,7 @@ from .. import untrusted
 from .base import Done, Event, Request, TextDelta, ToolCall, ToolCallEvent, Usage
 
 WORDS_PER_CHUNK = 4
+TAKING_OVER = "The provider stopped mid-answer; the offline analyst answers from the data:"
 ARNS_PER_CALL = 20  # the Resource Groups Tagging API's limit per call
 
 
@@ -54,10 +55,7 @@ class OfflineAnalyst:
         last = request.messages[-1] if request.messages else None
         if last is not None and last.role == "assistant" and last.content and not last.tool_calls:
             # A provider failed mid-answer (assistant.failover): its words stay on the page.
-            text = (
-                "\n\n*The provider stopped mid-answer; the offline analyst answers from the data:*\n\n"
-                + text
-            )
+            text = f"\n\n*{TAKING_OVER}*\n\n{text}"
         for chunk in chunks(text):
             yield TextDelta(chunk)
         yield Usage(0, 0)
