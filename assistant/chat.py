@@ -254,7 +254,7 @@ def answer(
             _cite_links(state, request.facts)
             # Not an answer pieced together after a failure: once the provider is back, the
             # same question deserves its answer, not an hour of the fallback's.
-            if state.provider and not state.failovers:
+            if state.provider and not state.failovers and not state.truncated:
                 cache.set(key, {"text": redact(state.text), "provider": state.provider,
                                 "model": state.model, "citations": state.citations},
                           CACHE_SECONDS)  # fmt: skip
@@ -311,6 +311,7 @@ class _State:
     tokens_out: int = 0
     first_token: float | None = None
     cached: bool = False
+    truncated: bool = False  # ended by the budget: never cached
     status: str = ChatMessage.STOPPED
     failovers: list | None = None
     citations: list | None = None
@@ -341,6 +342,7 @@ def _run(
 
     for round_number in range(MAX_TOOL_ROUNDS + 1):
         if budget_left is not None and state.tokens_in + state.tokens_out >= budget_left:
+            state.truncated = True
             yield Notice("The monthly token budget ran out during this answer: it ends here.")
             return
         if round_number == MAX_TOOL_ROUNDS:
@@ -506,8 +508,11 @@ def close_abandoned(organization, now=None) -> int:
     for message in stale.select_related("conversation"):
         with transaction.atomic():
             was = message.status
-            message.status = ChatMessage.FAILED
-            message.save(update_fields=["status"])
+            # Only if it is still as read: a stream that claims or saves it meanwhile wins.
+            if not ChatMessage.objects.filter(pk=message.pk, status=was).update(
+                status=ChatMessage.FAILED
+            ):
+                continue
             audit.record(
                 "assistant.answer",
                 target=message.conversation,

@@ -103,10 +103,10 @@ def sources(facts: Any) -> dict[str, str]:
             elif "rule_id" in facts:
                 label = f"Rule {facts['rule_id']}: {facts.get('title', '')}"
             elif "name" in facts or "resource" in facts:
-                label = facts.get("name") or facts["resource"]
+                label = facts.get("name") or facts.get("resource") or facts.get("arn")
             else:
-                label = f"Scan {facts.get('id', '')}"
-            found[facts["url"]] = str(label).strip()
+                label = f"Scan {facts['id']}" if "id" in facts else None
+            found[facts["url"]] = str(label or facts["url"]).strip() or facts["url"]
         if isinstance(facts.get("findings_url"), str):
             found[facts["findings_url"]] = f"Open findings of {facts.get('rule_id', '')}"
         if isinstance(facts.get("untagged_url"), str):

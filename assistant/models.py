@@ -36,7 +36,10 @@ def endpoint_problem(url: str) -> str | None:
     """Why a provider's base URL is refused, or None. http(s) only. Private addresses are
     allowed (a vLLM or Ollama inside the network is the usual case); link-local ones are not:
     169.254.169.254 is the cloud's instance-metadata service, whose credentials the portal's
-    requests would carry off to whoever reads the provider's errors."""
+    requests would carry off to whoever reads the provider's errors. A literal address is
+    checked (an IPv4-mapped IPv6 one too); a host name is not resolved here, and redirects are
+    never followed (assistant.backends), so a name that resolves to such an address is the
+    residual case, for the network's egress rules."""
     import ipaddress
     from urllib.parse import urlsplit
 
@@ -47,7 +50,12 @@ def endpoint_problem(url: str) -> str | None:
         address = ipaddress.ip_address((parts.hostname or "").strip("[]"))
     except ValueError:
         return None  # a host name
-    if address.is_link_local or str(address) == "fd00:ec2::254":
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:169.254.169.254
+    if (
+        address.is_link_local
+        or (mapped and mapped.is_link_local)
+        or str(address) == "fd00:ec2::254"
+    ):
         return "The base URL may not be a link-local address (the instance-metadata service)."
     return None
 

@@ -65,6 +65,7 @@ class AnthropicBackend(SdkBackend):
             base_url=self._base_url or None,
             timeout=self._timeout,
             max_retries=0,  # failover, not retries, moves a failed request on
+            http_client=anthropic.DefaultHttpxClient(follow_redirects=False),  # as openai_chat
         )
 
     def stream(self, request: Request) -> Iterator[Event]:
@@ -117,6 +118,8 @@ class AnthropicBackend(SdkBackend):
         except Exception as exc:  # noqa: BLE001
             raise as_provider_error(exc, self.name) from exc
         finally:
+            if request.cancel is not None:
+                request.cancel.forget(stream)
             stream.close()  # also when the consumer stops early: the upstream request ends
         if stop is None:  # no stop reason: the connection dropped before message_delta
             raise ProviderError("connection", f"{self.name}: the stream ended early")

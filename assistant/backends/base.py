@@ -106,6 +106,13 @@ class Cancel:
         if cancelled:
             stream.close()
 
+    def forget(self, stream: Any) -> None:
+        """The backend is done reading `stream` (its connection may go back to the pool and
+        serve another request): a later cancel() must not touch it."""
+        with self._lock:
+            if stream in self._open:
+                self._open.remove(stream)
+
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
@@ -123,7 +130,9 @@ def _interrupt(stream: Any) -> None:
     network = (getattr(response, "extensions", None) or {}).get("network_stream")
     sock = network.get_extra_info("socket") if network is not None else None
     if sock is not None:
-        sock.shutdown(socket.SHUT_RDWR)
+        # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would drop its TLS
+        # state from this thread while the reader is inside it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
     else:
         stream.close()
 

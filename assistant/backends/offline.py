@@ -99,7 +99,7 @@ def missing_tag_answer(asked: dict[str, Any], content: str) -> str:
         found = None
     if not isinstance(found, dict) or "total" not in found:
         error = found.get("error") if isinstance(found, dict) else None
-        return f"I could not search the inventory: {untrusted.clean(str(error or content), 200)}"
+        return f"I could not search the inventory: {untrusted.code(str(error or content), 200)}"
     arguments = asked["arguments"]
     what = asked["what"]
     key = untrusted.code(arguments["missing_tag"], 64)

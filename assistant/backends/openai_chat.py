@@ -89,6 +89,9 @@ class OpenAIChatBackend(SdkBackend):
             base_url=self._base_url or None,
             timeout=self._timeout,
             max_retries=0,  # failover, not retries, moves a failed request on
+            # A redirect is refused, not followed: the key and the question go only to the
+            # configured endpoint (assistant.models.endpoint_problem).
+            http_client=openai.DefaultHttpxClient(follow_redirects=False),
         )
 
     def stream(self, request: Request) -> Iterator[Event]:
@@ -138,6 +141,8 @@ class OpenAIChatBackend(SdkBackend):
         except Exception as exc:  # noqa: BLE001
             raise as_provider_error(exc, self.name) from exc
         finally:
+            if request.cancel is not None:
+                request.cancel.forget(stream)
             stream.close()  # also when the consumer stops early: the upstream request ends
         if stop is None:  # the body ended without a finish reason: the connection dropped
             raise ProviderError("connection", f"{self.name}: the stream ended early")

@@ -82,7 +82,8 @@ def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
     # around it (a service's tenant_scope inside the view's) sets nothing.
     outer = getattr(connection, "tagsense_scope_values", None)
     previous = _UNSET if outer is None else outer
-    outermost = not connection.in_atomic_block  # its transaction ends with it
+    # Its transaction ends with it (not so under a manual set_autocommit(False)).
+    outermost = connection.get_autocommit() and not connection.in_atomic_block
     with transaction.atomic(using=using):
         if previous != values:
             _set(connection, values)

@@ -284,3 +284,23 @@ def test_the_offline_analyst_taking_over_mid_answer_says_so(openai_server):
 
     text = text_of(events)
     assert text.startswith("Three instances \n\n*The provider stopped mid-answer; the offline")
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_stream_read_to_its_end_is_no_longer_cancellable(kind, openai_server, anthropic_server):
+    """Its connection goes back to the pool and may serve another member's request: a stop
+    pressed later must not shut that connection down."""
+    from dataclasses import replace
+
+    from assistant.backends.base import Cancel
+
+    server = openai_server if kind == "openai" else anthropic_server
+    backend = openai_backend(server) if kind == "openai" else anthropic_backend(server)
+    server.script.append(Reply(words=["Done."]))
+    cancel = Cancel()
+    events = list(backend.stream(replace(QUESTION, cancel=cancel)))
+    assert text_of(events) == "Done."
+    assert cancel._open == []
+    server.script.append(Reply(words=["Still ", "fine."]))
+    cancel.cancel()  # pressed after the first answer ended
+    assert text_of(backend.stream(QUESTION)) == "Still fine."

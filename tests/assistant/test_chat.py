@@ -336,6 +336,12 @@ def test_a_budget_that_runs_out_between_tool_rounds_ends_the_answer(org, admin, 
     body, footer = final(events)
     assert len(openai_server.served) == 2  # 36 tokens after two turns: no third
     assert "Round 1." in body and "budget ran out during this answer" in footer
+    # Cut short by the budget, the answer is not cached: with a new budget, it is asked again.
+    with tenant_scope(org):
+        services.update_settings(org, temperature=0.2, max_tokens=512, monthly_token_budget=0)
+    openai_server.script.append(Reply(words=["Whole answer."]))
+    body, footer = final(ask(client_for(admin), org)[1])
+    assert "Whole answer." in body and "from cache" not in footer
 
 
 def test_stop_ends_the_upstream_request_and_keeps_the_partial_answer(org, admin, estate, servers):
@@ -509,7 +515,8 @@ def test_a_key_is_never_sent_to_an_endpoint_it_was_not_entered_for(org, admin):
     assert event.data["changed"]["api_key"] == "removed: the endpoint changed"
 
     # The instance-metadata service, or a scheme other than http(s), is refused outright.
-    for url in ("http://169.254.169.254/latest/", "http://[fd00:ec2::254]/", "ftp://llm.example/"):
+    for url in ("http://169.254.169.254/latest/", "http://[fd00:ec2::254]/", "ftp://llm.example/",
+                "http://[::ffff:169.254.169.254]/"):  # fmt: skip
         refused = client.post(f"/o/{org.slug}/assistant/settings/", {**moved, "base_url": url})
         assert refused.status_code == 400 and "Nothing was saved" in refused.content.decode()
     with tenant_scope(org):

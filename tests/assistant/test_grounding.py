@@ -144,3 +144,12 @@ def test_the_snapshot_is_stable_and_follows_the_estate(org, estate, admin):
     with tenant_scope(org):
         make_resource(org, estate["accounts"][A], "pay-new", "ec2:instance", {})
     assert grounding(org, admin).snapshot != first.snapshot
+
+
+def test_a_resource_without_a_name_is_still_a_source():
+    from assistant.grounding import sources
+
+    facts = {"top_violations": [{"rule_id": "r1", "title": "t", "url": "/o/a/rules/r1/",
+             "examples": [{"name": "", "arn": "arn:aws:ec2:::instance/i-1",
+                           "url": "/o/a/inventory/resources/7/"}]}]}  # fmt: skip
+    assert sources(facts)["/o/a/inventory/resources/7/"] == "arn:aws:ec2:::instance/i-1"
