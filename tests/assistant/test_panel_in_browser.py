@@ -88,7 +88,8 @@ def test_a_long_answer_streams_block_by_block_and_ends_whole_with_a_copy_button(
     configure(org, servers)
     gate = threading.Event()
     paragraphs = [f"Paragraph {i} names the **untagged** instances." for i in range(6)]
-    text = "\n\n".join(paragraphs) + "\n\n```bash\naws ec2 create-tags --resources i-1\n```\n"
+    arns = " ".join(f"arn:aws:ec2:eu-west-1:123456789012:instance/i-{i:017x}" for i in range(8))
+    text = "\n\n".join(paragraphs) + f"\n\n```bash\naws ec2 create-tags --resources {arns}\n```\n"
     words = [word + " " for word in text.split(" ")]
     split = len(words) // 2
     openai_server.script.append(Reply(words=words, gate=gate, gate_after=split))
@@ -107,4 +108,6 @@ def test_a_long_answer_streams_block_by_block_and_ends_whole_with_a_copy_button(
     for paragraph in ("Paragraph 0 names", "Paragraph 5 names"):
         assert body.locator("p", has_text=paragraph).count() == 1
     assert body.locator("pre [data-copy-button]").count() == 1
+    # A long command scrolls inside its block; the page itself never scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.errors == []
