@@ -216,9 +216,11 @@ def answer(
     membership: Membership, prepared: Prepared, actor: Actor, should_stop=lambda: False
 ) -> Iterator[Any]:
     """Stream the prepared answer: Notice, Answering, Token, ToolUse events, then Finished
-    with the saved message. `should_stop` is asked after each event (the stop button): the
-    upstream request is then closed and the partial answer saved as stopped. Closing the
-    generator (the member went away) does the same, without the Finished event."""
+    with the saved message. `should_stop` (the stop button) is asked by a watcher thread, not
+    on every token: when it says so, the request in flight is cancelled, and the stream ends
+    at its next event or at once if the provider is silent; the partial answer is saved as
+    stopped. Closing the generator (the member went away) does the same, without the Finished
+    event."""
     organization = membership.organization
     pending, request, backends = prepared.pending, prepared.request, prepared.backends
 
@@ -228,8 +230,11 @@ def answer(
     for notice in prepared.notices:
         yield Notice(notice)
 
-    state = _State(started=prepared.started, should_stop=should_stop)
+    cancel = Cancel()
+    state = _State(started=prepared.started, cancel=cancel)
     key = _cache_key(membership, prepared.snapshot, pending.mode, request.messages, backends)
+    watcher = _StopWatcher(should_stop, cancel)
+    watcher.start()
     try:
         hit = cache.get(key)
         if hit is not None:
@@ -243,14 +248,8 @@ def answer(
                 yield Token(word)
                 state.check()
         else:
-            cancel = Cancel()
-            watcher = _StopWatcher(should_stop, cancel)
-            watcher.start()
-            try:
-                yield from _run(membership, scope, backends, replace(request, cancel=cancel),
-                                state, prepared.budget_left)  # fmt: skip
-            finally:
-                watcher.done.set()
+            yield from _run(membership, scope, backends, replace(request, cancel=cancel),
+                            state, prepared.budget_left)  # fmt: skip
             _cite_links(state, request.facts)
             # Not an answer pieced together after a failure: once the provider is back, the
             # same question deserves its answer, not an hour of the fallback's.
@@ -271,6 +270,7 @@ def answer(
         state.status = ChatMessage.FAILED
         raise
     finally:
+        watcher.done.set()
         # Also on a stop (GeneratorExit): the partial answer is kept, marked stopped.
         with scope():
             saved = _save(pending, state)
@@ -278,8 +278,9 @@ def answer(
 
 
 class _StopWatcher(threading.Thread):
-    """Asks `should_stop` every POLL_SECONDS while the providers stream, and cancels the
-    request in flight when it says so: a provider that has gone silent is not waited for."""
+    """Asks `should_stop` every POLL_SECONDS while an answer streams, and cancels the request
+    in flight when it says so: a provider that has gone silent is not waited for, and the
+    stream is not slowed by a look at the shared cache on every token."""
 
     POLL_SECONDS = 0.25
 
@@ -292,7 +293,7 @@ class _StopWatcher(threading.Thread):
         while not self.done.wait(self.POLL_SECONDS):
             try:
                 stop = self.should_stop()
-            except Exception:  # noqa: BLE001 - the cache is down: the per-event check remains
+            except Exception:  # noqa: BLE001 - the cache is down: try again at the next poll
                 logger.warning("the assistant's stop check failed", exc_info=True)
                 continue
             if stop:
@@ -303,7 +304,7 @@ class _StopWatcher(threading.Thread):
 @dataclass
 class _State:
     started: float
-    should_stop: Any = None
+    cancel: Cancel | None = None  # set by the stop watcher
     text: str = ""
     provider: str = ""
     model: str = ""
@@ -327,7 +328,7 @@ class _State:
         self.tokens_out += len(streamed) // CHARS_PER_TOKEN
 
     def check(self) -> None:
-        if self.should_stop is not None and self.should_stop():
+        if self.cancel is not None and self.cancel.cancelled:
             raise _Stopped
 
 

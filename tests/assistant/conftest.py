@@ -167,6 +167,17 @@ def costs(org, estate):
         add_cost(org, r["plat-api"], 100)
 
 
+@pytest.fixture
+def servers():
+    """A local OpenAI-compatible server and a local Anthropic one (tests/assistant/llm_servers)."""
+    from tests.assistant.llm_servers import AnthropicServer, OpenAIServer
+
+    openai_server, anthropic_server = OpenAIServer(), AnthropicServer()
+    yield openai_server, anthropic_server
+    openai_server.stop()
+    anthropic_server.stop()
+
+
 def membership_of(organization, user) -> Membership:
     with tenant_scope(organization):
         return Membership.objects.select_related("organization").get(user=user)

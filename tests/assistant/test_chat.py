@@ -8,40 +8,25 @@ from __future__ import annotations
 import re
 import threading
 import time
-import uuid
 
 import pytest
-from django.core.cache import cache
 from django.db import connections
 from django.utils import timezone
 
 from assistant import services
 from assistant.models import ChatMessage, Provider
 from audit.models import AuditEvent
-from inventory.models import AwsAccount, Resource
+from inventory.models import Resource
 from tagsense.tenancy.db import tenant_scope
-from tests.assistant.llm_servers import AnthropicServer, OpenAIServer, Reply
+from tests.assistant.conftest import make_resource
+from tests.assistant.llm_servers import Reply
 from tests.conftest import client_for
+from tests.inventory.conftest import make_account
 
 pytestmark = pytest.mark.django_db
 
 QUESTION = "Which production instances lack an Owner tag?"
 QUERY = {"resource_type": "ec2:instance", "tag": "Environment=prod", "missing_tag": "Owner"}
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def servers():
-    openai_server, anthropic_server = OpenAIServer(), AnthropicServer()
-    yield openai_server, anthropic_server
-    openai_server.stop()
-    anthropic_server.stop()
 
 
 @pytest.fixture
@@ -50,25 +35,18 @@ def estate(org, team):
     without an Owner tag in both."""
     from inventory import services as inventory_services
 
-    now = timezone.now()
-    made = {}
+    a, b = make_account(org, "111111111111"), make_account(org, "222222222222")
     with tenant_scope(org):
-        a = AwsAccount.objects.create(organization=org, account_id="111111111111")
-        b = AwsAccount.objects.create(organization=org, account_id="222222222222")
         inventory_services.grant_account(a, team)
-        for name, account, tags in [
-            ("web-owned", a, {"Environment": "prod", "Owner": "ana@acme.example"}),
-            ("web-orphan", a, {"Environment": "prod"}),
-            ("dev-orphan", a, {"Environment": "dev"}),
-            ("billing-orphan", b, {"Environment": "prod", "db_password": "hunter2"}),
-        ]:
-            made[name] = Resource.objects.create(
-                organization=org, account=account,
-                arn=f"arn:aws:ec2:eu-west-1:{account.account_id}:instance/i-{uuid.uuid4().hex[:12]}",
-                region="eu-west-1", resource_type="ec2:instance", resource_id=name, name=name,
-                tags=tags, fingerprint="x", first_seen=now, last_written=now,
-            )  # fmt: skip
-    return made
+        return {
+            name: make_resource(org, account, name, "ec2:instance", tags)
+            for name, account, tags in [
+                ("web-owned", a, {"Environment": "prod", "Owner": "ana@acme.example"}),
+                ("web-orphan", a, {"Environment": "prod"}),
+                ("dev-orphan", a, {"Environment": "dev"}),
+                ("billing-orphan", b, {"Environment": "prod", "db_password": "hunter2"}),
+            ]
+        }
 
 
 def configure(org, servers, *, budget=0):

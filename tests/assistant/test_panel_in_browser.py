@@ -10,20 +10,10 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from tests.assistant.llm_servers import OpenAIServer, Reply
+from tests.assistant.llm_servers import Reply
 from tests.assistant.test_chat import QUESTION, configure
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def servers():
-    from tests.assistant.llm_servers import AnthropicServer
-
-    openai_server, anthropic_server = OpenAIServer(), AnthropicServer()
-    yield openai_server, anthropic_server
-    openai_server.stop()
-    anthropic_server.stop()
 
 
 def _signed_in(page, live_server, user) -> None:
@@ -35,23 +25,26 @@ def _signed_in(page, live_server, user) -> None:
     )
 
 
-def test_words_show_before_the_last_is_sent_and_stop_ends_the_stream(
-    browser_page, live_server, org, admin, servers
-):
-    from django.core.cache import cache
-
-    cache.clear()
-    openai_server, _ = servers
+def _asked(page, live_server, org, user, servers, reply):
+    """The full page, signed in as `user`, after asking QUESTION of the local OpenAI-compatible
+    provider, which answers with `reply`."""
     configure(org, servers)
-    gate = threading.Event()
-    words = ["First ", "words ", *(f"w{i} " for i in range(300))]
-    openai_server.script.append(Reply(words=words, gate=gate, delay=0.01))
-    page = browser_page
-    _signed_in(page, live_server, admin)
-
+    servers[0].script.append(reply)
+    _signed_in(page, live_server, user)
     page.goto(f"{live_server.url}/o/{org.slug}/assistant/")
     page.fill("textarea[name=question]", QUESTION)
     page.click("form.assistant-ask button[type=submit]")
+    return page
+
+
+def test_words_show_before_the_last_is_sent_and_stop_ends_the_stream(
+    browser_page, live_server, org, admin, servers
+):
+    openai_server, _ = servers
+    gate = threading.Event()
+    words = ["First ", "words ", *(f"w{i} " for i in range(300))]
+    page = _asked(browser_page, live_server, org, admin, servers,
+                  Reply(words=words, gate=gate, delay=0.01))  # fmt: skip
     page.locator(".turn-assistant .answer-body").filter(has_text="First").wait_for(timeout=15000)
     served = openai_server.served[0]
     assert not served.finished.is_set() and served.sent < len(words)  # the rest is not sent
@@ -81,24 +74,13 @@ def test_every_page_opens_the_panel(browser_page, live_server, org, admin):
 def test_a_long_answer_streams_block_by_block_and_ends_whole_with_a_copy_button(
     browser_page, live_server, org, admin, servers
 ):
-    from django.core.cache import cache
-
-    cache.clear()
-    openai_server, _ = servers
-    configure(org, servers)
     gate = threading.Event()
     paragraphs = [f"Paragraph {i} names the **untagged** instances." for i in range(6)]
     arns = " ".join(f"arn:aws:ec2:eu-west-1:123456789012:instance/i-{i:017x}" for i in range(8))
     text = "\n\n".join(paragraphs) + f"\n\n```bash\naws ec2 create-tags --resources {arns}\n```\n"
     words = [word + " " for word in text.split(" ")]
-    split = len(words) // 2
-    openai_server.script.append(Reply(words=words, gate=gate, gate_after=split))
-    page = browser_page
-    _signed_in(page, live_server, admin)
-
-    page.goto(f"{live_server.url}/o/{org.slug}/assistant/")
-    page.fill("textarea[name=question]", QUESTION)
-    page.click("form.assistant-ask button[type=submit]")
+    page = _asked(browser_page, live_server, org, admin, servers,
+                  Reply(words=words, gate=gate, gate_after=len(words) // 2))  # fmt: skip
     # Half sent: the settled paragraphs show, once each, before the rest exists.
     page.locator(".answer-settled").filter(has_text="Paragraph 1 names").wait_for(timeout=15000)
     assert page.locator(".turn-assistant p", has_text="Paragraph 0 names").count() == 1
