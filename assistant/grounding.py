@@ -128,7 +128,9 @@ def digest(facts: dict[str, Any]) -> str:
 # Facts ----------------------------------------------------------------------------------------
 
 
-def _url(organization, name: str, **kwargs: Any) -> str:
+def org_url(organization, name: str, **kwargs: Any) -> str:
+    """The path of the portal's view `name` in `organization` (the grounding's and the tools'
+    links)."""
     return reverse(name, kwargs={"org_slug": organization.slug, **kwargs})
 
 
@@ -192,7 +194,7 @@ def _inventory(membership: Membership) -> dict[str, Any]:
         "resources": summary["resource_count"],
         "untagged": summary["untagged_count"],
         "untagged_percent": summary["untagged_percent"],
-        "untagged_url": _url(organization, "inventory") + "?untagged=on",
+        "untagged_url": org_url(organization, "inventory") + "?untagged=on",
         "by_type": [
             {"type": row["resource_type"], "resources": row["total"], "untagged": row["untagged"]}
             for row in sorted(summary["by_type"], key=lambda r: (-r["total"], r["resource_type"]))
@@ -216,7 +218,7 @@ def _compliance(membership: Membership) -> dict[str, Any]:
     names = dict(AwsAccount.objects.restrict(membership).values_list("account_id", "name"))
     frameworks = []
     for framework in Framework.objects.restrict(membership).prefetch_related("controls"):
-        url = _url(organization, "framework-detail", slug=framework.slug)
+        url = org_url(organization, "framework-detail", slug=framework.slug)
         controls = []
         for control in framework.controls.all():
             score = card.controls.get(
@@ -300,7 +302,7 @@ def _top_violations(membership: Membership, patterns) -> list[dict[str, Any]]:
         ((rules[pk], kinds) for pk, kinds in ranked if pk in rules),
         key=lambda rk: (-sum(rk[1].values()), rk[0].rule_id),
     )[:TOP_RULES]
-    findings_url = _url(organization, "findings")
+    findings_url = org_url(organization, "findings")
     result = []
     for rule, kinds in ranked:
         examples = []
@@ -316,7 +318,7 @@ def _top_violations(membership: Membership, patterns) -> list[dict[str, Any]]:
                     "arn": resource.arn,
                     "type": resource.resource_type,
                     "region": resource.region,
-                    "url": _url(organization, "resource-detail", pk=resource.pk),
+                    "url": org_url(organization, "resource-detail", pk=resource.pk),
                     "kind": finding.kind,
                     "found_key": untrusted.clean(finding.found_key, 64)
                     if finding.found_key
@@ -334,7 +336,7 @@ def _top_violations(membership: Membership, patterns) -> list[dict[str, Any]]:
                 "key": spec.get("key", ""),
                 "open": sum(kinds.values()),
                 "by_kind": dict(sorted(kinds.items())),
-                "url": _url(organization, "rule-edit", rule_id=rule.rule_id),
+                "url": org_url(organization, "rule-edit", rule_id=rule.rule_id),
                 "findings_url": f"{findings_url}?rule={rule.rule_id}&status=open",
                 "examples": examples,
             }
@@ -406,7 +408,7 @@ def _recent_changes(membership: Membership, patterns) -> list[dict[str, Any]]:
             "kind": event.kind,
             "resource": untrusted.clean(event.resource.name or event.resource.resource_id, 80),
             "arn": event.resource.arn,
-            "url": _url(organization, "resource-detail", pk=event.resource_id),
+            "url": org_url(organization, "resource-detail", pk=event.resource_id),
             "changes": [
                 {
                     "key": untrusted.clean(change.get("key", ""), 64),
@@ -444,7 +446,7 @@ def _recent_scans(membership: Membership) -> list[dict[str, Any]]:
             "changed": scan.changed,
             "deleted": scan.deleted,
             "failed_units": scan.units_failed,
-            "url": _url(organization, "scan-detail", pk=scan.pk),
+            "url": org_url(organization, "scan-detail", pk=scan.pk),
         }
         for scan in scans
     ]

@@ -56,6 +56,6 @@ def _keep_key(match: re.Match[str]) -> str:
     return f"{match.group('key')}{quote}[REDACTED:secret]{quote}"
 
 
-def is_secret_key(key: str) -> bool:
+def names_a_secret(key: str) -> bool:
     """Whether a tag or setting key names a secret (its value is never shown to a model)."""
     return re.search(_SECRET_KEY_WORDS, key, re.I) is not None

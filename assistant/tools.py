@@ -31,10 +31,10 @@ from urllib.parse import urlencode
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
-from django.urls import reverse
 
 from . import untrusted
 from .backends.base import ToolCall, ToolSpec
+from .grounding import org_url
 
 if TYPE_CHECKING:
     from accounts.models import Membership
@@ -279,10 +279,6 @@ def _result(payload: dict[str, Any], rows: str, citations: list[Citation]) -> To
     return ToolResult(content=content, citations=unique)
 
 
-def _url(membership: Membership, name: str, **kwargs: Any) -> str:
-    return reverse(name, kwargs={"org_slug": membership.organization.slug, **kwargs})
-
-
 def _resource_row(membership: Membership, resource, patterns) -> dict[str, Any]:
     return {
         "name": untrusted.clean(resource.name or resource.resource_id, 80),
@@ -291,14 +287,14 @@ def _resource_row(membership: Membership, resource, patterns) -> dict[str, Any]:
         "account": resource.account.account_id,
         "region": resource.region,
         "tags": untrusted.tags(resource.tags, patterns),
-        "url": _url(membership, "resource-detail", pk=resource.pk),
+        "url": org_url(membership.organization, "resource-detail", pk=resource.pk),
     }
 
 
 def _citation(membership: Membership, resource) -> Citation:
     return Citation(
         label=untrusted.clean(resource.name or resource.resource_id, 80),
-        url=_url(membership, "resource-detail", pk=resource.pk),
+        url=org_url(membership.organization, "resource-detail", pk=resource.pk),
     )
 
 
@@ -434,22 +430,24 @@ def list_findings(membership: Membership, args: dict[str, Any]) -> ToolResult:
                     "arn": resource.arn,
                     "type": resource.resource_type,
                     "account": finding.account.account_id,
-                    "url": _url(membership, "resource-detail", pk=resource.pk),
+                    "url": org_url(membership.organization, "resource-detail", pk=resource.pk),
                 },
-                "rule_url": _url(membership, "rule-edit", rule_id=finding.rule.rule_id),
+                "rule_url": org_url(
+                    membership.organization, "rule-edit", rule_id=finding.rule.rule_id
+                ),
             }
         )
         citations.append(_citation(membership, resource))
         citations.append(
             Citation(
                 label=f"rule {finding.rule.rule_id}",
-                url=_url(membership, "rule-edit", rule_id=finding.rule.rule_id),
+                url=org_url(membership.organization, "rule-edit", rule_id=finding.rule.rule_id),
             )
         )
     query = {k: v for k, v in params.items() if v}
     if "resource_type" in args:
         query["type"] = args["resource_type"]
-    findings_url = _url(membership, "findings") + "?" + urlencode(query)
+    findings_url = org_url(membership.organization, "findings") + "?" + urlencode(query)
     citations.append(Citation(label="these findings", url=findings_url))
     payload = {"total": total, "findings_url": findings_url, "findings": rows}
     return _result(payload, "findings", citations)
@@ -495,7 +493,7 @@ def blast_radius(membership: Membership, args: dict[str, Any]) -> ToolResult:
                 name=untrusted.clean(r.name or r.resource_id, 80),
                 type=r.resource_type,
                 untagged=not r.tags,
-                url=_url(membership, "resource-detail", pk=r.pk),
+                url=org_url(membership.organization, "resource-detail", pk=r.pk),
             )
             citations.append(_citation(membership, r))
         else:
@@ -505,7 +503,7 @@ def blast_radius(membership: Membership, args: dict[str, Any]) -> ToolResult:
         "resource": {
             "name": untrusted.clean(resource.name or resource.resource_id, 80),
             "arn": resource.arn,
-            "url": _url(membership, "resource-detail", pk=resource.pk),
+            "url": org_url(membership.organization, "resource-detail", pk=resource.pk),
         },
         "direction": direction,
         "depth": depth,
@@ -573,7 +571,7 @@ def compliance_score(membership: Membership, args: dict[str, Any]) -> ToolResult
             raise ToolError("argument control needs framework (the control's framework slug)")
         rows, citations = [], []
         for framework in frameworks:
-            url = _url(membership, "framework-detail", slug=framework.slug)
+            url = org_url(membership.organization, "framework-detail", slug=framework.slug)
             rows.append(
                 {
                     "framework": framework.slug,
@@ -592,7 +590,7 @@ def compliance_score(membership: Membership, args: dict[str, Any]) -> ToolResult
         raise ToolError(
             f"no framework {untrusted.quote(args['framework'], 64)}; frameworks: {known}"
         )
-    url = _url(membership, "framework-detail", slug=framework.slug)
+    url = org_url(membership.organization, "framework-detail", slug=framework.slug)
     controls = list(framework.controls.all())
     if "control" not in args:
         rows = []
@@ -648,7 +646,9 @@ def compliance_score(membership: Membership, args: dict[str, Any]) -> ToolResult
                         finding.resource.name or finding.resource.resource_id, 80
                     ),
                     "arn": finding.resource.arn,
-                    "url": _url(membership, "resource-detail", pk=finding.resource.pk),
+                    "url": org_url(
+                        membership.organization, "resource-detail", pk=finding.resource.pk
+                    ),
                 }
             )
             citations.append(_citation(membership, finding.resource))

@@ -16,20 +16,9 @@ from collections.abc import Iterable, Mapping
 
 from policies.spec import glob_match
 
+from .redact import names_a_secret
+
 REDACTED = "[redacted]"
-# Keys whose value is never shown, whatever the organization's rules (ASCII case ignored).
-SECRET_KEYS = (
-    "*password*",
-    "*passwd*",
-    "*secret*",
-    "*token*",
-    "*api_key*",
-    "*apikey*",
-    "*api-key*",
-    "*private_key*",
-    "*privatekey*",
-    "*credential*",
-)
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
@@ -51,7 +40,9 @@ def code(text: object, limit: int = 60) -> str:
 
 
 def is_secret_key(key: str, patterns: Iterable[str] = ()) -> bool:
-    return any(glob_match(p, key, ignore_case=True) for p in (*SECRET_KEYS, *patterns))
+    """Whether a tag key's value is never shown: a key naming a secret (the words redact()
+    knows, whatever the organization's rules), or one the organization's rules prohibit."""
+    return names_a_secret(key) or any(glob_match(p, key, ignore_case=True) for p in patterns)
 
 
 def prohibited_patterns(organization) -> tuple[str, ...]:

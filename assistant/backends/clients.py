@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ def shared(kind: str, api_key: str, base_url: str | None, timeout: float, make: 
         return client
 
 
-class SdkBackend:
+class SdkBackend(ABC):
     """A configured provider reached through an SDK: `name` names it in answers and the audit
     log; `base_url` None means the vendor's own API. Subclasses set `kind` and build their
     SDK client in make_client(); _client() shares it per configuration."""
@@ -47,8 +48,9 @@ class SdkBackend:
         self.name, self.model = name, model
         self._api_key, self._base_url, self._timeout = api_key, base_url, timeout
 
+    @abstractmethod
     def make_client(self) -> Any:
-        raise NotImplementedError
+        """A new SDK client for this configuration."""
 
     def _client(self) -> Any:
         return shared(self.kind, self._api_key, self._base_url, self._timeout, self.make_client)
