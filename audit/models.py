@@ -1,18 +1,32 @@
-"""One audit event: who did what to which object, when, from where; chained by SHA-256."""
+"""One audit event: who did what to which object, when, from where; chained by HMAC-SHA256
+with a key the database never holds (settings.AUDIT_CHAIN_KEY)."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
+from tagsense.crypto import derive_key
 from tagsense.tenancy.models import TenantModel, TenantQuerySet
 
 GENESIS_HASH = "0" * 64
+CHAIN_KEY_PURPOSE = "tagsense.audit-chain"
+
+
+def chain_key() -> bytes:
+    """The chain's HMAC key: AUDIT_CHAIN_KEY, or (where it is unset, outside production) a key
+    derived from SECRET_KEY for this purpose alone. Read per call: cheap, and tests may
+    override the settings."""
+    if settings.AUDIT_CHAIN_KEY:
+        return settings.AUDIT_CHAIN_KEY.encode()
+    return derive_key(CHAIN_KEY_PURPOSE, settings.SECRET_KEY)
 
 
 def normalise_ip(value: str | None) -> str | None:
@@ -103,9 +117,10 @@ class AuditEvent(TenantModel):
             payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode()
 
-    def compute_hash(self) -> str:
-        """SHA-256 of canonical(): the stored hash of an untouched event."""
-        return hashlib.sha256(self.canonical()).hexdigest()
+    def compute_hash(self, key: bytes | None = None) -> str:
+        """HMAC-SHA256 of canonical() under the chain key: the stored hash of an untouched
+        event written by a holder of the key."""
+        return hmac.new(key or chain_key(), self.canonical(), hashlib.sha256).hexdigest()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

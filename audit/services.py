@@ -1,8 +1,9 @@
-"""Writing and verifying the audit log."""
+"""Writing, anchoring and verifying the audit log."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,11 +15,14 @@ from tagsense.tenancy import context
 from tagsense.tenancy.db import all_tenants, tenant_scope
 
 from . import registry
-from .models import GENESIS_HASH, AuditEvent, normalise_ip
+from .anchors import Anchor, AnchorStore, AnchorStoreError
+from .audit_events import AUDIT_ANCHOR
+from .models import GENESIS_HASH, AuditEvent, chain_key, normalise_ip
 
 if TYPE_CHECKING:
     from accounts.models import Organization
 
+logger = logging.getLogger(__name__)
 _UNSET: Any = object()
 # First key of pg_advisory_xact_lock(int, int): the audit chains' lock class.
 _LOCK_CLASS = 0x7A6_A0D1
@@ -103,52 +107,146 @@ class ChainReport:
     head_hash: str
     first_bad: AuditEvent | None = None
     problem: str = ""
+    # Whether an anchor store was configured and read; how many anchors were checked and the
+    # position of the last one that matched the database.
+    anchored: bool = False
+    anchors: int = 0
+    last_anchor_seq: int = 0
 
     @property
     def intact(self) -> bool:
         return self.first_bad is None and not self.problem
 
 
-def _walk(events: Iterator[AuditEvent], organization_id: int | None) -> ChainReport:
+def _walk(
+    events: Iterator[AuditEvent], organization_id: int | None, anchors: list[Anchor] | None
+) -> ChainReport:
+    """Check each event's position, link and keyed hash, and each anchor against the event at
+    its position. An anchor that disagrees, or points past the end of the chain, names the
+    first event after the last anchor that agreed: what lies between was rewritten or cut."""
+    key = chain_key()
+    anchored = anchors is not None
+    pending = anchors or []
+    next_anchor, last_anchor_seq, first_after_anchor = 0, 0, None
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+
+    def broken(event: AuditEvent | None, problem: str) -> ChainReport:
+        return ChainReport(
+            organization_id,
+            count,
+            prev_hash,
+            event,
+            problem,
+            anchored,
+            next_anchor,
+            last_anchor_seq,
+        )
+
     for event in events:
         count += 1
+        if event.seq == last_anchor_seq + 1:
+            first_after_anchor = event
         if event.seq != expected_seq:
-            return ChainReport(
-                organization_id,
-                count,
-                prev_hash,
+            return broken(
                 event,
                 f"expected event #{expected_seq} but found #{event.seq}: "
                 "events before it were deleted",
             )
         if event.prev_hash != prev_hash:
-            return ChainReport(
-                organization_id,
-                count,
-                prev_hash,
+            return broken(
                 event,
                 "its previous hash does not match the event before it: "
                 "the chain was reordered or an event was replaced",
             )
-        if event.compute_hash() != event.hash:
-            return ChainReport(
-                organization_id,
-                count,
-                prev_hash,
+        if event.compute_hash(key) != event.hash:
+            return broken(
                 event,
-                "its content does not match its hash: the row was edited",
+                "its content does not match its keyed hash: the row was edited, or written "
+                "by someone without the chain key",
             )
+        while next_anchor < len(pending) and pending[next_anchor].seq <= event.seq:
+            anchor = pending[next_anchor]
+            if anchor.seq != event.seq or anchor.hash != event.hash:
+                return broken(
+                    first_after_anchor,
+                    f"anchor {anchor.key} holds hash {anchor.hash} for event #{anchor.seq}, "
+                    f"the database has {event.hash}: the history after event "
+                    f"#{last_anchor_seq} was rewritten",
+                )
+            next_anchor += 1
+            last_anchor_seq, first_after_anchor = event.seq, None
         expected_seq, prev_hash = event.seq + 1, event.hash
-    return ChainReport(organization_id, count, prev_hash)
+    if next_anchor < len(pending):
+        anchor = pending[next_anchor]
+        return broken(
+            first_after_anchor,
+            f"anchor {anchor.key} records event #{anchor.seq}, but the chain ends at "
+            f"#{expected_seq - 1}: events after #{last_anchor_seq} were deleted or rewritten",
+        )
+    return ChainReport(
+        organization_id, count, prev_hash, None, "", anchored, next_anchor, last_anchor_seq
+    )
 
 
-def verify_chain(organization_id: int | None) -> ChainReport:
-    """Walk one chain in order. Needs all_tenants() or the organization's tenant scope."""
+def verify_chain(organization_id: int | None, store: AnchorStore | None = _UNSET) -> ChainReport:
+    """Walk one chain in order against the chain key and, where an anchor store is configured,
+    every anchor of the chain. Needs all_tenants() or the organization's tenant scope."""
+    if store is _UNSET:
+        store = AnchorStore.from_settings()
+    anchors = None
+    if store is not None:
+        try:
+            anchors = store.list(organization_id)
+        except AnchorStoreError as exc:
+            return ChainReport(organization_id, 0, GENESIS_HASH, None, str(exc), anchored=True)
     events = AuditEvent.objects.chain(organization_id).order_by("seq").iterator(chunk_size=2000)
-    return _walk(events, organization_id)
+    return _walk(events, organization_id, anchors)
 
 
 def verify_all(organization_ids: list[int | None]) -> list[ChainReport]:
+    store = AnchorStore.from_settings()
     with all_tenants():
-        return [verify_chain(org_id) for org_id in organization_ids]
+        return [verify_chain(org_id, store) for org_id in organization_ids]
+
+
+def anchor_chain(organization: Organization | None, store: AnchorStore) -> Anchor | None:
+    """Write the chain's head to the anchor store and record that in the chain.
+
+    Skipped when nothing but the record of the previous anchor came after it: anchoring adds
+    one event, and anchoring that event in turn would add one every run for ever.
+    Raises AnchorStoreError when the store refuses the write.
+    """
+    organization_id = organization.pk if organization else None
+    with all_tenants():
+        head = (
+            AuditEvent.objects.chain(organization_id)
+            .order_by("-seq")
+            .values("seq", "hash", "action", "data")
+            .first()
+        )
+    if head is None:
+        return None
+    if head["action"] == AUDIT_ANCHOR.name and head["data"].get("seq") == head["seq"] - 1:
+        return None
+    anchor = store.put(organization_id, head["seq"], head["hash"])
+    logger.info(
+        "audit chain %s anchored at #%s %s: s3://%s/%s version %s",
+        organization.slug if organization else "(global)",
+        anchor.seq,
+        anchor.hash,
+        store.bucket,
+        anchor.key,
+        anchor.version_id,
+    )
+    record(
+        AUDIT_ANCHOR.name,
+        organization=organization,
+        data={
+            "seq": anchor.seq,
+            "hash": anchor.hash,
+            "bucket": store.bucket,
+            "key": anchor.key,
+            "version_id": anchor.version_id,
+        },
+    )
+    return anchor

@@ -1,4 +1,7 @@
-"""Audit chain verification as tasks: on demand for one organization, nightly for all."""
+"""Audit chain verification as tasks (on demand for one organization, nightly for all) and
+the periodic anchoring of every chain's head (CELERY_BEAT_SCHEDULE)."""
+
+import logging
 
 from celery import shared_task
 
@@ -8,11 +11,21 @@ from tagsense.tenancy.context import current
 from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.tasks import TenantTask
 
-from .services import verify_all, verify_chain
+from .anchors import AnchorStore, AnchorStoreError, unanchored_reason
+from .services import anchor_chain, verify_all, verify_chain
+
+logger = logging.getLogger(__name__)
 
 
 def _report_data(report) -> dict:
-    data = {"intact": report.intact, "events": report.events, "head": report.head_hash}
+    data = {
+        "intact": report.intact,
+        "events": report.events,
+        "head": report.head_hash,
+        "anchored": report.anchored,
+        "anchors": report.anchors,
+        "last_anchor_seq": report.last_anchor_seq,
+    }
     if not report.intact:
         data["first_bad_event"] = report.first_bad.pk if report.first_bad else None
         data["problem"] = report.problem
@@ -44,4 +57,26 @@ def verify_all_chains() -> dict:
         with tenant_scope(organization):
             audit.record("audit.verify", target=organization, data=_report_data(report))
         results[organization.slug] = report.intact
+    return results
+
+
+@shared_task(base=TenantTask, name="audit.anchor_all_chains")
+def anchor_all_chains() -> dict:
+    """Every AUDIT_ANCHOR_INTERVAL_MINUTES: write each chain's head, the global one included,
+    to the anchor store, and record each anchor in the chain it anchors. A chain the store
+    refuses is logged and skipped; the others are still anchored."""
+    store = AnchorStore.from_settings()
+    if store is None:
+        logger.warning(unanchored_reason())
+        return {"unanchored": True}
+    results: dict = {}
+    for organization in [*Organization.objects.order_by("pk"), None]:
+        label = organization.slug if organization else "(global)"
+        try:
+            anchor = anchor_chain(organization, store)
+        except AnchorStoreError as exc:
+            logger.error("audit chain %s not anchored: %s", label, exc)
+            results[label] = "failed"
+            continue
+        results[label] = anchor.seq if anchor else "unchanged"
     return results

@@ -11,6 +11,8 @@ from django.views.generic import ListView
 from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import registry
+from .anchors import unanchored_reason
+from .audit_events import AUDIT_ANCHOR
 from .models import AuditEvent
 
 
@@ -77,4 +79,11 @@ class AuditLogView(OrganizationViewMixin, ListView):
         query = self.request.GET.copy()
         query.pop("page", None)
         context["query_string"] = query.urlencode()
+        context["unanchored"] = unanchored_reason()
+        context["last_anchor"] = (
+            AuditEvent.objects.restrict(self.membership, "audit")
+            .filter(action=AUDIT_ANCHOR.name)
+            .order_by("-seq")
+            .first()
+        )
         return context

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connections
@@ -73,11 +74,24 @@ def _check_broker() -> str | None:
     return None
 
 
+def _warn_audit_anchoring() -> str | None:
+    """A deployment without an audit anchor store works, but cannot detect a rewritten or
+    truncated audit history: say so, without reporting the deployment down."""
+    if settings.AUDIT_ANCHOR_BUCKET:
+        return None
+    return "unanchored: no audit anchor store is configured (AUDIT_ANCHOR_BUCKET)"
+
+
 @never_cache
 def readyz(request):
+    """503 when a dependency is down; 200 with `warnings` for what works but is weaker than it
+    should be (an unanchored audit log), so monitoring sees it without taking the site down."""
     checks = {"database": _check_database(), "broker": _check_broker()}
     failing = {name: problem for name, problem in checks.items() if problem}
     if failing:
         response = problem_json_response(503, "; ".join(failing.values()))
         return response
-    return JsonResponse({"status": "ready", "checks": dict.fromkeys(checks, "ok")})
+    body = {"status": "ready", "checks": dict.fromkeys(checks, "ok")}
+    warnings = {"audit_anchoring": _warn_audit_anchoring()}
+    body["warnings"] = {name: text for name, text in warnings.items() if text}
+    return JsonResponse(body)

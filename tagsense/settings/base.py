@@ -222,6 +222,28 @@ CELERY_TIMEZONE = "UTC"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 
+# --- Audit chain (docs/security.md, "The audit log") -----------------------------------------
+# The key of the chain's HMAC. The database never holds it, so a writer with only database
+# access cannot append an event that verifies. Unset here: derived from SECRET_KEY with its
+# own purpose string (audit.models.chain_key); production.py requires a dedicated key, so
+# rotating SECRET_KEY never breaks the chain.
+AUDIT_CHAIN_KEY = env("AUDIT_CHAIN_KEY", default="")
+# Where each chain's head is anchored, write-once, outside the database: an S3 bucket created
+# with Object Lock. Unset bucket: chains are unanchored (the audit page and /readyz say so).
+AUDIT_ANCHOR_BUCKET = env("AUDIT_ANCHOR_BUCKET", default="")
+AUDIT_ANCHOR_PREFIX = env("AUDIT_ANCHOR_PREFIX", default="tagsense-audit/")
+AUDIT_ANCHOR_REGION = env("AUDIT_ANCHOR_REGION", default="")
+AUDIT_ANCHOR_ROLE_ARN = env("AUDIT_ANCHOR_ROLE_ARN", default="")
+AUDIT_ANCHOR_RETENTION_DAYS = env.int("AUDIT_ANCHOR_RETENTION_DAYS", default=2557)  # 7 years
+AUDIT_ANCHOR_INTERVAL_MINUTES = env.int("AUDIT_ANCHOR_INTERVAL_MINUTES", default=15)
+# django-celery-beat's DatabaseScheduler installs these entries at beat start-up.
+CELERY_BEAT_SCHEDULE = {
+    "audit-anchor-chains": {
+        "task": "audit.anchor_all_chains",
+        "schedule": AUDIT_ANCHOR_INTERVAL_MINUTES * 60.0,
+    },
+}
+
 # --- Cache ----------------------------------------------------------------------------------
 # Holds the sign-in rate limits and used TOTP codes. The default is per process: with several
 # web processes set CACHE_URL to a shared cache (redis://host:6379/1), or each process counts

@@ -1,5 +1,7 @@
 """Production: every secret comes from the environment and has no default."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .base import TRUSTED_PROXY_COUNT, database, env
 
@@ -12,6 +14,11 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 # TOTP codes, the assistant's stop button (set by one request, read by the stream in another
 # process) and its answer cache. A per-process cache would lose each of them silently.
 CACHES = {"default": env.cache_url("CACHE_URL")}
+# The audit chain's HMAC key: its own secret, not derived from SECRET_KEY (which may be rotated),
+# and never stored in the database. Changing it breaks verification of every chain.
+AUDIT_CHAIN_KEY = env("AUDIT_CHAIN_KEY")
+if len(AUDIT_CHAIN_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 characters")
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # Trust X-Forwarded-Proto only behind a proxy that sets it (and strips a client's own):

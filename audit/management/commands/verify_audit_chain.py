@@ -1,4 +1,5 @@
-"""Verify the audit hash chains: exit 0 when intact, 1 naming the first bad event otherwise."""
+"""Verify the audit chains against the chain key and the anchors: exit 0 when intact, 1 naming
+the first bad event (or the anchor the database no longer matches) otherwise."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -25,15 +26,24 @@ class Command(BaseCommand):
         broken = 0
         for (label, _), report in zip(chains, reports, strict=True):
             if report.intact:
+                if report.anchored:
+                    anchoring = (
+                        f"{report.anchors} anchors match, the last at #{report.last_anchor_seq}"
+                    )
+                else:
+                    anchoring = "UNANCHORED: no anchor store is configured (AUDIT_ANCHOR_BUCKET)"
                 self.stdout.write(
-                    f"{label}: intact, {report.events} events, head {report.head_hash}"
+                    f"{label}: intact, {report.events} events, head {report.head_hash}; {anchoring}"
                 )
                 continue
             broken += 1
             bad = report.first_bad
             where = (
-                f"event id={bad.pk} #{bad.seq} {bad.action} at {bad.created_at:%Y-%m-%d %H:%M:%S}"
+                f" at event id={bad.pk} #{bad.seq} {bad.action} "
+                f"at {bad.created_at:%Y-%m-%d %H:%M:%S}"
+                if bad
+                else ""
             )
-            self.stderr.write(f"{label}: BROKEN at {where}: {report.problem}")
+            self.stderr.write(f"{label}: BROKEN{where}: {report.problem}")
         if broken:
             raise CommandError(f"{broken} audit chain(s) broken", returncode=1)
