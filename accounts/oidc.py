@@ -78,6 +78,17 @@ def check_url(url: str, what: str) -> str:
     if not url or not parts.netloc or parts.username or parts.password:
         raise ServiceError(f"the {what} must be an https URL")
     if parts.scheme == "https":
+        from tagsense import outbound
+
+        try:  # checked again when the discovery document is fetched (sso.fetch_public_https)
+            outbound.check_url(url, outbound.PUBLIC)
+        except outbound.OutboundRefused as exc:
+            if exc.unresolved:
+                raise ServiceError(f"the {what}'s host name does not resolve") from exc
+            raise ServiceError(
+                f"the {what} points to a loopback, private, link-local or reserved address "
+                f"({exc}); TagSense reads it only from public addresses"
+            ) from exc
         return url
     if (
         parts.scheme == "http"

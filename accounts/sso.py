@@ -13,7 +13,6 @@ import base64
 import binascii
 import hashlib
 import http.client
-import ipaddress
 import re
 import socket
 import ssl
@@ -150,29 +149,19 @@ METADATA_TIMEOUT = 10  # seconds, for the whole fetch
 
 
 def _public_address(host: str, port: int, what: str) -> str:
-    """One address `host` resolves to, after checking every one of them is public.
+    """One address `host` resolves to, after checking every one of them is public
+    (tagsense.outbound, policy PUBLIC)."""
+    from tagsense import outbound
 
-    Refuses loopback, private, link-local (169.254.169.254, the cloud metadata service),
-    multicast, reserved, unspecified and other non-global addresses, IPv4-mapped ones included.
-    """
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise ServiceError(f"the {what}'s host name does not resolve") from exc
-    addresses = []
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast or address.is_reserved:
-            raise ServiceError(
-                f"the {what} points to a loopback, private, link-local or reserved "
-                "address; TagSense reads it only from public addresses"
-            )
-        addresses.append(str(address))
-    if not addresses:
-        raise ServiceError(f"the {what}'s host name does not resolve")
-    return addresses[0]
+        return outbound.resolve(host, port, outbound.PUBLIC)[0]
+    except outbound.OutboundRefused as exc:
+        if exc.unresolved:
+            raise ServiceError(f"the {what}'s host name does not resolve") from exc
+        raise ServiceError(
+            f"the {what} points to a loopback, private, link-local or reserved "
+            "address; TagSense reads it only from public addresses"
+        ) from exc
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):

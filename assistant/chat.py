@@ -44,7 +44,7 @@ from .backends.base import (
 from .backends.offline import OfflineAnalyst
 from .grounding import sources
 from .models import ChatMessage, Conversation
-from .redact import redact
+from .redact import redact, redact_value
 
 if TYPE_CHECKING:
     from accounts.models import Membership
@@ -362,19 +362,19 @@ def _run(
         for call in calls:
             with scope():
                 result = tools.execute(membership, call)
-                arguments = json.loads(redact(json.dumps(call.arguments)))
+                arguments = redact_value(call.arguments)
+                error = redact(result.error) if result.error else result.error
                 audit.record(
                     "assistant.tool_call",
-                    data={"tool": call.name, "arguments": arguments, "error": result.error,
+                    data={"tool": call.name, "arguments": arguments, "error": error,
                           "provider": state.provider},
                 )  # fmt: skip
-            state.tool_calls.append({"name": call.name, "arguments": call.arguments,
-                                     "error": result.error})  # fmt: skip
+            state.tool_calls.append({"name": call.name, "arguments": arguments, "error": error})
             for citation in result.citations:
-                entry = {"label": citation.label, "url": citation.url}
+                entry = {"label": redact(citation.label), "url": citation.url}
                 if entry not in state.citations:
                     state.citations.append(entry)
-            yield ToolUse(call.name, call.arguments, result.error)
+            yield ToolUse(call.name, arguments, error)
             results.append(Message("tool", redact(result.content), tool_call_id=call.id))
             state.check()
         if round_text and not round_text.endswith((" ", "\n")):
@@ -439,7 +439,7 @@ def _cite_links(state: _State, facts: dict[str, Any]) -> None:
     for match in _LINK_TARGET.finditer(state.text):
         url = match.group(1) or match.group(2)
         if url in known and all(c["url"] != url for c in state.citations):
-            state.citations.append({"label": known[url], "url": url})
+            state.citations.append({"label": redact(known[url]), "url": url})
 
 
 def _chunks(text: str) -> Iterator[str]:
@@ -462,7 +462,7 @@ def _save(pending: ChatMessage, state: _State) -> ChatMessage:
     )
     pending.cached = state.cached
     pending.failovers, pending.citations = state.failovers, state.citations
-    pending.tool_calls = json.loads(redact(json.dumps(state.tool_calls)))
+    pending.tool_calls = redact_value(state.tool_calls)
     with transaction.atomic():
         pending.save()
         pending.conversation.save(update_fields=["updated_at"])

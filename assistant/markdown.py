@@ -25,7 +25,7 @@ whole ones: the parser closes what is open, and half a link is plain text.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nh3
@@ -186,9 +186,18 @@ def settled_end(text: str, start: int = 0) -> int:
 class StreamingRenderer:
     """A streamed answer as HTML, each settled block rendered once (settled_end) and only the
     open tail again on every token: rendering the whole answer per token costs its length
-    squared (3.7 ms a render at 4 KB). The finished answer is rendered whole once more."""
+    squared (3.7 ms a render at 4 KB). The finished answer is rendered whole once more.
 
-    def __init__(self) -> None:
+    Model text is redacted (assistant.redact) before it is rendered, each time: a secret split
+    over tokens is redacted as soon as its whole pattern is visible, since the open tail is
+    redacted again from its start on every token. The tail's last word, until whitespace ends
+    it, is held back: it may be the first part of a secret that its pattern does not match yet
+    (the first 12 of an access key's 20 characters); the finished answer shows it."""
+
+    def __init__(self, redact: Callable[[str], str] | None = None) -> None:
+        from .redact import redact as default_redact
+
+        self.redact = redact or default_redact
         self.text = ""
         self.settled = 0
 
@@ -198,6 +207,11 @@ class StreamingRenderer:
         end = settled_end(self.text, self.settled)
         blocks = None
         if end > self.settled:
-            blocks = render(self.text[self.settled : end])
+            blocks = render(self.redact(self.text[self.settled : end]))
             self.settled = end
-        return blocks, render(self.text[self.settled :])
+        tail = self.text[self.settled :]
+        tail = tail[: len(tail) - len(_LAST_WORD.search(tail).group(0))]  # type: ignore[union-attr]
+        return blocks, render(self.redact(tail))
+
+
+_LAST_WORD = re.compile(r"\S*\Z")

@@ -33,30 +33,24 @@ class AssistantSettings(TenantModel):
 
 
 def endpoint_problem(url: str) -> str | None:
-    """Why a provider's base URL is refused, or None. http(s) only. Private addresses are
-    allowed (a vLLM or Ollama inside the network is the usual case); link-local ones are not:
-    169.254.169.254 is the cloud's instance-metadata service, whose credentials the portal's
-    requests would carry off to whoever reads the provider's errors. A literal address is
-    checked (an IPv4-mapped IPv6 one too); a host name is not resolved here, and redirects are
-    never followed (assistant.backends), so a name that resolves to such an address is the
-    residual case, for the network's egress rules."""
-    import ipaddress
+    """Why a provider's base URL is refused, or None. http(s) only. Its host is resolved and
+    every address checked (tagsense.outbound, policy PRIVATE_ALLOWED): private and loopback
+    addresses are allowed (a vLLM or Ollama inside the network is the usual case); link-local
+    ones are not: 169.254.169.254 is the cloud's instance-metadata service, whose credentials
+    the portal's requests would carry off to whoever reads the provider's errors. A name that
+    does not resolve from here is accepted and checked when the portal connects
+    (assistant.backends pins every connection to a checked address); redirects are never
+    followed."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
+    from tagsense import outbound
+
+    if urlsplit(url).scheme not in ("http", "https"):
         return "The base URL must start with http:// or https://."
     try:
-        address = ipaddress.ip_address((parts.hostname or "").strip("[]"))
-    except ValueError:
-        return None  # a host name
-    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:169.254.169.254
-    if (
-        address.is_link_local
-        or (mapped and mapped.is_link_local)
-        or str(address) == "fd00:ec2::254"
-    ):
-        return "The base URL may not be a link-local address (the instance-metadata service)."
+        outbound.check_url(url, outbound.PRIVATE_ALLOWED, allow_unresolved=True)
+    except outbound.OutboundRefused as exc:
+        return f"The base URL's host {exc}."
     return None
 
 

@@ -4,11 +4,16 @@ What a member types, what the grounding and the tools put into a prompt (tag val
 anyone's text: a `db_password` tag is exactly what the policies flag) and what a model answers
 are all passed through redact(): known credential shapes are replaced by [REDACTED:<what>],
 and the value of any `key=value`, `key: value` or JSON pair whose key names a secret.
+
+Structured values (a tool call's arguments, citations) go through redact_value(), which walks
+them and redacts each string: never redact a value's JSON text, whose quotes the `key=value`
+pattern can swallow (`{"tag": "db_password=x"}` would no longer parse).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # The words that name secrets (not a secret).
 _SECRET_KEY_WORDS = r"(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|credential|authorization)"  # noqa: E501, S105
@@ -54,6 +59,31 @@ def _keep_key(match: re.Match[str]) -> str:
         return match.group(0)
     quote = value[0] if value[:1] in "\"'" else ""
     return f"{match.group('key')}{quote}[REDACTED:secret]{quote}"
+
+
+SECRET_MARKER = "[REDACTED:secret]"  # noqa: S105 - the marker, not a secret
+
+
+def redact_value(value: Any) -> Any:
+    """`value` (JSON-like: dicts, lists, strings, numbers) with every string redacted, and the
+    whole value of a key that names a secret replaced by the marker. Keys are redacted too."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(key, str) and names_a_secret(key) and _has_content(item):
+                out[redact(key)] = SECRET_MARKER
+            else:
+                out[redact(key) if isinstance(key, str) else key] = redact_value(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [redact_value(item) for item in value]
+    return value
+
+
+def _has_content(value: Any) -> bool:
+    return value is not None and not isinstance(value, bool) and value != ""
 
 
 def names_a_secret(key: str) -> bool:

@@ -3,3 +3,6 @@ from .registry import register
 AUDIT_VERIFY = register("audit.verify", "The audit chain was verified")
 AUDIT_EXPORT = register("audit.export", "Audit events were exported")
 AUDIT_ANCHOR = register("audit.anchor", "The audit chain's head was anchored outside the database")
+EXPORT_DOWNLOAD = register(
+    "export.download", "Data was downloaded as a file (what, format, filters, row count)"
+)

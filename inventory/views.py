@@ -3,12 +3,10 @@ scan runs with live progress."""
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
@@ -202,55 +200,40 @@ class ResourceListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
         return super().get(request, *args, **kwargs)
 
     def csv(self):
+        from audit.exports import csv_download
+        from tagsense.tenancy.db import tenant_scope
+
         _, queryset = self.filtered()
         organization = self.organization
-
-        class Echo:
-            def write(self, value):
-                return value
-
-        writer = csv.writer(Echo())
-        header = [
-            "arn",
-            "account",
-            "region",
-            "type",
-            "id",
-            "name",
-            "tags",
-            "first_seen",
-            "last_seen",
-            "deleted_at",
-        ]
+        header = ["arn", "account", "region", "type", "id", "name", "tags",
+                  "first_seen", "last_seen", "deleted_at"]  # fmt: skip
 
         def rows():
-            from tagsense.tenancy.db import tenant_scope
-
-            yield writer.writerow(header)
             # The response streams after the view returns: reopen the tenant scope.
             with tenant_scope(organization):
                 for r in queryset.iterator(chunk_size=2000):
                     tags = ";".join(f"{k}={v}" for k, v in sorted(r.tags.items()))
-                    yield writer.writerow(
-                        [
-                            r.arn,
-                            r.account.account_id,
-                            r.region,
-                            r.resource_type,
-                            r.resource_id,
-                            r.name,
-                            tags,
-                            r.first_seen.isoformat(),
-                            r.last_seen.isoformat(),
-                            r.deleted_at.isoformat() if r.deleted_at else "",
-                        ]
-                    )
+                    yield [
+                        r.arn,
+                        r.account.account_id,
+                        r.region,
+                        r.resource_type,
+                        r.resource_id,
+                        r.name,
+                        tags,
+                        r.first_seen.isoformat(),
+                        r.last_seen.isoformat(),
+                        r.deleted_at.isoformat() if r.deleted_at else "",
+                    ]
 
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
-        response["Content-Disposition"] = (
-            f'attachment; filename="{organization.slug}-inventory.csv"'
+        return csv_download(
+            "inventory.resources",
+            header=header,
+            rows=rows(),
+            count=queryset.count(),
+            filename=f"{organization.slug}-inventory.csv",
+            filters=self.request.GET,
         )
-        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

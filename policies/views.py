@@ -7,12 +7,13 @@ from datetime import UTC
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
 from accounts.roles import role_allows
+from audit.exports import download
 from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import aws_policies, evaluation, exemptions, services
@@ -85,10 +86,15 @@ class RuleImportView(RuleListView):
 
 class RuleExportView(PolicyPageMixin, TemplateView):
     def get(self, request, *args, **kwargs):
-        text = services.export_rules(Rule.objects.restrict(self.membership))
-        response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="tagsense-rules.yaml"'
-        return response
+        rules = Rule.objects.restrict(self.membership)
+        return download(
+            "policies.rules",
+            content=services.export_rules(rules),
+            content_type="application/yaml; charset=utf-8",
+            filename="tagsense-rules.yaml",
+            rows=rules.count(),
+            filters=request.GET,
+        )
 
 
 class AwsTagPolicyExportView(PolicyPageMixin, TemplateView):
@@ -105,8 +111,14 @@ class AwsTagPolicyExportView(PolicyPageMixin, TemplateView):
         except TagPolicyError as exc:
             messages.error(request, f"The rules cannot be written as a tag policy: {exc}")
             return redirect(_url(self, "aws-policy-list"))
-        response = HttpResponse(export_json(document), content_type="application/json")
-        response["Content-Disposition"] = 'attachment; filename="tagsense-tag-policy.json"'
+        response = download(
+            "policies.aws_tag_policy",
+            content=export_json(document),
+            content_type="application/json",
+            filename="tagsense-tag-policy.json",
+            rows=len(document.get("tags", {})),
+            filters=request.GET,
+        )
         response["X-TagSense-Skipped-Rules"] = ", ".join(s["rule"] for s in skipped)[:2000]
         return response
 
@@ -220,43 +232,36 @@ class FindingListView(OrganizationViewMixin, TemplateView):
         return super().get(request, *args, **kwargs)
 
     def csv(self):
-        import csv
+        from audit.exports import csv_download
 
-        from django.http import StreamingHttpResponse
-
-        class Echo:
-            def write(self, value):
-                return value
-
-        writer = csv.writer(Echo())
-
-        def rows():
-            yield writer.writerow(FINDING_COLUMNS)
-            for f in self.findings().iterator(chunk_size=1000):
-                yield writer.writerow(
-                    [
-                        f.rule.rule_id,
-                        f.severity,
-                        f.enforcement,
-                        f.status,
-                        f.kind,
-                        f.found_key or "",
-                        f.account.account_id,
-                        f.resource.resource_type,
-                        f.resource.arn,
-                        f.owner,
-                        " ".join(f.owner_teams),
-                        f.first_seen.isoformat(),
-                        f.last_seen.isoformat(),
-                        f.resolved_at.isoformat() if f.resolved_at else "",
-                        services.fix_for(f),
-                    ]  # fmt: skip
-                )
-
-        # Rows render inside the tenant transaction: materialise before returning.
-        response = StreamingHttpResponse(list(rows()), content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="findings.csv"'
-        return response
+        rows = [
+            [
+                f.rule.rule_id,
+                f.severity,
+                f.enforcement,
+                f.status,
+                f.kind,
+                f.found_key or "",
+                f.account.account_id,
+                f.resource.resource_type,
+                f.resource.arn,
+                f.owner,
+                " ".join(f.owner_teams),
+                f.first_seen.isoformat(),
+                f.last_seen.isoformat(),
+                f.resolved_at.isoformat() if f.resolved_at else "",
+                services.fix_for(f),
+            ]
+            for f in self.findings().iterator(chunk_size=1000)
+        ]  # materialised: the rows render inside the tenant transaction
+        return csv_download(
+            "policies.findings",
+            header=FINDING_COLUMNS,
+            rows=rows,
+            count=len(rows),
+            filename="findings.csv",
+            filters=self.request.GET,
+        )
 
     def get_context_data(self, **kwargs):
         from django.core.paginator import Paginator

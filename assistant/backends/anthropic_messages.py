@@ -18,7 +18,7 @@ from .base import (
     Usage,
     parse_arguments,
 )
-from .clients import SdkBackend
+from .clients import SdkBackend, pinned_transport
 from .errors import as_provider_error
 
 
@@ -65,7 +65,9 @@ class AnthropicBackend(SdkBackend):
             base_url=self._base_url or None,
             timeout=self._timeout,
             max_retries=0,  # failover, not retries, moves a failed request on
-            http_client=anthropic.DefaultHttpxClient(follow_redirects=False),  # as openai_chat
+            http_client=anthropic.DefaultHttpxClient(
+                follow_redirects=False, transport=pinned_transport()
+            ),  # as openai_chat
         )
 
     def stream(self, request: Request) -> Iterator[Event]:

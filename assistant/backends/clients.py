@@ -29,6 +29,16 @@ def shared(kind: str, api_key: str, base_url: str | None, timeout: float, make: 
         return client
 
 
+def pinned_transport() -> Any:
+    """The SDK clients' transport: every connection goes to an address checked by
+    tagsense.outbound (policy PRIVATE_ALLOWED) when it is made, so a provider's host name
+    that resolves, or comes to resolve (DNS rebinding), to the instance-metadata service is
+    refused. No proxy from the environment is used."""
+    from tagsense import outbound
+
+    return outbound.pinned_httpx_transport(outbound.PRIVATE_ALLOWED)
+
+
 class SdkBackend(ABC):
     """A configured provider reached through an SDK: `name` names it in answers and the audit
     log; `base_url` None means the vendor's own API. Subclasses set `kind` and build their

@@ -23,7 +23,7 @@ from .base import (
     Usage,
     parse_arguments,
 )
-from .clients import SdkBackend
+from .clients import SdkBackend, pinned_transport
 from .errors import as_provider_error
 
 CONTINUE = (
@@ -91,7 +91,9 @@ class OpenAIChatBackend(SdkBackend):
             max_retries=0,  # failover, not retries, moves a failed request on
             # A redirect is refused, not followed: the key and the question go only to the
             # configured endpoint (assistant.models.endpoint_problem).
-            http_client=openai.DefaultHttpxClient(follow_redirects=False),
+            http_client=openai.DefaultHttpxClient(
+                follow_redirects=False, transport=pinned_transport()
+            ),
         )
 
     def stream(self, request: Request) -> Iterator[Event]:

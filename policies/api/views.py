@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -16,6 +16,7 @@ from rest_framework import mixins
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from audit.exports import download, record_export
 from inventory.access import visible_accounts
 from inventory.models import AwsAccount
 from policies import aws_policies, evaluation, exemptions, services
@@ -174,9 +175,14 @@ class RuleExportView(OrganizationAPIView):
         rules = self.get_queryset()
         if request.query_params.get("active") in ("1", "true"):
             rules = rules.filter(active=True)
-        response = HttpResponse(services.export_rules(rules), content_type="application/yaml")
-        response["Content-Disposition"] = 'attachment; filename="tagsense-rules.yaml"'
-        return response
+        return download(
+            "policies.rules",
+            content=services.export_rules(rules),
+            content_type="application/yaml",
+            filename="tagsense-rules.yaml",
+            rows=rules.count(),
+            filters=request.query_params,
+        )
 
 
 class RulePreviewView(OrganizationAPIView):
@@ -378,6 +384,12 @@ class AwsTagPolicyExportView(OrganizationAPIView):
             document, skipped = aws_policies.export_tag_policy(self.get_queryset())
         except TagPolicyError as exc:
             return tag_policy_problem(exc)
+        record_export(
+            "policies.aws_tag_policy",
+            file_format="json",
+            rows=len(document.get("tags", {})),
+            filters=request.query_params,
+        )
         return Response({"policy": document, "skipped": skipped})
 
 

@@ -48,8 +48,8 @@ def test_the_streamed_html_is_the_blocks_then_the_tail_and_each_block_is_rendere
     answer = "Two **production** instances lack an Owner tag:\n\n| Name | Account |\n"
     answer += "| --- | --- |\n| web-1 | 1234 |\n\nTag them with `Owner`.\n\n```bash\naws ec2\n```\n"
     shown_blocks, tail, renders_of_first_block = "", "", 0
-    for word in answer.split(" "):
-        blocks, tail = renderer.add(word if not shown_blocks and not tail else " " + word)
+    for i, word in enumerate(answer.split(" ")):
+        blocks, tail = renderer.add(word if i == 0 else " " + word)
         if blocks is not None:
             renders_of_first_block += "production" in blocks
             shown_blocks += blocks

