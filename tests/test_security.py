@@ -100,6 +100,8 @@ def test_production_settings_turn_on_secure_cookies_and_hsts(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "tagsense.example.com")
     monkeypatch.setenv("DATABASE_URL", "postgres://u@127.0.0.1:5432/x")
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("EMAIL_URL", "smtp+tls://mailer:pw@smtp.example.com:587")
+    monkeypatch.setenv("DEFAULT_FROM_EMAIL", "tagsense@example.com")
     monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
     monkeypatch.delenv("CACHE_URL", raising=False)
     monkeypatch.delitem(sys.modules, "tagsense.settings.production", raising=False)
