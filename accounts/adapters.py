@@ -153,7 +153,10 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         """Before any user is logged in, created or connected, the identity must belong to this
         IdP's organization, and an IdP can never take over an account it did not create.
 
-        - An identity already linked signs in as its user, never as an operator's account.
+        - An identity already linked signs in as its user only when the link was made through
+          this organization's own provider (the provider id is "saml-<organization id>" or
+          "oidc-<organization id>", never shared) and the user is still a member of it (or
+          invited); never as an operator's account.
         - Connecting (a signed-in member links the IdP from their account) is their own act:
           allowed for members of the IdP's organization.
         - A new identity whose e-mail matches no account is provisioned (just in time).
@@ -171,6 +174,19 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             if sociallogin.user.is_staff or sociallogin.user.is_superuser:
                 raise ImmediateHttpResponse(
                     refuse(request, organization, "operator accounts never sign in through SSO")
+                )
+            if not _linked_through(sociallogin, organization) or not _is_member(
+                sociallogin.user, organization
+            ):
+                # The same words whoever the account is: an IdP learns nothing about accounts
+                # outside its organization.
+                raise ImmediateHttpResponse(
+                    refuse(
+                        request,
+                        organization,
+                        "this identity is not linked to a member of this organization through "
+                        "its identity provider",
+                    )
                 )
             return
         if sociallogin.state.get("process") == "connect":
@@ -204,6 +220,17 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
 def _organization(sociallogin):
     app = getattr(sociallogin.provider, "app", None)
     return _organization_of_app(app) if app is not None else None
+
+
+def _linked_through(sociallogin, organization) -> bool:
+    """The existing link was made through this organization's own SAML or OpenID provider."""
+    app = getattr(sociallogin.provider, "app", None)
+    own = {sso.provider_id(organization), oidc.provider_id(organization)}
+    return (
+        app is not None
+        and app.provider_id in own
+        and sociallogin.account.provider == app.provider_id
+    )
 
 
 def _organization_of_app(app):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from tagsense.tenancy.models import TenantModel, TenantQuerySet
@@ -54,10 +57,27 @@ class User(AbstractUser):
         return self.get_full_name() or self.email
 
 
+# Identity-provider ids are "saml-<organization id>" and "oidc-<organization id>" (accounts.sso,
+# accounts.oidc), and allauth names its own providers "saml" and "openid_connect". A slug that
+# begins like one of them could be mistaken for another organization's provider wherever a slug
+# and a provider id meet (allauth's URLs, an operator reading a SocialAccount row): refused.
+RESERVED_SLUG = re.compile(r"^(saml|oidc|openid|openid_connect)([-_.]|$)", re.IGNORECASE)
+
+
+def validate_organization_slug(slug: str) -> None:
+    """Refuses the slugs reserved for identity-provider ids (RESERVED_SLUG)."""
+    if RESERVED_SLUG.match(slug or ""):
+        raise ValidationError(
+            "An organization's short name may not begin with 'saml', 'oidc' or 'openid' "
+            "followed by '-', '_' or '.': those name identity providers.",
+            code="reserved_slug",
+        )
+
+
 class Organization(models.Model):
     """A tenant. Not itself a tenant row: it is what the tenant rows point at."""
 
-    slug = models.SlugField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True, validators=[validate_organization_slug])
     name = models.CharField(max_length=200)
     settings = models.JSONField(default=dict, blank=True)
     # Members without two-factor authentication are sent to set it up before they reach the
@@ -73,6 +93,21 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        """Every writer (services, the admin, a script's objects.create) gets the slug rule, not
+        only those that call full_clean(). A save that leaves the slug as stored is not refused
+        (an organization created before the rule keeps working until it is renamed)."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "slug" in update_fields:
+            stored = None
+            if not self._state.adding and self.pk is not None:
+                stored = (
+                    type(self).objects.filter(pk=self.pk).values_list("slug", flat=True).first()
+                )
+            if stored != self.slug:
+                validate_organization_slug(self.slug)
+        super().save(*args, **kwargs)
 
 
 class MembershipQuerySet(TenantQuerySet):

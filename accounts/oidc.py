@@ -1,7 +1,7 @@
 """OpenID Connect single sign-on per organization (docs/sso.md).
 
 Each organization may have one OpenID provider (accounts.models.OIDCConfiguration). Its
-allauth app (provider "openid_connect", provider_id "oidc-<organization slug>") is built in
+allauth app (provider "openid_connect", provider_id "oidc-<organization id>") is built in
 memory by accounts.adapters.SocialAccountAdapter from that row, so the decrypted client secret
 never sits in allauth's socialaccount_socialapp table. Sign-ins use the authorization code flow
 with PKCE (S256); they are bound to the organization and provisioned exactly like SAML ones
@@ -52,7 +52,8 @@ class OIDCSettings:
 
 
 def provider_id(organization: Organization) -> str:
-    return f"{PROVIDER_ID_PREFIX}{organization.slug}"
+    """The organization's id, never its slug: see accounts.sso.PROVIDER_ID_PREFIX."""
+    return f"{PROVIDER_ID_PREFIX}{organization.pk}"
 
 
 def configuration(organization: Organization) -> OIDCConfiguration | None:
@@ -258,24 +259,27 @@ def build_app(organization: Organization, row: OIDCConfiguration) -> SocialApp |
             "scope": row.scopes.split(),
             "openid_configuration_overrides": dict(row.discovery),
             "groups_claim": row.groups_claim,
-            "organization": organization.slug,
+            "organization": organization.pk,
         },
     )
 
 
 def apps(provider: str | None = None) -> list[SocialApp]:
     """allauth's list_apps for OIDC: by provider ("openid_connect" or None: all organizations')
-    or by provider_id ("oidc-<slug>": that organization's)."""
+    or by provider_id ("oidc-<organization id>": that organization's)."""
     from tagsense.tenancy.db import all_tenants
+
+    from .sso import organization_id_of
 
     if provider is None or provider == PROVIDER:
         with all_tenants():
             rows = list(OIDCConfiguration.objects.select_related("organization"))
         built = (build_app(row.organization, row) for row in rows)
         return [app for app in built if app is not None]
-    if not provider.startswith(PROVIDER_ID_PREFIX):
+    pk = organization_id_of(provider, PROVIDER_ID_PREFIX)
+    if pk is None:
         return []
-    organization = Organization.objects.filter(slug=provider[len(PROVIDER_ID_PREFIX) :]).first()
+    organization = Organization.objects.filter(pk=pk).first()
     row = configuration(organization) if organization is not None else None
     app = build_app(organization, row) if row is not None else None
     return [app] if app is not None else []
@@ -284,14 +288,14 @@ def apps(provider: str | None = None) -> list[SocialApp]:
 def organization_for_app(app: SocialApp) -> Organization | None:
     """The organization an OIDC app belongs to: only an app built from that organization's own
     configuration (never a socialaccount_socialapp row someone added)."""
+    from .sso import organization_id_of
+
     if app.provider != PROVIDER or app.pk is not None:
         return None
-    if not app.provider_id.startswith(PROVIDER_ID_PREFIX):
+    pk = organization_id_of(app.provider_id or "", PROVIDER_ID_PREFIX)
+    if pk is None or app.settings.get("organization") != pk:
         return None
-    slug = app.provider_id[len(PROVIDER_ID_PREFIX) :]
-    if app.settings.get("organization") != slug:
-        return None
-    organization = Organization.objects.filter(slug=slug).first()
+    organization = Organization.objects.filter(pk=pk).first()
     row = configuration(organization) if organization is not None else None
     if row is None or row.client_id != app.client_id:
         return None

@@ -3,9 +3,11 @@ and the single logout address, replacing allauth's `saml_sls` view.
 
 allauth's ACS view stores the POSTed response and redirects here. This view validates it with
 python3-saml under settings that no stored configuration can weaken (strict mode, signed
-assertions, no deprecated algorithms, the audience, recipient, destination and validity
-window), accepts only responses to a sign-in this browser started (InResponseTo), refuses an
-assertion seen before (replay), and audits every refusal with its reason.
+assertions, no deprecated algorithms, the validity window), then checks itself what
+python3-saml leaves loose (binding_error: Destination, Audience and Recipient present and exact),
+accepts only responses to a sign-in this browser started (InResponseTo), refuses an assertion
+seen before (replay), and audits every refusal with its reason. The whole sign-in, just-in-time
+provisioning included, is one transaction.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import binascii
 import logging
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from allauth.account.internal.decorators import login_not_required
+from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.internal import httpkit
 from allauth.socialaccount.helpers import complete_social_login
 from allauth.socialaccount.providers.base.constants import AuthProcess
@@ -28,8 +32,11 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from lxml import etree
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from . import oidc, sso
 from .adapters import refuse
@@ -73,6 +80,12 @@ class StrictFinishACSView(FinishACSView):
             reason = auth.get_last_error_reason() or ", ".join(auth.get_errors())
         if not reason and not auth.is_authenticated():
             reason = "the IdP did not authenticate the user"
+        if not reason:
+            sp = auth.get_settings().get_sp_data()
+            response = OneLogin_Saml2_Response(
+                auth.get_settings(), acs_request.POST.get("SAMLResponse", "")
+            )
+            reason = binding_error(response, sp["assertionConsumerService"]["url"], sp["entityId"])
         if reason:
             logger.warning("SAML response refused for %s: %s", organization.slug, reason)
             return refuse(request, organization, reason)
@@ -102,11 +115,115 @@ class StrictFinishACSView(FinishACSView):
         # stashed by this browser's own start of the flow).
         if state.get("process") not in (AuthProcess.LOGIN, AuthProcess.CONNECT):
             state["process"] = AuthProcess.LOGIN
+        # What single logout binds to (sso.remember_saml_session, at the sign-in itself).
+        state[sso.SAML_STATE_KEY] = {
+            "name_id": auth.get_nameid() or "",
+            "session_index": auth.get_session_index() or "",
+        }
         login.state = state
-        return complete_social_login(request, login)
+        return complete_sso_login(request, login)
 
 
 finish_acs = StrictFinishACSView.as_view()
+
+
+def complete_sso_login(request: HttpRequest, login: Any) -> HttpResponse:
+    """allauth's completion of a SAML or OpenID sign-in (or connect) in one transaction: the
+    user, their e-mail address, the linked identity, the membership, its teams and role, and
+    the audit events are all kept, or none is (a failure anywhere, an e-mail that cannot be
+    sent included, leaves no half-provisioned account). Refusals are answers, not errors:
+    their audit events are kept."""
+    with transaction.atomic():
+        try:
+            return complete_social_login(request, login)
+        except ImmediateHttpResponse as exc:  # a refusal: its audit event is kept
+            return exc.response
+
+
+@login_not_required
+def oidc_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
+    """allauth's OpenID Connect callback (same URL and name), in one transaction like
+    complete_sso_login."""
+    from allauth.socialaccount.providers.openid_connect.views import callback
+
+    with transaction.atomic():
+        try:
+            return callback(request, provider_id)
+        except ImmediateHttpResponse as exc:
+            return exc.response
+
+
+_BEARER = OneLogin_Saml2_Constants.CM_BEARER
+_NS = OneLogin_Saml2_Constants.NSMAP
+
+
+def _has_dot_segments(url: str) -> bool:
+    path = urlsplit(url).path
+    return "\\" in path or any(
+        segment in (".", "..") for segment in unquote(unquote(path)).split("/")
+    )
+
+
+def _same_endpoint(url: str, expected: str) -> bool:
+    """The same address: scheme and host compared case-insensitively, the path exactly, and
+    neither query, fragment nor user info."""
+    got, want = urlsplit(url), urlsplit(expected)
+    return (
+        got.scheme.lower() == want.scheme.lower()
+        and got.netloc.lower() == want.netloc.lower()
+        and got.path == want.path
+        and not (got.query or got.fragment or got.username or got.password)
+    )
+
+
+def _endpoint_error(url: str | None, what: str, expected: str) -> str:
+    if not url:
+        return f"the {what} is missing; it must be this organization's ACS URL {expected}"
+    if _has_dot_segments(url):
+        return f"the {what} {url[:300]!r} contains dot segments"
+    if not _same_endpoint(url, expected):
+        return f"the {what} {url[:300]!r} is not this organization's ACS URL {expected}"
+    return ""
+
+
+def binding_error(response: OneLogin_Saml2_Response, acs_url: str, entity_id: str) -> str:
+    """Why a response python3-saml accepted is still not for this organization's ACS, or "".
+
+    python3-saml (response.py) accepts a response without Destination, compares it as a
+    prefix, accepts an assertion without Audience, and a Recipient that merely contains the
+    ACS URL (or none at all). Here: the response's Destination, and the Recipient of every
+    bearer SubjectConfirmation of the signed assertion, must be present and equal to the ACS
+    URL with no dot segments; every AudienceRestriction (at least one) must name the SP entity
+    ID. The assertion is read the way python3-saml read it (the one its signature covers)."""
+    reason = _endpoint_error(
+        response.document.get("Destination"), "response's Destination", acs_url
+    )
+    if reason:
+        return reason
+    restrictions = response._query_assertion("/saml:Conditions/saml:AudienceRestriction")
+    if not restrictions:
+        return "the assertion has no Audience; it must name this organization's SP entity ID"
+    for restriction in restrictions:
+        audiences = [
+            (OneLogin_Saml2_XML.element_text(node) or "").strip()
+            for node in restriction.findall("saml:Audience", namespaces=_NS)
+        ]
+        if entity_id not in audiences:
+            return f"the assertion's audience is not this organization's SP entity ID {entity_id}"
+    confirmations = [
+        node
+        for node in response._query_assertion("/saml:Subject/saml:SubjectConfirmation")
+        if node.get("Method") in (None, _BEARER)
+    ]
+    if not confirmations:
+        return "the assertion has no bearer SubjectConfirmation"
+    for node in confirmations:
+        data = node.find("saml:SubjectConfirmationData", namespaces=_NS)
+        recipient = data.get("Recipient") if data is not None else None
+        reason = _endpoint_error(recipient, "SubjectConfirmation Recipient", acs_url)
+        if reason:
+            return reason
+    return ""
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # the IdP posts here (HTTP-POST binding)
@@ -114,10 +231,14 @@ finish_acs = StrictFinishACSView.as_view()
 class AuditedSLSView(SLSView):
     """Single logout sent by the IdP, replacing allauth's `saml_sls` view (same URL and name).
 
-    Validated under strict_config like sign-ins (so every certificate of a rotation is
-    accepted, and a logout request must be signed when the organization wants signed
-    messages); the ended session is audited as `auth.logout` with `"via": "sso"`, a refused
-    request as `sso.logout_rejected` with its reason.
+    Validated under strict_config like sign-ins (every certificate of a rotation is accepted),
+    and a logout message must always be signed, its Destination exactly this SLS address. A
+    valid request ends the session only when this organization's IdP opened it (a SAML
+    sign-in through this organization) for the NameID it names and, when it lists session
+    indexes, for one of them; any other session is left alone. The answer to the IdP is the
+    same either way, so it never learns whose session the browser held. The ended session is
+    audited as `auth.logout` with `"via": "sso"`; a refused or ignored request as
+    `sso.logout_rejected`, naming the user only when this organization's IdP opened the session.
     """
 
     def dispatch(self, request: HttpRequest, organization_slug: str) -> HttpResponse:
@@ -128,33 +249,53 @@ class AuditedSLSView(SLSView):
         if organization is None:
             return HttpResponse("Unknown identity provider.", status=404)
         request_data = prepare_django_request(request)
-        auth = OneLogin_Saml2_Auth(request_data, strict_config(request, provider.app))
+        config = strict_config(request, provider.app)
+        config["security"]["wantMessagesSigned"] = True  # an <img> must not end sessions
+        auth = OneLogin_Saml2_Auth(request_data, config)
         account_adapter = get_account_adapter(request)
         user = request.user if request.user.is_authenticated else None
-
-        def end_session() -> None:
-            request.logout_via = "sso"  # read by accounts.signals.on_logout
-            account_adapter.logout(request)
+        # Only a member whose session this organization's IdP opened is named in its log.
+        own_user = user if sso.saml_session_of(request.session, organization) else None
 
         redirect_to = None
         reason = ""
         try:
-            redirect_to = auth.process_slo(
-                delete_session_cb=end_session, keep_local_session=user is None
-            )
+            redirect_to = auth.process_slo(keep_local_session=True)  # ended below, if bound
         except (binascii.Error, etree.LxmlError, ValueError):
             reason = "the logout message is not well-formed"
         except (OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError) as exc:
             reason = str(exc)
         if not reason and auth.get_errors():
             reason = _logout_error(auth, request_data)
+        saml_request = request_data.get("get_data", {}).get("SAMLRequest")
+        logout_request = None
+        if not reason and saml_request:
+            logout_request = OneLogin_Saml2_Logout_Request(auth.get_settings(), saml_request)
+            sls_url = auth.get_settings().get_sp_data()["singleLogoutService"]["url"]
+            destination = OneLogin_Saml2_XML.to_etree(logout_request.get_xml()).get("Destination")
+            reason = _endpoint_error(destination, "logout request's Destination", sls_url)
+            reason = reason.replace("ACS URL", "single logout URL")
         if reason:
             logger.warning("SAML logout refused for %s: %s", organization.slug, reason)
             with transaction.atomic():
-                sso.record_logout_rejection(organization, reason, user)
+                sso.record_logout_rejection(organization, reason, own_user)
             return HttpResponse(
                 f"Single logout refused: {reason}", content_type="text/plain", status=400
             )
+        if logout_request is not None and user is not None:
+            xml = logout_request.get_xml()
+            mismatch = sso.saml_logout_mismatch(
+                request.session,
+                organization,
+                name_id=OneLogin_Saml2_Logout_Request.get_nameid(xml),
+                session_indexes=OneLogin_Saml2_Logout_Request.get_session_indexes(xml),
+            )
+            if mismatch:
+                with transaction.atomic():
+                    sso.record_logout_rejection(organization, mismatch, own_user)
+            else:
+                request.logout_via = "sso"  # read by accounts.signals.on_logout
+                account_adapter.logout(request)
         return HttpResponseRedirect(redirect_to or account_adapter.get_logout_redirect_url(request))
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 import audit
 
-from .models import Membership, Organization, Team, TeamMembership, User
+from .models import Membership, Organization, Team, TeamMembership, User, validate_organization_slug
 from .roles import Role
 
 T = TypeVar("T")
@@ -39,6 +40,10 @@ def create_organization(*, name: str, slug: str, owner: User) -> Organization:
     slug = slugify(slug or name)[:64]
     if not slug:
         raise ServiceError("the organization needs a name")
+    try:
+        validate_organization_slug(slug)
+    except ValidationError as exc:
+        raise ServiceError(exc.messages[0]) from exc
     taken = f"the slug {slug!r} is taken"
     if Organization.objects.filter(slug=slug).exists():
         raise ServiceError(taken)

@@ -42,9 +42,10 @@ def on_login(sender, request, user, **kwargs):
         request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
         # Whichever way this sign-in went, no IdP vouches for it yet: on_sso_login says so
         # for a SAML sign-in (allauth's signal follows Django's).
-        from .sso import SESSION_IDP_KEY
+        from .sso import SAML_SESSION_KEY, SESSION_IDP_KEY
 
         request.session.pop(SESSION_IDP_KEY, None)
+        request.session.pop(SAML_SESSION_KEY, None)
     record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
 
 
@@ -110,6 +111,8 @@ def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
     if organization is not None and request is not None and hasattr(request, "session"):
         # The session is the IdP's: it opens that organization only (sso.sso_session_missing).
         request.session[sso.SESSION_IDP_KEY] = organization.pk
+        if provider.id == "saml":  # what its single logout must name (saml_views.sls)
+            sso.remember_saml_session(request, organization, sociallogin.state)
 
 
 @receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")

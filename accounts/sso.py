@@ -1,7 +1,8 @@
 """SAML single sign-on per organization (docs/sso.md).
 
-The IdP configuration is one allauth SocialApp per organization (provider "saml", provider_id =
-client_id = the organization's slug); these functions are its only writer. Also here: the group
+The IdP configuration is one allauth SocialApp per organization (provider "saml", provider_id
+"saml-<organization id>", client_id = the organization's slug, which allauth's SAML URLs carry);
+these functions are its only writer. Also here: the group
 mappings, SSO-mandatory and break-glass owners, the replay cache, and the just-in-time
 provisioning applied at each SAML sign-in. Each change writes its audit event in the same
 transaction. Callers have checked the actor's role (views via the tenancy base classes).
@@ -37,6 +38,10 @@ from .roles import Role
 from .services import ServiceError
 
 PROVIDER = "saml"
+# allauth finds a linked account by (provider id, uid): the provider id is the organization's
+# *id* behind a prefix no other protocol uses, so no two organizations' IdPs, nor a SAML and an
+# OpenID one, ever share a namespace (slugs can be renamed, and could look like a prefix).
+PROVIDER_ID_PREFIX = "saml-"
 # Highest first: "highest role wins" when several groups map to roles.
 ROLE_RANK = [Role.OWNER, Role.ADMIN, Role.EDITOR, Role.AUDITOR, Role.VIEWER]
 DEFAULT_ROLE = Role.VIEWER
@@ -45,6 +50,12 @@ MAX_GROUP_LENGTH = 255
 # The session key naming the organization whose IdP opened the session (set at SAML sign-in,
 # cleared at every other sign-in); the tenancy layer reads it for SSO-mandatory organizations.
 SESSION_IDP_KEY = "sso_organization"
+
+# The SAML identity of the session's sign-in, kept for single logout: {"organization": id,
+# "name_id": ..., "session_index": ...}. Set at a SAML sign-in, removed at every other one.
+SAML_SESSION_KEY = "sso_saml_session"
+# Where the finish view hands NameID and SessionIndex to the sign-in (sociallogin.state).
+SAML_STATE_KEY = "saml_session"
 
 # Enforced on every response whatever the stored settings say (saml_views.strict_config).
 STRICT_SECURITY: dict[str, Any] = {
@@ -244,15 +255,35 @@ def fetch_metadata(url: str) -> str:
 # --- the SocialApp --------------------------------------------------------------------------
 
 
+def provider_id(organization: Organization) -> str:
+    """The allauth provider id of the organization's SAML IdP (SocialAccount.provider)."""
+    return f"{PROVIDER_ID_PREFIX}{organization.pk}"
+
+
+def organization_id_of(provider_id_: str, prefix: str) -> int | None:
+    """The organization id in "<prefix><id>", or None when the provider id is not of that form."""
+    if not provider_id_.startswith(prefix):
+        return None
+    rest = provider_id_[len(prefix) :]
+    return int(rest) if rest.isascii() and rest.isdigit() and not rest.startswith("0") else None
+
+
 def saml_app(organization: Organization) -> SocialApp | None:
-    return SocialApp.objects.filter(provider=PROVIDER, provider_id=organization.slug).first()
+    return SocialApp.objects.filter(
+        provider=PROVIDER, provider_id=provider_id(organization)
+    ).first()
 
 
 def organization_for_app(app: SocialApp) -> Organization | None:
-    """The organization an IdP belongs to: the one whose slug is the app's provider_id."""
-    if app.provider != PROVIDER or app.provider_id != app.client_id:
+    """The organization an IdP belongs to: the one whose id its provider_id names, when the
+    app's client_id (the slug in its URLs) is that organization's slug."""
+    if app.provider != PROVIDER:
         return None
-    return Organization.objects.filter(slug=app.provider_id).first()
+    pk = organization_id_of(app.provider_id or "", PROVIDER_ID_PREFIX)
+    organization = Organization.objects.filter(pk=pk).first() if pk is not None else None
+    if organization is None or app.client_id != organization.slug:
+        return None
+    return organization
 
 
 def idp_settings(app: SocialApp | None) -> IdPSettings | None:
@@ -320,9 +351,10 @@ def configure_saml(organization: Organization, config: IdPSettings) -> SocialApp
         setattr(config, name, (getattr(config, name) or DEFAULT_ATTRIBUTES[name[:-10]]).strip())
     config.groups_attribute = (config.groups_attribute or "").strip()
     app = saml_app(organization) or SocialApp(
-        provider=PROVIDER, provider_id=organization.slug, client_id=organization.slug
+        provider=PROVIDER, provider_id=provider_id(organization)
     )
     created = app.pk is None
+    app.client_id = organization.slug
     app.name = organization.name[:40]
     app.settings = _app_settings(config)
     app.save()
@@ -519,6 +551,44 @@ def record_session_refused(membership: Membership, path: str) -> None:
             organization=membership.organization,
             actor=Actor.for_user(membership.user),
         )
+
+
+def saml_session_of(session: Any, organization: Organization) -> dict[str, str] | None:
+    """The SAML identity this organization's IdP opened the session for, or None when the
+    session was not opened by a SAML sign-in through this organization (a password sign-in,
+    another organization's IdP, its OpenID provider)."""
+    if session is None or session.get(SESSION_IDP_KEY) != organization.pk:
+        return None
+    saml = session.get(SAML_SESSION_KEY)
+    if not isinstance(saml, dict) or saml.get("organization") != organization.pk:
+        return None
+    return saml
+
+
+def saml_logout_mismatch(
+    session: Any, organization: Organization, *, name_id: str | None, session_indexes: list[str]
+) -> str:
+    """Why a valid logout request from the organization's IdP does not end this session, or
+    "": it must be a session that IdP opened, for the same NameID, and (when the request lists
+    session indexes) one of them."""
+    saml = saml_session_of(session, organization)
+    if saml is None:
+        return "the browser's session was not opened by this identity provider"
+    if not name_id or name_id != saml.get("name_id"):
+        return "the logout request names another NameID than this session's sign-in"
+    if session_indexes and saml.get("session_index") not in session_indexes:
+        return "the logout request names other sessions (SessionIndex) than this one"
+    return ""
+
+
+def remember_saml_session(request: Any, organization: Organization, state: dict) -> None:
+    """Keep the NameID and SessionIndex of a SAML sign-in in its session, for single logout."""
+    saml = state.get(SAML_STATE_KEY) or {}
+    request.session[SAML_SESSION_KEY] = {
+        "organization": organization.pk,
+        "name_id": str(saml.get("name_id") or ""),
+        "session_index": str(saml.get("session_index") or ""),
+    }
 
 
 def consume_assertion(organization: Organization, assertion_id: str, not_on_or_after: Any) -> None:

@@ -42,14 +42,20 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    # Before allauth's URLs: our strict end of the SAML sign-in and our audited single logout
-    # answer at the same addresses.
+    # Before allauth's URLs: our strict end of the SAML sign-in, our audited single logout and
+    # the transactional OpenID callback answer at the same addresses.
     path(
         "accounts/saml/<slug:organization_slug>/acs/finish/",
         saml_views.finish_acs,
         name="saml_finish_acs",
     ),
     path("accounts/saml/<slug:organization_slug>/sls/", saml_views.sls, name="saml_sls"),
+    # allauth's OpenID Connect callback, with just-in-time provisioning in one transaction.
+    path(
+        "accounts/oidc/<str:provider_id>/login/callback/",
+        saml_views.oidc_callback,
+        name="openid_connect_callback",
+    ),
     path("accounts/sso/", saml_views.sso_start, name="sso-start"),
     path("accounts/", include("allauth.urls")),
     path("o/<slug:org_slug>/", include(org_patterns)),

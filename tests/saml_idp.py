@@ -3,7 +3,8 @@ signed with xmlsec (the library python3-saml verifies with), built the way IdPs 
 
 The round trip against a real IdP implementation is tests/pysaml2_idp.py (pysaml2). This one
 stays for the refusals: every response is written out explicitly, so each test can break
-exactly one property (audience, times, signature, wrapping).
+exactly one property (audience, recipient, destination, times, signature, wrapping); OMIT
+leaves an audience, recipient or destination out, and several audiences are separated by spaces.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ GROUPS = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
 EMAIL = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 GIVEN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 SURNAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"
+
+
+# Pass as audience, recipient or destination to leave that element or attribute out.
+OMIT = "<omit>"
 
 
 def _instant(when: dt.datetime) -> str:
@@ -111,7 +116,17 @@ class TestIdP:
             + "</saml:Attribute>"
             for name, vals in attributes.items()
         )
-        xml = f"""<saml:Assertion xmlns:saml="{SAML}" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="{assertion_id or "_a" + uuid.uuid4().hex}" Version="2.0" IssueInstant="{_instant(now)}"><saml:Issuer>{self.entity_id}</saml:Issuer><saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{_text(name_id)}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{_instant(not_on_or_after)}" Recipient="{recipient or sp["acs"]}" InResponseTo="{in_response_to}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{_instant(not_before)}" NotOnOrAfter="{_instant(not_on_or_after)}"><saml:AudienceRestriction><saml:Audience>{audience or sp["entity_id"]}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{_instant(now)}" SessionIndex="_s{uuid.uuid4().hex}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{values}</saml:AttributeStatement></saml:Assertion>"""  # noqa: E501
+        recipient = recipient or sp["acs"]
+        recipient_attribute = "" if recipient == OMIT else f' Recipient="{recipient}"'
+        audience = audience or sp["entity_id"]
+        restriction = (
+            ""
+            if audience == OMIT
+            else "<saml:AudienceRestriction>"
+            + "".join(f"<saml:Audience>{a}</saml:Audience>" for a in audience.split(" "))
+            + "</saml:AudienceRestriction>"
+        )
+        xml = f"""<saml:Assertion xmlns:saml="{SAML}" xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="{assertion_id or "_a" + uuid.uuid4().hex}" Version="2.0" IssueInstant="{_instant(now)}"><saml:Issuer>{self.entity_id}</saml:Issuer><saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">{_text(name_id)}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{_instant(not_on_or_after)}"{recipient_attribute} InResponseTo="{in_response_to}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{_instant(not_before)}" NotOnOrAfter="{_instant(not_on_or_after)}">{restriction}</saml:Conditions><saml:AuthnStatement AuthnInstant="{_instant(now)}" SessionIndex="_s{uuid.uuid4().hex}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement>{values}</saml:AttributeStatement></saml:Assertion>"""  # noqa: E501
         return self.sign(xml) if sign else xml
 
     def sign(self, xml: str) -> str:
@@ -146,9 +161,11 @@ class TestIdP:
         extensions: str = "",
     ) -> str:
         now = dt.datetime.now(dt.UTC)
+        destination = destination or sp_urls(org_slug)["acs"]
+        destination_attribute = "" if destination == OMIT else f' Destination="{destination}"'
         if extensions:
             extensions = f"<samlp:Extensions>{_strip_declaration(extensions)}</samlp:Extensions>"
-        xml = f"""<samlp:Response xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="_r{uuid.uuid4().hex}" Version="2.0" IssueInstant="{_instant(now)}" Destination="{destination or sp_urls(org_slug)["acs"]}" InResponseTo="{in_response_to}"><saml:Issuer>{self.entity_id}</saml:Issuer>{extensions}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>{_strip_declaration(assertion)}</samlp:Response>"""  # noqa: E501
+        xml = f"""<samlp:Response xmlns:samlp="{SAMLP}" xmlns:saml="{SAML}" ID="_r{uuid.uuid4().hex}" Version="2.0" IssueInstant="{_instant(now)}"{destination_attribute} InResponseTo="{in_response_to}"><saml:Issuer>{self.entity_id}</saml:Issuer>{extensions}<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>{_strip_declaration(assertion)}</samlp:Response>"""  # noqa: E501
         return self.sign(xml) if sign else xml
 
 

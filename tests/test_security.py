@@ -100,6 +100,8 @@ def test_production_settings_turn_on_secure_cookies_and_hsts(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "tagsense.example.com")
     monkeypatch.setenv("DATABASE_URL", "postgres://u@127.0.0.1:5432/x")
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("EMAIL_URL", "smtp+tls://mailer:pw@smtp.example.com:587")
+    monkeypatch.setenv("DEFAULT_FROM_EMAIL", "tagsense@example.com")
     monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
     monkeypatch.delenv("CACHE_URL", raising=False)
     monkeypatch.delitem(sys.modules, "tagsense.settings.production", raising=False)
@@ -122,6 +124,44 @@ def test_production_settings_turn_on_secure_cookies_and_hsts(monkeypatch):
     monkeypatch.delitem(sys.modules, "tagsense.settings.base")
     production = importlib.import_module("tagsense.settings.production")
     assert production.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+@pytest.mark.parametrize("missing", ["EMAIL_URL", "DEFAULT_FROM_EMAIL"])
+def test_production_settings_refuse_to_start_without_mail(monkeypatch, missing):
+    """Without mail the first just-in-time SSO sign-in failed with 500 (its confirmation
+    e-mail went to Django's default SMTP server on localhost)."""
+    import importlib
+    import sys
+
+    for name, value in {
+        "DJANGO_SECRET_KEY": "x" * 60,
+        "DJANGO_ALLOWED_HOSTS": "tagsense.example.com",
+        "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+        "DEFAULT_FROM_EMAIL": "TagSense <tagsense@example.com>",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(missing)
+    for module in ("tagsense.settings.production", "tagsense.settings.base"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(ImproperlyConfigured, match=missing):
+        importlib.import_module("tagsense.settings.production")
+    monkeypatch.setenv(
+        missing,
+        "smtp+tls://mailer:secret@smtp.example.com:587"
+        if missing == "EMAIL_URL"
+        else "TagSense <tagsense@example.com>",
+    )
+    for module in ("tagsense.settings.production", "tagsense.settings.base"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    production = importlib.import_module("tagsense.settings.production")
+    assert production.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend"
+    assert (production.EMAIL_HOST, production.EMAIL_PORT) == ("smtp.example.com", 587)
+    assert production.EMAIL_USE_TLS and production.EMAIL_HOST_USER == "mailer"
+    assert production.DEFAULT_FROM_EMAIL == "TagSense <tagsense@example.com>"
+    assert production.SERVER_EMAIL == production.DEFAULT_FROM_EMAIL
 
 
 # --- session timeouts -----------------------------------------------------------------------

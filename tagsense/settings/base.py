@@ -147,7 +147,16 @@ ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_ALLOW_SIGNUP = env.bool("ACCOUNT_ALLOW_SIGNUP", default=False)
 ACCOUNT_LOGOUT_ON_GET = False
-# SAML: one SocialApp per organization (provider "saml", provider_id = client_id = the slug),
+# Adding, changing or removing an e-mail address, setting a password, connecting or
+# disconnecting an identity provider and changing two-factor authentication all ask for the
+# password (or a two-factor or e-mailed code) again unless it was given in the last
+# ACCOUNT_REAUTHENTICATION_TIMEOUT seconds: a session alone (a stolen one, or one an IdP opened)
+# cannot take over the account. Changing a password asks for the current one.
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", default=300)
+SOCIALACCOUNT_REAUTHENTICATION_REQUIRED = True
+# SAML: one SocialApp per organization (provider "saml", provider_id "saml-<organization id>",
+# client_id = the slug),
 # written by accounts.sso.configure_saml; accounts.adapters binds each IdP to its organization.
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = True

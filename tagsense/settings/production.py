@@ -19,6 +19,14 @@ CACHES = {"default": env.cache_url("CACHE_URL")}
 AUDIT_CHAIN_KEY = env("AUDIT_CHAIN_KEY")
 if len(AUDIT_CHAIN_KEY) < 32:
     raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be at least 32 characters")
+# Outgoing mail (address confirmations, password resets, invitations): EMAIL_URL is e.g.
+# smtp+tls://user:password@smtp.example.com:587 (django-environ's email_url; "consolemail://"
+# writes mail to the log instead). No default: without it the first just-in-time SSO sign-in
+# would fail on its confirmation e-mail.
+EMAIL_CONFIG = env.email_url("EMAIL_URL")
+vars().update(EMAIL_CONFIG)  # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_USE_TLS, ...
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL")
+SERVER_EMAIL = env("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # Trust X-Forwarded-Proto only behind a proxy that sets it (and strips a client's own):

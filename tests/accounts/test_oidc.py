@@ -11,7 +11,7 @@ import requests
 from allauth.socialaccount.models import SocialApp
 
 from accounts import oidc, sso
-from accounts.models import Membership, OIDCConfiguration, TeamMembership, User
+from accounts.models import Membership, OIDCConfiguration, Organization, TeamMembership, User
 from accounts.roles import Role
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
@@ -33,15 +33,26 @@ ACCOUNTS = {
 }
 
 
-@pytest.fixture(scope="session")
-def provider(live_server):
-    def client(org_slug, client_id, secret):
-        callback = f"{live_server.url}/accounts/oidc/oidc-{org_slug}/login/callback/"
+@pytest.fixture
+def provider(live_server, org, other_org):
+    """The provider knows TagSense's redirect URIs, which name each organization's id (a new
+    one in every test), so it is started for each test."""
+
+    def client(organization, client_id, secret):
+        callback = f"{live_server.url}{callback_path(organization)}"
         return {"client_id": client_id, "client_secret": secret, "redirect_uris": [callback]}
 
-    running = start([client("acme", *ACME_CLIENT), client("globex", *GLOBEX_CLIENT)], ACCOUNTS)
+    running = start([client(org, *ACME_CLIENT), client(other_org, *GLOBEX_CLIENT)], ACCOUNTS)
     yield running
     running.stop()
+
+
+def login_path(organization) -> str:
+    return f"/accounts/oidc/oidc-{organization.pk}/login/"
+
+
+def callback_path(organization) -> str:
+    return login_path(organization) + "callback/"
 
 
 @pytest.fixture
@@ -94,7 +105,8 @@ class Flow:
             f"{self.base_url}/accounts/sso/", params={"organization": org_slug}, timeout=30
         )
         assert page.status_code == 200, page.text[:500]
-        assert page.url.endswith(f"/accounts/oidc/oidc-{org_slug}/login/")
+        organization = Organization.objects.get(slug=org_slug)
+        assert page.url.endswith(login_path(organization))
         started = self.session.post(
             page.url,
             data={"csrfmiddlewaretoken": self.session.cookies["csrftoken"]},
@@ -177,7 +189,7 @@ def test_provider_refuses_a_sign_in_without_pkce(live_server, oidc_org):
         "client_id": ACME_CLIENT[0],
         "response_type": "code",
         "scope": "openid",
-        "redirect_uri": f"{live_server.url}/accounts/oidc/oidc-acme/login/callback/",
+        "redirect_uri": f"{live_server.url}{callback_path(oidc_org)}",
         "state": "x" * 20,
     }
     response = requests.get(
@@ -275,7 +287,7 @@ def test_a_stored_socialapp_cannot_impersonate_an_organizations_provider(oidc_or
         provider=oidc.PROVIDER,
         provider_id=oidc.provider_id(oidc_org),
         client_id=ACME_CLIENT[0],
-        settings={"organization": oidc_org.slug},
+        settings={"organization": oidc_org.pk},
     )
     assert oidc.organization_for_app(stored) is None
 
@@ -285,7 +297,7 @@ def test_admin_configures_oidc_on_the_sso_page(org, admin, provider, insecure_lo
 
     client = client_for(admin)
     page = client.get(f"/o/{org.slug}/settings/sso/")
-    assert "/accounts/oidc/oidc-acme/login/callback/" in page.content.decode()
+    assert callback_path(org) in page.content.decode()
     response = client.post(
         f"/o/{org.slug}/settings/sso/oidc/",
         {
@@ -343,7 +355,7 @@ def test_login_page_offers_oidc_and_a_choice_when_both_are_configured(
 
     client = Client()
     response = client.get("/accounts/sso/", {"organization": oidc_org.slug})
-    assert response["Location"] == "/accounts/oidc/oidc-acme/login/"
+    assert response["Location"] == login_path(oidc_org)
     idp = shared_idp()
     with tenant_scope(oidc_org):
         sso.configure_saml(
@@ -353,7 +365,7 @@ def test_login_page_offers_oidc_and_a_choice_when_both_are_configured(
             ),
         )
     body = client.get("/accounts/sso/", {"organization": oidc_org.slug}).content.decode()
-    assert 'href="/accounts/oidc/oidc-acme/login/"' in body
+    assert f'href="{login_path(oidc_org)}"' in body
     assert 'href="/accounts/saml/acme/login/"' in body
 
 

@@ -11,16 +11,17 @@ from allauth.socialaccount.models import SocialAccount
 from django.test import Client
 
 from accounts import sso
-from accounts.models import Membership, SSOGroupMapping, TeamMembership, User
+from accounts.models import Membership, Organization, SSOGroupMapping, TeamMembership, User
 from accounts.roles import Role
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
-from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
 from tests.saml_idp import (
     EMAIL,
     GIVEN,
     GROUPS,
     HOST,
+    OMIT,
     SURNAME,
     TestIdP,
     encode,
@@ -114,10 +115,18 @@ def connect(user, org_slug, identity_provider, email=None):
     (allauth's connect flow); afterwards single sign-on signs them in."""
     client = browser()
     client.force_login(user)
+    reauthenticate(client)
     request_id = start(client, org_slug, identity_provider, process="connect")
     xml = signed_response(identity_provider, org_slug, request_id, email or user.email)
     deliver(client, org_slug, xml)
-    assert SocialAccount.objects.filter(user=user, provider=org_slug).exists()
+    organization = Organization.objects.get(slug=org_slug)
+    assert SocialAccount.objects.filter(user=user, provider=sso.provider_id(organization)).exists()
+
+
+def reauthenticate(client: Client, password: str = PASSWORD) -> None:
+    """Connecting an IdP (like changing e-mail addresses) asks for the password again."""
+    response = client.post("/accounts/reauthenticate/", {"password": password}, secure=True)
+    assert response.status_code == 302, response.content[:300]
 
 
 def sign_in(client, org_slug, identity_provider, email, groups=()):
@@ -176,7 +185,7 @@ def test_signed_response_logs_in_and_provisions_teams_and_role(saml_org, mapping
     assert [e.data["via"] for e in events(saml_org, "org.member_add")] == ["sso"]
     assert events(saml_org, "sso.login")[-1].data["groups"] == ["eng", "tagsense-admins"]
     # the account is bound to this organization's IdP
-    assert SocialAccount.objects.get(user=user).provider == saml_org.slug
+    assert SocialAccount.objects.get(user=user).provider == f"saml-{saml_org.pk}"
     assert client.get(f"/o/{saml_org.slug}/").status_code == 200
 
 
@@ -316,6 +325,84 @@ def test_wrong_destination_is_refused(saml_org, idp):
         destination="https://evil.example.org/acs",
     )
     assert_refused(deliver(client, saml_org.slug, xml), saml_org, "received at")
+
+
+ACS = sp_urls("acme")["acs"]
+ENTITY = sp_urls("acme")["entity_id"]
+
+
+@pytest.mark.parametrize(
+    ("assertion_change", "destination", "reason"),
+    [
+        ({"audience": OMIT}, None, "no Audience"),
+        ({"audience": f"https://evil.example.org/sp {ENTITY}"}, None, None),  # one names us: ok
+        ({"recipient": OMIT}, OMIT, "Destination is missing"),
+        ({"recipient": OMIT}, None, "Recipient is missing"),
+        ({}, OMIT, "Destination is missing"),
+        ({"recipient": ACS + "evil"}, None, "Recipient"),
+        ({"recipient": "https://evil.example.org/?next=" + ACS}, None, "Recipient"),
+        ({}, ACS + "../../globex/acs/", "dot segments"),
+        ({}, ACS + "%2e%2e/", "dot segments"),
+        ({}, ACS + "?x=1", "Destination"),
+        ({"recipient": ACS + "./"}, None, "dot segments"),
+    ],
+    ids=[
+        "no-audience",
+        "two-audiences-one-ours",
+        "no-destination-no-recipient",
+        "no-recipient",
+        "no-destination",
+        "acs-prefix-of-recipient",
+        "acs-inside-recipient",
+        "destination-dot-segments",
+        "destination-encoded-dot-segments",
+        "destination-with-query",
+        "recipient-dot-segment",
+    ],
+)
+def test_response_not_bound_exactly_to_this_acs_and_audience_is_refused(
+    saml_org, idp, assertion_change, destination, reason
+):
+    """python3-saml tolerates these (response.py: a missing Audience, Destination or
+    Recipient; a Destination that merely starts with, or a Recipient that merely contains, the
+    ACS URL); docs/sso.md promises each is checked."""
+    client = browser()
+    request_id = start(client, saml_org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=saml_org.slug,
+        in_response_to=request_id,
+        name_id="eve@acme.example",
+        attributes=attributes("eve@acme.example", []),
+        **assertion_change,
+    )
+    xml = idp.response(
+        assertion, org_slug=saml_org.slug, in_response_to=request_id, destination=destination
+    )
+    response = deliver(client, saml_org.slug, xml)
+    if reason is None:
+        assert response.status_code == 302 and logged_in_as(client) is not None
+        return
+    assert_refused(response, saml_org, reason)
+    assert logged_in_as(client) is None
+    assert not User.objects.filter(email="eve@acme.example").exists()
+
+
+def test_every_audience_restriction_must_name_this_sp(saml_org, idp):
+    client = browser()
+    request_id = start(client, saml_org.slug, idp)
+    assertion = idp.assertion(
+        org_slug=saml_org.slug,
+        in_response_to=request_id,
+        name_id="eve@acme.example",
+        attributes=attributes("eve@acme.example", []),
+    )
+    second = "<saml:AudienceRestriction><saml:Audience>https://evil.example.org/sp</saml:Audience></saml:AudienceRestriction>"  # noqa: E501
+    assertion = assertion.replace("</saml:Conditions>", second + "</saml:Conditions>")
+    assertion = idp.sign(
+        assertion.split("<ds:Signature")[0] + assertion.split("</ds:Signature>")[1]
+    )
+    xml = idp.response(assertion, org_slug=saml_org.slug, in_response_to=request_id)
+    assert_refused(deliver(client, saml_org.slug, xml), saml_org, "audience")
 
 
 def test_replayed_assertion_is_refused(saml_org, idp):
@@ -618,7 +705,7 @@ def test_admin_configures_idp_by_hand_and_sees_sp_addresses(org, admin, idp):
     )
     assert response.status_code == 302
     app = sso.saml_app(org)
-    assert (app.provider, app.provider_id, app.client_id) == ("saml", org.slug, org.slug)
+    assert (app.provider, app.provider_id, app.client_id) == ("saml", f"saml-{org.pk}", org.slug)
     assert app.settings["advanced"]["want_assertion_signed"] is True
     configured = events(org, "sso.configure")
     assert len(configured) == 1 and configured[0].data["entity_id"] == idp.entity_id
@@ -784,39 +871,44 @@ def test_login_page_leads_to_the_organizations_idp(saml_org):
     assert "has no single sign-on" in response.content.decode()
 
 
-def logout_request(identity_provider, org_slug, name_id, issuer=None):
+def logout_request(
+    identity_provider, org_slug, name_id, issuer=None, session_indexes=(), destination=None
+):
     import uuid
     import zlib
 
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    indexes = "".join(f"<samlp:SessionIndex>{i}</samlp:SessionIndex>" for i in session_indexes)
     xml = (
         '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
         'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" '
         f'ID="_l{uuid.uuid4().hex}" Version="2.0" IssueInstant="{now}" '
-        f'Destination="{sp_urls(org_slug)["sls"]}">'
+        f'Destination="{destination or sp_urls(org_slug)["sls"]}">'
         f"<saml:Issuer>{issuer or identity_provider.entity_id}</saml:Issuer>"
         '<saml:NameID Format="urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress">'
-        f"{name_id}</saml:NameID></samlp:LogoutRequest>"
+        f"{name_id}</saml:NameID>{indexes}</samlp:LogoutRequest>"
     )
     compressor = zlib.compressobj(wbits=-15)
     deflated = compressor.compress(xml.encode()) + compressor.flush()
     return base64.b64encode(deflated).decode()
 
 
+def single_logout(client, org_slug, identity_provider, name_id, *, sign=True, **kwargs):
+    saml_request = logout_request(identity_provider, org_slug, name_id, **kwargs)
+    data = identity_provider.sign_redirect(saml_request) if sign else {"SAMLRequest": saml_request}
+    return client.get(f"/accounts/saml/{org_slug}/sls/", data, secure=True)
+
+
 def test_single_logout_from_the_idp_ends_the_session(saml_org, idp):
     client = browser()
     sign_in(client, saml_org.slug, idp, "ada@acme.example")
     assert logged_in_as(client) is not None
-    forged = logout_request(idp, saml_org.slug, "ada@acme.example", issuer="https://evil.example")
-    response = client.get(
-        f"/accounts/saml/{saml_org.slug}/sls/", {"SAMLRequest": forged}, secure=True
+    forged = single_logout(
+        client, saml_org.slug, idp, "ada@acme.example", issuer="https://evil.example"
     )
-    assert response.status_code == 400
+    assert forged.status_code == 400
     assert logged_in_as(client) is not None
-    request = logout_request(idp, saml_org.slug, "ada@acme.example")
-    response = client.get(
-        f"/accounts/saml/{saml_org.slug}/sls/", {"SAMLRequest": request}, secure=True
-    )
+    response = single_logout(client, saml_org.slug, idp, "ada@acme.example")
     assert response.status_code == 302
     assert response["Location"].startswith(idp.slo_url + "?SAMLResponse=")
     assert logged_in_as(client) is None
@@ -827,6 +919,93 @@ def test_single_logout_from_the_idp_ends_the_session(saml_org, idp):
     rejected = events(saml_org, "sso.logout_rejected")
     assert len(rejected) == 1 and rejected[0].data["email"] == user.email
     assert "issuer" in rejected[0].data["reason"].lower()
+
+
+def test_an_unsigned_logout_request_ends_no_session(saml_org, idp):
+    """An <img src=".../sls/?SAMLRequest=..."> on any page must not sign anyone out."""
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example")
+    response = single_logout(client, saml_org.slug, idp, "ada@acme.example", sign=False)
+    assert response.status_code == 400
+    assert "not signed" in response.content.decode()
+    assert logged_in_as(client) is not None
+    assert "not signed" in events(saml_org, "sso.logout_rejected")[-1].data["reason"]
+    assert events(saml_org, "auth.logout") == []
+
+
+def test_single_logout_ends_only_the_session_of_that_name_id_and_session_index(saml_org, idp):
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example")
+    stored = client.session[sso.SAML_SESSION_KEY]
+    assert stored["name_id"] == "ada@acme.example" and stored["session_index"].startswith("_s")
+    for kwargs in (
+        {"name_id": "bob@acme.example"},  # another person of the same IdP
+        {"name_id": "ada@acme.example", "session_indexes": ["_s-another-session"]},
+    ):
+        response = single_logout(client, saml_org.slug, idp, **kwargs)
+        assert response.status_code == 302  # answered like any other request
+        assert logged_in_as(client) is not None
+    reasons = [e.data["reason"] for e in events(saml_org, "sso.logout_rejected")]
+    assert len(reasons) == 2 and "NameID" in reasons[0] and "SessionIndex" in reasons[1]
+    response = single_logout(
+        client,
+        saml_org.slug,
+        idp,
+        "ada@acme.example",
+        session_indexes=["_s-other", stored["session_index"]],
+    )
+    assert response.status_code == 302
+    assert logged_in_as(client) is None
+
+
+def test_single_logout_never_ends_a_session_its_idp_did_not_open(
+    saml_org, other_org, idp, other_idp, admin, password
+):
+    """globex's IdP (or acme's, for a password session) signs a valid logout request naming
+    the browser's user: the session stays, and the answer is the one any browser gets."""
+    configure(other_org, other_idp)
+    sso_client = browser()
+    sign_in(sso_client, saml_org.slug, idp, "ada@acme.example")
+    password_client = browser()
+    password_client.post("/accounts/login/", {"login": admin.email, "password": password})
+    assert logged_in_as(password_client) == admin
+    anonymous = browser()
+
+    def answer(client, org_slug, identity_provider, name_id):
+        response = single_logout(client, org_slug, identity_provider, name_id)
+        assert response.status_code == 302
+        return response["Location"].split("?")[0]
+
+    # another organization's IdP, at its own single logout address
+    assert answer(sso_client, other_org.slug, other_idp, "ada@acme.example") == answer(
+        anonymous, other_org.slug, other_idp, "nobody@acme.example"
+    )
+    assert logged_in_as(sso_client) is not None
+    # acme's own IdP, against a password session
+    answer(password_client, saml_org.slug, idp, admin.email)
+    assert logged_in_as(password_client) == admin
+    # globex's log learns nothing about who held the session
+    assert all(e.data["email"] == "" for e in events(other_org, "sso.logout_rejected"))
+    assert "ada@acme.example" not in str([e.data for e in events(other_org, "sso.logout_rejected")])
+    assert events(saml_org, "auth.logout") == [] and events(other_org, "auth.logout") == []
+
+
+@pytest.mark.parametrize(
+    "destination",
+    [
+        "https://evil.example.org/accounts/saml/acme/sls/",
+        f"https://{HOST}/accounts/saml/acme/sls/../../globex/sls/",
+        f"https://{HOST}/accounts/saml/acme/sls/extra",
+    ],
+)
+def test_logout_request_for_another_address_is_refused(saml_org, idp, destination):
+    client = browser()
+    sign_in(client, saml_org.slug, idp, "ada@acme.example")
+    response = single_logout(
+        client, saml_org.slug, idp, "ada@acme.example", destination=destination
+    )
+    assert response.status_code == 400
+    assert logged_in_as(client) is not None
 
 
 def test_signed_messages_wanted_refuses_an_unsigned_logout_request(idp, org):
