@@ -102,6 +102,7 @@ def test_production_settings_turn_on_secure_cookies_and_hsts(monkeypatch):
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("EMAIL_URL", "smtp+tls://mailer:pw@smtp.example.com:587")
     monkeypatch.setenv("DEFAULT_FROM_EMAIL", "tagsense@example.com")
+    monkeypatch.setenv("AUDIT_CHAIN_KEY", "k" * 40)
     monkeypatch.delenv("TRUSTED_PROXY_COUNT", raising=False)
     monkeypatch.delenv("CACHE_URL", raising=False)
     monkeypatch.delitem(sys.modules, "tagsense.settings.production", raising=False)
@@ -141,6 +142,7 @@ def test_production_settings_refuse_to_start_without_mail(monkeypatch, missing):
         "CACHE_URL": "redis://127.0.0.1:6379/1",
         "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
         "DEFAULT_FROM_EMAIL": "TagSense <tagsense@example.com>",
+        "AUDIT_CHAIN_KEY": "k" * 40,
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv(missing)
@@ -361,3 +363,29 @@ def test_user_factory_password_is_strong_enough():
     from tests.factories import PASSWORD
 
     validate_password(PASSWORD, UserFactory.build(email="someone@example.com"))
+
+
+@pytest.mark.parametrize("key", [None, "short-key"])
+def test_production_settings_refuse_to_start_without_an_audit_chain_key(monkeypatch, key):
+    """Production keys the audit chain with its own secret: absent or short, it does not start."""
+    import importlib
+    import sys
+
+    for name, value in {
+        "DJANGO_SECRET_KEY": "x" * 60,
+        "DJANGO_ALLOWED_HOSTS": "tagsense.example.com",
+        "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "EMAIL_URL": "consolemail://",
+        "DEFAULT_FROM_EMAIL": "tagsense@example.com",
+    }.items():
+        monkeypatch.setenv(name, value)
+    if key is None:
+        monkeypatch.delenv("AUDIT_CHAIN_KEY", raising=False)
+    else:
+        monkeypatch.setenv("AUDIT_CHAIN_KEY", key)
+    for module in ("tagsense.settings.production", "tagsense.settings.base"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(ImproperlyConfigured, match="AUDIT_CHAIN_KEY"):
+        importlib.import_module("tagsense.settings.production")
