@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tagsense.security.ContentSecurityPolicyMiddleware",
+    "tagsense.security.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -199,6 +200,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tagsense.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tagsense.api.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "tagsense.api.Metadata",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
