@@ -8,6 +8,7 @@ schema documents, a page's are its filter form's fields (PAGE_FILTERS).
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 from urllib.parse import quote
@@ -127,3 +128,51 @@ def test_options_on_every_endpoint_is_answered(path, world):  # noqa: F811
     for client in (client_for(world.users["owner"]), Client()):
         response = client.options(url)
         assert response.status_code in (200, 401), (url, response.status_code)
+
+
+WRITE_ROUTES = [
+    r
+    for r in ROUTES
+    if r.api and r.method in ("post", "put") and r.data and "ci-check" not in r.path
+]
+
+
+def _nul_variants(data):
+    """`data` once per text value in it (keys included), that text with a NUL inside."""
+    if isinstance(data, str):
+        yield data + "\x00"
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            for variant in _nul_variants(item):
+                yield [*data[:i], variant, *data[i + 1 :]]
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield {**{k: v for k, v in data.items() if k != key}, key + "\x00": value}
+            for variant in _nul_variants(value):
+                yield {**data, key: variant}
+
+
+def _send(client, route, url, body: str):
+    return getattr(client, route.method)(url, body, content_type="application/json")
+
+
+def _assert_problem(response, status, url):
+    assert response.status_code == status, (url, response.status_code, response.content[:300])
+    assert response["Content-Type"] == "application/problem+json", url
+
+
+@pytest.mark.parametrize("route", WRITE_ROUTES, ids=[r.name for r in WRITE_ROUTES])
+def test_hostile_json_bodies_are_a_400(route, world, settings):  # noqa: F811
+    """A body nested 50,000 deep (the json module's RecursionError), a NUL in any text of an
+    otherwise valid body, an integer of 5,000 digits: 400 problem+json. A body over
+    DATA_UPLOAD_MAX_MEMORY_SIZE: 413 problem+json, before it is parsed."""
+    client = client_for(world.users["owner"])
+    url = route.url(world)
+    data = route.data(world)
+    for body in ("[" * 50_000 + "]" * 50_000, '{"a": ' * 50_000 + "1" + "}" * 50_000):
+        _assert_problem(_send(client, route, url, body), 400, url)
+    for variant in _nul_variants(data):
+        _assert_problem(_send(client, route, url, json.dumps(variant)), 400, url)
+    _assert_problem(_send(client, route, url, '{"n": ' + "1" * 5000 + "}"), 400, url)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    _assert_problem(_send(client, route, url, json.dumps({**data, "pad": "x" * 2000})), 413, url)

@@ -201,6 +201,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tagsense.api.problem_exception_handler",
     "DEFAULT_METADATA_CLASS": "tagsense.api.Metadata",
+    # Bounded in size, depth and content (tagsense/api.py); multipart is Django's, bounded.
+    "DEFAULT_PARSER_CLASSES": [
+        "tagsense.api.JSONParser",
+        "tagsense.api.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
