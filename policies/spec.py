@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import yaml
 
+from policies import yaml_limits
+
 FORMAT_VERSION = 1
 MAX_TEXT_BYTES = 1_000_000
 MAX_RULES = 1_000
@@ -195,6 +197,13 @@ class SpecError(ValueError):
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _Constructor(yaml.SafeLoader):
+    """Builds scalars, with numbers and dates bounded (policies/yaml_limits.py)."""
+
+
+yaml_limits.bound_scalars(_Constructor)
+
+
 class Node:
     """A loaded YAML value together with the line it starts on (1-based)."""
 
@@ -207,7 +216,8 @@ class Node:
 
 def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
     """Safe-load one YAML (or JSON) document into Nodes. Refuses oversized text, anchors and
-    aliases (no billion laughs), duplicate mapping keys and non-text mapping keys."""
+    aliases (no billion laughs), deep nesting and overlong numbers (policies/yaml_limits.py),
+    duplicate mapping keys and non-text mapping keys."""
     if isinstance(text, bytes):
         if len(text) > MAX_TEXT_BYTES:
             raise SpecError([Problem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
@@ -218,11 +228,10 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
     if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
         raise SpecError([Problem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                line = event.start_mark.line + 1
-                raise SpecError([Problem(what, "YAML anchors and aliases are not allowed", line)])
+        yaml_limits.screen(text, _Loader)
         nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml_limits.RefusedYAML as exc:
+        raise SpecError([Problem(what, exc.problem or "", exc.problem_mark.line + 1)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -233,7 +242,7 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
     if len(nodes) != 1 or nodes[0] is None:
         raise SpecError([Problem(what, "expected exactly one YAML document")])
     problems: list[Problem] = []
-    root = _convert(nodes[0], "", problems, yaml.SafeLoader(""))
+    root = _convert(nodes[0], "", problems, _Constructor(""))
     if problems:
         raise SpecError(problems)
     return root

@@ -1,5 +1,6 @@
-"""Request security that Django does not ship: the Content-Security-Policy header and session
-timeouts (idle and absolute). Settings and defaults: docs/security.md."""
+"""Request security that Django does not ship: the Content-Security-Policy header, session
+timeouts (idle and absolute), NUL characters in addresses refused. Settings and defaults:
+docs/security.md."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import BadRequest
 from django.http import HttpResponse
 
 # Session keys: when the session signed in and when it last made a request (Unix seconds).
@@ -118,4 +120,22 @@ class SessionTimeoutMiddleware:
                 session.setdefault(SESSION_STARTED, now)
                 if now - session.get(SESSION_SEEN, 0) >= _SEEN_RESOLUTION:
                     session[SESSION_SEEN] = now
+        return self.get_response(request)
+
+
+class RejectNulMiddleware:
+    """Refuses (400) a request with a NUL character in its path or in any query parameter's
+    name or value. No filter, slug or id may contain one, and PostgreSQL cannot compare text
+    with it (psycopg raises), so without this every filter that reaches a query would be a 500.
+    Under /api/ the answer is problem+json (tagsense/errors.py, `bad_request`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in name or any("\x00" in value for value in values)
+            for name, values in request.GET.lists()
+        ):
+            raise BadRequest("A NUL character is not allowed in the address or its parameters.")
         return self.get_response(request)

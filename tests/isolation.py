@@ -615,6 +615,18 @@ ROUTES: list[Route] = [
         "view",
         api=True,
     ),
+    Route(
+        "api-neighbours",
+        "/api/v1/o/{org}/inventory/resources/{resource_pk}/neighbours/",
+        "view",
+        api=True,
+    ),
+    Route(
+        "api-graph-path",
+        "/api/v1/o/{org}/inventory/resources/{resource_pk}/path/?to={resource_pk}",
+        "view",
+        api=True,
+    ),
     Route("api-rules", "/api/v1/o/{org}/policies/rules/", "view", api=True),
     Route(
         "api-rule-create",

@@ -7,8 +7,9 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins
+from rest_framework import mixins, serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.fields import empty
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -204,7 +205,12 @@ class ResourceGraphView(OrganizationAPIView):
                     "resources": HopSerializer(hops, many=True).data,
                 }
             )
-        other = get_object_or_404(self.get_queryset(), pk=request.query_params.get("to") or 0)
+        to = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+        try:
+            other_pk = to.run_validation(request.query_params.get("to", empty))
+        except ValidationError as exc:
+            raise ValidationError({"to": exc.detail}) from None
+        other = get_object_or_404(self.get_queryset(), pk=other_pk)
         chain = graph.path(self.organization, resource.arn, other.arn)
         # A path through a resource the member may not see is not shown at all.
         return Response({"path": [] if self.hidden(chain) else chain})

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from policies import yaml_limits
 from policies.ci.plan import DocumentError, PlannedResource, check_size
 from policies.ci.taggable import cloudformation_type_info
 
@@ -52,6 +53,7 @@ def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
 
 
 CloudFormationLoader.add_multi_constructor("!", _short_form)
+yaml_limits.bound_scalars(CloudFormationLoader)
 
 
 def load_template(text: bytes | str) -> Any:
@@ -62,6 +64,8 @@ def load_template(text: bytes | str) -> Any:
         except UnicodeDecodeError as exc:
             raise DocumentError(f"byte {exc.start}", "not UTF-8 text") from None
     try:
+        # No anchors or aliases (CloudFormation refuses them too), bounded depth and numbers.
+        yaml_limits.screen(text, CloudFormationLoader)
         return yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tagsense.security.ContentSecurityPolicyMiddleware",
+    "tagsense.security.RejectNulMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -208,6 +209,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tagsense.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tagsense.api.problem_exception_handler",
+    "DEFAULT_METADATA_CLASS": "tagsense.api.Metadata",
+    # Bounded in size, depth and content (tagsense/api.py); multipart is Django's, bounded.
+    "DEFAULT_PARSER_CLASSES": [
+        "tagsense.api.JSONParser",
+        "tagsense.api.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

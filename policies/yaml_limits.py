@@ -1,0 +1,73 @@
+"""The limits every YAML document the portal reads is held to: rule files (policies/spec.py)
+and CloudFormation templates (policies/ci/cloudformation.py).
+
+- No anchors or aliases: an alias repeats a node by reference, so a few kilobytes can expand
+  into gigabytes of work and output (the "billion laughs"). Rule files never need them, and
+  CloudFormation does not support them either.
+- At most MAX_DEPTH levels of nesting: composing a document recurses once per level.
+- Numbers of at most MAX_NUMBER_CHARS characters, and numbers or dates that cannot be built
+  (an integer past Python's digit limit, a 13th month) are YAML errors, not ValueErrors:
+  YAML 1.1's base-60 integers (1:2:3...) take time quadratic in their length.
+
+`screen()` runs over the parser's events before anything is composed; `bound_scalars()` sets
+the constructors of a loader class. Both raise yaml.MarkedYAMLError subclasses, with the line.
+"""
+
+from __future__ import annotations
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+
+MAX_DEPTH = 64
+MAX_NUMBER_CHARS = 100
+ALIASES_REFUSED = "YAML anchors and aliases are not allowed"
+
+
+class RefusedYAML(yaml.MarkedYAMLError):
+    """A document over one of the limits; `problem` says which, `problem_mark` where."""
+
+
+def screen(text: str, loader: type) -> None:
+    """Raise RefusedYAML at the first anchor, alias, or level of nesting past MAX_DEPTH."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise RefusedYAML(problem=ALIASES_REFUSED, problem_mark=event.start_mark)
+        if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RefusedYAML(
+                    problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=event.start_mark
+                )
+        elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
+def _guarded(construct, what: str):
+    def constructor(loader, node):
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise ConstructorError(
+                None,
+                None,
+                f"a {what} of {len(node.value)} characters (at most {MAX_NUMBER_CHARS})",
+                node.start_mark,
+            )
+        try:
+            return construct(loader, node)
+        except (ValueError, OverflowError) as exc:
+            raise ConstructorError(
+                None, None, f"not a valid {what}: {exc}", node.start_mark
+            ) from None
+
+    return constructor
+
+
+def bound_scalars(loader: type) -> type:
+    """Give `loader` (a SafeLoader or CSafeLoader subclass) the bounded constructors."""
+    for tag, construct, what in (
+        ("int", SafeConstructor.construct_yaml_int, "number"),
+        ("float", SafeConstructor.construct_yaml_float, "number"),
+        ("timestamp", SafeConstructor.construct_yaml_timestamp, "date"),
+    ):
+        loader.add_constructor(f"tag:yaml.org,2002:{tag}", _guarded(construct, what))
+    return loader
