@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import services
 from tagsense.api import problem_json_response
-from tagsense.tenancy.db import tenant_scope
+from tagsense.tenancy.db import tenant_scope, tenant_settings_problem
 from tagsense.tenancy.resolve import invitations_of, memberships_of
 
 
@@ -60,7 +60,8 @@ def _check_database() -> str | None:
             cursor.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return f"database unreachable: {exc.__class__.__name__}"
-    return None
+    # Reachable but refusing this process's tenant settings, every tenant page would be empty.
+    return tenant_settings_problem()
 
 
 def _check_broker() -> str | None:

@@ -3,21 +3,33 @@
 Every tenant table carries one policy that admits a row when its organization is the one named by
 the per-transaction setting `tagsense.organization_id` (set by tenant_scope), or when the block
 runs under all_tenants() (the Django admin, audit verification, system fan-out). With neither
-set, a query returns nothing. The processes `SET ROLE` to a role that owns no table (the
-`assume_role` database option), so the policies bind them; `manage.py migrate` runs as the
-owner (owner_mode). On SQLite none of this applies and the ORM layer is the only wall.
+set, a query returns nothing. The processes work as a role that owns no table (a login that is a
+member of it, or `SET ROLE` through the `assume_role` database option), so the policies bind
+them; `manage.py migrate` runs as the owner (owner_mode). On SQLite none of this applies and the
+ORM layer is the only wall.
+
+Any SQL the app role runs can call `set_config()`, so the settings alone prove nothing. Each
+scope also sets `tagsense.tenant_mac`, an HMAC-SHA256 under a key only this code and the table
+owner know (`tenant_key()`) over the backend's pid and the three settings. The policies read the
+settings only through owner-owned SECURITY DEFINER functions that recompute that MAC with the key
+from a table the app role cannot read, and answer "no tenant" when it does not match: SQL that
+changes a setting loses every row, and a MAC taken from another connection is worthless here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import hmac
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
+from django.utils.crypto import salted_hmac
 
 from . import context
 
@@ -29,6 +41,7 @@ logger = logging.getLogger(__name__)
 ORG_SETTING = "tagsense.organization_id"
 USER_SETTING = "tagsense.user_id"
 ALL_SETTING = "tagsense.all_tenants"
+MAC_SETTING = "tagsense.tenant_mac"
 _SETTINGS = (ORG_SETTING, USER_SETTING, ALL_SETTING)
 
 _owner_mode = False
@@ -63,15 +76,54 @@ def owner_mode(*, reconnect: bool = True) -> Iterator[None]:
 _UNSET = {ORG_SETTING: "", USER_SETTING: "", ALL_SETTING: ""}
 
 
+def tenant_key() -> bytes:
+    """The key of the tenant settings' MAC: derived from SECRET_KEY for this purpose only, so
+    `migrate` (which stores it for the database) and the processes agree. Rotating SECRET_KEY
+    means running `migrate` again."""
+    return _derive_key(settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=4)
+def _derive_key(secret: str) -> bytes:
+    return salted_hmac(
+        "tagsense.tenancy.row_level_security", "tenant settings", secret=secret, algorithm="sha256"
+    ).digest()
+
+
+def tenant_mac(backend_pid: int, values: dict[str, str]) -> str:
+    """The MAC the policy functions expect for these settings on this database backend."""
+    message = f"{backend_pid}|{values[ORG_SETTING]}|{values[USER_SETTING]}|{values[ALL_SETTING]}"
+    return hmac.new(tenant_key(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _execute_bound(connection, sql: str, params: list[Any]) -> None:
+    """Run one statement with its parameters bound by the server, not by Django.
+
+    Django's psycopg cursors inline parameters into the statement's text, which
+    pg_stat_activity shows to every session of the same role (and the query log records);
+    here the text keeps `$1`, `$2`, ... and the values travel apart. Nor does the statement
+    pass Django's query logging, which would log its parameters.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+
+
 def _set(connection, values: dict[str, str]) -> None:
-    """Set the given settings for the current transaction (PostgreSQL only)."""
+    """Set the given settings, and their MAC, for the current transaction (PostgreSQL only):
+    one statement."""
     if connection.vendor != "postgresql":
         return
+    connection.ensure_connection()
+    mac = tenant_mac(connection.connection.info.backend_pid, values)
     params: list[Any] = []
-    for name, value in values.items():
+    for name, value in {**values, MAC_SETTING: mac}.items():
         params.extend([name, value])
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)), params)
+    _execute_bound(
+        connection, "SELECT " + ", ".join(["set_config(%s, %s, true)"] * (len(values) + 1)), params
+    )
 
 
 @contextlib.contextmanager
@@ -134,11 +186,94 @@ def all_tenants(using: str = "default") -> contextlib.AbstractContextManager[Non
 
 # --- policies ---------------------------------------------------------------------------------
 
-CURRENT_ORG_SQL = f"NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint"
-CURRENT_USER_SQL = f"NULLIF(current_setting('{USER_SETTING}', true), '')::bigint"
-ALL_TENANTS_SQL = f"COALESCE(current_setting('{ALL_SETTING}', true), '') = 'on'"
+# The policies never read a setting themselves: they call these owner-owned functions, which
+# answer only when the transaction's MAC matches its settings. `(SELECT f())` makes each an
+# initplan: run once per statement, not per row, and usable as an index condition.
+KEY_TABLE = "tagsense_tenant_key"
+ORG_FUNCTION = "tagsense_tenant_org"
+USER_FUNCTION = "tagsense_tenant_user"
+ALL_FUNCTION = "tagsense_tenant_all"
+CURRENT_ORG_SQL = f"(SELECT public.{ORG_FUNCTION}())"
+CURRENT_USER_SQL = f"(SELECT public.{USER_FUNCTION}())"
+ALL_TENANTS_SQL = f"(SELECT public.{ALL_FUNCTION}())"
 POLICY_NAME = "tagsense_tenant_isolation"
 OWN_ROWS_POLICY_NAME = "tagsense_own_rows"
+
+
+def _setting(name: str) -> str:
+    return f"coalesce(current_setting('{name}', true), '')"
+
+
+# HMAC-SHA256(K, msg) = sha256(K^opad || sha256(K^ipad || msg)), with PostgreSQL's built-in
+# sha256() (no pgcrypto) and the padded keys read from the owner-only key table `k`. The MAC is
+# compared as hex text, so a malformed one is a mismatch, not an error.
+_MAC_MATCHES_SQL = (
+    "encode(sha256(k.opad || sha256(k.ipad || convert_to(pg_backend_pid()::text || '|' || "
+    + " || '|' || ".join(_setting(name) for name in _SETTINGS)
+    + f", 'UTF8'))), 'hex') = current_setting('{MAC_SETTING}', true)"
+)
+_FUNCTIONS = {
+    ORG_FUNCTION: ("bigint", f"NULLIF(current_setting('{ORG_SETTING}', true), '')::bigint"),
+    USER_FUNCTION: ("bigint", f"NULLIF(current_setting('{USER_SETTING}', true), '')::bigint"),
+    ALL_FUNCTION: ("boolean", f"{_setting(ALL_SETTING)} = 'on'"),
+}
+
+
+def _function_sql(name: str) -> str:
+    returns, value = _FUNCTIONS[name]
+    # SECURITY DEFINER: runs as the owner, who alone may read the key. The fixed search_path
+    # (pg_temp last) keeps a caller's temporary objects from standing in for the key table.
+    otherwise = "false" if returns == "boolean" else "NULL"
+    # Only constants go into this text.
+    return (
+        f"CREATE OR REPLACE FUNCTION public.{name}() RETURNS {returns} LANGUAGE sql STABLE "  # noqa: S608
+        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ "
+        f"SELECT coalesce((SELECT CASE WHEN {_MAC_MATCHES_SQL} THEN {value} END "
+        f"FROM public.{KEY_TABLE} k), {otherwise}) $fn$"
+    )
+
+
+def _padded_keys(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer padded keys (block size 64 bytes)."""
+    block = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+
+
+def _install_tenant_functions(connection, cursor, role: str) -> None:
+    """The key table (owner only), its key for this SECRET_KEY, and the policy functions."""
+    qn = connection.ops.quote_name
+    cursor.execute(
+        f"CREATE TABLE IF NOT EXISTS public.{KEY_TABLE} (id smallint PRIMARY KEY CHECK (id = 1), "
+        "ipad bytea NOT NULL, opad bytea NOT NULL)"
+    )
+    cursor.execute(f"REVOKE ALL ON public.{KEY_TABLE} FROM PUBLIC, {qn(role)}")
+    ipad, opad = _padded_keys(tenant_key())
+    _execute_bound(
+        connection,
+        f"INSERT INTO public.{KEY_TABLE} (id, ipad, opad) VALUES (1, %s, %s) "  # noqa: S608
+        "ON CONFLICT (id) DO UPDATE SET ipad = EXCLUDED.ipad, opad = EXCLUDED.opad",
+        [ipad, opad],
+    )
+    for name in _FUNCTIONS:
+        cursor.execute(_function_sql(name))
+
+
+def tenant_settings_problem(using: str = "default") -> str | None:
+    """Why the database would refuse this process's tenant settings, or None when it accepts
+    them (always on SQLite): the policy functions are missing, or the key `migrate` stored
+    differs from this process's (SECRET_KEY changed since the last migrate)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        with all_tenants(using), connection.cursor() as cursor:
+            cursor.execute(f"SELECT public.{ALL_FUNCTION}()")
+            accepted = cursor.fetchone()[0]
+    except DatabaseError:
+        return "row-level security functions missing: run migrate"
+    if not accepted:
+        return "row-level security key differs from the database's: run migrate"
+    return None
 
 
 def tenant_models() -> list[type]:
@@ -191,6 +326,7 @@ def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs
             f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {qn(role)}"
         )
         cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {qn(role)}")
+        _install_tenant_functions(connection, cursor, role)
         for model in tenant_models():
             table = qn(model._meta.db_table)
             if getattr(model, "append_only", False):

@@ -1,12 +1,19 @@
 """The second wall: PostgreSQL row-level security under the application's own database role."""
 
+import hashlib
+import hmac
+import itertools
+
+import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 
 from accounts import views as account_views
 from accounts.models import Membership, Team
 from audit.models import AuditEvent
+from tagsense.tenancy import db as tenancy_db
 from tagsense.tenancy.db import POLICY_NAME, all_tenants, tenant_models, tenant_scope
 from tests.conftest import client_for
 from tests.factories import TeamFactory
@@ -31,13 +38,13 @@ def test_the_app_runs_as_a_role_that_owns_nothing_and_cannot_bypass_rls():
     (user, bypass, superuser) = _raw(
         "SELECT current_user, rolbypassrls, rolsuper FROM pg_roles WHERE rolname = current_user"
     )[0]
-    assert user == "tagsense_app"
+    assert user == settings.DATABASE_APP_ROLE
     assert not bypass and not superuser
     owners = _raw(
         "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public' "
         "AND tablename = 'accounts_team'"
     )
-    assert owners != [("tagsense_app",)]
+    assert owners != [(settings.DATABASE_APP_ROLE,)]
 
 
 def test_every_tenant_table_has_rls_enabled_and_the_policy():
@@ -180,3 +187,183 @@ def test_the_users_own_rows_are_read_only(other_org, owner):
         Membership.objects.create(organization=other_org, user=owner, role="owner")
     with user_scope(owner):
         assert Membership.objects.filter(user=owner).update(role="viewer") == 0
+
+
+# --- SQL that forges the tenant settings ------------------------------------------------------
+
+SETTINGS = (tenancy_db.ORG_SETTING, tenancy_db.USER_SETTING, tenancy_db.ALL_SETTING)
+
+
+@pytest.fixture
+def two_tenants(org, other_org, owner, outsider, two_orgs_of_teams):
+    """Rows of both organizations in every kind of tenant table the attacker could aim at,
+    and a global audit event (no organization) that only all_tenants() may read."""
+    import audit
+
+    for organization in (org, other_org):
+        with tenant_scope(organization):
+            audit.record("team.create", data={"name": organization.slug})
+    audit.record("auth.login_failed", data={"email": "x@example.com"}, organization=None)
+    with all_tenants():  # the rows exist: a read that leaked would see them
+        assert Team.objects.filter(organization=other_org).count() == 2
+        assert AuditEvent.objects.filter(organization=None).count() == 1
+    return org, other_org, owner, outsider
+
+
+def _rows_outside(organization_id):
+    """Per tenant table, the rows the current transaction can see of any other organization
+    (or of none: the global audit chain)."""
+    seen = {}
+    with connection.cursor() as cursor:
+        for model in tenant_models():
+            cursor.execute(
+                f'SELECT count(*) FROM "{model._meta.db_table}" '
+                "WHERE organization_id IS DISTINCT FROM %s",
+                [organization_id],
+            )
+            seen[model._meta.db_table] = cursor.fetchone()[0]
+    return {table: count for table, count in seen.items() if count}
+
+
+def _forge(values, mac, *, local):
+    """What injected SQL running as the app role can do: set any setting, MAC included."""
+    names = [*values, tenancy_db.MAC_SETTING] if mac is not None else list(values)
+    params = []
+    for name in names:
+        params += [name, values.get(name, mac), local]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, %s)"] * len(names)), params)
+
+
+def _other_backend_mac(values):
+    """A MAC the app really computed for these settings, but on another connection (as if read
+    from that connection's pg_stat_activity or a log)."""
+    with psycopg.connect(**_login_params()) as other:
+        return tenancy_db.tenant_mac(other.info.backend_pid, values)
+
+
+def _login_params():
+    database = connection.settings_dict
+    return {
+        "host": database["HOST"],
+        "port": database["PORT"] or 5432,
+        "user": database["USER"],
+        "password": database["PASSWORD"] or None,
+        "dbname": database["NAME"],
+    }
+
+
+def test_sql_that_sets_any_tenant_settings_reads_and_writes_no_other_organization(two_tenants):
+    org, other_org, owner, outsider = two_tenants
+    choices = (
+        ("", str(org.pk), str(other_org.pk)),  # organization
+        ("", str(owner.pk), str(outsider.pk)),  # user: every membership of either user
+        ("", "on"),  # all tenants
+    )
+    tried = 0
+    with tenant_scope(org):
+        assert _rows_outside(org.pk) == {}
+        assert Team.objects.count() == 3
+        for n, (org_id, user_id, every) in enumerate(itertools.product(*choices)):
+            values = dict(zip(SETTINGS, (org_id, user_id, every), strict=True))
+            for mac in (None, "", "0" * 64, _other_backend_mac(values)):
+                with transaction.atomic():  # each attempt starts from the scope's own settings
+                    _forge(values, mac, local=n % 2 == 0)
+                    assert _rows_outside(org.pk) == {}, (values, mac)
+                    assert Membership.objects.filter(user=outsider).count() == 0
+                    with connection.cursor() as cursor:
+                        for table in ("accounts_team", "accounts_membership"):
+                            cursor.execute(
+                                f"UPDATE {table} SET organization_id = organization_id "
+                                "WHERE organization_id <> %s",
+                                [org.pk],
+                            )
+                            assert cursor.rowcount == 0, (table, values, mac)
+                            cursor.execute(
+                                f"DELETE FROM {table} WHERE organization_id <> %s", [org.pk]
+                            )
+                            assert cursor.rowcount == 0, (table, values, mac)
+                    with (
+                        pytest.raises(ProgrammingError, match="row-level security"),
+                        transaction.atomic(),
+                    ):
+                        Team.objects.create(organization=other_org, name="Smuggled", slug="s")
+                    tried += 1
+    assert tried == 3 * 3 * 2 * 4
+    with all_tenants():
+        assert Team.objects.filter(organization=other_org).count() == 2
+        assert Membership.objects.filter(user=outsider, organization=other_org).count() == 1
+
+
+def test_forged_settings_outside_any_scope_read_nothing(two_tenants):
+    org, other_org, owner, outsider = two_tenants
+    with transaction.atomic():
+        values = {
+            tenancy_db.ORG_SETTING: "",
+            tenancy_db.USER_SETTING: "",
+            "tagsense.all_tenants": "on",
+        }
+        _forge(values, _other_backend_mac(values), local=True)
+        assert _rows_outside(None) == {}
+        assert _rows_outside(org.pk) == {}
+
+
+def test_a_temporary_key_table_of_the_callers_own_does_not_stand_in_for_the_real_one(
+    two_tenants,
+):
+    org, other_org, owner, outsider = two_tenants
+    values = {tenancy_db.ORG_SETTING: str(other_org.pk), tenancy_db.USER_SETTING: ""}
+    values[tenancy_db.ALL_SETTING] = "on"
+    with tenant_scope(org), connection.cursor() as cursor:
+        with pytest.raises(ProgrammingError, match="permission denied"), transaction.atomic():
+            cursor.execute(f"SELECT * FROM {tenancy_db.KEY_TABLE}")
+        # An all-zero key of the attacker's own, in a table that shadows the real one for
+        # unqualified names in this session, with the MAC it gives for the forged settings.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {tenancy_db.KEY_TABLE} (id smallint, ipad bytea, opad bytea)"
+        )
+        cursor.execute(
+            f"INSERT INTO {tenancy_db.KEY_TABLE} VALUES (1, %s, %s)",
+            [bytes([0x36] * 64), bytes([0x5C] * 64)],
+        )
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+        message = f"{pid}|{other_org.pk}||on".encode()
+        mac = hmac.new(b"", message, hashlib.sha256).hexdigest()
+        cursor.execute("SET LOCAL search_path = pg_temp, public")
+        _forge(values, mac, local=True)
+        assert _rows_outside(org.pk) == {}
+        assert _rows_outside(other_org.pk) == {}
+
+
+def test_the_settings_mac_never_appears_in_any_sessions_query_text(org, other_org, owner):
+    def texts_and_mac():
+        # Entering the scope was this connection's last statement: its text is what any
+        # session of the same role (here the superuser, who sees every session) reads back.
+        found = watcher.execute("SELECT query FROM pg_stat_activity").fetchall()
+        mac = _raw(f"SELECT current_setting('{tenancy_db.MAC_SETTING}')")[0][0]
+        return [text for (text,) in found if text], mac
+
+    seen = []
+    with psycopg.connect(**_login_params(), autocommit=True) as watcher:
+        for scope in (tenant_scope(org), tenancy_db.user_scope(owner), all_tenants()):
+            with scope:
+                seen.append(texts_and_mac())
+                with tenant_scope(other_org):  # a nested scope sets its own, after a savepoint
+                    seen.append(texts_and_mac())
+    assert len(seen) == 6
+    for texts, mac in seen:
+        assert len(mac) == 64
+        assert any("set_config" in text for text in texts)
+        assert not [text for text in texts if mac in text]
+    assert len({mac for _, mac in seen}) == 4  # three outer scopes, and other_org's
+
+
+def test_readyz_says_when_the_database_refuses_this_processs_tenant_settings(settings):
+    from django.test import Client
+
+    assert Client().get("/readyz").status_code == 200
+    settings.SECRET_KEY = "rotated-without-running-migrate"  # noqa: S105
+    response = Client().get("/readyz")
+    assert response.status_code == 503
+    assert "row-level security key differs" in response.json()["detail"]

@@ -10,10 +10,16 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from accounts.models import Team
+from tagsense.tenancy.db import all_tenants, tenant_scope
+
 LOGIN = "tagsense_web_test"
 
 PROBE = """
 from django.db import connection
+
+from accounts.models import Team
+from tagsense.tenancy.db import all_tenants, tenant_scope
 from accounts.models import Team
 with connection.cursor() as c:
     c.execute("SELECT current_user, session_user")
@@ -30,8 +36,7 @@ for sql in ("RESET ROLE", "SET ROLE postgres", "ALTER TABLE audit_auditevent DIS
 """
 
 
-@pytest.fixture
-def web_login(db):
+def _create_login():
     name = connection.settings_dict["NAME"]
     with psycopg.connect(host="127.0.0.1", user="postgres", dbname=name, autocommit=True) as admin:
         admin.execute(
@@ -41,9 +46,15 @@ def web_login(db):
     return name
 
 
-def _manage(name, *args):
+@pytest.fixture
+def web_login(db):
+    return _create_login()
+
+
+def _manage(name, *args, **extra_env):
     env = {
         **os.environ,
+        **extra_env,
         "DJANGO_SETTINGS_MODULE": "tagsense.settings.test",
         "DATABASE_URL": f"postgres://{LOGIN}@127.0.0.1:5432/{name}",
         "DATABASE_OWNER_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
@@ -74,3 +85,110 @@ def test_migrate_uses_the_owner_credentials(web_login):
     result = _manage(web_login, "migrate", "--noinput")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "row-level security in place" in result.stderr
+
+
+# Injected SQL, as the web login, inside a request's transaction for PROBE_ORG: every
+# combination of forged settings (and a MAC: none, blank, or the scope's own), with and
+# without RESET ROLE first. It prints what it could read or change outside PROBE_ORG.
+FORGE_PROBE = """
+import itertools, os
+import psycopg
+from django.db import connection, transaction
+from accounts.models import Organization, Team
+from tagsense.tenancy import db
+
+mine = int(os.environ["PROBE_ORG"])
+choices = (
+    ("", str(mine), os.environ["PROBE_OTHER_ORG"]),
+    ("", os.environ["PROBE_USER"], os.environ["PROBE_OTHER_USER"]),
+    ("", "on"),
+)
+SETTINGS = (db.ORG_SETTING, db.USER_SETTING, db.ALL_SETTING)
+
+
+def outside():
+    found = {}
+    with connection.cursor() as c:
+        for model in db.tenant_models():
+            table = model._meta.db_table
+            c.execute(
+                f'SELECT count(*) FROM "{table}" WHERE organization_id IS DISTINCT FROM %s', [mine]
+            )
+            found[table] = c.fetchone()[0]
+    return {table: n for table, n in found.items() if n}
+
+
+def sql(statement, params=()):
+    with connection.cursor() as c:
+        c.execute(statement, params)
+        return c.rowcount
+
+
+database = connection.settings_dict
+login = {"host": database["HOST"], "port": database["PORT"] or 5432, "user": database["USER"],
+         "password": database["PASSWORD"] or None, "dbname": database["NAME"]}
+theirs = int(os.environ["PROBE_OTHER_ORG"])
+attempts = leaks = changed = refused = 0
+with psycopg.connect(**login, autocommit=True) as watcher:
+    with db.tenant_scope(Organization.objects.get(pk=mine)):
+        texts = [t for (t,) in watcher.execute("SELECT query FROM pg_stat_activity").fetchall()]
+        with connection.cursor() as c:
+            c.execute("SELECT current_setting(%s)", [db.MAC_SETTING])
+            own_mac = c.fetchone()[0]
+        print("own rows", Team.objects.count(), "outside", sum(outside().values()))
+        print("set_config seen", any("set_config" in t for t in texts if t))
+        print("mac seen", any(own_mac in t for t in texts if t))
+        for values in itertools.product(*choices):
+            for mac, reset in itertools.product((None, "", own_mac), (False, True)):
+                attempts += 1
+                with transaction.atomic():
+                    if reset:
+                        sql("RESET ROLE")
+                    forged = dict(zip(SETTINGS, values))
+                    if mac is not None:
+                        forged[db.MAC_SETTING] = mac
+                    for name, value in forged.items():
+                        sql("SELECT set_config(%s, %s, false)", [name, value])
+                    leaks += bool(outside())
+                    for table in ("accounts_team", "accounts_membership"):
+                        changed += sql(f"UPDATE {table} SET organization_id = organization_id "
+                                       "WHERE organization_id <> %s", [mine])
+                        changed += sql(f"DELETE FROM {table} WHERE organization_id <> %s", [mine])
+                    try:
+                        with transaction.atomic():
+                            Team.objects.create(organization_id=theirs, name="S", slug="s")
+                    except Exception as exc:
+                        refused += "row-level security" in str(exc)
+print("attempts", attempts, "leaks", leaks, "changed", changed, "refused", refused)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_login_cannot_forge_its_way_to_another_organizations_rows(
+    org, other_org, owner, outsider, team, other_team
+):
+    import audit
+
+    for organization in (org, other_org):
+        with tenant_scope(organization):
+            audit.record("team.create", data={"name": organization.slug})
+    audit.record("auth.login_failed", data={"email": "x@example.com"}, organization=None)
+    result = _manage(
+        _create_login(),
+        "shell",
+        "-c",
+        FORGE_PROBE,
+        PROBE_ORG=str(org.pk),
+        PROBE_OTHER_ORG=str(other_org.pk),
+        PROBE_USER=str(owner.pk),
+        PROBE_OTHER_USER=str(outsider.pk),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "own rows 1 outside 0" in lines  # the scope works, and shows only its own
+    assert "set_config seen True" in lines  # the scope's statement, seen from another session
+    assert "mac seen False" in lines
+    attempts = 3 * 3 * 2 * 3 * 2
+    assert f"attempts {attempts} leaks 0 changed 0 refused {attempts}" in lines
+    with all_tenants():  # every row the probe aimed at is still there
+        assert Team.objects.filter(organization=other_org).count() == 1
