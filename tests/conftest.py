@@ -133,3 +133,19 @@ def _moto_answers_cost_and_usage_with_resources(monkeypatch):
 @pytest.fixture
 def password():
     return PASSWORD
+
+
+def store_tenant_keys():
+    """What `migrate` does for row-level security's keys after SECRET_KEY or its fallbacks
+    change (docs/architecture.md), inside the test's transaction: the one-login test set-up
+    steps back to the owner for it, as migrate does, then returns to the app role."""
+    from django.conf import settings
+    from django.db import connection
+
+    from tagsense.tenancy import db as tenancy_db
+
+    role = settings.DATABASE_APP_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")
+        tenancy_db._install_tenant_functions(connection, cursor, role)
+        cursor.execute(f"SET ROLE {connection.ops.quote_name(role)}")

@@ -78,8 +78,8 @@ _UNSET = {ORG_SETTING: "", USER_SETTING: "", ALL_SETTING: ""}
 
 def tenant_key() -> bytes:
     """The key of the tenant settings' MAC: derived from SECRET_KEY for this purpose only, so
-    `migrate` (which stores it for the database) and the processes agree. Rotating SECRET_KEY
-    means running `migrate` again."""
+    `migrate` (which stores it, and those of SECRET_KEY_FALLBACKS, for the database) and the
+    processes agree. Rotating SECRET_KEY means running `migrate` again (docs/architecture.md)."""
     return _derive_key(settings.SECRET_KEY)
 
 
@@ -228,7 +228,7 @@ def _function_sql(name: str) -> str:
     return (
         f"CREATE OR REPLACE FUNCTION public.{name}() RETURNS {returns} LANGUAGE sql STABLE "  # noqa: S608
         "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ "
-        f"SELECT coalesce((SELECT CASE WHEN {_MAC_MATCHES_SQL} THEN {value} END "
+        f"SELECT coalesce((SELECT CASE WHEN bool_or({_MAC_MATCHES_SQL}) THEN {value} END "
         f"FROM public.{KEY_TABLE} k), {otherwise}) $fn$"
     )
 
@@ -240,20 +240,27 @@ def _padded_keys(key: bytes) -> tuple[bytes, bytes]:
 
 
 def _install_tenant_functions(connection, cursor, role: str) -> None:
-    """The key table (owner only), its key for this SECRET_KEY, and the policy functions."""
+    """The key table (owner only), the keys of SECRET_KEY and of each SECRET_KEY_FALLBACKS
+    entry, and the policy functions. A process MACs with SECRET_KEY's key; the functions accept
+    any stored key, so a rotation (new key, old one in the fallbacks, then `migrate`) lets the
+    processes still on the old key and those on the new one both work until the fallback goes."""
     qn = connection.ops.quote_name
     cursor.execute(
-        f"CREATE TABLE IF NOT EXISTS public.{KEY_TABLE} (id smallint PRIMARY KEY CHECK (id = 1), "
+        f"CREATE TABLE IF NOT EXISTS public.{KEY_TABLE} (id smallint PRIMARY KEY, "
         "ipad bytea NOT NULL, opad bytea NOT NULL)"
     )
+    # Databases migrated while the table held exactly one key carry this constraint.
+    cursor.execute(f"ALTER TABLE public.{KEY_TABLE} DROP CONSTRAINT IF EXISTS {KEY_TABLE}_id_check")
     cursor.execute(f"REVOKE ALL ON public.{KEY_TABLE} FROM PUBLIC, {qn(role)}")
-    ipad, opad = _padded_keys(tenant_key())
-    _execute_bound(
-        connection,
-        f"INSERT INTO public.{KEY_TABLE} (id, ipad, opad) VALUES (1, %s, %s) "  # noqa: S608
-        "ON CONFLICT (id) DO UPDATE SET ipad = EXCLUDED.ipad, opad = EXCLUDED.opad",
-        [ipad, opad],
-    )
+    cursor.execute(f"DELETE FROM public.{KEY_TABLE}")  # noqa: S608 - a constant
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    for position, secret in enumerate(dict.fromkeys(secrets)):
+        ipad, opad = _padded_keys(_derive_key(secret))
+        _execute_bound(
+            connection,
+            f"INSERT INTO public.{KEY_TABLE} (id, ipad, opad) VALUES (%s, %s, %s)",  # noqa: S608
+            [position, ipad, opad],
+        )
     for name in _FUNCTIONS:
         cursor.execute(_function_sql(name))
 

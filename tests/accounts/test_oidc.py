@@ -15,6 +15,7 @@ from accounts.models import Membership, OIDCConfiguration, Organization, TeamMem
 from accounts.roles import Role
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
+from tests.conftest import store_tenant_keys
 from tests.factories import TeamFactory
 from tests.oidc_idp import post_form, start
 
@@ -276,6 +277,7 @@ def test_secret_is_encrypted_at_rest_and_never_in_socialapp_or_audit(oidc_org):
 def test_secret_survives_secret_key_rotation_with_fallback(oidc_org, settings):
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-secret-key-after-rotation"  # noqa: S105
+    store_tenant_keys()  # rotation runs migrate, which stores the new key for the database
     [app] = oidc.apps(oidc.provider_id(oidc_org))
     assert app.secret == ACME_CLIENT[1]
     settings.SECRET_KEY_FALLBACKS = []

@@ -16,7 +16,7 @@ from django.db import connection
 
 from accounts import oidc, services, sso
 from accounts.models import Membership, OIDCConfiguration, Organization, User
-from tagsense.tenancy.db import tenant_scope
+from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.accounts.test_saml import (
     assert_refused,
     browser,
@@ -187,7 +187,8 @@ def test_the_migration_moves_apps_and_links_to_the_new_ids(org, other_org, owner
     saml_link = SocialAccount.objects.create(user=outsider, provider="globex", uid="g-1")
     ambiguous = SocialAccount.objects.create(user=owner, provider="oidc-acme", uid="sub-1")
 
-    migration.forwards(django_apps(), types.SimpleNamespace(connection=connection))
+    with all_tenants():  # migrate runs as the owner, whom row-level security does not bind
+        migration.forwards(django_apps(), types.SimpleNamespace(connection=connection))
 
     apps = {a.client_id: a.provider_id for a in SocialApp.objects.filter(provider="saml")}
     assert apps == {"globex": f"saml-{other_org.pk}", "oidc-acme": f"saml-{squatter.pk}"}
@@ -204,7 +205,8 @@ def test_the_migration_moves_openid_links(org, owner):
             organization=org, issuer="https://idp.example.net", client_id="c", discovery={}
         )
     link = SocialAccount.objects.create(user=owner, provider="oidc-acme", uid="sub-1")
-    migration.forwards(django_apps(), types.SimpleNamespace(connection=connection))
+    with all_tenants():  # migrate runs as the owner, whom row-level security does not bind
+        migration.forwards(django_apps(), types.SimpleNamespace(connection=connection))
     link.refresh_from_db()
     assert link.provider == oidc.provider_id(org)
 

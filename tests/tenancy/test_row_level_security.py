@@ -367,3 +367,30 @@ def test_readyz_says_when_the_database_refuses_this_processs_tenant_settings(set
     response = Client().get("/readyz")
     assert response.status_code == 503
     assert "row-level security key differs" in response.json()["detail"]
+
+
+def test_a_rotated_secret_key_keeps_working_for_old_and_new_processes_after_migrate(settings):
+    """Rotation: the new SECRET_KEY with the old one in SECRET_KEY_FALLBACKS, then migrate.
+    A process still on the old key and one on the new key both read their own tenant's rows;
+    once the fallback is dropped and migrate runs again, the old key reads nothing."""
+    from tests.conftest import store_tenant_keys
+
+    org = TeamFactory().organization
+    old = settings.SECRET_KEY
+
+    def teams_seen() -> int:
+        with tenant_scope(org):
+            return Team.objects.count()
+
+    assert teams_seen() == 1
+    settings.SECRET_KEY_FALLBACKS = [old]
+    settings.SECRET_KEY = "the-rotated-secret-key"  # noqa: S105
+    assert teams_seen() == 0  # not migrated yet: the database does not know the new key
+    store_tenant_keys()
+    assert teams_seen() == 1  # a process on the new key
+    settings.SECRET_KEY = old
+    assert teams_seen() == 1  # a process still on the old key
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "the-rotated-secret-key", []
+    store_tenant_keys()
+    settings.SECRET_KEY = old
+    assert teams_seen() == 0  # the old key is gone from the database
