@@ -66,21 +66,10 @@ class OrganizationAPIView(GenericAPIView):
                 membership = resolve_membership(request.user, kwargs["org_slug"])
         except Http404 as exc:
             raise NotFound("No such organization.") from exc
-        if self.signed_in_with_session(request) and sso_session_missing(
-            membership, request.session
-        ):
-            record_session_refused(membership, request.path)
-            raise PermissionDenied(
-                session_refusal_message(membership, request.session)
-                + " Sign in at "
-                + sso_start_url(membership.organization)
-                + ", then call again."
-            )
-        if mfa_missing(membership) and self.signed_in_with_session(request):
-            raise PermissionDenied(
-                MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
-                + f" Set it up at {reverse('mfa_index')}, then call again."
-            )
+        if self.signed_in_with_session(request):
+            # People signing in are held to the organization's SSO and two-factor rules; a
+            # token (personal or a service account's, which has no user) is not.
+            self.check_session_requirements(request, membership)
         action = self.read_action if request.method in SAFE_METHODS else self.write_action
         if not role_allows(membership.role, action):
             raise PermissionDenied("Your role does not allow this.")
@@ -90,6 +79,24 @@ class OrganizationAPIView(GenericAPIView):
             tenant_scope(self.organization, membership=membership, actor=self.get_actor(request))
         )
         self._in_tenant_scope = True
+
+    @staticmethod
+    def check_session_requirements(request, membership) -> None:
+        """The organization's mandatory SSO and two-factor authentication, for a member
+        calling with a browser session: 403 (the SSO refusal audited) naming what to do."""
+        if sso_session_missing(membership, request.session):
+            record_session_refused(membership, request.path)
+            raise PermissionDenied(
+                session_refusal_message(membership, request.session)
+                + " Sign in at "
+                + sso_start_url(membership.organization)
+                + ", then call again."
+            )
+        if mfa_missing(membership):
+            raise PermissionDenied(
+                MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
+                + f" Set it up at {reverse('mfa_index')}, then call again."
+            )
 
     def resolve_token_membership(self, request, token, org_slug: str):
         """An API token acts only in its own organization (another one is a 404, like a missing
