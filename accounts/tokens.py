@@ -23,7 +23,7 @@ from django.utils import timezone
 
 import audit
 from audit.models import normalise_ip
-from tagsense.tenancy.context import Actor
+from tagsense.tenancy.context import Actor, Principal
 from tagsense.tenancy.db import all_tenants, tenant_scope
 
 from .models import (
@@ -89,9 +89,11 @@ def token_actor(token: ApiToken) -> Actor:
     """Who acts when a token is used: the member (personal) or the service account."""
     if token.user_id is not None:
         owner = token.user.get_username()
+        principal = Principal(Principal.USER, str(token.user_id))
     else:
         owner = f"service account {token.service_account.name}"
-    return Actor(Actor.TOKEN, str(token.pk), f"{owner} via token {token.prefix}")
+        principal = Principal(Principal.SERVICE_ACCOUNT, str(token.service_account_id))
+    return Actor(Actor.TOKEN, str(token.pk), f"{owner} via token {token.prefix}", principal.key)
 
 
 def _expiry(days: int, *, allow_never: bool) -> datetime | None:
