@@ -12,6 +12,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 
+from accounts.access import record_denial
 from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
 from accounts.sso import (
@@ -44,14 +45,34 @@ class OrganizationAPIView(GenericAPIView):
     def dispatch(self, request, *args, **kwargs):
         self._tenant_stack = ExitStack()
         self._in_tenant_scope = False
+        self._admitted = None
+        self._denial = None
         with self._tenant_stack:
-            return super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)
+        if self._denial is not None:
+            # After the refused request's transaction was rolled back, in one of its own.
+            record_denial(self._admitted, self._denial[0], **self._denial[1])
+        return response
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)
         if self._in_tenant_scope:
             # A refused request changes nothing: roll back the tenant transaction it ran in.
             transaction.set_rollback(True)
+        if (
+            response is not None
+            and response.status_code == 403
+            and self._admitted is not None
+            and not getattr(exc, "audited", False)
+        ):
+            self._denial = (
+                self.get_actor(self.request),
+                {
+                    "method": self.request.method,
+                    "path": self.request.path,
+                    "reason": str(getattr(exc, "detail", exc)),
+                },
+            )
         return response
 
     def initial(self, request, *args, **kwargs):
@@ -66,6 +87,7 @@ class OrganizationAPIView(GenericAPIView):
                 membership = resolve_membership(request.user, kwargs["org_slug"])
         except Http404 as exc:
             raise NotFound("No such organization.") from exc
+        self._admitted = membership  # a member or token of this organization: refusals are audited
         if self.signed_in_with_session(request):
             # People signing in are held to the organization's SSO and two-factor rules; a
             # token (personal or a service account's, which has no user) is not.
@@ -86,12 +108,14 @@ class OrganizationAPIView(GenericAPIView):
         calling with a browser session: 403 (the SSO refusal audited) naming what to do."""
         if sso_session_missing(membership, request.session):
             record_session_refused(membership, request.path)
-            raise PermissionDenied(
+            refusal = PermissionDenied(
                 session_refusal_message(membership, request.session)
                 + " Sign in at "
                 + sso_start_url(membership.organization)
                 + ", then call again."
             )
+            refusal.audited = True  # as sso.session_refused
+            raise refusal
         if mfa_missing(membership):
             raise PermissionDenied(
                 MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
@@ -107,6 +131,7 @@ class OrganizationAPIView(GenericAPIView):
 
         if token.organization.slug != org_slug:
             raise Http404("No such organization.")
+        self._admitted = token.membership
         url_name = request.resolver_match.url_name if request.resolver_match else None
         needed = missing_scope(token, request.method, url_name)
         if needed:
