@@ -42,3 +42,26 @@ def access_sso_mapping_by_id(
     return get_object_or_404(
         SSOGroupMapping.objects.restrict(membership, action).select_related("team"), pk=pk
     )
+
+
+def record_denial(membership: Membership, actor, *, method: str, path: str, reason: str) -> bool:
+    """Audit a 403 refused to a member or token of the organization (`org.access_denied`), at
+    most once a minute per caller and client source (accounts.throttle), in its own
+    transaction: the refused request's own transaction is rolled back. Returns whether an
+    event was written."""
+    from django.db import transaction
+
+    import audit
+    from tagsense.tenancy.context import current
+
+    from .throttle import claim, source_network
+
+    organization = membership.organization
+    source = source_network(current().ip_address)
+    if not claim("org.access_denied", organization.pk, actor.kind, actor.id, source):
+        return False
+    data = {"method": method, "path": path[:300], "reason": str(reason)[:300]}
+    data["role"] = membership.role
+    with transaction.atomic():
+        audit.record("org.access_denied", data=data, organization=organization, actor=actor)
+    return True

@@ -18,12 +18,14 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 
 import audit
+from audit.models import normalise_ip
 from tagsense import crypto
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.middleware import client_ip
 
 from . import oidc, sso
 from .models import User
+from .throttle import login_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,15 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_client_ip(self, request) -> str:
         """The same address the audit log records (TRUSTED_PROXY_COUNT), so the per-address
-        lock-out and the audit trail agree."""
-        return client_ip(request) or super().get_client_ip(request)
+        lock-out and the audit trail agree; IPv4-mapped IPv6 as plain IPv4 (otherwise allauth's
+        /64 grouping would put every IPv4 client in one bucket, "::")."""
+        return normalise_ip(client_ip(request)) or super().get_client_ip(request)
+
+    def _get_login_attempts_cache_key(self, request, **credentials: Any) -> str:
+        """The per-account lock-out counts the account alone (accounts.throttle.login_key):
+        allauth's own key adds the request's host, port included, so each port counted
+        failures afresh."""
+        return login_key(credentials)
 
     def pre_authenticate(self, request, **credentials: Any) -> None:
         """allauth refuses the attempt once ACCOUNT_RATE_LIMITS["login_failed"] is spent; each

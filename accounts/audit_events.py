@@ -2,7 +2,10 @@ from audit.registry import register
 
 LOGIN = register("auth.login", "A user logged in")
 LOGOUT = register("auth.logout", "A user logged out")
-LOGIN_FAILED = register("auth.login_failed", "A login attempt failed")
+LOGIN_FAILED = register(
+    "auth.login_failed",
+    "A login attempt failed (at most one event per account and source a minute)",
+)
 ORG_CREATE = register("org.create", "An organization was created")
 ORG_UPDATE = register("org.update", "An organization's settings changed")
 MEMBER_ADD = register("org.member_add", "A user was invited to the organization")
@@ -31,9 +34,15 @@ API_TOKEN_REJECT = register(
 API_TOKEN_USE = register(
     "api_token.use", "An API token was used (at most one event per token per minute)"
 )
+ACCESS_DENIED = register(
+    "org.access_denied",
+    "A member or API token was refused a page or API call (403; at most one event per caller "
+    "and source a minute)",
+)
 LOGIN_LOCKED = register(
     "auth.login_locked",
-    "A sign-in was refused: too many failed attempts for the account or address",
+    "A sign-in was refused: too many failed attempts for the account or address (at most one "
+    "event per account and source a minute)",
 )
 SESSION_EXPIRED = register(
     "auth.session_expired", "A session ended after its idle or absolute time limit"

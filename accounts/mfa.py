@@ -34,7 +34,10 @@ def users_with_mfa(user_ids: list[int]) -> set[int]:
 
 def mfa_missing(membership: Membership) -> bool:
     """True when the membership's organization requires two-factor authentication and the
-    member has not set it up."""
+    member has not set it up. A service account's role (shaped like a membership, with no
+    user) is not a person signing in: never missing it."""
+    if membership.user_id is None:
+        return False
     return membership.organization.require_mfa and not has_mfa(membership.user)
 
 

@@ -64,29 +64,42 @@ def on_logout(sender, request, user, **kwargs):
         record_for_user("auth.logout", user, data, Actor.for_user(user))
 
 
-@receiver(user_login_failed, dispatch_uid="audit_login_failed")
-def on_login_failed(sender, credentials, request=None, **kwargs):
-    # Credentials arrive cleansed (Django masks the password); keep only the identifier.
+# A refused sign-in is audited at most once a minute per account and source (and those naming
+# no account at most this often in all), so a password-guessing loop cannot flood the log.
+UNKNOWN_SIGN_IN_REFUSALS_PER_INTERVAL = 60
+
+
+def record_refused_sign_in(action: str, credentials: dict[str, Any]) -> bool:
+    """Audit a failed (`auth.login_failed`) or locked (`auth.login_locked`) sign-in with the
+    address tried, never the password: into the account's organizations, or the global chain
+    for an address of no account. Returns whether an event was written (accounts.throttle)."""
+    from .throttle import claim, login_key, source_network, within_cap
+
+    account = login_key(credentials)
+    if not claim(action, account, source_network(current_context().ip_address)):
+        return False
     identifier = str(credentials.get("email") or credentials.get("username") or "")[:254]
-    user = User.objects.filter(email__iexact=identifier).first() if identifier else None
+    user = User.objects.filter(email__iexact=account).first() if account else None
     data = {"email": identifier}
     anonymous = Actor(Actor.ANONYMOUS, "", identifier)
     if user is None:
-        audit.record("auth.login_failed", data=data, organization=None, actor=anonymous)
+        if not within_cap(f"{action}:unknown", UNKNOWN_SIGN_IN_REFUSALS_PER_INTERVAL):
+            return False
+        audit.record(action, data=data, organization=None, actor=anonymous)
     else:
-        record_for_user("auth.login_failed", user, data, anonymous)
+        record_for_user(action, user, data, anonymous)
+    return True
+
+
+@receiver(user_login_failed, dispatch_uid="audit_login_failed")
+def on_login_failed(sender, credentials, request=None, **kwargs):
+    # Credentials arrive cleansed (Django masks the password); keep only the identifier.
+    record_refused_sign_in("auth.login_failed", credentials)
 
 
 def record_lockout(credentials: dict[str, Any]) -> None:
     """A sign-in refused by the lock-out (accounts.adapters.AccountAdapter.pre_authenticate)."""
-    identifier = str(credentials.get("email") or credentials.get("username") or "")[:254]
-    user = User.objects.filter(email__iexact=identifier).first() if identifier else None
-    data = {"email": identifier}
-    anonymous = Actor(Actor.ANONYMOUS, "", identifier)
-    if user is None:
-        audit.record("auth.login_locked", data=data, organization=None, actor=anonymous)
-    else:
-        record_for_user("auth.login_locked", user, data, anonymous)
+    record_refused_sign_in("auth.login_locked", credentials)
 
 
 @receiver(allauth_signals.user_logged_in, dispatch_uid="sso_provision")

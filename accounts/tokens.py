@@ -23,7 +23,7 @@ from django.utils import timezone
 
 import audit
 from audit.models import normalise_ip
-from tagsense.tenancy.context import Actor
+from tagsense.tenancy.context import Actor, Principal
 from tagsense.tenancy.db import all_tenants, tenant_scope
 
 from .models import (
@@ -89,9 +89,11 @@ def token_actor(token: ApiToken) -> Actor:
     """Who acts when a token is used: the member (personal) or the service account."""
     if token.user_id is not None:
         owner = token.user.get_username()
+        principal = Principal(Principal.USER, str(token.user_id))
     else:
         owner = f"service account {token.service_account.name}"
-    return Actor(Actor.TOKEN, str(token.pk), f"{owner} via token {token.prefix}")
+        principal = Principal(Principal.SERVICE_ACCOUNT, str(token.service_account_id))
+    return Actor(Actor.TOKEN, str(token.pk), f"{owner} via token {token.prefix}", principal.key)
 
 
 def _expiry(days: int, *, allow_never: bool) -> datetime | None:
@@ -334,29 +336,21 @@ def note_rejection(
     (token or, for an unknown secret, client address) and reason, so a flood of bad tokens
     cannot flood the audit log. A token that matched a stored one (revoked, expired, owner gone)
     is recorded in its organization's log, by prefix; an unknown secret in the global log, with
-    the address only (never any part of what was presented). The interval is claimed with an
-    atomic cache add (the shared cache: CACHE_URL; per process with the local-memory default).
-    Unknown secrets are counted by /64 for IPv6 (an attacker rotates addresses within theirs
-    for free) and capped at UNKNOWN_REJECTIONS_PER_INTERVAL events per interval in all.
+    the address only (never any part of what was presented). The interval is claimed with
+    accounts.throttle.claim (an atomic add in the shared cache, CACHE_URL).
+    Unknown secrets are counted by source (accounts.throttle.source_network: IPv6 by its /64)
+    and capped at UNKNOWN_REJECTIONS_PER_INTERVAL events per interval in all.
     Returns whether an event was written."""
-    from django.core.cache import cache
+    from .throttle import claim, source_network, within_cap
 
     token = error.token
-    who = f"token:{token.pk}" if token is not None else f"net:{_network(ip)}"
+    who = f"token:{token.pk}" if token is not None else f"net:{source_network(ip)}"
     reason = str(error)
-    interval = int(USE_INTERVAL.total_seconds())
-    key = "tagsense:token-reject:" + hashlib.sha256(f"{who}|{reason}".encode()).hexdigest()
-    if not cache.add(key, 1, timeout=interval):
+    if not claim("token-reject", who, reason):
         return False
-    if token is None:
+    if token is None and not within_cap("token-reject-unknown", UNKNOWN_REJECTIONS_PER_INTERVAL):
         # Unknown secrets from many addresses: a cap on the global log per interval.
-        window = "tagsense:token-reject:unknown:" + str(int(timezone.now().timestamp()) // interval)
-        cache.add(window, 0, timeout=interval * 2)
-        try:
-            if cache.incr(window) > UNKNOWN_REJECTIONS_PER_INTERVAL:
-                return False
-        except ValueError:  # the window expired between add and incr
-            pass
+        return False
     data = {"reason": reason, "method": method, "path": path[:300]}
     actor = Actor(Actor.ANONYMOUS, "", "bearer token")
     if token is None:
@@ -368,19 +362,6 @@ def note_rejection(
 
 
 UNKNOWN_REJECTIONS_PER_INTERVAL = 60
-
-
-def _network(ip: str | None) -> str:
-    """The address an unknown token came from, IPv6 by its /64 (one host's share)."""
-    import ipaddress
-
-    address = normalise_ip(ip)
-    if not address:
-        return "-"
-    parsed = ipaddress.ip_address(address)
-    if parsed.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return address
 
 
 def revoke_member_tokens(membership: Membership, *, by: Any = None) -> int:

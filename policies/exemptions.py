@@ -13,7 +13,7 @@ from django.utils import timezone
 
 import audit
 from accounts.roles import role_allows
-from tagsense.tenancy.context import Actor, current
+from tagsense.tenancy.context import Actor, Principal, current, same_principal
 
 from .models import Exemption, Finding
 
@@ -52,6 +52,7 @@ def request(
         finding_count=len(ids),
         requested_by_id=membership.user_id,
         requested_by_label=current().actor.label,
+        requested_by_principal=_principal(membership).key,
     )
     Finding.objects.for_org(membership.organization).filter(pk__in=ids).update(exemption=exemption)
     audit.record(
@@ -67,16 +68,35 @@ def request(
     return exemption
 
 
+def _principal(membership: Membership) -> Principal:
+    """Who acts: the current actor's principal (a person, or a service account by its token),
+    else the membership's user (code that calls these services without a request)."""
+    principal = current().actor.principal
+    if principal is None and membership.user_id is not None:
+        principal = Principal(Principal.USER, str(membership.user_id))
+    if principal is None:
+        raise ExemptionError("an exemption is requested and decided by a known principal")
+    return principal
+
+
 def _decide(exemption: Exemption, membership: Membership) -> Exemption:
+    """Separation of duties: the decider is another principal than the requester (a person's
+    session and their tokens are one principal, as are all tokens of one service account)."""
     if not role_allows(membership.role, "manage"):
         raise ExemptionError("only owners and admins decide exemptions")
     exemption = Exemption.objects.select_for_update().get(pk=exemption.pk)
     if exemption.status != Exemption.PENDING:
         raise ExemptionError(f"this exemption is {exemption.status} already")
-    if membership.user_id is not None and membership.user_id == exemption.requested_by_id:
+    decider = _principal(membership)
+    if same_principal(decider, exemption.requester):
         raise ExemptionError("the requester cannot decide their own exemption")
+    if exemption.requester is None and decider.kind != Principal.USER:
+        # An old request with no recorded requester: only a person, who cannot have been an
+        # unrecorded service account, may decide it.
+        raise ExemptionError("the requester of this exemption is unknown: a person decides it")
     exemption.decided_by_id = membership.user_id
     exemption.decided_by_label = current().actor.label
+    exemption.decided_by_principal = decider.key
     exemption.decided_at = timezone.now()
     return exemption
 

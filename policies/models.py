@@ -9,6 +9,7 @@ from django.db import models
 
 from inventory.models import AccountScopedQuerySet
 from inventory.models.resources import _bulk_organization
+from tagsense.tenancy.context import Principal
 from tagsense.tenancy.models import TenantModel
 
 from .spec import RuleSpec, parse_rules
@@ -205,11 +206,15 @@ class Exemption(TenantModel):
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     requested_by_label = models.CharField(max_length=255)
+    # Who answers for the request (tagsense.tenancy.context.Principal): "user:<id>" by session
+    # or personal token, "service_account:<id>" by any of the account's tokens.
+    requested_by_principal = models.CharField(max_length=80, blank=True)
     requested_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_by_label = models.CharField(max_length=255, blank=True)
+    decided_by_principal = models.CharField(max_length=80, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
     objects = ExemptionQuerySet.as_manager()
@@ -219,6 +224,14 @@ class Exemption(TenantModel):
 
     def __str__(self) -> str:
         return f"exemption {self.pk} ({self.status})"
+
+    @property
+    def requester(self) -> Principal | None:
+        """Who requested it; None when not recorded (its requester cannot be told apart)."""
+        recorded = Principal.parse(self.requested_by_principal)
+        if recorded is None and self.requested_by_id is not None:
+            return Principal(Principal.USER, str(self.requested_by_id))
+        return recorded
 
 
 class AwsTagPolicy(TenantModel):

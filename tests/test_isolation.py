@@ -285,7 +285,12 @@ def test_each_role_gets_exactly_what_it_may(route, role, world):
             assert _event_count(world.organization) == before
     else:
         assert response.status_code == 403
-        assert _event_count(world.organization) == before
+        # Nothing changed; the refusal itself is audited, once.
+        with tenant_scope(world.organization):
+            new = list(AuditEvent.objects.order_by("seq")[before:])
+        assert [(e.action, e.actor_label) for e in new] == [
+            ("org.access_denied", world.users[role].email)
+        ]
 
 
 def test_another_organizations_object_under_my_slug_is_404(world):

@@ -171,11 +171,15 @@ OIDC_ALLOW_INSECURE_LOCALHOST = env.bool("OIDC_ALLOW_INSECURE_LOCALHOST", defaul
 ANONYMOUS_USER_NAME = None  # django-guardian: no anonymous object permissions
 
 # Lock-out after failed sign-ins (allauth's rate limits, kept in the cache below): per client
-# address and per account (the "key" is the e-mail address). "N/P/scope": N failures per
+# address and per account (the "key" is the e-mail address, stripped and lower-cased:
+# accounts.throttle.login_key). "N/P/scope": N failures per
 # period P (s, m, h, d; "15m" = 15 minutes). A successful password reset lifts the account's.
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env("TAGSENSE_LOGIN_FAILED_LIMITS", default="20/15m/ip,5/15m/key"),
 }
+# allauth counts an IPv6 client by its /64, as accounts.throttle.source_network does for the
+# portal's own caps (a test keeps the two equal).
+ALLAUTH_RATE_LIMIT_IPV6_PREFIX = 64
 
 # Two-factor authentication: an authenticator app (TOTP) and single-use recovery codes.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]

@@ -12,6 +12,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 
+from accounts.access import record_denial
 from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
 from accounts.sso import (
@@ -44,14 +45,34 @@ class OrganizationAPIView(GenericAPIView):
     def dispatch(self, request, *args, **kwargs):
         self._tenant_stack = ExitStack()
         self._in_tenant_scope = False
+        self._admitted = None
+        self._denial = None
         with self._tenant_stack:
-            return super().dispatch(request, *args, **kwargs)
+            response = super().dispatch(request, *args, **kwargs)
+        if self._denial is not None:
+            # After the refused request's transaction was rolled back, in one of its own.
+            record_denial(self._admitted, self._denial[0], **self._denial[1])
+        return response
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)
         if self._in_tenant_scope:
             # A refused request changes nothing: roll back the tenant transaction it ran in.
             transaction.set_rollback(True)
+        if (
+            response is not None
+            and response.status_code == 403
+            and self._admitted is not None
+            and not getattr(exc, "audited", False)
+        ):
+            self._denial = (
+                self.get_actor(self.request),
+                {
+                    "method": self.request.method,
+                    "path": self.request.path,
+                    "reason": str(getattr(exc, "detail", exc)),
+                },
+            )
         return response
 
     def initial(self, request, *args, **kwargs):
@@ -66,21 +87,11 @@ class OrganizationAPIView(GenericAPIView):
                 membership = resolve_membership(request.user, kwargs["org_slug"])
         except Http404 as exc:
             raise NotFound("No such organization.") from exc
-        if self.signed_in_with_session(request) and sso_session_missing(
-            membership, request.session
-        ):
-            record_session_refused(membership, request.path)
-            raise PermissionDenied(
-                session_refusal_message(membership, request.session)
-                + " Sign in at "
-                + sso_start_url(membership.organization)
-                + ", then call again."
-            )
-        if mfa_missing(membership) and self.signed_in_with_session(request):
-            raise PermissionDenied(
-                MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
-                + f" Set it up at {reverse('mfa_index')}, then call again."
-            )
+        self._admitted = membership  # a member or token of this organization: refusals are audited
+        if self.signed_in_with_session(request):
+            # People signing in are held to the organization's SSO and two-factor rules; a
+            # token (personal or a service account's, which has no user) is not.
+            self.check_session_requirements(request, membership)
         action = self.read_action if request.method in SAFE_METHODS else self.write_action
         if not role_allows(membership.role, action):
             raise PermissionDenied("Your role does not allow this.")
@@ -91,6 +102,26 @@ class OrganizationAPIView(GenericAPIView):
         )
         self._in_tenant_scope = True
 
+    @staticmethod
+    def check_session_requirements(request, membership) -> None:
+        """The organization's mandatory SSO and two-factor authentication, for a member
+        calling with a browser session: 403 (the SSO refusal audited) naming what to do."""
+        if sso_session_missing(membership, request.session):
+            record_session_refused(membership, request.path)
+            refusal = PermissionDenied(
+                session_refusal_message(membership, request.session)
+                + " Sign in at "
+                + sso_start_url(membership.organization)
+                + ", then call again."
+            )
+            refusal.audited = True  # as sso.session_refused
+            raise refusal
+        if mfa_missing(membership):
+            raise PermissionDenied(
+                MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
+                + f" Set it up at {reverse('mfa_index')}, then call again."
+            )
+
     def resolve_token_membership(self, request, token, org_slug: str):
         """An API token acts only in its own organization (another one is a 404, like a missing
         one) and only within its scope (403 naming the missing scope)."""
@@ -100,6 +131,7 @@ class OrganizationAPIView(GenericAPIView):
 
         if token.organization.slug != org_slug:
             raise Http404("No such organization.")
+        self._admitted = token.membership
         url_name = request.resolver_match.url_name if request.resolver_match else None
         needed = missing_scope(token, request.method, url_name)
         if needed:

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from accounts.access import record_denial
 from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
 from accounts.sso import (
@@ -52,12 +53,30 @@ class OrganizationViewMixin:
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
+        self._admitted = None
+        try:
+            return self._dispatch_member(request, *args, **kwargs)
+        except PermissionDenied as exc:
+            # Audited once the refused request's transaction is rolled back.
+            membership = getattr(self, "_admitted", None)
+            if membership is not None:
+                record_denial(
+                    membership,
+                    Actor.for_user(request.user),
+                    method=request.method or "",
+                    path=request.path,
+                    reason=str(exc) or "Forbidden",
+                )
+            raise
+
+    def _dispatch_member(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         with transaction.atomic():
             membership = resolve_membership(request.user, kwargs["org_slug"])
             if sso_session_missing(membership, request.session):
                 return self.sso_required_response(request, membership)
             if mfa_missing(membership):
                 return self.mfa_setup_redirect(request, membership)
+            self._admitted = membership
             if not role_allows(membership.role, self.get_required_action()):
                 raise PermissionDenied("Your role does not allow this.")
             self.membership = membership

@@ -209,3 +209,131 @@ def test_editors_see_only_exemptions_touching_their_teams_accounts(org, failing,
     api = client_for(editor).get(f"/api/v1/o/{org.slug}/policies/exemptions/").json()
     assert api["count"] == 0
     assert client_for(admin).get(f"/api/v1/o/{org.slug}/policies/exemptions/").json()["count"] == 1
+
+
+# --- separation of duties between principals --------------------------------------------------
+
+API_BODY = {
+    "filters": {"rule": "owner-required"},
+    "justification": "migration",
+    "expires_at": FUTURE + "T00:00:00Z",
+}
+
+
+def _api(org, tail=""):
+    return f"/api/v1/o/{org.slug}/policies/exemptions/{tail}"
+
+
+def _bearer(secret):
+    from django.test import Client
+
+    return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+
+
+def _personal_token(org, user):
+    from accounts import tokens
+    from accounts.models import Membership
+
+    with tenant_scope(org):
+        membership = Membership.objects.get(user=user)
+        return tokens.create_personal_token(membership, name="script", scope="write")[1]
+
+
+def _service_account(org, by, role="admin"):
+    from accounts import tokens
+
+    with tenant_scope(org):
+        return tokens.create_service_account(org, name=f"robot-{role}", role=role, by=by)
+
+
+def _service_account_token(org, account, by, name="ci"):
+    from accounts import tokens
+
+    with tenant_scope(org):
+        return tokens.create_service_account_token(account, name=name, scope="write", by=by)[1]
+
+
+def _request(client, org):
+    created = client.post(_api(org), API_BODY, content_type="application/json")
+    assert created.status_code == 201, created.content
+    return created.json()["id"]
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+@pytest.mark.parametrize("requested_with", ["session", "token"])
+def test_a_person_cannot_decide_their_own_request_with_their_other_credential(
+    org, failing, admin, owner, requested_with, decision
+):
+    session, token = client_for(admin), _bearer(_personal_token(org, admin))
+    requester, decider = (session, token) if requested_with == "session" else (token, session)
+    pk = _request(requester, org)
+    own = decider.post(_api(org, f"{pk}/{decision}/"))
+    assert own.status_code == 400 and "requester" in str(own.json()["errors"])
+    assert only_exemption(org).status == "pending"
+    assert statuses(org) == ["open"] * 3
+    assert only_exemption(org).requested_by_principal == f"user:{admin.pk}"
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject"])
+def test_a_service_account_cannot_decide_its_own_request_with_another_token(
+    org, failing, admin, decision
+):
+    account = _service_account(org, admin)
+    first = _bearer(_service_account_token(org, account, admin, "first"))
+    second = _bearer(_service_account_token(org, account, admin, "second"))
+    pk = _request(first, org)
+    for client in (first, second):
+        own = client.post(_api(org, f"{pk}/{decision}/"))
+        assert own.status_code == 400 and "requester" in str(own.json()["errors"])
+    exemption = only_exemption(org)
+    assert exemption.status == "pending" and statuses(org) == ["open"] * 3
+    assert exemption.requested_by_principal == f"service_account:{account.pk}"
+    # Another principal, a person who may manage, decides it.
+    assert client_for(admin).post(_api(org, f"{pk}/approve/")).status_code == 200
+    assert statuses(org) == ["exempted"] * 3
+
+
+def test_a_service_account_approves_what_a_person_requested_when_its_role_allows(
+    org, failing, admin
+):
+    pk = _request(client_for(admin), org)
+    viewer_account = _service_account(org, admin, role="viewer")
+    refused = _bearer(_service_account_token(org, viewer_account, admin)).post(
+        _api(org, f"{pk}/approve/")
+    )
+    assert refused.status_code == 403
+    account = _service_account(org, admin, role="admin")
+    approved = _bearer(_service_account_token(org, account, admin)).post(
+        _api(org, f"{pk}/approve/")
+    )
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert statuses(org) == ["exempted"] * 3
+    exemption = only_exemption(org)
+    assert exemption.requested_by_principal == f"user:{admin.pk}"
+    assert exemption.decided_by_principal == f"service_account:{account.pk}"
+    assert exemption.decided_by_label.startswith("service account robot-admin via token")
+
+
+def test_existing_requests_get_their_principal_from_the_audit_log(org, failing, admin, owner):
+    """Migration 0008 fills in the principal of requests made before it, a service account's
+    from the token its audit event names; a request whose requester is unknown is left to a
+    person."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("policies.migrations.0008_exemption_requester_principal")
+    account = _service_account(org, admin)
+    robot = _bearer(_service_account_token(org, account, admin))
+    pk = _request(robot, org)
+    with tenant_scope(org):
+        Exemption.objects.filter(pk=pk).update(requested_by_principal="")
+    unknown = robot.post(_api(org, f"{pk}/approve/"))  # nothing recorded: not a robot's call
+    assert unknown.status_code == 400 and only_exemption(org).status == "pending"
+    from tagsense.tenancy.db import all_tenants
+
+    with all_tenants():  # migrate runs as the tables' owner, whom row-level security does not bind
+        migration.fill_principals(apps, None)
+    assert only_exemption(org).requested_by_principal == f"service_account:{account.pk}"
+    assert robot.post(_api(org, f"{pk}/approve/")).status_code == 400
+    assert client_for(owner).post(_api(org, f"{pk}/approve/")).status_code == 200
