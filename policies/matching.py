@@ -34,7 +34,7 @@ from typing import Any
 
 # The NFA of the largest pattern we run (a regex vet_regex refuses but stored before it did,
 # such as (a{1,100}){1,100}, expands to 10,000 states; a larger one is not run).
-MAX_PROGRAM = 50_000
+MAX_PROGRAM = 20_000
 _MAX_DFA_STATES = 2_000  # cached DFA states per pattern before the cache is cleared
 _CHECK_EVERY = 4_096  # characters between two looks at the deadline
 

@@ -303,8 +303,9 @@ def _type_name(value: Any) -> str:
 class _Reader:
     """Collects problems while reading typed fields out of Nodes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stored: bool = False) -> None:
         self.problems: list[Problem] = []
+        self.stored = stored  # reading a saved rule back: see parse_rules
 
     def fail(self, where: str, message: str, node: Node | None) -> None:
         self.problems.append(Problem(where or "file", message, node.line if node else None))
@@ -396,14 +397,15 @@ def resource_type_pattern_ok(pattern: str, known: Iterable[str]) -> bool:
     return False
 
 
-def vet_regex(pattern: str) -> str | None:
+def vet_regex(pattern: str, *, shapes: bool = True) -> str | None:
     """Why the pattern is refused, or None. Python ``re`` syntax; at most MAX_REGEX_LENGTH
     characters; no look-around, backreferences, inline flags, named or atomic groups,
     possessive repeats, or anchors other than ^ and $ (they would not mean the same in
     PostgreSQL); none of the shapes of catastrophic backtracking (_backtracking_problem); at
     most MAX_REGEX_STATES states once expanded. Matching is linear whatever the shape
     (policies.matching): the shapes are refused so that no engine, ours or PostgreSQL's, is
-    ever asked to run them."""
+    ever asked to run them. Without `shapes`, only the syntax is checked (a saved rule read
+    back: parse_rules's `stored`)."""
     if len(pattern) > MAX_REGEX_LENGTH:
         return f"longer than {MAX_REGEX_LENGTH} characters"
     try:
@@ -423,6 +425,8 @@ def vet_regex(pattern: str) -> str | None:
         parsed = sre_parser.parse(pattern)
     except re.error as exc:  # pragma: no cover - re.compile above already parsed it
         return f"not a valid regular expression: {exc}"
+    if not shapes:
+        return None
     shape = _backtracking_problem(parsed)
     if shape is not None:
         return shape
@@ -600,14 +604,18 @@ _NEEDS_KEY = {"required_key", "allowed_values", "prohibited_key"}
 
 
 def parse_rules(
-    text: str | bytes, *, known_types: Mapping[str, str] | None = None
+    text: str | bytes, *, known_types: Mapping[str, str] | None = None, stored: bool = False
 ) -> list[RuleSpec]:
     """Every rule of a policy file, or SpecError naming every problem (nothing partial).
 
-    ``known_types`` (resource type -> tagging) defaults to the scanner registry.
+    ``known_types`` (resource type -> tagging) defaults to the scanner registry. ``stored``:
+    the text is a rule read back from the database, whose globs and regexes are not held to
+    the limits on their shape and size (vet_regex's `shapes`, MAX_GLOB_LENGTH), which came
+    after some rules were saved: such a rule keeps working (policies.matching runs any shape in
+    linear time) and is refused only when someone edits it.
     """
     root = load_yaml(text, what="file")
-    reader = _Reader()
+    reader = _Reader(stored=stored)
     top = reader.mapping(root, "", ("version", "rules"), ("version", "rules"))
     if top is None or reader.problems:
         raise SpecError(reader.problems)
@@ -770,14 +778,14 @@ def _parse_values(reader: _Reader, node: Node, where: str) -> ValueMatcher | Non
     if pattern is None:
         return None
     if kind == "glob":
-        if len(pattern) > MAX_GLOB_LENGTH:
+        if len(pattern) > MAX_GLOB_LENGTH and not reader.stored:
             reader.fail(sub, f"a glob is at most {MAX_GLOB_LENGTH} characters", child)
             return None
         if not TAG_VALUE_RE.match(pattern.replace("*", "").replace("?", "")):
             reader.fail(sub, f"{pattern!r} holds characters a tag value cannot", child)
             return None
         return ValueMatcher("glob", pattern=pattern)
-    why = vet_regex(pattern)
+    why = vet_regex(pattern, shapes=not reader.stored)
     if why is not None:
         reader.fail(sub, why, child)
         return None
