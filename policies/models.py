@@ -17,14 +17,15 @@ from .spec import RuleSpec, parse_rules
 
 def spec_from_dict(data: dict) -> RuleSpec:
     """A stored rule mapping (spec.rule_to_dict) back to its RuleSpec, through the parser so a
-    stored rule is exactly as valid as an imported one. JSON is YAML. Memoised: a findings
+    stored rule is as valid as an imported one was when it was saved (parse_rules's `stored`:
+    not held to limits on pattern shapes added since). JSON is YAML. Memoised: a findings
     list or CSV reads the same few rules once per row."""
     return _parse_rule_json(json.dumps({"version": 1, "rules": [data]}, sort_keys=True))
 
 
 @lru_cache(maxsize=512)
 def _parse_rule_json(text: str) -> RuleSpec:
-    [rule] = parse_rules(text)
+    [rule] = parse_rules(text, stored=True)
     return rule
 
 

@@ -13,7 +13,6 @@ state and may be imported from CI tools.
 
 from __future__ import annotations
 
-import functools
 import re
 import re._constants as sre_constants  # Python 3.11: the regex parser's opcodes
 import re._parser as sre_parser  # Python 3.11: used only to vet patterns, never to match
@@ -25,13 +24,16 @@ from typing import Any, Literal
 
 import yaml
 
-from policies import yaml_limits
+from policies import matching, yaml_limits
 
 FORMAT_VERSION = 1
 MAX_TEXT_BYTES = 1_000_000
 MAX_RULES = 1_000
 MAX_LIST_ITEMS = 500
 MAX_REGEX_LENGTH = 200
+MAX_REPEAT_COUNT = 1_000  # the largest m or n in a regex's {m,n}
+MAX_REGEX_STATES = 2_000  # the largest automaton a regex may expand to (policies.matching)
+MAX_GLOB_LENGTH = 256  # a glob's characters, wildcards included (as long as a tag value)
 AWS_MAX_USER_TAGS = 50
 
 CHECKS = ("required_key", "allowed_values", "prohibited_key", "max_tags")
@@ -76,29 +78,24 @@ def fold(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
-def glob_to_regex(pattern: str) -> str:
-    """The rules' glob dialect as a Python regex: ``*`` any run of characters (also none),
-    ``?`` exactly one character, every other character literal (no classes, no escapes)."""
-    parts = []
-    for char in pattern:
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return "".join(parts)
-
-
-@functools.lru_cache(maxsize=4096)
-def _glob_compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(glob_to_regex(pattern), re.DOTALL)
-
-
 def glob_match(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
+    """Whether the rules' glob matches the whole text: ``*`` any run of characters (also
+    none), ``?`` exactly one character, every other character literal (no classes, no
+    escapes). Linear in the text whatever the glob (policies.matching)."""
     if ignore_case:
         pattern, text = fold(pattern), fold(text)
-    return _glob_compiled(pattern).fullmatch(text) is not None
+    return matching.glob_match(pattern, text)
+
+
+def regex_matches(pattern: str, value: str) -> bool:
+    """``re.fullmatch(pattern, value)``, in linear time (policies.matching). A stored pattern
+    the linear engine cannot run (possessive repeats, or an automaton past
+    matching.MAX_PROGRAM states: only rules saved before vet_regex refused them) matches no
+    value, as in the SQL engine (policies.sql)."""
+    try:
+        return matching.regex_fullmatch(pattern, value)
+    except matching.UnsupportedPattern:
+        return False
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -132,7 +129,7 @@ class ValueMatcher:
             return value in self.items
         if self.kind == "glob":
             return glob_match(self.pattern, value)
-        return re.fullmatch(self.pattern, value) is not None
+        return regex_matches(self.pattern, value)
 
     def describe(self) -> str:
         if self.kind == "list":
@@ -313,8 +310,9 @@ def _type_name(value: Any) -> str:
 class _Reader:
     """Collects problems while reading typed fields out of Nodes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, stored: bool = False) -> None:
         self.problems: list[Problem] = []
+        self.stored = stored  # reading a saved rule back: see parse_rules
 
     def fail(self, where: str, message: str, node: Node | None) -> None:
         self.problems.append(Problem(where or "file", message, node.line if node else None))
@@ -406,11 +404,15 @@ def resource_type_pattern_ok(pattern: str, known: Iterable[str]) -> bool:
     return False
 
 
-def vet_regex(pattern: str) -> str | None:
+def vet_regex(pattern: str, *, shapes: bool = True) -> str | None:
     """Why the pattern is refused, or None. Python ``re`` syntax; at most MAX_REGEX_LENGTH
-    characters; no look-around, backreferences, inline flags, named or atomic groups, or
-    anchors other than ^ and $ (they would not mean the same in PostgreSQL); and no unbounded
-    repeat inside another unbounded repeat, the shape of catastrophic backtracking."""
+    characters; no look-around, backreferences, inline flags, named or atomic groups,
+    possessive repeats, or anchors other than ^ and $ (they would not mean the same in
+    PostgreSQL); none of the shapes of catastrophic backtracking (_backtracking_problem); at
+    most MAX_REGEX_STATES states once expanded. Matching is linear whatever the shape
+    (policies.matching): the shapes are refused so that no engine, ours or PostgreSQL's, is
+    ever asked to run them. Without `shapes`, only the syntax is checked (a saved rule read
+    back: parse_rules's `stored`)."""
     if len(pattern) > MAX_REGEX_LENGTH:
         return f"longer than {MAX_REGEX_LENGTH} characters"
     try:
@@ -430,8 +432,16 @@ def vet_regex(pattern: str) -> str | None:
         parsed = sre_parser.parse(pattern)
     except re.error as exc:  # pragma: no cover - re.compile above already parsed it
         return f"not a valid regular expression: {exc}"
-    if _nested_unbounded(parsed, inside=False):
-        return "nested unbounded repeats such as (a+)+ can take exponential time"
+    if not shapes:
+        return None
+    shape = _backtracking_problem(parsed)
+    if shape is not None:
+        return shape
+    if matching.automaton_size(pattern) > MAX_REGEX_STATES:
+        return (
+            f"too large once its repeats are expanded (more than {MAX_REGEX_STATES} states): "
+            "use smaller repeat counts"
+        )
     return None
 
 
@@ -489,26 +499,97 @@ def _dialect_problem(pattern: str) -> str | None:
 
 _REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT}
 _POSSESSIVE = getattr(sre_constants, "POSSESSIVE_REPEAT", None)
-if _POSSESSIVE is not None:
-    _REPEATS.add(_POSSESSIVE)
+_ANY_CHAR = None  # a first-character set too large to list: overlaps everything
+_MAX_CLASS_LISTED = 512
 
 
-def _nested_unbounded(items: Any, *, inside: bool) -> bool:
+def _backtracking_problem(items: Any) -> str | None:
+    """Why the parsed pattern has a shape that makes a backtracking engine take exponential
+    time, or None: a repeat inside a repeat (``(a+)+``, ``(a{1,100}){1,100}``), or an
+    alternation inside a repeat whose branches can start alike (``(a|aa)+``, ``(a|a)*``,
+    ``(x|y?)+``). Counts above MAX_REPEAT_COUNT and possessive repeats (Python-only) too."""
+    return _walk_repeats(items, inside=None)
+
+
+def _walk_repeats(items: Any, *, inside: str | None) -> str | None:
+    """`inside`: None outside any repeat of more than one, else "bounded" or "unbounded"."""
     for op, arg in items:
+        if _POSSESSIVE is not None and op == _POSSESSIVE:
+            return "possessive repeats such as a*+ are not allowed (PostgreSQL has none)"
         if op in _REPEATS:
             low, high, sub = arg
+            if max(low, 0 if high == sre_constants.MAXREPEAT else high) > MAX_REPEAT_COUNT:
+                return f"repeat counts above {MAX_REPEAT_COUNT} are not allowed"
             unbounded = high == sre_constants.MAXREPEAT or high > 100
-            if unbounded and inside:
-                return True
-            if _nested_unbounded(sub, inside=inside or unbounded):
-                return True
+            if high > 1 and inside is not None:
+                if unbounded or inside == "unbounded":
+                    return "nested unbounded repeats such as (a+)+ can take exponential time"
+                return "nested repeats such as (a{1,100}){1,100} can take exponential time"
+            here = inside if high <= 1 else ("unbounded" if unbounded else "bounded")
+            found = _walk_repeats(sub, inside=here)
         elif op == sre_constants.SUBPATTERN:
-            if _nested_unbounded(arg[-1], inside=inside):
-                return True
-        elif op == sre_constants.BRANCH and any(
-            _nested_unbounded(branch, inside=inside) for branch in arg[1]
-        ):
+            found = _walk_repeats(arg[-1], inside=inside)
+        elif op == sre_constants.BRANCH:
+            found = next((f for f in (_walk_repeats(b, inside=inside) for b in arg[1]) if f), None)
+            if found is None and inside is not None and _branches_overlap(arg[1]):
+                found = (
+                    "an alternation inside a repeat whose branches can match the same text, "
+                    "such as (a|aa)+ or (a|a)*, can take exponential time"
+                )
+        else:
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def _first_chars(items: Any) -> tuple[set[int] | None, bool]:
+    """(the code points a match of `items` can start with, or _ANY_CHAR; whether it can match
+    the empty string)."""
+    first: set[int] | None = set()
+    for op, arg in items:
+        if op == sre_constants.LITERAL:
+            chars, nullable = {arg}, False
+        elif op == sre_constants.IN and not any(o == sre_constants.NEGATE for o, _ in arg):
+            chars, nullable = set(), False
+            for member, value in arg:
+                if member == sre_constants.LITERAL:
+                    chars.add(value)
+                elif member == sre_constants.RANGE and value[1] - value[0] < _MAX_CLASS_LISTED:
+                    chars.update(range(value[0], value[1] + 1))
+                else:
+                    chars = _ANY_CHAR
+                    break
+        elif op in (sre_constants.NOT_LITERAL, sre_constants.ANY, sre_constants.IN):
+            chars, nullable = _ANY_CHAR, False
+        elif op == sre_constants.SUBPATTERN:
+            chars, nullable = _first_chars(arg[-1])
+        elif op == sre_constants.BRANCH:
+            chars, nullable = set(), False
+            for branch in arg[1]:
+                branch_chars, branch_nullable = _first_chars(branch)
+                nullable = nullable or branch_nullable
+                chars = _ANY_CHAR if chars is None or branch_chars is None else chars | branch_chars
+        elif op in _REPEATS or op == _POSSESSIVE:
+            chars, nullable = _first_chars(arg[2])
+            nullable = nullable or arg[0] == 0
+        elif op == sre_constants.AT:
+            chars, nullable = set(), True
+        else:  # anything else is refused before this is asked
+            chars, nullable = _ANY_CHAR, True
+        first = _ANY_CHAR if first is None or chars is None else first | chars
+        if not nullable:
+            return first, False
+    return first, True
+
+
+def _branches_overlap(branches: list[Any]) -> bool:
+    seen: set[int] = set()
+    for branch in branches:
+        chars, nullable = _first_chars(branch)
+        if nullable or chars is None or seen & chars:
             return True
+        seen |= chars
     return False
 
 
@@ -530,14 +611,18 @@ _NEEDS_KEY = {"required_key", "allowed_values", "prohibited_key"}
 
 
 def parse_rules(
-    text: str | bytes, *, known_types: Mapping[str, str] | None = None
+    text: str | bytes, *, known_types: Mapping[str, str] | None = None, stored: bool = False
 ) -> list[RuleSpec]:
     """Every rule of a policy file, or SpecError naming every problem (nothing partial).
 
-    ``known_types`` (resource type -> tagging) defaults to the scanner registry.
+    ``known_types`` (resource type -> tagging) defaults to the scanner registry. ``stored``:
+    the text is a rule read back from the database, whose globs and regexes are not held to
+    the limits on their shape and size (vet_regex's `shapes`, MAX_GLOB_LENGTH), which came
+    after some rules were saved: such a rule keeps working (policies.matching runs any shape in
+    linear time) and is refused only when someone edits it.
     """
     root = load_yaml(text, what="file")
-    reader = _Reader()
+    reader = _Reader(stored=stored)
     top = reader.mapping(root, "", ("version", "rules"), ("version", "rules"))
     if top is None or reader.problems:
         raise SpecError(reader.problems)
@@ -700,11 +785,14 @@ def _parse_values(reader: _Reader, node: Node, where: str) -> ValueMatcher | Non
     if pattern is None:
         return None
     if kind == "glob":
+        if len(pattern) > MAX_GLOB_LENGTH and not reader.stored:
+            reader.fail(sub, f"a glob is at most {MAX_GLOB_LENGTH} characters", child)
+            return None
         if not TAG_VALUE_RE.match(pattern.replace("*", "").replace("?", "")):
             reader.fail(sub, f"{pattern!r} holds characters a tag value cannot", child)
             return None
         return ValueMatcher("glob", pattern=pattern)
-    why = vet_regex(pattern)
+    why = vet_regex(pattern, shapes=not reader.stored)
     if why is not None:
         reader.fail(sub, why, child)
         return None

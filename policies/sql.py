@@ -12,12 +12,15 @@ How each definition of docs/policies.md is written in SQL:
 - fold: ``lower(k COLLATE "C")``, which changes A-Z only whatever the database's locale (a
   plain ``lower()`` follows the locale);
 - "first by code point": ``min(k COLLATE "C")`` (UTF-8 byte order is code point order);
-- glob: ``LIKE`` after escaping ``\\ % _`` and turning ``*``/``?`` into ``%``/``_``;
+- glob: ``LIKE`` after escaping ``\\ % _`` and turning ``*``/``?`` into ``%``/``_`` (a run of
+  ``*`` into one ``%``);
 - regex: ``~ '^(?:' || p || ')$'`` after two rewrites that make PostgreSQL's advanced regular
   expressions read the pattern as Python does: ``.`` outside a class becomes ``[^\\n]``
   (PostgreSQL's ``.`` also matches a newline) and ``$`` becomes ``(?:$|(?=\\n$))`` (Python's
   ``$`` also matches before a final newline). Syntax the two read differently otherwise is
-  refused by spec.vet_regex, so no rule reaching here holds it.
+  refused by spec.vet_regex, so no rule reaching here holds it. A stored regex that
+  policies.matching cannot run (saved before vet_regex refused it) matches no value, as in
+  Python.
 
 The statements filter the organization explicitly; row-level security is the second wall.
 Assumes the caller runs inside tenant_scope(organization).
@@ -28,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import matching
 from .spec import RuleSpec, fold
 
 
@@ -40,9 +44,10 @@ def _fold_sql(expression: str) -> str:
 def like_pattern(glob: str) -> str:
     """The rules' glob as a LIKE pattern (escape character backslash)."""
     out = []
-    for char in glob:
+    for index, char in enumerate(glob):
         if char == "*":
-            out.append("%")
+            if glob[index - 1 : index] != "*":  # a run of * is one %: PostgreSQL does the same
+                out.append("%")
         elif char == "?":
             out.append("_")
         elif char in "\\%_":
@@ -141,6 +146,10 @@ def _value_matches(rule: RuleSpec, value: tuple[str, list[Any]]) -> tuple[str, l
         return f"{text} = ANY(%s)", [*params, list(matcher.items)]
     if matcher.kind == "glob":
         return f"{text} LIKE %s", [*params, like_pattern(matcher.pattern)]
+    if not matching.runnable(matcher.pattern):
+        # A stored pattern the Python engines cannot run either (saved before vet_regex
+        # refused it): it matches no value in every engine (spec.regex_matches).
+        return f"(CASE WHEN {text} IS NULL THEN NULL::boolean ELSE false END)", list(params)
     return f"{text} ~ %s", [*params, postgres_regex(matcher.pattern)]
 
 

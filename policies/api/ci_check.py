@@ -7,6 +7,7 @@ token's use is, sampled once a minute (docs/api.md). Tokens need the `ci` (or `w
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
@@ -15,6 +16,7 @@ from policies.ci.check import check
 from policies.ci.cloudformation import parse_cloudformation
 from policies.ci.plan import MAX_DOCUMENT_BYTES, DocumentError, parse_terraform_plan
 from policies.ci.report import build_response
+from policies.matching import EvaluationTimeout, time_limit
 from tagsense.api import PROBLEM_CONTENT_TYPE, problem
 from tagsense.tenancy.api import OrganizationAPIView
 
@@ -67,4 +69,15 @@ class CICheckView(OrganizationAPIView):
         rules = [
             rule.rule_spec for rule in Rule.objects.restrict(self.membership).filter(active=True)
         ]
-        return Response(build_response(check(planned, rules), [r.id for r in rules], source))
+        seconds = settings.TAGSENSE_CI_CHECK_SECONDS
+        try:
+            with time_limit(seconds):
+                results = check(planned, rules)
+        except EvaluationTimeout:
+            return _problem(
+                422,
+                f"checking this document against the rules took more than {seconds} seconds: "
+                "check a smaller plan or template, or shorten its longest tag values",
+                title="Check took too long",
+            )
+        return Response(build_response(results, [r.id for r in rules], source))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from policies.ci.plan import PlannedResource
 from policies.evaluate import ResourceView, evaluate, suggested_fix
+from policies.matching import check_deadline
 from policies.spec import RuleSpec
 
 UNKNOWN = "\x00(known after apply)"  # a placeholder no real tag value can equal
@@ -44,7 +45,8 @@ def check(
     planned: Sequence[PlannedResource], rules: Sequence[RuleSpec]
 ) -> list[tuple[PlannedResource, list[CiViolation]]]:
     """Every planned resource with its violations (none for resources that are not checked:
-    deletions, data sources, untaggable types)."""
+    deletions, data sources, untaggable types). Inside policies.matching.time_limit, raises
+    EvaluationTimeout once the limit has passed."""
     results = []
     for resource in planned:
         results.append((resource, _violations(resource, rules) if resource.checked else []))
@@ -69,6 +71,7 @@ def _violations(resource: PlannedResource, rules: Sequence[RuleSpec]) -> list[Ci
     view = ResourceView(resource_type=resource_type, tags=tags)
     found = []
     for rule in rules:
+        check_deadline()  # a plan of many resources stops at the deadline too, not only a value
         for violation in evaluate(rule, view):
             enforced = rule.enforcement == "enforced"
             kind, message = violation.kind, violation.message

@@ -324,6 +324,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # TagSense
 TAGSENSE_DEMO_ORG_SLUG = "demo"
 TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT = env.int("TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", default=4)
+# Seconds one CI check (POST .../policies/ci-check/) may spend matching rules against a plan;
+# past them it answers 422 instead of holding a worker (policies.matching.time_limit).
+TAGSENSE_CI_CHECK_SECONDS = env.int("TAGSENSE_CI_CHECK_SECONDS", default=30)
 # The AWS services whose resource-level daily costs inventory.costs imports from Cost Explorer
 # (one GetCostAndUsageWithResources query each). AWS's API reference requires the EC2 compute
 # service in that query's filter; list others only if AWS answers for them in your payer account.

@@ -283,6 +283,20 @@ def test_oversized_text_is_refused_before_parsing():
         (r"\bprod\b", "backreferences"),
         ("a" * 201, "longer than 200"),
         ("[z-a]", "not a valid regular expression"),
+        # The shapes of catastrophic backtracking (issue 13), each named in the message.
+        ("^(a|aa)+$", "alternation inside a repeat"),
+        ("(a|a)*", "alternation inside a repeat"),
+        ("(foo|foobar)+", "alternation inside a repeat"),
+        ("(?:x|y?)+", "alternation inside a repeat"),
+        ("(?:.|a){2,9}", "alternation inside a repeat"),
+        ("^(a{1,100}){1,100}b$", "nested repeats"),
+        ("(?:ab{2}){3}", "nested repeats"),
+        ("(.*)*", "nested unbounded"),
+        ("(?:a+){0,20}b", "nested unbounded"),
+        ("[a-z]+(?:-[a-z]+){0,20}", "nested unbounded"),
+        ("a*+b", "possessive"),
+        ("a{1001}", "repeat counts above 1000"),
+        ("[a-z]{900}[0-9]{900}[A-Z]{900}", "more than 2000 states"),
     ],
 )
 def test_dangerous_or_unportable_regexes_are_refused(pattern, fragment):
@@ -290,7 +304,15 @@ def test_dangerous_or_unportable_regexes_are_refused(pattern, fragment):
 
 
 @pytest.mark.parametrize(
-    "pattern", ["^CC-[0-9]{4}$", "(?:prod|dev)-[a-z]+", "[a-z]+(?:-[a-z]+){0,20}", "a{1,5}b+"]
+    "pattern",
+    [
+        "^CC-[0-9]{4}$",
+        "(?:prod|dev)-[a-z]+",
+        "[a-z](?:[a-z]|-[a-z])*",  # kebab-case: branches that cannot start alike
+        "(?:ab){1,3}",
+        "a{1,5}b+",
+        "[0-9]{1000}",
+    ],
 )
 def test_ordinary_regexes_pass(pattern):
     assert vet_regex(pattern) is None
