@@ -19,7 +19,7 @@ class Route:
     method: str = "get"
     api: bool = False
     data: Callable[[Any], dict] | None = None
-    audit: str | None = None  # the one audit action a successful write leaves
+    audit: str | None = None  # the one audit action a successful write or download leaves
     ok_status: tuple[int, ...] = field(default=(200,))
 
     def url(self, world: Any, org_slug: str | None = None) -> str:
@@ -57,6 +57,7 @@ ROUTES: list[Route] = [
     Route("team-detail", "/o/{org}/teams/{team}/", "view"),
     Route("audit-log", "/o/{org}/audit/", "audit"),
     Route("inventory", "/o/{org}/inventory/", "view"),
+    Route("inventory-csv", "/o/{org}/inventory/?format=csv", "view", audit="export.download"),
     Route("policies", "/o/{org}/policies/", "view"),
     Route("findings", "/o/{org}/findings/", "view"),
     Route("assistant", "/o/{org}/assistant/", "view"),
@@ -363,7 +364,7 @@ ROUTES: list[Route] = [
     # policies pages
     Route("rule-edit", "/o/{org}/policies/rules/{rule_id}/", "view"),
     Route("rule-new", "/o/{org}/policies/rules/new/", "manage"),
-    Route("rule-export", "/o/{org}/policies/export.yaml", "view"),
+    Route("rule-export", "/o/{org}/policies/export.yaml", "view", audit="export.download"),
     Route(
         "rule-create",
         "/o/{org}/policies/rules/new/",
@@ -444,9 +445,14 @@ ROUTES: list[Route] = [
         audit="policy.framework_delete",
         ok_status=(302,),
     ),
-    Route("findings-csv", "/o/{org}/findings/?format=csv", "view"),
+    Route("findings-csv", "/o/{org}/findings/?format=csv", "view", audit="export.download"),
     Route("aws-policy-list", "/o/{org}/policies/aws/", "view"),
-    Route("aws-policy-export", "/o/{org}/policies/aws/export.json", "view"),
+    Route(
+        "aws-policy-export",
+        "/o/{org}/policies/aws/export.json",
+        "view",
+        audit="export.download",
+    ),
     Route("aws-policy-detail", "/o/{org}/policies/aws/{aws_policy_pk}/", "view"),
     Route("aws-effective", "/o/{org}/policies/aws/effective/", "view"),
     Route("aws-effective-account", "/o/{org}/policies/aws/effective/123456789012/", "view"),
@@ -676,7 +682,13 @@ ROUTES: list[Route] = [
         data=lambda w: {"yaml": RULE_FILE.format(id="imported"), "mode": "replace"},
         audit="policy.rule_import",
     ),
-    Route("api-rule-export", "/api/v1/o/{org}/policies/export/", "view", api=True),
+    Route(
+        "api-rule-export",
+        "/api/v1/o/{org}/policies/export/",
+        "view",
+        api=True,
+        audit="export.download",
+    ),
     Route("api-findings", "/api/v1/o/{org}/policies/findings/", "view", api=True),
     Route("api-finding-counts", "/api/v1/o/{org}/policies/findings/counts/", "view", api=True),
     Route("api-exemptions", "/api/v1/o/{org}/policies/exemptions/", "view", api=True),
@@ -771,6 +783,7 @@ ROUTES: list[Route] = [
         "/api/v1/o/{org}/policies/aws-tag-policies/export/",
         "view",
         api=True,
+        audit="export.download",
     ),
     Route(
         "api-aws-effective",
