@@ -93,3 +93,26 @@ def test_the_openapi_schema_generates_without_warnings(tmp_path):
 
     call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 0
+
+
+def _operations():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            yield f"{method.upper()} {path}", path, operation
+
+
+def test_every_operation_documents_the_problems_it_can_answer():
+    """Every error is problem+json (tagsense.api): 400 (a malformed request is refused before
+    any view), 401 and 403 everywhere, 404 on organization paths, 413 and 415 with a body."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for label, path, operation in _operations():
+        expected = {"400", "401", "403"}
+        if path.startswith("/api/v1/o/{org_slug}/"):
+            expected.add("404")
+        if "requestBody" in operation:
+            expected |= {"413", "415"}
+        for code in expected:
+            assert operation["responses"].get(code, {}).get("content") == problem, (label, code)
