@@ -116,3 +116,22 @@ def test_every_operation_documents_the_problems_it_can_answer():
             expected |= {"413", "415"}
         for code in expected:
             assert operation["responses"].get(code, {}).get("content") == problem, (label, code)
+
+
+def test_the_lists_answered_whole_are_not_documented_as_pages(org, owner):
+    """A list the API answers as a JSON array is documented as an array, not as a
+    {count, next, previous, results} page (what a generated client would expect)."""
+    client = client_for(owner)
+    documented = {label: op for label, _, op in _operations()}
+    for path in (
+        "policies/findings/counts/",
+        "policies/aws-tag-policies/effective/",
+        "policies/frameworks/",
+        "policies/frameworks/builtin/",
+        "tokens/",
+        "service-accounts/",
+    ):
+        answer = client.get(f"/api/v1/o/{org.slug}/{path}")
+        assert answer.status_code == 200 and isinstance(answer.json(), list), path
+        schema = documented[f"GET /api/v1/o/{{org_slug}}/{path}"]["responses"]["200"]
+        assert schema["content"]["application/json"]["schema"]["type"] == "array", path

@@ -93,6 +93,7 @@ class FrameworkBase(OrganizationAPIView):
     model = Framework
     serializer_class = FrameworkSerializer
     write_action = "manage"
+    pagination_class = None  # the lists here are short and answered whole
 
     def card(self) -> scores.Scorecard:
         return scores.scorecard(self.organization, scores.account_scope(self.membership))

@@ -328,6 +328,7 @@ class FindingCountsView(OrganizationAPIView):
 
     serializer_class = FindingCountSerializer
     model = Finding
+    pagination_class = None  # one row per rule: a plain list
 
     @extend_schema(parameters=FINDING_FILTERS, responses={200: FindingCountSerializer(many=True)})
     def get(self, request, *args, **kwargs):
@@ -473,6 +474,7 @@ class AwsEffectivePolicyListView(OrganizationAPIView):
 
     serializer_class = AwsEffectivePolicySerializer
     model = AwsAccount
+    pagination_class = None  # one item per visible account: a plain list
 
     @extend_schema(
         operation_id="aws_effective_policies_list",
