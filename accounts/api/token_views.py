@@ -89,6 +89,7 @@ class ServiceAccountListView(_TokenManagementView):
     def get(self, request, *args, **kwargs):
         return Response(ServiceAccountSerializer(self.get_queryset(), many=True).data)
 
+    @extend_schema(responses={201: ServiceAccountSerializer})
     def post(self, request, *args, **kwargs):
         form = ServiceAccountSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -42,6 +42,7 @@ class AccountListView(mixins.ListModelMixin, OrganizationAPIView):
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
+    @extend_schema(responses={201: AwsAccountSerializer})
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
