@@ -50,6 +50,22 @@ class AutoSchema(SpectacularAutoSchema):
     organization-scoped paths; 413 and 415 where the operation takes a body. No throttling is
     configured, so no 429. An operation's own declaration of a status wins."""
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """A text field DRF trims and may not be blank (the default CharField) refuses text of
+        whitespace only: say so with a pattern (one non-space character), unless the field
+        has its own (a RegexField's)."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and type(field) in (serializers.CharField, serializers.EmailField)
+            and field.trim_whitespace
+            and not field.allow_blank
+            and schema.get("type") == "string"
+            and "pattern" not in schema
+        ):
+            schema["pattern"] = r"\S"
+        return schema
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:

@@ -135,3 +135,15 @@ def test_the_lists_answered_whole_are_not_documented_as_pages(org, owner):
         assert answer.status_code == 200 and isinstance(answer.json(), list), path
         schema = documented[f"GET /api/v1/o/{{org_slug}}/{path}"]["responses"]["200"]
         assert schema["content"]["application/json"]["schema"]["type"] == "array", path
+
+
+def test_an_aws_account_id_is_twelve_ascii_digits(org, owner):
+    """Python's `\\d` also matches other scripts' digits: those are not account ids."""
+    client = client_for(owner)
+    url = f"/api/v1/o/{org.slug}/inventory/accounts/"
+    for account_id in ("٢١٠٩٨٧٦٥٤٣٢١", "２１０９８７６５４３２１"):  # Arabic-Indic, full-width
+        refused = client.post(url, {"account_id": account_id}, content_type="application/json")
+        assert refused.status_code == 400, account_id
+        assert refused.json()["errors"] == {"account_id": ["an AWS account id is 12 digits"]}
+    created = client.post(url, {"account_id": "210987654321"}, content_type="application/json")
+    assert created.status_code == 201

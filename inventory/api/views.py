@@ -3,6 +3,7 @@ cursor pagination) and graph queries."""
 
 from __future__ import annotations
 
+from django import forms
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -119,8 +120,22 @@ class ResourceCursor(CursorPagination):
     ordering = "-id"
 
 
+def _filter_parameter(name: str, field: forms.Field) -> OpenApiParameter:
+    """The resource page's filter field as a query parameter that says what the form accepts:
+    a choice is an enum, a checkbox a boolean, `tag` must hold an "=" (key=value)."""
+    description = str(field.label or name)
+    if isinstance(field, forms.ChoiceField):
+        return OpenApiParameter(
+            name, OpenApiTypes.STR, description=description, enum=[v for v, _ in field.choices]
+        )
+    if isinstance(field, forms.BooleanField):
+        return OpenApiParameter(name, OpenApiTypes.BOOL, description=description)
+    pattern = "=" if name == "tag" else None
+    return OpenApiParameter(name, OpenApiTypes.STR, description=description, pattern=pattern)
+
+
 FILTER_PARAMETERS = [
-    OpenApiParameter(name, OpenApiTypes.STR, description=field.label or name)
+    _filter_parameter(name, field)
     for name, field in ResourceFilterForm.base_fields.items()
     if name != "sort"
 ]
