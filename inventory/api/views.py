@@ -7,9 +7,9 @@ from django import forms
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.fields import empty
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -18,7 +18,9 @@ from inventory import graph, history, services
 from inventory.access import hidden_arns, scan_scope_for, scans_as_seen_by
 from inventory.filters import ResourceFilterForm, filter_resources
 from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit, TagEvent
-from inventory.runner import Scope
+from inventory.runner import RegionDiscoveryError, Scope
+from tagsense.api import PROBLEM_CONTENT_TYPE
+from tagsense.api_schema import ProblemSerializer
 from tagsense.tenancy.api import OrganizationAPIView
 
 from .serializers import (
@@ -63,6 +65,12 @@ class AccountDetailView(OrganizationAPIView):
         return Response(self.get_serializer(account).data)
 
 
+class AwsUnavailable(APIException):
+    status_code = 502
+    default_detail = "AWS did not answer."
+    default_code = "aws_unavailable"
+
+
 class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
     """Scan runs, newest first. POST starts one (editors and up) and answers 202."""
 
@@ -76,7 +84,17 @@ class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
         page = super().paginate_queryset(queryset)
         return None if page is None else scans_as_seen_by(self.membership, page)
 
-    @extend_schema(request=StartScanSerializer, responses={202: ScanRunSerializer})
+    @extend_schema(
+        request=StartScanSerializer,
+        responses={
+            202: ScanRunSerializer,
+            (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                response=ProblemSerializer,
+                description="AWS did not list an account's enabled regions (its role, AWS "
+                "unreachable); nothing was started",
+            ),
+        },
+    )
     def post(self, request, *args, **kwargs):
         body = StartScanSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -91,6 +109,8 @@ class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
                 scan = services.start_scan(
                     self.organization, actor=self.get_actor(request), scope=scope, trigger="api"
                 )
+        except RegionDiscoveryError as exc:
+            raise AwsUnavailable(str(exc)) from exc
         except ValueError as exc:
             raise ValidationError({"scope": [str(exc)]}) from exc
         return Response(ScanRunSerializer(scan).data, status=202)
