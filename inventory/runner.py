@@ -53,10 +53,25 @@ class Scope:
         }
 
 
+class RegionDiscoveryError(ValueError):
+    """AWS did not list an account's enabled regions (no credentials, a role it may not
+    assume, AWS unreachable): a scan cannot be planned. A ValueError, like every reason a
+    scan is not planned, so the page shows it and a scheduled scan skips the run."""
+
+
 def regions_for(account: AwsAccount, credentials: aws.AccountCredentials) -> list[str]:
     if account.regions:
         return list(account.regions)
-    return aws.enabled_regions(aws.session_for(credentials, aws.HOME_REGION))
+    try:
+        return aws.enabled_regions(aws.session_for(credentials, aws.HOME_REGION))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "ClientError")
+    except BotoCoreError as exc:
+        code = type(exc).__name__
+    raise RegionDiscoveryError(
+        f"AWS did not list the enabled regions of account {account.account_id} ({code}): "
+        "check its role, or give the account its regions"
+    )
 
 
 def credentials_for(account: AwsAccount) -> aws.AccountCredentials:

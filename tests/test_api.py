@@ -93,3 +93,57 @@ def test_the_openapi_schema_generates_without_warnings(tmp_path):
 
     call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 0
+
+
+def _operations():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            yield f"{method.upper()} {path}", path, operation
+
+
+def test_every_operation_documents_the_problems_it_can_answer():
+    """Every error is problem+json (tagsense.api): 400 (a malformed request is refused before
+    any view), 401 and 403 everywhere, 404 on organization paths, 413 and 415 with a body."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for label, path, operation in _operations():
+        expected = {"400", "401", "403"}
+        if path.startswith("/api/v1/o/{org_slug}/"):
+            expected.add("404")
+        if "requestBody" in operation:
+            expected |= {"413", "415"}
+        for code in expected:
+            assert operation["responses"].get(code, {}).get("content") == problem, (label, code)
+
+
+def test_the_lists_answered_whole_are_not_documented_as_pages(org, owner):
+    """A list the API answers as a JSON array is documented as an array, not as a
+    {count, next, previous, results} page (what a generated client would expect)."""
+    client = client_for(owner)
+    documented = {label: op for label, _, op in _operations()}
+    for path in (
+        "policies/findings/counts/",
+        "policies/aws-tag-policies/effective/",
+        "policies/frameworks/",
+        "policies/frameworks/builtin/",
+        "tokens/",
+        "service-accounts/",
+    ):
+        answer = client.get(f"/api/v1/o/{org.slug}/{path}")
+        assert answer.status_code == 200 and isinstance(answer.json(), list), path
+        schema = documented[f"GET /api/v1/o/{{org_slug}}/{path}"]["responses"]["200"]
+        assert schema["content"]["application/json"]["schema"]["type"] == "array", path
+
+
+def test_an_aws_account_id_is_twelve_ascii_digits(org, owner):
+    """Python's `\\d` also matches other scripts' digits: those are not account ids."""
+    client = client_for(owner)
+    url = f"/api/v1/o/{org.slug}/inventory/accounts/"
+    for account_id in ("٢١٠٩٨٧٦٥٤٣٢١", "２１０９８７６５４３２１"):  # Arabic-Indic, full-width
+        refused = client.post(url, {"account_id": account_id}, content_type="application/json")
+        assert refused.status_code == 400, account_id
+        assert refused.json()["errors"] == {"account_id": ["an AWS account id is 12 digits"]}
+    created = client.post(url, {"account_id": "210987654321"}, content_type="application/json")
+    assert created.status_code == 201

@@ -101,3 +101,6 @@ class ServiceAccountSerializer(serializers.ModelSerializer):
         model = ServiceAccount
         fields = ["id", "name", "description", "role", "created_at"]
         read_only_fields = ["id", "created_at"]
+        # The model's default (viewer) is for the page's form; over the API the role a
+        # program gets is always chosen explicitly.
+        extra_kwargs = {"role": {"required": True}}

@@ -47,6 +47,7 @@ class PersonalTokenListView(_TokenManagementView):
     def get_queryset(self):
         return super().get_queryset().filter(user_id=self.membership.user_id)
 
+    @extend_schema(responses=ApiTokenSerializer(many=True))
     def get(self, request, *args, **kwargs):
         return Response(ApiTokenSerializer(self.get_queryset(), many=True).data)
 
@@ -84,9 +85,11 @@ class ServiceAccountListView(_TokenManagementView):
     read_action = write_action = "manage"
     pagination_class = None
 
+    @extend_schema(responses=ServiceAccountSerializer(many=True))
     def get(self, request, *args, **kwargs):
         return Response(ServiceAccountSerializer(self.get_queryset(), many=True).data)
 
+    @extend_schema(responses={201: ServiceAccountSerializer})
     def post(self, request, *args, **kwargs):
         form = ServiceAccountSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -105,6 +108,7 @@ class ServiceAccountTokenListView(_TokenManagementView):
     read_action = write_action = "manage"
     pagination_class = None
 
+    @extend_schema(responses=ApiTokenSerializer(many=True))
     def get(self, request, *args, **kwargs):
         account = access_service_account_by_id(self.membership, kwargs["pk"])
         rows = ApiToken.objects.restrict(self.membership, "manage").filter(service_account=account)

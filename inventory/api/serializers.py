@@ -1,13 +1,21 @@
 from rest_framework import serializers
 
 from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit, TagEvent
-from inventory.models.accounts import validate_account_id, validate_role_arn
+from inventory.models.accounts import ACCOUNT_ID, ROLE_ARN
 
 
 class AwsAccountSerializer(serializers.ModelSerializer):
-    account_id = serializers.CharField(validators=[validate_account_id])
-    role_arn = serializers.CharField(
-        required=False, allow_blank=True, validators=[validate_role_arn]
+    # Regex fields, so the OpenAPI schema carries the patterns the model validates with.
+    account_id = serializers.RegexField(
+        ACCOUNT_ID, error_messages={"invalid": "an AWS account id is 12 digits"}
+    )
+    role_arn = serializers.RegexField(
+        ROLE_ARN,
+        required=False,
+        allow_blank=True,
+        error_messages={
+            "invalid": "an IAM role ARN looks like arn:aws:iam::123456789012:role/TagSenseReadOnly"
+        },
     )
     regions = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
 

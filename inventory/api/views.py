@@ -3,12 +3,13 @@ cursor pagination) and graph queries."""
 
 from __future__ import annotations
 
+from django import forms
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.fields import empty
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -17,7 +18,9 @@ from inventory import graph, history, services
 from inventory.access import hidden_arns, scan_scope_for, scans_as_seen_by
 from inventory.filters import ResourceFilterForm, filter_resources
 from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit, TagEvent
-from inventory.runner import Scope
+from inventory.runner import RegionDiscoveryError, Scope
+from tagsense.api import PROBLEM_CONTENT_TYPE
+from tagsense.api_schema import ProblemSerializer
 from tagsense.tenancy.api import OrganizationAPIView
 
 from .serializers import (
@@ -42,6 +45,7 @@ class AccountListView(mixins.ListModelMixin, OrganizationAPIView):
     def get(self, request, *args, **kwargs):
         return self.list(request, *args, **kwargs)
 
+    @extend_schema(responses={201: AwsAccountSerializer})
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -61,6 +65,12 @@ class AccountDetailView(OrganizationAPIView):
         return Response(self.get_serializer(account).data)
 
 
+class AwsUnavailable(APIException):
+    status_code = 502
+    default_detail = "AWS did not answer."
+    default_code = "aws_unavailable"
+
+
 class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
     """Scan runs, newest first. POST starts one (editors and up) and answers 202."""
 
@@ -74,7 +84,17 @@ class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
         page = super().paginate_queryset(queryset)
         return None if page is None else scans_as_seen_by(self.membership, page)
 
-    @extend_schema(request=StartScanSerializer, responses={202: ScanRunSerializer})
+    @extend_schema(
+        request=StartScanSerializer,
+        responses={
+            202: ScanRunSerializer,
+            (502, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                response=ProblemSerializer,
+                description="AWS did not list an account's enabled regions (its role, AWS "
+                "unreachable); nothing was started",
+            ),
+        },
+    )
     def post(self, request, *args, **kwargs):
         body = StartScanSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -89,6 +109,8 @@ class ScanListView(mixins.ListModelMixin, OrganizationAPIView):
                 scan = services.start_scan(
                     self.organization, actor=self.get_actor(request), scope=scope, trigger="api"
                 )
+        except RegionDiscoveryError as exc:
+            raise AwsUnavailable(str(exc)) from exc
         except ValueError as exc:
             raise ValidationError({"scope": [str(exc)]}) from exc
         return Response(ScanRunSerializer(scan).data, status=202)
@@ -118,8 +140,22 @@ class ResourceCursor(CursorPagination):
     ordering = "-id"
 
 
+def _filter_parameter(name: str, field: forms.Field) -> OpenApiParameter:
+    """The resource page's filter field as a query parameter that says what the form accepts:
+    a choice is an enum, a checkbox a boolean, `tag` must hold an "=" (key=value)."""
+    description = str(field.label or name)
+    if isinstance(field, forms.ChoiceField):
+        return OpenApiParameter(
+            name, OpenApiTypes.STR, description=description, enum=[v for v, _ in field.choices]
+        )
+    if isinstance(field, forms.BooleanField):
+        return OpenApiParameter(name, OpenApiTypes.BOOL, description=description)
+    pattern = "=" if name == "tag" else None
+    return OpenApiParameter(name, OpenApiTypes.STR, description=description, pattern=pattern)
+
+
 FILTER_PARAMETERS = [
-    OpenApiParameter(name, OpenApiTypes.STR, description=field.label or name)
+    _filter_parameter(name, field)
     for name, field in ResourceFilterForm.base_fields.items()
     if name != "sort"
 ]

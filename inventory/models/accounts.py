@@ -12,8 +12,10 @@ from tagsense.tenancy.models import TenantModel
 
 from .scoping import AccountScopedQuerySet
 
-ACCOUNT_ID = re.compile(r"^\d{12}$")
-ROLE_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+# ASCII only and anchored at the very end: `\d` and `\w` also match other scripts' digits and
+# letters, and `$` matches before a trailing newline. The API schema publishes the same patterns.
+ACCOUNT_ID = re.compile(r"\A[0-9]{12}\Z")
+ROLE_ARN = re.compile(r"\Aarn:aws(?:-[a-z]+)*:iam::([0-9]{12}):role/[A-Za-z0-9_+=,.@/-]{1,512}\Z")
 
 
 def new_external_id() -> str:

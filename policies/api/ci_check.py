@@ -39,7 +39,11 @@ class CICheckView(OrganizationAPIView):
             OpenApiParameter("source", OpenApiTypes.STR, enum=list(SOURCES), required=True)
         ],
         request={"application/json": OpenApiTypes.OBJECT, "application/yaml": OpenApiTypes.STR},
-        responses={200: OpenApiResponse(description="docs/ci.md: the report with its JUnit")},
+        responses={
+            200: OpenApiResponse(
+                response=OpenApiTypes.OBJECT, description="docs/ci.md: the report with its JUnit"
+            )
+        },
     )
     def post(self, request, *args, **kwargs):
         from policies.models import Rule

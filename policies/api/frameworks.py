@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
@@ -93,6 +93,7 @@ class FrameworkBase(OrganizationAPIView):
     model = Framework
     serializer_class = FrameworkSerializer
     write_action = "manage"
+    pagination_class = None  # the lists here are short and answered whole
 
     def card(self) -> scores.Scorecard:
         return scores.scorecard(self.organization, scores.account_scope(self.membership))
@@ -240,7 +241,14 @@ class ScoresView(FrameworkBase):
 
     @extend_schema(
         parameters=[OpenApiParameter("by", OpenApiTypes.STR, enum=list(scores.DIMENSIONS))],
-        responses={200: ScoresSerializer},
+        responses={
+            200: PolymorphicProxySerializer(
+                "ScoresOrDimension",
+                serializers=[ScoresSerializer, DimensionScoresSerializer],
+                resource_type_field_name=None,
+                many=False,
+            )
+        },
     )
     def get(self, request, *args, **kwargs):
         by = request.query_params.get("by")

@@ -11,8 +11,13 @@ from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
@@ -170,7 +175,17 @@ class RuleExportView(OrganizationAPIView):
     model = Rule
     serializer_class = RuleSerializer
 
-    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    @extend_schema(
+        responses={
+            (200, "application/yaml"): inline_serializer(
+                "RuleFile",
+                {
+                    "version": serializers.IntegerField(),
+                    "rules": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        }
+    )
     def get(self, request, *args, **kwargs):
         rules = self.get_queryset()
         if request.query_params.get("active") in ("1", "true"):
@@ -328,6 +343,7 @@ class FindingCountsView(OrganizationAPIView):
 
     serializer_class = FindingCountSerializer
     model = Finding
+    pagination_class = None  # one row per rule: a plain list
 
     @extend_schema(parameters=FINDING_FILTERS, responses={200: FindingCountSerializer(many=True)})
     def get(self, request, *args, **kwargs):
@@ -373,8 +389,18 @@ class AwsTagPolicyExportView(OrganizationAPIView):
 
     @extend_schema(
         responses={
-            200: OpenApiResponse(
-                description='{"policy": <tag policy document>, "skipped": [{"rule", "reason"}]}'
+            200: inline_serializer(
+                "AwsTagPolicyExport",
+                {
+                    "policy": serializers.DictField(help_text="the tag policy document"),
+                    "skipped": serializers.ListField(
+                        child=inline_serializer(
+                            "AwsTagPolicySkippedRule",
+                            {"rule": serializers.CharField(), "reason": serializers.CharField()},
+                        ),
+                        help_text="the rules a tag policy cannot express, and why",
+                    ),
+                },
             ),
             400: TAG_POLICY_PROBLEM,
         }
@@ -473,6 +499,7 @@ class AwsEffectivePolicyListView(OrganizationAPIView):
 
     serializer_class = AwsEffectivePolicySerializer
     model = AwsAccount
+    pagination_class = None  # one item per visible account: a plain list
 
     @extend_schema(
         operation_id="aws_effective_policies_list",

@@ -209,7 +209,7 @@ REST_FRAMEWORK = {
         "tagsense.api.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tagsense.api_schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "tagsense.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "tagsense.api.problem_exception_handler",

@@ -340,6 +340,13 @@ def test_service_accounts_are_created_by_admins_and_act_with_their_own_role(
         content_type="application/json",
     )
     assert owner_role.status_code == 400
+    no_role = client.post(  # was a 500: the service requires a role the API did not
+        f"/api/v1/o/{org.slug}/service-accounts/",
+        {"name": "no-role"},
+        content_type="application/json",
+    )
+    assert no_role.status_code == 400
+    assert list(no_role.json()["errors"]) == ["role"]
     account_pk = created.json()["id"]
     minted = client.post(
         f"/api/v1/o/{org.slug}/service-accounts/{account_pk}/tokens/",

@@ -166,3 +166,31 @@ def test_untagged_values_in_tags_render_inert(org, viewer, estate):
     page = client_for(viewer).get(f"/o/{org.slug}/inventory/").content.decode()
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_a_scan_aws_cannot_plan_is_a_502_naming_the_account_and_starts_nothing(
+    org, owner, monkeypatch
+):
+    """An account with "all enabled regions" needs AWS to list them when the scan is planned:
+    missing credentials, a refused role or AWS unreachable was a 500."""
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    from inventory import aws
+    from inventory.models import ScanRun
+
+    make_account(org, HOME, regions=[], role=False)
+    client = client_for(owner)
+    url = f"/api/v1/o/{org.slug}/inventory/scans/"
+    refused = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "AssumeRole")
+    for failure, code in ((NoCredentialsError(), "NoCredentialsError"), (refused, "AccessDenied")):
+
+        def fail(session, failure=failure):
+            raise failure
+
+        monkeypatch.setattr(aws, "enabled_regions", fail)
+        answer = client.post(url, {}, content_type="application/json")
+        assert answer.status_code == 502
+        assert answer["Content-Type"] == "application/problem+json"
+        assert HOME in answer.json()["detail"] and code in answer.json()["detail"]
+    with tenant_scope(org):
+        assert not ScanRun.objects.exists()
