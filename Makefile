@@ -4,7 +4,8 @@
 VENV := .venv
 INSTALLED := $(VENV)/.installed
 
-$(INSTALLED): requirements.lock
+# pyproject.toml: its console scripts (tagsense-ci) are installed with the project.
+$(INSTALLED): requirements.lock pyproject.toml
 	scripts/venv.sh
 
 install: $(INSTALLED)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv with Python 3.11 and install the locked requirements (hash-checked).
+# Create .venv with Python 3.11, install the locked requirements (hash-checked), then the project
+# itself, editable and without dependencies: that puts its console scripts (tagsense-ci) in
+# .venv/bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=$(scripts/python.sh)
@@ -21,4 +23,6 @@ quiet_pip install --quiet --upgrade pip
 set -o pipefail
 .venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock 2>&1 |
   { grep -v "^WARNING: Location 'file:" || true; }
+# Built with the setuptools pyproject.toml asks for (the venv's own lacks bdist_wheel).
+quiet_pip install --quiet --no-deps -e .
 touch .venv/.installed

@@ -3,6 +3,11 @@ CloudFormation template checked against the organization's active tag rules (doc
 
 A check changes nothing and is not audited per call (a pipeline may run it on every push); the
 token's use is, sampled once a minute (docs/api.md). Tokens need the `ci` (or `write`) scope.
+
+The body may come with a Content-Length or chunked (`Transfer-Encoding: chunked`, no length):
+gunicorn hands a chunked body decoded and says so with `wsgi.input_terminated`, and it is read
+from there; a server that cannot (Django's development server drops it) gets a 411, never an
+empty document.
 """
 
 from __future__ import annotations
@@ -29,6 +34,31 @@ def _problem(status: int, detail: str, **extra) -> Response:
     return response
 
 
+def _read_body(request) -> bytes | None:
+    """Up to MAX_DOCUMENT_BYTES of the body; None when it is chunked and the server hands it
+    over as an empty stream.
+
+    Not request.body: Django caps it at DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) for every endpoint;
+    this one alone takes more. Without a Content-Length, Django's request stream is empty (it
+    reads CONTENT_LENGTH bytes): a server that marks its input as terminated (gunicorn,
+    mod_wsgi) gives the decoded chunked body in wsgi.input, which is read up to the limit."""
+    meta = request.META
+    if meta.get("CONTENT_LENGTH"):
+        return request.read(MAX_DOCUMENT_BYTES)
+    chunked = "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if meta.get("wsgi.input_terminated"):
+        stream = meta["wsgi.input"]
+        parts, size = [], 0
+        while size < MAX_DOCUMENT_BYTES:
+            part = stream.read(min(1024 * 1024, MAX_DOCUMENT_BYTES - size))
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+        return b"".join(parts)
+    return None if chunked else request.read(MAX_DOCUMENT_BYTES)
+
+
 class CICheckView(OrganizationAPIView):
     # Reading the organization's rules is all it does: `view` for every role, and the `ci`
     # token scope may POST here (accounts.tokens.CI_WRITE_ROUTES).
@@ -36,7 +66,13 @@ class CICheckView(OrganizationAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("source", OpenApiTypes.STR, enum=list(SOURCES), required=True)
+            OpenApiParameter("source", OpenApiTypes.STR, enum=list(SOURCES), required=True),
+            OpenApiParameter(
+                "changed_only",
+                OpenApiTypes.BOOL,
+                description="check only created, updated and replaced resources (default: "
+                "unchanged ones too)",
+            ),
         ],
         request={"application/json": OpenApiTypes.OBJECT, "application/yaml": OpenApiTypes.STR},
         responses={
@@ -51,17 +87,26 @@ class CICheckView(OrganizationAPIView):
         source = request.query_params.get("source", "")
         if source not in SOURCES:
             return _problem(400, "source must be terraform or cloudformation")
+        changed_only = request.query_params.get("changed_only", "false").lower()
+        if changed_only not in ("true", "false", "1", "0"):
+            return _problem(400, "changed_only must be true or false")
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared >= MAX_DOCUMENT_BYTES:
             return _problem(413, f"the document is {declared} bytes: the limit is under 50 MiB")
-        # The raw stream, not request.body: Django caps request.body at
-        # DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) for every endpoint; this one alone takes more.
-        body = request._request.read(MAX_DOCUMENT_BYTES)
+        body = _read_body(request._request)
+        if body is None:
+            return _problem(
+                411,
+                "this server cannot read a chunked body (Transfer-Encoding without "
+                "Content-Length): send the document with a Content-Length",
+            )
         if len(body) >= MAX_DOCUMENT_BYTES:
             return _problem(413, "the document is 50 MiB or more")
         try:
             planned = (
-                parse_terraform_plan(body) if source == "terraform" else parse_cloudformation(body)
+                parse_terraform_plan(body, changed_only=changed_only in ("true", "1"))
+                if source == "terraform"
+                else parse_cloudformation(body)
             )
         except DocumentError as exc:
             return _problem(

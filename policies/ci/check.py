@@ -10,8 +10,12 @@ Values known only after apply:
 - a key whose value is unknown counts as present (a required key is satisfied), and a rule on
   its allowed values cannot be decided: it gives an advisory `unknown-value` violation instead
   of a failure;
-- a resource whose whole tag map is unknown cannot be checked at all: one advisory
+- a resource whose tag keys are unknown (the plugin SDK makes the whole map unknown as soon as
+  one value is; default tags known only after apply) cannot be checked at all: one advisory
   `unknown-value` violation says so (the next scan will check it).
+
+Every other key is judged: a plugin-framework resource with one unknown value still fails on a
+missing, wrongly spelt or badly valued known key (policies/ci/plan.py decides what is known).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from policies.ci.plan import PlannedResource
+from policies.ci.plan import UNKNOWN_OWN, PlannedResource
 from policies.evaluate import ResourceView, evaluate, suggested_fix
 from policies.matching import check_deadline
 from policies.spec import RuleSpec
@@ -62,7 +66,7 @@ def _violations(resource: PlannedResource, rules: Sequence[RuleSpec]) -> list[Ci
                 severity="low",
                 enforced=False,
                 kind="unknown-value",
-                message="the tags are known only after apply: the next scan checks them",
+                message=f"{resource.unknown_reason or UNKNOWN_OWN}: the next scan checks them",
                 key=None,
             )
         ]

@@ -3,6 +3,9 @@
     terraform show -json plan.tfplan > plan.json
     tagsense-ci check --url https://tagsense.example.com --org acme plan.json --junit tags.xml
 
+Unchanged resources are judged too (a module that tags nothing fails until it is fixed);
+--changed-only judges only created, updated and replaced ones.
+
 Exit codes: 0 no enforced violation, 1 enforced violations, 2 usage, input or server error.
 The token is read from --token or, better (it stays out of the process list), from the
 TAGSENSE_TOKEN environment variable; it needs the `ci` scope.
@@ -61,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="what the file is (default: guessed from its content)",
     )
+    check.add_argument(
+        "--changed-only",
+        action="store_true",
+        help="judge only created, updated and replaced resources (default: unchanged ones too)",
+    )
     check.add_argument("--junit", metavar="PATH", help="also write the result as JUnit XML")
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
@@ -78,11 +86,17 @@ def check(args: argparse.Namespace, stdin: IO[bytes]) -> int:
         raise CliError("no token: pass --token or set TAGSENSE_TOKEN")
     endpoint = _endpoint(args.url, args.org, args.allow_http)
     body = _read(args.file, stdin)
+    what = not_a_plan(body)
+    if what:
+        raise CliError(f"{args.file}: {what}")
     source = args.source if args.source != "auto" else guess_source(body, args.file)
+    params = {"source": source}
+    if args.changed_only:
+        params["changed_only"] = "true"
     try:
         response = requests.post(
             endpoint,
-            params={"source": source},
+            params=params,
             data=body,
             headers={
                 "Authorization": f"Bearer {token}",
@@ -148,6 +162,29 @@ def _read(path: str, stdin: IO[bytes]) -> bytes:
     if not body.strip():
         raise CliError(f"{path}: empty")
     return body
+
+
+PLAN_COMMAND = "run `terraform show -json plan.tfplan` on the saved plan file and send its output"
+
+
+def not_a_plan(body: bytes) -> str | None:
+    """A binary plan file or a `terraform plan -json` event stream, named; None otherwise.
+    (The server says the same, policies.ci.plan.not_a_plan; this file imports nothing from
+    TagSense, so the few lines are repeated to refuse before uploading.)"""
+    if body.startswith(b"PK\x03\x04"):
+        return f"this is a binary plan file (terraform plan -out), not its JSON; {PLAN_COMMAND}"
+    first = body[:65536].lstrip().split(b"\n", 1)[0]
+    if first.startswith(b"{") and b'"@level"' in first:
+        try:
+            event = json.loads(first)
+        except ValueError:
+            return None
+        if isinstance(event, dict) and "@message" in event and "type" in event:
+            return (
+                "this is a `terraform plan -json` event stream (log messages), not a plan; "
+                + PLAN_COMMAND
+            )
+    return None
 
 
 def guess_source(body: bytes, path: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from policies import yaml_limits
-from policies.ci.plan import DocumentError, PlannedResource, check_size
+from policies.ci.plan import DocumentError, PlannedResource, check_size, not_a_plan
 from policies.ci.taggable import cloudformation_type_info
 
 PROVIDER = "cloudformation"
@@ -87,6 +87,10 @@ def parse_cloudformation(
     text: bytes | str | dict, stack_tags: dict[str, str] | None = None
 ) -> list[PlannedResource]:
     """Every resource of the template, in template order. Raises DocumentError."""
+    if not isinstance(text, dict):
+        what = not_a_plan(text)  # a Terraform output sent as a template
+        if what:
+            raise DocumentError("", what)
     template = text if isinstance(text, dict) else load_template(text)
     if not isinstance(template, dict):
         raise DocumentError("$", "expected a template (a mapping with Resources)")

@@ -1,19 +1,42 @@
 """Terraform plans (`terraform show -json <planfile>`) as a list of PlannedResource.
 
-Reads `resource_changes[]`: the tags a resource will carry are `change.after.tags_all` (the
-provider's `default_tags` merged with the resource's own `tags`), falling back to
-`change.after.tags` for types without `tags_all`. Values Terraform only learns at apply time
-are listed in `change.after_unknown`; they are reported as unknown, never guessed.
+Reads `resource_changes[]`. The tags a resource will carry are its effective tags: the
+provider's `default_tags` merged with the resource's own `tags` (the resource wins on a shared
+key). The plan gives them in `change.after.tags_all` when the AWS provider could compute them;
+when it could not (the plugin SDK leaves `tags_all` unknown when the merge is empty; the plugin
+framework when one own value is unknown), they are computed here from the provider
+configuration the resource uses (`configuration.provider_config`, found through the
+configuration's `provider_config_key`, which Terraform resolves through aliases and providers
+passed into modules):
+
+- no `default_tags`: the effective tags are the resource's own tags (none: every key is missing);
+- constant `default_tags`: the defaults merged with the resource's own tags;
+- `default_tags` given by an expression (a variable, a function, a resource attribute): trusted
+  only when the plan shows the provider had them while planning (some resource's `tags_all`
+  carries a key its own tags do not); otherwise the tags are undetermined, since the provider
+  drops default tags it only learns at apply from every `tags_all` of the plan.
+
+A `dynamic "default_tags"` block and the TF_AWS_DEFAULT_TAGS_<key> environment variables do not
+appear in the configuration: a resource whose known `tags_all` has keys that neither its own
+tags nor the configured defaults explain shows them, and the provider's resources whose
+`tags_all` is unknown are then undetermined rather than computed. Values Terraform only learns at
+apply time (`change.after_unknown`) are reported as unknown, never guessed: a key with an unknown
+value is in `unknown_tag_keys`; a map whose keys are unknown sets `tags_unknown`.
+
+Unchanged (`no-op`) resources are checked unless `changed_only` (then only creations, updates
+and replacements are); deletions never are.
 
 The caller gets either the full list or a DocumentError naming the JSON path of the first
 problem (`resource_changes[12].change.after.tags_all`). Documents of MAX_DOCUMENT_BYTES or
-more are refused before parsing. One pass over the resources, nothing quadratic: a plan of
-5,000 resources (2 MB) parses in about 0.07 s on the 2-core build machine.
+more are refused before parsing, and so are a `terraform plan -json` event stream and a binary
+plan file, with the command that makes a plan. One pass over the resources, nothing quadratic:
+a plan of 5,000 resources (2 MB) parses in about 0.07 s on the 2-core build machine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -43,6 +66,10 @@ SKIP_UNCHANGED = "unchanged"
 SKIP_NOT_TAGGABLE = "not taggable"
 SKIP_NOT_AWS = "not an AWS provider resource"
 
+# Why a resource's tags are undetermined (PlannedResource.unknown_reason).
+UNKNOWN_OWN = "its tags are known only after apply"
+UNKNOWN_DEFAULTS = "its provider's default_tags are known only after apply"
+
 
 class DocumentError(ValueError):
     """A plan or template that cannot be read; `path` says where (JSON path or line)."""
@@ -68,6 +95,7 @@ class PlannedResource:
     mode: str = "managed"  # managed | data
     skip_reason: str = ""  # why rules do not apply; "" when they do
     type_known: bool = True  # False: the type is not in the taggable table (see taggable.py)
+    unknown_reason: str = ""  # with tags_unknown: UNKNOWN_OWN or UNKNOWN_DEFAULTS
 
     @property
     def checked(self) -> bool:
@@ -98,9 +126,45 @@ def load_json(data: bytes | str) -> Any:
         ) from None
 
 
-def parse_terraform_plan(data: bytes | str | dict) -> list[PlannedResource]:
-    """Every entry of `resource_changes`, in plan order. Raises DocumentError."""
+PLAN_COMMAND = "run `terraform show -json plan.tfplan` on the saved plan file and send its output"
+
+
+def not_a_plan(data: bytes | str) -> str | None:
+    """What a document is when it is a Terraform output other than a plan, else None: a binary
+    plan file (`terraform plan -out`, a zip archive) or a `terraform plan -json` event stream."""
+    head = data[:65536]
+    if isinstance(head, str):
+        head = head.encode("utf-8", "replace")
+    if head.startswith(b"PK\x03\x04"):
+        return f"this is a binary plan file (terraform plan -out), not its JSON; {PLAN_COMMAND}"
+    first = head.lstrip().split(b"\n", 1)[0]
+    if b'"@level"' in first and first.startswith(b"{"):
+        try:
+            event = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return None
+        if isinstance(event, dict) and "@message" in event and "type" in event:
+            return (
+                "this is a `terraform plan -json` event stream (log messages), not a plan; "
+                + PLAN_COMMAND
+            )
+    return None
+
+
+def parse_terraform_plan(
+    data: bytes | str | dict, *, changed_only: bool = False
+) -> list[PlannedResource]:
+    """Every entry of `resource_changes`, in plan order. Raises DocumentError.
+
+    changed_only: check only creations, updates and replacements; unchanged resources are then
+    reported with skip_reason "unchanged" (by default they are checked like the others)."""
+    if not isinstance(data, dict):
+        what = not_a_plan(data)
+        if what:
+            raise DocumentError("", what)
     plan = data if isinstance(data, dict) else load_json(data)
+    if isinstance(plan, dict) and "@level" in plan and "@message" in plan:
+        raise DocumentError("", not_a_plan(orjson.dumps(plan)) or "not a plan")
     if not isinstance(plan, dict):
         raise DocumentError(
             "$", f"expected a JSON object (terraform show -json), got {_kind(plan)}"
@@ -126,10 +190,173 @@ def parse_terraform_plan(data: bytes | str | dict) -> list[PlannedResource]:
     changes = plan["resource_changes"]
     if not isinstance(changes, list):
         raise DocumentError("resource_changes", f"expected a list, got {_kind(changes)}")
-    return [_resource(change, f"resource_changes[{i}]") for i, change in enumerate(changes)]
+    providers = _Providers(plan.get("configuration"))
+    read = [
+        _resource(change, f"resource_changes[{i}]", changed_only, providers)
+        for i, change in enumerate(changes)
+    ]
+    for _, facts in read:
+        if facts is not None:
+            providers.observe(facts)
+    return [
+        resource if facts is None else providers.effective(resource, facts)
+        for resource, facts in read
+    ]
 
 
-def _resource(rc: Any, path: str) -> PlannedResource:
+@dataclass(slots=True)
+class _TagFacts:
+    """What the plan says of one resource's tags before the provider's defaults are applied."""
+
+    provider_key: str | None  # the configuration's provider_config_key; None: not found
+    own: dict[str, str] | None  # the known values of its own `tags`; None: the map is unknown
+    own_unknown: tuple[str, ...]  # own keys whose values are unknown
+    all_known: dict[str, str] | None  # `tags_all` when it is not wholly unknown, less own_unknown
+    all_unknown: tuple[str, ...]  # tags_all keys whose values are unknown
+
+
+@dataclass(slots=True)
+class _Defaults:
+    kind: str  # "none" | "constant" | "expression" | "unresolved"
+    tags: dict[str, str] = field(default_factory=dict)  # "constant" only
+    hidden: bool = False  # a tags_all of the plan carries defaults this does not explain
+
+
+_MODULE_STEP = re.compile(r'module\.([A-Za-z_][A-Za-z0-9_-]*)(?:\[(?:[0-9]+|"(?:[^"\\]|\\.)*")\])?')
+
+
+def _module_path(module_address: str) -> tuple[str, ...] | None:
+    """module.a["k"].module.b[0] -> ("a", "b"); None when it cannot be read."""
+    names: list[str] = []
+    at = 0
+    while at < len(module_address):
+        if names:
+            if module_address[at] != ".":
+                return None
+            at += 1
+        step = _MODULE_STEP.match(module_address, at)
+        if step is None:
+            return None
+        names.append(step.group(1))
+        at = step.end()
+    return tuple(names)
+
+
+class _Providers:
+    """The provider configuration of each resource, from the plan's `configuration`. Anything
+    unexpected there makes the provider "unresolved" (tags_all is then taken as it is, as when
+    the plan has no configuration), never an error: the configuration is read only for this."""
+
+    def __init__(self, configuration: Any):
+        self.defaults: dict[str, _Defaults] = {}
+        self.keys: dict[tuple, str] = {}
+        if not isinstance(configuration, dict):
+            return
+        config = configuration.get("provider_config")
+        if isinstance(config, dict):
+            for key, provider in config.items():
+                if isinstance(provider, dict):
+                    self.defaults[key] = _provider_defaults(provider)
+        root = configuration.get("root_module")
+        if isinstance(root, dict):
+            self._index(root, ())
+
+    def _index(self, module: dict, path: tuple[str, ...]) -> None:
+        for resource in module.get("resources") or ():
+            if isinstance(resource, dict) and isinstance(resource.get("provider_config_key"), str):
+                ident = (path, resource.get("mode"), resource.get("type"), resource.get("name"))
+                self.keys[ident] = resource["provider_config_key"]
+        calls = module.get("module_calls")
+        for name, call in calls.items() if isinstance(calls, dict) else ():
+            if isinstance(call, dict) and isinstance(call.get("module"), dict):
+                self._index(call["module"], (*path, name))
+
+    def key(self, rc: dict) -> str | None:
+        path = _module_path(rc.get("module_address") or "")
+        if path is None:
+            return None
+        return self.keys.get((path, rc.get("mode"), rc.get("type"), rc.get("name")))
+
+    def _of(self, key: str | None) -> _Defaults:
+        found = self.defaults.get(key) if key is not None else None
+        return found if found is not None else _UNRESOLVED
+
+    def observe(self, facts: _TagFacts) -> None:
+        """A known tags_all with keys that neither the resource's own tags nor the configured
+        constant defaults explain: the provider had default tags the configuration hides."""
+        defaults = self._of(facts.provider_key)
+        if defaults is _UNRESOLVED or defaults.hidden:
+            return
+        if facts.all_known is None or facts.own is None:
+            return
+        explained = {*defaults.tags, *facts.own, *facts.own_unknown}
+        if any(key not in explained for key in (*facts.all_known, *facts.all_unknown)):
+            defaults.hidden = True
+
+    def effective(self, resource: PlannedResource, facts: _TagFacts) -> PlannedResource:
+        defaults = self._of(facts.provider_key)
+        own = facts.own or {}
+        if facts.all_known is not None:
+            # The provider computed tags_all. Default tags it only learns at apply are missing
+            # from it, so it is not trusted when they may exist, except for an unchanged
+            # resource (its tags_all is the state's).
+            if defaults.kind != "expression" or defaults.hidden or resource.action == "no-op":
+                return replace(resource, tags=facts.all_known, unknown_tag_keys=facts.all_unknown)
+            return replace(
+                resource,
+                tags=own,
+                unknown_tag_keys=(),
+                tags_unknown=True,
+                unknown_reason=UNKNOWN_DEFAULTS,
+            )
+        if facts.own is None:
+            return replace(resource, tags={}, tags_unknown=True, unknown_reason=UNKNOWN_OWN)
+        if defaults.kind in ("none", "constant") and not defaults.hidden:
+            tags = {**defaults.tags, **own}
+            for key in facts.own_unknown:
+                tags.pop(key, None)
+            return replace(resource, tags=tags, unknown_tag_keys=facts.own_unknown)
+        reason = UNKNOWN_DEFAULTS if defaults.kind != "unresolved" else UNKNOWN_OWN
+        return replace(resource, tags=own, tags_unknown=True, unknown_reason=reason)
+
+
+_UNRESOLVED = _Defaults("unresolved")
+
+
+def _provider_defaults(provider: dict) -> _Defaults:
+    """`expressions.default_tags` of one provider configuration: a list of one block whose
+    `tags` is {"constant_value": {...}} when constant, {"references": [...]} or {} otherwise."""
+    expressions = provider.get("expressions")
+    if not isinstance(expressions, dict):
+        return _Defaults("none")
+    blocks = expressions.get("default_tags")
+    if blocks is None or blocks == []:
+        return _Defaults("none")
+    if not isinstance(blocks, list):
+        return _Defaults("expression")
+    tags: dict[str, str] = {}
+    for block in blocks:
+        if not isinstance(block, dict):
+            return _Defaults("expression")
+        if "tags" not in block:
+            continue  # `default_tags {}`: no tags
+        expression = block["tags"]
+        if not isinstance(expression, dict) or "constant_value" not in expression:
+            return _Defaults("expression")
+        value = expression["constant_value"]
+        if value is None:
+            continue
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            return _Defaults("expression")
+        tags.update(value)
+    return _Defaults("constant", tags) if tags else _Defaults("none")
+
+
+def _resource(
+    rc: Any, path: str, changed_only: bool, providers: _Providers
+) -> tuple[PlannedResource, _TagFacts | None]:
+    """The resource, and for a type that takes default tags what is needed to decide its
+    effective tags (_Providers.effective) once every resource has been read."""
     if not isinstance(rc, dict):
         raise DocumentError(path, f"expected an object, got {_kind(rc)}")
     address = _string(rc, "address", path)
@@ -172,7 +399,7 @@ def _resource(rc: Any, path: str) -> PlannedResource:
         skip = SKIP_NOT_AWS
     elif not taggable:
         skip = SKIP_NOT_TAGGABLE
-    elif action == "no-op":
+    elif action == "no-op" and changed_only:
         skip = SKIP_UNCHANGED
     else:
         skip = ""
@@ -180,6 +407,7 @@ def _resource(rc: Any, path: str) -> PlannedResource:
     tags: dict[str, str] = {}
     unknown_keys: tuple[str, ...] = ()
     tags_unknown = False
+    facts = None
     if taggable and action not in ("delete", "forget"):
         after = change.get("after")
         if after is not None and not isinstance(after, dict):
@@ -193,9 +421,17 @@ def _resource(rc: Any, path: str) -> PlannedResource:
         if info.tag_blocks:
             tags, unknown_keys, tags_unknown = _tag_blocks(after, after_unknown, path)
         else:
-            tags, unknown_keys, tags_unknown = _tag_map(after, after_unknown, path)
+            facts = _tag_map(after, after_unknown, path, info.default_tags)
+            if facts.all_known is None and not info.default_tags:
+                tags, unknown_keys, tags_unknown = facts.own or {}, facts.own_unknown, True
+                facts = None
+            elif not info.default_tags:
+                tags, unknown_keys = facts.all_known or {}, facts.all_unknown
+                facts = None
+            else:
+                facts.provider_key = providers.key(rc)
 
-    return PlannedResource(
+    resource = PlannedResource(
         address=address,
         module_address=module_address,
         tf_type=tf_type,
@@ -209,28 +445,34 @@ def _resource(rc: Any, path: str) -> PlannedResource:
         mode=mode,
         skip_reason=skip,
         type_known=info.known or not is_aws or mode == "data",
+        unknown_reason=UNKNOWN_OWN if tags_unknown else "",
     )
+    return resource, facts
 
 
-def _tag_map(
-    after: dict, after_unknown: dict, path: str
-) -> tuple[dict[str, str], tuple[str, ...], bool]:
-    """tags_all when the plan has it (known or unknown), else tags."""
-    attr = "tags_all" if ("tags_all" in after or "tags_all" in after_unknown) else "tags"
+def _tag_map(after: dict, after_unknown: dict, path: str, default_tags: bool) -> _TagFacts:
+    """The resource's own `tags` and, for a type that takes default tags, its `tags_all`; a
+    plan without `tags_all` (hand-written, or an older provider) gives `tags` in its place.
+    For types without default tags, `all_known`/`all_unknown` are the own tags."""
+    own, own_unknown = _known_part(after, after_unknown, "tags", path)
+    if default_tags and ("tags_all" in after or "tags_all" in after_unknown):
+        all_known, all_unknown = _known_part(after, after_unknown, "tags_all", path)
+    else:
+        all_known, all_unknown = own, own_unknown
+    return _TagFacts(None, own, own_unknown, all_known, all_unknown)
+
+
+def _known_part(
+    after: dict, after_unknown: dict, attr: str, path: str
+) -> tuple[dict[str, str] | None, tuple[str, ...]]:
+    """The known values of a tag map and the keys whose values are unknown; (None, ()) when
+    the whole map is unknown (the plugin SDK does that as soon as one value is)."""
     unknown = after_unknown.get(attr, False)
     if unknown is True:
-        # The whole map is unknown (a value depends on another resource). The resource's own
-        # `tags`, when known, are still a reliable part of it.
-        own = (
-            after.get("tags")
-            if attr == "tags_all" and after_unknown.get("tags") is not True
-            else None
-        )
-        known = _string_map(own, f"{path}.change.after.tags") if isinstance(own, dict) else {}
-        return known, (), True
+        return None, ()
     tags = _string_map(after.get(attr), f"{path}.change.after.{attr}")
     if not unknown:
-        return tags, (), False
+        return tags, ()
     if not isinstance(unknown, dict):
         raise DocumentError(
             f"{path}.change.after_unknown.{attr}",
@@ -239,7 +481,7 @@ def _tag_map(
     keys = tuple(sorted(k for k, v in unknown.items() if v is True))
     for key in keys:
         tags.pop(key, None)
-    return tags, keys, False
+    return tags, keys
 
 
 def _tag_blocks(

@@ -61,6 +61,7 @@ def build_report(results: Sequence[Result], rules: Sequence[str] = (), source: s
                 "tags": resource.tags,
                 "unknown_tag_keys": list(resource.unknown_tag_keys),
                 "tags_unknown": resource.tags_unknown,
+                "unknown_reason": resource.unknown_reason,
                 "violations": [
                     {
                         "rule_id": v.rule_id,
@@ -79,6 +80,7 @@ def build_report(results: Sequence[Result], rules: Sequence[str] = (), source: s
         "version": REPORT_VERSION,
         "source": source,
         "exit_code": 1 if enforced else 0,
+        "passed": not enforced,
         "summary": {
             "resources": len(resources),
             "checked": checked,

@@ -2,12 +2,17 @@
 plan whose resources lack a required tag fails, and passes once the tag comes through the
 provider's default_tags — both plans made by terraform from tests/policies/fixtures/terraform."""
 
+import http.client
 import json
+import os
 import shutil
+import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from accounts import tokens
@@ -140,3 +145,117 @@ def test_token_scopes_and_organizations(org, other_org, owner, outsider):
         _, theirs = tokens.create_personal_token(membership, name="ci", scope="ci")
     foreign = Client(HTTP_AUTHORIZATION=f"Bearer {theirs}")
     assert _post(foreign, org, PLAN.read_bytes()).status_code == 404
+
+
+GATE = Path(__file__).parent / "fixtures" / "terraform_gate"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_client_gates_untagged_resources_by_their_provider_default_tags(
+    live_server, org, owner, capsys
+):
+    # real plans (fixtures/terraform_gate): the same resources under a provider without
+    # default tags, then with constant default tags carrying Owner
+    _rules(org)
+    args = ["check", "--url", live_server.url, "--org", org.slug, "--token", _ci_token(org, owner)]
+    assert cli.main([*args, str(GATE / "no_defaults" / "plan.json")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL aws_sqs_queue.untagged: owner-required missing [Owner]" in out
+    assert 'FAIL module.queues.aws_sqs_queue.this["jobs"]: owner-required' in out
+    assert cli.main([*args, str(GATE / "constant_defaults" / "plan.json")]) == 0
+    # an unchanged untagged queue fails unless only changes are judged
+    assert cli.main([*args, str(GATE / "noop" / "plan.json")]) == 1
+    assert cli.main([*args, "--changed-only", str(GATE / "noop" / "plan.json")]) == 0
+    capsys.readouterr()
+    # what is not a plan is refused before upload, saying what it is
+    assert cli.main([*args, str(GATE / "no_defaults" / "plan-events.jsonl")]) == 2
+    assert "event stream" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_changed_only_is_a_parameter_of_the_endpoint(org, owner):
+    _rules(org)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {_ci_token(org, owner)}")
+    body = (GATE / "noop" / "plan.json").read_bytes()
+    url = f"/api/v1/o/{org.slug}/policies/ci-check/?source=terraform"
+    every = client.post(url, body, content_type="application/json").json()
+    assert (every["exit_code"], every["passed"]) == (1, False)
+    changed = client.post(url + "&changed_only=true", body, content_type="application/json")
+    assert changed.json()["passed"] is True
+    refused = client.post(url + "&changed_only=maybe", body, content_type="application/json")
+    assert refused.status_code == 400
+
+
+def _post_chunked(port: int, path: str, token: str, body: bytes) -> tuple[int, dict]:
+    """A real chunked upload: no Content-Length, Transfer-Encoding: chunked, 64 KiB chunks."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    chunks = (body[i : i + 65536] for i in range(0, len(body), 65536))
+    connection.request(
+        "POST",
+        path,
+        body=chunks,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    return response.status, answer
+
+
+@pytest.fixture
+def gunicorn_portal():
+    """The portal under gunicorn (as deployed), on the test database."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    database = settings.DATABASES["default"]
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tagsense.settings.test",
+        DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+        f"{database['NAME']}",
+    )
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.Popen(  # noqa: S603
+        [str(root / ".venv/bin/gunicorn"), "tagsense.wsgi:application", "-w", "1",
+         "-b", f"127.0.0.1:{port}"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()[-3000:]
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_upload_is_read_under_gunicorn(gunicorn_portal, org, owner):
+    _rules(org)
+    token = _ci_token(org, owner)
+    path = f"/api/v1/o/{org.slug}/policies/ci-check/?source=terraform"
+    status, answer = _post_chunked(
+        gunicorn_portal, path, token, (GATE / "no_defaults" / "plan.json").read_bytes()
+    )
+    assert status == 200, answer
+    assert answer["passed"] is False
+    assert answer["summary"]["resources"] == 14
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_upload_the_server_cannot_read_is_411_not_an_empty_document(
+    live_server, org, owner
+):
+    # Django's development server (live_server) drops a body without Content-Length
+    port = int(live_server.url.rsplit(":", 1)[1])
+    path = f"/api/v1/o/{org.slug}/policies/ci-check/?source=terraform"
+    status, answer = _post_chunked(port, path, _ci_token(org, owner), PLAN.read_bytes())
+    assert status == 411
+    assert "Content-Length" in answer["detail"]

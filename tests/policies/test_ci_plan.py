@@ -117,18 +117,23 @@ def test_unknown_tags_all_keeps_the_resources_known_own_tags():
 
 
 @pytest.mark.parametrize(
-    "actions, action, skip",
+    "actions, action, skip, changed_only_skip",
     [
-        (["update"], "update", ""),
-        (["delete", "create"], "replace", ""),
-        (["create", "delete"], "replace", ""),
-        (["no-op"], "no-op", "unchanged"),
-        (["forget"], "forget", "removed from state only"),
+        (["update"], "update", "", ""),
+        (["delete", "create"], "replace", "", ""),
+        (["create", "delete"], "replace", "", ""),
+        # unchanged resources are checked unless the caller asks for changed ones only
+        (["no-op"], "no-op", "", "unchanged"),
+        (["forget"], "forget", "removed from state only", "removed from state only"),
+        (["delete"], "delete", "deleted", "deleted"),
     ],
 )
-def test_actions(actions, action, skip):
-    (r,) = parse_terraform_plan(_plan(_change(actions=actions, after={"tags_all": {"A": "1"}})))
+def test_actions(actions, action, skip, changed_only_skip):
+    plan = _plan(_change(actions=actions, after={"tags_all": {"A": "1"}}))
+    (r,) = parse_terraform_plan(plan)
     assert (r.action, r.skip_reason) == (action, skip)
+    (r,) = parse_terraform_plan(plan, changed_only=True)
+    assert (r.action, r.skip_reason) == (action, changed_only_skip)
 
 
 def test_other_providers_are_not_aws_resources():
