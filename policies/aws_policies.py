@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 import audit
@@ -32,7 +32,19 @@ if TYPE_CHECKING:
     from inventory.models import AwsAccount
 
 RULE_PREFIX = "awstp-"
+# AWS Organizations' limits ("Quotas and service limits for AWS Organizations"; the API
+# reference of CreatePolicy and AttachPolicy): a policy's name is 1-128 ASCII characters; at
+# most 10 tag policies attached directly to one root, OU or account; at most 1,000 tag
+# policies in an organization.
 MAX_NAME = 128
+MAX_ATTACHED_PER_TARGET = 10
+MAX_POLICIES = 1_000
+INVALID_INPUT = "InvalidInputException"
+_LOCK_CLASS = 0x7461_6770  # pg_advisory_xact_lock(class, organization): tag-policy writes
+DUPLICATE = "DuplicatePolicyException"
+ATTACHMENT_LIMIT = "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"
+EFFECTIVE_NOT_FOUND = "EffectivePolicyNotFoundException"
+POLICY_NUMBER_LIMIT = "POLICY_NUMBER_LIMIT_EXCEEDED"
 _ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 # A value of a tag_value list as a regex alternative: tag-value punctuation that is special in
 # a regular expression is escaped with a backslash (spec.vet_regex allows only that escape).
@@ -75,17 +87,74 @@ def _check_target(target_type: str, target: str) -> tuple[str, str]:
 
 
 def _check_name(organization: Organization, name: str, exclude: int | None = None) -> str:
+    """The name as stored: AWS's rule (1-128 characters of the ASCII range) and, for display,
+    one line; a name taken is AWS's DuplicatePolicyException."""
     name = (name or "").strip()
-    if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
+    if not name or len(name) > MAX_NAME or not name.isascii() or any(ord(c) < 32 for c in name):
         raise atp.TagPolicyError(
-            [atp.Problem("name", f"a name of 1-{MAX_NAME} characters, one line")]
+            [
+                atp.Problem(
+                    "name",
+                    f"a name of 1-{MAX_NAME} ASCII characters on one line (AWS Organizations "
+                    "refuses other characters in a policy name)",
+                )
+            ],
+            code=INVALID_INPUT,
         )
     taken = AwsTagPolicy.objects.for_org(organization).filter(name=name)
     if exclude is not None:
         taken = taken.exclude(pk=exclude)
     if taken.exists():
-        raise atp.TagPolicyError([atp.Problem("name", f"a policy named {name!r} exists already")])
+        raise atp.TagPolicyError(
+            [atp.Problem("name", f"a policy named {name!r} exists already")], code=DUPLICATE
+        )
     return name
+
+
+def _check_room(
+    organization: Organization, target_type: str, target: str, exclude: int | None = None
+) -> None:
+    """AWS's quotas on attaching one more tag policy to the target (ConstraintViolationException
+    with AWS's reason). Callers hold the organization's policies locked (_lock_policies)."""
+    policies = AwsTagPolicy.objects.for_org(organization)
+    if exclude is not None:
+        policies = policies.exclude(pk=exclude)
+    elif policies.count() >= MAX_POLICIES:
+        raise atp.TagPolicyError(
+            [
+                atp.Problem(
+                    "",
+                    f"the organization has {MAX_POLICIES} tag policies, as many as AWS "
+                    "Organizations allows",
+                )
+            ],
+            code=atp.CONSTRAINT,
+            reason=POLICY_NUMBER_LIMIT,
+        )
+    attached = policies.filter(target_type=target_type, target=target).count()
+    if attached >= MAX_ATTACHED_PER_TARGET:
+        where = "the root" if target_type == AwsTagPolicy.ROOT else f"{target_type} {target}"
+        raise atp.TagPolicyError(
+            [
+                atp.Problem(
+                    "target",
+                    f"{where} has {attached} tag policies attached directly; AWS Organizations "
+                    f"allows at most {MAX_ATTACHED_PER_TARGET} per root, OU or account",
+                )
+            ],
+            code=atp.CONSTRAINT,
+            reason=ATTACHMENT_LIMIT,
+        )
+
+
+def _lock_policies(organization: Organization) -> None:
+    """Serialize the organization's tag-policy writes until the transaction ends, so that two
+    concurrent imports cannot both see room for one more policy on a target (SQLite has one
+    writer at a time anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, organization.pk])
 
 
 def _document_text(document: str | bytes) -> str:
@@ -133,7 +202,9 @@ def import_tag_policy(
     `position` says otherwise) and regenerate the rules. Raises TagPolicyError (nothing saved)."""
     text = _document_text(document)
     target_type, target = _check_target(target_type, target)
+    _lock_policies(organization)
     name = _check_name(organization, name)
+    _check_room(organization, target_type, target)
     if position is None:
         last = (
             AwsTagPolicy.objects.for_org(organization)
@@ -169,8 +240,9 @@ def update_tag_policy(
     position: int | None = None,
 ) -> AwsTagPolicy:
     """A new version when anything changes (no change records nothing); rules regenerated."""
-    policy = AwsTagPolicy.objects.select_for_update().get(pk=policy.pk)
     organization = policy.organization
+    _lock_policies(organization)
+    policy = AwsTagPolicy.objects.select_for_update().get(pk=policy.pk)
     new = {
         "name": policy.name if name is None else _check_name(organization, name, policy.pk),
         "document": policy.document if document is None else _document_text(document),
@@ -183,6 +255,8 @@ def update_tag_policy(
     changes = {k: [getattr(policy, k), v] for k, v in new.items() if getattr(policy, k) != v}
     if not changes:
         return policy
+    if (new["target_type"], new["target"]) != (policy.target_type, policy.target):
+        _check_room(organization, new["target_type"], new["target"], exclude=policy.pk)
     for key, value in new.items():
         setattr(policy, key, value)
     policy.version += 1
@@ -234,8 +308,20 @@ class AccountPolicy:
         return sum(len(level.policies) for level in self.levels)
 
     @property
-    def rendered(self) -> dict[str, Any]:
-        return self.effective.rendered()
+    def found(self) -> bool:
+        """Whether the account has an effective tag policy at all: AWS has none (its
+        DescribeEffectivePolicy answers EffectivePolicyNotFoundException) when no tag policy
+        is attached to the root, an OU on the account's path or the account. A policy whose
+        keys were all removed by lower levels still makes one (with no keys)."""
+        return self.policy_count > 0
+
+    @property
+    def error(self) -> str | None:
+        return None if self.found else EFFECTIVE_NOT_FOUND
+
+    @property
+    def rendered(self) -> dict[str, Any] | None:
+        return self.effective.rendered() if self.found else None
 
     @property
     def rendered_json(self) -> str:

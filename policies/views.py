@@ -416,6 +416,8 @@ class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         context["policies"] = AwsTagPolicy.objects.restrict(self.membership)
         context["errors"] = kwargs.get("errors")
+        context["error_code"] = kwargs.get("error_code")
+        context["error_reason"] = kwargs.get("error_reason")
         context["form"] = kwargs.get("form", {"target_type": AwsTagPolicy.ROOT})
         context["targets"] = AwsTagPolicy.TARGETS
         return context
@@ -427,7 +429,9 @@ class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
         except TagPolicyError as exc:
             if isinstance(form["document"], bytes):
                 form["document"] = form["document"].decode("utf-8", "replace")
-            context = self.get_context_data(errors=exc.problems, form=form)
+            context = self.get_context_data(
+                errors=exc.problems, error_code=exc.code, error_reason=exc.reason, form=form
+            )
             return self.render_to_response(context, status=400)
         messages.success(request, f"AWS tag policy {policy.name} imported ({policy.target_label}).")
         return redirect(_url(self, "aws-policy-list"))
@@ -458,6 +462,8 @@ class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
             },
         )
         context["errors"] = kwargs.get("errors")
+        context["error_code"] = kwargs.get("error_code")
+        context["error_reason"] = kwargs.get("error_reason")
         context["targets"] = AwsTagPolicy.TARGETS
         context["versions"] = AwsTagPolicyVersion.objects.restrict(self.membership).filter(
             policy=policy
@@ -472,7 +478,13 @@ class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
         except TagPolicyError as exc:
             if isinstance(form["document"], bytes):
                 form["document"] = form["document"].decode("utf-8", "replace")
-            context = self.get_context_data(policy=policy, errors=exc.problems, form=form)
+            context = self.get_context_data(
+                policy=policy,
+                errors=exc.problems,
+                error_code=exc.code,
+                error_reason=exc.reason,
+                form=form,
+            )
             return self.render_to_response(context, status=400)
         messages.success(request, f"AWS tag policy {policy.name} saved (version {policy.version}).")
         return redirect(_url(self, "aws-policy-detail", pk=policy.pk))
