@@ -25,7 +25,15 @@ from tagsense.tenancy.context import current
 from . import aws_tag_policy as atp
 from .evaluate import type_matches
 from .models import AwsTagPolicy, AwsTagPolicyVersion, Rule, spec_from_dict
-from .spec import RuleSpec, Scope, SpecError, ValueMatcher, rule_to_dict
+from .spec import (
+    TAG_VALUE_RE,
+    WILDCARD_VALUE_RE,
+    RuleSpec,
+    Scope,
+    SpecError,
+    ValueMatcher,
+    rule_to_dict,
+)
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -46,9 +54,6 @@ ATTACHMENT_LIMIT = "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"
 EFFECTIVE_NOT_FOUND = "EffectivePolicyNotFoundException"
 POLICY_NUMBER_LIMIT = "POLICY_NUMBER_LIMIT_EXCEEDED"
 _ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
-# A value of a tag_value list as a regex alternative: tag-value punctuation that is special in
-# a regular expression is escaped with a backslash (spec.vet_regex allows only that escape).
-_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 # `"tag_value": {"@@assign": []}` means no value is compliant: a pattern nothing matches in
 # Python's re.fullmatch nor in PostgreSQL's anchored ~ (an end of text followed by a letter).
 NO_VALUE_PATTERN = "$a"
@@ -199,7 +204,9 @@ def import_tag_policy(
     position: int | None = None,
 ) -> AwsTagPolicy:
     """Attach a new policy (after the policies already attached to the target unless
-    `position` says otherwise) and regenerate the rules. Raises TagPolicyError (nothing saved)."""
+    `position` says otherwise) and regenerate the rules. Raises TagPolicyError (nothing saved).
+    The policy returned carries `rule_problems`: what of the organization's effective policies
+    could not be turned into rules (sync_generated_rules), for the caller to show."""
     text = _document_text(document)
     target_type, target = _check_target(target_type, target)
     _lock_policies(organization)
@@ -226,6 +233,7 @@ def import_tag_policy(
     audit.record(
         "policy.aws_tag_policy_import", target=policy, data={**_event_data(policy), **rules}
     )
+    policy.rule_problems = rules["rule_problems"]
     return policy
 
 
@@ -239,7 +247,8 @@ def update_tag_policy(
     target: str | None = None,
     position: int | None = None,
 ) -> AwsTagPolicy:
-    """A new version when anything changes (no change records nothing); rules regenerated."""
+    """A new version when anything changes (no change records nothing); rules regenerated.
+    The policy returned carries `rule_problems`, as import_tag_policy's."""
     organization = policy.organization
     _lock_policies(organization)
     policy = AwsTagPolicy.objects.select_for_update().get(pk=policy.pk)
@@ -254,6 +263,7 @@ def update_tag_policy(
     )
     changes = {k: [getattr(policy, k), v] for k, v in new.items() if getattr(policy, k) != v}
     if not changes:
+        policy.rule_problems = rule_problems(organization)
         return policy
     if (new["target_type"], new["target"]) != (policy.target_type, policy.target):
         _check_room(organization, new["target_type"], new["target"], exclude=policy.pk)
@@ -269,6 +279,7 @@ def update_tag_policy(
         target=policy,
         data={**_event_data(policy), "changed": sorted(changes), **rules},
     )
+    policy.rule_problems = rules["rule_problems"]
     return policy
 
 
@@ -392,27 +403,33 @@ def _key_slug(policy_key: str) -> str:
     return f"{head}-{digest}" if head else digest
 
 
-def _regex_alternative(value: str) -> str:
-    prefix, star, suffix = value.partition("*")
-    escape = "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in prefix)
-    if not star:
-        return escape
-    return escape + ".*" + "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in suffix)
-
-
 def value_matcher(values: tuple[str, ...] | None) -> ValueMatcher:
     """AWS's tag_value as a TagSense matcher: no list (any value) is the glob `*`; literal
-    values a list; one value with its `*` a glob; several with wildcards one regex of
-    alternatives; the empty list a pattern nothing matches."""
+    values a list; values with AWS's `*` wildcard (any number of them, mixed with literal
+    ones) the kind `wildcards`, matched in linear time whatever their number and length; the
+    empty list, or a list of values no AWS tag can hold, a pattern nothing matches.
+
+    A value holding a character no AWS tag value can (AWS allows letters, digits, white space
+    and _ . : / = + - @) can never be matched by a resource's tag, so it is left out: the rule
+    then accepts exactly the tags AWS's evaluation accepts."""
     if values is None:
         return ValueMatcher("glob", pattern="*")
-    if not values:
-        return ValueMatcher("regex", pattern=NO_VALUE_PATTERN)
     if not any("*" in value for value in values):
-        return ValueMatcher("list", items=tuple(values))
-    if len(values) == 1 and "?" not in values[0]:
-        return ValueMatcher("glob", pattern=values[0])
-    return ValueMatcher("regex", pattern="|".join(_regex_alternative(v) for v in values))
+        possible = tuple(value for value in values if TAG_VALUE_RE.match(value))
+        return (
+            ValueMatcher("list", items=possible)
+            if possible
+            else ValueMatcher("regex", pattern=NO_VALUE_PATTERN)
+        )
+    possible = tuple(value for value in values if WILDCARD_VALUE_RE.match(value))
+    if not possible:
+        return ValueMatcher("regex", pattern=NO_VALUE_PATTERN)
+    return ValueMatcher("wildcards", items=possible)
+
+
+def _one_line(text: str) -> str:
+    """A rule title's text: white space (newlines, tabs) as single spaces."""
+    return " ".join(text.split())
 
 
 def _taggable_scanner_types() -> list[str]:
@@ -432,7 +449,10 @@ def generated_specs(
       AWS never enforces a missing key);
     - `<base>-values` (report) and `<base>-values-enforced` (enforced_for's types):
       allowed_values with the policy's values, or any value when it lists none, so that a
-      key in the wrong capitalization is always reported (wrong_case), as AWS does.
+      key in the wrong capitalization is always reported (wrong_case), as AWS does;
+    - `<base>-spelling` and `<base>-spelling-enforced` (the same types): duplicate_key, so
+      that a resource with the key spelt right AND another spelling (CostCenter and
+      costCenter) is reported for the other spelling, as AWS does for each tag it carries.
     """
     types = _taggable_scanner_types()
     specs: list[RuleSpec] = []
@@ -455,7 +475,7 @@ def generated_specs(
             candidates.append(
                 RuleSpec(
                     id=f"{base}-required",
-                    title=f"AWS tag policy: {key} is required"[:200],
+                    title=_one_line(f"AWS tag policy: {key} is required")[:200],
                     description=origin,
                     check="required_key",
                     key=key,
@@ -471,8 +491,19 @@ def generated_specs(
                 continue
             candidates.append(
                 RuleSpec(
+                    id=f"{base}-spelling{suffix.removeprefix('values')}",
+                    title=_one_line(f"AWS tag policy: {key} in one spelling only")[:200],
+                    description=origin,
+                    check="duplicate_key",
+                    key=key,
+                    scope=Scope(resource_types=tuple(scoped), accounts=(account_id,)),
+                    enforcement=enforcement,  # type: ignore[arg-type]
+                )
+            )
+            candidates.append(
+                RuleSpec(
                     id=f"{base}-{suffix}",
-                    title=f"AWS tag policy: {key} spelt exactly, {what}"[:200],
+                    title=_one_line(f"AWS tag policy: {key} spelt exactly, {what}")[:200],
                     description=origin,
                     check="allowed_values",
                     key=key,
@@ -543,6 +574,23 @@ def sync_generated_rules(organization: Organization) -> dict[str, list[str]]:
     }
 
 
+def rule_problems(organization: Organization) -> list[str]:
+    """What of the accounts' effective policies TagSense cannot check: policy keys no rule can
+    be generated for (a key no AWS tag can have, such as one starting with aws:) and generated
+    rule ids a rule people wrote holds. Empty when every effective policy is checked."""
+    desired, problems = desired_rules(organization)
+    held = (
+        Rule.objects.for_org(organization)
+        .filter(rule_id__in=list(desired))
+        .exclude(origin=Rule.AWS_TAG_POLICY)
+        .values_list("rule_id", flat=True)
+    )
+    problems.extend(
+        f"{rule_id}: a rule not generated from tag policies holds the id" for rule_id in held
+    )
+    return problems
+
+
 def has_tag_policies(organization: Organization) -> bool:
     return (
         AwsTagPolicy.objects.for_org(organization).exists()
@@ -587,6 +635,9 @@ def _unexportable(spec: RuleSpec) -> str | None:
             return "a tag policy allows listed values with `*` wildcards, not regular expressions"
         if spec.values.kind == "glob" and "?" in spec.values.pattern:
             return "a tag policy's value wildcard is `*` only, not `?`"
+        patterns = spec.values.items if spec.values.kind == "wildcards" else (spec.values.pattern,)
+        if spec.values.kind != "list" and any(p.count("*") > 1 for p in patterns):
+            return "a tag policy allows one `*` in a value"
     if not _aws_types(scope.resource_types):
         return "none of its resource types has a name in AWS tag policies"
     return None
@@ -614,7 +665,9 @@ def export_tag_policy(rules: Iterable[Rule]) -> tuple[dict[str, Any], list[dict[
         values = None
         if reason is None and spec.check == "allowed_values" and spec.values is not None:
             values = (
-                tuple(spec.values.items) if spec.values.kind == "list" else (spec.values.pattern,)
+                tuple(spec.values.items)
+                if spec.values.kind in ("list", "wildcards")
+                else (spec.values.pattern,)
             )
             if entry is not None and entry["values"] not in (None, values):
                 reason = f"other values are allowed by rule {entry['rules'][0]!r}"

@@ -136,6 +136,20 @@ def _check(rule: RuleSpec, tags: Mapping[str, str]) -> Violation | None:
             f"tag {found[0]} is not allowed{others}",
         )
 
+    if rule.check == "duplicate_key":
+        others = variants(rule, tags) if rule.key in tags else []
+        if not others:
+            return None
+        more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+        return Violation(
+            rule.id,
+            "wrong_case",
+            rule.key,
+            others[0],
+            tags[others[0]],
+            f"tag {others[0]} repeats {rule.key} in another spelling{more}",
+        )
+
     if rule.key in tags:
         if rule.check == "required_key":
             return None

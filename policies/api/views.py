@@ -368,6 +368,12 @@ def _document_of(data: dict):
     return json.dumps(document)
 
 
+def _with_rule_problems(policy: AwsTagPolicy) -> dict:
+    """The policy as the API shows it, with `rule_problems`: what of the effective policies
+    TagSense could not turn into rules (empty when everything is checked)."""
+    return {**AwsTagPolicySerializer(policy).data, "rule_problems": policy.rule_problems}
+
+
 class AwsTagPolicyExportView(OrganizationAPIView):
     """The organization's active rules written as one AWS Organizations tag policy, with the
     rules a tag policy cannot express and why (docs/aws-tag-policies.md)."""
@@ -426,7 +432,7 @@ class AwsTagPolicyListView(mixins.ListModelMixin, OrganizationAPIView):
             )
         except TagPolicyError as exc:
             return tag_policy_problem(exc)
-        return Response(AwsTagPolicySerializer(policy).data, status=201)
+        return Response(_with_rule_problems(policy), status=201)
 
 
 class AwsTagPolicyDetailView(OrganizationAPIView):
@@ -462,7 +468,7 @@ class AwsTagPolicyDetailView(OrganizationAPIView):
             )
         except TagPolicyError as exc:
             return tag_policy_problem(exc)
-        return Response(AwsTagPolicySerializer(policy).data)
+        return Response(_with_rule_problems(policy))
 
     @extend_schema(responses={204: None})
     def delete(self, request, *args, **kwargs):

@@ -284,6 +284,8 @@ def test_update_and_delete_regenerate_rules_with_versions_and_events(org, admin,
     assert generated == {
         "awstp-111111111111-costcenter-values",
         "awstp-111111111111-costcenter-values-enforced",
+        "awstp-111111111111-costcenter-spelling",
+        "awstp-111111111111-costcenter-spelling-enforced",
     }
     assert set(update.data["changed"]) == {"document", "target", "target_type"}
     assert "awstp-222222222222-costcenter-values" in update.data["rules_deleted"]
@@ -354,7 +356,7 @@ def test_another_organizations_policies_and_accounts_are_404(org, other_org, adm
 
 def test_generated_values_match_aws_wildcards():
     matcher = aws_policies.value_matcher(("*@example.com", "ops.+*", "root"))
-    assert matcher.kind == "regex"
+    assert matcher.kind == "wildcards"
     for value in ("a@example.com", "@example.com", "ops.+x", "root"):
         assert matcher.matches(value), value
     for value in ("a@exampleXcom", "opsx+x", "rooty", "Root"):
@@ -521,3 +523,63 @@ def test_an_account_without_any_tag_policy_has_none_not_an_empty_one(org, admin,
     emptied = {"tags": {"costcenter": {"tag_value": {"@@remove": ["Sandbox"]}}}}
     attach(client, org, "E", json.dumps(emptied), "account", "333333333333")
     assert client.get(api(org, "effective/333333333333/")).status_code == 200
+
+
+def test_a_policy_with_many_wildcard_values_is_checked_not_silently_dropped(org, admin, accounts):
+    """40 values team-00-* ... team-39-* made a regex of alternatives over the 200-character
+    limit: the import said 201 and no value rule existed. Now the values are a rule of their
+    own kind, and its findings are AWS's."""
+    values = [f"team-{i:02d}-*" for i in range(40)] + [f"svc-{i}" for i in range(300)]
+    values += ["x" * 255 + "*", "y" * 256]
+    policy = {
+        "tags": {"team": {"tag_key": {"@@assign": "Team"}, "tag_value": {"@@assign": values}}}
+    }
+    tags_by_name = {
+        "ok-wild": {"Team": "team-39-payments"},
+        "ok-literal": {"Team": "svc-299"},
+        "ok-long": {"Team": "x" * 256},
+        "bad": {"Team": "team-40-payments"},
+        "bad-long": {"Team": "y" * 255},
+        "both": {"Team": "svc-1", "team": "svc-1"},
+    }
+    for name, tags in tags_by_name.items():
+        make_resource(org, accounts["ou1"], "ec2:instance", tags, name)
+    created = attach(client_for(admin), org, "teams", json.dumps(policy), "ou", OU1)
+    assert created["rule_problems"] == []
+    with tenant_scope(org):
+        rule = Rule.objects.for_org(org).get(rule_id="awstp-111111111111-team-values")
+    assert rule.spec["values"] == {"wildcards": values}
+    got = {name: kind for (name, _), (kind, _, _) in open_findings(org).items()}
+    assert got == {"bad": "bad_value", "bad-long": "bad_value", "both": "wrong_case"}
+    effective = atp.effective_policy([[policy]])
+    for name, tags in tags_by_name.items():
+        aws = {n.kind for n in atp.evaluate(effective, "ec2:instance", tags)}
+        assert bool(aws) == (name in got), name
+
+
+def test_what_cannot_become_a_rule_is_shown_not_only_audited(org, admin, accounts):
+    """A policy key no TagSense rule can hold (an aws: key, a character no tag key has) is
+    accepted as AWS accepts it, and the answer and the page say it is not checked."""
+    policy = {
+        "tags": {
+            "aws:cloudformation": {"tag_value": {"@@assign": ["x"]}},
+            "a#b": {"tag_key": {"@@assign": "A#b"}},
+        }
+    }
+    client = client_for(admin)
+    created = attach(client, org, "odd", json.dumps(policy))
+    problems = created["rule_problems"]
+    assert any("aws:cloudformation" in p for p in problems) and any("a#b" in p for p in problems)
+    listing = client.get(page(org)).content.decode()
+    assert "TagSense cannot check part of the effective policies" in listing
+    assert "aws:cloudformation" in listing
+    form = client.post(
+        page(org),
+        {"name": "odd2", "document": json.dumps(policy), "target_type": "ou", "target": OU1},
+        follow=True,
+    )
+    assert "TagSense cannot check part of the effective tag policies" in form.content.decode()
+    renamed = client.put(
+        api(org, f"{created['id']}/"), {"name": "odd-renamed"}, content_type="application/json"
+    )
+    assert renamed.json()["rule_problems"] == problems
