@@ -183,10 +183,12 @@ def _check(rule: RuleSpec, tags: Mapping[str, str]) -> Violation | None:
     return None  # allowed_values says nothing about a key that is absent
 
 
-def suggested_fix(violation: Violation) -> str:
-    """One line telling a person what to change on the resource."""
+def suggested_fix(violation: Violation, check: str = "") -> str:
+    """One line telling a person what to change on the resource (`check`: the rule's)."""
     if violation.kind == "missing":
         return f"add tag {violation.key}"
+    if violation.kind == "wrong_case" and check == "duplicate_key":
+        return f"remove tag {violation.found_key} ({violation.key} is set)"
     if violation.kind == "wrong_case":
         return f"rename tag {violation.found_key} to {violation.key}"
     if violation.kind == "bad_value":

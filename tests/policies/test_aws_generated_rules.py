@@ -167,3 +167,24 @@ def test_many_and_long_wildcard_values_become_one_rule_that_checks_them():
             assert rule_findings(specs, "ec2:instance", tags) == aws_findings(
                 effective, "ec2:instance", tags
             ), value
+
+
+@pytest.mark.django_db
+def test_both_spellings_are_reported_and_the_fix_removes_the_other_one():
+    from policies.evaluate import suggested_fix
+
+    effective = _policy(["a", "b"])
+    specs, _ = aws_policies.generated_specs(ACCOUNT, effective)
+    tags = {"Team": "x", "team": "a"}
+    assert (
+        rule_findings(specs, "ec2:instance", tags)
+        == {
+            ("Team", "bad_value"),
+            ("Team", "wrong_case"),
+        }
+        == aws_findings(effective, "ec2:instance", tags)
+    )
+    view = ResourceView("ec2:instance", tags, ACCOUNT, "eu-west-1")
+    [duplicate] = [s for s in specs if s.check == "duplicate_key"]
+    [violation] = evaluate(duplicate, view)
+    assert suggested_fix(violation, duplicate.check) == "remove tag team (Team is set)"
