@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 import audit
@@ -25,18 +25,35 @@ from tagsense.tenancy.context import current
 from . import aws_tag_policy as atp
 from .evaluate import type_matches
 from .models import AwsTagPolicy, AwsTagPolicyVersion, Rule, spec_from_dict
-from .spec import RuleSpec, Scope, SpecError, ValueMatcher, rule_to_dict
+from .spec import (
+    TAG_VALUE_RE,
+    WILDCARD_VALUE_RE,
+    RuleSpec,
+    Scope,
+    SpecError,
+    ValueMatcher,
+    rule_to_dict,
+)
 
 if TYPE_CHECKING:
     from accounts.models import Organization
     from inventory.models import AwsAccount
 
 RULE_PREFIX = "awstp-"
+# AWS Organizations' limits ("Quotas and service limits for AWS Organizations"; the API
+# reference of CreatePolicy and AttachPolicy): a policy's name is 1-128 ASCII characters; at
+# most 10 tag policies attached directly to one root, OU or account; at most 1,000 tag
+# policies in an organization.
 MAX_NAME = 128
+MAX_ATTACHED_PER_TARGET = 10
+MAX_POLICIES = 1_000
+INVALID_INPUT = "InvalidInputException"
+_LOCK_CLASS = 0x7461_6770  # pg_advisory_xact_lock(class, organization): tag-policy writes
+DUPLICATE = "DuplicatePolicyException"
+ATTACHMENT_LIMIT = "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"
+EFFECTIVE_NOT_FOUND = "EffectivePolicyNotFoundException"
+POLICY_NUMBER_LIMIT = "POLICY_NUMBER_LIMIT_EXCEEDED"
 _ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
-# A value of a tag_value list as a regex alternative: tag-value punctuation that is special in
-# a regular expression is escaped with a backslash (spec.vet_regex allows only that escape).
-_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
 # `"tag_value": {"@@assign": []}` means no value is compliant: a pattern nothing matches in
 # Python's re.fullmatch nor in PostgreSQL's anchored ~ (an end of text followed by a letter).
 NO_VALUE_PATTERN = "$a"
@@ -75,17 +92,74 @@ def _check_target(target_type: str, target: str) -> tuple[str, str]:
 
 
 def _check_name(organization: Organization, name: str, exclude: int | None = None) -> str:
+    """The name as stored: AWS's rule (1-128 characters of the ASCII range) and, for display,
+    one line; a name taken is AWS's DuplicatePolicyException."""
     name = (name or "").strip()
-    if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
+    if not name or len(name) > MAX_NAME or not name.isascii() or any(ord(c) < 32 for c in name):
         raise atp.TagPolicyError(
-            [atp.Problem("name", f"a name of 1-{MAX_NAME} characters, one line")]
+            [
+                atp.Problem(
+                    "name",
+                    f"a name of 1-{MAX_NAME} ASCII characters on one line (AWS Organizations "
+                    "refuses other characters in a policy name)",
+                )
+            ],
+            code=INVALID_INPUT,
         )
     taken = AwsTagPolicy.objects.for_org(organization).filter(name=name)
     if exclude is not None:
         taken = taken.exclude(pk=exclude)
     if taken.exists():
-        raise atp.TagPolicyError([atp.Problem("name", f"a policy named {name!r} exists already")])
+        raise atp.TagPolicyError(
+            [atp.Problem("name", f"a policy named {name!r} exists already")], code=DUPLICATE
+        )
     return name
+
+
+def _check_room(
+    organization: Organization, target_type: str, target: str, exclude: int | None = None
+) -> None:
+    """AWS's quotas on attaching one more tag policy to the target (ConstraintViolationException
+    with AWS's reason). Callers hold the organization's policies locked (_lock_policies)."""
+    policies = AwsTagPolicy.objects.for_org(organization)
+    if exclude is not None:
+        policies = policies.exclude(pk=exclude)
+    elif policies.count() >= MAX_POLICIES:
+        raise atp.TagPolicyError(
+            [
+                atp.Problem(
+                    "",
+                    f"the organization has {MAX_POLICIES} tag policies, as many as AWS "
+                    "Organizations allows",
+                )
+            ],
+            code=atp.CONSTRAINT,
+            reason=POLICY_NUMBER_LIMIT,
+        )
+    attached = policies.filter(target_type=target_type, target=target).count()
+    if attached >= MAX_ATTACHED_PER_TARGET:
+        where = "the root" if target_type == AwsTagPolicy.ROOT else f"{target_type} {target}"
+        raise atp.TagPolicyError(
+            [
+                atp.Problem(
+                    "target",
+                    f"{where} has {attached} tag policies attached directly; AWS Organizations "
+                    f"allows at most {MAX_ATTACHED_PER_TARGET} per root, OU or account",
+                )
+            ],
+            code=atp.CONSTRAINT,
+            reason=ATTACHMENT_LIMIT,
+        )
+
+
+def _lock_policies(organization: Organization) -> None:
+    """Serialize the organization's tag-policy writes until the transaction ends, so that two
+    concurrent imports cannot both see room for one more policy on a target (SQLite has one
+    writer at a time anyway)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, organization.pk])
 
 
 def _document_text(document: str | bytes) -> str:
@@ -130,10 +204,14 @@ def import_tag_policy(
     position: int | None = None,
 ) -> AwsTagPolicy:
     """Attach a new policy (after the policies already attached to the target unless
-    `position` says otherwise) and regenerate the rules. Raises TagPolicyError (nothing saved)."""
+    `position` says otherwise) and regenerate the rules. Raises TagPolicyError (nothing saved).
+    The policy returned carries `rule_problems`: what of the organization's effective policies
+    could not be turned into rules (sync_generated_rules), for the caller to show."""
     text = _document_text(document)
     target_type, target = _check_target(target_type, target)
+    _lock_policies(organization)
     name = _check_name(organization, name)
+    _check_room(organization, target_type, target)
     if position is None:
         last = (
             AwsTagPolicy.objects.for_org(organization)
@@ -155,6 +233,7 @@ def import_tag_policy(
     audit.record(
         "policy.aws_tag_policy_import", target=policy, data={**_event_data(policy), **rules}
     )
+    policy.rule_problems = rules["rule_problems"]
     return policy
 
 
@@ -168,9 +247,11 @@ def update_tag_policy(
     target: str | None = None,
     position: int | None = None,
 ) -> AwsTagPolicy:
-    """A new version when anything changes (no change records nothing); rules regenerated."""
-    policy = AwsTagPolicy.objects.select_for_update().get(pk=policy.pk)
+    """A new version when anything changes (no change records nothing); rules regenerated.
+    The policy returned carries `rule_problems`, as import_tag_policy's."""
     organization = policy.organization
+    _lock_policies(organization)
+    policy = AwsTagPolicy.objects.select_for_update().get(pk=policy.pk)
     new = {
         "name": policy.name if name is None else _check_name(organization, name, policy.pk),
         "document": policy.document if document is None else _document_text(document),
@@ -182,7 +263,10 @@ def update_tag_policy(
     )
     changes = {k: [getattr(policy, k), v] for k, v in new.items() if getattr(policy, k) != v}
     if not changes:
+        policy.rule_problems = rule_problems(organization)
         return policy
+    if (new["target_type"], new["target"]) != (policy.target_type, policy.target):
+        _check_room(organization, new["target_type"], new["target"], exclude=policy.pk)
     for key, value in new.items():
         setattr(policy, key, value)
     policy.version += 1
@@ -195,6 +279,7 @@ def update_tag_policy(
         target=policy,
         data={**_event_data(policy), "changed": sorted(changes), **rules},
     )
+    policy.rule_problems = rules["rule_problems"]
     return policy
 
 
@@ -234,8 +319,20 @@ class AccountPolicy:
         return sum(len(level.policies) for level in self.levels)
 
     @property
-    def rendered(self) -> dict[str, Any]:
-        return self.effective.rendered()
+    def found(self) -> bool:
+        """Whether the account has an effective tag policy at all: AWS has none (its
+        DescribeEffectivePolicy answers EffectivePolicyNotFoundException) when no tag policy
+        is attached to the root, an OU on the account's path or the account. A policy whose
+        keys were all removed by lower levels still makes one (with no keys)."""
+        return self.policy_count > 0
+
+    @property
+    def error(self) -> str | None:
+        return None if self.found else EFFECTIVE_NOT_FOUND
+
+    @property
+    def rendered(self) -> dict[str, Any] | None:
+        return self.effective.rendered() if self.found else None
 
     @property
     def rendered_json(self) -> str:
@@ -306,27 +403,33 @@ def _key_slug(policy_key: str) -> str:
     return f"{head}-{digest}" if head else digest
 
 
-def _regex_alternative(value: str) -> str:
-    prefix, star, suffix = value.partition("*")
-    escape = "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in prefix)
-    if not star:
-        return escape
-    return escape + ".*" + "".join(f"\\{c}" if c in _REGEX_SPECIAL else c for c in suffix)
-
-
 def value_matcher(values: tuple[str, ...] | None) -> ValueMatcher:
     """AWS's tag_value as a TagSense matcher: no list (any value) is the glob `*`; literal
-    values a list; one value with its `*` a glob; several with wildcards one regex of
-    alternatives; the empty list a pattern nothing matches."""
+    values a list; values with AWS's `*` wildcard (any number of them, mixed with literal
+    ones) the kind `wildcards`, matched in linear time whatever their number and length; the
+    empty list, or a list of values no AWS tag can hold, a pattern nothing matches.
+
+    A value holding a character no AWS tag value can (AWS allows letters, digits, white space
+    and _ . : / = + - @) can never be matched by a resource's tag, so it is left out: the rule
+    then accepts exactly the tags AWS's evaluation accepts."""
     if values is None:
         return ValueMatcher("glob", pattern="*")
-    if not values:
-        return ValueMatcher("regex", pattern=NO_VALUE_PATTERN)
     if not any("*" in value for value in values):
-        return ValueMatcher("list", items=tuple(values))
-    if len(values) == 1 and "?" not in values[0]:
-        return ValueMatcher("glob", pattern=values[0])
-    return ValueMatcher("regex", pattern="|".join(_regex_alternative(v) for v in values))
+        possible = tuple(value for value in values if TAG_VALUE_RE.match(value))
+        return (
+            ValueMatcher("list", items=possible)
+            if possible
+            else ValueMatcher("regex", pattern=NO_VALUE_PATTERN)
+        )
+    possible = tuple(value for value in values if WILDCARD_VALUE_RE.match(value))
+    if not possible:
+        return ValueMatcher("regex", pattern=NO_VALUE_PATTERN)
+    return ValueMatcher("wildcards", items=possible)
+
+
+def _one_line(text: str) -> str:
+    """A rule title's text: white space (newlines, tabs) as single spaces."""
+    return " ".join(text.split())
 
 
 def _taggable_scanner_types() -> list[str]:
@@ -346,7 +449,10 @@ def generated_specs(
       AWS never enforces a missing key);
     - `<base>-values` (report) and `<base>-values-enforced` (enforced_for's types):
       allowed_values with the policy's values, or any value when it lists none, so that a
-      key in the wrong capitalization is always reported (wrong_case), as AWS does.
+      key in the wrong capitalization is always reported (wrong_case), as AWS does;
+    - `<base>-spelling` and `<base>-spelling-enforced` (the same types): duplicate_key, so
+      that a resource with the key spelt right AND another spelling (CostCenter and
+      costCenter) is reported for the other spelling, as AWS does for each tag it carries.
     """
     types = _taggable_scanner_types()
     specs: list[RuleSpec] = []
@@ -369,7 +475,7 @@ def generated_specs(
             candidates.append(
                 RuleSpec(
                     id=f"{base}-required",
-                    title=f"AWS tag policy: {key} is required"[:200],
+                    title=_one_line(f"AWS tag policy: {key} is required")[:200],
                     description=origin,
                     check="required_key",
                     key=key,
@@ -385,8 +491,19 @@ def generated_specs(
                 continue
             candidates.append(
                 RuleSpec(
+                    id=f"{base}-spelling{suffix.removeprefix('values')}",
+                    title=_one_line(f"AWS tag policy: {key} in one spelling only")[:200],
+                    description=origin,
+                    check="duplicate_key",
+                    key=key,
+                    scope=Scope(resource_types=tuple(scoped), accounts=(account_id,)),
+                    enforcement=enforcement,  # type: ignore[arg-type]
+                )
+            )
+            candidates.append(
+                RuleSpec(
                     id=f"{base}-{suffix}",
-                    title=f"AWS tag policy: {key} spelt exactly, {what}"[:200],
+                    title=_one_line(f"AWS tag policy: {key} spelt exactly, {what}")[:200],
                     description=origin,
                     check="allowed_values",
                     key=key,
@@ -457,6 +574,23 @@ def sync_generated_rules(organization: Organization) -> dict[str, list[str]]:
     }
 
 
+def rule_problems(organization: Organization) -> list[str]:
+    """What of the accounts' effective policies TagSense cannot check: policy keys no rule can
+    be generated for (a key no AWS tag can have, such as one starting with aws:) and generated
+    rule ids a rule people wrote holds. Empty when every effective policy is checked."""
+    desired, problems = desired_rules(organization)
+    held = (
+        Rule.objects.for_org(organization)
+        .filter(rule_id__in=list(desired))
+        .exclude(origin=Rule.AWS_TAG_POLICY)
+        .values_list("rule_id", flat=True)
+    )
+    problems.extend(
+        f"{rule_id}: a rule not generated from tag policies holds the id" for rule_id in held
+    )
+    return problems
+
+
 def has_tag_policies(organization: Organization) -> bool:
     return (
         AwsTagPolicy.objects.for_org(organization).exists()
@@ -501,6 +635,9 @@ def _unexportable(spec: RuleSpec) -> str | None:
             return "a tag policy allows listed values with `*` wildcards, not regular expressions"
         if spec.values.kind == "glob" and "?" in spec.values.pattern:
             return "a tag policy's value wildcard is `*` only, not `?`"
+        patterns = spec.values.items if spec.values.kind == "wildcards" else (spec.values.pattern,)
+        if spec.values.kind != "list" and any(p.count("*") > 1 for p in patterns):
+            return "a tag policy allows one `*` in a value"
     if not _aws_types(scope.resource_types):
         return "none of its resource types has a name in AWS tag policies"
     return None
@@ -528,7 +665,9 @@ def export_tag_policy(rules: Iterable[Rule]) -> tuple[dict[str, Any], list[dict[
         values = None
         if reason is None and spec.check == "allowed_values" and spec.values is not None:
             values = (
-                tuple(spec.values.items) if spec.values.kind == "list" else (spec.values.pattern,)
+                tuple(spec.values.items)
+                if spec.values.kind in ("list", "wildcards")
+                else (spec.values.pattern,)
             )
             if entry is not None and entry["values"] not in (None, values):
                 reason = f"other values are allowed by rule {entry['rules'][0]!r}"

@@ -47,6 +47,12 @@ MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 256
 MAX_DOCUMENT_CHARACTERS = 10_000
 
+# The names of the errors AWS Organizations answers with (API reference, "Errors" of
+# CreatePolicy, UpdatePolicy and AttachPolicy; DescribeEffectivePolicy).
+MALFORMED = "MalformedPolicyDocumentException"
+CONSTRAINT = "ConstraintViolationException"
+CONTENT_LIMIT = "POLICY_CONTENT_LIMIT_EXCEEDED"
+
 ALL_SUPPORTED = "ALL_SUPPORTED"
 # "service:type", "service:ALL_SUPPORTED", or the older spelling "service:*" that AWS's
 # inheritance examples still use ("redshift:*"). SYNTAX: "You can't use a wildcard to specify
@@ -77,11 +83,23 @@ class TagPolicyError(ValueError):
 
     Raised whole: a caller that gets it has nothing partly parsed to save. An API answers it
     with a 4xx whose `errors` are `[problem.as_dict() for problem in error.problems]`.
+    `code` is the name of the error AWS Organizations answers the same request with
+    (MalformedPolicyDocumentException for a document it cannot read,
+    ConstraintViolationException for a quota, with `reason` naming which one).
     """
 
-    def __init__(self, problems: Sequence[Problem], source: str = "") -> None:
+    def __init__(
+        self,
+        problems: Sequence[Problem],
+        source: str = "",
+        *,
+        code: str = MALFORMED,
+        reason: str = "",
+    ) -> None:
         self.problems = list(problems)
         self.source = source
+        self.code = code
+        self.reason = reason
         prefix = f"{source}: " if source else ""
         count = len(self.problems)
         head = f"{prefix}the tag policy has {count} problem{'s' if count != 1 else ''}"
@@ -152,6 +170,8 @@ def parse_policy(document: str | bytes | Mapping[str, Any], name: str = "") -> T
                     )
                 ],
                 name,
+                code=CONSTRAINT,
+                reason=CONTENT_LIMIT,
             )
         try:
             data = json.loads(text, object_pairs_hook=_reject_duplicates)

@@ -136,6 +136,20 @@ def _check(rule: RuleSpec, tags: Mapping[str, str]) -> Violation | None:
             f"tag {found[0]} is not allowed{others}",
         )
 
+    if rule.check == "duplicate_key":
+        others = variants(rule, tags) if rule.key in tags else []
+        if not others:
+            return None
+        more = f" (and {len(others) - 1} more)" if len(others) > 1 else ""
+        return Violation(
+            rule.id,
+            "wrong_case",
+            rule.key,
+            others[0],
+            tags[others[0]],
+            f"tag {others[0]} repeats {rule.key} in another spelling{more}",
+        )
+
     if rule.key in tags:
         if rule.check == "required_key":
             return None
@@ -169,10 +183,12 @@ def _check(rule: RuleSpec, tags: Mapping[str, str]) -> Violation | None:
     return None  # allowed_values says nothing about a key that is absent
 
 
-def suggested_fix(violation: Violation) -> str:
-    """One line telling a person what to change on the resource."""
+def suggested_fix(violation: Violation, check: str = "") -> str:
+    """One line telling a person what to change on the resource (`check`: the rule's)."""
     if violation.kind == "missing":
         return f"add tag {violation.key}"
+    if violation.kind == "wrong_case" and check == "duplicate_key":
+        return f"remove tag {violation.found_key} ({violation.key} is set)"
     if violation.kind == "wrong_case":
         return f"rename tag {violation.found_key} to {violation.key}"
     if violation.kind == "bad_value":

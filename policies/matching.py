@@ -76,11 +76,16 @@ def check_deadline() -> None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _glob_pieces(pattern: str) -> tuple[bool, tuple[re.Pattern[str], ...], tuple[int, ...]]:
-    """(has a `*`, each piece between `*` runs as a regex of literals and `.`, their lengths)."""
+def _glob_pieces(
+    pattern: str, question: bool = True
+) -> tuple[bool, tuple[re.Pattern[str], ...], tuple[int, ...]]:
+    """(has a `*`, each piece between `*` runs as a regex of literals and, when `question`,
+    `.` for each `?`; their lengths)."""
     pieces = pattern.split("*")
     compiled = tuple(
-        re.compile("".join("." if c == "?" else re.escape(c) for c in piece), re.DOTALL)
+        re.compile(
+            "".join("." if c == "?" and question else re.escape(c) for c in piece), re.DOTALL
+        )
         for piece in pieces
     )
     return len(pieces) > 1, compiled, tuple(len(piece) for piece in pieces)
@@ -89,8 +94,20 @@ def _glob_pieces(pattern: str) -> tuple[bool, tuple[re.Pattern[str], ...], tuple
 def glob_match(pattern: str, text: str) -> bool:
     """Whether the glob matches all of `text`: ``*`` any run of characters (also none), ``?``
     exactly one, anything else itself. Case-sensitive (callers fold both sides)."""
+    return _pieces_match(_glob_pieces(pattern), text)
+
+
+def wildcard_match(pattern: str, text: str) -> bool:
+    """AWS tag policies' wildcard: ``*`` any run of characters (also none), every other
+    character itself (``?`` included). Case-sensitive; linear like glob_match."""
+    return _pieces_match(_glob_pieces(pattern, False), text)
+
+
+def _pieces_match(
+    compiled: tuple[bool, tuple[re.Pattern[str], ...], tuple[int, ...]], text: str
+) -> bool:
     check_deadline()
-    starred, pieces, lengths = _glob_pieces(pattern)
+    starred, pieces, lengths = compiled
     if not starred:
         return len(text) == lengths[0] and pieces[0].match(text) is not None
     if lengths[0] + lengths[-1] > len(text):

@@ -247,7 +247,7 @@ def fix_for(finding) -> str:
         count=count,
         limit=limit,
     )
-    return suggested_fix(violation)
+    return suggested_fix(violation, spec.check)
 
 
 def filter_findings(queryset, params) -> Any:

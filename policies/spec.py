@@ -30,21 +30,24 @@ FORMAT_VERSION = 1
 MAX_TEXT_BYTES = 1_000_000
 MAX_RULES = 1_000
 MAX_LIST_ITEMS = 500
+# Allowed values a rule may list (list or wildcards): as many as an AWS tag policy of 10,000
+# characters can hold (`"1",` is four), so that every imported policy becomes a rule.
+MAX_VALUE_ITEMS = 5_000
 MAX_REGEX_LENGTH = 200
 MAX_REPEAT_COUNT = 1_000  # the largest m or n in a regex's {m,n}
 MAX_REGEX_STATES = 2_000  # the largest automaton a regex may expand to (policies.matching)
 MAX_GLOB_LENGTH = 256  # a glob's characters, wildcards included (as long as a tag value)
 AWS_MAX_USER_TAGS = 50
 
-CHECKS = ("required_key", "allowed_values", "prohibited_key", "max_tags")
+CHECKS = ("required_key", "allowed_values", "prohibited_key", "max_tags", "duplicate_key")
 SEVERITIES = ("high", "medium", "low")
 ENFORCEMENTS = ("enforced", "report")
-VALUE_KINDS = ("list", "glob", "regex")
+VALUE_KINDS = ("list", "glob", "regex", "wildcards")
 
-Check = Literal["required_key", "allowed_values", "prohibited_key", "max_tags"]
+Check = Literal["required_key", "allowed_values", "prohibited_key", "max_tags", "duplicate_key"]
 Severity = Literal["high", "medium", "low"]
 Enforcement = Literal["enforced", "report"]
-ValueKind = Literal["list", "glob", "regex"]
+ValueKind = Literal["list", "glob", "regex", "wildcards"]
 
 RULE_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 # AWS tag keys and values: letters, digits, white space and _ . : / = + - @ (any script).
@@ -52,6 +55,7 @@ _TAG_CHARS = r"[\w\s.:/=+\-@]"
 TAG_KEY_RE = re.compile(rf"^{_TAG_CHARS}{{1,128}}$")
 TAG_VALUE_RE = re.compile(rf"^{_TAG_CHARS}{{0,256}}$")
 KEY_GLOB_RE = re.compile(rf"^(?:{_TAG_CHARS}|[*?]){{1,128}}$")
+WILDCARD_VALUE_RE = re.compile(rf"^(?:{_TAG_CHARS}|\*){{0,{MAX_GLOB_LENGTH}}}$")
 # Free text: no control characters (and no Unicode line separators, which YAML folds);
 # a title is one line of at most 200 characters, a description at most 2,000 and may hold
 # line breaks and tabs.
@@ -118,15 +122,19 @@ class TagSelector:
 @dataclass(frozen=True)
 class ValueMatcher:
     """Allowed values: ``list`` exact (case-sensitive) members, ``glob`` one glob pattern,
-    ``regex`` one Python regular expression that must match the whole value."""
+    ``regex`` one Python regular expression that must match the whole value, ``wildcards``
+    values in which ``*`` stands for any run of characters and every other character,
+    ``?`` included, for itself (AWS tag policies' values)."""
 
     kind: ValueKind
-    items: tuple[str, ...] = ()  # kind == "list"
+    items: tuple[str, ...] = ()  # kind == "list" or "wildcards"
     pattern: str = ""  # kind == "glob" or "regex"
 
     def matches(self, value: str) -> bool:
         if self.kind == "list":
             return value in self.items
+        if self.kind == "wildcards":
+            return any(matching.wildcard_match(item, value) for item in self.items)
         if self.kind == "glob":
             return glob_match(self.pattern, value)
         return regex_matches(self.pattern, value)
@@ -134,6 +142,8 @@ class ValueMatcher:
     def describe(self) -> str:
         if self.kind == "list":
             return "one of " + ", ".join(self.items)
+        if self.kind == "wildcards":
+            return "one of " + ", ".join(self.items) + " (* stands for any characters)"
         return f"matching {self.kind} {self.pattern}"
 
 
@@ -362,12 +372,13 @@ class _Reader:
         what: str = "",
         *,
         non_empty: bool = False,
+        limit: int = MAX_LIST_ITEMS,
     ) -> tuple[str, ...] | None:
         if not isinstance(node.value, list):
             self.fail(where, f"expected a list, found {_type_name(node.value)}", node)
             return None
-        if len(node.value) > MAX_LIST_ITEMS:
-            self.fail(where, f"more than {MAX_LIST_ITEMS} items", node)
+        if len(node.value) > limit:
+            self.fail(where, f"more than {limit} items", node)
             return None
         if non_empty and not node.value:
             self.fail(where, "must not be empty", node)
@@ -607,7 +618,7 @@ _RULE_FIELDS = (
     "severity",
     "enforcement",
 )
-_NEEDS_KEY = {"required_key", "allowed_values", "prohibited_key"}
+_NEEDS_KEY = {"required_key", "allowed_values", "prohibited_key", "duplicate_key"}
 
 
 def parse_rules(
@@ -779,8 +790,20 @@ def _parse_values(reader: _Reader, node: Node, where: str) -> ValueMatcher | Non
     ((kind, child),) = fields.items()
     sub = _join(where, kind)
     if kind == "list":
-        items = reader.texts(child, sub, TAG_VALUE_RE, "a tag value", non_empty=True)
+        items = reader.texts(
+            child, sub, TAG_VALUE_RE, "a tag value", non_empty=True, limit=MAX_VALUE_ITEMS
+        )
         return ValueMatcher("list", items=items) if items is not None else None
+    if kind == "wildcards":
+        items = reader.texts(
+            child,
+            sub,
+            WILDCARD_VALUE_RE,
+            "a tag value, * standing for any characters",
+            non_empty=True,
+            limit=MAX_VALUE_ITEMS,
+        )
+        return ValueMatcher("wildcards", items=items) if items is not None else None
     pattern = reader.text(child, sub)
     if pattern is None:
         return None
@@ -873,8 +896,8 @@ def rule_to_dict(rule: RuleSpec) -> dict[str, Any]:
     if rule.aliases:
         data["aliases"] = list(rule.aliases)
     if rule.values is not None:
-        if rule.values.kind == "list":
-            data["values"] = {"list": list(rule.values.items)}
+        if rule.values.kind in ("list", "wildcards"):
+            data["values"] = {rule.values.kind: list(rule.values.items)}
         else:
             data["values"] = {rule.values.kind: rule.values.pattern}
     if rule.max is not None:

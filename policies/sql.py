@@ -13,7 +13,8 @@ How each definition of docs/policies.md is written in SQL:
   plain ``lower()`` follows the locale);
 - "first by code point": ``min(k COLLATE "C")`` (UTF-8 byte order is code point order);
 - glob: ``LIKE`` after escaping ``\\ % _`` and turning ``*``/``?`` into ``%``/``_`` (a run of
-  ``*`` into one ``%``);
+  ``*`` into one ``%``); wildcards: ``LIKE ANY`` of the values written the same way, ``?``
+  left literal;
 - regex: ``~ '^(?:' || p || ')$'`` after two rewrites that make PostgreSQL's advanced regular
   expressions read the pattern as Python does: ``.`` outside a class becomes ``[^\\n]``
   (PostgreSQL's ``.`` also matches a newline) and ``$`` becomes ``(?:$|(?=\\n$))`` (Python's
@@ -41,14 +42,15 @@ def _fold_sql(expression: str) -> str:
     return f'lower(({expression}) COLLATE "C")'
 
 
-def like_pattern(glob: str) -> str:
-    """The rules' glob as a LIKE pattern (escape character backslash)."""
+def like_pattern(glob: str, *, question: bool = True) -> str:
+    """The rules' glob as a LIKE pattern (escape character backslash). Without `question`, a
+    ``?`` is itself (AWS tag policies' wildcards: ``*`` only)."""
     out = []
     for index, char in enumerate(glob):
         if char == "*":
             if glob[index - 1 : index] != "*":  # a run of * is one %: PostgreSQL does the same
                 out.append("%")
-        elif char == "?":
+        elif char == "?" and question:
             out.append("_")
         elif char in "\\%_":
             out.append("\\" + char)
@@ -146,6 +148,11 @@ def _value_matches(rule: RuleSpec, value: tuple[str, list[Any]]) -> tuple[str, l
         return f"{text} = ANY(%s)", [*params, list(matcher.items)]
     if matcher.kind == "glob":
         return f"{text} LIKE %s", [*params, like_pattern(matcher.pattern)]
+    if matcher.kind == "wildcards":
+        # One LIKE per value, any of them: each linear in the value, however many there are
+        # (no regex of alternatives, so no length limit on the list).
+        patterns = [like_pattern(item, question=False) for item in matcher.items]
+        return f"{text} LIKE ANY(%s)", [*params, patterns]
     if not matching.runnable(matcher.pattern):
         # A stored pattern the Python engines cannot run either (saved before vet_regex
         # refused it): it matches no value in every engine (spec.regex_matches).
@@ -238,6 +245,22 @@ def _prefilter(folded: Iterable[str]) -> tuple[str, list[Any]] | None:
         return None
     unique = sorted(set(needles))  # type: ignore[arg-type]
     return "(" + " OR ".join("strpos(b.t, %s) > 0" for _ in unique) + ")", unique
+
+
+def _second_spelling(folded_key: str, folded_aliases: list[str]) -> tuple[str, list[Any]] | None:
+    """A condition on `t` true whenever a tag set that has the key also has another of its
+    spellings: the folded key's text at least twice, or an alias's text; None when no needle
+    is sure (_needle)."""
+    needle = _needle(folded_key)
+    aliases = [_needle(alias) for alias in folded_aliases]
+    if needle is None or any(alias is None for alias in aliases):
+        return None
+    terms = ["strpos(substr(b.t, strpos(b.t, %s) + 1), %s) > 0"]
+    params: list[Any] = [needle, needle]
+    for alias in sorted(set(aliases)):  # type: ignore[type-var]
+        terms.append("strpos(b.t, %s) > 0")
+        params.append(alias)
+    return "(" + " OR ".join(terms) + ")", params
 
 
 def _min_text_length(keys: int) -> int:
@@ -358,6 +381,30 @@ def violations_sql(
     shared = _Sql()
     uses_t = False
     variant_of: dict[tuple[str, tuple[str, ...]], str] = {}
+    duplicate_of: dict[tuple[str, tuple[str, ...]], str] = {}
+    for rule in specs:
+        if rule.check != "duplicate_key":
+            continue
+        group = (rule.key, tuple(_wanted(rule)))
+        if group in duplicate_of:
+            continue
+        duplicate_of[group] = name = f"w{len(duplicate_of)}"
+        # The first other spelling, only where the exact key is present too, and only when `t`
+        # holds the folded key twice or an alias's text (the exact key accounts for one).
+        prefilter = _second_spelling(fold(rule.key), [fold(a) for a in rule.aliases])
+        present, present_params = keys.present(rule.key, "b")
+        condition = _Sql().add(present, *present_params)
+        if prefilter is not None:
+            uses_t = True
+            condition.add("AND").extend(prefilter)
+        column = _Sql().add("CASE WHEN").extend((condition.text(), condition.params))
+        column.add(
+            f'THEN (SELECT min(k COLLATE "C") FROM jsonb_object_keys(b.tags) k '
+            f"WHERE k <> %s AND {_fold_sql('k')} = ANY(%s)) END AS {name}",
+            rule.key,
+            list(group[1]),
+        )
+        shared.add(column.text(), *column.params)
     for rule in specs:
         if rule.check not in ("required_key", "allowed_values"):
             continue
@@ -421,6 +468,12 @@ def violations_sql(
             hits.params.extend(scope_params)
             kinds.add(f"WHEN {index} THEN 'too_many_tags'")
             founds.add(f"WHEN {index} THEN NULL")
+        elif rule.check == "duplicate_key":
+            column = duplicate_of[(rule.key, tuple(_wanted(rule)))]
+            hits.add(f"CASE WHEN c.{column} IS NOT NULL AND {scope} THEN {index} END")
+            hits.params.extend(scope_params)
+            kinds.add(f"WHEN {index} THEN 'wrong_case'")
+            founds.add(f"WHEN {index} THEN d.{column}")
         elif rule.check == "prohibited_key":
             column = prohibited_of[index]
             hits.add(f"CASE WHEN c.{column} IS NOT NULL AND {scope} THEN {index} END")

@@ -405,6 +405,16 @@ def _tag_policy_form(data, files) -> dict:
     }
 
 
+def _warn_rule_problems(request, problems: list[str]) -> None:
+    """Say, next to the success, what of the effective policies TagSense cannot check."""
+    if problems:
+        messages.warning(
+            request,
+            "TagSense cannot check part of the effective tag policies (no rule could be "
+            "generated): " + "; ".join(problems[:20]) + (" …" if len(problems) > 20 else ""),
+        )
+
+
 class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
     """Imported AWS tag policies and where they are attached (everyone with view); POST
     imports one (owners and admins). A document with problems saves nothing and the page
@@ -415,7 +425,13 @@ class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["policies"] = AwsTagPolicy.objects.restrict(self.membership)
+        # For those who manage policies (the problems name accounts a team member may not see).
+        context["rule_problems"] = (
+            aws_policies.rule_problems(self.organization) if context.get("can_manage") else []
+        )
         context["errors"] = kwargs.get("errors")
+        context["error_code"] = kwargs.get("error_code")
+        context["error_reason"] = kwargs.get("error_reason")
         context["form"] = kwargs.get("form", {"target_type": AwsTagPolicy.ROOT})
         context["targets"] = AwsTagPolicy.TARGETS
         return context
@@ -427,9 +443,12 @@ class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
         except TagPolicyError as exc:
             if isinstance(form["document"], bytes):
                 form["document"] = form["document"].decode("utf-8", "replace")
-            context = self.get_context_data(errors=exc.problems, form=form)
+            context = self.get_context_data(
+                errors=exc.problems, error_code=exc.code, error_reason=exc.reason, form=form
+            )
             return self.render_to_response(context, status=400)
         messages.success(request, f"AWS tag policy {policy.name} imported ({policy.target_label}).")
+        _warn_rule_problems(request, policy.rule_problems)
         return redirect(_url(self, "aws-policy-list"))
 
 
@@ -458,6 +477,8 @@ class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
             },
         )
         context["errors"] = kwargs.get("errors")
+        context["error_code"] = kwargs.get("error_code")
+        context["error_reason"] = kwargs.get("error_reason")
         context["targets"] = AwsTagPolicy.TARGETS
         context["versions"] = AwsTagPolicyVersion.objects.restrict(self.membership).filter(
             policy=policy
@@ -472,9 +493,16 @@ class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
         except TagPolicyError as exc:
             if isinstance(form["document"], bytes):
                 form["document"] = form["document"].decode("utf-8", "replace")
-            context = self.get_context_data(policy=policy, errors=exc.problems, form=form)
+            context = self.get_context_data(
+                policy=policy,
+                errors=exc.problems,
+                error_code=exc.code,
+                error_reason=exc.reason,
+                form=form,
+            )
             return self.render_to_response(context, status=400)
         messages.success(request, f"AWS tag policy {policy.name} saved (version {policy.version}).")
+        _warn_rule_problems(request, policy.rule_problems)
         return redirect(_url(self, "aws-policy-detail", pk=policy.pk))
 
 

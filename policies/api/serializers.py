@@ -169,7 +169,13 @@ class AwsEffectivePolicySerializer(serializers.Serializer):
     account_name = serializers.CharField(source="account.name")
     ou_path = serializers.CharField(source="account.ou_path")
     levels = serializers.SerializerMethodField()
-    effective_policy = serializers.JSONField(source="rendered")
+    effective_policy = serializers.JSONField(
+        source="rendered",
+        allow_null=True,
+        help_text="The policy as AWS displays it; null when no tag policy applies to the account "
+        "(then `error` is EffectivePolicyNotFoundException, as AWS answers)",
+    )
+    error = serializers.CharField(allow_null=True)
     ignored = serializers.ListField(child=serializers.DictField())
 
     def get_levels(self, item) -> list[dict]:

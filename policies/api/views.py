@@ -355,18 +355,21 @@ class FindingCountsView(OrganizationAPIView):
 # --- AWS tag policies -------------------------------------------------------------------------
 
 TAG_POLICY_PROBLEM = OpenApiResponse(
-    description="problem+json with errors [{path, message}]: each JSON path of the document"
+    description="problem+json with `code` (the error AWS Organizations answers the same request "
+    "with: MalformedPolicyDocumentException, ConstraintViolationException with its `reason`, "
+    "InvalidInputException, DuplicatePolicyException) and errors [{path, message}]: each JSON "
+    "path of the document"
 )
 
 
 def tag_policy_problem(exc: TagPolicyError) -> Response:
-    """400 naming every problem with its JSON path; the tenant transaction is rolled back."""
+    """400 with AWS's error name, naming every problem with its JSON path; the tenant
+    transaction is rolled back."""
     transaction.set_rollback(True)
-    body = problem(
-        400,
-        "The AWS tag policy has problems.",
-        errors=[p.as_dict() for p in exc.problems],
-    )
+    extra = {"code": exc.code, "errors": [p.as_dict() for p in exc.problems]}
+    if exc.reason:
+        extra["reason"] = exc.reason
+    body = problem(400, "The AWS tag policy has problems.", **extra)
     response = Response(body, status=400)
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
@@ -379,6 +382,12 @@ def _document_of(data: dict):
     if document is None or isinstance(document, str):
         return document
     return json.dumps(document)
+
+
+def _with_rule_problems(policy: AwsTagPolicy) -> dict:
+    """The policy as the API shows it, with `rule_problems`: what of the effective policies
+    TagSense could not turn into rules (empty when everything is checked)."""
+    return {**AwsTagPolicySerializer(policy).data, "rule_problems": policy.rule_problems}
 
 
 class AwsTagPolicyExportView(OrganizationAPIView):
@@ -449,7 +458,7 @@ class AwsTagPolicyListView(mixins.ListModelMixin, OrganizationAPIView):
             )
         except TagPolicyError as exc:
             return tag_policy_problem(exc)
-        return Response(AwsTagPolicySerializer(policy).data, status=201)
+        return Response(_with_rule_problems(policy), status=201)
 
 
 class AwsTagPolicyDetailView(OrganizationAPIView):
@@ -485,7 +494,7 @@ class AwsTagPolicyDetailView(OrganizationAPIView):
             )
         except TagPolicyError as exc:
             return tag_policy_problem(exc)
-        return Response(AwsTagPolicySerializer(policy).data)
+        return Response(_with_rule_problems(policy))
 
     @extend_schema(responses={204: None})
     def delete(self, request, *args, **kwargs):
@@ -518,11 +527,28 @@ class AwsEffectivePolicyDetailView(OrganizationAPIView):
 
     @extend_schema(
         operation_id="aws_effective_policy_retrieve",
-        responses={200: AwsEffectivePolicySerializer},
+        responses={
+            200: AwsEffectivePolicySerializer,
+            404: OpenApiResponse(
+                description="problem+json: no such account, or (with `code` "
+                "EffectivePolicyNotFoundException, as AWS answers) no tag policy applies to it"
+            ),
+        },
     )
     def get(self, request, *args, **kwargs):
         accounts = visible_accounts(self.membership).filter(account_id=kwargs["account_id"])
         if not accounts.exists():
             raise Http404("No such account.")
-        items = aws_policies.account_policies(self.organization, accounts)
-        return Response(AwsEffectivePolicySerializer(items[0]).data)
+        [item] = aws_policies.account_policies(self.organization, accounts)
+        if not item.found:
+            body = problem(
+                404,
+                f"No tag policy is attached to the root, to an OU on the path of account "
+                f"{item.account.account_id} or to the account: it has no effective tag policy.",
+                code=aws_policies.EFFECTIVE_NOT_FOUND,
+                account_id=item.account.account_id,
+            )
+            response = Response(body, status=404)
+            response.content_type = PROBLEM_CONTENT_TYPE
+            return response
+        return Response(AwsEffectivePolicySerializer(item).data)

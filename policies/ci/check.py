@@ -94,7 +94,7 @@ def _violations(resource: PlannedResource, rules: Sequence[RuleSpec]) -> list[Ci
                     kind=kind,
                     message=message,
                     key=violation.key or violation.found_key,
-                    fix="" if kind == "unknown-value" else suggested_fix(violation),
+                    fix="" if kind == "unknown-value" else suggested_fix(violation, rule.check),
                 )
             )
     return found

@@ -284,6 +284,8 @@ def test_update_and_delete_regenerate_rules_with_versions_and_events(org, admin,
     assert generated == {
         "awstp-111111111111-costcenter-values",
         "awstp-111111111111-costcenter-values-enforced",
+        "awstp-111111111111-costcenter-spelling",
+        "awstp-111111111111-costcenter-spelling-enforced",
     }
     assert set(update.data["changed"]) == {"document", "target", "target_type"}
     assert "awstp-222222222222-costcenter-values" in update.data["rules_deleted"]
@@ -354,7 +356,7 @@ def test_another_organizations_policies_and_accounts_are_404(org, other_org, adm
 
 def test_generated_values_match_aws_wildcards():
     matcher = aws_policies.value_matcher(("*@example.com", "ops.+*", "root"))
-    assert matcher.kind == "regex"
+    assert matcher.kind == "wildcards"
     for value in ("a@example.com", "@example.com", "ops.+x", "root"):
         assert matcher.matches(value), value
     for value in ("a@exampleXcom", "opsx+x", "rooty", "Root"):
@@ -403,3 +405,181 @@ def test_a_rule_file_neither_replaces_nor_takes_over_generated_rules(org, admin,
         f"/api/v1/o/{org.slug}/policies/rules/awstp-111111111111-costcenter-values/"
     )
     assert listed.json()["origin"] == "aws_tag_policy"
+
+
+def post_policy(client, org, name, document, target_type="root", target=""):
+    return client.post(
+        api(org),
+        {"name": name, "document": document, "target_type": target_type, "target": target},
+        content_type="application/json",
+    )
+
+
+@pytest.mark.parametrize(
+    ("target_type", "target", "other"),
+    [
+        ("root", "", ("ou", OU1)),
+        ("ou", OU1, ("ou", OU2)),
+        ("account", "111111111111", ("root", "")),
+    ],
+)
+def test_an_eleventh_policy_on_one_target_is_refused_as_aws_does(
+    org, admin, accounts, target_type, target, other
+):
+    """AWS attaches at most 10 tag policies directly to one root, OU or account; the 11th, by
+    import or by moving a policy there, is its ConstraintViolationException."""
+    client = client_for(admin)
+    for i in range(aws_policies.MAX_ATTACHED_PER_TARGET):
+        attach(client, org, f"p{i}", POLICY_A, target_type, target)
+    refused = post_policy(client, org, "eleventh", POLICY_A, target_type, target)
+    assert refused.status_code == 400
+    assert refused["Content-Type"].startswith("application/problem+json")
+    body = refused.json()
+    assert (body["code"], body["reason"]) == (
+        "ConstraintViolationException",
+        "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED",
+    )
+    assert body["errors"][0]["path"] == "target"
+    elsewhere = attach(client, org, "elsewhere", POLICY_A, *other)
+    moved = client.put(
+        api(org, f"{elsewhere['id']}/"),
+        {"target_type": target_type, "target": target},
+        content_type="application/json",
+    )
+    assert moved.status_code == 400 and moved.json()["reason"] == body["reason"]
+    form = client.post(
+        page(org),
+        {"name": "form", "document": POLICY_A, "target_type": target_type, "target": target},
+    )
+    assert form.status_code == 400
+    assert "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED" in form.content.decode()
+    with tenant_scope(org):
+        attached = AwsTagPolicy.objects.for_org(org).filter(target_type=target_type, target=target)
+        names = set(attached.values_list("name", flat=True))
+    assert len(names) == 10 and "eleventh" not in names and "elsewhere" not in names
+    # Changing a policy already on the full target is not one more attachment.
+    with tenant_scope(org):
+        first = AwsTagPolicy.objects.for_org(org).get(name="p0")
+    renamed = client.put(
+        api(org, f"{first.pk}/"),
+        {"name": "p0-renamed", "target_type": target_type, "target": target},
+        content_type="application/json",
+    )
+    assert renamed.status_code == 200, renamed.content
+
+
+def test_awss_other_limits_and_error_names(org, admin, accounts, monkeypatch):
+    client = client_for(admin)
+    padded = json.dumps(json.loads(POLICY_A), indent=1) + " " * 10_000
+    big = post_policy(client, org, "big", padded)
+    assert big.status_code == 400
+    assert (big.json()["code"], big.json()["reason"]) == (
+        "ConstraintViolationException",
+        "POLICY_CONTENT_LIMIT_EXCEEDED",
+    )
+    bad = post_policy(client, org, "bad", '{"tags": {"x": {"tag_value": {"@@assign": [1]}}}}')
+    assert bad.json()["code"] == "MalformedPolicyDocumentException" and "reason" not in bad.json()
+    for name in ("Kostenstelle – Ä", "x" * 129, "two\nlines", ""):
+        refused = post_policy(client, org, name, POLICY_A)
+        assert refused.status_code == 400, name
+        assert refused.json()["code"] == "InvalidInputException", name
+    attach(client, org, "A", POLICY_A)
+    again = post_policy(client, org, "A", POLICY_A, "ou", OU1)
+    assert again.status_code == 400 and again.json()["code"] == "DuplicatePolicyException"
+    monkeypatch.setattr(aws_policies, "MAX_POLICIES", 2)
+    attach(client, org, "B", POLICY_B, "ou", OU1)
+    full = post_policy(client, org, "C", POLICY_C, "ou", OU2)
+    assert (full.json()["code"], full.json()["reason"]) == (
+        "ConstraintViolationException",
+        "POLICY_NUMBER_LIMIT_EXCEEDED",
+    )
+    with tenant_scope(org):
+        assert set(AwsTagPolicy.objects.for_org(org).values_list("name", flat=True)) == {"A", "B"}
+
+
+def test_an_account_without_any_tag_policy_has_none_not_an_empty_one(org, admin, accounts):
+    """AWS's DescribeEffectivePolicy answers EffectivePolicyNotFoundException when no tag
+    policy is attached anywhere above the account; an empty policy would claim one applies."""
+    client = client_for(admin)
+    attach(client, org, "B", POLICY_B, "ou", OU1)
+    none = client.get(api(org, "effective/222222222222/"))
+    assert none.status_code == 404
+    assert none["Content-Type"].startswith("application/problem+json")
+    assert none.json()["code"] == "EffectivePolicyNotFoundException"
+    missing = client.get(api(org, "effective/999999999999/"))
+    assert missing.status_code == 404 and "code" not in missing.json()
+    found = client.get(api(org, "effective/111111111111/"))
+    assert found.status_code == 200 and found.json()["error"] is None
+    listed = {i["account_id"]: i for i in client.get(api(org, "effective/")).json()}
+    assert listed["222222222222"]["effective_policy"] is None
+    assert listed["222222222222"]["error"] == "EffectivePolicyNotFoundException"
+    assert listed["111111111111"]["effective_policy"]["tags"]["costcenter"]["tag_value"] == [
+        "Sandbox"
+    ]
+    html = client.get(page(org, "effective/222222222222/")).content.decode()
+    assert "EffectivePolicyNotFoundException" in html and '{\n    "tags": {}' not in html
+    assert '"tags": {}' not in html
+    # A policy whose every key a lower level removes still makes an effective policy.
+    emptied = {"tags": {"costcenter": {"tag_value": {"@@remove": ["Sandbox"]}}}}
+    attach(client, org, "E", json.dumps(emptied), "account", "333333333333")
+    assert client.get(api(org, "effective/333333333333/")).status_code == 200
+
+
+def test_a_policy_with_many_wildcard_values_is_checked_not_silently_dropped(org, admin, accounts):
+    """40 values team-00-* ... team-39-* made a regex of alternatives over the 200-character
+    limit: the import said 201 and no value rule existed. Now the values are a rule of their
+    own kind, and its findings are AWS's."""
+    values = [f"team-{i:02d}-*" for i in range(40)] + [f"svc-{i}" for i in range(300)]
+    values += ["x" * 255 + "*", "y" * 256]
+    policy = {
+        "tags": {"team": {"tag_key": {"@@assign": "Team"}, "tag_value": {"@@assign": values}}}
+    }
+    tags_by_name = {
+        "ok-wild": {"Team": "team-39-payments"},
+        "ok-literal": {"Team": "svc-299"},
+        "ok-long": {"Team": "x" * 256},
+        "bad": {"Team": "team-40-payments"},
+        "bad-long": {"Team": "y" * 255},
+        "both": {"Team": "svc-1", "team": "svc-1"},
+    }
+    for name, tags in tags_by_name.items():
+        make_resource(org, accounts["ou1"], "ec2:instance", tags, name)
+    created = attach(client_for(admin), org, "teams", json.dumps(policy), "ou", OU1)
+    assert created["rule_problems"] == []
+    with tenant_scope(org):
+        rule = Rule.objects.for_org(org).get(rule_id="awstp-111111111111-team-values")
+    assert rule.spec["values"] == {"wildcards": values}
+    got = {name: kind for (name, _), (kind, _, _) in open_findings(org).items()}
+    assert got == {"bad": "bad_value", "bad-long": "bad_value", "both": "wrong_case"}
+    effective = atp.effective_policy([[policy]])
+    for name, tags in tags_by_name.items():
+        aws = {n.kind for n in atp.evaluate(effective, "ec2:instance", tags)}
+        assert bool(aws) == (name in got), name
+
+
+def test_what_cannot_become_a_rule_is_shown_not_only_audited(org, admin, accounts):
+    """A policy key no TagSense rule can hold (an aws: key, a character no tag key has) is
+    accepted as AWS accepts it, and the answer and the page say it is not checked."""
+    policy = {
+        "tags": {
+            "aws:cloudformation": {"tag_value": {"@@assign": ["x"]}},
+            "a#b": {"tag_key": {"@@assign": "A#b"}},
+        }
+    }
+    client = client_for(admin)
+    created = attach(client, org, "odd", json.dumps(policy))
+    problems = created["rule_problems"]
+    assert any("aws:cloudformation" in p for p in problems) and any("a#b" in p for p in problems)
+    listing = client.get(page(org)).content.decode()
+    assert "TagSense cannot check part of the effective policies" in listing
+    assert "aws:cloudformation" in listing
+    form = client.post(
+        page(org),
+        {"name": "odd2", "document": json.dumps(policy), "target_type": "ou", "target": OU1},
+        follow=True,
+    )
+    assert "TagSense cannot check part of the effective tag policies" in form.content.decode()
+    renamed = client.put(
+        api(org, f"{created['id']}/"), {"name": "odd-renamed"}, content_type="application/json"
+    )
+    assert renamed.json()["rule_problems"] == problems

@@ -28,6 +28,8 @@ VALUES = ["prod", "Prod", "dev", "", "true", "CC-1234", "cc-1234", "CC-12345", "
 REGEXES = ["^CC-[0-9]{4}$", "prod|dev", "[a-z]+", "x.y", "a$\n?", "[^a]b", "(?:ab){1,3}", ".*",
            "zz$", "[.]y", "x\\.y", "[]a]b?"]  # fmt: skip
 GLOBS = ["*", "prod*", "?b", "x?y", "%_", "*\n*", ""]
+# AWS tag policies' values: `*` any characters, `?`, `%`, `_` and `\` themselves.
+WILDCARDS = ["prod", "*", "pr*", "*d", "C*-*4", "?b", "%_", "x*y", "a\\*", "", "*\n*", "Ö*"]
 PROHIBITED = ["*password*", "*secret*", "x?y", "a_b", "x%y", "ö*", "Owner", '*"*', "own?er",
               "*\\*"]  # fmt: skip
 TYPES = ["ec2:instance", "ec2:vpc", "s3:bucket", "custom:thing"]
@@ -70,6 +72,11 @@ value_matchers = st.one_of(
     ),
     st.builds(ValueMatcher, st.just("glob"), pattern=st.sampled_from(GLOBS)),
     st.builds(ValueMatcher, st.just("regex"), pattern=st.sampled_from(REGEXES)),
+    st.builds(
+        ValueMatcher,
+        st.just("wildcards"),
+        items=st.lists(st.sampled_from(WILDCARDS), min_size=1, max_size=4, unique=True).map(tuple),
+    ),
 )
 keyed = st.sampled_from(["Owner", "Environment", "CostCenter", "Ö", "a", 'A"B'])
 aliases = st.lists(
@@ -79,7 +86,11 @@ aliases = st.lists(
 
 @st.composite
 def rules(draw):
-    check = draw(st.sampled_from(["required_key", "allowed_values", "prohibited_key", "max_tags"]))
+    check = draw(
+        st.sampled_from(
+            ["required_key", "allowed_values", "prohibited_key", "max_tags", "duplicate_key"]
+        )
+    )
     common = {"id": "r", "title": "t", "when": draw(selectors), "scope": draw(scopes)}
     if check == "max_tags":
         return RuleSpec(check=check, max=draw(st.integers(0, 5)), **common)
@@ -210,6 +221,46 @@ rules:
         [("prohibited", "DB_Password")],
         [("too_many_tags", None)],
     ]
+
+
+def test_duplicate_spellings_and_aws_wildcards(estate):
+    """duplicate_key reports another spelling only beside the exact key (what AWS reports for
+    CostCenter and costCenter on one resource); wildcards: `*` only, `?` `%` `_` themselves,
+    and a list of hundreds of values (no regex of alternatives, no length limit)."""
+    [dup] = parse_rules(
+        """
+version: 1
+rules:
+  - {id: dup, title: d, check: duplicate_key, key: CostCenter, aliases: [cost-center]}
+"""
+    )
+    # The parser refuses ? and % in values (no AWS tag holds them); resources may.
+    wild = RuleSpec(
+        id="wild",
+        title="w",
+        check="allowed_values",
+        key="Team",
+        values=ValueMatcher("wildcards", items=("t?-*", "%_")),
+    )
+    rows = [
+        ("ec2:instance", {"CostCenter": "1", "costCenter": "1", "COSTCENTER": "2"}, ACCOUNTS[0],
+         "eu-west-1"),
+        ("ec2:instance", {"costCenter": "1"}, ACCOUNTS[0], "eu-west-1"),
+        ("ec2:instance", {"CostCenter": "1", "cost-center": "1"}, ACCOUNTS[0], "eu-west-1"),
+        ("ec2:instance", {"CostCenter": "1", "Team": "t?-x"}, ACCOUNTS[0], "eu-west-1"),
+        ("ec2:instance", {"Team": "ta-x"}, ACCOUNTS[0], "eu-west-1"),
+        ("ec2:instance", {"Team": "ab"}, ACCOUNTS[0], "eu-west-1"),
+    ]  # fmt: skip
+    assert _compare(estate, rows, dup) == [
+        ("wrong_case", "COSTCENTER"),
+        ("wrong_case", "cost-center"),
+    ]
+    assert _compare(estate, rows, wild) == [("bad_value", "Team"), ("bad_value", "Team")]
+    many = ValueMatcher("wildcards", items=tuple(f"team-{i:03d}-*" for i in range(400)))
+    rule = RuleSpec(id="many", title="m", check="allowed_values", key="Team", values=many)
+    rows = [("ec2:instance", {"Team": v}, ACCOUNTS[0], "eu-west-1")
+            for v in ("team-399-x", "team-400-x", "team-000-")]  # fmt: skip
+    assert _compare(estate, rows, rule) == [("bad_value", "Team")]
 
 
 def test_keys_that_json_escapes_are_found(estate):
