@@ -34,6 +34,7 @@ org_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("organizations/new/", views.new_organization, name="organization-new"),
     path(
         "invitations/<int:pk>/<str:answer>/",
         views.answer_invitation,
