@@ -51,6 +51,12 @@ urlpatterns = [
         name="saml_finish_acs",
     ),
     path("accounts/saml/<slug:organization_slug>/sls/", saml_views.sls, name="saml_sls"),
+    # The SP metadata, served from the organization's first day (allauth's needs a saved IdP).
+    path(
+        "accounts/saml/<slug:organization_slug>/metadata/",
+        saml_views.sp_metadata,
+        name="saml_metadata",
+    ),
     # allauth's OpenID Connect callback, with just-in-time provisioning in one transaction.
     path(
         "accounts/oidc/<str:provider_id>/login/callback/",
