@@ -351,9 +351,9 @@ class ScanListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        scope = self.team_scope()
         context["scans"] = scans_as_seen_by(
-            self.membership,
-            narrow(ScanRun.objects.restrict(self.membership), self.team_scope())[:50],
+            self.membership, narrow(ScanRun.objects.restrict(self.membership), scope)[:50], scope
         )
         context["can_scan"] = role_allows(self.membership.role, "change")
         context["types"] = scanners()
