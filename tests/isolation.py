@@ -331,6 +331,12 @@ ROUTES: list[Route] = [
         audit="aws_account.delete",
         ok_status=(302,),
     ),
+    Route(
+        "account-role-template",
+        "/o/{org}/inventory/accounts/role-template.yaml",
+        "manage",
+        audit="export.download",
+    ),
     Route("resource-detail", "/o/{org}/inventory/resources/{resource_pk}/", "view"),
     Route("resource-graph", "/o/{org}/inventory/resources/{resource_pk}/graph.json", "view"),
     Route("scan-list", "/o/{org}/inventory/scans/", "view"),

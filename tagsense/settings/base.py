@@ -334,6 +334,13 @@ if TAGSENSE_ORG_CREATION not in ("anyone", "superusers"):
     raise ImproperlyConfigured(
         f"TAGSENSE_ORG_CREATION must be 'anyone' or 'superusers', not {TAGSENSE_ORG_CREATION!r}"
     )
+# The IAM principal TagSense's own AWS credentials belong to (its instance or pod role), named in
+# each account's trust policy and the role template (inventory/role.py); empty: a placeholder.
+TAGSENSE_AWS_PRINCIPAL_ARN = env.str("TAGSENSE_AWS_PRINCIPAL_ARN", default="")
+# Where the operator published the role's CloudFormation template (the portal serves it; the AWS
+# console's quick-create link reads templates from S3 only). Empty: no quick-create link; the
+# pages offer the template as a download and an `aws cloudformation create-stack` command.
+TAGSENSE_ROLE_TEMPLATE_URL = env.str("TAGSENSE_ROLE_TEMPLATE_URL", default="")
 TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT = env.int("TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", default=4)
 # Seconds one CI check (POST .../policies/ci-check/) may spend matching rules against a plan;
 # past them it answers 422 instead of holding a worker (policies.matching.time_limit).
