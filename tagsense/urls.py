@@ -16,6 +16,11 @@ org_patterns = [
     path("assistant/", include("assistant.urls")),
     path("findings/", policy_views.FindingListView.as_view(), name="findings"),
     path(
+        "findings/resource/<int:pk>/",
+        policy_views.ResourceFindingsView.as_view(),
+        name="resource-findings",
+    ),
+    path(
         "findings/exemptions/",
         policy_views.ExemptionListView.as_view(),
         name="exemption-list",

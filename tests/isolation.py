@@ -338,6 +338,7 @@ ROUTES: list[Route] = [
         audit="export.download",
     ),
     Route("resource-detail", "/o/{org}/inventory/resources/{resource_pk}/", "view"),
+    Route("resource-findings", "/o/{org}/findings/resource/{resource_pk}/", "view"),
     Route("resource-graph", "/o/{org}/inventory/resources/{resource_pk}/graph.json", "view"),
     Route("scan-list", "/o/{org}/inventory/scans/", "view"),
     Route("scan-detail", "/o/{org}/inventory/scans/{scan_pk}/", "view"),
