@@ -13,6 +13,17 @@ class OrganizationForm(forms.Form):
     name = forms.CharField(max_length=200)
 
 
+class NewOrganizationForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.CharField(
+        label="Short name",
+        max_length=64,
+        required=False,
+        help_text="Used in addresses (/o/<short name>/); letters, digits and hyphens. "
+        "Empty: made from the name.",
+    )
+
+
 class SecurityForm(forms.Form):
     require_mfa = forms.BooleanField(
         label="Require two-factor authentication for all members", required=False

@@ -55,6 +55,34 @@ def strict_config(request: HttpRequest, app: Any) -> dict[str, Any]:
     return config
 
 
+@login_not_required
+def sp_metadata(request: HttpRequest, organization_slug: str) -> HttpResponse:
+    """The organization's SP metadata (entity id, ACS and single logout addresses), replacing
+    allauth's view at the same URL, which answers 404 until an IdP is saved: an admin gives
+    this URL to the IdP first, and only then has the IdP's metadata to save. Any existing
+    organization has one; a slug no organization has is a 404."""
+    from django.http import Http404
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    from .models import Organization
+
+    organization = Organization.objects.filter(slug=organization_slug).first()
+    if organization is None:
+        raise Http404("No such organization.")
+    app = sso.saml_app(organization)
+    if app is not None and app.client_id == organization.slug:
+        config = strict_config(request, app)
+    else:  # no IdP yet: the same SP half, with a placeholder IdP that is never validated
+        placeholder = {"entity_id": "", "x509cert": "", "sso_url": ""}
+        provider_settings = {"idp": placeholder, "advanced": sso.advanced_settings()}
+        config = build_saml_config(request, provider_settings, organization.slug)
+        config["security"].update(sso.STRICT_SECURITY)
+    saml_settings = OneLogin_Saml2_Settings(settings=config, sp_validation_only=True)
+    return HttpResponse(
+        saml_settings.get_sp_metadata(), content_type="application/samlmetadata+xml"
+    )
+
+
 @method_decorator(login_not_required, name="dispatch")
 class StrictFinishACSView(FinishACSView):
     def dispatch(self, request: HttpRequest, organization_slug: str) -> HttpResponse:

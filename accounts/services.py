@@ -33,9 +33,26 @@ def _insert(create: Callable[[], T], duplicate: str) -> T:
         raise ServiceError(duplicate) from exc
 
 
+def may_create_organization(user: User) -> bool:
+    """Whether `user` may create an organization: settings.TAGSENSE_ORG_CREATION ("anyone"
+    signed in, or "superusers" only)."""
+    from django.conf import settings
+
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return settings.TAGSENSE_ORG_CREATION == "anyone" or user.is_superuser
+
+
 @transaction.atomic
 def create_organization(*, name: str, slug: str, owner: User) -> Organization:
+    """A new organization owned by `owner` (an accepted owner membership), with `org.create`
+    and `org.member_add` in its chain, all in one transaction. Callers check who may create one
+    (may_create_organization); the slug rules (reserved prefixes, uniqueness) are checked here."""
     from tagsense.tenancy.db import tenant_scope
+
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("the organization needs a name")
 
     slug = slugify(slug or name)[:64]
     if not slug:

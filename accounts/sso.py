@@ -323,16 +323,22 @@ def _app_settings(config: IdPSettings) -> dict[str, Any]:
             "last_name": [config.last_name_attribute],
         },
         "groups_attribute": config.groups_attribute,
-        "advanced": {
-            "strict": True,
-            "want_assertion_signed": True,
-            "want_message_signed": config.want_message_signed,
-            "reject_deprecated_algorithm": True,
-            "reject_idp_initiated_sso": True,
-            "want_name_id": True,
-            "want_attribute_statement": False,
-            "allow_single_label_domains": False,
-        },
+        "advanced": advanced_settings(want_message_signed=config.want_message_signed),
+    }
+
+
+def advanced_settings(*, want_message_signed: bool = False) -> dict[str, Any]:
+    """allauth's "advanced" SAML settings of every organization's IdP (what the SP metadata
+    states, before and after an IdP is saved)."""
+    return {
+        "strict": True,
+        "want_assertion_signed": True,
+        "want_message_signed": want_message_signed,
+        "reject_deprecated_algorithm": True,
+        "reject_idp_initiated_sso": True,
+        "want_name_id": True,
+        "want_attribute_statement": False,
+        "allow_single_label_domains": False,
     }
 
 

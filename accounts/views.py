@@ -80,7 +80,42 @@ class DashboardView(OrganizationViewMixin, TemplateView):
         from policies.scores import dashboard_summary
 
         context.update(dashboard_summary(m, scope["accounts"]))
+        context["onboarding"] = onboarding_steps(m)
         return context
+
+
+def onboarding_steps(membership) -> dict | None:
+    """The first steps of an organization, each done or not, with the action only for roles
+    that may take it (the others are told whom to ask); None once every step is done.
+    Counts what the member may see (restrict()), so an editor in no team is not told to
+    connect an account the organization already has: their step says to ask for a team."""
+    from inventory.models import AwsAccount, ScanRun
+    from policies.models import Framework
+
+    accounts = AwsAccount.objects.restrict(membership)
+    first_account = accounts.order_by("pk").first()
+    scanned = ScanRun.objects.restrict(membership).filter(status__in=["succeeded", "partial"])
+    steps = {
+        "account": first_account is not None,
+        "scan": scanned.exists(),
+        "framework": Framework.objects.restrict(membership).exists(),
+        "members": Membership.objects.restrict(membership).count() > 1,
+    }
+    if all(steps.values()):
+        return None
+    context = {
+        "steps": steps,
+        "done": sum(steps.values()),
+        "total": len(steps),
+        "first_account": first_account,
+        "can_manage": role_allows(membership.role, "manage"),
+        "can_scan": role_allows(membership.role, "change"),
+    }
+    if first_account is not None and not steps["scan"] and context["can_manage"]:
+        from inventory.views import connect_context
+
+        context["connect"] = connect_context(first_account, membership.organization)
+    return context
 
 
 class ActionView(OrganizationViewMixin, TemplateView):

@@ -143,23 +143,32 @@ def scan_scope_for(membership: Membership, scope):
 FIGURES = ("new", "changed", "unchanged", "deleted", "api_calls")
 
 
-def scans_as_seen_by(membership: Membership, scans):
+def scans_as_seen_by(membership: Membership, scans, scope: dict | None = None):
     """The scan runs with what this member may see of them: for a member limited to their
     teams' accounts, the totals and the scope's account list are recomputed from the units of
     visible accounts only (in memory, never saved), so a run that also covered hidden accounts
-    does not reveal their ids or how much changed in them. One query for the whole list."""
+    does not reveal their ids or how much changed in them. With a team_scope() `scope` that
+    narrows ("My teams" of an owner, admin or auditor), the same is done for the accounts it
+    keeps, so the figures agree with the dashboard's under the same choice. One query for the
+    whole list."""
     scans = list(scans)
-    if not scans or membership.user_id is None or sees_all_accounts(membership.role):
+    narrowed = scope is not None and scope["accounts"] is not None
+    limited = membership.user_id is not None and not sees_all_accounts(membership.role)
+    if not scans or not (limited or narrowed):
         return scans
     from django.db.models import Count, Q, Sum
 
     from .models import ScanUnit
 
+    units = ScanUnit.objects.restrict(membership)
+    counted = visible_accounts(membership)
+    if narrowed:
+        units = narrow(units, scope)
+        counted = scope["accounts"]
     done = Q(status__in=[ScanUnit.SUCCEEDED, ScanUnit.FAILED, ScanUnit.SKIPPED])
     rows = {
         row["scan_id"]: row
-        for row in ScanUnit.objects.restrict(membership)
-        .filter(scan_id__in=[s.pk for s in scans])
+        for row in units.filter(scan_id__in=[s.pk for s in scans])
         .values("scan_id")
         .annotate(
             units_total=Count("id"),
@@ -168,7 +177,7 @@ def scans_as_seen_by(membership: Membership, scans):
             **{name: Sum(name) for name in FIGURES},
         )
     }
-    visible = set(visible_accounts(membership).values_list("account_id", flat=True))
+    visible = set(counted.values_list("account_id", flat=True))
     for scan in scans:
         row = rows.get(scan.pk, {})
         for name in ("units_total", "units_done", "units_failed", *FIGURES):

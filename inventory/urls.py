@@ -8,6 +8,11 @@ urlpatterns = [
     path("resources/<int:pk>/graph.json", views.ResourceGraphView.as_view(), name="resource-graph"),
     path("accounts/", views.AccountListView.as_view(), name="account-list"),
     path("accounts/<int:pk>/", views.AccountDetailView.as_view(), name="account-detail"),
+    path(
+        "accounts/role-template.yaml",
+        views.RoleTemplateView.as_view(),
+        name="account-role-template",
+    ),
     path("accounts/<int:pk>/test/", views.AccountTestView.as_view(), name="account-test"),
     path("accounts/<int:pk>/teams/", views.AccountTeamsView.as_view(), name="account-teams"),
     path("accounts/<int:pk>/delete/", views.AccountDeleteView.as_view(), name="account-delete"),

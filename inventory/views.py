@@ -16,7 +16,7 @@ from accounts.roles import role_allows
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import graph, history, services
+from . import graph, history, role, services
 from .access import (
     access_account_by_id,
     access_resource_by_id,
@@ -110,6 +110,7 @@ class AccountDetailView(OrganizationViewMixin, TemplateView):
         )
         context["holding_teams"] = services.teams_holding(account)
         if context["can_manage"]:
+            context["connect"] = connect_context(account, self.organization)
             context["teams_form"] = AccountTeamsForm(
                 teams=Team.objects.restrict(self.membership, "manage"),
                 initial={"teams": [t.pk for t in context["holding_teams"]]},
@@ -128,6 +129,61 @@ class AccountDetailView(OrganizationViewMixin, TemplateView):
                 messages.success(request, "Account updated.")
                 return redirect(_org_url("account-detail", self, pk=account.pk))
         return self.render_to_response(self.get_context_data(form=form))
+
+
+def connect_context(account: AwsAccount, organization) -> dict:
+    """What an admin needs to create the account's role: its trust policy, the quick-create
+    link (when a published template is configured), the template's address and a CLI command."""
+    region = (account.regions or ["us-east-1"])[0]
+    template_url = reverse("account-role-template", kwargs={"org_slug": organization.slug})
+    parameters = [f"ParameterKey=ExternalId,ParameterValue={account.external_id}"]
+    if role.principal_arn():
+        parameters.append(f"ParameterKey=TrustedPrincipalArn,ParameterValue={role.principal_arn()}")
+    return {
+        "trust_policy": role.trust_policy(account.external_id),
+        "quick_create_url": role.quick_create_url(account.external_id, region=region),
+        "role_template_url": f"{template_url}?account={account.account_id}",
+        "principal_known": bool(role.principal_arn()),
+        "create_stack_command": (
+            f"aws cloudformation create-stack --stack-name {role.ROLE_NAME} "
+            "--template-body file://tagsense-role.yaml --capabilities CAPABILITY_NAMED_IAM "
+            f"--parameters {' '.join(parameters)}"
+        ),
+        "expected_role_arn": role.role_arn_for(account.account_id),
+    }
+
+
+class RoleTemplateView(OrganizationViewMixin, TemplateView):
+    """The CloudFormation template of the scanning role (owners and admins, who create it);
+    with `?account=<id>` of an account they see, its external id is the template's default.
+    Audited as a download (audit/exports.py)."""
+
+    required_action = "manage"
+
+    def get(self, request, *args, **kwargs):
+        from django.http import Http404
+
+        from audit.exports import download
+
+        external_id = ""
+        account_id = request.GET.get("account", "")
+        if account_id:
+            account = (
+                AwsAccount.objects.restrict(self.membership, "manage")
+                .filter(account_id=account_id)
+                .first()
+            )
+            if account is None:
+                raise Http404("No such AWS account.")
+            external_id = account.external_id
+        return download(
+            "inventory.role_template",
+            content=role.cloudformation_template(external_id=external_id),
+            content_type="application/yaml",
+            filename="tagsense-role.yaml",
+            rows=1,
+            filters=request.GET,
+        )
 
 
 class AccountTeamsView(OrganizationViewMixin, TemplateView):
@@ -351,9 +407,9 @@ class ScanListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        scope = self.team_scope()
         context["scans"] = scans_as_seen_by(
-            self.membership,
-            narrow(ScanRun.objects.restrict(self.membership), self.team_scope())[:50],
+            self.membership, narrow(ScanRun.objects.restrict(self.membership), scope)[:50], scope
         )
         context["can_scan"] = role_allows(self.membership.role, "change")
         context["types"] = scanners()

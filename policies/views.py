@@ -285,6 +285,36 @@ class FindingListView(OrganizationViewMixin, TemplateView):
         return context
 
 
+class ResourceFindingsView(OrganizationViewMixin, TemplateView):
+    """One resource's findings (rule, status, since when, exemption, the fix), every status,
+    for any member who may see the resource (404 otherwise, like a missing one). The inventory's
+    resource page loads the fragment with htmx and links to the whole page without JavaScript:
+    inventory never imports policies."""
+
+    template_name = "policies/resource_findings.html"
+    partial_template_name = "policies/partials/_resource_findings.html"
+
+    def get_context_data(self, **kwargs):
+        from inventory.access import access_resource_by_id
+
+        context = super().get_context_data(**kwargs)
+        resource = access_resource_by_id(self.membership, self.kwargs["pk"])
+        exemptions.expire(self.organization)
+        findings = list(
+            Finding.objects.restrict(self.membership)
+            .filter(resource_id=resource.pk)
+            .select_related("rule", "resource", "exemption")
+            .order_by("status", "rule__rule_id")
+        )
+        for finding in findings:
+            finding.fix = services.fix_for(finding) if finding.status == Finding.OPEN else ""
+        context["resource"] = resource
+        context["findings"] = findings
+        context["open_count"] = sum(f.status == Finding.OPEN for f in findings)
+        context["can_request"] = role_allows(self.membership.role, "change")
+        return context
+
+
 class EvaluateView(PolicyPageMixin, TemplateView):
     """A full evaluation now (owners and admins); back to the findings."""
 

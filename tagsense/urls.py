@@ -16,6 +16,11 @@ org_patterns = [
     path("assistant/", include("assistant.urls")),
     path("findings/", policy_views.FindingListView.as_view(), name="findings"),
     path(
+        "findings/resource/<int:pk>/",
+        policy_views.ResourceFindingsView.as_view(),
+        name="resource-findings",
+    ),
+    path(
         "findings/exemptions/",
         policy_views.ExemptionListView.as_view(),
         name="exemption-list",
@@ -34,6 +39,7 @@ org_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("organizations/new/", views.new_organization, name="organization-new"),
     path(
         "invitations/<int:pk>/<str:answer>/",
         views.answer_invitation,
@@ -50,6 +56,12 @@ urlpatterns = [
         name="saml_finish_acs",
     ),
     path("accounts/saml/<slug:organization_slug>/sls/", saml_views.sls, name="saml_sls"),
+    # The SP metadata, served from the organization's first day (allauth's needs a saved IdP).
+    path(
+        "accounts/saml/<slug:organization_slug>/metadata/",
+        saml_views.sp_metadata,
+        name="saml_metadata",
+    ),
     # allauth's OpenID Connect callback, with just-in-time provisioning in one transaction.
     path(
         "accounts/oidc/<str:provider_id>/login/callback/",

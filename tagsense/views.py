@@ -33,6 +33,31 @@ def home(request):
 
 
 @login_required
+def new_organization(request):
+    """Create an organization and become its owner (who may: settings.TAGSENSE_ORG_CREATION).
+    The service writes the organization, the owner membership and their audit events in one
+    transaction; the new dashboard then guides through the first steps."""
+    from accounts.forms import NewOrganizationForm
+
+    if not services.may_create_organization(request.user):
+        return render(request, "accounts/new_organization.html", {"refused": True}, status=403)
+    form = NewOrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            organization = services.create_organization(
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"],
+                owner=request.user,
+            )
+        except services.ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"{organization.name} is ready; you are its owner.")
+            return redirect("dashboard", org_slug=organization.slug)
+    return render(request, "accounts/new_organization.html", {"form": form})
+
+
+@login_required
 @require_POST
 def answer_invitation(request, pk: int, answer: str):
     """Accept or decline one of the caller's own pending invitations (404 for anyone else's)."""

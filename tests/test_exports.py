@@ -134,6 +134,10 @@ EXPORTS = {
     "findings-csv": ("/o/{slug}/findings/?format=csv&severity=medium", "policies.findings", "csv"),
     "rules-yaml": ("/o/{slug}/policies/export.yaml", "policies.rules", "yaml"),
     "aws-json": ("/o/{slug}/policies/aws/export.json", "policies.aws_tag_policy", "json"),
+    "role-template-yaml": (
+        "/o/{slug}/inventory/accounts/role-template.yaml?account=" + ACCOUNT,
+        "inventory.role_template", "yaml",
+    ),
     "api-rules-yaml": ("/api/v1/o/{slug}/policies/export/?active=1", "policies.rules", "yaml"),
     "api-aws-json": (
         "/api/v1/o/{slug}/policies/aws-tag-policies/export/",
@@ -177,6 +181,7 @@ def test_every_export_writes_one_audit_event_saying_what(org, other_org, admin, 
         "policies.findings": 3,  # one missing Owner per resource (medium, the default)
         "policies.rules": 2,
         "policies.aws_tag_policy": 2,  # owner and environment
+        "inventory.role_template": 1,  # one template
     }[kind]
     assert event.data["rows"] == expected_rows
     query = dict(p.split("=", 1) for p in url.partition("?")[2].split("&") if p)

@@ -23,6 +23,11 @@ class OrganizationSerializer(serializers.ModelSerializer):
         return role_by_org.get(obj.pk)
 
 
+class NewOrganizationSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
+
 class MemberSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email")
     name = serializers.CharField(source="user.get_full_name")

@@ -1,17 +1,26 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins
-from rest_framework.generics import ListAPIView
+from rest_framework import mixins, status
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import ListCreateAPIView
 from rest_framework.response import Response
 
+from accounts import services
 from accounts.models import Membership, Organization, Team
 from tagsense.tenancy.api import OrganizationAPIView
 from tagsense.tenancy.resolve import memberships_of
 
-from .serializers import MemberSerializer, OrganizationSerializer, TeamSerializer
+from .serializers import (
+    MemberSerializer,
+    NewOrganizationSerializer,
+    OrganizationSerializer,
+    TeamSerializer,
+)
 
 
-class MyOrganizationsView(ListAPIView):
-    """The organizations the caller belongs to, with their role in each."""
+class MyOrganizationsView(ListCreateAPIView):
+    """GET: the organizations the caller belongs to, with their role in each. POST: create one
+    and become its owner (a signed-in user, as settings.TAGSENSE_ORG_CREATION allows; never an
+    API token, which acts inside the one organization it belongs to)."""
 
     serializer_class = OrganizationSerializer
     pagination_class = None
@@ -28,6 +37,23 @@ class MyOrganizationsView(ListAPIView):
             context={"role_by_org": {m.organization_id: m.role for m in memberships}},
         )
         return Response(serializer.data)
+
+    @extend_schema(request=NewOrganizationSerializer, responses={201: OrganizationSerializer})
+    def create(self, request, *args, **kwargs):
+        if getattr(request.auth, "is_api_token", False):
+            raise PermissionDenied("an API token cannot create an organization; sign in instead")
+        if not services.may_create_organization(request.user):
+            raise PermissionDenied("only superusers create organizations on this deployment")
+        form = NewOrganizationSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            organization = services.create_organization(owner=request.user, **form.validated_data)
+        except services.ServiceError as exc:
+            raise ValidationError({"slug": [str(exc)]}) from exc
+        serializer = OrganizationSerializer(
+            organization, context={"role_by_org": {organization.pk: "owner"}}
+        )
+        return Response(serializer.data, status=status.HTTP_201_CREATED)
 
 
 class OrganizationDetailView(OrganizationAPIView):

@@ -7,6 +7,7 @@ PostgreSQL and Redis, production.py refuses to start without its secrets.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
@@ -323,6 +324,23 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # TagSense
 TAGSENSE_DEMO_ORG_SLUG = "demo"
+# Who may create an organization from the portal ("New organization", POST /api/v1/organizations/):
+# "anyone" signed in (the default: on a self-hosted first run the first user creates their
+# organization without a trip to the Django admin, and a user who creates one owns only that
+# one, seeing nothing of the others), or "superusers" (a shared deployment whose operator hands
+# out organizations). Anything else refuses to start.
+TAGSENSE_ORG_CREATION = env.str("TAGSENSE_ORG_CREATION", default="anyone")
+if TAGSENSE_ORG_CREATION not in ("anyone", "superusers"):
+    raise ImproperlyConfigured(
+        f"TAGSENSE_ORG_CREATION must be 'anyone' or 'superusers', not {TAGSENSE_ORG_CREATION!r}"
+    )
+# The IAM principal TagSense's own AWS credentials belong to (its instance or pod role), named in
+# each account's trust policy and the role template (inventory/role.py); empty: a placeholder.
+TAGSENSE_AWS_PRINCIPAL_ARN = env.str("TAGSENSE_AWS_PRINCIPAL_ARN", default="")
+# Where the operator published the role's CloudFormation template (the portal serves it; the AWS
+# console's quick-create link reads templates from S3 only). Empty: no quick-create link; the
+# pages offer the template as a download and an `aws cloudformation create-stack` command.
+TAGSENSE_ROLE_TEMPLATE_URL = env.str("TAGSENSE_ROLE_TEMPLATE_URL", default="")
 TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT = env.int("TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", default=4)
 # Seconds one CI check (POST .../policies/ci-check/) may spend matching rules against a plan;
 # past them it answers 422 instead of holding a worker (policies.matching.time_limit).

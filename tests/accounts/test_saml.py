@@ -1069,3 +1069,40 @@ def test_the_connections_page_names_only_my_organizations_idps(
     page = client.get("/accounts/3rdparty/", secure=True).content.decode()
     assert f"/accounts/saml/{saml_org.slug}/login/" in page
     assert other_org.slug not in page and other_org.name not in page
+
+
+def test_the_sp_metadata_url_the_sso_page_shows_answers_before_any_idp_is_saved(org, admin, idp):
+    """An admin gives the IdP this URL first, and only then has the IdP's metadata to save."""
+    from lxml import etree
+
+    page = Client(HTTP_HOST=HOST)
+    page.force_login(admin)
+    settings_page = page.get(f"/o/{org.slug}/settings/sso/", secure=True).content.decode()
+    url = f"https://{HOST}/accounts/saml/{org.slug}/metadata/"
+    assert url in settings_page
+
+    before = browser().get(url, secure=True)
+    assert before.status_code == 200
+    assert before["Content-Type"].startswith("application/samlmetadata+xml")
+    ns = {"md": "urn:oasis:names:tc:SAML:2.0:metadata"}
+    root = etree.fromstring(before.content)
+    assert root.get("entityID") == url
+    acs = root.find(".//md:AssertionConsumerService", ns)
+    assert acs.get("Location") == f"https://{HOST}/accounts/saml/{org.slug}/acs/"
+    sp = root.find("md:SPSSODescriptor", ns)
+    assert sp.get("WantAssertionsSigned") == "true"
+
+    configure(org, idp)  # saving the IdP changes nothing the IdP was told
+    after = browser().get(url, secure=True)
+    assert after.status_code == 200
+
+    def told(response):  # validUntil moves with the clock
+        document = etree.fromstring(response.content)
+        document.attrib.pop("validUntil", None)
+        return etree.tostring(document)
+
+    assert told(after) == told(before)
+
+
+def test_no_sp_metadata_for_an_organization_that_does_not_exist(org):
+    assert browser().get("/accounts/saml/nowhere/metadata/", secure=True).status_code == 404

@@ -335,3 +335,42 @@ def test_a_run_over_visible_and_hidden_accounts_shows_only_the_visible_part(org,
     assert {(s["id"], s["new"]) for s in listed} == {(scan.pk, 3)}
     page = client.get(f"/o/{org.slug}/inventory/scans/{scan.pk}/").content.decode()
     assert B not in page
+
+
+def test_my_teams_means_the_same_on_the_scans_page_as_on_the_dashboard(org, owner, estate):
+    """An owner in team A, on "My teams": the scans page counts what the run did in team A's
+    account, as the dashboard counts team A's resources; "All accounts" counts everything."""
+    TeamMembershipFactory(organization=org, team=estate["team_a"], user=owner)
+    with tenant_scope(org):
+        scan = ScanRun.objects.create(
+            organization=org,
+            started_by="admin",
+            status="succeeded",
+            scope={"accounts": [A, B], "regions": [], "types": []},
+            units_total=2,
+            units_done=2,
+            new=7,
+            changed=5,
+        )
+        for account, new, changed in ((estate["account_a"], 3, 1), (estate["account_b"], 4, 4)):
+            scan.units.create(
+                organization=org,
+                account=account,
+                region="eu-west-1",
+                resource_type="ec2:instance",
+                status="succeeded",
+                new=new,
+                changed=changed,
+            )
+    client = client_for(owner)
+    dashboard = client.get(f"/o/{org.slug}/").context
+    assert dashboard["team_scope"]["scope"] == "mine" and dashboard["account_count"] == 1
+    scans = {s.pk: s for s in client.get(f"/o/{org.slug}/inventory/scans/").context["scans"]}
+    assert (scans[scan.pk].units_total, scans[scan.pk].new, scans[scan.pk].changed) == (1, 3, 1)
+    assert scans[scan.pk].scope["accounts"] == [A]
+    assert estate["scan_b"].pk not in scans  # a run over team B's account only: not "mine"
+
+    client.get(f"/o/{org.slug}/?teams=all")
+    scans = {s.pk: s for s in client.get(f"/o/{org.slug}/inventory/scans/").context["scans"]}
+    assert (scans[scan.pk].units_total, scans[scan.pk].new, scans[scan.pk].changed) == (2, 7, 5)
+    assert estate["scan_b"].pk in scans
