@@ -181,7 +181,7 @@ def prepare(membership: Membership, pending_id: int) -> Prepared:
     system prompt, the conversation so far, the providers. Runs in the caller's tenant scope
     (the stream view's own transaction, before the stream starts)."""
     from . import tools
-    from .grounding import cached_context
+    from .grounding import cached_context, focus
     from .modes import system_prompt
 
     started = time.monotonic()
@@ -200,6 +200,9 @@ def prepare(membership: Membership, pending_id: int) -> Prepared:
     settings = services.settings_for(organization)
     backends, notices, budget_left = services.backends_for(membership, settings)
     history = _history(organization, pending)
+    # A question naming a framework (SOC 2, PCI DSS...) is grounded on that framework alone.
+    question = next((m.content for m in reversed(history) if m.role == "user"), "")
+    grounding = focus(grounding, question, budget_tokens=CONTEXT_TOKENS)
     request = Request(
         system=redact(system_prompt(pending.mode, grounding, organization)),
         messages=history,

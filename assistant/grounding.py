@@ -56,6 +56,60 @@ def build_context(membership: Membership, *, budget_tokens: int = 3000) -> Groun
     return Grounding(facts=facts, text=render_text(facts, budget_tokens), snapshot=digest(facts))
 
 
+def _compact(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _version_free(slug: str) -> str:
+    """ "pci-dss-4.0" -> "pci-dss", "iso-27001-2022" -> "iso-27001"; "soc-2" stays."""
+    parts = slug.split("-")
+    last = parts[-1].replace(".", "")
+    if last.isdigit() and (len(parts) > 2 or "." in parts[-1]):
+        parts.pop()
+    return "-".join(parts)
+
+
+def framework_names(framework: dict[str, Any]) -> set[str]:
+    """The spellings (compacted: lower case, letters and digits only) a question may use for
+    a framework: its name, its name's words up to the first with a digit ("SOC 2 Trust
+    Services Criteria" -> "soc2"), its slug with and without a version ("pci-dss-4.0" ->
+    "pcidss"), and the number of a standard named with one ("ISO/IEC 27001" -> "iso27001")."""
+    name, slug = framework.get("name", ""), framework.get("slug", "")
+    names = {_compact(name), _compact(slug), _compact(_version_free(slug))}
+    words = name.replace("/", " ").split()
+    for i, word in enumerate(words):
+        if any(c.isdigit() for c in word):
+            names.add(_compact(" ".join(words[: i + 1])))
+            names.add(_compact(f"{words[0]} {word}"))
+            break
+    return {n for n in names if len(n) >= 4}  # "soc2", "hipaa", "pcidss"; never "iso" alone
+
+
+def named_frameworks(question: str, frameworks: list[dict[str, Any]]) -> list[str]:
+    """The slugs of the frameworks a question names, in the frameworks' order."""
+    text = _compact(question)
+    if not text:
+        return []
+    return [f["slug"] for f in frameworks if any(n in text for n in framework_names(f))]
+
+
+def focus(grounding: Grounding, question: str, *, budget_tokens: int) -> Grounding:
+    """The grounding narrowed to the frameworks the question names (the others left out of the
+    facts and of the prompt's text); unchanged when it names none. `facts["focus"]` lists the
+    frameworks kept, for the answer to say so."""
+    frameworks = grounding.facts.get("compliance", {}).get("frameworks", [])
+    named = named_frameworks(question, frameworks)
+    if not named:
+        return grounding
+    facts = dict(grounding.facts)
+    facts["compliance"] = {
+        **facts["compliance"],
+        "frameworks": [f for f in frameworks if f["slug"] in named],
+    }
+    facts["focus"] = [f["name"] for f in facts["compliance"]["frameworks"]]
+    return Grounding(facts=facts, text=render_text(facts, budget_tokens), snapshot=digest(facts))
+
+
 GROUNDING_SECONDS = 300
 
 

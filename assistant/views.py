@@ -25,6 +25,7 @@ from django.views.generic import TemplateView
 
 import audit
 from tagsense.tenancy.context import Actor
+from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import chat, services
@@ -117,12 +118,27 @@ class StreamView(AssistantMixin, TemplateView):
         except ChatMessage.DoesNotExist:
             raise Http404("No such answer") from None
         stop_key = _stop_key(prepared.pending.pk)
+        actor = Actor.for_user(request.user)
         events = chat.answer(
-            self.membership, prepared, Actor.for_user(request.user),
-            lambda: cache.get(stop_key) is not None,
+            self.membership, prepared, actor, lambda: cache.get(stop_key) is not None,
         )  # fmt: skip
+        membership, conversation = self.membership, prepared.pending.conversation
+
+        def conversation_list() -> str:
+            """The member's conversations, this one now on top: swapped into the page's list
+            (out of band) when the answer is done. The stream runs after the request's
+            transaction, so in a tenant scope of its own."""
+            with tenant_scope(membership.organization, membership=membership, actor=actor):
+                return _fragment(
+                    "conversation_list",
+                    conversations=list(self.conversations()[:30]),
+                    conversation=conversation,
+                    organization=membership.organization,
+                    oob=True,
+                )
+
         response = StreamingHttpResponse(
-            _stream(events), content_type="text/event-stream; charset=utf-8"
+            _stream(events, conversation_list), content_type="text/event-stream; charset=utf-8"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
@@ -133,7 +149,7 @@ def _fragment(name: str, **context: Any) -> str:
     return render_to_string(f"assistant/partials/_{name}.html", context)
 
 
-def _stream(events):
+def _stream(events, conversation_list=lambda: ""):
     notices: list[str] = []
     answering = None
     rendering = StreamingRenderer()
@@ -154,7 +170,8 @@ def _stream(events):
                 yield _sse("tool", _fragment("tool", tool=event))
             elif isinstance(event, chat.Finished):
                 yield _sse("answer", str(render_markdown(event.message.content)))
-                yield _sse("done", _fragment("done", message=event.message, notices=notices))
+                done = _fragment("done", message=event.message, notices=notices)
+                yield _sse("done", done + conversation_list())
     finally:
         events.close()  # a closed connection: the upstream request ends here
 

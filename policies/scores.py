@@ -389,13 +389,18 @@ def failing_findings(membership: Membership, control: Control):
     """The open findings behind a failing control, among the accounts the member may see."""
     from .models import Finding
 
+    findings = Finding.objects.restrict(membership).open()
     return (
-        Finding.objects.restrict(membership)
-        .open()
-        .filter(rule__rule_id__in=control.rule_ids, rule__active=True)
+        control_findings(findings, control)
         .select_related("rule", "resource", "account")
         .order_by("resource__arn", "rule__rule_id")
     )
+
+
+def control_findings(findings, control: Control):
+    """The findings (of any status) of the active rules that evidence `control`: the one
+    definition the framework page, the findings filter (policies.services) and the API share."""
+    return findings.filter(rule__rule_id__in=control.rule_ids, rule__active=True)
 
 
 # Snapshots ------------------------------------------------------------------------------------

@@ -253,7 +253,9 @@ def fix_for(finding) -> str:
 def filter_findings(queryset, params) -> Any:
     """The findings filters shared by the page, its CSV and the API: rule (id), severity,
     status, account (12-digit id), type, team (slug of a team holding the account), key (the
-    rule's key or the key found)."""
+    rule's key or the key found), framework + control (the slug of one of the organization's
+    frameworks and a control id of it: the findings of the active rules evidencing it, as its
+    page counts them; a framework or control it does not hold matches nothing)."""
     from django.db.models import Q
 
     if params.get("rule"):
@@ -270,7 +272,27 @@ def filter_findings(queryset, params) -> Any:
         queryset = _with_team(queryset, params["team"])
     if params.get("key"):
         queryset = queryset.filter(Q(found_key=params["key"]) | Q(rule__spec__key=params["key"]))
+    if params.get("framework") or params.get("control"):
+        queryset = _of_control(queryset, params.get("framework") or "", params.get("control") or "")
     return queryset
+
+
+def _of_control(queryset, framework: str, control_id: str):
+    """The findings of one control, looked up in the organization of the findings themselves
+    (an unknown framework or control, or only one of the two, matches nothing)."""
+    from .models import Control
+    from .scores import control_findings
+
+    control = (
+        Control.objects.filter(
+            organization__in=queryset.order_by().values("organization"),
+            framework__slug=framework,
+            control_id=control_id,
+        ).first()
+        if framework and control_id
+        else None
+    )
+    return queryset.none() if control is None else control_findings(queryset, control)
 
 
 def _with_team(queryset, slug: str):

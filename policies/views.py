@@ -4,6 +4,7 @@ versions. Everyone with `view` reads; owners and admins (`manage`) write."""
 from __future__ import annotations
 
 from datetime import UTC
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import Count
@@ -217,7 +218,17 @@ class FindingListView(OrganizationViewMixin, TemplateView):
     fixes, CSV (`?format=csv`). Owners and admins can run a full evaluation."""
 
     template_name = "policies/finding_list.html"
-    FILTERS = ("rule", "severity", "status", "account", "type", "team", "key")
+    FILTERS = (
+        "rule",
+        "severity",
+        "status",
+        "account",
+        "type",
+        "team",
+        "key",
+        "framework",
+        "control",
+    )
 
     def findings(self):
         exemptions.expire(self.organization)  # expired exemptions reopen before anyone reads
@@ -668,6 +679,9 @@ class FrameworkDetailView(PolicyPageMixin, TemplateView):
     among the accounts the member may see."""
 
     template_name = "policies/framework_detail.html"
+    # The first failing findings of each control; the rest are one link away, in the findings
+    # list filtered to the control (a control can fail thousands of resources).
+    FINDINGS_SHOWN = 20
 
     def framework(self):
         from .models import Framework
@@ -688,11 +702,18 @@ class FrameworkDetailView(PolicyPageMixin, TemplateView):
         for row in info["controls"]:
             control = row["control"]
             row["rules"] = [(r, card.rules_by_id.get(r)) for r in control.rule_ids]
-            row["findings"] = (
-                list(scores.failing_findings(self.membership, control)[:200])
-                if row["status"] == "fail"
-                else []
-            )
+            row["findings"], row["findings_total"] = [], 0
+            if row["status"] == "fail":
+                failing = scores.failing_findings(self.membership, control)
+                row["findings"] = list(failing[: self.FINDINGS_SHOWN])
+                row["findings_total"] = (
+                    len(row["findings"])
+                    if len(row["findings"]) < self.FINDINGS_SHOWN
+                    else failing.count()
+                )
+                row["findings_query"] = urlencode(
+                    {"framework": framework.slug, "control": control.control_id, "status": "open"}
+                )
         context["info"] = info
         context["framework"] = framework
         context["cost_period"] = card.period

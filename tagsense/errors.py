@@ -1,6 +1,7 @@
 """Error pages: problem+json under /api/, HTML elsewhere."""
 
 from django.core.exceptions import BadRequest, RequestDataTooBig
+from django.shortcuts import render
 from django.views.defaults import bad_request as html_bad_request
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as html_server_error
@@ -18,6 +19,19 @@ def bad_request(request, exception=None):
         return problem_json_response(413, "The request body is larger than this server accepts.")
     detail = str(exception) if type(exception) is BadRequest else "The request is malformed."
     return problem_json_response(400, detail)
+
+
+def permission_denied(request, exception=None):
+    """A role check refused the request: the portal's page (templates/403.html), with the menu
+    of the organization the member was admitted to (tagsense.tenancy.views sets it), so the
+    way on is one click. The refusal's own message is not shown: it may come from any library."""
+    if request.path.startswith("/api/"):
+        return problem_json_response(403, "You do not have permission to perform this action.")
+    membership = getattr(request, "denied_membership", None)
+    context = {}
+    if membership is not None:
+        context = {"organization": membership.organization, "membership": membership}
+    return render(request, "403.html", context, status=403)
 
 
 def not_found(request, exception=None):

@@ -46,6 +46,7 @@ urlpatterns = [
         name="invitation-answer",
     ),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     # Before allauth's URLs: our strict end of the SAML sign-in, our audited single logout and
@@ -78,5 +79,6 @@ urlpatterns = [
 ]
 
 handler400 = errors.bad_request
+handler403 = errors.permission_denied
 handler404 = errors.not_found
 handler500 = errors.server_error

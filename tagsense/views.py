@@ -17,6 +17,13 @@ from tagsense.tenancy.db import tenant_scope, tenant_settings_problem
 from tagsense.tenancy.resolve import invitations_of, memberships_of
 
 
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links: the SVG icon, not a 404 a page."""
+    from django.templatetags.static import static
+
+    return redirect(static("favicon.svg"), permanent=True)
+
+
 @login_required
 def home(request):
     """Straight to the organization last used, unless invitations wait for an answer."""

@@ -88,6 +88,16 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
     assert "Demo Corp" in response.text
     assert "auth.login" in response.text  # the recent-activity panel shows this very login
 
+    # DEBUG is off as in production: a missing page is the portal's 404, not Django's
+    # technical page listing every URL pattern; static files and the icon still answer.
+    missing = session.get(f"{base}/o/demo/no-such-page/", timeout=10)
+    assert missing.status_code == 404 and "Page not found" in missing.text
+    assert "URLconf" not in missing.text and '<header class="topbar">' in missing.text
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', response.text):
+        assert session.get(base + asset, timeout=10).status_code == 200, asset
+    assert session.get(f"{base}/favicon.ico", timeout=10).status_code == 200
+    assert not (REPO / "control").exists()  # the broker's tables are under var/
+
     inventory = session.get(f"{base}/o/demo/inventory/", timeout=30).text
     total = int(re.search(r"(\d+) resources? ·", inventory).group(1))
     assert total >= 150, inventory[:2000]

@@ -235,7 +235,7 @@ def _header(title: str, facts: dict[str, Any]) -> list[str]:
         if scope
         else "_Nothing here has been changed._",
         "",
-    ]
+    ] + ([f"Focused on {', '.join(facts['focus'])}, as asked.", ""] if facts.get("focus") else [])
 
 
 def strategist(facts: dict[str, Any]) -> str:

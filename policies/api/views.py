@@ -231,6 +231,8 @@ FINDING_FILTERS = [
         ("type", "resource type"),
         ("team", "slug of a team holding the account"),
         ("key", "the rule's tag key or the key found"),
+        ("framework", "framework slug; with control, the findings of that control's rules"),
+        ("control", "control id within the framework named by framework"),
     )
 ]
 

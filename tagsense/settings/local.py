@@ -7,7 +7,9 @@ single team's evaluation, not for a multi-tenant production deployment.
 from .base import *  # noqa: F403
 from .base import VAR_DIR, env
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Off, as in production: a 404 is the portal's page, not Django's technical page listing every
+# URL pattern (DJANGO_DEBUG=true turns it on while developing).
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="embedded-default-not-for-production")
 
 # Kombu's filesystem transport: web, worker and beat exchange messages through a folder.
@@ -21,8 +23,17 @@ if CELERY_BROKER_URL == "filesystem://":
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "processed_folder": str(_BROKER_DIR / "processed"),
         "store_processed": False,
+        # The fanout exchanges' table (celery.pidbox.exchange, ...): kombu's default is
+        # "control" relative to the working directory, the repository root under `make run`.
+        "control_folder": str(_BROKER_DIR / "control"),
     }
 
-# Serve static files straight from the repo's folders (no collectstatic needed for the demo).
+# Static files straight from the repo's folders through whitenoise, DEBUG or not: no
+# collectstatic, so `make run` starts at once. Plain (unhashed) names: the manifest storage of
+# production would need collectstatic's manifest.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

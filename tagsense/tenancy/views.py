@@ -34,6 +34,21 @@ def wants_fragment(request: HttpRequest) -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
+def may_open(membership: Any, path: str) -> bool:
+    """Whether the member's role passes the role check of the organization page at `path` (a
+    GET): the `required_action` of the view it resolves to. What the links a member is shown
+    are checked against, so that no menu leads to a 403. A view deciding its action per request
+    (get_required_action) is judged by its class attribute; link those pages with care."""
+    from django.urls import Resolver404, resolve
+
+    try:
+        view_class = getattr(resolve(path).func, "view_class", None)
+    except Resolver404:
+        return False
+    action = getattr(view_class, "required_action", None)
+    return action is not None and role_allows(membership.role, action)
+
+
 class OrganizationViewMixin:
     """Base of every organization page (`/o/<org_slug>/...`).
 
@@ -60,6 +75,7 @@ class OrganizationViewMixin:
             # Audited once the refused request's transaction is rolled back.
             membership = getattr(self, "_admitted", None)
             if membership is not None:
+                request.denied_membership = membership  # the 403 page shows its menu
                 record_denial(
                     membership,
                     Actor.for_user(request.user),

@@ -555,3 +555,25 @@ def test_answers_that_will_never_finish_are_closed_and_audited(org, admin, estat
     assert event.actor_kind == "system"
     task = PeriodicTask.objects.get(name="Close abandoned assistant answers")
     assert task.task == "assistant.close_abandoned_answers" and task.enabled
+
+
+def test_the_conversation_list_shows_the_new_conversation_once_its_answer_is_done(
+    org, admin, estate
+):
+    client = client_for(admin)
+    page = client.get(f"/o/{org.slug}/assistant/").content.decode()
+    assert 'id="assistant-conversations"' in page and "None yet." in page
+    fragment, events = ask(client, org, "Where do we stand?")
+    _, done = final(events)
+    # swapped out of band into the page's list: the page's own element, replaced whole
+    listed = re.search(r'<ul id="assistant-conversations" hx-swap-oob="true">(.*?)</ul>', done,
+                       re.S)  # fmt: skip
+    assert listed, done
+    conversation = re.search(r'id="assistant-conversation" value="(\d+)"', fragment).group(1)
+    assert f"?c={conversation}" in listed.group(1) and 'aria-current="page"' in listed.group(1)
+    assert "Where do we stand?" in listed.group(1)
+    # a second conversation goes on top; the list holds only the member's own
+    _, events = ask(client_for(admin), org, "And the costs?")
+    items = re.findall(r"<li>(.*?)</li>", final(events)[1], re.S)
+    assert "And the costs?" in items[0] and "Where do we stand?" in items[1]
+    assert len(items) == 2

@@ -188,3 +188,77 @@ def test_the_question_is_read_for_type_environment_and_key():
         "limit": 50,
     }
     assert missing_tag_question("what is our compliance score?") is None
+
+
+BUILTIN = [
+    ("soc2", "SOC 2 Trust Services Criteria", ["SOC 2", "soc2", "SOC-2"]),
+    ("pci-dss-4.0", "PCI DSS", ["PCI DSS", "PCI-DSS v4", "pci dss"]),
+    ("hipaa", "HIPAA Security Rule", ["HIPAA", "hipaa"]),
+    ("iso-27001-2022", "ISO/IEC 27001", ["ISO 27001", "ISO/IEC 27001:2022", "iso27001"]),
+    ("internal-baseline", "Internal baseline", ["the internal baseline"]),
+]
+
+
+@pytest.mark.parametrize("slug, name, spellings", BUILTIN, ids=[b[0] for b in BUILTIN])
+def test_a_question_naming_one_framework_is_focused_on_it_alone(slug, name, spellings):
+    from assistant.grounding import named_frameworks
+
+    frameworks = [{"slug": s, "name": n} for s, n, _ in BUILTIN]
+    for spelling in spellings:
+        assert named_frameworks(f"Where do we stand on {spelling} today?", frameworks) == [slug]
+    assert named_frameworks("Where do we stand?", frameworks) == []
+    assert named_frameworks("Is our ISO process fine? And the SOC?", frameworks) == []
+
+
+def test_the_policy_library_frameworks_are_each_recognised_by_name():
+    from assistant.grounding import named_frameworks
+    from policies.services import builtin_library
+
+    library = builtin_library()
+    frameworks = [{"slug": key, "name": fw.name} for key, fw in library.items()]
+    assert len(frameworks) >= 4
+    for framework in frameworks:
+        asked = f"How compliant are we with {framework['name']}?"
+        assert named_frameworks(asked, frameworks) == [framework["slug"]]
+
+
+def test_the_auditor_asked_about_soc2_answers_about_soc2_only(org, admin):
+    from assistant.grounding import build_context, focus
+    from policies import services
+    from tagsense.tenancy.context import Actor
+    from tests.policies.test_rules import make_resources
+
+    make_resources(org, tags_list=[{"Environment": "qa"}, {}])
+    membership = membership_of(org, admin)
+    with tenant_scope(org, membership=membership, actor=Actor.system("test")):
+        for key in sorted(services.builtin_library()):
+            services.enable_framework(org, key)
+        grounding = build_context(membership)
+        question = "How do we stand on SOC 2?"
+        focused = focus(grounding, question, budget_tokens=3000)
+    assert "PCI DSS" in grounding.text and "PCI DSS" not in focused.text
+    request = Request(
+        system="", messages=(Message("user", question),), facts=focused.facts, mode="auditor"
+    )
+    text = "".join(e.text for e in OfflineAnalyst().stream(request) if isinstance(e, TextDelta))
+    assert "SOC 2 Trust Services Criteria" in text and "Focused on SOC 2" in text
+    for other in ("PCI DSS", "HIPAA", "ISO/IEC 27001"):
+        assert other not in text
+
+
+def test_a_conversation_about_pci_dss_is_grounded_on_pci_dss_alone(org, admin):
+    """Through assistant.chat as the stream view runs it: the prompt and the facts."""
+    from assistant import chat
+    from policies import services
+    from tagsense.tenancy.context import Actor
+
+    membership = membership_of(org, admin)
+    with tenant_scope(org, membership=membership, actor=Actor.system("test")):
+        for key in sorted(services.builtin_library()):
+            services.enable_framework(org, key)
+        _, pending = chat.ask(membership, "Which PCI DSS controls fail?", mode="auditor")
+        prepared = chat.prepare(membership, pending.pk)
+    names = [f["name"] for f in prepared.request.facts["compliance"]["frameworks"]]
+    assert names == ["PCI DSS"]
+    assert "PCI DSS" in prepared.request.system
+    assert "SOC 2" not in prepared.request.system and "HIPAA" not in prepared.request.system
