@@ -30,7 +30,8 @@ from urllib.parse import urlencode
 
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
-from django.db.models.fields.json import KeyTextTransform
+
+from tagsense.jsonq import JsonKeyIs
 
 from . import untrusted
 from .backends.base import ToolCall, ToolSpec
@@ -310,11 +311,7 @@ def with_tag(queryset, key: str, value: str | None = None, *, any_case: bool, pr
     from policies.spec import fold
 
     if not any_case:
-        if value is None:
-            condition = Q(tags__has_key=key)
-        else:
-            queryset = queryset.alias(_tag_value=KeyTextTransform(key, "tags"))
-            condition = Q(_tag_value=value)
+        condition = JsonKeyIs("tags", key, value)
         return queryset.filter(condition) if present else queryset.exclude(condition)
     if not pyengine.in_use():
         sql = (

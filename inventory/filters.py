@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
 
 SORTS = {
     "name": ("name", "arn"),
@@ -60,15 +59,12 @@ def filter_resources(queryset: QuerySet, data: dict) -> QuerySet:
     if data.get("type"):
         queryset = queryset.filter(resource_type=data["type"].strip())
     if data.get("has_key"):
-        queryset = queryset.filter(tags__has_key=data["has_key"].strip())
+        queryset = queryset.tagged(data["has_key"].strip())
     if data.get("missing_key"):
-        queryset = queryset.exclude(tags__has_key=data["missing_key"].strip())
+        queryset = queryset.lacking_tag(data["missing_key"].strip())
     if data.get("tag"):
         key, _, value = data["tag"].partition("=")
-        # KeyTextTransform works on SQLite too (JSON containment does not).
-        queryset = queryset.alias(_tag_value=KeyTextTransform(key.strip(), "tags")).filter(
-            _tag_value=value.strip()
-        )
+        queryset = queryset.tagged(key.strip(), value.strip())
     if data.get("untagged"):
         queryset = queryset.filter(tags={})
     return queryset.order_by(*SORTS.get(data.get("sort") or "type", SORTS["type"]))

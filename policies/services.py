@@ -6,7 +6,6 @@ Callers run inside the organization's tenant scope and have checked the actor's 
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -296,13 +295,10 @@ def _of_control(queryset, framework: str, control_id: str):
 
 
 def _with_team(queryset, slug: str):
-    """Findings whose owner teams hold `slug`: jsonb containment on PostgreSQL; elsewhere (the
-    embedded SQLite, which has no JSON containment) the quoted slug within the JSON text."""
-    from django.db import connection
+    """Findings whose owner teams hold `slug` exactly, on PostgreSQL and SQLite alike."""
+    from tagsense.jsonq import JsonArrayHas
 
-    if connection.vendor == "postgresql":
-        return queryset.filter(owner_teams__contains=[slug])
-    return queryset.filter(owner_teams__icontains=json.dumps(slug))
+    return queryset.filter(JsonArrayHas("owner_teams", slug))
 
 
 def counts_per_rule(findings) -> list[dict]:

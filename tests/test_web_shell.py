@@ -31,7 +31,11 @@ def test_readyz_checks_database_and_broker():
 def test_readyz_says_which_dependency_is_down(monkeypatch):
     from tagsense.celery import app
 
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration: set both,
+    # as a deployment that sets the variable does (the configuration first, so that undoing it
+    # restores the configured URL, not the environment's).
     monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     response = Client().get("/readyz")
     assert response.status_code == 503
     assert "broker unreachable" in response.json()["detail"]

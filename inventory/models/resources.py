@@ -6,6 +6,7 @@ from django.db import models
 from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest
 
+from tagsense.jsonq import JsonKeyIs
 from tagsense.tenancy.models import TenantModel
 
 from .scoping import AccountScopedQuerySet
@@ -62,6 +63,14 @@ class ResourceQuerySet(AccountScopedQuerySet):
 
     def untagged(self):
         return self.filter(tags={})
+
+    def tagged(self, key: str, value: str | None = None):
+        """Resources carrying the tag `key` (with `value`, when given), compared exactly, for
+        any key text, the same on PostgreSQL and SQLite (tagsense.jsonq)."""
+        return self.filter(JsonKeyIs("tags", key, value))
+
+    def lacking_tag(self, key: str):
+        return self.exclude(JsonKeyIs("tags", key))
 
     def in_region(self, region: str):
         return self.filter(region=region)

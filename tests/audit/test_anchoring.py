@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from django.apps import apps as django_apps
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -97,7 +98,7 @@ def test_an_event_inserted_by_the_app_role_with_a_correct_unkeyed_hash_is_named(
     forged.hash = hashlib.sha256(forged.canonical()).hexdigest()
     with tenant_scope(org), connection.cursor() as cursor:
         cursor.execute("SELECT current_user")
-        assert cursor.fetchone() == ("tagsense_app",)
+        assert cursor.fetchone() == (django_settings.DATABASE_APP_ROLE,)
         cursor.execute(
             "INSERT INTO audit_auditevent (organization_id, seq, created_at, actor_kind, "
             "actor_id, actor_label, action, target_type, target_id, target_repr, data, "

@@ -13,7 +13,9 @@ from django.db import connection
 from accounts.models import Team
 from tagsense.tenancy.db import all_tenants, tenant_scope
 
-LOGIN = "tagsense_web_test"
+# A login of the configured app role (DATABASE_APP_ROLE): roles are cluster-wide, and a login
+# made for another app role (another run's settings) would not be bound by this one.
+LOGIN = f"{settings.DATABASE_APP_ROLE}_web_test"
 
 PROBE = """
 from django.db import connection
@@ -36,9 +38,26 @@ for sql in ("RESET ROLE", "SET ROLE postgres", "ALTER TABLE audit_auditevent DIS
 """
 
 
+def _server() -> dict:
+    """Where the test database is and who owns it, as the settings say (DATABASE_URL)."""
+    config = connection.settings_dict
+    return {"host": config["HOST"] or "127.0.0.1", "port": config["PORT"] or "5432",
+            "user": config["USER"], "password": config["PASSWORD"]}  # fmt: skip
+
+
+def _url(user: str, password: str, name: str) -> str:
+    server = _server()
+    secret = f":{password}" if password else ""
+    return f"postgres://{user}{secret}@{server['host']}:{server['port']}/{name}"
+
+
 def _create_login():
     name = connection.settings_dict["NAME"]
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=name, autocommit=True) as admin:
+    server = _server()
+    with psycopg.connect(
+        host=server["host"], port=server["port"], user=server["user"],
+        password=server["password"] or None, dbname=name, autocommit=True,
+    ) as admin:  # fmt: skip
         admin.execute(
             f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{LOGIN}') "
             f"THEN CREATE ROLE {LOGIN} LOGIN IN ROLE {settings.DATABASE_APP_ROLE}; END IF; END $$"
@@ -56,8 +75,8 @@ def _manage(name, *args, **extra_env):
         **os.environ,
         **extra_env,
         "DJANGO_SETTINGS_MODULE": "tagsense.settings.test",
-        "DATABASE_URL": f"postgres://{LOGIN}@127.0.0.1:5432/{name}",
-        "DATABASE_OWNER_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
+        "DATABASE_URL": _url(LOGIN, "", name),
+        "DATABASE_OWNER_URL": _url(_server()["user"], _server()["password"], name),
     }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
