@@ -546,9 +546,14 @@ def session_refusal_message(membership: Membership, session: Any) -> str:
 
 
 def record_session_refused(membership: Membership, path: str) -> None:
-    """Audit a page or API call refused by sso_session_missing, in the organization's chain."""
+    """Audit a page or API call refused by sso_session_missing, in the organization's chain:
+    at most once a minute per member and client source (refusal_audit_allowed)."""
     from tagsense.tenancy.context import Actor
 
+    if not refusal_audit_allowed(
+        "sso.session_refused", membership.organization, membership.user_id
+    ):
+        return
     with transaction.atomic():
         audit.record(
             "sso.session_refused",
@@ -722,10 +727,33 @@ def provision_sso_login(
     return membership
 
 
+# Refusals anyone can provoke (a garbage logout request, an empty ACS finish, a failed OpenID
+# callback, a page opened with a password session) are audited at most once a minute per
+# action, organization and client source, and at most this often a minute per action and
+# organization in all, so rotating source addresses cannot flood an organization's chain.
+REFUSALS_PER_ORGANIZATION_PER_INTERVAL = 60
+
+
+def refusal_audit_allowed(action: str, organization: Organization | None, *who: object) -> bool:
+    """Whether this refusal is audited (accounts.throttle): the first per action, organization,
+    `who` and client source each interval, within the organization's cap for the action."""
+    from tagsense.tenancy.context import current
+
+    from .throttle import claim, source_network, within_cap
+
+    scope = organization.pk if organization is not None else "-"
+    if not claim(action, scope, *who, source_network(current().ip_address)):
+        return False
+    return within_cap(f"{action}:{scope}", REFUSALS_PER_ORGANIZATION_PER_INTERVAL)
+
+
 def record_rejection(organization: Organization | None, reason: str, **data: Any) -> None:
-    """An SSO sign-in refused: into the organization's chain (or the global one)."""
+    """An SSO sign-in refused: into the organization's chain (or the global one), capped by
+    refusal_audit_allowed."""
     from tagsense.tenancy.context import Actor
 
+    if not refusal_audit_allowed("sso.login_rejected", organization):
+        return
     audit.record(
         "sso.login_rejected",
         data={"reason": reason[:500], **data},
@@ -738,8 +766,12 @@ def record_logout_rejection(
     organization: Organization, reason: str, user: UserModel | None = None
 ) -> None:
     """A logout message from the IdP refused (bad signature, unsigned when signed messages are
-    wanted, wrong issuer or destination): into the organization's chain."""
+    wanted, wrong issuer or destination): into the organization's chain, capped by
+    refusal_audit_allowed."""
     from tagsense.tenancy.context import Actor
+
+    if not refusal_audit_allowed("sso.logout_rejected", organization):
+        return
 
     audit.record(
         "sso.logout_rejected",

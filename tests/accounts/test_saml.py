@@ -153,6 +153,15 @@ def assert_refused(response, organization, reason_part):
     rejected = events(organization, "sso.login_rejected")
     assert rejected, "a refused sign-in leaves an audit event"
     assert reason_part.lower() in rejected[-1].data["reason"].lower()
+    new_minute()
+
+
+def new_minute() -> None:
+    """Refusals are audited once a minute per action, organization and source
+    (sso.refusal_audit_allowed): forget the claims, so the next refusal is audited too."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 def membership_of(organization, user):
@@ -465,6 +474,7 @@ def test_signature_wrapping_is_refused(saml_org, idp):
         response = deliver(client, saml_org.slug, xml)
         assert response.status_code in (400, 403), response.content[:300]
         assert logged_in_as(client) is None
+        new_minute()
     assert not User.objects.filter(email="mallory@acme.example").exists()
     assert len(events(saml_org, "sso.login_rejected")) == 3
 
@@ -586,6 +596,7 @@ def test_password_session_from_before_sso_became_mandatory_is_refused(
     assert page.status_code == 403
     body = page.content.decode()
     assert "Acme Corp requires single sign-on" in body
+    new_minute()
     assert f'href="/accounts/sso/?organization={saml_org.slug}"' in body
     refused_api = client.get(api)
     assert refused_api.status_code == 403
@@ -630,6 +641,7 @@ def test_a_session_from_organization_a_idp_opens_organization_a_only(
     MembershipFactory(organization=other_org, user=user, role=Role.ADMIN)  # invited, joined
     assert client.get(f"/o/{saml_org.slug}/", secure=True).status_code == 200
     response = client.get(f"/o/{other_org.slug}/", secure=True)
+    new_minute()
     assert response.status_code == 403
     assert "opened through another organization" in response.content.decode()
     api = client.get(f"/api/v1/o/{other_org.slug}/inventory/accounts/", secure=True)
@@ -945,6 +957,7 @@ def test_single_logout_ends_only_the_session_of_that_name_id_and_session_index(s
         response = single_logout(client, saml_org.slug, idp, **kwargs)
         assert response.status_code == 302  # answered like any other request
         assert logged_in_as(client) is not None
+        new_minute()
     reasons = [e.data["reason"] for e in events(saml_org, "sso.logout_rejected")]
     assert len(reasons) == 2 and "NameID" in reasons[0] and "SessionIndex" in reasons[1]
     response = single_logout(
@@ -1028,6 +1041,7 @@ def test_signed_messages_wanted_refuses_an_unsigned_logout_request(idp, org):
     assert "not signed" in response.content.decode()
     assert logged_in_as(client) is not None
     assert "not signed" in events(org, "sso.logout_rejected")[-1].data["reason"]
+    new_minute()
     # the same request signed by another key is refused too
     other = TestIdP("forger").sign_redirect(unsigned)
     assert client.get(sls, other, secure=True).status_code == 400
@@ -1106,3 +1120,65 @@ def test_the_sp_metadata_url_the_sso_page_shows_answers_before_any_idp_is_saved(
 
 def test_no_sp_metadata_for_an_organization_that_does_not_exist(org):
     assert browser().get("/accounts/saml/nowhere/metadata/", secure=True).status_code == 404
+
+
+# --- refusals anyone can provoke are audited within a cap --------------------------------------
+
+
+def _from(ip: str) -> Client:
+    return Client(HTTP_HOST=HOST, REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize(
+    ("action", "provoke"),
+    [
+        (
+            "sso.logout_rejected",
+            lambda client, slug, n: client.get(
+                f"/accounts/saml/{slug}/sls/", {"SAMLRequest": f"x{n}"}, secure=True
+            ),
+        ),
+        (
+            "sso.login_rejected",
+            lambda client, slug, n: client.get(f"/accounts/saml/{slug}/acs/finish/", secure=True),
+        ),
+    ],
+)
+def test_unauthenticated_refusals_cannot_flood_the_organizations_chain(
+    saml_org, other_org, idp, action, provoke
+):
+    """Garbage logout requests and empty ACS finishes, 100 from one source and then one from
+    each of 100 sources: one event for the first source, at most the organization's cap in all,
+    and another organization's first refusal is still audited."""
+    one = _from("203.0.113.9")
+    for n in range(100):
+        assert provoke(one, saml_org.slug, n).status_code in (400, 403)
+    assert len(events(saml_org, action)) == 1
+    assert provoke(_from("198.51.100.1"), saml_org.slug, 0).status_code in (400, 403)
+    assert len(events(saml_org, action)) == 2, "a different source gets its first event"
+    for n in range(100):
+        provoke(_from(f"2001:db8:{n}::1"), saml_org.slug, n)
+    assert len(events(saml_org, action)) == sso.REFUSALS_PER_ORGANIZATION_PER_INTERVAL
+    configure(other_org, idp)
+    provoke(_from("203.0.113.9"), other_org.slug, 0)
+    assert len(events(other_org, action)) == 1
+
+
+def test_password_session_refusals_are_audited_once_a_minute_per_member(saml_org, admin, password):
+    client = _from("203.0.113.9")
+    client.post("/accounts/login/", {"login": admin.email, "password": password})
+    require_sso(saml_org)
+    api = f"/api/v1/o/{saml_org.slug}/inventory/accounts/"
+    for n in range(50):
+        assert client.get(f"/o/{saml_org.slug}/settings/?n={n}").status_code == 403
+        assert client.get(api).status_code == 403
+    assert len(events(saml_org, "sso.session_refused")) == 1
+
+
+def test_audit_caps_are_documented():
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).parents[2] / "docs" / "security.md").read_text().split())
+    for action in ("sso.login_rejected", "sso.logout_rejected", "sso.session_refused"):
+        assert action in text
+    assert "per action, organization and client source" in text
