@@ -22,10 +22,10 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.internal import httpkit
 from allauth.socialaccount.helpers import complete_social_login
 from allauth.socialaccount.providers.base.constants import AuthProcess
-from allauth.socialaccount.providers.saml.utils import build_saml_config, prepare_django_request
+from allauth.socialaccount.providers.saml.utils import build_saml_config
 from allauth.socialaccount.providers.saml.views import FinishACSView, SLSView
 from allauth.socialaccount.sessions import LoginSession
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.decorators import method_decorator
@@ -83,6 +83,33 @@ def sp_metadata(request: HttpRequest, organization_slug: str) -> HttpResponse:
     )
 
 
+def saml_request_data(request: HttpRequest) -> dict[str, Any]:
+    """The request as python3-saml reads it (allauth's prepare_django_request reads the raw
+    Host header, a KeyError for an HTTP/1.0 request without one): the host is Django's
+    validated request.get_host(), which falls back to SERVER_NAME and raises DisallowedHost
+    (answered 400) for a host outside ALLOWED_HOSTS. A request without a Host header (HTTP/1.0)
+    is answered 400: the addresses a SAML message is checked against are built from it."""
+    if not request.META.get("HTTP_HOST"):
+        raise BadRequest("a Host header is required")
+    return {
+        "https": "on" if request.is_secure() else "off",
+        "http_host": request.get_host(),
+        "script_name": request.META.get("SCRIPT_NAME", ""),
+        "path_info": request.META.get("PATH_INFO") or request.path_info,
+        "get_data": request.GET.copy(),
+        "post_data": request.POST.copy(),
+    }
+
+
+def saml_auth(request_data: dict[str, Any], config: dict[str, Any]) -> OneLogin_Saml2_Auth:
+    """python3-saml's handler; settings it refuses (SP addresses built from a host it does not
+    accept, such as a single-label name) answer 400, not a server error."""
+    try:
+        return OneLogin_Saml2_Auth(request_data, config)
+    except OneLogin_Saml2_Error as exc:
+        raise BadRequest("this host name cannot serve single sign-on") from exc
+
+
 @method_decorator(login_not_required, name="dispatch")
 class StrictFinishACSView(FinishACSView):
     def dispatch(self, request: HttpRequest, organization_slug: str) -> HttpResponse:
@@ -94,9 +121,7 @@ class StrictFinishACSView(FinishACSView):
         if not stored or organization is None:
             return refuse(request, organization, "no SAML response to process", status=400)
         acs_request = httpkit.deserialize_request(stored, HttpRequest())
-        auth = OneLogin_Saml2_Auth(
-            prepare_django_request(acs_request), strict_config(acs_request, provider.app)
-        )
+        auth = saml_auth(saml_request_data(acs_request), strict_config(acs_request, provider.app))
         reason = ""
         try:
             auth.process_response(request_id=None)  # InResponseTo is matched below
@@ -276,10 +301,10 @@ class AuditedSLSView(SLSView):
         organization = sso.organization_for_app(provider.app)
         if organization is None:
             return HttpResponse("Unknown identity provider.", status=404)
-        request_data = prepare_django_request(request)
+        request_data = saml_request_data(request)
         config = strict_config(request, provider.app)
         config["security"]["wantMessagesSigned"] = True  # an <img> must not end sessions
-        auth = OneLogin_Saml2_Auth(request_data, config)
+        auth = saml_auth(request_data, config)
         account_adapter = get_account_adapter(request)
         user = request.user if request.user.is_authenticated else None
         # Only a member whose session this organization's IdP opened is named in its log.

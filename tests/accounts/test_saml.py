@@ -1182,3 +1182,18 @@ def test_audit_caps_are_documented():
     for action in ("sso.login_rejected", "sso.logout_rejected", "sso.session_refused"):
         assert action in text
     assert "per action, organization and client source" in text
+
+
+def test_single_logout_and_acs_finish_without_a_host_header_never_fail(saml_org, idp):
+    """An HTTP/1.0 request carries no Host header: refused (4xx), never a server error."""
+    client = Client(raise_request_exception=False)  # no HTTP_HOST in the request's META
+    unsigned = logout_request(idp, saml_org.slug, "ada@acme.example")
+    for data in ({"SAMLRequest": unsigned}, idp.sign_redirect(unsigned), {"SAMLRequest": "x"}):
+        response = client.get(f"/accounts/saml/{saml_org.slug}/sls/", data, secure=True)
+        assert response.status_code == 400
+    posted = client.post(
+        f"/accounts/saml/{saml_org.slug}/acs/", {"SAMLResponse": encode("<x/>")}, secure=True
+    )
+    assert posted.status_code == 302
+    finished = client.get(posted["Location"], secure=True)
+    assert finished.status_code == 400
