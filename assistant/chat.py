@@ -61,7 +61,13 @@ CHARS_PER_TOKEN = 4  # an estimate, where a provider reports no usage
 
 @dataclass(frozen=True)
 class Notice:
+    """A line for the browser (and, through the stream, nowhere else): redacted here, once,
+    whatever it quotes (a provider's error, a backend's name, an admin's setting)."""
+
     text: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", redact(self.text))
 
 
 @dataclass(frozen=True)

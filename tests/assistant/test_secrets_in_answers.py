@@ -142,3 +142,13 @@ def test_the_streaming_renderer_shows_a_split_secret_only_redacted():
 )  # fmt: skip
 def test_redact_value_walks_structures_and_never_breaks_them(value, expected):
     assert redact_value(value) == expected
+
+
+@pytest.mark.parametrize("text", [f"No provider could answer: {KEY}", "api_key=hunter2 failed"])
+def test_every_notice_for_the_browser_is_redacted(text):
+    """A notice may quote a provider's error text: it never carries a secret to the browser."""
+    from assistant.chat import Notice
+
+    notice = Notice(text)
+    assert KEY not in notice.text and "hunter2" not in notice.text
+    assert "REDACTED" in notice.text
