@@ -119,16 +119,25 @@ class ChainReport:
 
 
 def _walk(
-    events: Iterator[AuditEvent], organization_id: int | None, anchors: list[Anchor] | None
+    events: Iterator[AuditEvent],
+    organization_id: int | None,
+    anchors: list[Anchor] | None,
+    from_anchor: Anchor | None = None,
 ) -> ChainReport:
     """Check each event's position, link and keyed hash, and each anchor against the event at
     its position. An anchor that disagrees, or points past the end of the chain, names the
-    first event after the last anchor that agreed: what lies between was rewritten or cut."""
+    first event after the last anchor that agreed: what lies between was rewritten or cut.
+
+    With `from_anchor`, `events` start at that anchor's position instead of #1: the first one
+    is checked against the anchor (its link to the event before it is not)."""
     key = chain_key()
     anchored = anchors is not None
     pending = anchors or []
     next_anchor, last_anchor_seq, first_after_anchor = 0, 0, None
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    if from_anchor is not None:
+        pending = [from_anchor, *pending]
+        expected_seq, prev_hash = from_anchor.seq, None
 
     def broken(event: AuditEvent | None, problem: str) -> ChainReport:
         return ChainReport(
@@ -152,7 +161,7 @@ def _walk(
                 f"expected event #{expected_seq} but found #{event.seq}: "
                 "events before it were deleted",
             )
-        if event.prev_hash != prev_hash:
+        if prev_hash is not None and event.prev_hash != prev_hash:
             return broken(
                 event,
                 "its previous hash does not match the event before it: "
@@ -209,25 +218,49 @@ def verify_all(organization_ids: list[int | None]) -> list[ChainReport]:
         return [verify_chain(org_id, store) for org_id in organization_ids]
 
 
+class ChainNotAnchoredError(Exception):
+    """The chain's history since its last anchor does not verify: it is not anchored."""
+
+    def __init__(self, report: ChainReport):
+        self.report = report
+        bad = report.first_bad
+        where = f"event id={bad.pk} #{bad.seq} {bad.action}: " if bad else ""
+        super().__init__(f"refused to anchor a chain that does not verify: {where}{report.problem}")
+
+
 def anchor_chain(organization: Organization | None, store: AnchorStore) -> Anchor | None:
     """Write the chain's head to the anchor store and record that in the chain.
 
-    Skipped when nothing but the record of the previous anchor came after it: anchoring adds
-    one event, and anchoring that event in turn would add one every run for ever.
-    Raises AnchorStoreError when the store refuses the write.
+    Every event since the chain's last anchor in the store (the whole chain when it has none)
+    is verified first (position, link, keyed hash, the anchored event's hash): a head whose
+    history does not verify is never anchored, and a forged `audit.anchor` lookalike never
+    makes a run skip the chain. Skipped only when the verified head is the record of the
+    anchor of the event before it: anchoring adds one event, and anchoring that event in turn
+    would add one every run for ever.
+    Raises AnchorStoreError when the store refuses the write or cannot be listed, and
+    ChainNotAnchoredError when the chain does not verify.
     """
     organization_id = organization.pk if organization else None
+    anchors = store.list(organization_id)
+    last = max(anchors, key=lambda anchor: anchor.seq) if anchors else None
     with all_tenants():
-        head = (
-            AuditEvent.objects.chain(organization_id)
-            .order_by("-seq")
-            .values("seq", "hash", "action", "data")
-            .first()
-        )
+        events = AuditEvent.objects.chain(organization_id).order_by("seq")
+        if last is not None:
+            events = events.filter(seq__gte=last.seq)
+        report = _walk(events.iterator(chunk_size=2000), organization_id, None, last)
+        head = events.last()
+    if not report.intact:
+        raise ChainNotAnchoredError(report)
     if head is None:
         return None
-    if head["action"] == AUDIT_ANCHOR.name and head["data"].get("seq") == head["seq"] - 1:
+    if (
+        head.action == AUDIT_ANCHOR.name
+        and head.data.get("seq") == head.seq - 1
+        and last is not None
+        and last.seq == head.seq - 1
+    ):
         return None
+    head = {"seq": head.seq, "hash": head.hash}
     anchor = store.put(organization_id, head["seq"], head["hash"])
     logger.info(
         "audit chain %s anchored at #%s %s: s3://%s/%s version %s",

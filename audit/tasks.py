@@ -12,7 +12,7 @@ from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.tasks import TenantTask
 
 from .anchors import AnchorStore, AnchorStoreError, unanchored_reason
-from .services import anchor_chain, verify_all, verify_chain
+from .services import ChainNotAnchoredError, anchor_chain, verify_all, verify_chain
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ def verify_all_chains() -> dict:
 def anchor_all_chains() -> dict:
     """Every AUDIT_ANCHOR_INTERVAL_MINUTES: write each chain's head, the global one included,
     to the anchor store, and record each anchor in the chain it anchors. A chain the store
-    refuses is logged and skipped; the others are still anchored."""
+    refuses, or whose history since its last anchor does not verify (keyed hashes and links),
+    is logged as an error, reported in the result and skipped; the others are still anchored."""
     store = AnchorStore.from_settings()
     if store is None:
         logger.warning(unanchored_reason())
@@ -77,6 +78,10 @@ def anchor_all_chains() -> dict:
         except AnchorStoreError as exc:
             logger.error("audit chain %s not anchored: %s", label, exc)
             results[label] = "failed"
+            continue
+        except ChainNotAnchoredError as exc:
+            logger.error("audit chain %s not anchored: %s", label, exc)
+            results[label] = f"refused: {exc}"
             continue
         results[label] = anchor.seq if anchor else "unchanged"
     return results

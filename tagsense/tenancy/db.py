@@ -10,10 +10,11 @@ ORM layer is the only wall.
 
 Any SQL the app role runs can call `set_config()`, so the settings alone prove nothing. Each
 scope also sets `tagsense.tenant_mac`, an HMAC-SHA256 under a key only this code and the table
-owner know (`tenant_key()`) over the backend's pid and the three settings. The policies read the
-settings only through owner-owned SECURITY DEFINER functions that recompute that MAC with the key
-from a table the app role cannot read, and answer "no tenant" when it does not match: SQL that
-changes a setting loses every row, and a MAC taken from another connection is worthless here.
+owner know (`tenant_key()`) over the backend's pid, its start time and the three settings. The
+policies read the settings only through owner-owned functions that recompute that MAC with the
+key from a table the app role cannot read, and answer "no tenant" when it does not match: SQL
+that changes a setting loses every row, and a MAC taken from another connection (even a later
+backend that got the same pid) is worthless here.
 """
 
 from __future__ import annotations
@@ -90,10 +91,32 @@ def _derive_key(secret: str) -> bytes:
     ).digest()
 
 
-def tenant_mac(backend_pid: int, values: dict[str, str]) -> str:
-    """The MAC the policy functions expect for these settings on this database backend."""
-    message = f"{backend_pid}|{values[ORG_SETTING]}|{values[USER_SETTING]}|{values[ALL_SETTING]}"
+def tenant_mac(backend_pid: int, backend_start: str, values: dict[str, str]) -> str:
+    """The MAC the policy functions expect for these settings on this database backend, which
+    the pid and the start time (`BACKEND_START_SQL`'s text) identify: the OS reuses pids."""
+    message = (
+        f"{backend_pid}|{backend_start}|"
+        f"{values[ORG_SETTING]}|{values[USER_SETTING]}|{values[ALL_SETTING]}"
+    )
     return hmac.new(tenant_key(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _backend(connection) -> tuple[int, str]:
+    """This connection's backend pid and start time: read once per new database connection
+    (cached on the wrapper with the raw connection it belongs to), never per scope."""
+    import psycopg
+
+    raw = connection.connection
+    cached = getattr(connection, "tagsense_backend", None)
+    if cached is not None and cached[0] is raw:
+        return cached[1], cached[2]
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute(f"SELECT pg_catalog.pg_backend_pid(), {BACKEND_START_SQL}")
+        pid, start = cursor.fetchone()
+    if start is None:  # fail closed: the functions would refuse every MAC on this backend
+        start = ""
+    connection.tagsense_backend = (raw, pid, start)
+    return pid, start
 
 
 def _execute_bound(connection, sql: str, params: list[Any]) -> None:
@@ -117,7 +140,8 @@ def _set(connection, values: dict[str, str]) -> None:
     if connection.vendor != "postgresql":
         return
     connection.ensure_connection()
-    mac = tenant_mac(connection.connection.info.backend_pid, values)
+    with connection.wrap_database_errors:
+        mac = tenant_mac(*_backend(connection), values)
     params: list[Any] = []
     for name, value in {**values, MAC_SETTING: mac}.items():
         params.extend([name, value])
@@ -193,6 +217,11 @@ KEY_TABLE = "tagsense_tenant_key"
 ORG_FUNCTION = "tagsense_tenant_org"
 USER_FUNCTION = "tagsense_tenant_user"
 ALL_FUNCTION = "tagsense_tenant_all"
+# Each of the three is a SECURITY INVOKER wrapper that reads the backend's start time and
+# hands it to a SECURITY DEFINER function of this suffix, which checks the MAC with the key.
+CHECKED_SUFFIX = "_checked"
+# The owner's view of its own backend's start (SECURITY DEFINER), for the one-login set-up.
+OWNER_START_FUNCTION = "tagsense_backend_start_as_owner"
 CURRENT_ORG_SQL = f"(SELECT public.{ORG_FUNCTION}())"
 CURRENT_USER_SQL = f"(SELECT public.{USER_FUNCTION}())"
 ALL_TENANTS_SQL = f"(SELECT public.{ALL_FUNCTION}())"
@@ -204,11 +233,27 @@ def _setting(name: str) -> str:
     return f"coalesce(current_setting('{name}', true), '')"
 
 
+# This backend's start time, as the text of a numeric (epoch seconds with microseconds, the
+# same whatever DateStyle or TimeZone): with the pid, it names one backend for good. PostgreSQL
+# shows a backend's start only to roles with the privileges of its login (or
+# pg_read_all_stats): the login itself with separate logins (the invoker here), the owner with
+# one login (the login is the owner, the invoker the app role). Hence both views; each is
+# about this backend only and neither can be altered by SQL.
+_OWN_START_SQL = (
+    "(SELECT extract(epoch FROM s.backend_start)::text "
+    "FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) s)"
+)
+BACKEND_START_SQL = f"coalesce({_OWN_START_SQL}, public.{OWNER_START_FUNCTION}())"
+
 # HMAC-SHA256(K, msg) = sha256(K^opad || sha256(K^ipad || msg)), with PostgreSQL's built-in
 # sha256() (no pgcrypto) and the padded keys read from the owner-only key table `k`. The MAC is
-# compared as hex text, so a malformed one is a mismatch, not an error.
+# compared as hex text, so a malformed one is a mismatch, not an error. `$1` is the backend's
+# start, passed by the invoker wrapper: NULL (unreadable) makes the message NULL, a mismatch.
+# Calling the checked function directly with another start only answers the caller; the
+# policies call the wrappers, which compute it themselves.
 _MAC_MATCHES_SQL = (
     "encode(sha256(k.opad || sha256(k.ipad || convert_to(pg_backend_pid()::text || '|' || "
+    "$1 || '|' || "
     + " || '|' || ".join(_setting(name) for name in _SETTINGS)
     + f", 'UTF8'))), 'hex') = current_setting('{MAC_SETTING}', true)"
 )
@@ -219,18 +264,33 @@ _FUNCTIONS = {
 }
 
 
-def _function_sql(name: str) -> str:
+def _function_sql(name: str) -> list[str]:
     returns, value = _FUNCTIONS[name]
     # SECURITY DEFINER: runs as the owner, who alone may read the key. The fixed search_path
     # (pg_temp last) keeps a caller's temporary objects from standing in for the key table.
     otherwise = "false" if returns == "boolean" else "NULL"
     # Only constants go into this text.
-    return (
-        f"CREATE OR REPLACE FUNCTION public.{name}() RETURNS {returns} LANGUAGE sql STABLE "  # noqa: S608
-        "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ "
+    checked = (
+        f"CREATE OR REPLACE FUNCTION public.{name}{CHECKED_SUFFIX}(text) RETURNS {returns} "  # noqa: S608
+        "LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ "
         f"SELECT coalesce((SELECT CASE WHEN bool_or({_MAC_MATCHES_SQL}) THEN {value} END "
         f"FROM public.{KEY_TABLE} k), {otherwise}) $fn$"
     )
+    # The wrapper the policies call runs as the invoker, so that it can read the start time of
+    # a backend whose login is not the owner (see BACKEND_START_SQL).
+    wrapper = (
+        f"CREATE OR REPLACE FUNCTION public.{name}() RETURNS {returns} LANGUAGE sql STABLE "
+        "SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $fn$ "
+        f"SELECT public.{name}{CHECKED_SUFFIX}({BACKEND_START_SQL}) $fn$"
+    )
+    return [checked, wrapper]
+
+
+_OWNER_START_FUNCTION_SQL = (
+    f"CREATE OR REPLACE FUNCTION public.{OWNER_START_FUNCTION}() RETURNS text LANGUAGE sql "
+    "STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ "
+    f"SELECT {_OWN_START_SQL} $fn$"
+)
 
 
 def _padded_keys(key: bytes) -> tuple[bytes, bytes]:
@@ -261,8 +321,10 @@ def _install_tenant_functions(connection, cursor, role: str) -> None:
             f"INSERT INTO public.{KEY_TABLE} (id, ipad, opad) VALUES (%s, %s, %s)",  # noqa: S608
             [position, ipad, opad],
         )
+    cursor.execute(_OWNER_START_FUNCTION_SQL)
     for name in _FUNCTIONS:
-        cursor.execute(_function_sql(name))
+        for statement in _function_sql(name):
+            cursor.execute(statement)
 
 
 def tenant_settings_problem(using: str = "default") -> str | None:

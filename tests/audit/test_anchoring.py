@@ -193,6 +193,89 @@ def test_anchoring_does_not_feed_on_its_own_records(org, anchor_store):
     assert len(_anchors(anchor_store)) == 2
 
 
+def _insert_as_app_role(org, event):
+    """SQL injection as the runtime role, in org's scope: INSERT a row it chose."""
+    with tenant_scope(org), connection.cursor() as cursor:
+        cursor.execute("SELECT current_user")
+        assert cursor.fetchone() == (django_settings.DATABASE_APP_ROLE,)
+        cursor.execute(
+            "INSERT INTO audit_auditevent (organization_id, seq, created_at, actor_kind, "
+            "actor_id, actor_label, action, target_type, target_id, target_repr, data, "
+            "ip_address, user_agent, request_id, prev_hash, hash) VALUES "
+            "(%s, %s, %s, 'system', '', 'anchoring', %s, '', '', '', %s, NULL, '', '', %s, %s) "
+            "RETURNING id",
+            [
+                org.pk,
+                event.seq,
+                event.created_at,
+                event.action,
+                json.dumps(event.data),
+                event.prev_hash,
+                event.hash,
+            ],
+        )
+        return cursor.fetchone()[0]
+
+
+def _anchor_lookalike(org):
+    """A row that looks like the record of an anchor of the current head, with an unkeyed
+    hash: what the skip rule used to trust."""
+    head = _chain(org)[-1]
+    forged = AuditEvent(
+        organization=org,
+        seq=head.seq + 1,
+        created_at=timezone.now(),
+        action="audit.anchor",
+        data={"seq": head.seq, "hash": head.hash},
+        prev_hash=head.hash,
+    )
+    forged.hash = hashlib.sha256(forged.canonical()).hexdigest()
+    return _insert_as_app_role(org, forged)
+
+
+@pytest.mark.parametrize("anchored_before", [False, True])
+def test_a_forged_anchor_record_is_not_trusted_and_the_chain_is_not_anchored(
+    org, other_org, anchor_store, caplog, anchored_before
+):
+    _events(org, 2)
+    _events(other_org, 1)
+    if anchored_before:
+        assert anchor_all_chains.apply().get()[org.slug] == 2
+        _events(org, 1, label="later")
+    before = len(_anchors(anchor_store))
+    forged_id = _anchor_lookalike(org)
+    results = anchor_all_chains.apply().get()
+    assert results[org.slug].startswith("refused: ")
+    assert f"event id={forged_id}" in results[org.slug] and "keyed hash" in results[org.slug]
+    assert any(
+        r.levelname == "ERROR" and f"audit chain {org.slug} not anchored" in r.getMessage()
+        for r in caplog.records
+    )
+    # Nothing of org's chain was anchored, and no event was appended to it.
+    keys = [a["Key"] for a in _anchors(anchor_store)]
+    assert len([k for k in keys if f"/org-{org.pk}/" in k]) == (1 if anchored_before else 0)
+    assert _chain(org)[-1].pk == forged_id
+    # A later real event does not launder the forged one either.
+    _events(org, 1, label="after")
+    assert anchor_all_chains.apply().get()[org.slug].startswith("refused: ")
+    # The intact chain next to it is still anchored.
+    assert results[other_org.slug] in (1, "unchanged")
+    assert len(_anchors(anchor_store)) == before + (0 if anchored_before else 1)
+
+
+def test_an_intact_chain_is_anchored_and_its_anchor_record_skipped(org, anchor_store):
+    _events(org, 2)
+    assert anchor_all_chains.apply().get()[org.slug] == 2
+    assert anchor_all_chains.apply().get()[org.slug] == "unchanged"
+    _events(org, 2, label="later")
+    assert anchor_all_chains.apply().get()[org.slug] == 5
+    assert anchor_all_chains.apply().get()[org.slug] == "unchanged"
+    assert [a["Key"].split("/")[2][:20] for a in _anchors(anchor_store)] == [
+        f"{2:020d}",
+        f"{5:020d}",
+    ]
+
+
 def test_a_rewritten_history_after_an_anchor_is_caught(org, anchor_store, capsys):
     """Someone with the owner's access and the key (or a compromised web process that holds it
     and escaped its role) rewrites the history: every keyed hash is right again, but the

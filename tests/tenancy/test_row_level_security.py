@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import itertools
+import time
 
 import psycopg
 import pytest
@@ -239,7 +240,12 @@ def _other_backend_mac(values):
     """A MAC the app really computed for these settings, but on another connection (as if read
     from that connection's pg_stat_activity or a log)."""
     with psycopg.connect(**_login_params()) as other:
-        return tenancy_db.tenant_mac(other.info.backend_pid, values)
+        return tenancy_db.tenant_mac(*_backend_of(other), values)
+
+
+def _backend_of(raw):
+    """A raw connection's backend pid and start time, as the app reads them."""
+    return raw.execute(f"SELECT pg_backend_pid(), {tenancy_db.BACKEND_START_SQL}").fetchone()
 
 
 def _login_params():
@@ -308,6 +314,41 @@ def test_forged_settings_outside_any_scope_read_nothing(two_tenants):
         assert _rows_outside(org.pk) == {}
 
 
+def test_a_mac_recorded_on_an_earlier_backend_with_the_same_pid_is_worthless(two_tenants):
+    """The OS reuses pids: an all-tenants MAC that the app computed on an earlier backend (and
+    that PostgreSQL's log may have recorded) must not work on a later backend that got the same
+    pid. The earlier backend is simulated: same pid, an earlier start time."""
+    org, other_org, owner, outsider = two_tenants
+    values = {tenancy_db.ORG_SETTING: "", tenancy_db.USER_SETTING: "", tenancy_db.ALL_SETTING: "on"}
+
+    def recorded_mac():
+        with all_tenants():
+            return _raw(f"SELECT current_setting('{tenancy_db.MAC_SETTING}')")[0][0]
+
+    connection.ensure_connection()
+    with tenant_scope(org):  # the app has read this backend's identity
+        pass
+    real = getattr(connection, "tagsense_backend", None)
+    pid = connection.connection.info.backend_pid
+    # Control: replayed on the backend it was made on, the MAC opens every tenant (the
+    # documented limit: a MAC binds the connection, not the transaction).
+    same_backend = recorded_mac()
+    with tenant_scope(org), transaction.atomic():
+        _forge(values, same_backend, local=True)
+        assert _rows_outside(org.pk) != {}
+    for earlier in ("1000000000.000000", "", f"{int(time.time()) - 3600}.123456"):
+        connection.tagsense_backend = (connection.connection, pid, earlier)
+        try:
+            mac = recorded_mac()
+        finally:
+            connection.tagsense_backend = real
+        assert mac != same_backend
+        with tenant_scope(org), transaction.atomic():
+            _forge(values, mac, local=True)
+            assert _rows_outside(org.pk) == {}, earlier
+            assert _rows_outside(None) == {}, earlier
+
+
 def test_a_temporary_key_table_of_the_callers_own_does_not_stand_in_for_the_real_one(
     two_tenants,
 ):
@@ -326,9 +367,9 @@ def test_a_temporary_key_table_of_the_callers_own_does_not_stand_in_for_the_real
             f"INSERT INTO {tenancy_db.KEY_TABLE} VALUES (1, %s, %s)",
             [bytes([0x36] * 64), bytes([0x5C] * 64)],
         )
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-        message = f"{pid}|{other_org.pk}||on".encode()
+        cursor.execute(f"SELECT pg_backend_pid(), {tenancy_db.BACKEND_START_SQL}")
+        pid, start = cursor.fetchone()
+        message = f"{pid}|{start}|{other_org.pk}||on".encode()
         mac = hmac.new(b"", message, hashlib.sha256).hexdigest()
         cursor.execute("SET LOCAL search_path = pg_temp, public")
         _forge(values, mac, local=True)
