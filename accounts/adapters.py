@@ -137,6 +137,21 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
             request, provider, error=error, exception=exception, extra_context=extra_context
         )
 
+    def get_requests_session(self):
+        """What allauth's OpenID client fetches the token, user info and keys with at sign-in:
+        every connection to an address checked as the issuer was when it was saved (public
+        addresses; http only on this machine where OIDC_ALLOW_INSECURE_LOCALHOST allows it),
+        pinned against DNS rebinding, and no redirect followed (tagsense.outbound)."""
+        from allauth.socialaccount import app_settings as socialaccount_settings
+
+        from tagsense import outbound
+
+        return outbound.pinned_requests_session(
+            outbound.PUBLIC,
+            loopback_http=oidc.insecure_localhost_allowed(),
+            timeout=socialaccount_settings.REQUESTS_TIMEOUT,
+        )
+
     def is_open_for_signup(self, request, sociallogin):
         # Just-in-time provisioning: the organization's IdP vouches for its people.
         return _organization(sociallogin) is not None

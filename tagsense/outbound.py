@@ -139,3 +139,68 @@ def pinned_httpx_transport(policy: str) -> Any:
     transport = httpx2.HTTPTransport()
     transport._pool._network_backend = PinnedBackend()  # httpx2 does not expose the backend
     return transport
+
+
+def pinned_requests_session(
+    policy: str, *, loopback_http: bool = False, timeout: float | None = None
+) -> Any:
+    """A requests Session (what allauth's OpenID client uses at sign-in) whose every
+    connection goes to an address resolve() checked under `policy`, the TLS certificate
+    still verified against the host name, and which follows no redirect (a redirect is
+    refused as TooManyRedirects). Plain http only to 127.0.0.1/localhost, and only with
+    `loopback_http` (tests and development). No proxy from the environment is used."""
+    import functools
+
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.exceptions import NewConnectionError
+
+    def pinned(host: str, port: int, scheme: str) -> str:
+        if scheme == "http":
+            if loopback_http and host in ("127.0.0.1", "localhost"):
+                return "127.0.0.1"
+            raise OutboundRefused("plain http is refused")
+        return resolve(host, port, policy)[0]
+
+    def pin(connection: Any, scheme: str) -> None:
+        try:
+            connection._dns_host = pinned(connection._dns_host, connection.port, scheme)
+        except OutboundRefused as exc:  # requests answers it as a ConnectionError
+            raise NewConnectionError(connection, f"{connection.host} {exc}") from None
+
+    class PinnedHTTPConnection(HTTPConnection):
+        def _new_conn(self):  # the socket goes to the checked address; Host stays the name
+            pin(self, "http")
+            return super()._new_conn()
+
+    class PinnedHTTPSConnection(HTTPSConnection):
+        def _new_conn(self):  # SNI and the certificate check keep using self.host
+            pin(self, "https")
+            return super()._new_conn()
+
+    class PinnedHTTPPool(HTTPConnectionPool):
+        ConnectionCls = PinnedHTTPConnection
+
+    class PinnedHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = PinnedHTTPSConnection
+
+    class PinnedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {
+                "http": PinnedHTTPPool,
+                "https": PinnedHTTPSPool,
+            }
+            self.poolmanager.key_fn_by_scheme = dict(self.poolmanager.key_fn_by_scheme)
+
+    session = requests.Session()
+    session.trust_env = False  # a proxy's address would be checked, not the endpoint's
+    session.max_redirects = 0
+    adapter = PinnedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    if timeout is not None:
+        session.request = functools.partial(session.request, timeout=timeout)
+    return session

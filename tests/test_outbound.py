@@ -142,3 +142,94 @@ def test_a_name_resolving_to_the_metadata_service_is_refused_at_connect_time(
     with pytest.raises(ProviderError):
         _ask(backend)
     assert len(llm.served) == 1 and connected == ["127.0.0.1"]  # no connection was tried
+
+
+# --- OpenID sign-in: allauth's requests session (token, user info, keys) ----------------------
+
+
+@pytest.fixture
+def urllib3_connections(monkeypatch):
+    """The addresses urllib3 (requests) opens sockets to; 169.254.* is never really tried."""
+    import urllib3.util.connection
+
+    connected: list[str] = []
+    real = urllib3.util.connection.create_connection
+
+    def recording(address, *args, **kwargs):
+        connected.append(address[0])
+        if not address[0].startswith("127."):
+            raise OSError("the test reaches no address outside this machine")
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", recording)
+    return connected
+
+
+@pytest.fixture
+def redirecting_server():
+    """A local endpoint that answers every request with a redirect to the metadata service."""
+    import http.server
+    import threading
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _sign_in_session(settings, insecure_localhost=True):
+    from accounts.adapters import SocialAccountAdapter
+
+    settings.OIDC_ALLOW_INSECURE_LOCALHOST = insecure_localhost
+    return SocialAccountAdapter().get_requests_session()
+
+
+def test_openid_sign_in_follows_no_redirect(settings, redirecting_server, urllib3_connections):
+    """A token, user-info or keys endpoint answering 302 to the metadata service: refused."""
+    import requests
+
+    session = _sign_in_session(settings)
+    for method in (session.get, session.post):
+        with pytest.raises(requests.TooManyRedirects):
+            method(f"{redirecting_server}/token")
+    assert set(urllib3_connections) == {"127.0.0.1"}
+
+
+def test_openid_sign_in_connects_only_to_checked_addresses(settings, resolver, urllib3_connections):
+    """At sign-in the endpoints' names are resolved and checked again, and the socket goes to
+    the checked address: a name rebound to the metadata service, a private address, or plain
+    http to another host is refused before any connection."""
+    import requests
+
+    session = _sign_in_session(settings)
+    resolver["idp.rebind.test"] = "169.254.169.254"
+    resolver["idp.private.test"] = "10.0.0.5"
+    for url in (
+        "https://idp.rebind.test/token",
+        "https://idp.private.test/userinfo",
+        f"https://{METADATA_NAME}/jwks",
+        "http://idp.private.test/token",
+        "https://[::ffff:169.254.169.254]/token",
+    ):
+        with pytest.raises(requests.ConnectionError):
+            session.get(url)
+    assert urllib3_connections == []
+    resolver["idp.public.test"] = "93.184.216.34"
+    with pytest.raises(requests.ConnectionError):  # the test goes no further than the socket
+        session.get("https://idp.public.test/jwks")
+    assert urllib3_connections == ["93.184.216.34"]  # the address that was checked
+    # Plain http on this machine only where the setting allows it (tests, development).
+    with pytest.raises(requests.ConnectionError):
+        _sign_in_session(settings, insecure_localhost=False).get("http://127.0.0.1:9/token")
