@@ -462,7 +462,7 @@ ROUTES: list[Route] = [
     ),
     Route("aws-policy-detail", "/o/{org}/policies/aws/{aws_policy_pk}/", "view"),
     Route("aws-effective", "/o/{org}/policies/aws/effective/", "view"),
-    Route("aws-effective-account", "/o/{org}/policies/aws/effective/123456789012/", "view"),
+    Route("aws-effective-account", "/o/{org}/policies/aws/effective/777777777777/", "view"),
     Route(
         "aws-policy-import",
         "/o/{org}/policies/aws/",
@@ -800,7 +800,7 @@ ROUTES: list[Route] = [
     ),
     Route(
         "api-aws-effective-account",
-        "/api/v1/o/{org}/policies/aws-tag-policies/effective/123456789012/",
+        "/api/v1/o/{org}/policies/aws-tag-policies/effective/777777777777/",
         "view",
         api=True,
     ),

@@ -40,6 +40,12 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
     their_rule = _rule(other_org, "their-rule")
     aws_policy = _aws_policy(org, "acme-tag-policy")
     their_aws_policy = _aws_policy(other_org, "globex-tag-policy")
+    # An account with a tag policy of its own, for the effective-policy routes (with none
+    # attached anywhere above it, AWS answers EffectivePolicyNotFoundException, a 404); no
+    # write route touches it, so its generated rules add no event to theirs.
+    effective_account = _inventory(org, "777777777777", "effective")[0]
+    _grant(effective_account, team)
+    _aws_policy(org, "acme-account-policy", target="777777777777")
     finding_pk, exemption_pk = _exemption(org, users_by_role["editor"], resource)
     framework, control_pk = _framework(org, "Baseline")
     their_framework, their_control_pk = _framework(other_org, "Their baseline")
@@ -98,9 +104,9 @@ def _rule(organization, rule_id):
         )
 
 
-def _aws_policy(organization, name):
-    """An AWS tag policy attached to an account the organization has not registered, so its
-    writes generate no rules (each route leaves exactly its one event)."""
+def _aws_policy(organization, name, target="555555555555"):
+    """An AWS tag policy attached to an account, by default one the organization has not
+    registered, so its writes generate no rules (each route leaves exactly its one event)."""
     from policies import aws_policies
     from tests.isolation import AWS_TAG_POLICY
 
@@ -110,7 +116,7 @@ def _aws_policy(organization, name):
             name=name,
             document=AWS_TAG_POLICY,
             target_type="account",
-            target="555555555555",
+            target=target,
         )
 
 
