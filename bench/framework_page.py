@@ -431,7 +431,7 @@ def main() -> None:
         print(f"  {load.summary()}")
     analyze()
 
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")  # allowed by every settings module
     client.force_login(owner)
     results = []
     with _setup.Interference(database=str(db)) as load:
