@@ -190,7 +190,7 @@ def parse_terraform_plan(
     changes = plan["resource_changes"]
     if not isinstance(changes, list):
         raise DocumentError("resource_changes", f"expected a list, got {_kind(changes)}")
-    providers = _Providers(plan.get("configuration"))
+    providers = _Providers(plan.get("configuration"), plan.get("variables"))
     read = [
         _resource(change, f"resource_changes[{i}]", changed_only, providers)
         for i, change in enumerate(changes)
@@ -247,16 +247,23 @@ class _Providers:
     unexpected there makes the provider "unresolved" (tags_all is then taken as it is, as when
     the plan has no configuration), never an error: the configuration is read only for this."""
 
-    def __init__(self, configuration: Any):
+    def __init__(self, configuration: Any, variables: Any = None):
         self.defaults: dict[str, _Defaults] = {}
         self.keys: dict[tuple, str] = {}
         if not isinstance(configuration, dict):
             return
+        root_values = {
+            name: entry["value"]
+            for name, entry in (variables.items() if isinstance(variables, dict) else ())
+            if isinstance(entry, dict) and "value" in entry
+        }
         config = configuration.get("provider_config")
         if isinstance(config, dict):
             for key, provider in config.items():
                 if isinstance(provider, dict):
-                    self.defaults[key] = _provider_defaults(provider)
+                    # A root provider's `var.X` is the plan's root variable X; a module's is not.
+                    known = {} if provider.get("module_address") else root_values
+                    self.defaults[key] = _provider_defaults(provider, known)
         root = configuration.get("root_module")
         if isinstance(root, dict):
             self._index(root, ())
@@ -323,9 +330,39 @@ class _Providers:
 _UNRESOLVED = _Defaults("unresolved")
 
 
-def _provider_defaults(provider: dict) -> _Defaults:
+def _tag_string(value: Any) -> str | None:
+    """A default tag's value as the provider stores it: strings as they are, numbers and
+    booleans as Terraform converts them to strings; None for anything else (null, nested)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value if isinstance(value, str) else None
+
+
+def _constant_tags(value: Any) -> dict[str, str] | None:
+    """A map of default tags with every value a string (numbers and booleans converted), or
+    None when it is not one. A null value leaves its key out, as the provider does."""
+    if not isinstance(value, dict):
+        return None
+    tags: dict[str, str] = {}
+    for key, item in value.items():
+        if item is None:
+            continue
+        text = _tag_string(item)
+        if text is None:
+            return None
+        tags[key] = text
+    return tags
+
+
+def _provider_defaults(provider: dict, variables: dict[str, Any] | None = None) -> _Defaults:
     """`expressions.default_tags` of one provider configuration: a list of one block whose
-    `tags` is {"constant_value": {...}} when constant, {"references": [...]} or {} otherwise."""
+    `tags` is {"constant_value": {...}} when constant, {"references": [...]} or {} otherwise.
+    `tags = var.NAME` alone is constant too when `variables` (the plan's root variables, for a
+    root provider) holds NAME's value."""
     expressions = provider.get("expressions")
     if not isinstance(expressions, dict):
         return _Defaults("none")
@@ -341,15 +378,36 @@ def _provider_defaults(provider: dict) -> _Defaults:
         if "tags" not in block:
             continue  # `default_tags {}`: no tags
         expression = block["tags"]
-        if not isinstance(expression, dict) or "constant_value" not in expression:
+        if not isinstance(expression, dict):
             return _Defaults("expression")
-        value = expression["constant_value"]
+        if "constant_value" in expression:
+            value = expression["constant_value"]
+        else:
+            name = _lone_variable(expression.get("references"))
+            if name is None or name not in (variables or {}):
+                return _Defaults("expression")
+            value = variables[name]
         if value is None:
             continue
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        constant = _constant_tags(value)
+        if constant is None:
             return _Defaults("expression")
-        tags.update(value)
+        tags.update(constant)
     return _Defaults("constant", tags) if tags else _Defaults("none")
+
+
+def _lone_variable(references: Any) -> str | None:
+    """NAME when an expression's references are exactly `var.NAME` (Terraform may list it
+    with its attribute path too, e.g. `var.NAME.x`, which is not a whole variable)."""
+    if not isinstance(references, list) or not references:
+        return None
+    names = {r for r in references if isinstance(r, str)}
+    if len(names) != len(references) or len(names) != 1:
+        return None
+    (reference,) = names
+    if not reference.startswith("var.") or "." in reference[4:] or "[" in reference:
+        return None
+    return reference[4:]
 
 
 def _resource(

@@ -75,8 +75,10 @@ def _advisory(resource):
     return sorted(v["rule_id"] for v in resource["violations"] if not v["enforced"])
 
 
-def test_untagged_resources_without_default_tags_miss_every_required_key():
-    report, by_address = _report("no_defaults")
+@pytest.mark.parametrize("scenario", ["no_defaults", "empty_variable_defaults"])
+def test_untagged_resources_without_default_tags_miss_every_required_key(scenario):
+    """Also when the default tags are a root variable whose value, in the plan, is empty."""
+    report, by_address = _report(scenario)
     assert (report["exit_code"], report["passed"]) == (1, False)
     for address in UNTAGGED:
         assert by_address[address]["checked"], address
@@ -86,11 +88,20 @@ def test_untagged_resources_without_default_tags_miss_every_required_key():
     assert _missing(by_address["aws_sqs_queue.owner_only"]) == ["CostCenter"]
 
 
-def test_the_same_resources_pass_once_constant_default_tags_carry_the_keys():
-    report, by_address = _report("constant_defaults")
+@pytest.mark.parametrize(
+    "scenario, extra",
+    [
+        ("constant_defaults", {}),
+        ("variable_defaults", {}),  # default_tags = var.dt, its value in the plan's variables
+        ("numeric_defaults", {"Tier": "3", "Critical": "true"}),  # as the provider stores them
+    ],
+)
+def test_the_same_resources_pass_once_constant_default_tags_carry_the_keys(scenario, extra):
+    report, by_address = _report(scenario)
     assert (report["exit_code"], report["passed"]) == (0, True)
     for address in UNTAGGED:
-        assert by_address[address]["tags"] == {"Owner": "platform", "CostCenter": "cc-1000"}
+        expected = {"Owner": "platform", "CostCenter": "cc-1000", **extra}
+        assert by_address[address]["tags"] == expected
         assert by_address[address]["violations"] == [], address
     # the resource's own tag wins over the default
     assert by_address["aws_sqs_queue.owner_only"]["tags"]["Owner"] == "team-a"
