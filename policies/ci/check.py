@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from policies.ci.plan import UNKNOWN_OWN, PlannedResource
+from policies.ci.plan import UNKNOWN_DEFAULTS, UNKNOWN_OWN, PlannedResource
 from policies.evaluate import ResourceView, evaluate, suggested_fix
 from policies.matching import check_deadline
 from policies.spec import RuleSpec
@@ -60,18 +60,32 @@ def check(
 def _violations(resource: PlannedResource, rules: Sequence[RuleSpec]) -> list[CiViolation]:
     resource_type = resource.resource_type or resource.tf_type
     if resource.tags_unknown:
-        return [
-            CiViolation(
-                rule_id=WHOLE_MAP_UNKNOWN,
-                severity="low",
-                enforced=False,
-                kind="unknown-value",
-                message=f"{resource.unknown_reason or UNKNOWN_OWN}: the next scan checks them",
-                key=None,
-            )
+        undetermined = CiViolation(
+            rule_id=WHOLE_MAP_UNKNOWN,
+            severity="low",
+            enforced=False,
+            kind="unknown-value",
+            message=f"{resource.unknown_reason or UNKNOWN_OWN}: the next scan checks them",
+            key=None,
+        )
+        if resource.unknown_reason != UNKNOWN_DEFAULTS or not resource.tags:
+            return [undetermined]
+        # Only the provider's defaults are unknown: the resource's own tags are known, and an
+        # own tag wins over a default of the same key, so their values are judged now. Which
+        # keys are missing (a default may add them) waits for the scan.
+        own = set(resource.tags)
+        return [undetermined] + [
+            v
+            for v in _judged(resource_type, resource.tags, set(), rules)
+            if v.kind == "bad_value" and v.key in own
         ]
-    unknown = set(resource.unknown_tag_keys)
-    tags = {**resource.tags, **{key: UNKNOWN for key in unknown}}
+    return _judged(resource_type, resource.tags, set(resource.unknown_tag_keys), rules)
+
+
+def _judged(
+    resource_type: str, known: dict[str, str], unknown: set[str], rules: Sequence[RuleSpec]
+) -> list[CiViolation]:
+    tags = {**known, **{key: UNKNOWN for key in unknown}}
     view = ResourceView(resource_type=resource_type, tags=tags)
     found = []
     for rule in rules:

@@ -136,14 +136,22 @@ def test_a_known_key_is_judged_when_another_value_is_unknown():
 
 def test_default_tags_known_only_after_apply_leave_the_tags_undetermined():
     report, by_address = _report("unknown_defaults")
-    assert report["exit_code"] == 0
-    for address in [*UNTAGGED, "aws_sqs_queue.owner_only"]:
+    for address in [*UNTAGGED, "aws_sqs_queue.owner_only", "aws_sqs_queue.own_good_values"]:
         resource = by_address[address]
         assert resource["tags_unknown"], address
         assert (
             resource["unknown_reason"] == "its provider's default_tags are known only after apply"
         )
         assert _advisory(resource) == [WHOLE_MAP_UNKNOWN] and _enforced(resource) == []
+    # The resource's own tags are known and win over the defaults: a bad value of its own fails
+    # the gate now; whether a key is missing waits (a default may add it).
+    bad = by_address["aws_sqs_queue.own_bad_value"]
+    assert bad["tags_unknown"] and _advisory(bad) == [WHOLE_MAP_UNKNOWN]
+    assert _enforced(bad) == [("cost-center-format", "bad_value", "CostCenter")]
+    assert (report["exit_code"], report["passed"]) == (1, False)
+    assert {r["address"] for r in report["resources"] if _enforced(r)} == {
+        "aws_sqs_queue.own_bad_value"
+    }
 
 
 def test_provider_aliases_and_providers_passed_into_modules():
