@@ -27,6 +27,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from policies.ci.inputs import not_a_plan
+
 VERSION = "1"
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # the server refuses this size and above
 ENDPOINT = "/api/v1/o/{org}/policies/ci-check/"
@@ -162,29 +164,6 @@ def _read(path: str, stdin: IO[bytes]) -> bytes:
     if not body.strip():
         raise CliError(f"{path}: empty")
     return body
-
-
-PLAN_COMMAND = "run `terraform show -json plan.tfplan` on the saved plan file and send its output"
-
-
-def not_a_plan(body: bytes) -> str | None:
-    """A binary plan file or a `terraform plan -json` event stream, named; None otherwise.
-    (The server says the same, policies.ci.plan.not_a_plan; this file imports nothing from
-    TagSense, so the few lines are repeated to refuse before uploading.)"""
-    if body.startswith(b"PK\x03\x04"):
-        return f"this is a binary plan file (terraform plan -out), not its JSON; {PLAN_COMMAND}"
-    first = body[:65536].lstrip().split(b"\n", 1)[0]
-    if first.startswith(b"{") and b'"@level"' in first:
-        try:
-            event = json.loads(first)
-        except ValueError:
-            return None
-        if isinstance(event, dict) and "@message" in event and "type" in event:
-            return (
-                "this is a `terraform plan -json` event stream (log messages), not a plan; "
-                + PLAN_COMMAND
-            )
-    return None
 
 
 def guess_source(body: bytes, path: str) -> str:

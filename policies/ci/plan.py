@@ -41,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from policies.ci.inputs import not_a_plan
 from policies.ci.taggable import terraform_type_info
 
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # 50 MiB: this size and above is refused
@@ -124,31 +125,6 @@ def load_json(data: bytes | str) -> Any:
         raise DocumentError(
             f"line {exc.lineno} column {exc.colno}", f"malformed JSON: {exc.msg}"
         ) from None
-
-
-PLAN_COMMAND = "run `terraform show -json plan.tfplan` on the saved plan file and send its output"
-
-
-def not_a_plan(data: bytes | str) -> str | None:
-    """What a document is when it is a Terraform output other than a plan, else None: a binary
-    plan file (`terraform plan -out`, a zip archive) or a `terraform plan -json` event stream."""
-    head = data[:65536]
-    if isinstance(head, str):
-        head = head.encode("utf-8", "replace")
-    if head.startswith(b"PK\x03\x04"):
-        return f"this is a binary plan file (terraform plan -out), not its JSON; {PLAN_COMMAND}"
-    first = head.lstrip().split(b"\n", 1)[0]
-    if b'"@level"' in first and first.startswith(b"{"):
-        try:
-            event = orjson.loads(first)
-        except orjson.JSONDecodeError:
-            return None
-        if isinstance(event, dict) and "@message" in event and "type" in event:
-            return (
-                "this is a `terraform plan -json` event stream (log messages), not a plan; "
-                + PLAN_COMMAND
-            )
-    return None
 
 
 def parse_terraform_plan(

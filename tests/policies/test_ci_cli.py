@@ -224,13 +224,25 @@ def test_missing_file_exits_2(server, capsys):
 
 
 def test_client_imports_only_the_standard_library_and_requests():
-    tree = ast.parse((ROOT / "policies" / "ci" / "cli.py").read_text())
-    imported = {
-        (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    }
+    """cli.py and every policies.ci module it imports, followed to the end (what a CI image
+    with only the standard library and requests must be able to run)."""
+    imported: set[str] = set()
+    todo, seen = ["policies.ci.cli"], set()
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for alias in node.names:
+                    name = node.module if isinstance(node, ast.ImportFrom) else alias.name
+                    if name.startswith("policies.ci."):
+                        todo.append(name)
+                    else:
+                        imported.add(name.split(".")[0])
+    assert seen == {"policies.ci.cli", "policies.ci.inputs"}
     third_party = imported - set(sys.stdlib_module_names) - {"__future__"}
     assert third_party == {"requests"}
 
