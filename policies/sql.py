@@ -353,6 +353,22 @@ def live_resources_sql(
     return base.text(), base.params
 
 
+def _other_spelling_column(
+    condition: _Sql, key: str, spellings: tuple[str, ...], name: str
+) -> tuple[str, ...]:
+    """`CASE WHEN condition THEN <the first key other than `key` whose folded spelling is one
+    of `spellings`> END AS name`: the found key of a case variant (wrong_case, and the other
+    spelling beside the exact key for duplicate_key), text first and its parameters after."""
+    column = _Sql().add("CASE WHEN").extend((condition.text(), condition.params))
+    column.add(
+        f'THEN (SELECT min(k COLLATE "C") FROM jsonb_object_keys(b.tags) k '
+        f"WHERE k <> %s AND {_fold_sql('k')} = ANY(%s)) END AS {name}",
+        key,
+        list(spellings),
+    )
+    return (column.text(), *column.params)
+
+
 def violations_sql(
     rules: Iterable[tuple[Any, RuleSpec]],
     organization_id: int,
@@ -397,14 +413,7 @@ def violations_sql(
         if prefilter is not None:
             uses_t = True
             condition.add("AND").extend(prefilter)
-        column = _Sql().add("CASE WHEN").extend((condition.text(), condition.params))
-        column.add(
-            f'THEN (SELECT min(k COLLATE "C") FROM jsonb_object_keys(b.tags) k '
-            f"WHERE k <> %s AND {_fold_sql('k')} = ANY(%s)) END AS {name}",
-            rule.key,
-            list(group[1]),
-        )
-        shared.add(column.text(), *column.params)
+        shared.add(*_other_spelling_column(condition, rule.key, group[1], name))
     for rule in specs:
         if rule.check not in ("required_key", "allowed_values"):
             continue
@@ -418,14 +427,7 @@ def violations_sql(
         if prefilter is not None:
             uses_t = True
             condition.add("AND").extend(prefilter)
-        column = _Sql().add("CASE WHEN").extend((condition.text(), condition.params))
-        column.add(
-            f'THEN (SELECT min(k COLLATE "C") FROM jsonb_object_keys(b.tags) k '
-            f"WHERE k <> %s AND {_fold_sql('k')} = ANY(%s)) END AS {name}",
-            rule.key,
-            list(group[1]),
-        )
-        shared.add(column.text(), *column.params)
+        shared.add(*_other_spelling_column(condition, rule.key, group[1], name))
     prohibited_of: dict[int, str] = {}
     for index, rule in enumerate(specs):
         if rule.check != "prohibited_key":
