@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .spec import RuleSpec, fold, glob_match
+from . import matching
+from .spec import RuleSpec, fold
 
 Kind = Literal["missing", "wrong_case", "bad_value", "prohibited", "too_many_tags"]
 
@@ -91,6 +92,17 @@ def variants(rule: RuleSpec, tags: Mapping[str, str]) -> list[str]:
     return sorted(k for k in tags if k != rule.key and fold(k) in wanted)
 
 
+@functools.lru_cache(maxsize=1024)
+def _folded_patterns(key: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(fold(p) for p in (key, *aliases))
+
+
+def _any_glob(patterns: tuple[str, ...], folded_key: str) -> bool:
+    """Whether a folded key matches one of the folded globs (spec.glob_match, ignoring case,
+    with each side folded once instead of per pattern)."""
+    return any(matching.glob_match(p, folded_key) for p in patterns)
+
+
 def user_tag_count(tags: Mapping[str, str]) -> int:
     """Tags that count towards AWS's 50: every key not starting with aws: (in any case)."""
     return sum(1 for key in tags if not fold(key).startswith("aws:"))
@@ -122,8 +134,8 @@ def _check(rule: RuleSpec, tags: Mapping[str, str]) -> Violation | None:
         )
 
     if rule.check == "prohibited_key":
-        patterns = (rule.key, *rule.aliases)
-        found = sorted(k for k in tags if any(glob_match(p, k, ignore_case=True) for p in patterns))
+        patterns = _folded_patterns(rule.key, rule.aliases)
+        found = sorted(k for k in tags if _any_glob(patterns, fold(k)))
         if not found:
             return None
         others = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

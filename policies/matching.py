@@ -75,20 +75,23 @@ def check_deadline() -> None:
 # --- globs -------------------------------------------------------------------------------------
 
 
+_Pieces = tuple[bool, bool, tuple[Any, ...], tuple[int, ...]]
+
+
 @functools.lru_cache(maxsize=4096)
-def _glob_pieces(
-    pattern: str, question: bool = True
-) -> tuple[bool, tuple[re.Pattern[str], ...], tuple[int, ...]]:
-    """(has a `*`, each piece between `*` runs as a regex of literals and, when `question`,
-    `.` for each `?`; their lengths)."""
+def _glob_pieces(pattern: str, question: bool = True) -> _Pieces:
+    """(has a `*`, all literal, each piece between `*` runs, their lengths). Literal pieces
+    (no `?`, or `?` not a wildcard) stay strings, matched with str methods; otherwise each is
+    a regex of literals and `.` for each `?`."""
     pieces = pattern.split("*")
+    lengths = tuple(len(piece) for piece in pieces)
+    if not (question and "?" in pattern):
+        return len(pieces) > 1, True, tuple(pieces), lengths
     compiled = tuple(
-        re.compile(
-            "".join("." if c == "?" and question else re.escape(c) for c in piece), re.DOTALL
-        )
+        re.compile("".join("." if c == "?" else re.escape(c) for c in piece), re.DOTALL)
         for piece in pieces
     )
-    return len(pieces) > 1, compiled, tuple(len(piece) for piece in pieces)
+    return len(pieces) > 1, False, compiled, lengths
 
 
 def glob_match(pattern: str, text: str) -> bool:
@@ -103,11 +106,26 @@ def wildcard_match(pattern: str, text: str) -> bool:
     return _pieces_match(_glob_pieces(pattern, False), text)
 
 
-def _pieces_match(
-    compiled: tuple[bool, tuple[re.Pattern[str], ...], tuple[int, ...]], text: str
-) -> bool:
+def _pieces_match(compiled: _Pieces, text: str) -> bool:
+    """Each piece at its leftmost place after the one before, the first at the start and the
+    last at the end: no backtracking, linear in the text whatever the glob."""
+    starred, literal, pieces, lengths = compiled
+    if literal:
+        if not starred:
+            return text == pieces[0]
+        if lengths[0] + lengths[-1] > len(text):
+            return False
+        if not (text.startswith(pieces[0]) and text.endswith(pieces[-1])):
+            return False
+        position, end = lengths[0], len(text) - lengths[-1]
+        for piece in pieces[1:-1]:
+            if piece:
+                found = text.find(piece, position, end)
+                if found < 0:
+                    return False
+                position = found + len(piece)
+        return True
     check_deadline()
-    starred, pieces, lengths = compiled
     if not starred:
         return len(text) == lengths[0] and pieces[0].match(text) is not None
     if lengths[0] + lengths[-1] > len(text):

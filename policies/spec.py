@@ -13,6 +13,7 @@ state and may be imported from CI tools.
 
 from __future__ import annotations
 
+import functools
 import re
 import re._constants as sre_constants  # Python 3.11: the regex parser's opcodes
 import re._parser as sre_parser  # Python 3.11: used only to vet patterns, never to match
@@ -87,8 +88,14 @@ def glob_match(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
     none), ``?`` exactly one character, every other character literal (no classes, no
     escapes). Linear in the text whatever the glob (policies.matching)."""
     if ignore_case:
-        pattern, text = fold(pattern), fold(text)
+        pattern, text = _folded(pattern), fold(text)
     return matching.glob_match(pattern, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded(pattern: str) -> str:
+    """fold() of a rule's pattern: a handful of patterns, matched against every tag key."""
+    return fold(pattern)
 
 
 def regex_matches(pattern: str, value: str) -> bool:
