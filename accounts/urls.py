@@ -3,7 +3,6 @@ from django.urls import path
 from . import token_views, views
 
 urlpatterns = [
-    path("", views.DashboardView.as_view(), name="dashboard"),
     path("settings/", views.SettingsView.as_view(), name="settings"),
     path("settings/organization/", views.UpdateOrganizationView.as_view(), name="org-update"),
     path("settings/security/", views.UpdateSecurityView.as_view(), name="org-security"),
@@ -49,7 +48,6 @@ urlpatterns = [
         token_views.RevokeServiceAccountTokenView.as_view(),
         name="service-account-token-revoke",
     ),
-    path("teams/<slug:team_slug>/", views.TeamDetailView.as_view(), name="team-detail"),
     path("teams/<slug:team_slug>/edit/", views.UpdateTeamView.as_view(), name="team-edit"),
     path("teams/<slug:team_slug>/delete/", views.DeleteTeamView.as_view(), name="team-delete"),
     path(

@@ -1,4 +1,5 @@
-"""Organization pages: the dashboard, settings (members, teams), team pages."""
+"""Organization pages: settings (members, teams, SSO) and the actions on teams. The dashboard
+and a team's page read from several apps: they live in dashboard/."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import TemplateView
 
-from audit.models import AuditEvent
 from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import oidc, services, sso
@@ -30,92 +30,6 @@ from .forms import (
 from .mfa import users_with_mfa
 from .models import Membership, SSOGroupMapping, Team, TeamMembership, User
 from .roles import role_allows
-
-
-def inventory_summary(membership, scope: dict) -> dict:
-    """Accounts, resources and the untagged share per type, for the dashboard: the accounts the
-    member may see, narrowed to their teams' when `scope` (inventory.access.team_scope) says so."""
-    from django.db.models import Count, Q
-
-    from inventory.access import narrow
-    from inventory.models import AwsAccount, Resource, ScanRun
-
-    by_type = list(
-        narrow(Resource.objects.restrict(membership), scope)
-        .live()
-        .values("resource_type")
-        .annotate(total=Count("id"), untagged=Count("id", filter=Q(tags={})))
-        .order_by("-total")
-    )
-    for row in by_type:
-        row["tagged_percent"] = round(100 * (row["total"] - row["untagged"]) / row["total"])
-    resources = sum(row["total"] for row in by_type)
-    untagged = sum(row["untagged"] for row in by_type)
-    return {
-        "account_count": narrow(AwsAccount.objects.restrict(membership), scope).count(),
-        "resource_count": resources,
-        "untagged_count": untagged,
-        "untagged_percent": round(100 * untagged / resources) if resources else 0,
-        "by_type": by_type,
-        "last_scan": narrow(ScanRun.objects.restrict(membership), scope).first(),
-    }
-
-
-class DashboardView(OrganizationViewMixin, TemplateView):
-    template_name = "accounts/dashboard.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        m = self.membership
-        context["member_count"] = Membership.objects.restrict(m).active().count()
-        context["teams"] = Team.objects.restrict(m).with_member_count()
-        context["my_teams"] = Team.objects.restrict(m).filter(memberships__user=m.user)
-        if role_allows(m.role, "audit"):
-            context["recent_events"] = AuditEvent.objects.restrict(m, "audit")[:8]
-        from inventory.access import team_scope
-
-        scope = team_scope(self.request, m)
-        context["team_scope"] = scope
-        context.update(inventory_summary(m, scope))
-        from policies.scores import dashboard_summary
-
-        context.update(dashboard_summary(m, scope["accounts"]))
-        context["onboarding"] = onboarding_steps(m)
-        return context
-
-
-def onboarding_steps(membership) -> dict | None:
-    """The first steps of an organization, each done or not, with the action only for roles
-    that may take it (the others are told whom to ask); None once every step is done.
-    Counts what the member may see (restrict()), so an editor in no team is not told to
-    connect an account the organization already has: their step says to ask for a team."""
-    from inventory.models import AwsAccount, ScanRun
-    from policies.models import Framework
-
-    accounts = AwsAccount.objects.restrict(membership)
-    first_account = accounts.order_by("pk").first()
-    scanned = ScanRun.objects.restrict(membership).filter(status__in=["succeeded", "partial"])
-    steps = {
-        "account": first_account is not None,
-        "scan": scanned.exists(),
-        "framework": Framework.objects.restrict(membership).exists(),
-        "members": Membership.objects.restrict(membership).count() > 1,
-    }
-    if all(steps.values()):
-        return None
-    context = {
-        "steps": steps,
-        "done": sum(steps.values()),
-        "total": len(steps),
-        "first_account": first_account,
-        "can_manage": role_allows(membership.role, "manage"),
-        "can_scan": role_allows(membership.role, "change"),
-    }
-    if first_account is not None and not steps["scan"] and context["can_manage"]:
-        from inventory.views import connect_context
-
-        context["connect"] = connect_context(first_account, membership.organization)
-    return context
 
 
 class ActionView(OrganizationViewMixin, TemplateView):
@@ -233,42 +147,6 @@ class CreateTeamView(ActionView):
             self.organization, name=data["name"], description=data["description"]
         )
         messages.success(self.request, f"Team {team.name} created.")
-
-
-class TeamDetailView(OrganizationViewMixin, TemplateView):
-    template_name = "accounts/team_detail.html"
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        team = access_team_by_slug(self.membership, self.kwargs["team_slug"])
-        members = TeamMembership.objects.restrict(self.membership).filter(team=team)
-        in_team = {tm.user_id for tm in members}
-        candidates = (
-            Membership.objects.restrict(self.membership)
-            .active()
-            .exclude(user_id__in=in_team)
-            .select_related("user")
-        )
-        context.update(
-            team=team,
-            team_accounts=held_by_team(self.membership, team),
-            team_members=members.select_related("user"),
-            can_manage=role_allows(self.membership.role, "manage"),
-            team_form=TeamForm(initial={"name": team.name, "description": team.description}),
-            member_form=TeamMemberForm(members=candidates),
-        )
-        return context
-
-
-def held_by_team(membership, team):
-    """The AWS accounts the team holds, of those the member may see."""
-    from inventory.models import AwsAccount
-
-    from .team_groups import team_group_name
-
-    return AwsAccount.objects.restrict(membership).filter(
-        team_grants__group__name=team_group_name(team.pk)
-    )
 
 
 class TeamActionView(ActionView):

@@ -238,10 +238,10 @@ def gather_facts(membership: Membership) -> dict[str, Any]:
 
 def _inventory(membership: Membership) -> dict[str, Any]:
     """Resources and never-tagged resources (no tag at all), per type: the dashboard's figures
-    (accounts.views.inventory_summary) over every account the member may see."""
-    from accounts.views import inventory_summary
+    (inventory.summary.overview) over every account the member may see."""
+    from inventory.summary import overview
 
-    summary = inventory_summary(membership, {"accounts": None})
+    summary = overview(membership, {"accounts": None})
     organization = membership.organization
     return {
         "accounts": summary["account_count"],

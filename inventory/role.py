@@ -11,11 +11,15 @@ gets them from the link's `param_` values instead.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 import yaml
 from django.conf import settings
+from django.urls import reverse
+
+if TYPE_CHECKING:
+    from .models import AwsAccount
 
 ROLE_NAME = "TagSenseReadOnly"
 # What the scanners call, exactly (docs/inventory.md lists the same).
@@ -151,3 +155,25 @@ def quick_create_url(external_id: str, *, region: str = "us-east-1") -> str:
 
 def role_arn_for(account_id: str) -> str:
     return f"arn:aws:iam::{account_id}:role/{ROLE_NAME}"
+
+
+def connect_context(account: AwsAccount, organization) -> dict:
+    """What an admin needs to create the account's role: its trust policy, the quick-create
+    link (when a published template is configured), the template's address and a CLI command."""
+    region = (account.regions or ["us-east-1"])[0]
+    template_url = reverse("account-role-template", kwargs={"org_slug": organization.slug})
+    parameters = [f"ParameterKey=ExternalId,ParameterValue={account.external_id}"]
+    if principal_arn():
+        parameters.append(f"ParameterKey=TrustedPrincipalArn,ParameterValue={principal_arn()}")
+    return {
+        "trust_policy": trust_policy(account.external_id),
+        "quick_create_url": quick_create_url(account.external_id, region=region),
+        "role_template_url": f"{template_url}?account={account.account_id}",
+        "principal_known": bool(principal_arn()),
+        "create_stack_command": (
+            f"aws cloudformation create-stack --stack-name {ROLE_NAME} "
+            "--template-body file://tagsense-role.yaml --capabilities CAPABILITY_NAMED_IAM "
+            f"--parameters {' '.join(parameters)}"
+        ),
+        "expected_role_arn": role_arn_for(account.account_id),
+    }

@@ -110,7 +110,7 @@ class AccountDetailView(OrganizationViewMixin, TemplateView):
         )
         context["holding_teams"] = services.teams_holding(account)
         if context["can_manage"]:
-            context["connect"] = connect_context(account, self.organization)
+            context["connect"] = role.connect_context(account, self.organization)
             context["teams_form"] = AccountTeamsForm(
                 teams=Team.objects.restrict(self.membership, "manage"),
                 initial={"teams": [t.pk for t in context["holding_teams"]]},
@@ -129,28 +129,6 @@ class AccountDetailView(OrganizationViewMixin, TemplateView):
                 messages.success(request, "Account updated.")
                 return redirect(_org_url("account-detail", self, pk=account.pk))
         return self.render_to_response(self.get_context_data(form=form))
-
-
-def connect_context(account: AwsAccount, organization) -> dict:
-    """What an admin needs to create the account's role: its trust policy, the quick-create
-    link (when a published template is configured), the template's address and a CLI command."""
-    region = (account.regions or ["us-east-1"])[0]
-    template_url = reverse("account-role-template", kwargs={"org_slug": organization.slug})
-    parameters = [f"ParameterKey=ExternalId,ParameterValue={account.external_id}"]
-    if role.principal_arn():
-        parameters.append(f"ParameterKey=TrustedPrincipalArn,ParameterValue={role.principal_arn()}")
-    return {
-        "trust_policy": role.trust_policy(account.external_id),
-        "quick_create_url": role.quick_create_url(account.external_id, region=region),
-        "role_template_url": f"{template_url}?account={account.account_id}",
-        "principal_known": bool(role.principal_arn()),
-        "create_stack_command": (
-            f"aws cloudformation create-stack --stack-name {role.ROLE_NAME} "
-            "--template-body file://tagsense-role.yaml --capabilities CAPABILITY_NAMED_IAM "
-            f"--parameters {' '.join(parameters)}"
-        ),
-        "expected_role_arn": role.role_arn_for(account.account_id),
-    }
 
 
 class RoleTemplateView(OrganizationViewMixin, TemplateView):

@@ -9,6 +9,7 @@ from policies import views as policy_views
 from . import errors, views
 
 org_patterns = [
+    path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
     path("audit/", include(audit_urls)),
     path("inventory/", include("inventory.urls")),

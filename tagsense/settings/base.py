@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "inventory",
     "policies",
     "assistant",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -11,9 +11,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 
-from accounts import views as account_views
 from accounts.models import Membership, Team
 from audit.models import AuditEvent
+from dashboard import views as dashboard_views
 from tagsense.tenancy import db as tenancy_db
 from tagsense.tenancy.db import POLICY_NAME, all_tenants, tenant_models, tenant_scope
 from tests.conftest import client_for
@@ -84,7 +84,7 @@ def test_inside_a_page_request_for_org_a_an_unfiltered_query_sees_only_a(
     org, owner, other_org, two_orgs_of_teams, monkeypatch
 ):
     seen = {}
-    original = account_views.DashboardView.get_context_data
+    original = dashboard_views.DashboardView.get_context_data
 
     def spy(self, **kwargs):
         seen["orm"] = set(Team.objects.all().values_list("organization_id", flat=True))
@@ -94,7 +94,7 @@ def test_inside_a_page_request_for_org_a_an_unfiltered_query_sees_only_a(
         }
         return original(self, **kwargs)
 
-    monkeypatch.setattr(account_views.DashboardView, "get_context_data", spy)
+    monkeypatch.setattr(dashboard_views.DashboardView, "get_context_data", spy)
     response = client_for(owner).get(f"/o/{org.slug}/")
     assert response.status_code == 200
     assert seen == {"orm": {org.pk}, "raw": {org.pk}, "members": {org.pk}}

@@ -15,8 +15,7 @@ from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 from tests.factories import UserFactory
-
-from .conftest import MEMBER, member_session
+from tests.inventory.conftest import MEMBER, member_session
 
 pytestmark = pytest.mark.django_db
 
