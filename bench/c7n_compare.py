@@ -302,7 +302,7 @@ def main() -> None:
     )
     _setup.configure()
     _setup.print_machine()
-    from inventory.demo import start_moto_server, stop_moto_server
+    from demo.estate import start_moto_server, stop_moto_server
 
     proc, endpoint = start_moto_server()
     try:

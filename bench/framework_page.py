@@ -2,7 +2,7 @@
 
 Builds the `make run` demo's organization without moto_server: `setup_demo` (the demo
 organization, its owner, members and teams), the demo's AWS accounts (a management account and
-the four member accounts of inventory.demo.ACCOUNT_PLANS, granted to the demo's teams as
+the four member accounts of demo.estate.ACCOUNT_PLANS, granted to the demo's teams as
 setup_demo_estate does), and --resources resources (2,113 by default: the demo's 2,000 seeded
 plus what AWS makes by itself) written through the real storage path
 (inventory.storage.unit_writer, one unit per account, type and region, as a scan writes them).
@@ -12,7 +12,7 @@ plans' load balancers, ECS, EKS, RDS, ElastiCache, EFS and CloudFront, AWS's def
 subnets and security groups (untagged), then the seeder's mix of cheap resources (instances
 with their root volumes, data volumes, snapshots, AMIs, buckets, tables, functions) split
 between the accounts and regions by the plans' weights. Every tagged resource draws its tags
-from the demo's own inventory.demo.Tagger (the same hygiene deck: 60% fully tagged, 13%
+from the demo's own demo.estate.Tagger (the same hygiene deck: 60% fully tagged, 13%
 untagged, the rest with case-variant keys, misspelt values or missing keys). Then, as
 setup_demo_estate does: the demo's costs, the four built-in frameworks enabled (their rules
 installed), a full evaluation (findings and today's scores) and the labelled demo history.
@@ -63,8 +63,9 @@ from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Membership, Organization  # noqa: E402
-from inventory import demo, services, storage  # noqa: E402
-from inventory.management.commands import setup_demo_estate  # noqa: E402
+from demo import estate as demo  # noqa: E402
+from demo.management.commands import setup_demo_estate  # noqa: E402
+from inventory import services, storage  # noqa: E402
 from inventory.models import AwsAccount, Resource, ScanRun  # noqa: E402
 from inventory.scanners.base import ResourceRecord  # noqa: E402
 from policies.models import Finding, Framework, Rule  # noqa: E402
@@ -73,7 +74,7 @@ from tagsense.tenancy.context import Actor  # noqa: E402
 from tagsense.tenancy.db import tenant_scope  # noqa: E402
 
 MEMBER_IDS = ("210000000001", "210000000002", "210000000003", "210000000004")
-# What each placement of inventory.demo._Seeder makes besides its instances (approximately:
+# What each placement of demo.estate (build.PLACE) makes besides its instances (approximately:
 # a few dozen resources in all, whatever the estate's size).
 PLACEMENTS = {
     "alb": (4, ("elasticloadbalancing:loadbalancer", "elasticloadbalancing:targetgroup")),
@@ -132,11 +133,11 @@ class Estate:
         for region in self.regions:  # the management account holds AWS's defaults only
             self.defaults(demo.MANAGEMENT_ACCOUNT_ID, region, vpcs=1)
         budget = max(0, total - self.count())
-        shares = demo._largest_remainder(budget, [plan.weight for plan, _, _ in members])
+        shares = demo.largest_remainder(budget, [plan.weight for plan, _, _ in members])
         for position, ((plan, account_id, rng), share) in enumerate(
             zip(members, shares, strict=True)
         ):
-            parts = demo._largest_remainder(share, [0.5, 0.3, 0.2])
+            parts = demo.largest_remainder(share, [0.5, 0.3, 0.2])
             for index, part in enumerate(parts):
                 self.fill(self.region(position, index), plan, account_id, rng, part)
 
@@ -222,11 +223,11 @@ class Estate:
             self.add(account_id, "cloudfront:distribution", region, tagger.tags(plan.apps[0]))
 
     def fill(self, region, plan, account_id, rng, budget) -> None:
-        """The seeder's mix of cheap resources (inventory.demo._Seeder.fill)."""
+        """The seeder's mix of cheap resources (demo.estate.build.fill)."""
         tagger = self.taggers[account_id]
         mix = {"instance": 0.46, "volume": 0.10, "snapshot": 0.12, "image": 0.06}
         mix |= {"bucket": 0.08, "table": 0.08, "function": 0.10}
-        units = dict(zip(mix, demo._largest_remainder(budget, list(mix.values())), strict=True))
+        units = dict(zip(mix, demo.largest_remainder(budget, list(mix.values())), strict=True))
         instances = math.ceil(units["instance"] / 2)
         while instances > 0:
             size = min(instances, rng.randint(2, 8))

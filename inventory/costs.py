@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from tagsense.plugs import Plug
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 
@@ -39,6 +40,9 @@ COST_WINDOW_DAYS = 14  # Cost Explorer's resource-level data covers the last 14 
 METRIC = "UnblendedCost"
 CURRENCY = "USD"  # what Cost Explorer reports cost metrics in; the scores sum only these
 AMOUNT_PLACES = Decimal("0.0000000001")  # ResourceCost.amount's 10 decimal places
+# The demo's labelled, invented costs (`import_costs --demo`): seed(organization) -> rows,
+# provided by the demo app (demo/apps.py).
+DEMO_COSTS = Plug("the demo's costs")
 
 
 @dataclass(frozen=True)

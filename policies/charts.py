@@ -93,7 +93,7 @@ def line_chart(
     """A 0-100 % line over the last `days` days (x: the day, y: the score), one dot per
     snapshot with a <title> for the exact figure, axes with dates and percentages, and the
     same figures as a table for screen readers. An empty chart says so. Days in `demo_days`
-    hold invented demo history (policies.demo): hollow dots, titled as such."""
+    hold invented demo history (demo.history): hollow dots, titled as such."""
     known = [(d, s) for d, s in points if s is not None]
     if not known:
         return format_html(

@@ -364,7 +364,7 @@ class ScoreSnapshot(TenantModel):
     taken_at = models.DateTimeField()
     # "measured": computed from the organization's findings (the beat task, an evaluation, the
     # score_snapshot command). "demo": invented history for the demo organization only
-    # (policies.demo), drawn and served as such; a measured snapshot of the day replaces it.
+    # (demo.history), drawn and served as such; a measured snapshot of the day replaces it.
     MEASURED, DEMO = "measured", "demo"
     source = models.CharField(
         max_length=16, choices=[(MEASURED, MEASURED), (DEMO, DEMO)], default=MEASURED

@@ -43,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from tagsense.plugs import Plug
+
 from . import pyengine, sql
 from .models import Control, Framework, Rule, ScoreSnapshot
 
@@ -52,6 +54,9 @@ if TYPE_CHECKING:
 
 ORG_KEY = ""
 TREND_DAYS = (30, 90)
+# The demo's labelled, invented history before the first measured day (`score_snapshot
+# --demo-history`): seed(organization) -> rows, provided by the demo app (demo/apps.py).
+DEMO_HISTORY = Plug("the demo's score history")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ class ResourceCost(TenantModel):
     exclusive, as in Cost Explorer. `cost_resource_id` is the RESOURCE_ID Cost Explorer groups
     by (an instance or volume id, or an ARN); `resource` and `arn` are filled when it names a
     resource of the inventory. Rows with source "demo" are invented for the demo organization
-    (inventory.demo_costs) and are never measured."""
+    (demo.costs) and are never measured."""
 
     COST_EXPLORER, DEMO = "cost_explorer", "demo"
     SOURCES = [(COST_EXPLORER, "AWS Cost Explorer"), (DEMO, "Demo data, not measured")]

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "policies",
     "assistant",
     "dashboard",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,6 @@
 """Resource costs: the import from Cost Explorer (moto with injected results, reached through
-each account's assumed role), its audit event, the command and task, and the demo's labelled
-costs."""
+each account's assumed role), its audit event, the command and task. The demo's labelled costs
+are tested in tests/demo/test_costs.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from inventory import costs, demo_costs
+from inventory import costs
 from inventory.models import AwsAccount, Resource, ResourceCost
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
@@ -246,42 +246,3 @@ def test_the_command_and_the_task_import_and_the_daily_beat_is_off_until_enabled
 
     beat = PeriodicTask.objects.get(task="inventory.import_all_costs")
     assert beat.enabled is False and beat.interval.period == "days"
-
-
-def test_demo_costs_are_only_for_the_demo_labelled_and_leave_measured_days(org, settings):
-    account = make_account(org, MEMBER)
-    running = resource(org, account, "ec2:instance", "i-0run")
-    stopped = resource(org, account, "ec2:instance", "i-0stop")
-    volume = resource(org, account, "ec2:volume", "vol-0aaa")
-    with tenant_scope(org):
-        Resource.objects.filter(pk=running.pk).update(config={"InstanceType": "m6i.large"})
-        Resource.objects.filter(pk=stopped.pk).update(config={"State": "stopped"})
-    with tenant_scope(org, actor=Actor.system("test")), pytest.raises(demo_costs.NotTheDemo):
-        demo_costs.seed_demo_costs(org, today=TODAY)
-
-    settings.TAGSENSE_DEMO_ORG_SLUG = org.slug
-    measured_day = TODAY - timedelta(days=1)
-    with tenant_scope(org, actor=Actor.system("test")):
-        ResourceCost.objects.create(
-            organization=org,
-            account=account,
-            resource=running,
-            cost_resource_id="i-0run",
-            service=EC2,
-            period_start=measured_day,
-            period_end=TODAY,
-            amount=Decimal("2.30"),
-            source=ResourceCost.COST_EXPLORER,
-            imported_at=timezone.now(),
-        )
-        assert demo_costs.seed_demo_costs(org, today=TODAY) == 13
-        assert demo_costs.seed_demo_costs(org, today=TODAY) == 13  # rewritten, not added
-        demo = list(ResourceCost.objects.filter(source="demo"))
-        [event] = AuditEvent.objects.filter(action="cost.import").order_by("-seq")[:1]
-    assert {r.resource_id for r in demo} == {running.pk}  # no stopped instance, no volume
-    assert volume.pk not in {r.resource_id for r in demo}
-    assert measured_day not in {r.period_start for r in demo}
-    assert {r.period_start for r in demo} == {TODAY - timedelta(days=n) for n in range(2, 15)}
-    # m6i.large at about $0.096 an hour, within the demo's ±10 % daily noise.
-    assert all(Decimal("2.07") <= r.amount <= Decimal("2.54") for r in demo)
-    assert event.data["source"] == "demo" and event.data["rows"] == 13

@@ -213,53 +213,6 @@ def test_the_dashboard_shows_the_overall_score_its_trend_and_each_framework(org,
     assert "<polyline" in section
 
 
-def test_demo_history_is_only_for_the_demo_organization_and_labelled(org, admin, settings):
-    from policies import demo
-
-    make_resources(org, tags_list=[{"Environment": "prod"}])
-    enable(org)
-    with tenant_scope(org, actor=Actor.system("test")):
-        scores.take_snapshot(org)
-        with pytest.raises(demo.NotTheDemo):
-            demo.seed_demo_history(org)
-        settings.TAGSENSE_DEMO_ORG_SLUG = org.slug
-        seeded = demo.seed_demo_history(org, days=29)
-        assert seeded > 0
-        assert not ScoreSnapshot.objects.filter(source="demo", day=timezone.now().date()).exists()
-    body = (
-        client_for(admin)
-        .get(f"/api/v1/o/{org.slug}/policies/trends/?kind=framework&key=soc2&days=30")
-        .json()
-    )
-    assert len(body["points"]) == 30
-    assert {p["source"] for p in body["points"][:-1]} == {"demo"}
-    assert body["points"][-1]["source"] == "measured"
-    page = client_for(admin).get(f"/o/{org.slug}/policies/frameworks/soc2/").content.decode()
-    assert "includes demo data, not measured" in page
-    with tenant_scope(org, actor=Actor.system("test")):
-        yesterday = timezone.now().date() - timedelta(days=1)
-        scores.take_snapshot(org, day=yesterday)  # a measured day replaces the demo one
-        assert set(
-            ScoreSnapshot.objects.filter(day=yesterday).values_list("source", flat=True)
-        ) == {"measured"}
-
-
-def test_the_demo_estate_enables_the_built_in_frameworks_with_scores_and_trends(org, settings):
-    from inventory.management.commands.setup_demo_estate import _frameworks_and_scores
-
-    settings.TAGSENSE_DEMO_ORG_SLUG = org.slug
-    make_resources(org, tags_list=[{"Environment": "prod", "Owner": "a@b.example"}, {}])
-    with tenant_scope(org, actor=Actor.system("test")):
-        summary = _frameworks_and_scores(org)
-        assert set(Framework.objects.values_list("slug", flat=True)) == {
-            "hipaa", "iso-27001-2022", "pci-dss-4.0", "soc2"
-        }  # fmt: skip
-        measured = ScoreSnapshot.objects.filter(source="measured", kind="framework")
-        assert measured.count() == 4
-        assert ScoreSnapshot.objects.filter(source="demo", kind="framework", key="soc2").count()
-    assert "labelled demo history" in summary
-
-
 def test_an_organization_without_active_rules_has_no_score_and_runs_no_scoring_sql(org):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext

@@ -1,11 +1,11 @@
 """Import resource costs from AWS Cost Explorer (inventory.costs), or write the demo's labelled
-demo costs (inventory.demo_costs)."""
+demo costs (demo.costs, plugged in as inventory.costs.DEMO_COSTS)."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
-from inventory import costs, demo_costs
+from inventory import costs
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
@@ -43,7 +43,7 @@ class Command(BaseCommand):
                     if organization.slug != settings.TAGSENSE_DEMO_ORG_SLUG:
                         raise CommandError("demo costs are only for the demo organization")
                     with tenant_scope(organization, actor=actor):
-                        rows = demo_costs.seed_demo_costs(organization)
+                        rows = costs.DEMO_COSTS(organization)
                     self.stdout.write(
                         f"{organization.slug}: {rows} rows of demo costs (not measured)"
                     )

@@ -1,6 +1,7 @@
 """Record today's compliance scores of one organization (or all) from its current findings,
 as the daily beat task does. `--demo-history` also writes the demo organization's invented,
-labelled history (policies.demo); it refuses any other organization.
+labelled history (demo.history, plugged in as policies.scores.DEMO_HISTORY); it refuses any
+other organization.
 
 There is no backfill of past days from real data: findings keep only their current state, so a
 past day's scores cannot be computed. Trends grow one measured point a day."""
@@ -10,7 +11,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
-from policies import demo, scores
+from policies import scores
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
@@ -36,7 +37,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{organization.slug}: {rows} snapshot rows for today")
                 if demo_history:
                     try:
-                        seeded = demo.seed_demo_history(organization)
-                    except demo.NotTheDemo as exc:
+                        seeded = scores.DEMO_HISTORY(organization)
+                    except ValueError as exc:  # demo.NotTheDemo: not the demo organization
                         raise CommandError(str(exc)) from exc
                     self.stdout.write(f"{organization.slug}: {seeded} rows of DEMO history")

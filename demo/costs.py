@@ -23,9 +23,10 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from inventory.costs import AMOUNT_PLACES, CURRENCY, import_window
+from inventory.models import Resource, ResourceCost
 
-from .costs import AMOUNT_PLACES, CURRENCY, import_window
-from .models import Resource, ResourceCost
+from . import NotTheDemo
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -41,10 +42,6 @@ HOURLY = {
     "c6i.large": Decimal("0.085"),
 }
 DEFAULT_HOURLY = Decimal("0.05")
-
-
-class NotTheDemo(Exception):
-    pass
 
 
 def _noise(key: str, day) -> Decimal:

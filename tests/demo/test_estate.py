@@ -1,4 +1,4 @@
-"""The demo estate seeder (inventory/demo.py), against a real moto_server subprocess.
+"""The demo estate seeder (demo/estate/), against a real moto_server subprocess.
 
 No database. The server starts once for the module and a small estate is seeded into it; every
 check lists what is there through the AWS APIs, inside the member accounts by assume-role, as
@@ -11,7 +11,7 @@ from collections import defaultdict
 import boto3
 import pytest
 
-from inventory.demo import (
+from demo.estate import (
     ACCOUNT_PLANS,
     DEFAULT_REGIONS,
     MANAGEMENT_ACCOUNT_ID,

@@ -1,8 +1,8 @@
 """The demo seeder's count matches what the first scan then shows: it names the resources AWS
 (moto) made by itself, which a scan finds too."""
 
-from inventory.demo import EstateSummary
-from inventory.management.commands.setup_demo_estate import seeded_message
+from demo.estate import EstateSummary
+from demo.management.commands.setup_demo_estate import seeded_message
 
 
 def test_the_seeder_says_how_many_resources_the_scan_will_find():

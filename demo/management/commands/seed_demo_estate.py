@@ -7,7 +7,7 @@ import time
 from botocore.exceptions import BotoCoreError
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.demo import DEFAULT_REGIONS, EstateError, reset_moto, seed_estate
+from demo.estate import DEFAULT_REGIONS, EstateError, reset_moto, seed_estate
 
 
 class Command(BaseCommand):

@@ -12,9 +12,14 @@ import boto3
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Organization
-from inventory import demo, discovery, runner, schedules, services
+from accounts.models import Organization, Team
+from demo import estate
+from demo.costs import seed_demo_costs
+from demo.history import seed_demo_history
+from inventory import discovery, runner, schedules, services
 from inventory.models import AwsAccount, ScanSchedule
+from policies import evaluation
+from policies import services as policy_services
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
@@ -35,7 +40,7 @@ def _has_organization(endpoint: str) -> str | None:
         return None
 
 
-def seeded_message(summary: demo.EstateSummary) -> str:
+def seeded_message(summary: estate.EstateSummary) -> str:
     """What was seeded, and what AWS (moto) made by itself that the first scan finds too, so
     that the scan's count does not look like a discrepancy."""
     text = (
@@ -71,64 +76,17 @@ class Command(BaseCommand):
         if organization is None:
             raise CommandError("run setup_demo first: there is no demo organization")
         started = time.monotonic()
-        management_id = _has_organization(endpoint)
-        if management_id is None:
-            _seed_random(endpoint, seed)
-            summary = demo.seed_estate(endpoint, resources=resources, seed=seed)
-            management_id = summary.management_account_id
-            self.stdout.write(seeded_message(summary))
-        else:
-            self.stdout.write("The moto server already holds the demo estate.")
+        management_id = self._seed(endpoint, resources, seed)
         actor = Actor.system("setup_demo_estate")
         with context.use(actor=actor), tenant_scope(organization, actor=actor):
-            management = (
-                AwsAccount.objects.for_org(organization).filter(account_id=management_id).first()
-            )
-            if management is None:  # through the service, so the registration is audited
-                management = services.register_account(
-                    organization,
-                    account_id=management_id,
-                    name="Management",
-                    regions=list(demo.DEFAULT_REGIONS),
-                    is_management=True,
-                    ou_path="Root",
-                )
-            found = discovery.discover(management)
-            created = discovery.register_discovered(management, found)
-            _grant_demo_accounts(organization)
-            if not ScanSchedule.objects.for_org(organization).exists():
-                schedules.create_schedule(
-                    organization,
-                    name="Nightly full scan",
-                    account=None,
-                    kind="cron",
-                    cron="0 2 * * *",
-                    tz="UTC",
-                )
+            found, created = _register(organization, management_id)
         self.stdout.write(
             f"{len(found)} accounts in the AWS Organization, {len(created)} newly registered."
         )
         if no_scan:
             return
         with context.use(actor=actor):
-            with tenant_scope(organization, actor=actor):
-                try:
-                    scan = runner.plan_scan(
-                        organization, scope=runner.Scope(), actor=actor, trigger="demo"
-                    )
-                except ValueError as exc:
-                    raise CommandError(str(exc)) from exc
-            last = [0.0]
-
-            def progress(run, unit):
-                if time.monotonic() - last[0] > 2 or run.units_done == run.units_total:
-                    last[0] = time.monotonic()
-                    self.stdout.write(
-                        f"  scanning: {run.units_done}/{run.units_total} units, "
-                        f"{run.new + run.changed + run.unchanged} resources"
-                    )
-
-            scan = runner.run_scan_inline(scan, actor=actor, workers=workers, progress=progress)
+            scan = self._scan(organization, actor, workers)
         self.stdout.write(
             f"Scan #{scan.pk} {scan.status}: {scan.new} new, {scan.changed} changed, "
             f"{scan.unchanged} unchanged, {scan.deleted} deleted "
@@ -138,28 +96,84 @@ class Command(BaseCommand):
             self.stdout.write(_demo_costs(organization))
             self.stdout.write(_frameworks_and_scores(organization))
 
+    def _seed(self, endpoint: str, resources: int, seed: int) -> str:
+        """Seed the estate unless the server holds it already; the management account's id."""
+        management_id = _has_organization(endpoint)
+        if management_id is None:
+            _seed_random(endpoint, seed)
+            summary = estate.seed_estate(endpoint, resources=resources, seed=seed)
+            management_id = summary.management_account_id
+            self.stdout.write(seeded_message(summary))
+        else:
+            self.stdout.write("The moto server already holds the demo estate.")
+        return management_id
+
+    def _scan(self, organization, actor, workers: int):
+        """A full scan, run here (not by a worker), reporting progress every 2 s."""
+        with tenant_scope(organization, actor=actor):
+            try:
+                scan = runner.plan_scan(
+                    organization, scope=runner.Scope(), actor=actor, trigger="demo"
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+        last = [0.0]
+
+        def progress(run, unit):
+            if time.monotonic() - last[0] > 2 or run.units_done == run.units_total:
+                last[0] = time.monotonic()
+                self.stdout.write(
+                    f"  scanning: {run.units_done}/{run.units_total} units, "
+                    f"{run.new + run.changed + run.unchanged} resources"
+                )
+
+        return runner.run_scan_inline(scan, actor=actor, workers=workers, progress=progress)
+
+
+def _register(organization, management_id: str) -> tuple[list, list]:
+    """The management account (registered through the service, so it is audited), the member
+    accounts discovered from its AWS Organization, the demo teams' grants and a nightly
+    schedule. Inside the organization's tenant scope. (found, newly registered)."""
+    management = AwsAccount.objects.for_org(organization).filter(account_id=management_id).first()
+    if management is None:
+        management = services.register_account(
+            organization,
+            account_id=management_id,
+            name="Management",
+            regions=list(estate.DEFAULT_REGIONS),
+            is_management=True,
+            ou_path="Root",
+        )
+    found = discovery.discover(management)
+    created = discovery.register_discovered(management, found)
+    _grant_demo_accounts(organization)
+    if not ScanSchedule.objects.for_org(organization).exists():
+        schedules.create_schedule(
+            organization,
+            name="Nightly full scan",
+            account=None,
+            kind="cron",
+            cron="0 2 * * *",
+            tz="UTC",
+        )
+    return found, created
+
 
 def _demo_costs(organization) -> str:
-    """The labelled DEMO costs of the estate's running instances (inventory.demo_costs): moto
-    tracks no cost and has no GetCostAndUsageWithResources for the real import to read."""
-    from inventory import demo_costs
-
-    rows = demo_costs.seed_demo_costs(organization)
+    """The labelled DEMO costs of the estate's running instances (demo.costs): moto tracks no
+    cost and has no GetCostAndUsageWithResources for the real import to read."""
+    rows = seed_demo_costs(organization)
     return f"{rows} rows of labelled demo costs (running instances, last 14 days; not measured)."
 
 
 def _frameworks_and_scores(organization) -> str:
     """Enable the four built-in frameworks (installing their rules), evaluate, record today's
-    measured scores, and write the labelled DEMO history before them (policies.demo)."""
-    from policies import demo as policy_demo
-    from policies import evaluation
-    from policies import services as policy_services
-
+    measured scores, and write the labelled DEMO history before them (demo.history)."""
     names = []
     for framework_id in sorted(policy_services.builtin_library()):
         names.append(policy_services.enable_framework(organization, framework_id).name)
     result = evaluation.evaluate_organization(organization, trigger="demo")  # + today's scores
-    seeded = policy_demo.seed_demo_history(organization)
+    seeded = seed_demo_history(organization)
     return (
         f"Frameworks enabled: {', '.join(names)}; {result['failing']} findings open; "
         f"{seeded} snapshot rows of labelled demo history before today."
@@ -176,8 +190,6 @@ DEMO_TEAM_OUS = {
 
 
 def _grant_demo_accounts(organization) -> None:
-    from accounts.models import Team
-
     teams = {t.name: t for t in Team.objects.for_org(organization)}
     for account in AwsAccount.objects.for_org(organization):
         for name, ous in DEMO_TEAM_OUS.items():

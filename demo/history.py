@@ -20,15 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from policies.models import ScoreSnapshot
 
-from .models import ScoreSnapshot
+from . import NotTheDemo
 
 if TYPE_CHECKING:
     from accounts.models import Organization
-
-
-class NotTheDemo(Exception):
-    pass
 
 
 def _wobble(key: str, day) -> float:

@@ -1,0 +1,7 @@
+"""The demo: the simulated AWS estate (seeded into moto), the demo organization and its labelled,
+invented costs and score history. It may import every app; nothing imports it."""
+
+
+class NotTheDemo(ValueError):
+    """Demo data is only ever written for the demo organization
+    (settings.TAGSENSE_DEMO_ORG_SLUG)."""

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class DemoConfig(AppConfig):
+    """The demo estate, organization, costs and history (docs/inventory.md, "The demo")."""
+
+    name = "demo"
+
+    def ready(self) -> None:
+        # The domain commands' demo options call these through plugs (tagsense/plugs.py):
+        # `import_costs --demo` and `score_snapshot --demo-history`.
+        from inventory.costs import DEMO_COSTS
+        from policies.scores import DEMO_HISTORY
+
+        from .costs import seed_demo_costs
+        from .history import seed_demo_history
+
+        DEMO_COSTS.provide(seed_demo_costs)
+        DEMO_HISTORY.provide(seed_demo_history)
