@@ -328,3 +328,25 @@ def test_tags_are_deterministic_per_seed():
     # The deck deals exact shares: 60% full and 13% untagged per 100 resources.
     assert hygiene["full"] == 120 and hygiene["untagged"] == 26
     assert sum(1 for tags in first if not tags) == 26
+
+
+def test_a_seed_always_seeds_the_same_estate(estate):
+    """Seed 7 at 150 resources, as inventory/demo.py seeded it before it was split into
+    demo/estate/ (its summary then, taken from both on the same moto): the same resources per
+    type, the same hygiene cards drawn and the same number of API calls."""
+    _, summary = estate
+    assert summary.counts == {
+        "ec2:instance": 27, "ec2:volume": 31, "ec2:snapshot": 8, "ec2:image": 4,
+        "ec2:vpc": 12, "ec2:subnet": 32, "ec2:security-group": 20,
+        "elasticloadbalancing:loadbalancer": 3, "elasticloadbalancing:targetgroup": 5,
+        "elb:loadbalancer": 2, "lambda:function": 4, "ecs:cluster": 2, "ecs:service": 3,
+        "eks:cluster": 2, "eks:nodegroup": 3, "s3:bucket": 6, "rds:db": 5, "rds:cluster": 1,
+        "dynamodb:table": 4, "elasticache:cluster": 3, "elasticfilesystem:file-system": 3,
+        "cloudfront:distribution": 3,
+    }  # fmt: skip
+    assert summary.total == 183
+    assert summary.defaults == {"ec2:vpc": 12, "ec2:subnet": 48, "ec2:security-group": 24}
+    assert summary.hygiene == {
+        "full": 107, "case-variant": 16, "misspelt": 14, "partial": 18, "untagged": 24
+    }  # fmt: skip
+    assert summary.api_calls == 489
