@@ -404,7 +404,9 @@ def list_findings(membership: Membership, args: dict[str, Any]) -> ToolResult:
         "key": args.get("key"),
     }
     queryset = filter_findings(
-        Finding.objects.restrict(membership).select_related("rule", "resource", "account"),
+        Finding.objects.restrict(membership).select_related(
+            "rule", "resource", "account", "exemption"
+        ),
         params,
     )
     if "resource_type" in args:
@@ -418,7 +420,7 @@ def list_findings(membership: Membership, args: dict[str, Any]) -> ToolResult:
             {
                 "rule_id": finding.rule.rule_id,
                 "severity": finding.severity,
-                "status": finding.status,
+                "status": finding.current_status,
                 "kind": finding.kind,
                 "found_key": untrusted.clean(finding.found_key, 64) if finding.found_key else None,
                 "fix": fix_for(finding),

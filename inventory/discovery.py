@@ -9,7 +9,7 @@ from django.db import transaction
 
 import audit
 
-from . import aws
+from . import aws, signals
 from .models import AwsAccount
 
 DEFAULT_ROLE_NAME = "TagSenseReadOnly"
@@ -112,8 +112,5 @@ def register_discovered(
         },
     )
     if created or moved:
-        # A new account or a new OU path changes which AWS tag policies apply to it.
-        from .services import _regenerate_tag_policy_rules
-
-        _regenerate_tag_policy_rules(organization)
+        signals.announce_accounts_changed(organization, [a.account_id for a in created] + moved)
     return created

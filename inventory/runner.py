@@ -27,7 +27,7 @@ import audit
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 
-from . import aws, graph, storage
+from . import aws, graph, signals, storage
 from .models import AwsAccount, ScanRun, ScanUnit
 from .models.resources import GLOBAL
 from .scanners.base import ScanContext, scanner_for, scanners
@@ -329,7 +329,8 @@ def _run_unit_in_child(unit_pk: int, organization_pk: int) -> int:
 
 
 def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
-    """Close the run: succeeded, partial (some units failed) or failed (all failed)."""
+    """Close the run: succeeded, partial (some units failed) or failed (all failed); once that
+    commits, announce it (signals.scan_finished)."""
     with tenant_scope(scan.organization), transaction.atomic():
         scan = ScanRun.objects.select_for_update().get(pk=scan.pk)
         if scan.is_finished:
@@ -369,11 +370,9 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
             },
             actor=actor,
         )
-        # The resources this scan created, changed, deleted or restored, against every active
-        # rule (one policy.evaluate event; nothing when the organization has no rule).
-        from policies.evaluation import evaluate_after_scan
-
-        evaluate_after_scan(scan, actor)
+        # Once this commits: the apps above act on the stored scan (policies evaluates the
+        # resources it touched in a task of its own).
+        signals.send_on_commit(signals.scan_finished, ScanRun, scan=scan, actor=actor)
     return scan
 
 

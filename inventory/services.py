@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 import audit
 from tagsense.tenancy.context import Actor
 
-from . import aws, runner
+from . import aws, runner, signals
 from .models import AwsAccount, Edge, Resource, ScanRun
 
 ACCOUNT_FIELDS = ("account_id", "name", "role_arn", "regions", "enabled")
@@ -44,7 +44,7 @@ def register_account(organization, **fields: Any) -> AwsAccount:
         target=account,
         data={k: getattr(account, k) for k in ACCOUNT_FIELDS},
     )
-    _regenerate_tag_policy_rules(organization)
+    signals.announce_accounts_changed(organization, [account.account_id])
     return account
 
 
@@ -62,15 +62,6 @@ def update_account(account: AwsAccount, **fields: Any) -> AwsAccount:
     return account
 
 
-def _regenerate_tag_policy_rules(organization) -> None:
-    """Which AWS tag policies apply depends on the registered accounts and their OU paths:
-    bring the rules generated from them up to date (nothing when the organization has none)."""
-    from policies import aws_policies
-
-    if aws_policies.has_tag_policies(organization):
-        aws_policies.sync_generated_rules(organization)
-
-
 @transaction.atomic
 def delete_account(account: AwsAccount) -> None:
     """The account and its inventory: resources with their history, and the edges from them
@@ -82,7 +73,7 @@ def delete_account(account: AwsAccount) -> None:
     ).delete()
     organization = account.organization
     account.delete()
-    _regenerate_tag_policy_rules(organization)
+    signals.announce_accounts_changed(organization, [account.account_id])
 
 
 def test_account_connection(account: AwsAccount) -> aws.ConnectionResult:

@@ -7,4 +7,4 @@ class PoliciesConfig(AppConfig):
     name = "policies"
 
     def ready(self) -> None:
-        from . import audit_events  # noqa: F401
+        from . import audit_events, receivers  # noqa: F401 - registers actions, connects

@@ -5,6 +5,9 @@ RULE_UPDATE = register("policy.rule_update", "A tag rule changed (a new version)
 RULE_DELETE = register("policy.rule_delete", "A tag rule was deleted")
 RULE_IMPORT = register("policy.rule_import", "A rule file was imported")
 EVALUATE = register("policy.evaluate", "Rules were evaluated into findings")
+EVALUATE_FAIL = register(
+    "policy.evaluate_fail", "The evaluation after a scan failed (the scan is kept)"
+)
 EXEMPTION_REQUEST = register("policy.exemption_request", "An exemption was requested")
 EXEMPTION_APPROVE = register("policy.exemption_approve", "An exemption was approved")
 EXEMPTION_REJECT = register("policy.exemption_reject", "An exemption was rejected")

@@ -3,8 +3,8 @@ of the evaluated rules (new findings, still failing ones, reopened resolved ones
 UPDATE resolving the findings that no longer fail. Never a statement per resource.
 
 Three ways in: a run for an organization (evaluate_organization: a button and the API),
-after a scan for the resources it touched (evaluate_after_scan, called by
-inventory.runner.finish_scan), and for the rules a change touched (evaluate_rules, called by
+after a scan for the resources it touched (evaluate_after_scan, run by the task of the same
+name once the scan has committed), and for the rules a change touched (evaluate_rules, called by
 policies.services). Callers run inside the organization's tenant scope.
 
 Incremental by a ledger: EvaluationState holds the active rules' versions, a digest of which

@@ -1,6 +1,12 @@
 """Exemptions: request (members who may `change`), approve or reject (owners and admins, never
-the requester), expiry (daily beat task and at read time). Each step is audited in its
-transaction. Callers run inside the organization's tenant scope."""
+the requester), expiry. Each step is audited in its transaction. Callers run inside the
+organization's tenant scope.
+
+Expiry: from its `expires_at` an approved exemption exempts nothing — every read treats its
+findings as open and itself as expired (FindingQuerySet, Finding.current_status,
+Exemption.current_status, the scores' OPEN_FINDING_SQL), and reads never write. The daily beat
+task (policies.expire_exemptions) writes it down: marks it expired, reopens its findings,
+audits policy.exemption_expire; so does a request, first, before it picks open findings."""
 
 from __future__ import annotations
 
@@ -41,6 +47,8 @@ def request(
         raise ExemptionError("a justification is required")
     if expires_at <= timezone.now():
         raise ExemptionError("the expiry must be in the future")
+    # The lapsed exemptions' findings are open: stored so before one is taken into this one.
+    expire(membership.organization)
     ids = list(findings.filter(status=Finding.OPEN).values_list("pk", flat=True))
     if not ids:
         raise ExemptionError("no open finding matches")

@@ -6,6 +6,7 @@ import json
 from functools import lru_cache
 
 from django.db import models
+from django.utils import timezone
 
 from inventory.models import AccountScopedQuerySet
 from inventory.models.resources import _bulk_organization
@@ -102,10 +103,43 @@ class RuleVersion(TenantModel):
 
 class FindingQuerySet(AccountScopedQuerySet):
     """restrict() narrows to the accounts the member may see (the resource's account, stored
-    on the finding)."""
+    on the finding).
+
+    Read the status through open(), exempted() and with_status() (and an instance's
+    `current_status`): an exempted finding whose exemption's expiry has passed is open from that
+    moment, before the daily task writes it down (policies.exemptions.expire). Reads never
+    write."""
 
     def open(self):
-        return self.filter(status=Finding.OPEN)
+        return self.filter(models.Q(status=Finding.OPEN) | lapsed_exemption())
+
+    def exempted(self):
+        """Exempted, by an exemption still in force."""
+        return self.filter(status=Finding.EXEMPTED).exclude(lapsed_exemption())
+
+    def with_status(self, status: str):
+        """The findings whose status as of now is `status` (open, resolved or exempted)."""
+        if status == Finding.OPEN:
+            return self.open()
+        if status == Finding.EXEMPTED:
+            return self.exempted()
+        return self.filter(status=status)
+
+
+def lapsed_exemption() -> models.Q:
+    """Findings still marked exempted whose exemption's expiry has passed: open as of now."""
+    return models.Q(
+        status=Finding.EXEMPTED,
+        exemption_id__in=Exemption.objects.filter(expires_at__lte=timezone.now()).values("pk"),
+    )
+
+
+# The same in SQL, for statements that read findings `f` (policies.scores): the finding is open
+# as of now. Parameters: the organization's id, now.
+OPEN_FINDING_SQL = (
+    "(f.status = 'open' OR f.status = 'exempted' AND f.exemption_id IN (SELECT e.id FROM "
+    "policies_exemption e WHERE e.organization_id = %s AND e.expires_at <= %s))"
+)
 
 
 class Finding(TenantModel):
@@ -179,6 +213,14 @@ class Finding(TenantModel):
     def __str__(self) -> str:
         return f"{self.rule_id} on {self.resource_id}: {self.kind}"
 
+    @property
+    def current_status(self) -> str:
+        """The status as of now (FindingQuerySet): exempted only while its exemption is in
+        force. Reads the exemption: select it with the finding."""
+        if self.status == self.EXEMPTED and self.exemption_id and self.exemption.lapsed:
+            return self.OPEN
+        return self.status
+
 
 class ExemptionQuerySet(AccountScopedQuerySet):
     def in_accounts(self, accounts):
@@ -225,6 +267,17 @@ class Exemption(TenantModel):
 
     def __str__(self) -> str:
         return f"exemption {self.pk} ({self.status})"
+
+    @property
+    def lapsed(self) -> bool:
+        """Its expiry has passed: whatever its stored status, it exempts nothing now."""
+        return self.expires_at <= timezone.now()
+
+    @property
+    def current_status(self) -> str:
+        """The status as of now: an approved exemption past its expiry is expired, before the
+        daily task writes it down (policies.exemptions.expire)."""
+        return self.EXPIRED if self.status == self.APPROVED and self.lapsed else self.status
 
     @property
     def requester(self) -> Principal | None:

@@ -46,7 +46,7 @@ from django.utils import timezone
 from tagsense.plugs import Plug
 
 from . import pyengine, sql
-from .models import Control, Framework, Rule, ScoreSnapshot
+from .models import OPEN_FINDING_SQL, Control, Framework, Rule, ScoreSnapshot
 
 if TYPE_CHECKING:
     from accounts.models import Membership, Organization
@@ -183,20 +183,29 @@ def resource_profile(
         body, cost_params = _cost_cte(organization.pk, period)
         costs, cost_join = f", cost AS ({body})", "LEFT JOIN cost ON cost.resource_id = x.id"
         cost_columns = "count(cost.resource_id), coalesce(sum(cost.amount), 0)"
-    # f: each resource's open findings of the active rules. Its input sorted by (resource, rule)
-    # gives each array in rule order without a sort per resource (an ORDER BY in array_agg);
-    # the order only merges groups: the scores do not depend on it.
+    # f: each resource's open findings of the active rules (open as of now: OPEN_FINDING_SQL).
+    # Its input sorted by (resource, rule) gives each array in rule order without a sort per
+    # resource (an ORDER BY in array_agg); the order only merges groups: the scores do not
+    # depend on it.
     statement = (
         "WITH f AS MATERIALIZED (SELECT o.resource_id, array_agg(o.rule_id) AS failing FROM ("
-        "SELECT resource_id, rule_id FROM policies_finding WHERE organization_id = %s "
-        "AND status = 'open' AND rule_id = ANY(%s) ORDER BY resource_id, rule_id) o "
+        "SELECT f.resource_id, f.rule_id FROM policies_finding f WHERE f.organization_id = %s "
+        f"AND {OPEN_FINDING_SQL} AND f.rule_id = ANY(%s) ORDER BY f.resource_id, f.rule_id) o "
         f"GROUP BY o.resource_id){costs} "
         f"SELECT x.account_id, x.resource_type, x.applies, x.failing, count(*), {cost_columns} "
         f"FROM (SELECT c.id, c.account_id, c.resource_type, {applies} AS applies, f.failing "
         f"FROM ({live}) c LEFT JOIN f ON f.resource_id = c.id) x {cost_join} "
         "GROUP BY 1, 2, 3, 4"
     )
-    params = [organization.pk, profile.active, *cost_params, *applies_params, *live_params]
+    params = [
+        organization.pk,
+        organization.pk,
+        timezone.now(),
+        profile.active,
+        *cost_params,
+        *applies_params,
+        *live_params,
+    ]
     bit = {pk: 1 << i for i, pk in enumerate(profile.active)}
     # No JIT: compiling the rules' conditions costs more than running them. Memory to sort the
     # findings and group a million rows without spilling to disk. No nested loop: the statement

@@ -13,7 +13,7 @@ from django.db import transaction
 import audit
 from tagsense.tenancy.context import current
 
-from .models import Rule, RuleVersion
+from .models import Rule, RuleVersion, lapsed_exemption
 from .spec import Problem, RuleSpec, SpecError, dump_rules, parse_rules, rule_to_dict
 
 if TYPE_CHECKING:
@@ -262,7 +262,7 @@ def filter_findings(queryset, params) -> Any:
     if params.get("severity"):
         queryset = queryset.filter(severity=params["severity"])
     if params.get("status"):
-        queryset = queryset.filter(status=params["status"])
+        queryset = queryset.with_status(params["status"])
     if params.get("account"):
         queryset = queryset.filter(account__account_id=params["account"])
     if params.get("type"):
@@ -309,8 +309,9 @@ def counts_per_rule(findings) -> list[dict]:
         findings.order_by()
         .values("rule__rule_id")
         .annotate(
-            open=Count("id", filter=Q(status="open")),
-            exempted=Count("id", filter=Q(status="exempted")),
+            # As of now: an exemption past its expiry exempts nothing (FindingQuerySet).
+            open=Count("id", filter=Q(status="open") | lapsed_exemption()),
+            exempted=Count("id", filter=Q(status="exempted") & ~lapsed_exemption()),
             resolved=Count("id", filter=Q(status="resolved")),
         )
     )

@@ -231,9 +231,8 @@ class FindingListView(OrganizationViewMixin, TemplateView):
     )
 
     def findings(self):
-        exemptions.expire(self.organization)  # expired exemptions reopen before anyone reads
         queryset = Finding.objects.restrict(self.membership).select_related(
-            "rule", "resource", "account"
+            "rule", "resource", "account", "exemption"
         )
         return services.filter_findings(queryset, self.request.GET).order_by("-id")
 
@@ -250,7 +249,7 @@ class FindingListView(OrganizationViewMixin, TemplateView):
                 f.rule.rule_id,
                 f.severity,
                 f.enforcement,
-                f.status,
+                f.current_status,
                 f.kind,
                 f.found_key or "",
                 f.account.account_id,
@@ -310,18 +309,18 @@ class ResourceFindingsView(OrganizationViewMixin, TemplateView):
 
         context = super().get_context_data(**kwargs)
         resource = access_resource_by_id(self.membership, self.kwargs["pk"])
-        exemptions.expire(self.organization)
-        findings = list(
+        findings = sorted(  # by the status as of now (current_status), then the rule
             Finding.objects.restrict(self.membership)
             .filter(resource_id=resource.pk)
-            .select_related("rule", "resource", "exemption")
-            .order_by("status", "rule__rule_id")
+            .select_related("rule", "resource", "exemption"),
+            key=lambda f: (f.current_status, f.rule.rule_id),
         )
         for finding in findings:
-            finding.fix = services.fix_for(finding) if finding.status == Finding.OPEN else ""
+            is_open = finding.current_status == Finding.OPEN
+            finding.fix = services.fix_for(finding) if is_open else ""
         context["resource"] = resource
         context["findings"] = findings
-        context["open_count"] = sum(f.status == Finding.OPEN for f in findings)
+        context["open_count"] = sum(f.current_status == Finding.OPEN for f in findings)
         context["can_request"] = role_allows(self.membership.role, "change")
         return context
 
@@ -394,7 +393,6 @@ class ExemptionListView(OrganizationViewMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        exemptions.expire(self.organization)
         context["exemptions"] = Exemption.objects.restrict(self.membership)
         context["can_decide"] = role_allows(self.membership.role, "manage")
         return context

@@ -131,6 +131,17 @@ def _moto_answers_cost_and_usage_with_resources(monkeypatch):
 
 
 @pytest.fixture
+def celery_eager():
+    """Celery runs each task at once in the caller's thread: the real task code (its base class
+    carrying organization and actor), no worker."""
+    from tagsense.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
 def password():
     return PASSWORD
 

@@ -68,7 +68,7 @@ class FindingSerializer(serializers.Serializer):
     arn = serializers.CharField(source="resource.arn")
     resource_type = serializers.CharField(source="resource.resource_type")
     account_id = serializers.CharField(source="account.account_id")
-    status = serializers.CharField()
+    status = serializers.CharField(source="current_status")  # as of now: expiry is read time
     kind = serializers.CharField()
     found_key = serializers.CharField(allow_null=True)
     severity = serializers.CharField()
@@ -105,7 +105,7 @@ class EvaluateResultSerializer(serializers.Serializer):
 
 class ExemptionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.CharField(source="current_status")  # as of now: expiry is read time
     justification = serializers.CharField()
     expires_at = serializers.DateTimeField()
     finding_count = serializers.IntegerField()

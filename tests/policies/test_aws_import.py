@@ -305,7 +305,9 @@ def test_update_and_delete_regenerate_rules_with_versions_and_events(org, admin,
     assert {"policy.rule_create", "policy.rule_delete"} <= actions
 
 
-def test_an_account_moving_to_another_ou_gets_that_ous_policy(org, admin, accounts):
+def test_an_account_moving_to_another_ou_gets_that_ous_policy(
+    org, admin, accounts, django_capture_on_commit_callbacks
+):
     from inventory.discovery import Discovered, register_discovered
 
     make_resource(org, accounts["ou1"], "ec2:instance", {"CostCenter": "Sandbox"}, "web")
@@ -315,8 +317,8 @@ def test_an_account_moving_to_another_ou_gets_that_ous_policy(org, admin, accoun
     assert open_findings(org) == {}
     management = make_account(org, "999999999999", "Root")
     moved = Discovered("111111111111", "", "", "ACTIVE", OU2, registered=True)
-    with tenant_scope(org):
-        register_discovered(management, [moved])
+    with django_capture_on_commit_callbacks(execute=True), tenant_scope(org):
+        register_discovered(management, [moved])  # rules follow once it commits
     assert open_findings(org)[("web", "awstp-111111111111-costcenter-values")][0] == "bad_value"
 
 
@@ -366,15 +368,21 @@ def test_generated_values_match_aws_wildcards():
     assert aws_policies.value_matcher(None).matches("")
 
 
-def test_accounts_registered_or_deleted_get_or_lose_their_generated_rules(org, admin, accounts):
+def test_accounts_registered_or_deleted_get_or_lose_their_generated_rules(
+    org, admin, accounts, django_capture_on_commit_callbacks
+):
     from inventory import services as inventory_services
 
     attach(client_for(admin), org, "A", POLICY_A)
-    with tenant_scope(org):
+    # The rules follow once each change commits (inventory announces, policies listens).
+    with django_capture_on_commit_callbacks(execute=True), tenant_scope(org):
         added = inventory_services.register_account(org, account_id="666666666666")
+    with tenant_scope(org):
         ids = set(Rule.objects.for_org(org).values_list("rule_id", flat=True))
-        assert "awstp-666666666666-costcenter-values" in ids
+    assert "awstp-666666666666-costcenter-values" in ids
+    with django_capture_on_commit_callbacks(execute=True), tenant_scope(org):
         inventory_services.delete_account(added)
+    with tenant_scope(org):
         ids = set(Rule.objects.for_org(org).values_list("rule_id", flat=True))
     assert "awstp-666666666666-costcenter-values" not in ids
     assert "awstp-111111111111-costcenter-values" in ids

@@ -160,8 +160,20 @@ def test_a_run_evaluates_only_what_changed_since_the_last(org, estate):
                      "full", "full"]  # fmt: skip
 
 
-def test_after_a_scan_only_touched_resources_are_evaluated(org, estate):
+@pytest.fixture
+def finish_scan(django_capture_on_commit_callbacks, celery_eager):
+    """runner.finish_scan as it runs for real: the scan's transaction commits, then policies
+    hears of it and its task evaluates (eager Celery here)."""
     from inventory import runner
+
+    def finish(scan):
+        with django_capture_on_commit_callbacks(execute=True):
+            return runner.finish_scan(scan, Actor.system("scanner"))
+
+    return finish
+
+
+def test_after_a_scan_only_touched_resources_are_evaluated(org, estate, finish_scan):
     from inventory.models import Resource, ScanRun, TagEvent
 
     resources, _ = estate
@@ -181,7 +193,7 @@ def test_after_a_scan_only_touched_resources_are_evaluated(org, estate):
                                 seen_at=now, kind="deleted")  # fmt: skip
         [new] = make_resources(org, "111111111111", [{"Contact": "x"}])
         Resource.objects.filter(pk=new.pk).update(first_scan=scan, arn="arn:new", name="new")
-    runner.finish_scan(scan, Actor.system("scanner"))
+    finish_scan(scan)
     got = findings(org)
     assert set(got) == {"acme-0", "new"}
     [event] = events(org, "policy.evaluate")
@@ -189,8 +201,7 @@ def test_after_a_scan_only_touched_resources_are_evaluated(org, estate):
     assert event.data["failing"] == 2 and event.data["new"] == 2
 
 
-def test_a_deleted_resource_resolves_its_findings_after_a_scan(org, estate):
-    from inventory import runner
+def test_a_deleted_resource_resolves_its_findings_after_a_scan(org, estate, finish_scan):
     from inventory.models import Resource, ScanRun, TagEvent
 
     resources, _ = estate
@@ -200,18 +211,17 @@ def test_a_deleted_resource_resolves_its_findings_after_a_scan(org, estate):
         Resource.objects.filter(pk=resources[1].pk).update(deleted_at=timezone.now())
         TagEvent.objects.create(organization=org, resource=resources[1], scan=scan,
                                 seen_at=timezone.now(), kind="deleted")  # fmt: skip
-    runner.finish_scan(scan, Actor.system("scanner"))
+    finish_scan(scan)
     got = findings(org)
     assert got["acme-1"].status == "resolved" and got["acme-2"].status == "open"
 
 
-def test_no_rules_no_evaluation_event_after_a_scan(org, estate):
-    from inventory import runner
+def test_no_rules_no_evaluation_event_after_a_scan(org, estate, finish_scan):
     from inventory.models import ScanRun
 
     with tenant_scope(org):
         scan = ScanRun.objects.create(organization=org, started_by="test", status="running")
-    runner.finish_scan(scan, Actor.system("scanner"))
+    finish_scan(scan)
     assert events(org, "policy.evaluate") == []
 
 

@@ -155,13 +155,127 @@ def _approved_then_expired(org, failing, editor, admin):
         Exemption.objects.filter(pk=pk).update(expires_at=timezone.now() - timedelta(seconds=1))
 
 
-def test_expiry_reopens_findings_when_read(org, failing, editor, admin, viewer):
+def test_expiry_reopens_findings_when_read(org, failing, editor, admin, owner):
+    """Read time: the lapsed exemption's finding reads as open and the exemption as expired,
+    with nothing written (the daily task writes it down: the next test)."""
     _approved_then_expired(org, failing, editor, admin)
     assert statuses(org) == ["exempted", "open", "open"]
-    client_for(viewer).get(f"/api/v1/o/{org.slug}/policies/findings/")
+    client = client_for(owner)  # sees every account
+    listed = client.get(f"/api/v1/o/{org.slug}/policies/findings/").json()["results"]
+    assert sorted(f["status"] for f in listed) == ["open", "open", "open"]
+    [exemption] = client.get(f"/api/v1/o/{org.slug}/policies/exemptions/").json()["results"]
+    assert exemption["status"] == "expired"
+    assert statuses(org) == ["exempted", "open", "open"]  # stored as it was
+    assert only_exemption(org).status == "approved"
+    assert actions(org)[-1] == ("policy.exemption_approve", admin.email)
+
+
+def test_a_request_after_expiry_writes_the_expiry_down_first(org, failing, editor, admin):
+    """A request is a write: the lapsed exemption is expired (audited) before the request takes
+    its reopened finding, which then stays open while the new request is pending."""
+    _approved_then_expired(org, failing, editor, admin)
+    response = client_for(editor).post(
+        f"/o/{org.slug}/findings/exemptions/",
+        {"finding": [failing[0].pk], "justification": "again", "expires_at": FUTURE},
+    )
+    assert response.status_code == 302
+    with tenant_scope(org):
+        first, second = Exemption.objects.order_by("pk")
+        finding = Finding.objects.select_related("exemption").get(pk=failing[0].pk)
+    assert (first.status, second.status, second.finding_count) == ("expired", "pending", 1)
+    assert (finding.exemption_id, finding.current_status) == (second.pk, "open")
     assert statuses(org) == ["open", "open", "open"]
-    assert only_exemption(org).status == "expired"
-    assert actions(org)[-1] == ("policy.exemption_expire", "policies.expire_exemptions")
+    assert actions(org)[-2:] == [
+        ("policy.exemption_expire", "policies.expire_exemptions"),
+        ("policy.exemption_request", editor.email),
+    ]
+
+
+def _writes(queries) -> list[str]:
+    """The statements that write, but for the session's own bookkeeping."""
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")
+        and "django_session" not in q["sql"]
+    ]
+
+
+def test_reads_never_write_and_show_a_lapsed_exemption_as_not_in_force(org, failing, editor, admin):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _approved_then_expired(org, failing, editor, admin)
+    client = client_for(admin)
+    api = f"/api/v1/o/{org.slug}/policies"
+    pages = [
+        f"/o/{org.slug}/",
+        f"/o/{org.slug}/findings/",
+        f"/o/{org.slug}/findings/?status=open",
+        f"/o/{org.slug}/findings/?status=exempted",
+        f"/o/{org.slug}/findings/resource/{failing[0].resource_id}/",
+        f"/o/{org.slug}/findings/exemptions/",
+        f"/o/{org.slug}/policies/frameworks/",
+        f"{api}/findings/",
+        f"{api}/findings/?status=open",
+        f"{api}/findings/?status=exempted",
+        f"{api}/findings/counts/",
+        f"{api}/exemptions/",
+        f"{api}/scores/",
+    ]
+    answers = {}
+    for url in pages:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200, url
+        assert _writes(queries.captured_queries) == [], url
+        answers[url] = response
+    assert statuses(org) == ["exempted", "open", "open"]  # nothing written down
+    assert only_exemption(org).status == "approved"
+
+    def results(url):
+        return answers[f"{api}/{url}"].json()["results"]
+
+    assert sorted(f["status"] for f in results("findings/")) == ["open", "open", "open"]
+    assert len(results("findings/?status=open")) == 3
+    assert results("findings/?status=exempted") == []
+    [counts] = answers[f"{api}/findings/counts/"].json()
+    assert (counts["open"], counts["exempted"], counts["resolved"]) == (3, 0, 0)
+    [exemption] = results("exemptions/")
+    assert exemption["status"] == "expired"
+    score = answers[f"{api}/scores/"].json()["organization"]
+    assert (score["compliant"], score["in_scope"]) == (0, 3)  # the exemption counts no more
+    html = answers[f"/o/{org.slug}/findings/"].content.decode()
+    assert "status-exempted" not in html and html.count('class="status status-open"') == 3
+    only_exempted = answers[f"/o/{org.slug}/findings/?status=exempted"].content.decode()
+    assert 'class="status status-' not in only_exempted  # no finding listed
+    resource = answers[f"/o/{org.slug}/findings/resource/{failing[0].resource_id}/"]
+    assert "status-open" in resource.content.decode()
+    assert f"#{exemption['id']} expired" in resource.content.decode()
+    listing = answers[f"/o/{org.slug}/findings/exemptions/"].content.decode()
+    assert "status-expired" in listing and "status-approved" not in listing
+    export = client.get(f"/o/{org.slug}/findings/?format=csv")  # audited: an export writes
+    csv = b"".join(export.streaming_content).decode()
+    assert '"exempted"' not in csv and csv.count(',"open",') == 3
+
+
+def test_an_exemption_in_force_still_exempts(org, failing, editor, admin):
+    """The read-time filter takes only lapsed exemptions: one in force exempts, in the lists,
+    the counts and the scores."""
+    client_for(editor).post(
+        f"/o/{org.slug}/findings/exemptions/",
+        {"finding": [failing[0].pk], "justification": "x", "expires_at": FUTURE},
+    )
+    client = client_for(admin)
+    client.post(f"/o/{org.slug}/findings/exemptions/{only_exemption(org).pk}/approve/")
+    api = f"/api/v1/o/{org.slug}/policies"
+    [exempted] = client.get(f"{api}/findings/?status=exempted").json()["results"]
+    assert (exempted["id"], exempted["status"]) == (failing[0].pk, "exempted")
+    assert len(client.get(f"{api}/findings/?status=open").json()["results"]) == 2
+    [counts] = client.get(f"{api}/findings/counts/").json()
+    assert (counts["open"], counts["exempted"]) == (2, 1)
+    score = client.get(f"{api}/scores/").json()["organization"]
+    assert (score["compliant"], score["in_scope"]) == (1, 3)
 
 
 def test_the_daily_task_expires_exemptions(org, failing, editor, admin):

@@ -29,11 +29,23 @@ def _findings(org):
         }
 
 
-def test_scans_open_and_resolve_findings(org, other_org, estate, engine):  # noqa: F811
+@pytest.fixture
+def scan(django_capture_on_commit_callbacks, celery_eager):
+    """A scan as the workers run it: once it has committed, policies' task evaluates what it
+    touched (eager Celery here)."""
+
+    def run(org, **scope):
+        with django_capture_on_commit_callbacks(execute=True):
+            return _scan(org, **scope)
+
+    return run
+
+
+def test_scans_open_and_resolve_findings(org, other_org, estate, engine, scan):  # noqa: F811
     home, member, ids = estate
     with tenant_scope(org):
         services.create_rule(org, OWNER)
-    _scan(org, types=("ec2:instance",))
+    scan(org, types=("ec2:instance",))
     [untagged] = ids["home_untagged"]
     [member_instance] = ids["member_tagged"]
     assert _findings(org) == {
@@ -48,7 +60,7 @@ def test_scans_open_and_resolve_findings(org, other_org, estate, engine):  # noq
     _home("us-east-1").create_tags(Resources=[untagged], Tags=[{"Key": "Owner", "Value": "c"}])
     _home("eu-west-1").delete_tags(Resources=[changed], Tags=[{"Key": "Owner"}])
     _home("eu-west-1").terminate_instances(InstanceIds=[removed])
-    _scan(org, types=("ec2:instance",))
+    scan(org, types=("ec2:instance",))
     assert _findings(org) == {
         untagged: ("missing", None, "resolved"),
         member_instance: ("wrong_case", "owner", "open"),  # untouched by the scan: unchanged
