@@ -42,7 +42,7 @@ from typing import Any
 import orjson
 
 from policies.ci.inputs import not_a_plan
-from policies.ci.taggable import terraform_type_info
+from policies.ci.taggable import TypeInfo, terraform_type_info
 
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # 50 MiB: this size and above is refused
 SUPPORTED_FORMAT_MAJOR = "1"
@@ -406,15 +406,7 @@ def _resource(
     provider = rc.get("provider_name", "")
     if not isinstance(provider, str):
         raise DocumentError(f"{path}.provider_name", f"expected a string, got {_kind(provider)}")
-    change = rc.get("change")
-    if not isinstance(change, dict):
-        raise DocumentError(f"{path}.change", f"expected an object, got {_kind(change)}")
-    actions = change.get("actions")
-    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
-        raise DocumentError(f"{path}.change.actions", "expected a list of strings")
-    action = ACTIONS.get(tuple(actions))
-    if action is None:
-        raise DocumentError(f"{path}.change.actions", f"unknown actions {actions!r}")
+    change, action = _change(rc, path)
 
     is_aws = (
         provider.endswith("/aws")
@@ -423,47 +415,10 @@ def _resource(
     )
     info = terraform_type_info(tf_type)
     taggable = mode == "managed" and is_aws and info.taggable
-    if mode == "data":
-        skip = SKIP_DATA_SOURCE
-    elif action == "delete":
-        skip = SKIP_DELETED
-    elif action == "forget":
-        skip = SKIP_FORGOTTEN
-    elif not is_aws:
-        skip = SKIP_NOT_AWS
-    elif not taggable:
-        skip = SKIP_NOT_TAGGABLE
-    elif action == "no-op" and changed_only:
-        skip = SKIP_UNCHANGED
-    else:
-        skip = ""
-
-    tags: dict[str, str] = {}
-    unknown_keys: tuple[str, ...] = ()
-    tags_unknown = False
-    facts = None
     if taggable and action not in ("delete", "forget"):
-        after = change.get("after")
-        if after is not None and not isinstance(after, dict):
-            raise DocumentError(f"{path}.change.after", f"expected an object, got {_kind(after)}")
-        after_unknown = change.get("after_unknown") or {}
-        if not isinstance(after_unknown, dict):
-            raise DocumentError(
-                f"{path}.change.after_unknown", f"expected an object, got {_kind(after_unknown)}"
-            )
-        after = after or {}
-        if info.tag_blocks:
-            tags, unknown_keys, tags_unknown = _tag_blocks(after, after_unknown, path)
-        else:
-            facts = _tag_map(after, after_unknown, path, info.default_tags)
-            if facts.all_known is None and not info.default_tags:
-                tags, unknown_keys, tags_unknown = facts.own or {}, facts.own_unknown, True
-                facts = None
-            elif not info.default_tags:
-                tags, unknown_keys = facts.all_known or {}, facts.all_unknown
-                facts = None
-            else:
-                facts.provider_key = providers.key(rc)
+        tags, unknown_keys, tags_unknown, facts = _planned_tags(rc, change, path, info, providers)
+    else:
+        tags, unknown_keys, tags_unknown, facts = {}, (), False, None
 
     resource = PlannedResource(
         address=address,
@@ -477,11 +432,72 @@ def _resource(
         tags_unknown=tags_unknown,
         provider=provider,
         mode=mode,
-        skip_reason=skip,
+        skip_reason=_skip_reason(mode, action, is_aws, taggable, changed_only),
         type_known=info.known or not is_aws or mode == "data",
         unknown_reason=UNKNOWN_OWN if tags_unknown else "",
     )
     return resource, facts
+
+
+def _change(rc: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The resource's `change` object and its action (a key of ACTIONS' values)."""
+    change = rc.get("change")
+    if not isinstance(change, dict):
+        raise DocumentError(f"{path}.change", f"expected an object, got {_kind(change)}")
+    actions = change.get("actions")
+    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        raise DocumentError(f"{path}.change.actions", "expected a list of strings")
+    action = ACTIONS.get(tuple(actions))
+    if action is None:
+        raise DocumentError(f"{path}.change.actions", f"unknown actions {actions!r}")
+    return change, action
+
+
+def _skip_reason(mode: str, action: str, is_aws: bool, taggable: bool, changed_only: bool) -> str:
+    """Why the rules do not apply to the resource; "" when they do."""
+    if mode == "data":
+        return SKIP_DATA_SOURCE
+    if action == "delete":
+        return SKIP_DELETED
+    if action == "forget":
+        return SKIP_FORGOTTEN
+    if not is_aws:
+        return SKIP_NOT_AWS
+    if not taggable:
+        return SKIP_NOT_TAGGABLE
+    if action == "no-op" and changed_only:
+        return SKIP_UNCHANGED
+    return ""
+
+
+def _planned_tags(
+    rc: dict[str, Any],
+    change: dict[str, Any],
+    path: str,
+    info: TypeInfo,
+    providers: _Providers,
+) -> tuple[dict[str, str], tuple[str, ...], bool, _TagFacts | None]:
+    """A taggable resource's tags after the change: (known tags, keys with unknown values,
+    whether keys themselves are unknown, None) when the plan decides them alone; for a type
+    that takes default tags, (empty, (), False, the facts _Providers.effective decides from)."""
+    after = change.get("after")
+    if after is not None and not isinstance(after, dict):
+        raise DocumentError(f"{path}.change.after", f"expected an object, got {_kind(after)}")
+    after_unknown = change.get("after_unknown") or {}
+    if not isinstance(after_unknown, dict):
+        raise DocumentError(
+            f"{path}.change.after_unknown", f"expected an object, got {_kind(after_unknown)}"
+        )
+    after = after or {}
+    if info.tag_blocks:
+        return (*_tag_blocks(after, after_unknown, path), None)
+    facts = _tag_map(after, after_unknown, path, info.default_tags)
+    if info.default_tags:
+        facts.provider_key = providers.key(rc)
+        return {}, (), False, facts
+    if facts.all_known is None:
+        return facts.own or {}, facts.own_unknown, True, None
+    return facts.all_known, facts.all_unknown, False, None
 
 
 def _tag_map(after: dict, after_unknown: dict, path: str, default_tags: bool) -> _TagFacts:
