@@ -226,15 +226,14 @@ class _Program:
 
     def branch(self, branches: list[Any]) -> None:
         jumps = []
-        for index, branch in enumerate(branches):
-            last = index == len(branches) - 1
-            split = None if last else self.emit(_SPLIT)
-            if split is not None:
-                self.code[split][1] = split + 1
+        *alternatives, last = branches
+        for branch in alternatives:
+            split = self.emit(_SPLIT)
+            self.code[split][1] = split + 1
             self.sequence(branch)
-            if not last:
-                jumps.append(self.emit(_JMP))
-                self.code[split][2] = len(self.code)
+            jumps.append(self.emit(_JMP))
+            self.code[split][2] = len(self.code)
+        self.sequence(last)
         for jump in jumps:
             self.code[jump][1] = len(self.code)
 

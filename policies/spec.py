@@ -245,12 +245,10 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
         yaml_limits.screen(text, _Loader)
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml_limits.RefusedYAML as exc:
-        raise SpecError([Problem(what, exc.problem or "", exc.problem_mark.line + 1)]) from None
+        raise SpecError([Problem(what, exc.problem or "", _line(exc))]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
         message = f"not valid YAML or JSON: {exc.problem or exc.context}"
-        raise SpecError([Problem(what, message, line)]) from None
+        raise SpecError([Problem(what, message, _line(exc))]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(what, f"not valid YAML or JSON: {exc}")]) from None
     if len(nodes) != 1 or nodes[0] is None:
@@ -265,6 +263,12 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
 _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null")
 }
+
+
+def _line(exc: yaml.MarkedYAMLError) -> int | None:
+    """The 1-based line a YAML error points at, when it has one."""
+    mark = exc.problem_mark or exc.context_mark
+    return mark.line + 1 if mark is not None else None
 
 
 def _convert(
@@ -908,7 +912,9 @@ def _parse_scope(reader: _Reader, node: Node, where: str, types: Mapping[str, st
                 )
             elif types.get(name) == "none":
                 reader.fail(f"{sub}[{i}]", f"{name} cannot be tagged", item)
-    accounts = regions = teams = ()
+    accounts: tuple[str, ...] | None = ()
+    regions: tuple[str, ...] | None = ()
+    teams: tuple[str, ...] | None = ()
     if "accounts" in fields:
         accounts = reader.texts(
             fields["accounts"], _join(where, "accounts"), ACCOUNT_RE, "a 12-digit account id"

@@ -114,7 +114,9 @@ def _untaggable_types() -> list[str]:
     return sorted(t for t, cls in scanners().items() if cls.tagging == "none")
 
 
-def _teams_of_account_sql(account: str = "r.account_id", organization: str = "r.organization_id"):
+def _teams_of_account_sql(
+    account: str = "r.account_id", organization: str = "r.organization_id"
+) -> str:
     """Team slugs holding an AWS account (by default r's: a resource's) through
     inventory.access's grants: a guardian group permission to the team's group, named
     tagsense-team-<team id>."""
@@ -216,7 +218,9 @@ def _needle(folded: str) -> str | None:
     quote where the run starts or ends the glob (a key appears in that text between quotes,
     spelled as itself where it holds no character JSON escapes). None when no such string is
     sure: the run holds a character JSON escapes, or the glob has no literal text."""
-    runs, run, start = [], [], True
+    runs: list[str] = []
+    run: list[str] = []
+    start = True
     for char in folded:
         if char in "*?":
             if run:
@@ -241,9 +245,10 @@ def _prefilter(folded: Iterable[str]) -> tuple[str, list[Any]] | None:
     """A condition on `t` true whenever a key matching one of the folded globs may be present
     (strpos: a Boyer-Moore search, several times faster than LIKE '%...%'), or None."""
     needles = [_needle(f) for f in folded]
-    if not needles or any(n is None for n in needles):
+    sure = [n for n in needles if n is not None]
+    if not needles or len(sure) < len(needles):
         return None
-    unique = sorted(set(needles))  # type: ignore[arg-type]
+    unique = sorted(set(sure))
     return "(" + " OR ".join("strpos(b.t, %s) > 0" for _ in unique) + ")", unique
 
 
@@ -253,11 +258,12 @@ def _second_spelling(folded_key: str, folded_aliases: list[str]) -> tuple[str, l
     is sure (_needle)."""
     needle = _needle(folded_key)
     aliases = [_needle(alias) for alias in folded_aliases]
-    if needle is None or any(alias is None for alias in aliases):
+    sure = [alias for alias in aliases if alias is not None]
+    if needle is None or len(sure) < len(aliases):
         return None
     terms = ["strpos(substr(b.t, strpos(b.t, %s) + 1), %s) > 0"]
     params: list[Any] = [needle, needle]
-    for alias in sorted(set(aliases)):  # type: ignore[type-var]
+    for alias in sorted(set(sure)):
         terms.append("strpos(b.t, %s) > 0")
         params.append(alias)
     return "(" + " OR ".join(terms) + ")", params
@@ -273,7 +279,9 @@ def _min_text_length(keys: int) -> int:
 def _scope_expr(rule: RuleSpec, keys: _Keys | None = None) -> tuple[str, list[Any]]:
     """The rule's scope and `when` as one condition on a row of level c ("true" if none)."""
     keys = keys or _Keys(columns=False)
-    scope, terms, params = rule.scope, [], []
+    scope = rule.scope
+    terms: list[str] = []
+    params: list[Any] = []
     if "*" not in scope.resource_types:
         exact = [t for t in scope.resource_types if not t.endswith(":*")]
         alternatives = ["c.resource_type = ANY(%s)"]
@@ -401,7 +409,9 @@ def violations_sql(
         hits.add(index, rule)
 
     # Level b: the resources.
-    extra = [(f"{_fold_sql('r.tags::text')} AS t", [])] if shared.uses_t else []
+    extra: list[tuple[str, list[Any]]] = (
+        [(f"{_fold_sql('r.tags::text')} AS t", [])] if shared.uses_t else []
+    )
     base = _Sql().extend(
         live_resources_sql(
             organization_id,
@@ -602,7 +612,9 @@ def _violations_statement(
     return statement.text(), statement.params
 
 
-def compile_rule(rule: RuleSpec, organization_id: int, *, tag: Any = None, **options: Any):
+def compile_rule(
+    rule: RuleSpec, organization_id: int, *, tag: Any = None, **options: Any
+) -> tuple[str, list[Any]]:
     """violations_sql() of one rule."""
     return violations_sql([(tag, rule)], organization_id, **options)
 
@@ -637,7 +649,8 @@ def run(rule: RuleSpec, organization_id: int, **options: Any) -> list[tuple[int,
             f"SELECT x.resource_id, x.kind, x.found_key FROM ({text}) x ORDER BY x.resource_id",
             params,
         )
-        return cursor.fetchall()
+        rows: list[tuple[int, str, str | None]] = cursor.fetchall()
+    return rows
 
 
 def applies_flags_sql(rules: Iterable[RuleSpec]) -> tuple[str, list[Any], list[int | None]]:
@@ -646,7 +659,9 @@ def applies_flags_sql(rules: Iterable[RuleSpec]) -> tuple[str, list[Any], list[i
     '0'/'1' characters, one per distinct condition among the rules, and for each rule the
     index of its character (None: the rule applies to every row). Rules with the same
     condition share a character, so each condition is computed once per row."""
-    flags, index_of, indexes = _Sql(), {}, []
+    flags = _Sql()
+    index_of: dict[tuple[str, str], int] = {}
+    indexes: list[int | None] = []
     for rule in rules:
         scope, params = _scope_expr(rule)
         if scope == "true":

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from policies import yaml_limits
-from policies.ci.plan import DocumentError, PlannedResource, check_size, not_a_plan
+from policies.ci.inputs import not_a_plan
+from policies.ci.plan import DocumentError, PlannedResource, check_size
 from policies.ci.taggable import cloudformation_type_info
 
 PROVIDER = "cloudformation"
@@ -39,7 +40,7 @@ class CloudFormationLoader(_Loader):  # type: ignore[misc, valid-type]
     """yaml.SafeLoader that reads CloudFormation's short forms (!Ref x -> {"Ref": x})."""
 
 
-def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
+def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     name = _SHORT_FORMS.get(suffix, f"Fn::{suffix}")
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
@@ -48,6 +49,7 @@ def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)  # the third and last kind of YAML node
         value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
@@ -84,7 +86,7 @@ def is_intrinsic(value: Any) -> bool:
 
 
 def parse_cloudformation(
-    text: bytes | str | dict, stack_tags: dict[str, str] | None = None
+    text: bytes | str | dict[str, Any], stack_tags: dict[str, str] | None = None
 ) -> list[PlannedResource]:
     """Every resource of the template, in template order. Raises DocumentError."""
     if not isinstance(text, dict):

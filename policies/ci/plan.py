@@ -128,7 +128,7 @@ def load_json(data: bytes | str) -> Any:
 
 
 def parse_terraform_plan(
-    data: bytes | str | dict, *, changed_only: bool = False
+    data: bytes | str | dict[str, Any], *, changed_only: bool = False
 ) -> list[PlannedResource]:
     """Every entry of `resource_changes`, in plan order. Raises DocumentError.
 
@@ -225,7 +225,7 @@ class _Providers:
 
     def __init__(self, configuration: Any, variables: Any = None):
         self.defaults: dict[str, _Defaults] = {}
-        self.keys: dict[tuple, str] = {}
+        self.keys: dict[tuple[Any, ...], str] = {}
         if not isinstance(configuration, dict):
             return
         root_values = {
@@ -244,7 +244,7 @@ class _Providers:
         if isinstance(root, dict):
             self._index(root, ())
 
-    def _index(self, module: dict, path: tuple[str, ...]) -> None:
+    def _index(self, module: dict[str, Any], path: tuple[str, ...]) -> None:
         for resource in module.get("resources") or ():
             if isinstance(resource, dict) and isinstance(resource.get("provider_config_key"), str):
                 ident = (path, resource.get("mode"), resource.get("type"), resource.get("name"))
@@ -254,7 +254,7 @@ class _Providers:
             if isinstance(call, dict) and isinstance(call.get("module"), dict):
                 self._index(call["module"], (*path, name))
 
-    def key(self, rc: dict) -> str | None:
+    def key(self, rc: dict[str, Any]) -> str | None:
         path = _module_path(rc.get("module_address") or "")
         if path is None:
             return None
@@ -334,7 +334,9 @@ def _constant_tags(value: Any) -> dict[str, str] | None:
     return tags
 
 
-def _provider_defaults(provider: dict, variables: dict[str, Any] | None = None) -> _Defaults:
+def _provider_defaults(
+    provider: dict[str, Any], variables: dict[str, Any] | None = None
+) -> _Defaults:
     """`expressions.default_tags` of one provider configuration: a list of one block whose
     `tags` is {"constant_value": {...}} when constant, {"references": [...]} or {} otherwise.
     `tags = var.NAME` alone is constant too when `variables` (the plan's root variables, for a
@@ -360,7 +362,7 @@ def _provider_defaults(provider: dict, variables: dict[str, Any] | None = None) 
             value = expression["constant_value"]
         else:
             name = _lone_variable(expression.get("references"))
-            if name is None or name not in (variables or {}):
+            if name is None or variables is None or name not in variables:
                 return _Defaults("expression")
             value = variables[name]
         if value is None:
@@ -500,7 +502,9 @@ def _planned_tags(
     return facts.all_known, facts.all_unknown, False, None
 
 
-def _tag_map(after: dict, after_unknown: dict, path: str, default_tags: bool) -> _TagFacts:
+def _tag_map(
+    after: dict[str, Any], after_unknown: dict[str, Any], path: str, default_tags: bool
+) -> _TagFacts:
     """The resource's own `tags` and, for a type that takes default tags, its `tags_all`; a
     plan without `tags_all` (hand-written, or an older provider) gives `tags` in its place.
     For types without default tags, `all_known`/`all_unknown` are the own tags."""
@@ -513,7 +517,7 @@ def _tag_map(after: dict, after_unknown: dict, path: str, default_tags: bool) ->
 
 
 def _known_part(
-    after: dict, after_unknown: dict, attr: str, path: str
+    after: dict[str, Any], after_unknown: dict[str, Any], attr: str, path: str
 ) -> tuple[dict[str, str] | None, tuple[str, ...]]:
     """The known values of a tag map and the keys whose values are unknown; (None, ()) when
     the whole map is unknown (the plugin SDK does that as soon as one value is)."""
@@ -535,7 +539,7 @@ def _known_part(
 
 
 def _tag_blocks(
-    after: dict, after_unknown: dict, path: str
+    after: dict[str, Any], after_unknown: dict[str, Any], path: str
 ) -> tuple[dict[str, str], tuple[str, ...], bool]:
     """aws_autoscaling_group: repeated `tag { key value propagate_at_launch }` blocks."""
     blocks = after.get("tag") or []
@@ -581,7 +585,7 @@ def _string_map(value: Any, path: str) -> dict[str, str]:
     return result
 
 
-def _string(obj: dict, key: str, path: str) -> str:
+def _string(obj: dict[str, Any], key: str, path: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:
         raise DocumentError(f"{path}.{key}", f"expected a non-empty string, got {_kind(value)}")
