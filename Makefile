@@ -39,4 +39,4 @@ lock: install
 		--generate-hashes --upgrade -o requirements.lock
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache .import_linter_cache
