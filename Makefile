@@ -1,5 +1,5 @@
 # TagSense: `make run` serves the portal on the embedded default; `make test` runs the suite.
-.PHONY: run test install lint ci lock clean
+.PHONY: run test install lint typecheck imports ci lock clean
 
 VENV := .venv
 INSTALLED := $(VENV)/.installed
@@ -21,6 +21,14 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# mypy with django-stubs on the modules [tool.mypy] in pyproject.toml lists.
+typecheck: install
+	$(VENV)/bin/mypy
+
+# The import contracts of [tool.importlinter] in pyproject.toml.
+imports: install
+	$(VENV)/bin/lint-imports
+
 ci:
 	bash .ci/run
 
@@ -31,4 +39,4 @@ lock: install
 		--generate-hashes --upgrade -o requirements.lock
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

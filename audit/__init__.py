@@ -1,7 +1,14 @@
 """The append-only, hash-chained audit log. `audit.record(...)` is its only writer."""
 
+from typing import TYPE_CHECKING, Any
 
-def record(*args, **kwargs):
-    from .services import record as _record
+if TYPE_CHECKING:
+    from .services import record as record
+else:
 
-    return _record(*args, **kwargs)
+    def record(*args: Any, **kwargs: Any) -> Any:
+        # Imported when first called: the package is imported while the apps load, before its
+        # models may be.
+        from .services import record as _record
+
+        return _record(*args, **kwargs)

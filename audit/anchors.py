@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -94,7 +95,7 @@ class AnchorStore:
             retention_days=settings.AUDIT_ANCHOR_RETENTION_DAYS,
         )
 
-    def client(self):
+    def client(self) -> Any:
         """An S3 client with the deployment's own credentials (the standard boto3 chain), or
         with AUDIT_ANCHOR_ROLE_ARN's assumed for this run."""
         if self._client is None:

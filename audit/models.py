@@ -7,14 +7,14 @@ import hashlib
 import hmac
 import ipaddress
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
 from tagsense.crypto import derive_key
-from tagsense.tenancy.models import TenantModel, TenantQuerySet
+from tagsense.tenancy.models import TenantManager, TenantModel, TenantQuerySet
 
 GENESIS_HASH = "0" * 64
 CHAIN_KEY_PURPOSE = "tagsense.audit-chain"
@@ -24,8 +24,9 @@ def chain_key() -> bytes:
     """The chain's HMAC key: AUDIT_CHAIN_KEY, or (where it is unset, outside production) a key
     derived from SECRET_KEY for this purpose alone. Read per call: cheap, and tests may
     override the settings."""
-    if settings.AUDIT_CHAIN_KEY:
-        return settings.AUDIT_CHAIN_KEY.encode()
+    key: str = settings.AUDIT_CHAIN_KEY
+    if key:
+        return key.encode()
     return derive_key(CHAIN_KEY_PURPOSE, settings.SECRET_KEY)
 
 
@@ -50,11 +51,18 @@ class AuditEventQuerySet(TenantQuerySet):
         return self.filter(organization_id=organization_id)
 
 
+class AuditEventManager(TenantManager.from_queryset(AuditEventQuerySet)):  # type: ignore[misc]
+    # misc: mypy cannot take a base class from a call; the django-stubs plugin gives the
+    # manager AuditEventQuerySet's methods all the same.
+    pass
+
+
 class AuditEvent(TenantModel):
     """Append-only. Events without an organization (a failed login for an unknown address,
     a superuser's change to a user) form the global chain, visible only under all_tenants()."""
 
-    organization = models.ForeignKey(
+    # Nullable, unlike every other tenant model's: the global chain has no organization.
+    organization = models.ForeignKey(  # type: ignore[assignment]
         "accounts.Organization",
         null=True,
         blank=True,
@@ -77,7 +85,7 @@ class AuditEvent(TenantModel):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
-    objects = AuditEventQuerySet.as_manager()
+    objects: ClassVar[AuditEventManager] = AuditEventManager()
     append_only = True
 
     class Meta:

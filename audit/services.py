@@ -35,7 +35,8 @@ def _describe(target: Any) -> tuple[str, str, str]:
         meta = target._meta
         return f"{meta.app_label}.{meta.model_name}", str(target.pk), str(target)[:255]
     if isinstance(target, tuple) and len(target) == 3:
-        return tuple(str(part)[:255] for part in target)  # type: ignore[return-value]
+        kind, ident, text = (str(part)[:255] for part in target)
+        return kind, ident, text
     raise TypeError("target must be a model instance or a (type, id, text) tuple")
 
 
@@ -104,7 +105,7 @@ def record(
 class ChainReport:
     organization_id: int | None
     events: int
-    head_hash: str
+    head_hash: str | None  # None only when a walk from an anchor found no event
     first_bad: AuditEvent | None = None
     problem: str = ""
     # Whether an anchor store was configured and read; how many anchors were checked and the
@@ -134,7 +135,8 @@ def _walk(
     anchored = anchors is not None
     pending = anchors or []
     next_anchor, last_anchor_seq, first_after_anchor = 0, 0, None
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    expected_seq, count = 1, 0
+    prev_hash: str | None = GENESIS_HASH  # None: not checked (the first event after an anchor)
     if from_anchor is not None:
         pending = [from_anchor, *pending]
         expected_seq, prev_hash = from_anchor.seq, None

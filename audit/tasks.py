@@ -2,6 +2,7 @@
 the periodic anchoring of every chain's head (CELERY_BEAT_SCHEDULE)."""
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
@@ -12,13 +13,13 @@ from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.tasks import TenantTask
 
 from .anchors import AnchorStore, AnchorStoreError, unanchored_reason
-from .services import ChainNotAnchoredError, anchor_chain, verify_all, verify_chain
+from .services import ChainNotAnchoredError, ChainReport, anchor_chain, verify_all, verify_chain
 
 logger = logging.getLogger(__name__)
 
 
-def _report_data(report) -> dict:
-    data = {
+def _report_data(report: ChainReport) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "intact": report.intact,
         "events": report.events,
         "head": report.head_hash,
@@ -33,9 +34,10 @@ def _report_data(report) -> dict:
 
 
 @shared_task(base=TenantTask, name="audit.verify_organization_chain")
-def verify_organization_chain() -> dict:
+def verify_organization_chain() -> dict[str, Any]:
     """Verify the current organization's chain and record the result in it."""
     organization = current().organization
+    assert organization is not None  # enqueued for one organization: TenantTask has set it
     report = verify_chain(organization.pk)
     data = _report_data(report)
     audit.record("audit.verify", target=organization, data=data)
@@ -43,12 +45,12 @@ def verify_organization_chain() -> dict:
 
 
 @shared_task(base=TenantTask, name="audit.verify_all_chains")
-def verify_all_chains() -> dict:
+def verify_all_chains() -> dict[str, bool]:
     """Nightly (django-celery-beat): every chain, the global one included; each result is
     recorded in the chain it speaks of."""
     organizations = list(Organization.objects.all())
     reports = verify_all([o.pk for o in organizations] + [None])
-    results = {}
+    results: dict[str, bool] = {}
     for organization, report in zip([*organizations, None], reports, strict=True):
         if organization is None:
             audit.record("audit.verify", data=_report_data(report), organization=None)
@@ -61,7 +63,7 @@ def verify_all_chains() -> dict:
 
 
 @shared_task(base=TenantTask, name="audit.anchor_all_chains")
-def anchor_all_chains() -> dict:
+def anchor_all_chains() -> dict[str, int | str | bool]:
     """Every AUDIT_ANCHOR_INTERVAL_MINUTES: write each chain's head, the global one included,
     to the anchor store, and record each anchor in the chain it anchors. A chain the store
     refuses, or whose history since its last anchor does not verify (keyed hashes and links),
@@ -70,7 +72,7 @@ def anchor_all_chains() -> dict:
     if store is None:
         logger.warning(unanchored_reason())
         return {"unanchored": True}
-    results: dict = {}
+    results: dict[str, int | str | bool] = {}
     for organization in [*Organization.objects.order_by("pk"), None]:
         label = organization.slug if organization else "(global)"
         try:

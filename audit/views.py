@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.views.generic import ListView
 
@@ -26,18 +28,20 @@ class AuditFilterForm(forms.Form):
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         actions = [a.name for a in registry.all_actions()]
         families = sorted({name.split(".", 1)[0] for name in actions if "." in name})
-        self.fields["action"].choices = (
+        action = self.fields["action"]
+        assert isinstance(action, forms.ChoiceField)  # declared above
+        action.choices = (
             [("", "Any action")]
             + [(f"{family}.*", f"{family}.* (every {family} action)") for family in families]
             + [(name, name) for name in actions]
         )
 
 
-def filter_events(queryset, data: dict):
+def filter_events(queryset: QuerySet[AuditEvent], data: dict[str, Any]) -> QuerySet[AuditEvent]:
     if data.get("action", "").endswith(".*"):
         queryset = queryset.filter(action__startswith=data["action"][:-1])
     elif data.get("action"):
@@ -66,14 +70,14 @@ class AuditLogView(OrganizationViewMixin, ListView):
     partial_template_name = "audit/partials/_event_rows.html"
     paginate_by = 50
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[AuditEvent]:
         self.filter_form = AuditFilterForm(self.request.GET or None)
-        queryset = AuditEvent.objects.restrict(self.membership, "audit")
+        queryset: QuerySet[AuditEvent] = AuditEvent.objects.restrict(self.membership, "audit")
         if self.filter_form.is_valid():
             queryset = filter_events(queryset, self.filter_form.cleaned_data)
         return queryset.order_by("-seq")
 
-    def get_context_data(self, **kwargs):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["filter_form"] = self.filter_form
         query = self.request.GET.copy()

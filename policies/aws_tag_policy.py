@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -234,11 +234,11 @@ def _parse_document(data: Any, problems: list[Problem]) -> TagPolicy | None:
     if not isinstance(data, Mapping):
         problems.append(Problem("", f"a tag policy is a JSON object, not {_type_name(data)}"))
         return None
-    for key in data:
-        if key != "tags":
-            problems.append(
-                Problem(str(key), 'unknown key: a tag policy has only the top-level key "tags"')
-            )
+    problems.extend(
+        Problem(str(key), 'unknown key: a tag policy has only the top-level key "tags"')
+        for key in data
+        if key != "tags"
+    )
     if "tags" not in data:
         problems.append(Problem("tags", 'missing: a tag policy starts with the key "tags"'))
         return None
@@ -246,51 +246,49 @@ def _parse_document(data: Any, problems: list[Problem]) -> TagPolicy | None:
     if not isinstance(tags_node, Mapping):
         problems.append(Problem("tags", f"must be an object, not {_type_name(tags_node)}"))
         return None
+    return _parse_tags(tags_node, problems)
+
+
+def _parse_tags(tags_node: Mapping[Any, Any], problems: list[Problem]) -> TagPolicy:
+    """The policy keys under `tags` (and its child control), keyed by the lowercased key."""
     allowed = None
     tags: dict[str, PolicyTag] = {}
     for policy_key, node in tags_node.items():
         path = f"tags.{policy_key}"
-        if not isinstance(policy_key, str):
-            problems.append(Problem(path, "a policy key must be a string"))
-            continue
         if policy_key == CHILD_CONTROL:
             allowed = _parse_child_control(node, path, problems)
             continue
-        if policy_key.startswith("@@"):
-            problems.append(
-                Problem(
-                    path,
-                    f"{policy_key} cannot be used here: under tags only policy keys and "
-                    f"{CHILD_CONTROL} are allowed",
-                )
-            )
-            continue
-        if not policy_key.strip():
-            problems.append(Problem(path, "a policy key cannot be empty"))
-            continue
-        if len(policy_key) > MAX_KEY_LENGTH:
-            problems.append(
-                Problem(
-                    path,
-                    f"the policy key has {len(policy_key)} characters; "
-                    f"tag keys have at most {MAX_KEY_LENGTH}",
-                )
-            )
-            continue
-        lowered = policy_key.lower()
-        if lowered in tags:
-            problems.append(
-                Problem(
-                    path,
-                    f"policy keys are not case sensitive: {policy_key!r} repeats "
-                    f"{tags[lowered].policy_key!r}",
-                )
-            )
+        refusal = _policy_key_refusal(policy_key, tags)
+        if refusal is not None:
+            problems.append(Problem(path, refusal))
             continue
         tag = _parse_policy_tag(policy_key, node, path, problems)
         if tag is not None:
-            tags[lowered] = tag
+            tags[policy_key.lower()] = tag
     return TagPolicy(tags, allowed)
+
+
+def _policy_key_refusal(policy_key: object, tags: Mapping[str, PolicyTag]) -> str | None:
+    """Why `policy_key` cannot name a policy key under `tags` (the keys accepted so far),
+    or None."""
+    if not isinstance(policy_key, str):
+        return "a policy key must be a string"
+    if policy_key.startswith("@@"):
+        return (
+            f"{policy_key} cannot be used here: under tags only policy keys and "
+            f"{CHILD_CONTROL} are allowed"
+        )
+    if not policy_key.strip():
+        return "a policy key cannot be empty"
+    if len(policy_key) > MAX_KEY_LENGTH:
+        return (
+            f"the policy key has {len(policy_key)} characters; "
+            f"tag keys have at most {MAX_KEY_LENGTH}"
+        )
+    repeated = tags.get(policy_key.lower())
+    if repeated is not None:
+        return f"policy keys are not case sensitive: {policy_key!r} repeats {repeated.policy_key!r}"
+    return None
 
 
 def _parse_policy_tag(
@@ -572,6 +570,16 @@ class _State:
         default_factory=lambda: {name: None for name in LIST_SETTINGS}
     )
 
+    def effective(self) -> EffectiveTag:
+        tag_value = self.lists[TAG_VALUE]
+        return EffectiveTag(
+            policy_key=self.policy_key,
+            tag_key=self.tag_key,
+            tag_value=None if tag_value is None else tuple(tag_value),
+            enforced_for=tuple(self.lists[ENFORCED_FOR] or ()),
+            report_required_tag_for=tuple(self.lists[REPORT_REQUIRED] or ()),
+        )
+
 
 PolicyInput = TagPolicy | str | bytes | Mapping[str, Any]
 
@@ -598,6 +606,15 @@ def effective_policy(levels: Sequence[Sequence[PolicyInput]]) -> EffectivePolicy
       (example 4: the child's @@assign "PROJECT" on a locked tag_key is dropped while its
       @@append to tag_value takes effect). Every ignored operator is listed in `ignored`.
     """
+    merge = _Merge()
+    for level_index, level in enumerate(_parsed_levels(levels)):
+        merge.add_level(level_index, level)
+    return merge.result()
+
+
+def _parsed_levels(levels: Sequence[Sequence[PolicyInput]]) -> list[list[TagPolicy]]:
+    """Every level's policies parsed; a TagPolicyError lists the problems of all of them,
+    each path prefixed with the policy's place (`levels[1][0]`)."""
     parsed: list[list[TagPolicy]] = []
     problems: list[Problem] = []
     for level_index, level in enumerate(levels):
@@ -617,74 +634,88 @@ def effective_policy(levels: Sequence[Sequence[PolicyInput]]) -> EffectivePolicy
         parsed.append(parsed_level)
     if problems:
         raise TagPolicyError(problems)
+    return parsed
 
-    state: dict[str, _State] = {}
-    # Restrictions in force, by node: () is the tags node, (key,) a policy key,
-    # (key, setting) one setting.
-    inherited: dict[tuple[str, ...], frozenset[str]] = {}
-    ignored: list[IgnoredOperation] = []
-    for level_index, level in enumerate(parsed):
+
+class _Merge:
+    """The effective policy being combined, one level at a time from the root down."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, _State] = {}
+        # Restrictions in force, by node: () is the tags node, (key,) a policy key,
+        # (key, setting) one setting.
+        self.inherited: dict[tuple[str, ...], frozenset[str]] = {}
+        self.ignored: list[IgnoredOperation] = []
+
+    def add_level(self, level_index: int, level: Sequence[TagPolicy]) -> None:
+        """Apply one level's policies in attachment order; its child controls then restrict
+        the levels below."""
         declared: dict[tuple[str, ...], frozenset[str]] = {}
         assigned_here: set[tuple[str, str]] = set()
         for policy_index, policy in enumerate(level):
             label = policy.name or f"levels[{level_index}][{policy_index}]"
-            _declare(declared, (), policy.allowed_for_children)
+            for node, operators in _child_controls(policy):
+                _declare(declared, node, operators)
             for lowered, tag in policy.tags.items():
-                _declare(declared, (lowered,), tag.allowed_for_children)
-                entry = state.get(lowered)
                 for name, setting in tag.settings.items():
-                    _declare(declared, (lowered, name), setting.allowed_for_children)
-                    allowed = _allowed(inherited, lowered, name)
-                    for operator, operand in (
-                        (ASSIGN, setting.assign),
-                        (APPEND, setting.append),
-                        (REMOVE, setting.remove),
-                    ):
-                        if operand is None:
-                            continue
-                        path = f"tags.{tag.policy_key}.{name}.{operator}"
-                        if operator not in allowed:
-                            ignored.append(
-                                IgnoredOperation(
-                                    level_index,
-                                    label,
-                                    path,
-                                    operator,
-                                    _refusal(allowed, operator),
-                                )
+                    allowed = _allowed(self.inherited, lowered, name)
+                    for operator, operand in _operations(setting):
+                        reason = _ignored_because(
+                            operator, allowed, (lowered, name) in assigned_here
+                        )
+                        if reason is not None:
+                            path = f"tags.{tag.policy_key}.{name}.{operator}"
+                            self.ignored.append(
+                                IgnoredOperation(level_index, label, path, operator, reason)
                             )
                             continue
-                        if operator == ASSIGN and (lowered, name) in assigned_here:
-                            ignored.append(
-                                IgnoredOperation(
-                                    level_index,
-                                    label,
-                                    path,
-                                    operator,
-                                    "a policy attached earlier at the same level already "
-                                    "assigned this setting",
-                                )
-                            )
-                            continue
-                        if entry is None:
-                            entry = state[lowered] = _State(tag.policy_key)
-                        _apply(entry, name, operator, operand)
+                        _apply(self._entry(lowered, tag.policy_key), name, operator, operand)
                         if operator == ASSIGN:
                             assigned_here.add((lowered, name))
         for node, operators in declared.items():
-            inherited[node] = inherited.get(node, frozenset(VALUE_OPERATORS)) & operators
+            self.inherited[node] = self.inherited.get(node, frozenset(VALUE_OPERATORS)) & operators
 
-    tags = {
-        lowered: EffectiveTag(
-            policy_key=entry.policy_key,
-            tag_key=entry.tag_key,
-            tag_value=None if entry.lists[TAG_VALUE] is None else tuple(entry.lists[TAG_VALUE]),
-            enforced_for=tuple(entry.lists[ENFORCED_FOR] or ()),
-            report_required_tag_for=tuple(entry.lists[REPORT_REQUIRED] or ()),
-        )
-        for lowered, entry in state.items()
-    }
-    return EffectivePolicy(tags, tuple(ignored))
+    def _entry(self, lowered: str, policy_key: str) -> _State:
+        entry = self.state.get(lowered)
+        if entry is None:
+            entry = self.state[lowered] = _State(policy_key)
+        return entry
+
+    def result(self) -> EffectivePolicy:
+        tags = {lowered: entry.effective() for lowered, entry in self.state.items()}
+        return EffectivePolicy(tags, tuple(self.ignored))
+
+
+def _child_controls(
+    policy: TagPolicy,
+) -> Iterator[tuple[tuple[str, ...], frozenset[str] | None]]:
+    """Every node of the policy with what it declares children may use (None: nothing)."""
+    yield (), policy.allowed_for_children
+    for lowered, tag in policy.tags.items():
+        yield (lowered,), tag.allowed_for_children
+        for name, setting in tag.settings.items():
+            yield (lowered, name), setting.allowed_for_children
+
+
+def _operations(setting: Setting) -> Iterator[tuple[str, str | tuple[str, ...]]]:
+    """The setting's operators the document uses, in the order they apply."""
+    for operator, operand in (
+        (ASSIGN, setting.assign),
+        (APPEND, setting.append),
+        (REMOVE, setting.remove),
+    ):
+        if operand is not None:
+            yield operator, operand
+
+
+def _ignored_because(operator: str, allowed: frozenset[str], assigned_here: bool) -> str | None:
+    """Why an operation is ignored (a parent's child control, or an earlier @@assign at the
+    same level), or None when it applies."""
+    if operator not in allowed:
+        return _refusal(allowed, operator)
+    if operator == ASSIGN and assigned_here:
+        return "a policy attached earlier at the same level already assigned this setting"
+    return None
 
 
 def _declare(

@@ -138,14 +138,14 @@ def _check(rule: RuleSpec, tags: Mapping[str, str]) -> Violation | None:
         found = sorted(k for k in tags if _any_glob(patterns, fold(k)))
         if not found:
             return None
-        others = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         return Violation(
             rule.id,
             "prohibited",
             rule.key,
             found[0],
             None,
-            f"tag {found[0]} is not allowed{others}",
+            f"tag {found[0]} is not allowed{more}",
         )
 
     if rule.check == "duplicate_key":

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import operator
 import re
 import re._constants as sre_constants  # Python 3.11: the regex parser's opcodes
 import re._parser as sre_parser  # Python 3.11: used only to parse, never to match
@@ -75,73 +76,83 @@ def check_deadline() -> None:
 # --- globs -------------------------------------------------------------------------------------
 
 
-_Pieces = tuple[bool, bool, tuple[Any, ...], tuple[int, ...]]
-
-
 @functools.lru_cache(maxsize=4096)
-def _glob_pieces(pattern: str, question: bool = True) -> _Pieces:
-    """(has a `*`, all literal, each piece between `*` runs, their lengths). Literal pieces
-    (no `?`, or `?` not a wildcard) stay strings, matched with str methods; otherwise each is
-    a regex of literals and `.` for each `?`."""
+def _glob_matcher(pattern: str, question: bool = True) -> Callable[[str], bool]:
+    """The glob as a function of the text. It is split into the pieces between `*` runs;
+    each piece is matched at its leftmost place after the one before, the first at the start
+    and the last at the end: no backtracking, linear in the text whatever the glob."""
     pieces = pattern.split("*")
-    lengths = tuple(len(piece) for piece in pieces)
-    if not (question and "?" in pattern):
-        return len(pieces) > 1, True, tuple(pieces), lengths
-    compiled = tuple(
-        re.compile("".join("." if c == "?" else re.escape(c) for c in piece), re.DOTALL)
-        for piece in pieces
-    )
-    return len(pieces) > 1, False, compiled, lengths
+    if question and "?" in pattern:
+        return _regex_pieces_matcher(pieces)
+    return _literal_pieces_matcher(pieces)
 
 
 def glob_match(pattern: str, text: str) -> bool:
     """Whether the glob matches all of `text`: ``*`` any run of characters (also none), ``?``
     exactly one, anything else itself. Case-sensitive (callers fold both sides)."""
-    return _pieces_match(_glob_pieces(pattern), text)
+    return _glob_matcher(pattern)(text)
 
 
 def wildcard_match(pattern: str, text: str) -> bool:
     """AWS tag policies' wildcard: ``*`` any run of characters (also none), every other
     character itself (``?`` included). Case-sensitive; linear like glob_match."""
-    return _pieces_match(_glob_pieces(pattern, False), text)
+    return _glob_matcher(pattern, False)(text)
 
 
-def _pieces_match(compiled: _Pieces, text: str) -> bool:
-    """Each piece at its leftmost place after the one before, the first at the start and the
-    last at the end: no backtracking, linear in the text whatever the glob."""
-    starred, literal, pieces, lengths = compiled
-    if literal:
-        if not starred:
-            return text == pieces[0]
-        if lengths[0] + lengths[-1] > len(text):
+def _literal_pieces_matcher(pieces: list[str]) -> Callable[[str], bool]:
+    """Pieces of plain text (no `?`, or `?` not a wildcard), matched with str methods."""
+    if len(pieces) == 1:
+        return functools.partial(operator.eq, pieces[0])
+    first, last = pieces[0], pieces[-1]
+    middle = [piece for piece in pieces[1:-1] if piece]
+
+    def match(text: str) -> bool:
+        end = len(text) - len(last)
+        if len(first) > end or not (text.startswith(first) and text.endswith(last)):
             return False
-        if not (text.startswith(pieces[0]) and text.endswith(pieces[-1])):
-            return False
-        position, end = lengths[0], len(text) - lengths[-1]
-        for piece in pieces[1:-1]:
-            if piece:
-                found = text.find(piece, position, end)
-                if found < 0:
-                    return False
-                position = found + len(piece)
+        position = len(first)
+        for piece in middle:
+            found = text.find(piece, position, end)
+            if found < 0:
+                return False
+            position = found + len(piece)
         return True
-    check_deadline()
-    if not starred:
-        return len(text) == lengths[0] and pieces[0].match(text) is not None
-    if lengths[0] + lengths[-1] > len(text):
-        return False
-    end = len(text) - lengths[-1]
-    if pieces[0].match(text) is None or pieces[-1].match(text, end) is None:
-        return False
-    position = lengths[0]
-    for piece, length in zip(pieces[1:-1], lengths[1:-1], strict=True):
-        if not length:
-            continue
-        found = piece.search(text, position, end)
-        if found is None:
+
+    return match
+
+
+def _regex_pieces_matcher(pieces: list[str]) -> Callable[[str], bool]:
+    """Pieces with `?` wildcards, each a regex of literals and `.` for each `?` (a piece's
+    match has the piece's length)."""
+    compiled = [
+        re.compile("".join("." if c == "?" else re.escape(c) for c in piece), re.DOTALL)
+        for piece in pieces
+    ]
+    if len(pieces) == 1:
+        whole, length = compiled[0], len(pieces[0])
+
+        def match_whole(text: str) -> bool:
+            check_deadline()
+            return len(text) == length and whole.match(text) is not None
+
+        return match_whole
+    first, last, head, tail = compiled[0], compiled[-1], len(pieces[0]), len(pieces[-1])
+    middle = [regex for regex, piece in zip(compiled[1:-1], pieces[1:-1], strict=True) if piece]
+
+    def match(text: str) -> bool:
+        check_deadline()
+        end = len(text) - tail
+        if head > end or first.match(text) is None or last.match(text, end) is None:
             return False
-        position = found.end()
-    return True
+        position = head
+        for regex in middle:
+            found = regex.search(text, position, end)
+            if found is None:
+                return False
+            position = found.end()
+        return True
+
+    return match
 
 
 # --- regular expressions -----------------------------------------------------------------------
@@ -215,15 +226,14 @@ class _Program:
 
     def branch(self, branches: list[Any]) -> None:
         jumps = []
-        for index, branch in enumerate(branches):
-            last = index == len(branches) - 1
-            split = None if last else self.emit(_SPLIT)
-            if split is not None:
-                self.code[split][1] = split + 1
+        *alternatives, last = branches
+        for branch in alternatives:
+            split = self.emit(_SPLIT)
+            self.code[split][1] = split + 1
             self.sequence(branch)
-            if not last:
-                jumps.append(self.emit(_JMP))
-                self.code[split][2] = len(self.code)
+            jumps.append(self.emit(_JMP))
+            self.code[split][2] = len(self.code)
+        self.sequence(last)
         for jump in jumps:
             self.code[jump][1] = len(self.code)
 

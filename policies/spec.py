@@ -245,12 +245,10 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
         yaml_limits.screen(text, _Loader)
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml_limits.RefusedYAML as exc:
-        raise SpecError([Problem(what, exc.problem or "", exc.problem_mark.line + 1)]) from None
+        raise SpecError([Problem(what, exc.problem or "", _line(exc))]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
         message = f"not valid YAML or JSON: {exc.problem or exc.context}"
-        raise SpecError([Problem(what, message, line)]) from None
+        raise SpecError([Problem(what, message, _line(exc))]) from None
     except yaml.YAMLError as exc:
         raise SpecError([Problem(what, f"not valid YAML or JSON: {exc}")]) from None
     if len(nodes) != 1 or nodes[0] is None:
@@ -265,6 +263,12 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
 _PLAIN_TAGS = {
     f"tag:yaml.org,2002:{name}" for name in ("map", "seq", "str", "int", "float", "bool", "null")
 }
+
+
+def _line(exc: yaml.MarkedYAMLError) -> int | None:
+    """The 1-based line a YAML error points at, when it has one."""
+    mark = exc.problem_mark or exc.context_mark
+    return mark.line + 1 if mark is not None else None
 
 
 def _convert(
@@ -566,39 +570,55 @@ def _first_chars(items: Any) -> tuple[set[int] | None, bool]:
     the empty string)."""
     first: set[int] | None = set()
     for op, arg in items:
-        if op == sre_constants.LITERAL:
-            chars, nullable = {arg}, False
-        elif op == sre_constants.IN and not any(o == sre_constants.NEGATE for o, _ in arg):
-            chars, nullable = set(), False
-            for member, value in arg:
-                if member == sre_constants.LITERAL:
-                    chars.add(value)
-                elif member == sre_constants.RANGE and value[1] - value[0] < _MAX_CLASS_LISTED:
-                    chars.update(range(value[0], value[1] + 1))
-                else:
-                    chars = _ANY_CHAR
-                    break
-        elif op in (sre_constants.NOT_LITERAL, sre_constants.ANY, sre_constants.IN):
-            chars, nullable = _ANY_CHAR, False
-        elif op == sre_constants.SUBPATTERN:
-            chars, nullable = _first_chars(arg[-1])
-        elif op == sre_constants.BRANCH:
-            chars, nullable = set(), False
-            for branch in arg[1]:
-                branch_chars, branch_nullable = _first_chars(branch)
-                nullable = nullable or branch_nullable
-                chars = _ANY_CHAR if chars is None or branch_chars is None else chars | branch_chars
-        elif op in _REPEATS or op == _POSSESSIVE:
-            chars, nullable = _first_chars(arg[2])
-            nullable = nullable or arg[0] == 0
-        elif op == sre_constants.AT:
-            chars, nullable = set(), True
-        else:  # anything else is refused before this is asked
-            chars, nullable = _ANY_CHAR, True
+        chars, nullable = _item_first_chars(op, arg)
         first = _ANY_CHAR if first is None or chars is None else first | chars
         if not nullable:
             return first, False
     return first, True
+
+
+def _item_first_chars(op: Any, arg: Any) -> tuple[set[int] | None, bool]:
+    """_first_chars of one parsed item."""
+    if op == sre_constants.LITERAL:
+        return {arg}, False
+    if op == sre_constants.IN:
+        return _class_chars(arg), False
+    if op in (sre_constants.NOT_LITERAL, sre_constants.ANY):
+        return _ANY_CHAR, False
+    if op == sre_constants.SUBPATTERN:
+        return _first_chars(arg[-1])
+    if op == sre_constants.BRANCH:
+        return _branches_first_chars(arg[1])
+    if op in _REPEATS or op == _POSSESSIVE:
+        chars, nullable = _first_chars(arg[2])
+        return chars, nullable or arg[0] == 0
+    if op == sre_constants.AT:
+        return set(), True
+    return _ANY_CHAR, True  # anything else is refused before this is asked
+
+
+def _class_chars(members: Any) -> set[int] | None:
+    """The code points of a character class; _ANY_CHAR when it is negated, holds a category
+    (\\d, \\w, ...) or a range too wide to list."""
+    chars: set[int] = set()
+    for member, value in members:
+        if member == sre_constants.LITERAL:
+            chars.add(value)
+        elif member == sre_constants.RANGE and value[1] - value[0] < _MAX_CLASS_LISTED:
+            chars.update(range(value[0], value[1] + 1))
+        else:
+            return _ANY_CHAR
+    return chars
+
+
+def _branches_first_chars(branches: list[Any]) -> tuple[set[int] | None, bool]:
+    chars: set[int] | None = set()
+    nullable = False
+    for branch in branches:
+        branch_chars, branch_nullable = _first_chars(branch)
+        nullable = nullable or branch_nullable
+        chars = _ANY_CHAR if chars is None or branch_chars is None else chars | branch_chars
+    return chars, nullable
 
 
 def _branches_overlap(branches: list[Any]) -> bool:
@@ -679,95 +699,27 @@ def _parse_rule(
     reader: _Reader, node: Node, index: int, types: Mapping[str, str]
 ) -> RuleSpec | None:
     before = len(reader.problems)
-    label = f"rules[{index}]"
-    if isinstance(node.value, dict) and isinstance(node.value.get("id", Node(0, 0)).value, str):
-        label = f"rules[{index}] ({node.value['id'].value})"
+    label = _rule_label(node, index)
     fields = reader.mapping(node, label, _RULE_FIELDS, ("id", "title", "check"))
     if fields is None:
         return None
-
-    def at(name: str) -> str:
-        return _join(label, name)
-
-    rule_id = (
-        reader.text(fields["id"], at("id"), RULE_ID_RE, "a slug (a-z, 0-9, -; at most 64)")
-        if "id" in fields
-        else None
-    )
-    title = None
-    if "title" in fields:
-        title = reader.text(fields["title"], at("title"), TITLE_RE, TITLE_WHAT)
-    description = ""
-    if "description" in fields:
-        description = (
-            reader.text(fields["description"], at("description"), DESCRIPTION_RE, DESC_WHAT) or ""
-        )
-    check = reader.choice(fields["check"], at("check"), CHECKS) if "check" in fields else None
-
-    key = ""
-    key_pattern = KEY_GLOB_RE if check == "prohibited_key" else TAG_KEY_RE
-    key_what = "a tag key (1-128 letters, digits, spaces and _ . : / = + - @)"
-    if check == "prohibited_key":
-        key_what = "a tag key or glob (1-128 letters, digits, spaces, _ . : / = + - @ * ?)"
-    if "key" in fields:
-        if check is not None and check not in _NEEDS_KEY:
-            reader.fail(at("key"), f"not used by check {check}", fields["key"])
-        else:
-            key = reader.text(fields["key"], at("key"), key_pattern, key_what) or ""
-            if key and fold(key).startswith("aws:") and check != "prohibited_key":
-                reader.fail(at("key"), "keys starting with aws: are reserved by AWS", fields["key"])
-    elif check in _NEEDS_KEY:
-        reader.fail(at("key"), f"is required by check {check}", node)
-
-    aliases: tuple[str, ...] = ()
-    if "aliases" in fields:
-        if check is not None and check not in _NEEDS_KEY:
-            reader.fail(at("aliases"), f"not used by check {check}", fields["aliases"])
-        else:
-            aliases = reader.texts(fields["aliases"], at("aliases"), key_pattern, key_what) or ()
-            for i, alias in enumerate(aliases):
-                if alias == key:
-                    reader.fail(
-                        f"{at('aliases')}[{i}]", "is the key itself", fields["aliases"].value[i]
-                    )
-
-    values = None
-    if "values" in fields:
-        if check != "allowed_values":
-            reader.fail(at("values"), "only used by check allowed_values", fields["values"])
-        else:
-            values = _parse_values(reader, fields["values"], at("values"))
-    elif check == "allowed_values":
-        reader.fail(at("values"), "is required by check allowed_values", node)
-
-    maximum = None
-    if "max" in fields:
-        max_node = fields["max"]
-        if check != "max_tags":
-            reader.fail(at("max"), "only used by check max_tags", max_node)
-        elif not isinstance(max_node.value, int) or isinstance(max_node.value, bool):
-            reader.fail(
-                at("max"), f"expected a number, found {_type_name(max_node.value)}", max_node
-            )
-        elif not 0 <= max_node.value <= AWS_MAX_USER_TAGS:
-            reader.fail(at("max"), f"must be between 0 and {AWS_MAX_USER_TAGS}", max_node)
-        else:
-            maximum = max_node.value
-    elif check == "max_tags":
-        maximum = AWS_MAX_USER_TAGS
-
-    when = _parse_selector(reader, fields["when"], at("when")) if "when" in fields else None
+    rule = _RuleFields(reader, node, fields, label)
+    rule_id = rule.text("id", RULE_ID_RE, "a slug (a-z, 0-9, -; at most 64)")
+    title = rule.text("title", TITLE_RE, TITLE_WHAT)
+    description = rule.text("description", DESCRIPTION_RE, DESC_WHAT) or ""
+    check = rule.choice("check", CHECKS)
+    key = rule.key(check)
+    aliases = rule.aliases(check, key)
+    values = rule.values(check)
+    maximum = rule.maximum(check)
+    when = _parse_selector(reader, fields["when"], rule.at("when")) if "when" in fields else None
     scope = (
-        _parse_scope(reader, fields["scope"], at("scope"), types) if "scope" in fields else Scope()
+        _parse_scope(reader, fields["scope"], rule.at("scope"), types)
+        if "scope" in fields
+        else Scope()
     )
-    severity = "medium"
-    if "severity" in fields:
-        severity = reader.choice(fields["severity"], at("severity"), SEVERITIES) or "medium"
-    enforcement = "report"
-    if "enforcement" in fields:
-        enforcement = (
-            reader.choice(fields["enforcement"], at("enforcement"), ENFORCEMENTS) or "report"
-        )
+    severity = rule.choice("severity", SEVERITIES) or "medium"
+    enforcement = rule.choice("enforcement", ENFORCEMENTS) or "report"
 
     if len(reader.problems) > before or rule_id is None or title is None or check is None:
         return None
@@ -785,6 +737,103 @@ def _parse_rule(
         severity=severity,  # type: ignore[arg-type]
         enforcement=enforcement,  # type: ignore[arg-type]
     )
+
+
+def _rule_label(node: Node, index: int) -> str:
+    """How problems name the rule: `rules[3]`, with its id when it has one (`rules[3] (x)`)."""
+    if isinstance(node.value, dict) and isinstance(node.value.get("id", Node(0, 0)).value, str):
+        return f"rules[{index}] ({node.value['id'].value})"
+    return f"rules[{index}]"
+
+
+def _key_syntax(check: str | None) -> tuple[re.Pattern[str], str]:
+    """What the rule's key and aliases must look like (prohibited_key takes globs)."""
+    if check == "prohibited_key":
+        return KEY_GLOB_RE, "a tag key or glob (1-128 letters, digits, spaces, _ . : / = + - @ * ?)"
+    return TAG_KEY_RE, "a tag key (1-128 letters, digits, spaces and _ . : / = + - @)"
+
+
+class _RuleFields:
+    """The fields of one rule, read in the file's documented order; problems go to the reader,
+    named by the rule's label. `check` is None when it is missing or wrong: the fields that
+    depend on it are then read as far as they can be."""
+
+    def __init__(self, reader: _Reader, node: Node, fields: dict[str, Node], label: str) -> None:
+        self.reader, self.node, self.fields, self.label = reader, node, fields, label
+
+    def at(self, name: str) -> str:
+        return _join(self.label, name)
+
+    def text(self, name: str, pattern: re.Pattern[str], what: str) -> str | None:
+        if name not in self.fields:
+            return None
+        return self.reader.text(self.fields[name], self.at(name), pattern, what)
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str | None:
+        if name not in self.fields:
+            return None
+        return self.reader.choice(self.fields[name], self.at(name), choices)
+
+    def _unused(self, name: str, check: str | None) -> bool:
+        """True (and a problem) when the check is known and takes no `name` field."""
+        if check is not None and check not in _NEEDS_KEY:
+            self.reader.fail(self.at(name), f"not used by check {check}", self.fields[name])
+            return True
+        return False
+
+    def key(self, check: str | None) -> str:
+        if "key" not in self.fields:
+            if check in _NEEDS_KEY:
+                self.reader.fail(self.at("key"), f"is required by check {check}", self.node)
+            return ""
+        if self._unused("key", check):
+            return ""
+        key = self.reader.text(self.fields["key"], self.at("key"), *_key_syntax(check)) or ""
+        if key and fold(key).startswith("aws:") and check != "prohibited_key":
+            self.reader.fail(
+                self.at("key"), "keys starting with aws: are reserved by AWS", self.fields["key"]
+            )
+        return key
+
+    def aliases(self, check: str | None, key: str) -> tuple[str, ...]:
+        if "aliases" not in self.fields or self._unused("aliases", check):
+            return ()
+        node = self.fields["aliases"]
+        aliases = self.reader.texts(node, self.at("aliases"), *_key_syntax(check)) or ()
+        for i, alias in enumerate(aliases):
+            if alias == key:
+                self.reader.fail(f"{self.at('aliases')}[{i}]", "is the key itself", node.value[i])
+        return aliases
+
+    def values(self, check: str | None) -> ValueMatcher | None:
+        if "values" not in self.fields:
+            if check == "allowed_values":
+                self.reader.fail(
+                    self.at("values"), "is required by check allowed_values", self.node
+                )
+            return None
+        if check != "allowed_values":
+            self.reader.fail(
+                self.at("values"), "only used by check allowed_values", self.fields["values"]
+            )
+            return None
+        return _parse_values(self.reader, self.fields["values"], self.at("values"))
+
+    def maximum(self, check: str | None) -> int | None:
+        if "max" not in self.fields:
+            return AWS_MAX_USER_TAGS if check == "max_tags" else None
+        node = self.fields["max"]
+        if check != "max_tags":
+            self.reader.fail(self.at("max"), "only used by check max_tags", node)
+        elif not isinstance(node.value, int) or isinstance(node.value, bool):
+            self.reader.fail(
+                self.at("max"), f"expected a number, found {_type_name(node.value)}", node
+            )
+        elif not 0 <= node.value <= AWS_MAX_USER_TAGS:
+            self.reader.fail(self.at("max"), f"must be between 0 and {AWS_MAX_USER_TAGS}", node)
+        else:
+            return node.value
+        return None
 
 
 def _parse_values(reader: _Reader, node: Node, where: str) -> ValueMatcher | None:
@@ -863,7 +912,9 @@ def _parse_scope(reader: _Reader, node: Node, where: str, types: Mapping[str, st
                 )
             elif types.get(name) == "none":
                 reader.fail(f"{sub}[{i}]", f"{name} cannot be tagged", item)
-    accounts = regions = teams = ()
+    accounts: tuple[str, ...] | None = ()
+    regions: tuple[str, ...] | None = ()
+    teams: tuple[str, ...] | None = ()
     if "accounts" in fields:
         accounts = reader.texts(
             fields["accounts"], _join(where, "accounts"), ACCOUNT_RE, "a 12-digit account id"

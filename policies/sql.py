@@ -114,7 +114,9 @@ def _untaggable_types() -> list[str]:
     return sorted(t for t, cls in scanners().items() if cls.tagging == "none")
 
 
-def _teams_of_account_sql(account: str = "r.account_id", organization: str = "r.organization_id"):
+def _teams_of_account_sql(
+    account: str = "r.account_id", organization: str = "r.organization_id"
+) -> str:
     """Team slugs holding an AWS account (by default r's: a resource's) through
     inventory.access's grants: a guardian group permission to the team's group, named
     tagsense-team-<team id>."""
@@ -216,7 +218,9 @@ def _needle(folded: str) -> str | None:
     quote where the run starts or ends the glob (a key appears in that text between quotes,
     spelled as itself where it holds no character JSON escapes). None when no such string is
     sure: the run holds a character JSON escapes, or the glob has no literal text."""
-    runs, run, start = [], [], True
+    runs: list[str] = []
+    run: list[str] = []
+    start = True
     for char in folded:
         if char in "*?":
             if run:
@@ -241,9 +245,10 @@ def _prefilter(folded: Iterable[str]) -> tuple[str, list[Any]] | None:
     """A condition on `t` true whenever a key matching one of the folded globs may be present
     (strpos: a Boyer-Moore search, several times faster than LIKE '%...%'), or None."""
     needles = [_needle(f) for f in folded]
-    if not needles or any(n is None for n in needles):
+    sure = [n for n in needles if n is not None]
+    if not needles or len(sure) < len(needles):
         return None
-    unique = sorted(set(needles))  # type: ignore[arg-type]
+    unique = sorted(set(sure))
     return "(" + " OR ".join("strpos(b.t, %s) > 0" for _ in unique) + ")", unique
 
 
@@ -253,11 +258,12 @@ def _second_spelling(folded_key: str, folded_aliases: list[str]) -> tuple[str, l
     is sure (_needle)."""
     needle = _needle(folded_key)
     aliases = [_needle(alias) for alias in folded_aliases]
-    if needle is None or any(alias is None for alias in aliases):
+    sure = [alias for alias in aliases if alias is not None]
+    if needle is None or len(sure) < len(aliases):
         return None
     terms = ["strpos(substr(b.t, strpos(b.t, %s) + 1), %s) > 0"]
     params: list[Any] = [needle, needle]
-    for alias in sorted(set(aliases)):  # type: ignore[type-var]
+    for alias in sorted(set(sure)):
         terms.append("strpos(b.t, %s) > 0")
         params.append(alias)
     return "(" + " OR ".join(terms) + ")", params
@@ -273,7 +279,9 @@ def _min_text_length(keys: int) -> int:
 def _scope_expr(rule: RuleSpec, keys: _Keys | None = None) -> tuple[str, list[Any]]:
     """The rule's scope and `when` as one condition on a row of level c ("true" if none)."""
     keys = keys or _Keys(columns=False)
-    scope, terms, params = rule.scope, [], []
+    scope = rule.scope
+    terms: list[str] = []
+    params: list[Any] = []
     if "*" not in scope.resource_types:
         exact = [t for t in scope.resource_types if not t.endswith(":*")]
         alternatives = ["c.resource_type = ANY(%s)"]
@@ -369,6 +377,12 @@ def _other_spelling_column(
     return (column.text(), *column.params)
 
 
+_NO_VIOLATIONS = (
+    "SELECT NULL::bigint AS tag, NULL::bigint AS resource_id, NULL AS kind, "
+    "NULL AS found_key, NULL::bigint AS account_id, NULL AS owner WHERE false"
+)
+
+
 def violations_sql(
     rules: Iterable[tuple[Any, RuleSpec]],
     organization_id: int,
@@ -385,137 +399,19 @@ def violations_sql(
     accounts)."""
     rules = list(rules)
     if not rules:
-        return (
-            "SELECT NULL::bigint AS tag, NULL::bigint AS resource_id, NULL AS kind, "
-            "NULL AS found_key, NULL::bigint AS account_id, NULL AS owner WHERE false",
-            [],
-        )
+        return _NO_VIOLATIONS, []
     specs = [rule for _, rule in rules]
     keys = _Keys(columns=True)
-
-    # Level c: shared columns, and which of them need `t`.
-    shared = _Sql()
-    uses_t = False
-    variant_of: dict[tuple[str, tuple[str, ...]], str] = {}
-    duplicate_of: dict[tuple[str, tuple[str, ...]], str] = {}
-    for rule in specs:
-        if rule.check != "duplicate_key":
-            continue
-        group = (rule.key, tuple(_wanted(rule)))
-        if group in duplicate_of:
-            continue
-        duplicate_of[group] = name = f"w{len(duplicate_of)}"
-        # The first other spelling, only where the exact key is present too, and only when `t`
-        # holds the folded key twice or an alias's text (the exact key accounts for one).
-        prefilter = _second_spelling(fold(rule.key), [fold(a) for a in rule.aliases])
-        present, present_params = keys.present(rule.key, "b")
-        condition = _Sql().add(present, *present_params)
-        if prefilter is not None:
-            uses_t = True
-            condition.add("AND").extend(prefilter)
-        shared.add(*_other_spelling_column(condition, rule.key, group[1], name))
-    for rule in specs:
-        if rule.check not in ("required_key", "allowed_values"):
-            continue
-        group = (rule.key, tuple(_wanted(rule)))
-        if group in variant_of:
-            continue
-        variant_of[group] = name = f"v{len(variant_of)}"
-        prefilter = _prefilter(group[1])
-        present, present_params = keys.present(rule.key, "b")
-        condition = _Sql().add(f"NOT {present}", *present_params)
-        if prefilter is not None:
-            uses_t = True
-            condition.add("AND").extend(prefilter)
-        shared.add(*_other_spelling_column(condition, rule.key, group[1], name))
-    prohibited_of: dict[int, str] = {}
+    shared = _SharedColumns(keys)
+    shared.add_rules(specs)
+    hits = _Hits(keys, shared)
     for index, rule in enumerate(specs):
-        if rule.check != "prohibited_key":
-            continue
-        prohibited_of[index] = name = f"p{index}"
-        patterns = [fold(p) for p in (rule.key, *rule.aliases)]
-        prefilter = _prefilter(patterns)
-        found = (
-            f'(SELECT min(k COLLATE "C") FROM jsonb_object_keys(b.tags) k '
-            f"WHERE {_fold_sql('k')} LIKE ANY(%s))"
-        )
-        like = [like_pattern(p) for p in patterns]
-        if prefilter is None:
-            shared.add(f"{found} AS {name}", like)
-        else:
-            uses_t = True
-            column = _Sql().add("CASE WHEN").extend(prefilter)
-            column.add(f"THEN {found} END AS {name}", like)
-            shared.add(column.text(), *column.params)
-    limits = [
-        rule.max if rule.max is not None else 50 for rule in specs if rule.check == "max_tags"
-    ]
-    if limits:
-        uses_t = True
-        shared.add(
-            "CASE WHEN octet_length(b.t) >= %s THEN (SELECT count(*) "
-            f"FROM jsonb_object_keys(b.tags) k WHERE left({_fold_sql('k')}, 4) <> 'aws:') "
-            "END AS n_user_tags",
-            _min_text_length(min(limits) + 1),
-        )
-
-    # Level d: per rule, whether the row violates it (then its kind and found key, evaluated
-    # only for violations).
-    hits, kinds, founds = _Sql(), _Sql(), _Sql()
-    for index, (_, rule) in enumerate(rules):
-        scope, scope_params = _scope_expr(rule, keys)
-        if rule.check == "max_tags":
-            limit = rule.max if rule.max is not None else 50
-            hits.add(f"CASE WHEN c.n_user_tags > %s AND {scope} THEN {index} END", limit)
-            hits.params.extend(scope_params)
-            kinds.add(f"WHEN {index} THEN 'too_many_tags'")
-            founds.add(f"WHEN {index} THEN NULL")
-        elif rule.check == "duplicate_key":
-            column = duplicate_of[(rule.key, tuple(_wanted(rule)))]
-            hits.add(f"CASE WHEN c.{column} IS NOT NULL AND {scope} THEN {index} END")
-            hits.params.extend(scope_params)
-            kinds.add(f"WHEN {index} THEN 'wrong_case'")
-            founds.add(f"WHEN {index} THEN d.{column}")
-        elif rule.check == "prohibited_key":
-            column = prohibited_of[index]
-            hits.add(f"CASE WHEN c.{column} IS NOT NULL AND {scope} THEN {index} END")
-            hits.params.extend(scope_params)
-            kinds.add(f"WHEN {index} THEN 'prohibited'")
-            founds.add(f"WHEN {index} THEN d.{column}")
-        else:
-            variant = variant_of[(rule.key, tuple(_wanted(rule)))]
-            if rule.check == "required_key":
-                present, present_params = keys.present(rule.key, "c")
-                hits.add(f"CASE WHEN NOT {present} AND {scope} THEN {index} END", *present_params)
-                hits.params.extend(scope_params)
-                kinds.add(
-                    f"WHEN {index} THEN CASE WHEN d.{variant} IS NULL THEN 'missing' "
-                    "ELSE 'wrong_case' END"
-                )
-                founds.add(f"WHEN {index} THEN d.{variant}")
-            else:
-                match, match_params = _value_matches(rule, keys.value(rule.key, "c"))
-                present, present_params = keys.present(rule.key, "c")
-                hits.add(
-                    f"CASE WHEN {scope} AND CASE WHEN {present} THEN NOT coalesce({match}, "
-                    f"false) ELSE c.{variant} IS NOT NULL END THEN {index} END",
-                    *scope_params,
-                    *present_params,
-                    *match_params,
-                )
-                present, present_params = keys.present(rule.key, "d")
-                kinds.add(
-                    f"WHEN {index} THEN CASE WHEN {present} THEN 'bad_value' ELSE 'wrong_case' END",
-                    *present_params,
-                )
-                founds.add(
-                    f"WHEN {index} THEN CASE WHEN {present} THEN %s ELSE d.{variant} END",
-                    *present_params,
-                    rule.key,
-                )
+        hits.add(index, rule)
 
     # Level b: the resources.
-    extra = [(f"{_fold_sql('r.tags::text')} AS t", [])] if uses_t else []
+    extra: list[tuple[str, list[Any]]] = (
+        [(f"{_fold_sql('r.tags::text')} AS t", [])] if shared.uses_t else []
+    )
     base = _Sql().extend(
         live_resources_sql(
             organization_id,
@@ -527,29 +423,198 @@ def violations_sql(
         )
     )
     base.add("OFFSET 0")
+    return _violations_statement([tag for tag, _ in rules], base, shared.sql, hits)
 
+
+class _SharedColumns:
+    """Level c: what several rules share, a column each: per group of rules with the same
+    key and aliases, the case variant of the key (variant_of) or its other spelling beside
+    the exact key (duplicate_of); per prohibited-key rule, by index, the first matching key
+    (prohibited_of); the count of user tags. `uses_t`: a column reads `t`."""
+
+    def __init__(self, keys: _Keys) -> None:
+        self.keys = keys
+        self.sql = _Sql()
+        self.uses_t = False
+        self.variant_of: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.duplicate_of: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.prohibited_of: dict[int, str] = {}
+
+    def add_rules(self, specs: Sequence[RuleSpec]) -> None:
+        for rule in specs:
+            if rule.check == "duplicate_key":
+                self._duplicate(rule)
+        for rule in specs:
+            if rule.check in ("required_key", "allowed_values"):
+                self._variant(rule)
+        for index, rule in enumerate(specs):
+            if rule.check == "prohibited_key":
+                self._prohibited(index, rule)
+        limits = [
+            rule.max if rule.max is not None else 50 for rule in specs if rule.check == "max_tags"
+        ]
+        if limits:
+            self.uses_t = True
+            self.sql.add(
+                "CASE WHEN octet_length(b.t) >= %s THEN (SELECT count(*) "
+                f"FROM jsonb_object_keys(b.tags) k WHERE left({_fold_sql('k')}, 4) <> 'aws:') "
+                "END AS n_user_tags",
+                _min_text_length(min(limits) + 1),
+            )
+
+    def _duplicate(self, rule: RuleSpec) -> None:
+        group = (rule.key, tuple(_wanted(rule)))
+        if group in self.duplicate_of:
+            return
+        self.duplicate_of[group] = name = f"w{len(self.duplicate_of)}"
+        # The first other spelling, only where the exact key is present too, and only when `t`
+        # holds the folded key twice or an alias's text (the exact key accounts for one).
+        prefilter = _second_spelling(fold(rule.key), [fold(a) for a in rule.aliases])
+        present, present_params = self.keys.present(rule.key, "b")
+        condition = _Sql().add(present, *present_params)
+        self._spelling_column(condition, prefilter, group, name)
+
+    def _variant(self, rule: RuleSpec) -> None:
+        group = (rule.key, tuple(_wanted(rule)))
+        if group in self.variant_of:
+            return
+        self.variant_of[group] = name = f"v{len(self.variant_of)}"
+        prefilter = _prefilter(group[1])
+        present, present_params = self.keys.present(rule.key, "b")
+        condition = _Sql().add(f"NOT {present}", *present_params)
+        self._spelling_column(condition, prefilter, group, name)
+
+    def _spelling_column(
+        self,
+        condition: _Sql,
+        prefilter: tuple[str, list[Any]] | None,
+        group: tuple[str, tuple[str, ...]],
+        name: str,
+    ) -> None:
+        if prefilter is not None:
+            self.uses_t = True
+            condition.add("AND").extend(prefilter)
+        self.sql.add(*_other_spelling_column(condition, group[0], group[1], name))
+
+    def _prohibited(self, index: int, rule: RuleSpec) -> None:
+        self.prohibited_of[index] = name = f"p{index}"
+        patterns = [fold(p) for p in (rule.key, *rule.aliases)]
+        prefilter = _prefilter(patterns)
+        found = (
+            f'(SELECT min(k COLLATE "C") FROM jsonb_object_keys(b.tags) k '
+            f"WHERE {_fold_sql('k')} LIKE ANY(%s))"
+        )
+        like = [like_pattern(p) for p in patterns]
+        if prefilter is None:
+            self.sql.add(f"{found} AS {name}", like)
+            return
+        self.uses_t = True
+        column = _Sql().add("CASE WHEN").extend(prefilter)
+        column.add(f"THEN {found} END AS {name}", like)
+        self.sql.add(column.text(), *column.params)
+
+
+class _Hits:
+    """Levels d and v: per rule (by index), when a row violates it (`hits`), and for a
+    violation its kind (`kinds`) and found key (`founds`), CASE branches on the index."""
+
+    def __init__(self, keys: _Keys, shared: _SharedColumns) -> None:
+        self.keys, self.shared = keys, shared
+        self.hits, self.kinds, self.founds = _Sql(), _Sql(), _Sql()
+
+    def add(self, index: int, rule: RuleSpec) -> None:
+        scope, scope_params = _scope_expr(rule, self.keys)
+        if rule.check == "max_tags":
+            limit = rule.max if rule.max is not None else 50
+            self.hits.add(f"CASE WHEN c.n_user_tags > %s AND {scope} THEN {index} END", limit)
+            self.hits.params.extend(scope_params)
+            self.kinds.add(f"WHEN {index} THEN 'too_many_tags'")
+            self.founds.add(f"WHEN {index} THEN NULL")
+        elif rule.check == "duplicate_key":
+            column = self.shared.duplicate_of[(rule.key, tuple(_wanted(rule)))]
+            self._found_column(index, column, "wrong_case", scope, scope_params)
+        elif rule.check == "prohibited_key":
+            column = self.shared.prohibited_of[index]
+            self._found_column(index, column, "prohibited", scope, scope_params)
+        else:
+            variant = self.shared.variant_of[(rule.key, tuple(_wanted(rule)))]
+            if rule.check == "required_key":
+                self._required(index, rule, variant, scope, scope_params)
+            else:
+                self._allowed_values(index, rule, variant, scope, scope_params)
+
+    def _found_column(
+        self, index: int, column: str, kind: str, scope: str, scope_params: list[Any]
+    ) -> None:
+        """A rule violated where its level-c column found a key."""
+        self.hits.add(f"CASE WHEN c.{column} IS NOT NULL AND {scope} THEN {index} END")
+        self.hits.params.extend(scope_params)
+        self.kinds.add(f"WHEN {index} THEN '{kind}'")
+        self.founds.add(f"WHEN {index} THEN d.{column}")
+
+    def _required(
+        self, index: int, rule: RuleSpec, variant: str, scope: str, scope_params: list[Any]
+    ) -> None:
+        present, present_params = self.keys.present(rule.key, "c")
+        self.hits.add(f"CASE WHEN NOT {present} AND {scope} THEN {index} END", *present_params)
+        self.hits.params.extend(scope_params)
+        self.kinds.add(
+            f"WHEN {index} THEN CASE WHEN d.{variant} IS NULL THEN 'missing' ELSE 'wrong_case' END"
+        )
+        self.founds.add(f"WHEN {index} THEN d.{variant}")
+
+    def _allowed_values(
+        self, index: int, rule: RuleSpec, variant: str, scope: str, scope_params: list[Any]
+    ) -> None:
+        match, match_params = _value_matches(rule, self.keys.value(rule.key, "c"))
+        present, present_params = self.keys.present(rule.key, "c")
+        self.hits.add(
+            f"CASE WHEN {scope} AND CASE WHEN {present} THEN NOT coalesce({match}, "
+            f"false) ELSE c.{variant} IS NOT NULL END THEN {index} END",
+            *scope_params,
+            *present_params,
+            *match_params,
+        )
+        present, present_params = self.keys.present(rule.key, "d")
+        self.kinds.add(
+            f"WHEN {index} THEN CASE WHEN {present} THEN 'bad_value' ELSE 'wrong_case' END",
+            *present_params,
+        )
+        self.founds.add(
+            f"WHEN {index} THEN CASE WHEN {present} THEN %s ELSE d.{variant} END",
+            *present_params,
+            rule.key,
+        )
+
+
+def _violations_statement(
+    tags: list[Any], base: _Sql, shared: _Sql, hits: _Hits
+) -> tuple[str, list[Any]]:
+    """Levels c, d and v around the resources' level b (`base`)."""
     level_c = _Sql().add("SELECT b.*")
     if shared.parts:
         level_c.add(", " + shared.text(", "), *shared.params)
     level_c.add("FROM (").extend((base.text(), base.params)).add(") b OFFSET 0")
     statement = _Sql().add(
         "SELECT (%s::bigint[])[v.i + 1] AS tag, d.id AS resource_id, "
-        f"(CASE v.i {kinds.text()} END)::text AS kind, ",
-        [tag for tag, _ in rules],
-        *kinds.params,
+        f"(CASE v.i {hits.kinds.text()} END)::text AS kind, ",
+        tags,
+        *hits.kinds.params,
     )
-    statement.add(f"(CASE v.i {founds.text()} END)::text AS found_key, ", *founds.params)
+    statement.add(f"(CASE v.i {hits.founds.text()} END)::text AS found_key, ", *hits.founds.params)
     statement.add("d.account_id, left(coalesce(d.tags ->> 'Owner', ''), 256) AS owner FROM")
     statement.add(
-        f"(SELECT c.*, array_remove(ARRAY[{hits.text(', ')}]::int[], NULL) AS hits",
-        *hits.params,
+        f"(SELECT c.*, array_remove(ARRAY[{hits.hits.text(', ')}]::int[], NULL) AS hits",
+        *hits.hits.params,
     )
     statement.add("FROM (").extend((level_c.text(), level_c.params)).add(") c OFFSET 0) d")
     statement.add("CROSS JOIN LATERAL unnest(d.hits) v (i)")
     return statement.text(), statement.params
 
 
-def compile_rule(rule: RuleSpec, organization_id: int, *, tag: Any = None, **options: Any):
+def compile_rule(
+    rule: RuleSpec, organization_id: int, *, tag: Any = None, **options: Any
+) -> tuple[str, list[Any]]:
     """violations_sql() of one rule."""
     return violations_sql([(tag, rule)], organization_id, **options)
 
@@ -584,7 +649,8 @@ def run(rule: RuleSpec, organization_id: int, **options: Any) -> list[tuple[int,
             f"SELECT x.resource_id, x.kind, x.found_key FROM ({text}) x ORDER BY x.resource_id",
             params,
         )
-        return cursor.fetchall()
+        rows: list[tuple[int, str, str | None]] = cursor.fetchall()
+    return rows
 
 
 def applies_flags_sql(rules: Iterable[RuleSpec]) -> tuple[str, list[Any], list[int | None]]:
@@ -593,7 +659,9 @@ def applies_flags_sql(rules: Iterable[RuleSpec]) -> tuple[str, list[Any], list[i
     '0'/'1' characters, one per distinct condition among the rules, and for each rule the
     index of its character (None: the rule applies to every row). Rules with the same
     condition share a character, so each condition is computed once per row."""
-    flags, index_of, indexes = _Sql(), {}, []
+    flags = _Sql()
+    index_of: dict[tuple[str, str], int] = {}
+    indexes: list[int | None] = []
     for rule in rules:
         scope, params = _scope_expr(rule)
         if scope == "true":

@@ -15,8 +15,15 @@ the constructors of a loader class. Both raise yaml.MarkedYAMLError subclasses, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import ScalarNode
+
+_Loader = TypeVar("_Loader", bound=type[SafeConstructor])
+_Construct = Callable[[Any, ScalarNode], Any]
 
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 100
@@ -32,19 +39,23 @@ def screen(text: str, loader: type) -> None:
     depth = 0
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise RefusedYAML(problem=ALIASES_REFUSED, problem_mark=event.start_mark)
+            raise _refused(ALIASES_REFUSED, event)
         if isinstance(event, yaml.MappingStartEvent | yaml.SequenceStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise RefusedYAML(
-                    problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=event.start_mark
-                )
+                raise _refused(f"nested deeper than {MAX_DEPTH} levels", event)
         elif isinstance(event, yaml.MappingEndEvent | yaml.SequenceEndEvent):
             depth -= 1
 
 
-def _guarded(construct, what: str):
-    def constructor(loader, node):
+def _refused(problem: str, event: yaml.Event) -> RefusedYAML:
+    # The C parser's marks (yaml._yaml.Mark) have the same line and column as the pure-Python
+    # Mark, the only one types-PyYAML's MarkedYAMLError names.
+    return RefusedYAML(problem=problem, problem_mark=event.start_mark)  # type: ignore[arg-type]
+
+
+def _guarded(construct: _Construct, what: str) -> _Construct:
+    def constructor(loader: Any, node: ScalarNode) -> Any:
         if len(node.value) > MAX_NUMBER_CHARS:
             raise ConstructorError(
                 None,
@@ -62,7 +73,7 @@ def _guarded(construct, what: str):
     return constructor
 
 
-def bound_scalars(loader: type) -> type:
+def bound_scalars(loader: _Loader) -> _Loader:
     """Give `loader` (a SafeLoader or CSafeLoader subclass) the bounded constructors."""
     for tag, construct, what in (
         ("int", SafeConstructor.construct_yaml_int, "number"),

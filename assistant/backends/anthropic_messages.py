@@ -19,7 +19,6 @@ from .base import (
     parse_arguments,
 )
 from .clients import SdkBackend, pinned_transport
-from .errors import as_provider_error
 
 
 def _messages(request: Request) -> list[dict[str, Any]]:
@@ -71,62 +70,76 @@ class AnthropicBackend(SdkBackend):
         )
 
     def stream(self, request: Request) -> Iterator[Event]:
-        options: dict[str, Any] = {
-            "model": self.model,
-            "system": request.system,
-            "messages": _messages(request),
-            "max_tokens": request.max_tokens,
-            # No temperature: the anthropic SDK 2.x Messages API does not take one.
-            "stream": True,
-        }
-        if request.tools:
-            options["tools"] = [
-                {"name": t.name, "description": t.description, "input_schema": t.parameters}
-                for t in request.tools
-            ]
-            options["tool_choice"] = {"type": request.tool_choice}
-        try:
-            stream = self._client().messages.create(**options)
-        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
-            raise as_provider_error(exc, self.name) from exc
-        if request.cancel is not None:
-            request.cancel.watch(stream)  # a stop closes it from the watching thread
-        tools: dict[int, dict[str, str]] = {}
-        input_tokens = output_tokens = 0
-        stop = None
-        try:
+        options = _options(self.model, request)
+        reply = _Reply()
+        with self._reading(request, lambda: self._client().messages.create(**options)) as stream:
             for event in stream:
-                kind = event.type
-                if kind == "message_start":
-                    usage = event.message.usage
-                    input_tokens = getattr(usage, "input_tokens", 0) or 0
-                    output_tokens = getattr(usage, "output_tokens", 0) or 0
-                elif kind == "content_block_start" and event.content_block.type == "tool_use":
-                    block = event.content_block
-                    tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
-                elif kind == "content_block_delta":
-                    delta = event.delta
-                    if delta.type == "text_delta" and delta.text:
-                        yield TextDelta(delta.text)
-                    elif delta.type == "input_json_delta" and event.index in tools:
-                        tools[event.index]["json"] += delta.partial_json or ""
-                elif kind == "message_delta":
-                    output_tokens = getattr(event.usage, "output_tokens", output_tokens) or 0
-                    reason = event.delta.stop_reason
-                    if reason:
-                        stop = {"end_turn": "end", "stop_sequence": "end"}.get(reason, reason)
-        except GeneratorExit:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise as_provider_error(exc, self.name) from exc
-        finally:
-            if request.cancel is not None:
-                request.cancel.forget(stream)
-            stream.close()  # also when the consumer stops early: the upstream request ends
-        if stop is None:  # no stop reason: the connection dropped before message_delta
-            raise ProviderError("connection", f"{self.name}: the stream ended early")
-        for index in sorted(tools):
-            tool = tools[index]
+                text = reply.take(event)
+                if text:
+                    yield TextDelta(text)
+        yield from reply.ending(self.name)
+
+
+def _options(model: str, request: Request) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "model": model,
+        "system": request.system,
+        "messages": _messages(request),
+        "max_tokens": request.max_tokens,
+        # No temperature: the anthropic SDK 2.x Messages API does not take one.
+        "stream": True,
+    }
+    if request.tools:
+        options["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.parameters}
+            for t in request.tools
+        ]
+        options["tool_choice"] = {"type": request.tool_choice}
+    return options
+
+
+class _Reply:
+    """What the stream's events have said besides text: the tool_use blocks (their input
+    JSON in fragments, by block index), the token counts and the stop reason."""
+
+    def __init__(self) -> None:
+        self.tools: dict[int, dict[str, str]] = {}
+        self.input_tokens = self.output_tokens = 0
+        self.stop: str | None = None
+
+    def take(self, event: Any) -> str | None:
+        """Record one event; the text it carries, if any."""
+        kind = event.type
+        if kind == "content_block_delta":
+            return self._delta(event)
+        if kind == "message_start":
+            usage = event.message.usage
+            self.input_tokens = getattr(usage, "input_tokens", 0) or 0
+            self.output_tokens = getattr(usage, "output_tokens", 0) or 0
+        elif kind == "content_block_start" and event.content_block.type == "tool_use":
+            block = event.content_block
+            self.tools[event.index] = {"id": block.id, "name": block.name, "json": ""}
+        elif kind == "message_delta":
+            self.output_tokens = getattr(event.usage, "output_tokens", self.output_tokens) or 0
+            reason = event.delta.stop_reason
+            if reason:
+                self.stop = {"end_turn": "end", "stop_sequence": "end"}.get(reason, reason)
+        return None
+
+    def _delta(self, event: Any) -> str | None:
+        delta = event.delta
+        if delta.type == "text_delta":
+            return delta.text
+        if delta.type == "input_json_delta" and event.index in self.tools:
+            self.tools[event.index]["json"] += delta.partial_json or ""
+        return None
+
+    def ending(self, provider: str) -> Iterator[Event]:
+        """The tool calls, the usage and the end, once the stream has ended."""
+        if self.stop is None:  # no stop reason: the connection dropped before message_delta
+            raise ProviderError("connection", f"{provider}: the stream ended early")
+        for index in sorted(self.tools):
+            tool = self.tools[index]
             yield ToolCallEvent(ToolCall(tool["id"], tool["name"], parse_arguments(tool["json"])))
-        yield Usage(input_tokens, output_tokens)
-        yield Done(stop)
+        yield Usage(self.input_tokens, self.output_tokens)
+        yield Done(self.stop)

@@ -5,11 +5,15 @@ clients are thread-safe (httpx connection pools)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+from .base import Request
+from .errors import as_provider_error
 
 _clients: dict[tuple, Any] = {}
 _lock = threading.Lock()
@@ -64,3 +68,26 @@ class SdkBackend(ABC):
 
     def _client(self) -> Any:
         return shared(self.kind, self._api_key, self._base_url, self._timeout, self.make_client)
+
+    @contextlib.contextmanager
+    def _reading(self, request: Request, create: Callable[[], Any]) -> Iterator[Any]:
+        """The SDK stream `create` opens, for the block to read: every SDK failure, when it
+        opens or while it is read, becomes a ProviderError; a stop (request.cancel) closes it
+        from the watching thread; and it is closed when the block ends, also when the
+        consumer stops early (the upstream request ends)."""
+        try:
+            stream = create()
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
+            raise as_provider_error(exc, self.name) from exc
+        if request.cancel is not None:
+            request.cancel.watch(stream)
+        try:
+            yield stream
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise as_provider_error(exc, self.name) from exc
+        finally:
+            if request.cancel is not None:
+                request.cancel.forget(stream)
+            stream.close()

@@ -24,7 +24,6 @@ from .base import (
     parse_arguments,
 )
 from .clients import SdkBackend, pinned_transport
-from .errors import as_provider_error
 
 CONTINUE = (
     "Your previous answer was cut off. Continue it exactly where it stopped, without repeating "
@@ -108,52 +107,59 @@ class OpenAIChatBackend(SdkBackend):
         if request.tools:
             options["tools"] = _tools(request)
             options["tool_choice"] = request.tool_choice
-        try:
-            stream = self._client().chat.completions.create(**options)
-        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a ProviderError
-            raise as_provider_error(exc, self.name) from exc
-        if request.cancel is not None:
-            request.cancel.watch(stream)  # a stop closes it from the watching thread
-        calls: dict[int, dict[str, str]] = {}
-        usage, stop = Usage(), None
-        try:
+        reply = _Reply()
+        with self._reading(
+            request, lambda: self._client().chat.completions.create(**options)
+        ) as stream:
             for chunk in stream:
-                if chunk.usage is not None:
-                    usage = Usage(
-                        chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0
-                    )
-                for choice in chunk.choices or ():
-                    delta = choice.delta
-                    if delta is not None and delta.content:
-                        yield TextDelta(delta.content)
-                    for part in (delta.tool_calls or ()) if delta is not None else ():
-                        call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
-                        call["id"] = part.id or call["id"]
-                        if part.function is not None:
-                            call["name"] = part.function.name or call["name"]
-                            call["arguments"] += part.function.arguments or ""
-                    if choice.finish_reason:
-                        stop = {
-                            "stop": "end",
-                            "tool_calls": "tool_use",
-                            "length": "max_tokens",
-                        }.get(choice.finish_reason, choice.finish_reason)
-        except GeneratorExit:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise as_provider_error(exc, self.name) from exc
-        finally:
-            if request.cancel is not None:
-                request.cancel.forget(stream)
-            stream.close()  # also when the consumer stops early: the upstream request ends
-        if stop is None:  # the body ended without a finish reason: the connection dropped
-            raise ProviderError("connection", f"{self.name}: the stream ended early")
-        for index in sorted(calls):
-            call = calls[index]
+                for text in reply.take(chunk):
+                    yield TextDelta(text)
+        yield from reply.ending(self.name)
+
+
+_STOP_REASONS = {"stop": "end", "tool_calls": "tool_use", "length": "max_tokens"}
+
+
+class _Reply:
+    """What the stream's chunks have said besides text: the tool calls (an id and name, then
+    argument fragments, by index), the usage and the finish reason."""
+
+    def __init__(self) -> None:
+        self.calls: dict[int, dict[str, str]] = {}
+        self.usage = Usage()
+        self.stop: str | None = None
+
+    def take(self, chunk: Any) -> Iterator[str]:
+        """Record one chunk; the texts it carries."""
+        if chunk.usage is not None:
+            self.usage = Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+        for choice in chunk.choices or ():
+            delta = choice.delta
+            if delta is not None:
+                if delta.content:
+                    yield delta.content
+                self._tool_calls(delta.tool_calls or ())
+            if choice.finish_reason:
+                self.stop = _STOP_REASONS.get(choice.finish_reason, choice.finish_reason)
+
+    def _tool_calls(self, parts: Any) -> None:
+        for part in parts:
+            call = self.calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = part.id or call["id"]
+            if part.function is not None:
+                call["name"] = part.function.name or call["name"]
+                call["arguments"] += part.function.arguments or ""
+
+    def ending(self, provider: str) -> Iterator[Event]:
+        """The tool calls, the usage and the end, once the stream has ended."""
+        if self.stop is None:  # the body ended without a finish reason: the connection dropped
+            raise ProviderError("connection", f"{provider}: the stream ended early")
+        for index in sorted(self.calls):
+            call = self.calls[index]
             yield ToolCallEvent(
                 ToolCall(
                     call["id"] or f"call_{index}", call["name"], parse_arguments(call["arguments"])
                 )
             )
-        yield usage
-        yield Done(stop)
+        yield self.usage
+        yield Done(self.stop)

@@ -24,8 +24,8 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "hash",
         ]
 
-    def get_actor(self, obj) -> dict:
+    def get_actor(self, obj: AuditEvent) -> dict[str, str]:
         return {"kind": obj.actor_kind, "id": obj.actor_id, "label": obj.actor_label}
 
-    def get_target(self, obj) -> dict:
+    def get_target(self, obj: AuditEvent) -> dict[str, str]:
         return {"type": obj.target_type, "id": obj.target_id, "text": obj.target_repr}

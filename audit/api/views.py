@@ -1,6 +1,11 @@
+from typing import Any
+
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from audit.models import AuditEvent
 from audit.views import AuditFilterForm, filter_events
@@ -16,8 +21,8 @@ class AuditEventListView(mixins.ListModelMixin, OrganizationAPIView):
     model = AuditEvent
     read_action = "audit"
 
-    def get_queryset(self):
-        queryset = super().get_queryset().order_by("-seq")
+    def get_queryset(self) -> QuerySet[AuditEvent]:
+        queryset: QuerySet[AuditEvent] = super().get_queryset().order_by("-seq")
         form = AuditFilterForm(self.request.query_params)
         if form.is_valid():
             queryset = filter_events(queryset, form.cleaned_data)
@@ -32,5 +37,5 @@ class AuditEventListView(mixins.ListModelMixin, OrganizationAPIView):
             OpenApiParameter("until", OpenApiTypes.DATE),
         ]
     )
-    def get(self, request, *args, **kwargs):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.list(request, *args, **kwargs)

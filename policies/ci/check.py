@@ -92,7 +92,8 @@ def _judged(
         check_deadline()  # a plan of many resources stops at the deadline too, not only a value
         for violation in evaluate(rule, view):
             enforced = rule.enforcement == "enforced"
-            kind, message = violation.kind, violation.message
+            kind: str = violation.kind  # or "unknown-value", the CI check's own kind
+            message = violation.message
             if violation.found_key in unknown and kind == "bad_value":
                 enforced = False
                 kind = "unknown-value"

@@ -124,7 +124,8 @@ def check(args: argparse.Namespace, stdin: IO[bytes]) -> int:
         print(json.dumps({k: v for k, v in report.items() if k != "junit"}, indent=2))
     else:
         print(render_text(report))
-    return report["exit_code"]
+    exit_code: int = report["exit_code"]  # EXIT_OK or EXIT_VIOLATIONS: _report checked it
+    return exit_code
 
 
 def _endpoint(url: str, org: str, allow_http: bool) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from policies import yaml_limits
-from policies.ci.plan import DocumentError, PlannedResource, check_size, not_a_plan
+from policies.ci.inputs import not_a_plan
+from policies.ci.plan import DocumentError, PlannedResource, check_size
 from policies.ci.taggable import cloudformation_type_info
 
 PROVIDER = "cloudformation"
@@ -39,7 +40,7 @@ class CloudFormationLoader(_Loader):  # type: ignore[misc, valid-type]
     """yaml.SafeLoader that reads CloudFormation's short forms (!Ref x -> {"Ref": x})."""
 
 
-def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
+def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
     name = _SHORT_FORMS.get(suffix, f"Fn::{suffix}")
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
@@ -48,6 +49,7 @@ def _short_form(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict:
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
+        assert isinstance(node, yaml.MappingNode)  # the third and last kind of YAML node
         value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
@@ -84,7 +86,7 @@ def is_intrinsic(value: Any) -> bool:
 
 
 def parse_cloudformation(
-    text: bytes | str | dict, stack_tags: dict[str, str] | None = None
+    text: bytes | str | dict[str, Any], stack_tags: dict[str, str] | None = None
 ) -> list[PlannedResource]:
     """Every resource of the template, in template order. Raises DocumentError."""
     if not isinstance(text, dict):
@@ -157,32 +159,46 @@ def _read_tags(value: Any, path: str, tags: dict[str, str], unknown: list[str]) 
     if isinstance(value, dict):
         items = [(k, v, f"{path}.{k}") for k, v in value.items()]
     elif isinstance(value, list):
-        items = []
-        for i, item in enumerate(value):
-            where = f"{path}[{i}]"
-            if is_intrinsic(item):  # e.g. Fn::If choosing a whole tag
-                whole_unknown = True
-                continue
-            if not isinstance(item, dict) or "Key" not in item:
-                raise DocumentError(where, "expected a mapping with Key and Value")
-            if "Value" not in item:
-                raise DocumentError(f"{where}.Value", "missing")
-            items.append((item["Key"], item["Value"], f"{where}.Value"))
+        items, whole_unknown = _list_items(value, path)
     else:
         raise DocumentError(path, "expected a list of {Key, Value} or a mapping of tags")
     for key, item, where in items:
-        if is_intrinsic(key):
-            whole_unknown = True
-        elif not isinstance(key, str | int | float) or isinstance(key, bool):
-            raise DocumentError(where.rsplit(".", 1)[0] + ".Key", "expected a string")
-        elif is_intrinsic(item):
-            unknown.append(str(key))
-        elif isinstance(item, str | int | float | bool):
-            # YAML reads `Version: 1.0` as a number; CloudFormation sends it as text.
-            tags[str(key)] = _scalar_text(item)
-        else:
-            raise DocumentError(where, "expected a string or an intrinsic function")
+        whole_unknown |= _read_tag(key, item, where, tags, unknown)
     return whole_unknown
+
+
+def _list_items(value: list[Any], path: str) -> tuple[list[tuple[Any, Any, str]], bool]:
+    """A list of {Key, Value}'s (key, value, path of the value); True if an entry is a whole
+    intrinsic (its key is unknown)."""
+    items: list[tuple[Any, Any, str]] = []
+    whole_unknown = False
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if is_intrinsic(item):  # e.g. Fn::If choosing a whole tag
+            whole_unknown = True
+            continue
+        if not isinstance(item, dict) or "Key" not in item:
+            raise DocumentError(where, "expected a mapping with Key and Value")
+        if "Value" not in item:
+            raise DocumentError(f"{where}.Value", "missing")
+        items.append((item["Key"], item["Value"], f"{where}.Value"))
+    return items, whole_unknown
+
+
+def _read_tag(key: Any, item: Any, where: str, tags: dict[str, str], unknown: list[str]) -> bool:
+    """One tag into `tags` (or its key into `unknown`); True if the key itself is unknown."""
+    if is_intrinsic(key):
+        return True
+    if not isinstance(key, str | int | float) or isinstance(key, bool):
+        raise DocumentError(where.rsplit(".", 1)[0] + ".Key", "expected a string")
+    if is_intrinsic(item):
+        unknown.append(str(key))
+    elif isinstance(item, str | int | float | bool):
+        # YAML reads `Version: 1.0` as a number; CloudFormation sends it as text.
+        tags[str(key)] = _scalar_text(item)
+    else:
+        raise DocumentError(where, "expected a string or an intrinsic function")
+    return False
 
 
 def _scalar_text(value: str | int | float | bool) -> str:

@@ -42,7 +42,7 @@ from typing import Any
 import orjson
 
 from policies.ci.inputs import not_a_plan
-from policies.ci.taggable import terraform_type_info
+from policies.ci.taggable import TypeInfo, terraform_type_info
 
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # 50 MiB: this size and above is refused
 SUPPORTED_FORMAT_MAJOR = "1"
@@ -128,7 +128,7 @@ def load_json(data: bytes | str) -> Any:
 
 
 def parse_terraform_plan(
-    data: bytes | str | dict, *, changed_only: bool = False
+    data: bytes | str | dict[str, Any], *, changed_only: bool = False
 ) -> list[PlannedResource]:
     """Every entry of `resource_changes`, in plan order. Raises DocumentError.
 
@@ -225,7 +225,7 @@ class _Providers:
 
     def __init__(self, configuration: Any, variables: Any = None):
         self.defaults: dict[str, _Defaults] = {}
-        self.keys: dict[tuple, str] = {}
+        self.keys: dict[tuple[Any, ...], str] = {}
         if not isinstance(configuration, dict):
             return
         root_values = {
@@ -244,7 +244,7 @@ class _Providers:
         if isinstance(root, dict):
             self._index(root, ())
 
-    def _index(self, module: dict, path: tuple[str, ...]) -> None:
+    def _index(self, module: dict[str, Any], path: tuple[str, ...]) -> None:
         for resource in module.get("resources") or ():
             if isinstance(resource, dict) and isinstance(resource.get("provider_config_key"), str):
                 ident = (path, resource.get("mode"), resource.get("type"), resource.get("name"))
@@ -254,7 +254,7 @@ class _Providers:
             if isinstance(call, dict) and isinstance(call.get("module"), dict):
                 self._index(call["module"], (*path, name))
 
-    def key(self, rc: dict) -> str | None:
+    def key(self, rc: dict[str, Any]) -> str | None:
         path = _module_path(rc.get("module_address") or "")
         if path is None:
             return None
@@ -334,7 +334,9 @@ def _constant_tags(value: Any) -> dict[str, str] | None:
     return tags
 
 
-def _provider_defaults(provider: dict, variables: dict[str, Any] | None = None) -> _Defaults:
+def _provider_defaults(
+    provider: dict[str, Any], variables: dict[str, Any] | None = None
+) -> _Defaults:
     """`expressions.default_tags` of one provider configuration: a list of one block whose
     `tags` is {"constant_value": {...}} when constant, {"references": [...]} or {} otherwise.
     `tags = var.NAME` alone is constant too when `variables` (the plan's root variables, for a
@@ -360,7 +362,7 @@ def _provider_defaults(provider: dict, variables: dict[str, Any] | None = None) 
             value = expression["constant_value"]
         else:
             name = _lone_variable(expression.get("references"))
-            if name is None or name not in (variables or {}):
+            if name is None or variables is None or name not in variables:
                 return _Defaults("expression")
             value = variables[name]
         if value is None:
@@ -406,15 +408,7 @@ def _resource(
     provider = rc.get("provider_name", "")
     if not isinstance(provider, str):
         raise DocumentError(f"{path}.provider_name", f"expected a string, got {_kind(provider)}")
-    change = rc.get("change")
-    if not isinstance(change, dict):
-        raise DocumentError(f"{path}.change", f"expected an object, got {_kind(change)}")
-    actions = change.get("actions")
-    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
-        raise DocumentError(f"{path}.change.actions", "expected a list of strings")
-    action = ACTIONS.get(tuple(actions))
-    if action is None:
-        raise DocumentError(f"{path}.change.actions", f"unknown actions {actions!r}")
+    change, action = _change(rc, path)
 
     is_aws = (
         provider.endswith("/aws")
@@ -423,47 +417,10 @@ def _resource(
     )
     info = terraform_type_info(tf_type)
     taggable = mode == "managed" and is_aws and info.taggable
-    if mode == "data":
-        skip = SKIP_DATA_SOURCE
-    elif action == "delete":
-        skip = SKIP_DELETED
-    elif action == "forget":
-        skip = SKIP_FORGOTTEN
-    elif not is_aws:
-        skip = SKIP_NOT_AWS
-    elif not taggable:
-        skip = SKIP_NOT_TAGGABLE
-    elif action == "no-op" and changed_only:
-        skip = SKIP_UNCHANGED
-    else:
-        skip = ""
-
-    tags: dict[str, str] = {}
-    unknown_keys: tuple[str, ...] = ()
-    tags_unknown = False
-    facts = None
     if taggable and action not in ("delete", "forget"):
-        after = change.get("after")
-        if after is not None and not isinstance(after, dict):
-            raise DocumentError(f"{path}.change.after", f"expected an object, got {_kind(after)}")
-        after_unknown = change.get("after_unknown") or {}
-        if not isinstance(after_unknown, dict):
-            raise DocumentError(
-                f"{path}.change.after_unknown", f"expected an object, got {_kind(after_unknown)}"
-            )
-        after = after or {}
-        if info.tag_blocks:
-            tags, unknown_keys, tags_unknown = _tag_blocks(after, after_unknown, path)
-        else:
-            facts = _tag_map(after, after_unknown, path, info.default_tags)
-            if facts.all_known is None and not info.default_tags:
-                tags, unknown_keys, tags_unknown = facts.own or {}, facts.own_unknown, True
-                facts = None
-            elif not info.default_tags:
-                tags, unknown_keys = facts.all_known or {}, facts.all_unknown
-                facts = None
-            else:
-                facts.provider_key = providers.key(rc)
+        tags, unknown_keys, tags_unknown, facts = _planned_tags(rc, change, path, info, providers)
+    else:
+        tags, unknown_keys, tags_unknown, facts = {}, (), False, None
 
     resource = PlannedResource(
         address=address,
@@ -477,14 +434,77 @@ def _resource(
         tags_unknown=tags_unknown,
         provider=provider,
         mode=mode,
-        skip_reason=skip,
+        skip_reason=_skip_reason(mode, action, is_aws, taggable, changed_only),
         type_known=info.known or not is_aws or mode == "data",
         unknown_reason=UNKNOWN_OWN if tags_unknown else "",
     )
     return resource, facts
 
 
-def _tag_map(after: dict, after_unknown: dict, path: str, default_tags: bool) -> _TagFacts:
+def _change(rc: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    """The resource's `change` object and its action (a key of ACTIONS' values)."""
+    change = rc.get("change")
+    if not isinstance(change, dict):
+        raise DocumentError(f"{path}.change", f"expected an object, got {_kind(change)}")
+    actions = change.get("actions")
+    if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+        raise DocumentError(f"{path}.change.actions", "expected a list of strings")
+    action = ACTIONS.get(tuple(actions))
+    if action is None:
+        raise DocumentError(f"{path}.change.actions", f"unknown actions {actions!r}")
+    return change, action
+
+
+def _skip_reason(mode: str, action: str, is_aws: bool, taggable: bool, changed_only: bool) -> str:
+    """Why the rules do not apply to the resource; "" when they do."""
+    if mode == "data":
+        return SKIP_DATA_SOURCE
+    if action == "delete":
+        return SKIP_DELETED
+    if action == "forget":
+        return SKIP_FORGOTTEN
+    if not is_aws:
+        return SKIP_NOT_AWS
+    if not taggable:
+        return SKIP_NOT_TAGGABLE
+    if action == "no-op" and changed_only:
+        return SKIP_UNCHANGED
+    return ""
+
+
+def _planned_tags(
+    rc: dict[str, Any],
+    change: dict[str, Any],
+    path: str,
+    info: TypeInfo,
+    providers: _Providers,
+) -> tuple[dict[str, str], tuple[str, ...], bool, _TagFacts | None]:
+    """A taggable resource's tags after the change: (known tags, keys with unknown values,
+    whether keys themselves are unknown, None) when the plan decides them alone; for a type
+    that takes default tags, (empty, (), False, the facts _Providers.effective decides from)."""
+    after = change.get("after")
+    if after is not None and not isinstance(after, dict):
+        raise DocumentError(f"{path}.change.after", f"expected an object, got {_kind(after)}")
+    after_unknown = change.get("after_unknown") or {}
+    if not isinstance(after_unknown, dict):
+        raise DocumentError(
+            f"{path}.change.after_unknown", f"expected an object, got {_kind(after_unknown)}"
+        )
+    after = after or {}
+    if info.tag_blocks:
+        return (*_tag_blocks(after, after_unknown, path), None)
+    facts = _tag_map(after, after_unknown, path, info.default_tags)
+    if info.default_tags:
+        facts.provider_key = providers.key(rc)
+        return {}, (), False, facts
+    if facts.all_known is None:
+        return facts.own or {}, facts.own_unknown, True, None
+    return facts.all_known, facts.all_unknown, False, None
+
+
+def _tag_map(
+    after: dict[str, Any], after_unknown: dict[str, Any], path: str, default_tags: bool
+) -> _TagFacts:
     """The resource's own `tags` and, for a type that takes default tags, its `tags_all`; a
     plan without `tags_all` (hand-written, or an older provider) gives `tags` in its place.
     For types without default tags, `all_known`/`all_unknown` are the own tags."""
@@ -497,7 +517,7 @@ def _tag_map(after: dict, after_unknown: dict, path: str, default_tags: bool) ->
 
 
 def _known_part(
-    after: dict, after_unknown: dict, attr: str, path: str
+    after: dict[str, Any], after_unknown: dict[str, Any], attr: str, path: str
 ) -> tuple[dict[str, str] | None, tuple[str, ...]]:
     """The known values of a tag map and the keys whose values are unknown; (None, ()) when
     the whole map is unknown (the plugin SDK does that as soon as one value is)."""
@@ -519,7 +539,7 @@ def _known_part(
 
 
 def _tag_blocks(
-    after: dict, after_unknown: dict, path: str
+    after: dict[str, Any], after_unknown: dict[str, Any], path: str
 ) -> tuple[dict[str, str], tuple[str, ...], bool]:
     """aws_autoscaling_group: repeated `tag { key value propagate_at_launch }` blocks."""
     blocks = after.get("tag") or []
@@ -565,7 +585,7 @@ def _string_map(value: Any, path: str) -> dict[str, str]:
     return result
 
 
-def _string(obj: dict, key: str, path: str) -> str:
+def _string(obj: dict[str, Any], key: str, path: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:
         raise DocumentError(f"{path}.{key}", f"expected a non-empty string, got {_kind(value)}")

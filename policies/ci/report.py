@@ -36,7 +36,9 @@ def exit_code(results: Iterable[Result]) -> int:
     return 1 if any(v.enforced for _, violations in results for v in violations) else 0
 
 
-def build_report(results: Sequence[Result], rules: Sequence[str] = (), source: str = "") -> dict:
+def build_report(
+    results: Sequence[Result], rules: Sequence[str] = (), source: str = ""
+) -> dict[str, Any]:
     """The JSON answer: a summary, the exit code, and every resource with its violations.
 
     `rules` are the ids of the rules evaluated, so JUnit can show one passing testcase per
@@ -93,7 +95,9 @@ def build_report(results: Sequence[Result], rules: Sequence[str] = (), source: s
     }
 
 
-def build_response(results: Sequence[Result], rules: Sequence[str] = (), source: str = "") -> dict:
+def build_response(
+    results: Sequence[Result], rules: Sequence[str] = (), source: str = ""
+) -> dict[str, Any]:
     """The endpoint's 200 body: the report plus its JUnit rendering under "junit"."""
     report = build_report(results, rules, source)
     report["junit"] = render_junit(report)
@@ -108,7 +112,7 @@ def _text(value: Any) -> str:
     return _XML_INVALID.sub("\ufffd", str(value))
 
 
-def render_junit(report: dict) -> str:
+def render_junit(report: dict[str, Any]) -> str:
     """One testcase per checked resource and rule: a failure per enforced violation, advisory
     ones in system-out (the case passes); one skipped testcase for a resource that is not
     checked (deleted, a data source, untaggable). Written as text, not through ElementTree:
@@ -126,7 +130,7 @@ def render_junit(report: dict) -> str:
                 f"<skipped message={_attr(resource['skip_reason'])} /></testcase>"
             )
             continue
-        by_rule: dict[str, list[dict]] = {}
+        by_rule: dict[str, list[dict[str, Any]]] = {}
         for violation in resource["violations"]:
             by_rule.setdefault(violation["rule_id"], []).append(violation)
         for rule_id in rules:
@@ -163,6 +167,6 @@ def _attr(value: Any) -> str:
     return quoteattr(_text(value))
 
 
-def _line(v: dict) -> str:
+def _line(v: dict[str, Any]) -> str:
     key = f" key={v['key']}" if v.get("key") else ""
     return f"[{v['severity']}] {v['rule_id']} {v['kind']}{key}: {v['message']}"

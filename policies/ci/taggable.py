@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, TypedDict
 
 _DATA = Path(__file__).resolve().parent / "data" / "terraform_aws_taggable.json"
 
@@ -144,8 +145,14 @@ CLOUDFORMATION_TYPES: dict[str, tuple[str | None, str | None]] = {
 }
 
 
+class TerraformTable(TypedDict):
+    provider: str
+    version: str
+    types: dict[str, str]  # type name -> "tags_all" | "tags_only" | "tag_blocks" | "untaggable"
+
+
 @cache
-def terraform_table() -> dict:
+def terraform_table() -> TerraformTable:
     """The generated provider table: {"version": ..., "types": {name: "tags_all"|...}}."""
     raw = json.loads(_DATA.read_text())
     types: dict[str, str] = {}
@@ -170,7 +177,7 @@ def terraform_type_info(tf_type: str) -> TypeInfo:
     )
 
 
-def cloudformation_type_info(cfn_type: str, properties: dict | None = None) -> TypeInfo:
+def cloudformation_type_info(cfn_type: str, properties: dict[str, Any] | None = None) -> TypeInfo:
     """Taggability of a CloudFormation type; `properties` decides for unlisted types."""
     entry = CLOUDFORMATION_TYPES.get(cfn_type)
     if entry is not None:
@@ -180,5 +187,5 @@ def cloudformation_type_info(cfn_type: str, properties: dict | None = None) -> T
         )
     if cfn_type.startswith("Custom::"):
         return TypeInfo(None, taggable=False, known=True, tag_property="")
-    has_tags = bool(properties) and "Tags" in properties
+    has_tags = properties is not None and "Tags" in properties
     return TypeInfo(None, taggable=has_tags, known=False)

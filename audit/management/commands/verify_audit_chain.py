@@ -1,6 +1,9 @@
 """Verify the audit chains against the chain key and the anchors: exit 0 when intact, 1 naming
 the first bad event (or the anchor the database no longer matches) otherwise."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
@@ -10,10 +13,10 @@ from audit.services import verify_all
 class Command(BaseCommand):
     help = "Verify the audit log's hash chain of one organization, or of all and the global one."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--org", metavar="SLUG", help="only this organization's chain")
 
-    def handle(self, *args, org=None, **options):
+    def handle(self, *args: Any, org: str | None = None, **options: Any) -> None:
         if org:
             organization = Organization.objects.filter(slug=org).first()
             if organization is None:
