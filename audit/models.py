@@ -55,7 +55,7 @@ class AuditEvent(TenantModel):
     a superuser's change to a user) form the global chain, visible only under all_tenants()."""
 
     organization = models.ForeignKey(
-        "accounts.Organization",
+        settings.TENANCY_ORGANIZATION_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
