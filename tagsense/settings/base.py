@@ -77,7 +77,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tagsense.tenancy.context_processors.tenancy",
-                "tagsense.context_processors.site",
+                "accounts.context_processors.site",
             ],
         },
     },
