@@ -111,13 +111,18 @@ def admit(
     if token is not None:
         membership = _token_membership(request, token, org_slug)
     else:
-        membership = membership_of(request.user, org_slug)
-        if membership is None:
-            raise NotAMember("No such organization.")
-        if session:
-            policy().check_session(membership, request)
+        membership = _user_membership(request, org_slug, session=session)
     if not membership.allows(action):
         raise RoleForbidden("Your role does not allow this.", membership)
+    return membership
+
+
+def _user_membership(request: Any, org_slug: str, *, session: bool) -> Member:
+    membership = membership_of(request.user, org_slug)
+    if membership is None:
+        raise NotAMember("No such organization.")
+    if session:
+        policy().check_session(membership, request)
     return membership
 
 
