@@ -11,7 +11,7 @@ from django.db import models
 
 from tagsense.tenancy.models import TenantModel, TenantQuerySet
 
-from .roles import Role
+from .roles import Role, role_allows
 
 
 class UserManager(BaseUserManager):
@@ -156,6 +156,10 @@ class Membership(TenantModel):
     @property
     def is_pending(self) -> bool:
         return self.accepted_at is None
+
+    def allows(self, action: str) -> bool:
+        """Whether this role may `action` (accounts/roles.py): what the tenancy layer asks."""
+        return role_allows(self.role, action)
 
 
 class TeamQuerySet(TenantQuerySet):

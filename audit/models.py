@@ -63,7 +63,7 @@ class AuditEvent(TenantModel):
 
     # Nullable, unlike every other tenant model's: the global chain has no organization.
     organization = models.ForeignKey(  # type: ignore[assignment]
-        "accounts.Organization",
+        settings.TENANCY_ORGANIZATION_MODEL,
         null=True,
         blank=True,
         on_delete=models.PROTECT,

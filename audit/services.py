@@ -20,7 +20,7 @@ from .audit_events import AUDIT_ANCHOR
 from .models import GENESIS_HASH, AuditEvent, chain_key, normalise_ip
 
 if TYPE_CHECKING:
-    from accounts.models import Organization
+    from django.db.models import Model as Organization  # settings.TENANCY_ORGANIZATION_MODEL
 
 logger = logging.getLogger(__name__)
 _UNSET: Any = object()

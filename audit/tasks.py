@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 
 import audit
-from accounts.models import Organization
+from tagsense.tenancy import get_organization_model
 from tagsense.tenancy.context import current
 from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.tasks import TenantTask
@@ -48,7 +48,7 @@ def verify_organization_chain() -> dict[str, Any]:
 def verify_all_chains() -> dict[str, bool]:
     """Nightly (django-celery-beat): every chain, the global one included; each result is
     recorded in the chain it speaks of."""
-    organizations = list(Organization.objects.all())
+    organizations = list(get_organization_model().objects.all())
     reports = verify_all([o.pk for o in organizations] + [None])
     results: dict[str, bool] = {}
     for organization, report in zip([*organizations, None], reports, strict=True):
@@ -73,7 +73,7 @@ def anchor_all_chains() -> dict[str, int | str | bool]:
         logger.warning(unanchored_reason())
         return {"unanchored": True}
     results: dict[str, int | str | bool] = {}
-    for organization in [*Organization.objects.order_by("pk"), None]:
+    for organization in [*get_organization_model().objects.order_by("pk"), None]:
         label = organization.slug if organization else "(global)"
         try:
             anchor = anchor_chain(organization, store)

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from accounts import saml_views
+from accounts import organization_views, saml_views
 from audit import urls as audit_urls
 from policies import views as policy_views
 
@@ -40,10 +40,10 @@ org_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("organizations/new/", views.new_organization, name="organization-new"),
+    path("organizations/new/", organization_views.new_organization, name="organization-new"),
     path(
         "invitations/<int:pk>/<str:answer>/",
-        views.answer_invitation,
+        organization_views.answer_invitation,
         name="invitation-answer",
     ),
     path("healthz", views.healthz, name="healthz"),

@@ -1,19 +1,16 @@
-"""Project-level pages: home (pick an organization), health checks, sections not yet built."""
+"""Project-level pages: home (pick an organization or answer an invitation), health checks."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connections
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
 
-from accounts import services
 from tagsense.api import problem_json_response
-from tagsense.tenancy.db import tenant_scope, tenant_settings_problem
+from tagsense.tenancy.db import tenant_settings_problem
 from tagsense.tenancy.resolve import invitations_of, memberships_of
 
 
@@ -37,48 +34,6 @@ def home(request):
         if len(slugs) == 1:
             return redirect("dashboard", org_slug=slugs[0])
     return render(request, "home.html", {"memberships": memberships, "invitations": invitations})
-
-
-@login_required
-def new_organization(request):
-    """Create an organization and become its owner (who may: settings.TAGSENSE_ORG_CREATION).
-    The service writes the organization, the owner membership and their audit events in one
-    transaction; the new dashboard then guides through the first steps."""
-    from accounts.forms import NewOrganizationForm
-
-    if not services.may_create_organization(request.user):
-        return render(request, "accounts/new_organization.html", {"refused": True}, status=403)
-    form = NewOrganizationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            organization = services.create_organization(
-                name=form.cleaned_data["name"],
-                slug=form.cleaned_data["slug"],
-                owner=request.user,
-            )
-        except services.ServiceError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"{organization.name} is ready; you are its owner.")
-            return redirect("dashboard", org_slug=organization.slug)
-    return render(request, "accounts/new_organization.html", {"form": form})
-
-
-@login_required
-@require_POST
-def answer_invitation(request, pk: int, answer: str):
-    """Accept or decline one of the caller's own pending invitations (404 for anyone else's)."""
-    invitation = next((m for m in invitations_of(request.user) if m.pk == pk), None)
-    if invitation is None or answer not in ("accept", "decline"):
-        raise Http404("No such invitation.")
-    with tenant_scope(invitation.organization, membership=None):
-        if answer == "accept":
-            services.accept_invitation(invitation)
-            messages.success(request, f"You joined {invitation.organization.name}.")
-            return redirect("dashboard", org_slug=invitation.organization.slug)
-        services.decline_invitation(invitation)
-    messages.info(request, f"You declined the invitation to {invitation.organization.name}.")
-    return redirect("home")
 
 
 @never_cache

@@ -79,7 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tagsense.tenancy.context_processors.tenancy",
-                "tagsense.context_processors.site",
+                "accounts.context_processors.site",
             ],
         },
     },
@@ -126,6 +126,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# The tenancy layer (tagsense/tenancy) and the audit log know the organization and membership
+# models only by these names (tagsense.tenancy.get_organization_model()), and the identity
+# checks of the admission gate only as this module (tagsense/tenancy/gate.py, AdmissionPolicy).
+TENANCY_ORGANIZATION_MODEL = "accounts.Organization"
+TENANCY_MEMBERSHIP_MODEL = "accounts.Membership"
+TENANCY_ADMISSION_POLICY = "accounts.admission"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",

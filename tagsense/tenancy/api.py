@@ -7,24 +7,21 @@ from contextlib import ExitStack
 from typing import Any
 
 from django.db import transaction
-from django.urls import reverse
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 
-from accounts.access import record_denial
-from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
-from accounts.roles import role_allows
-from accounts.sso import (
-    record_session_refused,
-    session_refusal_message,
-    sso_session_missing,
-    sso_start_url,
-)
-
 from .context import Actor
 from .db import tenant_scope
-from .resolve import resolve_membership
+from .gate import (
+    MfaRequired,
+    NotAMember,
+    Refusal,
+    SsoRequired,
+    admit,
+    record_denial,
+    token_actor,
+)
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -77,24 +74,24 @@ class OrganizationAPIView(GenericAPIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        from django.http import Http404
-
         token = request.auth if getattr(request.auth, "is_api_token", False) else None
+        action = self.read_action if request.method in SAFE_METHODS else self.write_action
         try:
-            if token is not None:
-                membership = self.resolve_token_membership(request, token, kwargs["org_slug"])
-            else:
-                membership = resolve_membership(request.user, kwargs["org_slug"])
-        except Http404 as exc:
-            raise NotFound("No such organization.") from exc
-        self._admitted = membership  # a member or token of this organization: refusals are audited
-        if self.signed_in_with_session(request):
             # People signing in are held to the organization's SSO and two-factor rules; a
             # token (personal or a service account's, which has no user) is not.
-            self.check_session_requirements(request, membership)
-        action = self.read_action if request.method in SAFE_METHODS else self.write_action
-        if not role_allows(membership.role, action):
-            raise PermissionDenied("Your role does not allow this.")
+            membership = admit(
+                request,
+                kwargs["org_slug"],
+                action,
+                token=token,
+                session=self.signed_in_with_session(request),
+            )
+        except NotAMember as refusal:
+            raise NotFound(str(refusal)) from None
+        except Refusal as refusal:
+            self._admitted = refusal.membership  # a member or token of this organization
+            raise self.refusal_exception(refusal) from None
+        self._admitted = membership  # refusals from here on are audited
         self.membership = membership
         self.organization = membership.organization
         self._tenant_stack.enter_context(
@@ -103,43 +100,19 @@ class OrganizationAPIView(GenericAPIView):
         self._in_tenant_scope = True
 
     @staticmethod
-    def check_session_requirements(request, membership) -> None:
-        """The organization's mandatory SSO and two-factor authentication, for a member
-        calling with a browser session: 403 (the SSO refusal audited) naming what to do."""
-        if sso_session_missing(membership, request.session):
-            record_session_refused(membership, request.path)
-            refusal = PermissionDenied(
-                session_refusal_message(membership, request.session)
-                + " Sign in at "
-                + sso_start_url(membership.organization)
-                + ", then call again."
-            )
-            refusal.audited = True  # as sso.session_refused
-            raise refusal
-        if mfa_missing(membership):
-            raise PermissionDenied(
-                MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
-                + f" Set it up at {reverse('mfa_index')}, then call again."
-            )
-
-    def resolve_token_membership(self, request, token, org_slug: str):
-        """An API token acts only in its own organization (another one is a 404, like a missing
-        one) and only within its scope (403 naming the missing scope)."""
-        from django.http import Http404
-
-        from accounts.tokens import missing_scope
-
-        if token.organization.slug != org_slug:
-            raise Http404("No such organization.")
-        self._admitted = token.membership
-        url_name = request.resolver_match.url_name if request.resolver_match else None
-        needed = missing_scope(token, request.method, url_name)
-        if needed:
-            raise PermissionDenied(
-                f"This token has the '{token.scope}' scope; this request needs the "
-                f"'{needed}' scope."
-            )
-        return token.membership
+    def refusal_exception(refusal: Refusal) -> PermissionDenied:
+        """A 403 naming what to do: sign in through the organization's SSO (already audited,
+        as sso.session_refused), set up two-factor authentication, or what the role or the
+        token's scope lacks."""
+        if isinstance(refusal, SsoRequired):
+            detail = f"{refusal} Sign in at {refusal.sign_in_url}, then call again."
+        elif isinstance(refusal, MfaRequired):
+            detail = f"{refusal} Set it up at {refusal.settings_url}, then call again."
+        else:
+            detail = str(refusal)
+        exception = PermissionDenied(detail)
+        exception.audited = refusal.audited
+        return exception
 
     @staticmethod
     def signed_in_with_session(request) -> bool:
@@ -149,8 +122,6 @@ class OrganizationAPIView(GenericAPIView):
 
     def get_actor(self, request) -> Actor:
         if getattr(request.auth, "is_api_token", False):
-            from accounts.tokens import token_actor
-
             return token_actor(request.auth)
         return Actor.for_user(request.user)
 

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from accounts.models import Membership, Organization
+    from django.db.models import Model
+
+    from .models import Member
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,8 @@ def same_principal(a: Actor | Principal | str | None, b: Actor | Principal | str
 class Actor:
     """The author of an action: a user, an API token, a named system task, or nobody yet.
 
-    A token actor's `id` is the token's; `principal_key` names who it acts for (set by
-    accounts.tokens.token_actor). It does not take part in equality."""
+    A token actor's `id` is the token's; `principal_key` names who it acts for (set by the
+    admission policy's token_actor, gate.py). It does not take part in equality."""
 
     kind: str  # "user" | "token" | "system" | "anonymous"
     id: str = ""
@@ -122,8 +124,8 @@ class Actor:
 @dataclass(frozen=True)
 class TenantContext:
     actor: Actor = field(default_factory=lambda: Actor(Actor.ANONYMOUS))
-    organization: Organization | None = None
-    membership: Membership | None = None
+    organization: Model | None = None
+    membership: Member | None = None
     request_id: str = ""
     ip_address: str | None = None
     user_agent: str = ""

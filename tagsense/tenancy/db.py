@@ -35,7 +35,9 @@ from django.utils.crypto import salted_hmac
 from . import context
 
 if TYPE_CHECKING:
-    from accounts.models import Membership, Organization
+    from django.db.models import Model
+
+    from .models import Member
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +178,9 @@ def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
 
 
 def tenant_scope(
-    organization: Organization,
+    organization: Model,
     *,
-    membership: Membership | None = None,
+    membership: Member | None = None,
     actor: context.Actor | None = None,
     using: str = "default",
 ) -> contextlib.AbstractContextManager[None]:

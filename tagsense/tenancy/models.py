@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from django.conf import settings
 from django.db import models
 
-if TYPE_CHECKING:
-    from accounts.models import Membership, Organization
+
+class Member(Protocol):
+    """What the tenancy layer asks of a membership (settings.TENANCY_MEMBERSHIP_MODEL, or an
+    unsaved one standing for a service account's role): its organization and user, and whether
+    its role allows an action ("view", "change", "manage", "audit", "own")."""
+
+    organization: Any
+    user: Any
+
+    def allows(self, action: str) -> bool: ...
 
 
 class TenantQuerySet(models.QuerySet):
     """Scopes by organization and by what a member may do; business filters live in subclasses."""
 
-    def for_org(self, organization: Organization) -> TenantQuerySet:
+    def for_org(self, organization: models.Model) -> TenantQuerySet:
         return self.filter(organization=organization)
 
-    def restrict(self, membership: Membership | None, action: str = "view") -> TenantQuerySet:
+    def restrict(self, membership: Member | None, action: str = "view") -> TenantQuerySet:
         """Rows of the membership's organization that its role may `action`; none otherwise."""
-        from accounts.roles import role_allows
-
-        if membership is None or not role_allows(membership.role, action):
+        if membership is None or not membership.allows(action):
             return self.none()
         return self.for_org(membership.organization)
 
@@ -38,7 +45,7 @@ class TenantModel(models.Model):
     """
 
     organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.CASCADE, related_name="+"
+        settings.TENANCY_ORGANIZATION_MODEL, on_delete=models.CASCADE, related_name="+"
     )
 
     objects = TenantManager()

@@ -6,50 +6,56 @@ from typing import Any
 
 from django.http import Http404
 
-from accounts.models import Membership
-
+from . import get_membership_model
 from .db import user_scope
+from .models import Member
 
 
-def resolve_membership(user: Any, org_slug: str) -> Membership:
-    """The user's membership of the organization named by `org_slug`.
-
-    Raises Http404 alike when the organization does not exist and when the user is not a
-    member, so a probe cannot tell the two apart.
-    """
+def membership_of(user: Any, org_slug: str) -> Member | None:
+    """The user's accepted membership of the organization named by `org_slug`, or None alike
+    when the organization does not exist and when the user is not a member of it."""
     if user is None or not user.is_authenticated:
-        raise Http404("No such organization.")
+        return None
     with user_scope(user):
-        membership = (
-            Membership.objects.active()
+        return (
+            get_membership_model()
+            .objects.active()
             .filter(user=user, organization__slug=org_slug)
             .select_related("organization", "user")
             .first()
         )
+
+
+def resolve_membership(user: Any, org_slug: str) -> Member:
+    """membership_of(), or Http404 so a probe cannot tell a missing organization from one the
+    user does not belong to."""
+    membership = membership_of(user, org_slug)
     if membership is None:
         raise Http404("No such organization.")
     return membership
 
 
-def memberships_of(user: Any) -> list[Membership]:
+def memberships_of(user: Any) -> list[Any]:
     if user is None or not user.is_authenticated:
         return []
     with user_scope(user):
         return list(
-            Membership.objects.active()
+            get_membership_model()
+            .objects.active()
             .filter(user=user)
             .select_related("organization")
             .order_by("organization__name")
         )
 
 
-def invitations_of(user: Any) -> list[Membership]:
+def invitations_of(user: Any) -> list[Any]:
     """Memberships the user was invited to and has not accepted yet."""
     if user is None or not user.is_authenticated:
         return []
     with user_scope(user):
         return list(
-            Membership.objects.pending()
+            get_membership_model()
+            .objects.pending()
             .filter(user=user)
             .select_related("organization", "invited_by")
             .order_by("created_at")

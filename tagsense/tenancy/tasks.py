@@ -7,7 +7,7 @@ from typing import Any
 from celery import Task
 from django.db import transaction
 
-from . import context
+from . import context, get_organization_model
 from .db import tenant_scope
 
 TENANCY_KWARG = "_tenancy"
@@ -51,8 +51,6 @@ class TenantTask(Task):
         transaction.on_commit(lambda: self.apply_async(args=args, kwargs=kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from accounts.models import Organization
-
         meta = kwargs.pop(TENANCY_KWARG, None) or {}
         actor = context.Actor.from_dict(meta["actor"]) if meta.get("actor") else None
         if actor is None or actor.kind == context.Actor.ANONYMOUS:
@@ -60,7 +58,7 @@ class TenantTask(Task):
         request_id = meta.get("request_id") or context.new_request_id()
         organization = None
         if meta.get("organization_id"):
-            organization = Organization.objects.get(pk=meta["organization_id"])
+            organization = get_organization_model().objects.get(pk=meta["organization_id"])
         with context.use(
             actor=actor, request_id=request_id, organization=organization, membership=None
         ):

@@ -9,23 +9,12 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
-
-from accounts.access import record_denial
-from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
-from accounts.roles import role_allows
-from accounts.sso import (
-    record_session_refused,
-    session_refusal_message,
-    sso_session_missing,
-    sso_start_url,
-)
 
 from .context import Actor
 from .db import tenant_scope
-from .resolve import resolve_membership
+from .gate import MfaRequired, NotAMember, Refusal, SsoRequired, admit, record_denial
 
 
 def wants_fragment(request: HttpRequest) -> bool:
@@ -46,7 +35,7 @@ def may_open(membership: Any, path: str) -> bool:
     except Resolver404:
         return False
     action = getattr(view_class, "required_action", None)
-    return action is not None and role_allows(membership.role, action)
+    return action is not None and membership.allows(action)
 
 
 class OrganizationViewMixin:
@@ -63,6 +52,8 @@ class OrganizationViewMixin:
     # The action POST and other unsafe methods need, when it differs from required_action.
     write_action: str | None = None
     partial_template_name: str | None = None
+    # The page that explains an SsoRequired refusal (the identity app's template).
+    sso_required_template_name = "accounts/sso_required.html"
     model: Any = None
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -87,14 +78,18 @@ class OrganizationViewMixin:
 
     def _dispatch_member(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         with transaction.atomic():
-            membership = resolve_membership(request.user, kwargs["org_slug"])
-            if sso_session_missing(membership, request.session):
-                return self.sso_required_response(request, membership)
-            if mfa_missing(membership):
-                return self.mfa_setup_redirect(request, membership)
+            try:
+                membership = admit(request, kwargs["org_slug"], self.get_required_action())
+            except NotAMember as refusal:
+                raise Http404(str(refusal)) from None
+            except SsoRequired as refusal:
+                return self.sso_required_response(request, refusal)
+            except MfaRequired as refusal:
+                return self.mfa_setup_redirect(request, refusal)
+            except Refusal as refusal:
+                self._admitted = refusal.membership
+                raise PermissionDenied(str(refusal)) from None
             self._admitted = membership
-            if not role_allows(membership.role, self.get_required_action()):
-                raise PermissionDenied("Your role does not allow this.")
             self.membership = membership
             self.organization = membership.organization
             if request.session.get("last_org") != self.organization.slug:
@@ -108,28 +103,24 @@ class OrganizationViewMixin:
                     response.render()
         return response
 
-    def mfa_setup_redirect(self, request: HttpRequest, membership: Any) -> HttpResponse:
-        messages.warning(
-            request, MFA_REQUIRED_MESSAGE.format(organization=membership.organization.name)
-        )
-        url = reverse("mfa_activate_totp")
+    def mfa_setup_redirect(self, request: HttpRequest, refusal: MfaRequired) -> HttpResponse:
+        messages.warning(request, str(refusal))
         if getattr(request, "htmx", None):  # htmx follows a 302 itself: make it a full load
-            return HttpResponse(status=204, headers={"HX-Redirect": url})
-        return redirect(url)
+            return HttpResponse(status=204, headers={"HX-Redirect": refusal.setup_url})
+        return redirect(refusal.setup_url)
 
-    def sso_required_response(self, request: HttpRequest, membership: Any) -> HttpResponse:
-        """Audited; the page explains and offers the organization's SSO sign-in."""
-        record_session_refused(membership, request.path)
-        organization = membership.organization
+    def sso_required_response(self, request: HttpRequest, refusal: SsoRequired) -> HttpResponse:
+        """The page explains and offers the organization's SSO sign-in (the refusal is
+        audited by the check that raised it)."""
         if getattr(request, "htmx", None):  # a fragment cannot show this: load the whole page
             return HttpResponse(status=204, headers={"HX-Redirect": request.get_full_path()})
         return render(
             request,
-            "accounts/sso_required.html",
+            self.sso_required_template_name,
             {
-                "sso_organization": organization,
-                "message": session_refusal_message(membership, request.session),
-                "sso_login_url": sso_start_url(organization),
+                "sso_organization": refusal.membership.organization,
+                "message": str(refusal),
+                "sso_login_url": refusal.sign_in_url,
             },
             status=403,
         )

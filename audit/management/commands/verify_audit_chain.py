@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Organization
 from audit.services import verify_all
+from tagsense.tenancy import get_organization_model
 
 
 class Command(BaseCommand):
@@ -17,13 +17,14 @@ class Command(BaseCommand):
         parser.add_argument("--org", metavar="SLUG", help="only this organization's chain")
 
     def handle(self, *args: Any, org: str | None = None, **options: Any) -> None:
+        organizations = get_organization_model().objects
         if org:
-            organization = Organization.objects.filter(slug=org).first()
+            organization = organizations.filter(slug=org).first()
             if organization is None:
                 raise CommandError(f"no organization with slug {org!r}")
             chains: list[tuple[str, int | None]] = [(organization.slug, organization.pk)]
         else:
-            chains = [(o.slug, o.pk) for o in Organization.objects.order_by("slug")]
+            chains = [(o.slug, o.pk) for o in organizations.order_by("slug")]
             chains.append(("(global)", None))
         reports = verify_all([pk for _, pk in chains])
         broken = 0
