@@ -15,7 +15,7 @@ from rest_framework.generics import GenericAPIView
 from accounts.access import record_denial
 from accounts.mfa import MFA_REQUIRED_MESSAGE, mfa_missing
 from accounts.roles import role_allows
-from accounts.sso import (
+from accounts.sso.config import (
     record_session_refused,
     session_refusal_message,
     sso_session_missing,
