@@ -23,8 +23,11 @@ from tagsense import crypto
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.middleware import client_ip
 
-from . import oidc, sso
+from . import oidc
 from .models import User
+from .sso.config import password_refused_by
+from .sso.refusals import record_rejection
+from .sso.saml import organization_for_app, provider_id
 from .throttle import login_key
 
 logger = logging.getLogger(__name__)
@@ -70,7 +73,7 @@ class AccountAdapter(DefaultAccountAdapter):
         """A password sign-in is refused to members of an organization that requires SSO,
         except its owners marked break-glass. SAML sign-ins carry a sociallogin."""
         if not (kwargs.get("signal_kwargs") or {}).get("sociallogin"):
-            organization = sso.password_refused_by(user)
+            organization = password_refused_by(user)
             if organization is not None:
                 audit.record(
                     "auth.password_login_refused",
@@ -94,7 +97,7 @@ class AccountAdapter(DefaultAccountAdapter):
 def refuse(request, organization, reason: str, status: int = 403, **data):
     """Audit a refused SSO sign-in and answer with a page that says why."""
     with transaction.atomic():
-        sso.record_rejection(organization, reason, **data)
+        record_rejection(organization, reason, **data)
     return render(
         request,
         "accounts/sso_error.html",
@@ -249,7 +252,7 @@ def _organization(sociallogin):
 def _linked_through(sociallogin, organization) -> bool:
     """The existing link was made through this organization's own SAML or OpenID provider."""
     app = getattr(sociallogin.provider, "app", None)
-    own = {sso.provider_id(organization), oidc.provider_id(organization)}
+    own = {provider_id(organization), oidc.provider_id(organization)}
     return (
         app is not None
         and app.provider_id in own
@@ -260,7 +263,7 @@ def _linked_through(sociallogin, organization) -> bool:
 def _organization_of_app(app):
     if app.provider == oidc.PROVIDER:
         return oidc.organization_for_app(app)
-    return sso.organization_for_app(app)
+    return organization_for_app(app)
 
 
 def _is_member(user, organization) -> bool:

@@ -11,20 +11,21 @@ from django.urls import reverse
 
 from tagsense.tenancy.gate import MfaRequired, SsoRequired, TokenScopeForbidden
 
-from . import access, mfa, sso, tokens
+from . import access, mfa, tokens
 from .models import ApiToken, Membership
+from .sso import config as sso_config
 
 
 def check_session(membership: Membership, request: Any) -> None:
     """A browser session's way in: opened through the organization's own IdP when it requires
     one (the refusal audited as sso.session_refused), then two-factor authentication set up
     when it requires that."""
-    if sso.sso_session_missing(membership, request.session):
-        sso.record_session_refused(membership, request.path)
+    if sso_config.sso_session_missing(membership, request.session):
+        sso_config.record_session_refused(membership, request.path)
         raise SsoRequired(
-            sso.session_refusal_message(membership, request.session),
+            sso_config.session_refusal_message(membership, request.session),
             membership,
-            sign_in_url=sso.sso_start_url(membership.organization),
+            sign_in_url=sso_config.sso_start_url(membership.organization),
         )
     if mfa.mfa_missing(membership):
         raise MfaRequired(

@@ -5,8 +5,8 @@ allauth app (provider "openid_connect", provider_id "oidc-<organization id>") is
 memory by accounts.adapters.SocialAccountAdapter from that row, so the decrypted client secret
 never sits in allauth's socialaccount_socialapp table. Sign-ins use the authorization code flow
 with PKCE (S256); they are bound to the organization and provisioned exactly like SAML ones
-(accounts.sso.provision_sso_login). Writes audit in the same transaction; callers have checked
-the actor may `manage` the organization.
+(accounts.sso.provisioning.provision_sso_login). Writes audit in the same transaction; callers
+have checked the actor may `manage` the organization.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from tagsense import crypto
 
 from .models import OIDCConfiguration, Organization
 from .services import ServiceError
+from .sso.metadata import fetch_public_https
+from .sso.provisioning import groups_from, provision_sso_login
+from .sso.saml import organization_id_of
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ class OIDCSettings:
 
 
 def provider_id(organization: Organization) -> str:
-    """The organization's id, never its slug: see accounts.sso.PROVIDER_ID_PREFIX."""
+    """The organization's id, never its slug: see accounts.sso.saml.PROVIDER_ID_PREFIX."""
     return f"{PROVIDER_ID_PREFIX}{organization.pk}"
 
 
@@ -81,7 +84,8 @@ def check_url(url: str, what: str) -> str:
     if parts.scheme == "https":
         from tagsense import outbound
 
-        try:  # checked again when the discovery document is fetched (sso.fetch_public_https)
+        # checked again when the discovery document is fetched (sso.metadata.fetch_public_https)
+        try:
             outbound.check_url(url, outbound.PUBLIC)
         except outbound.OutboundRefused as exc:
             if exc.unresolved:
@@ -128,9 +132,7 @@ def discover(issuer: str) -> dict[str, str]:
     """
     issuer = check_url(issuer, "issuer URL").rstrip("/")
     url = issuer + DISCOVERY_PATH
-    if url.startswith("https://"):  # a public address only (sso.fetch_public_https)
-        from .sso import fetch_public_https
-
+    if url.startswith("https://"):  # a public address only (sso.metadata.fetch_public_https)
         body = fetch_public_https(
             url,
             what="issuer URL",
@@ -269,8 +271,6 @@ def apps(provider: str | None = None) -> list[SocialApp]:
     or by provider_id ("oidc-<organization id>": that organization's)."""
     from tagsense.tenancy.db import all_tenants
 
-    from .sso import organization_id_of
-
     if provider is None or provider == PROVIDER:
         with all_tenants():
             rows = list(OIDCConfiguration.objects.select_related("organization"))
@@ -288,8 +288,6 @@ def apps(provider: str | None = None) -> list[SocialApp]:
 def organization_for_app(app: SocialApp) -> Organization | None:
     """The organization an OIDC app belongs to: only an app built from that organization's own
     configuration (never a socialaccount_socialapp row someone added)."""
-    from .sso import organization_id_of
-
     if app.provider != PROVIDER or app.pk is not None:
         return None
     pk = organization_id_of(app.provider_id or "", PROVIDER_ID_PREFIX)
@@ -314,14 +312,12 @@ def claims_of(extra_data: dict[str, Any]) -> dict[str, Any]:
 def provision(app: SocialApp, user: Any, extra_data: dict[str, Any]) -> Organization | None:
     """Each OIDC sign-in applies the groups claim in the provider's own organization only.
     Returns that organization (None when the app belongs to none)."""
-    from . import sso
-
     organization = organization_for_app(app)
     if organization is None:  # pre_social_login refused these already
         return None
     claims = claims_of(extra_data)
-    groups = sso.groups_from(claims, app.settings.get("groups_claim", ""))
-    sso.provision_sso_login(organization, user, groups)
+    groups = groups_from(claims, app.settings.get("groups_claim", ""))
+    provision_sso_login(organization, user, groups)
     return organization
 
 

@@ -38,8 +38,18 @@ from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
-from . import oidc, sso
+from . import oidc
 from .adapters import refuse
+from .sso.refusals import record_logout_rejection
+from .sso.saml import (
+    STRICT_SECURITY,
+    ReplayError,
+    advanced_settings,
+    consume_assertion,
+    organization_for_app,
+    saml_app,
+)
+from .sso.session import SAML_STATE_KEY, saml_logout_mismatch, saml_session_of
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +58,7 @@ def strict_config(request: HttpRequest, app: Any) -> dict[str, Any]:
     """allauth's python3-saml settings for the app, with our security floor on top."""
     config = build_saml_config(request, app.settings, app.client_id)
     config["strict"] = True
-    config["security"].update(sso.STRICT_SECURITY)
+    config["security"].update(STRICT_SECURITY)
     certificates = app.settings.get("idp", {}).get("certificates") or []
     if len(certificates) > 1:  # a rotation in progress: either certificate may sign
         config["idp"]["x509certMulti"] = {"signing": certificates}
@@ -69,14 +79,14 @@ def sp_metadata(request: HttpRequest, organization_slug: str) -> HttpResponse:
     organization = Organization.objects.filter(slug=organization_slug).first()
     if organization is None:
         raise Http404("No such organization.")
-    app = sso.saml_app(organization)
+    app = saml_app(organization)
     if app is not None and app.client_id == organization.slug:
         config = strict_config(request, app)
     else:  # no IdP yet: the same SP half, with a placeholder IdP that is never validated
         placeholder = {"entity_id": "", "x509cert": "", "sso_url": ""}
-        provider_settings = {"idp": placeholder, "advanced": sso.advanced_settings()}
+        provider_settings = {"idp": placeholder, "advanced": advanced_settings()}
         config = build_saml_config(request, provider_settings, organization.slug)
-        config["security"].update(sso.STRICT_SECURITY)
+        config["security"].update(STRICT_SECURITY)
     saml_settings = OneLogin_Saml2_Settings(settings=config, sp_validation_only=True)
     return HttpResponse(
         saml_settings.get_sp_metadata(), content_type="application/samlmetadata+xml"
@@ -114,7 +124,7 @@ def saml_auth(request_data: dict[str, Any], config: dict[str, Any]) -> OneLogin_
 class StrictFinishACSView(FinishACSView):
     def dispatch(self, request: HttpRequest, organization_slug: str) -> HttpResponse:
         provider = self.get_provider(organization_slug)
-        organization = sso.organization_for_app(provider.app)
+        organization = organization_for_app(provider.app)
         acs_session = LoginSession(request, "saml_acs_session", "saml-acs-session")
         stored = acs_session.store.get("request")
         acs_session.delete()
@@ -144,12 +154,12 @@ class StrictFinishACSView(FinishACSView):
             return refuse(request, organization, reason)
 
         try:  # first, so a replay is named as such wherever it is replayed
-            sso.consume_assertion(
+            consume_assertion(
                 organization,
                 auth.get_last_assertion_id(),
                 auth.get_last_assertion_not_on_or_after(),
             )
-        except sso.ReplayError as exc:
+        except ReplayError as exc:
             return refuse(request, organization, str(exc))
         in_response_to = auth.get_last_response_in_response_to()
         if not in_response_to:
@@ -168,8 +178,8 @@ class StrictFinishACSView(FinishACSView):
         # stashed by this browser's own start of the flow).
         if state.get("process") not in (AuthProcess.LOGIN, AuthProcess.CONNECT):
             state["process"] = AuthProcess.LOGIN
-        # What single logout binds to (sso.remember_saml_session, at the sign-in itself).
-        state[sso.SAML_STATE_KEY] = {
+        # What single logout binds to (sso.session.remember_saml_session, at the sign-in itself).
+        state[SAML_STATE_KEY] = {
             "name_id": auth.get_nameid() or "",
             "session_index": auth.get_session_index() or "",
         }
@@ -298,7 +308,7 @@ class AuditedSLSView(SLSView):
         from allauth.account.adapter import get_adapter as get_account_adapter
 
         provider = self.get_provider(organization_slug)
-        organization = sso.organization_for_app(provider.app)
+        organization = organization_for_app(provider.app)
         if organization is None:
             return HttpResponse("Unknown identity provider.", status=404)
         request_data = saml_request_data(request)
@@ -308,7 +318,7 @@ class AuditedSLSView(SLSView):
         account_adapter = get_account_adapter(request)
         user = request.user if request.user.is_authenticated else None
         # Only a member whose session this organization's IdP opened is named in its log.
-        own_user = user if sso.saml_session_of(request.session, organization) else None
+        own_user = user if saml_session_of(request.session, organization) else None
 
         redirect_to = None
         reason = ""
@@ -331,13 +341,13 @@ class AuditedSLSView(SLSView):
         if reason:
             logger.warning("SAML logout refused for %s: %s", organization.slug, reason)
             with transaction.atomic():
-                sso.record_logout_rejection(organization, reason, own_user)
+                record_logout_rejection(organization, reason, own_user)
             return HttpResponse(
                 f"Single logout refused: {reason}", content_type="text/plain", status=400
             )
         if logout_request is not None and user is not None:
             xml = logout_request.get_xml()
-            mismatch = sso.saml_logout_mismatch(
+            mismatch = saml_logout_mismatch(
                 request.session,
                 organization,
                 name_id=OneLogin_Saml2_Logout_Request.get_nameid(xml),
@@ -345,7 +355,7 @@ class AuditedSLSView(SLSView):
             )
             if mismatch:
                 with transaction.atomic():
-                    sso.record_logout_rejection(organization, mismatch, own_user)
+                    record_logout_rejection(organization, mismatch, own_user)
             else:
                 request.logout_via = "sso"  # read by accounts.signals.on_logout
                 account_adapter.logout(request)
@@ -379,7 +389,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
 
     slug = (request.GET.get("organization") or "").strip().lower()[:64]
     organization = Organization.objects.filter(slug=slug).first() if slug else None
-    saml = organization is not None and sso.saml_app(organization) is not None
+    saml = organization is not None and saml_app(organization) is not None
     openid = organization is not None and oidc.configuration(organization) is not None
     if not (saml or openid):
         messages.error(request, "That organization has no single sign-on; check its short name.")

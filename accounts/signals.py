@@ -19,6 +19,9 @@ from tagsense.tenancy.context import current as current_context
 from tagsense.tenancy.resolve import memberships_of
 
 from .models import User
+from .sso.provisioning import groups_from, provision_sso_login
+from .sso.saml import organization_for_app
+from .sso.session import SAML_SESSION_KEY, SESSION_IDP_KEY, remember_saml_session
 
 
 def record_for_user(action: str, user: User, data: dict[str, Any], actor: Actor) -> None:
@@ -42,8 +45,6 @@ def on_login(sender, request, user, **kwargs):
         request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
         # Whichever way this sign-in went, no IdP vouches for it yet: on_sso_login says so
         # for a SAML sign-in (allauth's signal follows Django's).
-        from .sso import SAML_SESSION_KEY, SESSION_IDP_KEY
-
         request.session.pop(SESSION_IDP_KEY, None)
         request.session.pop(SAML_SESSION_KEY, None)
     record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
@@ -109,23 +110,24 @@ def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
     provider = sociallogin.provider if sociallogin is not None else None
     if provider is None or provider.id not in ("saml", "openid_connect"):
         return
-    from . import oidc, sso
+    from . import oidc
 
     app = provider.app
     if provider.id == "openid_connect":
         organization = oidc.provision(app, user, sociallogin.account.extra_data)
     else:
-        organization = sso.organization_for_app(app)
+        organization = organization_for_app(app)
         if organization is not None:
-            groups = sso.groups_from(
+            groups = groups_from(
                 sociallogin.account.extra_data, app.settings.get("groups_attribute", "")
             )
-            sso.provision_sso_login(organization, user, groups)
+            provision_sso_login(organization, user, groups)
     if organization is not None and request is not None and hasattr(request, "session"):
-        # The session is the IdP's: it opens that organization only (sso.sso_session_missing).
-        request.session[sso.SESSION_IDP_KEY] = organization.pk
+        # The session is the IdP's: it opens that organization only
+        # (sso.config.sso_session_missing).
+        request.session[SESSION_IDP_KEY] = organization.pk
         if provider.id == "saml":  # what its single logout must name (saml_views.sls)
-            sso.remember_saml_session(request, organization, sociallogin.state)
+            remember_saml_session(request, organization, sociallogin.state)
 
 
 @receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")

@@ -12,7 +12,7 @@ from django.views.generic import TemplateView
 
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import oidc, services, sso
+from . import oidc, services
 from .access import access_membership_by_id, access_sso_mapping_by_id, access_team_by_slug
 from .forms import (
     AddMemberForm,
@@ -30,6 +30,15 @@ from .forms import (
 from .mfa import users_with_mfa
 from .models import Membership, SSOGroupMapping, Team, TeamMembership, User
 from .roles import role_allows
+from .sso.config import add_group_mapping, remove_group_mapping, set_break_glass, set_sso_required
+from .sso.metadata import (
+    DEFAULT_ATTRIBUTES,
+    IdPSettings,
+    describe_certificate,
+    fetch_metadata,
+    settings_from_metadata,
+)
+from .sso.saml import configure_saml, idp_settings, saml_app
 
 
 class ActionView(OrganizationViewMixin, TemplateView):
@@ -204,7 +213,7 @@ class RemoveTeamMemberView(TeamActionView):
         messages.success(self.request, f"{tm.user.email} left the team.")
 
 
-# --- single sign-on (accounts/sso.py, docs/sso.md) -------------------------------------------
+# --- single sign-on (accounts/sso/, docs/sso.md) ---------------------------------------------
 
 
 class SSOSettingsView(OrganizationViewMixin, TemplateView):
@@ -217,11 +226,11 @@ class SSOSettingsView(OrganizationViewMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         m = self.membership
         slug = self.organization.slug
-        config = sso.idp_settings(sso.saml_app(self.organization))
+        config = idp_settings(saml_app(self.organization))
         if config:  # certificates are never put back into a form: described below instead
             initial = {k: v for k, v in vars(config).items() if k not in ("certificates", "source")}
         else:
-            initial = {f"{k}_attribute": v for k, v in sso.DEFAULT_ATTRIBUTES.items()}
+            initial = {f"{k}_attribute": v for k, v in DEFAULT_ATTRIBUTES.items()}
         teams = Team.objects.restrict(m, "manage")
         sp = {
             name: self.request.build_absolute_uri(reverse(f"saml_{name}", args=[slug]))
@@ -229,9 +238,7 @@ class SSOSettingsView(OrganizationViewMixin, TemplateView):
         }
         context.update(
             idp=config,
-            certificates=[sso.describe_certificate(c) for c in config.certificates]
-            if config
-            else [],
+            certificates=[describe_certificate(c) for c in config.certificates] if config else [],
             sp=sp,
             saml_form=SAMLForm(initial=initial),
             mapping_form=GroupMappingForm(teams=teams),
@@ -290,12 +297,12 @@ class ConfigureSAMLView(SSOActionView):
             )
         }
         if data["metadata_url"] or data["metadata_file"]:
-            xml = data["metadata_file"] or sso.fetch_metadata(data["metadata_url"])
-            config = sso.settings_from_metadata(xml, entity_id=data["entity_id"])
+            xml = data["metadata_file"] or fetch_metadata(data["metadata_url"])
+            config = settings_from_metadata(xml, entity_id=data["entity_id"])
             config.source = data["metadata_url"] or "metadata-xml"
         else:
             certificates = [data["certificate"], data["next_certificate"]]
-            config = sso.IdPSettings(
+            config = IdPSettings(
                 entity_id=data["entity_id"],
                 sso_url=data["sso_url"],
                 slo_url=data["slo_url"],
@@ -304,7 +311,7 @@ class ConfigureSAMLView(SSOActionView):
         config.want_message_signed = data["want_message_signed"]
         for name, value in attributes.items():
             setattr(config, name, value)
-        sso.configure_saml(self.organization, config)
+        configure_saml(self.organization, config)
         messages.success(self.request, "Identity provider saved.")
 
 
@@ -333,7 +340,7 @@ class RequireSSOView(SSOActionView):
     form_class = RequireSSOForm
 
     def perform(self, data):
-        sso.set_sso_required(self.organization, required=data["sso_required"])
+        set_sso_required(self.organization, required=data["sso_required"])
         if data["sso_required"]:
             messages.success(self.request, "Members must now sign in through the IdP.")
         else:
@@ -349,14 +356,14 @@ class AddGroupMappingView(SSOActionView):
         team = None
         if data["team"]:
             team = access_team_by_slug(self.membership, data["team"], "manage")
-        sso.add_group_mapping(self.organization, group=data["group"], team=team, role=data["role"])
+        add_group_mapping(self.organization, group=data["group"], team=team, role=data["role"])
         messages.success(self.request, "Group mapping added.")
 
 
 class RemoveGroupMappingView(SSOActionView):
     def perform(self, data):
         mapping = access_sso_mapping_by_id(self.membership, self.kwargs["pk"], "manage")
-        sso.remove_group_mapping(mapping)
+        remove_group_mapping(mapping)
         messages.success(self.request, "Group mapping removed.")
 
 
@@ -366,6 +373,6 @@ class BreakGlassView(SSOActionView):
 
     def perform(self, data):
         target = access_membership_by_id(self.membership, self.kwargs["pk"], "manage")
-        sso.set_break_glass(target, break_glass=data["break_glass"], by=self.membership)
+        set_break_glass(target, break_glass=data["break_glass"], by=self.membership)
         state = "keeps" if target.break_glass else "no longer has"
         messages.success(self.request, f"{target.user.email} {state} password sign-in.")

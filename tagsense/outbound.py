@@ -8,7 +8,7 @@ the connection would use is seen as the address it is: `2852039166`, `0xa9fea9fe
 169.254.169.254, and a DNS name is checked by what it resolves to. Every address the name
 resolves to must pass, and the connection then goes to one of the checked addresses
 (`resolve()` then connect to its answer: `pinned_httpx_transport()` for the SDK clients,
-accounts.sso's pinned HTTPS connection for documents), so a second DNS answer (rebinding)
+accounts.sso.metadata's pinned HTTPS connection for documents), so a second DNS answer (rebinding)
 cannot switch it to another one.
 
 Two policies (docs/security.md):

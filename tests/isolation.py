@@ -217,7 +217,7 @@ ROUTES: list[Route] = [
         audit="api_token.revoke",
         ok_status=(302,),
     ),
-    # single sign-on (accounts/sso.py)
+    # single sign-on (accounts/sso/)
     Route("sso-settings", "/o/{org}/settings/sso/", "manage"),
     Route(
         "sso-configure",

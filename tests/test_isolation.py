@@ -159,17 +159,17 @@ def _membership_pk(organization, user):
 
 def _sso(organization, team):
     """The organization's IdP and one group mapping, for the single sign-on routes."""
-    from accounts import sso
+    from accounts.sso.config import add_group_mapping
+    from accounts.sso.metadata import IdPSettings
+    from accounts.sso.saml import configure_saml
 
     idp = shared_idp()
     with tenant_scope(organization):
-        sso.configure_saml(
+        configure_saml(
             organization,
-            sso.IdPSettings(
-                entity_id=idp.entity_id, sso_url=idp.sso_url, certificates=[idp.cert_pem]
-            ),
+            IdPSettings(entity_id=idp.entity_id, sso_url=idp.sso_url, certificates=[idp.cert_pem]),
         )
-        return sso.add_group_mapping(organization, group="Engineering", team=team)
+        return add_group_mapping(organization, group="Engineering", team=team)
 
 
 def _tokens(organization, users_by_role):

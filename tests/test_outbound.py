@@ -9,8 +9,9 @@ import socket
 
 import pytest
 
-from accounts import oidc, sso
+from accounts import oidc
 from accounts.services import ServiceError
+from accounts.sso.metadata import fetch_metadata
 from assistant.backends.errors import ProviderError
 from assistant.backends.openai_chat import OpenAIChatBackend
 from assistant.models import Provider
@@ -91,7 +92,7 @@ def test_an_assistant_provider_cannot_be_created_or_moved_there(org, admin, host
 @pytest.mark.parametrize("host", SPELLINGS)
 def test_saml_metadata_and_openid_issuers_there_are_refused(host):
     with pytest.raises(ServiceError):
-        sso.fetch_metadata(f"https://{host}/metadata")
+        fetch_metadata(f"https://{host}/metadata")
     with pytest.raises(ServiceError):
         oidc.discover(f"https://{host}/issuer")
 

@@ -167,7 +167,7 @@ ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ACCOUNT_REAUTHENTICATION_TIMEOUT", d
 SOCIALACCOUNT_REAUTHENTICATION_REQUIRED = True
 # SAML: one SocialApp per organization (provider "saml", provider_id "saml-<organization id>",
 # client_id = the slug),
-# written by accounts.sso.configure_saml; accounts.adapters binds each IdP to its organization.
+# written by accounts.sso.saml.configure_saml; accounts.adapters binds each IdP to its organization.
 SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never match users by e-mail in allauth: see adapters

@@ -10,9 +10,12 @@ import pytest
 import requests
 from allauth.socialaccount.models import SocialApp
 
-from accounts import oidc, sso
+from accounts import oidc
 from accounts.models import Membership, OIDCConfiguration, Organization, TeamMembership, User
 from accounts.roles import Role
+from accounts.sso.config import add_group_mapping, set_sso_required
+from accounts.sso.metadata import IdPSettings
+from accounts.sso.saml import configure_saml
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import store_tenant_keys
@@ -89,8 +92,8 @@ def platform(org):
 @pytest.fixture
 def mappings(oidc_org, platform):
     with tenant_scope(oidc_org):
-        sso.add_group_mapping(oidc_org, group="eng", team=platform)
-        sso.add_group_mapping(oidc_org, group="tagsense-admins", role=Role.ADMIN)
+        add_group_mapping(oidc_org, group="eng", team=platform)
+        add_group_mapping(oidc_org, group="tagsense-admins", role=Role.ADMIN)
 
 
 class Flow:
@@ -247,7 +250,7 @@ def test_organization_b_provider_cannot_sign_into_organization_a(
 
 def test_mandatory_sso_accepts_oidc_sign_ins(live_server, oidc_org):
     with tenant_scope(oidc_org):
-        sso.set_sso_required(oidc_org, required=True)
+        set_sso_required(oidc_org, required=True)
     flow = Flow(live_server.url)
     flow.sign_in(oidc_org.slug, "ada")
     assert flow.signed_in_user() is not None
@@ -360,11 +363,9 @@ def test_login_page_offers_oidc_and_a_choice_when_both_are_configured(
     assert response["Location"] == login_path(oidc_org)
     idp = shared_idp()
     with tenant_scope(oidc_org):
-        sso.configure_saml(
+        configure_saml(
             oidc_org,
-            sso.IdPSettings(
-                entity_id=idp.entity_id, sso_url=idp.sso_url, certificates=[idp.cert_pem]
-            ),
+            IdPSettings(entity_id=idp.entity_id, sso_url=idp.sso_url, certificates=[idp.cert_pem]),
         )
     body = client.get("/accounts/sso/", {"organization": oidc_org.slug}).content.decode()
     assert f'href="{login_path(oidc_org)}"' in body

@@ -10,9 +10,26 @@ import pytest
 from allauth.socialaccount.models import SocialAccount
 from django.test import Client
 
-from accounts import sso
 from accounts.models import Membership, Organization, SSOGroupMapping, TeamMembership, User
 from accounts.roles import Role
+from accounts.services import ServiceError
+from accounts.sso.config import add_group_mapping, set_break_glass, set_sso_required
+from accounts.sso.metadata import (
+    METADATA_TIMEOUT,
+    IdPSettings,
+    describe_certificate,
+    fetch_metadata,
+)
+from accounts.sso.refusals import REFUSALS_PER_ORGANIZATION_PER_INTERVAL
+from accounts.sso.saml import (
+    ReplayError,
+    configure_saml,
+    consume_assertion,
+    idp_settings,
+    provider_id,
+    saml_app,
+)
+from accounts.sso.session import SAML_SESSION_KEY, SESSION_IDP_KEY
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
@@ -44,9 +61,9 @@ def other_idp():
 
 def configure(organization, identity_provider, **extra):
     with tenant_scope(organization):
-        return sso.configure_saml(
+        return configure_saml(
             organization,
-            sso.IdPSettings(
+            IdPSettings(
                 entity_id=identity_provider.entity_id,
                 sso_url=identity_provider.sso_url,
                 slo_url=identity_provider.slo_url,
@@ -71,9 +88,9 @@ def platform(org):
 @pytest.fixture
 def mappings(saml_org, platform):
     with tenant_scope(saml_org):
-        sso.add_group_mapping(saml_org, group="eng", team=platform)
-        sso.add_group_mapping(saml_org, group="tagsense-admins", role=Role.ADMIN)
-        sso.add_group_mapping(saml_org, group="tagsense-editors", role=Role.EDITOR)
+        add_group_mapping(saml_org, group="eng", team=platform)
+        add_group_mapping(saml_org, group="tagsense-admins", role=Role.ADMIN)
+        add_group_mapping(saml_org, group="tagsense-editors", role=Role.EDITOR)
 
 
 def browser() -> Client:
@@ -120,7 +137,7 @@ def connect(user, org_slug, identity_provider, email=None):
     xml = signed_response(identity_provider, org_slug, request_id, email or user.email)
     deliver(client, org_slug, xml)
     organization = Organization.objects.get(slug=org_slug)
-    assert SocialAccount.objects.filter(user=user, provider=sso.provider_id(organization)).exists()
+    assert SocialAccount.objects.filter(user=user, provider=provider_id(organization)).exists()
 
 
 def reauthenticate(client: Client, password: str = PASSWORD) -> None:
@@ -158,7 +175,7 @@ def assert_refused(response, organization, reason_part):
 
 def new_minute() -> None:
     """Refusals are audited once a minute per action, organization and source
-    (sso.refusal_audit_allowed): forget the claims, so the next refusal is audited too."""
+    (sso.refusals.refusal_audit_allowed): forget the claims, so the next refusal is audited too."""
     from django.core.cache import cache
 
     cache.clear()
@@ -549,7 +566,7 @@ def password_login(email, password):
 
 def test_password_login_refused_when_sso_is_mandatory(saml_org, admin, owner, password):
     with tenant_scope(saml_org):
-        sso.set_sso_required(saml_org, required=True)
+        set_sso_required(saml_org, required=True)
     client, response = password_login(admin.email, password)
     assert logged_in_as(client) is None
     page = client.get(response["Location"]).content.decode()
@@ -565,8 +582,8 @@ def test_password_login_refused_when_sso_is_mandatory(saml_org, admin, owner, pa
 def test_break_glass_owner_keeps_password_login(saml_org, owner, password):
     owner_membership = membership_of(saml_org, owner)
     with tenant_scope(saml_org):
-        sso.set_sso_required(saml_org, required=True)
-        sso.set_break_glass(owner_membership, break_glass=True, by=owner_membership)
+        set_sso_required(saml_org, required=True)
+        set_break_glass(owner_membership, break_glass=True, by=owner_membership)
     client, _ = password_login(owner.email, password)
     assert logged_in_as(client) == owner
 
@@ -578,7 +595,7 @@ def test_password_login_allowed_when_sso_is_optional(saml_org, admin, password):
 
 def require_sso(organization):
     with tenant_scope(organization):
-        sso.set_sso_required(organization, required=True)
+        set_sso_required(organization, required=True)
 
 
 def test_password_session_from_before_sso_became_mandatory_is_refused(
@@ -664,38 +681,36 @@ def test_any_other_sign_in_in_the_same_session_forgets_the_idp(saml_org, admin, 
     connect(admin, saml_org.slug, idp)
     client = browser()
     sign_in(client, saml_org.slug, idp, admin.email)
-    assert client.session[sso.SESSION_IDP_KEY] == saml_org.pk
+    assert client.session[SESSION_IDP_KEY] == saml_org.pk
     request = RequestFactory().get("/")
     request.session = SessionStore(client.session.session_key)
     request.user = admin
     login(request, admin, backend="django.contrib.auth.backends.ModelBackend")
     assert request.session.get("_auth_user_id") == str(admin.pk)
-    assert sso.SESSION_IDP_KEY not in request.session
+    assert SESSION_IDP_KEY not in request.session
 
 
 def test_break_glass_owner_opens_pages_with_a_password_session(saml_org, owner, password):
     owner_membership = membership_of(saml_org, owner)
     client, _ = password_login(owner.email, password)
     with tenant_scope(saml_org):
-        sso.set_sso_required(saml_org, required=True)
-        sso.set_break_glass(owner_membership, break_glass=True, by=owner_membership)
+        set_sso_required(saml_org, required=True)
+        set_break_glass(owner_membership, break_glass=True, by=owner_membership)
     assert client.get(f"/o/{saml_org.slug}/settings/").status_code == 200
     assert client.get(f"/api/v1/o/{saml_org.slug}/inventory/accounts/").status_code == 200
     with tenant_scope(saml_org):
-        sso.set_break_glass(owner_membership, break_glass=False, by=owner_membership)
+        set_break_glass(owner_membership, break_glass=False, by=owner_membership)
     assert client.get(f"/o/{saml_org.slug}/settings/").status_code == 403
 
 
 def test_sso_cannot_be_mandatory_without_an_idp(org):
-    with tenant_scope(org), pytest.raises(sso.ServiceError):
-        sso.set_sso_required(org, required=True)
+    with tenant_scope(org), pytest.raises(ServiceError):
+        set_sso_required(org, required=True)
 
 
 def test_only_owners_can_be_break_glass(org, owner, admin):
-    with tenant_scope(org), pytest.raises(sso.ServiceError):
-        sso.set_break_glass(
-            membership_of(org, admin), break_glass=True, by=membership_of(org, owner)
-        )
+    with tenant_scope(org), pytest.raises(ServiceError):
+        set_break_glass(membership_of(org, admin), break_glass=True, by=membership_of(org, owner))
 
 
 # --- the settings page --------------------------------------------------------------------
@@ -716,7 +731,7 @@ def test_admin_configures_idp_by_hand_and_sees_sp_addresses(org, admin, idp):
         secure=True,
     )
     assert response.status_code == 302
-    app = sso.saml_app(org)
+    app = saml_app(org)
     assert (app.provider, app.provider_id, app.client_id) == ("saml", f"saml-{org.pk}", org.slug)
     assert app.settings["advanced"]["want_assertion_signed"] is True
     configured = events(org, "sso.configure")
@@ -726,7 +741,7 @@ def test_admin_configures_idp_by_hand_and_sees_sp_addresses(org, admin, idp):
     assert sp_urls(org.slug)["entity_id"] in page and sp_urls(org.slug)["acs"] in page
     body = app.settings["idp"]["x509cert"]
     assert body[:40] not in page  # the certificate is described, never echoed
-    assert sso.describe_certificate(body)["sha256"] in page
+    assert describe_certificate(body)["sha256"] in page
 
 
 def test_admin_configures_idp_from_uploaded_metadata(org, admin, idp):
@@ -736,7 +751,7 @@ def test_admin_configures_idp_from_uploaded_metadata(org, admin, idp):
     client.force_login(admin)
     upload = SimpleUploadedFile("idp.xml", idp.metadata().encode(), "text/xml")
     client.post(f"/o/{org.slug}/settings/sso/idp/", {"metadata_file": upload}, secure=True)
-    config = sso.idp_settings(sso.saml_app(org))
+    config = idp_settings(saml_app(org))
     assert (config.entity_id, config.sso_url, config.slo_url) == (
         idp.entity_id,
         idp.sso_url,
@@ -758,7 +773,7 @@ def test_bad_certificate_and_bad_metadata_are_refused(org, admin):
         "idp.xml", b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>"
     )
     client.post(f"/o/{org.slug}/settings/sso/idp/", {"metadata_file": bad})
-    assert sso.saml_app(org) is None
+    assert saml_app(org) is None
     assert events(org, "sso.configure") == []
 
 
@@ -784,7 +799,7 @@ def test_metadata_url_to_an_internal_address_is_refused(org, admin, url, monkeyp
         f"/o/{org.slug}/settings/sso/idp/", {"metadata_url": url}, secure=True, follow=True
     )
     assert "reads it only from public addresses" in response.content.decode()
-    assert sso.saml_app(org) is None
+    assert saml_app(org) is None
     assert events(org, "sso.configure") == []
 
 
@@ -799,8 +814,8 @@ def test_metadata_host_with_any_private_address_is_refused(monkeypatch):
         ]
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    with pytest.raises(sso.ServiceError, match="public addresses"):
-        sso.fetch_metadata("https://idp.example.net/metadata")
+    with pytest.raises(ServiceError, match="public addresses"):
+        fetch_metadata("https://idp.example.net/metadata")
 
 
 def test_metadata_is_fetched_from_the_address_that_was_checked(monkeypatch):
@@ -819,14 +834,14 @@ def test_metadata_is_fetched_from_the_address_that_was_checked(monkeypatch):
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     monkeypatch.setattr(socket, "create_connection", connect)
-    with pytest.raises(sso.ServiceError, match="nothing could be fetched"):
-        sso.fetch_metadata("https://idp.example.net/metadata")
-    assert connected == [(("93.184.215.14", 443), sso.METADATA_TIMEOUT)]
+    with pytest.raises(ServiceError, match="nothing could be fetched"):
+        fetch_metadata("https://idp.example.net/metadata")
+    assert connected == [(("93.184.215.14", 443), METADATA_TIMEOUT)]
 
 
 def test_metadata_url_must_be_https(org):
-    with pytest.raises(sso.ServiceError, match="https"):
-        sso.fetch_metadata("http://idp.example.net/metadata")
+    with pytest.raises(ServiceError, match="https"):
+        fetch_metadata("http://idp.example.net/metadata")
 
 
 def test_sp_metadata_names_the_organizations_acs(saml_org):
@@ -839,7 +854,7 @@ def test_sp_metadata_names_the_organizations_acs(saml_org):
 
 def test_group_names_and_attributes_are_escaped(saml_org, admin, platform):
     with tenant_scope(saml_org):
-        sso.add_group_mapping(saml_org, group="<script>alert(1)</script>", team=platform)
+        add_group_mapping(saml_org, group="<script>alert(1)</script>", team=platform)
     client = browser()
     client.force_login(admin)
     page = client.get(f"/o/{saml_org.slug}/settings/sso/", secure=True).content.decode()
@@ -849,29 +864,29 @@ def test_group_names_and_attributes_are_escaped(saml_org, admin, platform):
 
 def test_mapping_rules(saml_org, platform):
     with tenant_scope(saml_org):
-        with pytest.raises(sso.ServiceError):
-            sso.add_group_mapping(saml_org, group="x", role=Role.OWNER)
-        with pytest.raises(sso.ServiceError):
-            sso.add_group_mapping(saml_org, group="x", team=platform, role=Role.ADMIN)
-        sso.add_group_mapping(saml_org, group="x", role=Role.EDITOR)
-        with pytest.raises(sso.ServiceError):
-            sso.add_group_mapping(saml_org, group="x", role=Role.ADMIN)
+        with pytest.raises(ServiceError):
+            add_group_mapping(saml_org, group="x", role=Role.OWNER)
+        with pytest.raises(ServiceError):
+            add_group_mapping(saml_org, group="x", team=platform, role=Role.ADMIN)
+        add_group_mapping(saml_org, group="x", role=Role.EDITOR)
+        with pytest.raises(ServiceError):
+            add_group_mapping(saml_org, group="x", role=Role.ADMIN)
         assert SSOGroupMapping.objects.for_org(saml_org).count() == 1
 
 
 def test_replay_cache_forgets_expired_assertions(saml_org):
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).timestamp()
-    sso.consume_assertion(saml_org, "_old", past)
-    with pytest.raises(sso.ReplayError):
-        sso.consume_assertion(saml_org, "_old", past)
+    consume_assertion(saml_org, "_old", past)
+    with pytest.raises(ReplayError):
+        consume_assertion(saml_org, "_old", past)
     with all_tenants():
         from accounts.models import SAMLAssertion
 
         SAMLAssertion.objects.filter(assertion_id="_old").update(
             expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         )
-    sso.consume_assertion(saml_org, "_other", None)  # purges the expired one
-    sso.consume_assertion(saml_org, "_old", past)
+    consume_assertion(saml_org, "_other", None)  # purges the expired one
+    consume_assertion(saml_org, "_old", past)
 
 
 def test_login_page_leads_to_the_organizations_idp(saml_org):
@@ -948,7 +963,7 @@ def test_an_unsigned_logout_request_ends_no_session(saml_org, idp):
 def test_single_logout_ends_only_the_session_of_that_name_id_and_session_index(saml_org, idp):
     client = browser()
     sign_in(client, saml_org.slug, idp, "ada@acme.example")
-    stored = client.session[sso.SAML_SESSION_KEY]
+    stored = client.session[SAML_SESSION_KEY]
     assert stored["name_id"] == "ada@acme.example" and stored["session_index"].startswith("_s")
     for kwargs in (
         {"name_id": "bob@acme.example"},  # another person of the same IdP
@@ -1158,7 +1173,7 @@ def test_unauthenticated_refusals_cannot_flood_the_organizations_chain(
     assert len(events(saml_org, action)) == 2, "a different source gets its first event"
     for n in range(100):
         provoke(_from(f"2001:db8:{n}::1"), saml_org.slug, n)
-    assert len(events(saml_org, action)) == sso.REFUSALS_PER_ORGANIZATION_PER_INTERVAL
+    assert len(events(saml_org, action)) == REFUSALS_PER_ORGANIZATION_PER_INTERVAL
     configure(other_org, idp)
     provoke(_from("203.0.113.9"), other_org.slug, 0)
     assert len(events(other_org, action)) == 1

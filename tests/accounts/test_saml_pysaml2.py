@@ -11,9 +11,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from accounts import sso
 from accounts.models import Membership, TeamMembership, User
 from accounts.roles import Role
+from accounts.sso.config import add_group_mapping
+from accounts.sso.saml import saml_app
+from accounts.sso.session import SESSION_IDP_KEY
 from audit.models import AuditEvent
 from inventory import services as inventory_services
 from tagsense.tenancy.db import tenant_scope
@@ -50,7 +52,7 @@ def connect(org, admin, identity_provider: PySAML2IdP) -> None:
         secure=True,
     )
     assert response.status_code == 302
-    assert sso.saml_app(org) is not None, "the metadata was accepted"
+    assert saml_app(org) is not None, "the metadata was accepted"
     sp_metadata = browser().get(f"/accounts/saml/{org.slug}/metadata/", secure=True)
     assert sp_metadata.status_code == 200
     identity_provider.trust_sp(sp_metadata.content.decode())
@@ -93,9 +95,9 @@ def estate(org, admin, idp, aws_env):
     alpha = make_account(org, "111111111111", name="alpha-prod")
     bravo = make_account(org, "222222222222", name="bravo-prod")
     with tenant_scope(org):
-        sso.add_group_mapping(org, group="sre", team=sre)
-        sso.add_group_mapping(org, group="data", team=data)
-        sso.add_group_mapping(org, group="tagsense-editors", role=Role.EDITOR)
+        add_group_mapping(org, group="sre", team=sre)
+        add_group_mapping(org, group="data", team=data)
+        add_group_mapping(org, group="tagsense-editors", role=Role.EDITOR)
         inventory_services.grant_account(alpha, sre)
         inventory_services.grant_account(bravo, data)
     return {"sre": sre, "data": data}
@@ -123,7 +125,7 @@ def test_pysaml2_signed_response_signs_in_provisions_and_scopes_the_dashboard(
     added = events(org, "team.member_add")
     assert [(e.data["email"], e.data["via"]) for e in added] == [("grace@acme.example", "sso")]
     assert [e.data["via"] for e in events(org, "org.member_add")] == ["sso"]
-    assert client.session[sso.SESSION_IDP_KEY] == org.pk  # which IdP opened the session
+    assert client.session[SESSION_IDP_KEY] == org.pk  # which IdP opened the session
 
     # The editor's pages show what team SRE holds and nothing of team Data's.
     dashboard = client.get(f"/o/{org.slug}/", secure=True)

@@ -14,8 +14,10 @@ from allauth.socialaccount.models import SocialAccount, SocialApp
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from accounts import oidc, services, sso
+from accounts import oidc, services
 from accounts.models import Membership, OIDCConfiguration, Organization, User
+from accounts.sso import provisioning
+from accounts.sso.saml import provider_id
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.accounts.test_saml import (
     assert_refused,
@@ -66,9 +68,9 @@ RESERVED = [
 
 
 def test_provider_ids_name_the_organization_id_and_the_protocol(org, other_org):
-    assert sso.provider_id(org) == f"saml-{org.pk}"
+    assert provider_id(org) == f"saml-{org.pk}"
     assert oidc.provider_id(org) == f"oidc-{org.pk}"
-    ids = {f(o) for f in (sso.provider_id, oidc.provider_id) for o in (org, other_org)}
+    ids = {f(o) for f in (provider_id, oidc.provider_id) for o in (org, other_org)}
     assert len(ids) == 4  # no two organizations, no two protocols share one
 
 
@@ -140,7 +142,7 @@ def test_a_link_made_through_another_provider_never_signs_in(saml_org, other_org
     victim = UserFactory(email="victim@acme.example")
     MembershipFactory(organization=saml_org, user=victim)
     SocialAccount.objects.create(
-        user=victim, provider=sso.provider_id(other_org), uid="victim@acme.example"
+        user=victim, provider=provider_id(other_org), uid="victim@acme.example"
     )
     client = browser()
     response = sign_in(client, other_org.slug, other_idp, "victim@acme.example")
@@ -298,14 +300,14 @@ def test_a_failed_first_sign_in_leaves_no_account(saml_org, idp, settings, monke
         settings.EMAIL_BACKEND = f"{__name__}.FailingMailBackend"
         settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
     else:
-        real = sso.audit.record
+        real = provisioning.audit.record
 
         def record(event, *args, **kwargs):
             if event == "sso.login":  # the last step of provisioning, after the membership
                 raise RuntimeError("the audit log is unavailable")
             return real(event, *args, **kwargs)
 
-        monkeypatch.setattr(sso.audit, "record", record)
+        monkeypatch.setattr(provisioning.audit, "record", record)
     client = browser()
     client.raise_request_exception = False
     response = sign_in(client, saml_org.slug, idp, "new@acme.example")
