@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The embedded default: SQLite, kombu's filesystem broker, a Celery worker with beat, a
-# simulated AWS estate served by moto_server, and the portal on http://127.0.0.1:8000 with the
-# demo organization. No AWS account, database server or API key needed.
+# The embedded default: a private PostgreSQL from a wheel (data in var/pgdata), kombu's
+# filesystem broker, a Celery worker with beat, a simulated AWS estate served by moto_server, and
+# the portal on http://127.0.0.1:8000 with the demo organization. No AWS account, database
+# server or API key needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=tagsense.settings.local
@@ -14,7 +15,11 @@ mkdir -p "$VAR/log"
 
 answers() { $py -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" >/dev/null 2>&1; }
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+db_started=
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$db_started" ]; then $py -m tagsense.embedded_db stop "$VAR" || true; fi
+}
 trap cleanup EXIT INT TERM
 
 # The simulated AWS: every process below talks to it, never to real AWS.
@@ -34,7 +39,11 @@ else
   answers "$AWS_ENDPOINT_URL/moto-api/" || { echo "moto_server did not start (see $VAR/log/moto.log)"; exit 1; }
 fi
 
-echo "Preparing the embedded database (SQLite in $VAR/)..."
+echo "Starting the embedded PostgreSQL (data in $VAR/pgdata)..."
+db_started=1
+DATABASE_URL=$($py -m tagsense.embedded_db start "$VAR")
+export DATABASE_URL
+echo "Preparing the database..."
 $py manage.py migrate --noinput -v 0
 $py manage.py setup_demo > "$VAR/log/demo.txt"
 echo "Seeding and scanning the simulated AWS estate ($DEMO_RESOURCES resources)..."
