@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import pyengine, sql
+from . import sql
 from .models import Control, Framework, Rule, ScoreSnapshot
 
 if TYPE_CHECKING:
@@ -166,9 +166,6 @@ def resource_profile(
     active = sorted((rule for rule in rules if rule.active), key=lambda rule: rule.pk)
     profile = Profile(organization.pk, rules, [r.pk for r in active], [], account_pks, period)
     if not active:  # nothing is in scope (and no SQL to run)
-        return profile
-    if pyengine.in_use():
-        profile.rows = pyengine.profile_rows(organization, active, account_pks, period)
         return profile
     specs = [rule.rule_spec for rule in active]
     live, live_params = sql.live_resources_sql(organization.pk, specs, account_pks=account_pks)

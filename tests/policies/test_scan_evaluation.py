@@ -29,7 +29,7 @@ def _findings(org):
         }
 
 
-def test_scans_open_and_resolve_findings(org, other_org, estate, engine):  # noqa: F811
+def test_scans_open_and_resolve_findings(org, other_org, estate):  # noqa: F811
     home, member, ids = estate
     with tenant_scope(org):
         services.create_rule(org, OWNER)
