@@ -55,6 +55,7 @@ pids+=($!)
 echo "Celery worker and beat running (log: $VAR/log/worker.log)"
 echo
 echo "TagSense: http://127.0.0.1:$PORT/   (Ctrl-C stops everything)"
+echo "Database: $DATABASE_URL"
 cat "$VAR/log/demo.txt"
 echo
 $py manage.py runserver "127.0.0.1:$PORT" --noreload

