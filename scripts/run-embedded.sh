@@ -15,12 +15,20 @@ mkdir -p "$VAR/log"
 
 answers() { $py -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" >/dev/null 2>&1; }
 pids=()
-db_started=
+db_pid=
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [ -n "$db_started" ]; then $py -m tagsense.embedded_db stop "$VAR" || true; fi
+  if [ -n "$db_pid" ]; then
+    wait "$db_pid" 2>/dev/null || true  # a start still under way finishes first
+    $py -m tagsense.embedded_db stop "$VAR" || true
+  fi
 }
 trap cleanup EXIT INT TERM
+
+# The database starts while moto_server does (initdb the first time, ~2 s).
+echo "Starting the embedded PostgreSQL (data in $VAR/pgdata)..."
+$py -m tagsense.embedded_db start "$VAR" >"$VAR/database-url" 2>"$VAR/log/database.log" &
+db_pid=$!
 
 # The simulated AWS: every process below talks to it, never to real AWS.
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
@@ -39,9 +47,8 @@ else
   answers "$AWS_ENDPOINT_URL/moto-api/" || { echo "moto_server did not start (see $VAR/log/moto.log)"; exit 1; }
 fi
 
-echo "Starting the embedded PostgreSQL (data in $VAR/pgdata)..."
-db_started=1
-DATABASE_URL=$($py -m tagsense.embedded_db start "$VAR")
+wait "$db_pid" || { echo "PostgreSQL did not start (see $VAR/log/database.log)"; exit 1; }
+DATABASE_URL=$(cat "$VAR/database-url")
 export DATABASE_URL
 echo "Preparing the database..."
 $py manage.py migrate --noinput -v 0
