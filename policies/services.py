@@ -290,7 +290,7 @@ def _of_control(queryset, framework: str, control_id: str):
 
 
 def _with_team(queryset, slug: str):
-    """Findings whose owner teams hold `slug` exactly, on PostgreSQL and SQLite alike."""
+    """Findings whose owner teams hold `slug` exactly (tagsense.jsonq)."""
     from tagsense.jsonq import JsonArrayHas
 
     return queryset.filter(JsonArrayHas("owner_teams", slug))

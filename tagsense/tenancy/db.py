@@ -1,12 +1,11 @@
-"""Row-level security: the second wall of tenancy, on PostgreSQL.
+"""Row-level security: the second wall of tenancy.
 
 Every tenant table carries one policy that admits a row when its organization is the one named by
 the per-transaction setting `tagsense.organization_id` (set by tenant_scope), or when the block
 runs under all_tenants() (the Django admin, audit verification, system fan-out). With neither
 set, a query returns nothing. The processes work as a role that owns no table (a login that is a
 member of it, or `SET ROLE` through the `assume_role` database option), so the policies bind
-them; `manage.py migrate` runs as the owner (owner_mode). On SQLite none of this applies and the
-ORM layer is the only wall.
+them; `manage.py migrate` runs as the owner (owner_mode).
 
 Any SQL the app role runs can call `set_config()`, so the settings alone prove nothing. Each
 scope also sets `tagsense.tenant_mac`, an HMAC-SHA256 under a key only this code and the table
