@@ -400,21 +400,13 @@ def _top_violations(membership: Membership, patterns) -> list[dict[str, Any]]:
 
 def key_counts(queryset) -> dict[str, int]:
     """{tag key as spelt: resources carrying it} over `queryset` (already restricted): one
-    statement over jsonb_object_keys on PostgreSQL, Python over the tags where the policies
-    run in Python (policies.pyengine.in_use(): the embedded SQLite demo)."""
-    from policies import pyengine
-
-    if not pyengine.in_use():
-        inner, params = queryset.order_by().values("tags").query.sql_with_params()
-        # The ORM's own SQL is interpolated; every value is a parameter.
-        statement = f"SELECT k, count(*) FROM ({inner}) s, jsonb_object_keys(s.tags) k GROUP BY k"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            return dict(cursor.fetchall())
-    counts: Counter = Counter()
-    for tags in queryset.values_list("tags", flat=True).iterator(chunk_size=2000):
-        counts.update(list(tags or {}))
-    return dict(counts)
+    statement over jsonb_object_keys."""
+    inner, params = queryset.order_by().values("tags").query.sql_with_params()
+    # The ORM's own SQL is interpolated; every value is a parameter.
+    statement = f"SELECT k, count(*) FROM ({inner}) s, jsonb_object_keys(s.tags) k GROUP BY k"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return dict(cursor.fetchall())
 
 
 def _tag_keys(membership: Membership) -> list[dict[str, Any]]:

@@ -305,39 +305,24 @@ def _citation(membership: Membership, resource) -> Citation:
 def with_tag(queryset, key: str, value: str | None = None, *, any_case: bool, present: bool):
     """Resources of `queryset` that carry (present) or lack (not present) the tag `key` —
     with `value`, when given. any_case: keys and values compare after ASCII case folding
-    (policies.spec.fold; lower(x COLLATE "C") in SQL); else exactly. In SQL on PostgreSQL,
-    in Python where the policy engine is (policies.pyengine.in_use())."""
-    from policies import pyengine
+    (policies.spec.fold; lower(x COLLATE "C") in SQL); else exactly."""
     from policies.spec import fold
 
     if not any_case:
         condition = JsonKeyIs("tags", key, value)
         return queryset.filter(condition) if present else queryset.exclude(condition)
-    if not pyengine.in_use():
-        sql = (
-            'EXISTS (SELECT 1 FROM jsonb_each_text("inventory_resource"."tags") t '
-            'WHERE lower(t.key COLLATE "C") = %s'
-        )
-        params = [fold(key)]
-        if value is not None:
-            sql += ' AND lower(t.value COLLATE "C") = %s'
-            params.append(fold(value))
-        name = f"_tag_{len(queryset.query.annotations)}"
-        # Constant SQL; the key and value are parameters.
-        matches = RawSQL(sql + ")", params, output_field=BooleanField())  # noqa: S611
-        return queryset.alias(**{name: matches}).filter(**{name: present})
-    # Where the policies run in Python (the embedded SQLite demo: a few thousand resources).
-    wanted_key, wanted_value = fold(key), None if value is None else fold(value)
-    pks = [
-        pk
-        for pk, tags in queryset.values_list("pk", "tags")
-        if any(
-            fold(k) == wanted_key and (wanted_value is None or fold(str(v)) == wanted_value)
-            for k, v in (tags or {}).items()
-        )
-        == present
-    ]
-    return queryset.filter(pk__in=pks)
+    sql = (
+        'EXISTS (SELECT 1 FROM jsonb_each_text("inventory_resource"."tags") t '
+        'WHERE lower(t.key COLLATE "C") = %s'
+    )
+    params = [fold(key)]
+    if value is not None:
+        sql += ' AND lower(t.value COLLATE "C") = %s'
+        params.append(fold(value))
+    name = f"_tag_{len(queryset.query.annotations)}"
+    # Constant SQL; the key and value are parameters.
+    matches = RawSQL(sql + ")", params, output_field=BooleanField())  # noqa: S611
+    return queryset.alias(**{name: matches}).filter(**{name: present})
 
 
 def _of_type(queryset, resource_type: str, lookup: str = "resource_type"):

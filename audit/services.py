@@ -53,7 +53,7 @@ def record(
 
     The organization and actor default to the current context (request, API call or task).
     Serialised per chain with a transaction-level advisory lock, so concurrent writers never
-    fork the chain; the unique (organization, seq) constraint backs this on SQLite.
+    fork the chain; the unique (organization, seq) constraint backs this.
     """
     registry.get(action)
     ctx = context.current()
@@ -67,12 +67,11 @@ def record(
     scope = all_tenants() if organization is None else tenant_scope(organization)
     with scope:
         connection = connections[AuditEvent.objects.db]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, %s)",
-                    [_LOCK_CLASS, organization.pk if organization else 0],
-                )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)",
+                [_LOCK_CLASS, organization.pk if organization else 0],
+            )
         last = (
             AuditEvent.objects.chain(organization.pk if organization else None)
             .order_by("-seq")

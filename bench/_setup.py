@@ -67,15 +67,11 @@ def machine() -> dict[str, str]:
 
     settings = {}
     with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":  # the embedded default (bench/framework_page.py)
-            cursor.execute("SELECT sqlite_version()")
-            pg = cursor.fetchone()[0]
-        else:
-            cursor.execute("SELECT version()")
-            pg = cursor.fetchone()[0].split(" on ")[0]
-            for name in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit"):
-                cursor.execute(f"SHOW {name}")
-                settings[name] = cursor.fetchone()[0]
+        cursor.execute("SELECT version()")
+        pg = cursor.fetchone()[0].split(" on ")[0]
+        for name in ("shared_buffers", "work_mem", "max_wal_size", "synchronous_commit"):
+            cursor.execute(f"SHOW {name}")
+            settings[name] = cursor.fetchone()[0]
     with open("/proc/meminfo") as meminfo:
         mem_kib = int(meminfo.readline().split()[1])
     cpu = ""
@@ -90,7 +86,7 @@ def machine() -> dict[str, str]:
         "cpu": cpu,
         "ram_gib": f"{mem_kib / 2**20:.1f}",
         "python": platform.python_version(),
-        connection.vendor: pg,
+        "postgresql": pg,
         **settings,
     }
 

@@ -128,33 +128,14 @@ BLAST_SQL = {d: _BLAST_SQL.format(step=_step_sql(d)) for d in DIRECTIONS}
 
 def blast_radius(organization, arn: str, depth: int = 3, direction: str = DEPENDENTS) -> list[Hop]:
     """Every resource within `depth` hops of `arn` in `direction`, each at its nearest depth,
-    ordered by depth then ARN (a recursive CTE on PostgreSQL, a batched breadth-first walk
-    elsewhere; both give the same list). The default, DEPENDENTS, is the blast radius proper:
-    what is affected if `arn` breaks or changes."""
+    ordered by depth then ARN (one recursive CTE). The default, DEPENDENTS, is the blast radius
+    proper: what is affected if `arn` breaks or changes."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
     depth = max(1, min(depth, MAX_DEPTH))
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                BLAST_SQL[direction], {"start": arn, "org": organization.pk, "depth": depth}
-            )
-            return [Hop(a, d) for a, d in cursor.fetchall()]
-    return _walk(organization, arn, depth, direction)
-
-
-def _walk(organization, arn: str, depth: int, direction: str) -> list[Hop]:
-    """blast_radius by batched queries, one level at a time (any database)."""
-    seen = {arn: 0}
-    frontier = [arn]
-    for level in range(1, depth + 1):
-        step = _step(organization, frontier, direction)
-        frontier = sorted({n for nexts in step.values() for n in nexts} - seen.keys())
-        for n in frontier:
-            seen[n] = level
-        if not frontier:
-            break
-    return sorted((Hop(a, d) for a, d in seen.items() if a != arn), key=lambda h: (h.depth, h.arn))
+    with connection.cursor() as cursor:
+        cursor.execute(BLAST_SQL[direction], {"start": arn, "org": organization.pk, "depth": depth})
+        return [Hop(a, d) for a, d in cursor.fetchall()]
 
 
 def path(organization, source: str, target: str, max_depth: int = MAX_DEPTH) -> list[str]:

@@ -10,8 +10,7 @@ marked deleted, never dropped. Callers run inside the organization's tenant scop
         counts.add(writer.write(page, now=timezone.now()))
     counts.deleted = writer.finish(now=timezone.now())
 
-Two implementations with the same results (tests/inventory/test_storage.py): set-based SQL on
-PostgreSQL, the ORM elsewhere (the embedded SQLite default).
+The writer is set-based SQL on PostgreSQL (PgUnitWriter, tests/inventory/test_storage.py).
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from datetime import datetime
 import orjson
 from django.db import connection, transaction
 
-from .models import AwsAccount, Edge, Resource, ScanRun, TagEvent, UnitCoverage
+from .models import AwsAccount, Resource, ScanRun, TagEvent, UnitCoverage
 from .models.resources import GLOBAL
 from .scanners.base import ResourceRecord
 
@@ -82,9 +81,6 @@ def diff_tags(old: dict[str, str], new: dict[str, str]) -> list[dict[str, str | 
         kind = "added" if before is None else "removed" if after is None else "changed"
         changes.append({"key": key, "old": before, "new": after, "kind": kind})
     return changes
-
-
-BATCH = 1000
 
 
 class UnitWriter(ABC):
@@ -154,178 +150,8 @@ class UnitWriter(ABC):
 
 
 def unit_writer(**kwargs) -> UnitWriter:
-    """The writer for this database: set-based SQL on PostgreSQL, the ORM elsewhere."""
-    if connection.vendor == "postgresql":
-        return PgUnitWriter(**kwargs)
-    return OrmUnitWriter(**kwargs)
-
-
-# --- The ORM path -------------------------------------------------------------------------------
-
-
-class OrmUnitWriter(UnitWriter):
-    """Portable and simple, for small estates (the embedded SQLite default): the ids of the
-    resources seen are kept in memory until the unit closes."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.seen_ids: set[int] = set()
-
-    @transaction.atomic
-    def write(self, records: Iterable[ResourceRecord], now: datetime) -> Counts:
-        account = self.account
-        organization_id = self.organization_id
-        by_arn = {record.arn: record for record in records}  # a page may repeat an ARN
-        counts = Counts(seen=len(by_arn))
-        existing = {
-            row.arn: row
-            for row in Resource.objects.filter(
-                organization_id=organization_id, arn__in=list(by_arn)
-            ).only("id", "arn", "fingerprint", "tags", "deleted_at", "account_id")
-        }
-        new: list[Resource] = []
-        changed: list[Resource] = []
-        events: list[TagEvent] = []
-        relinked: list[ResourceRecord] = []
-        for arn, record in by_arn.items():
-            digest = fingerprint(record)
-            row = existing.get(arn)
-            if row is None:
-                new.append(
-                    Resource(
-                        organization_id=organization_id,
-                        account=account,
-                        arn=arn,
-                        region=record.region,
-                        resource_type=record.resource_type,
-                        resource_id=record.resource_id,
-                        name=record.name,
-                        tags=record.tags,
-                        config=record.config,
-                        fingerprint=digest,
-                        first_seen=now,
-                        first_scan=self.scan,
-                        last_written=now,
-                    )
-                )
-                relinked.append(record)
-                continue
-            if row.fingerprint == digest and row.deleted_at is None:
-                self.seen_ids.add(row.pk)
-                counts.unchanged += 1
-                continue
-            tag_changes = diff_tags(row.tags, record.tags)
-            if row.deleted_at is not None:
-                events.append(self._event(row.pk, now, TagEvent.RESTORED, tag_changes, record))
-            elif tag_changes:
-                events.append(self._event(row.pk, now, TagEvent.CHANGED, tag_changes, record))
-            row.account = account
-            row.region = record.region
-            row.resource_type = record.resource_type
-            row.resource_id = record.resource_id
-            row.name = record.name
-            row.tags = record.tags
-            row.config = record.config
-            row.fingerprint = digest
-            row.last_written = now
-            row.deleted_at = None
-            changed.append(row)
-            relinked.append(record)
-        if new:
-            Resource.objects.bulk_create(new, batch_size=BATCH)
-            if any(row.pk is None for row in new):  # backends that return no ids
-                ids = dict(
-                    Resource.objects.filter(
-                        organization_id=organization_id, arn__in=[r.arn for r in new]
-                    ).values_list("arn", "pk")
-                )
-                for row in new:
-                    row.pk = ids[row.arn]
-        if changed:
-            Resource.objects.bulk_update(
-                changed,
-                [
-                    "account",
-                    "region",
-                    "resource_type",
-                    "resource_id",
-                    "name",
-                    "tags",
-                    "config",
-                    "fingerprint",
-                    "last_written",
-                    "deleted_at",
-                ],
-                batch_size=BATCH,
-            )
-        if events:
-            TagEvent.objects.bulk_create(events, batch_size=BATCH)
-        if relinked:
-            Edge.objects.filter(
-                organization_id=organization_id, source_arn__in=[r.arn for r in relinked]
-            ).delete()
-            Edge.objects.bulk_create(
-                [
-                    Edge(
-                        organization_id=organization_id,
-                        source_arn=r.arn,
-                        target_arn=rel.target_arn,
-                        kind=rel.kind,
-                    )
-                    for r in relinked
-                    for rel in r.relations
-                ],
-                batch_size=BATCH,
-                ignore_conflicts=True,
-            )
-        self.seen_ids.update(row.pk for row in new + changed)
-        counts.new, counts.changed = len(new), len(changed)
-        return counts
-
-    def _event(self, resource_id, now, kind, changes, record) -> TagEvent:
-        return TagEvent(
-            organization_id=self.organization_id,
-            resource_id=resource_id,
-            scan=self.scan,
-            seen_at=now,
-            kind=kind,
-            changes=changes,
-            tags=record.tags,
-        )
-
-    @transaction.atomic
-    def finish(self, now: datetime) -> int:
-        previous = self._previous_sighting()
-        gone = [row for row in self._unit().only("id", "arn", "tags", "last_written")]
-        gone = [row for row in gone if row.pk not in self.seen_ids]
-        for row in gone:
-            row.deleted_at = now
-            if previous is not None and previous > row.last_written:
-                row.last_written = previous
-        Resource.objects.bulk_update(gone, ["deleted_at", "last_written"], batch_size=BATCH)
-        TagEvent.objects.bulk_create(
-            [
-                TagEvent(
-                    organization_id=self.organization_id,
-                    resource_id=row.pk,
-                    scan=self.scan,
-                    seen_at=now,
-                    kind=TagEvent.DELETED,
-                    changes=[],
-                    tags=row.tags,
-                )
-                for row in gone
-            ],
-            batch_size=BATCH,
-        )
-        arns = [row.arn for row in gone]
-        for start in range(0, len(arns), BATCH):
-            Edge.objects.filter(
-                organization_id=self.organization_id, source_arn__in=arns[start : start + BATCH]
-            ).delete()
-        self._cover()
-        self.seen_ids = set()
-        return len(gone)
+    """The writer of one scan unit: set-based SQL (PgUnitWriter)."""
+    return PgUnitWriter(**kwargs)
 
 
 # --- The PostgreSQL path ------------------------------------------------------------------------

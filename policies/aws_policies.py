@@ -154,10 +154,7 @@ def _check_room(
 
 def _lock_policies(organization: Organization) -> None:
     """Serialize the organization's tag-policy writes until the transaction ends, so that two
-    concurrent imports cannot both see room for one more policy on a target (SQLite has one
-    writer at a time anyway)."""
-    if connection.vendor != "postgresql":
-        return
+    concurrent imports cannot both see room for one more policy on a target."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, organization.pk])
 

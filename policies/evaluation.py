@@ -32,7 +32,7 @@ import audit
 from inventory.models import Resource
 from inventory.services import teams_by_account
 
-from . import pyengine, sql
+from . import sql
 from .models import EvaluatedResource, EvaluationState, Finding, Rule
 
 if TYPE_CHECKING:
@@ -121,12 +121,6 @@ def evaluate_rules(
     """Evaluate `rules` over the organization's live resources (only those `resource_query`
     selects, when given) and bring their findings up to date. Inactive rules resolve their
     open findings. Returns {"failing", "new", "resolved"}."""
-    if pyengine.in_use():
-        ids = None if resource_query is None else _ids(resource_query)
-        counts = pyengine.evaluate_rules(organization, rules, resource_ids=ids)
-        if resource_query is None:
-            _remember_rules(organization, rules)
-        return counts
     now = timezone.now()
     active = [(rule.pk, rule.rule_spec) for rule in rules if rule.active]
     touched, touched_params, resources, scoped = "", [], "", None
@@ -180,17 +174,8 @@ def evaluate_rules(
     return {"failing": failing, "new": new, "resolved": resolved}
 
 
-def _ids(query: tuple[str, Sequence[Any]]) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(*query)
-        return [row[0] for row in cursor.fetchall()]
-
-
 def _lock(organization: Organization) -> None:
-    """One evaluation of an organization at a time (until the transaction ends). SQLite has one
-    writer at a time anyway."""
-    if pyengine.in_use():
-        return
+    """One evaluation of an organization at a time (until the transaction ends)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_CLASS, organization.pk])
 
@@ -301,16 +286,14 @@ def evaluate_organization(
     snapshot (policies.scores) when findings changed or the day has none. One policy.evaluate
     event with the counts."""
     _lock(organization)
-    if not pyengine.in_use():
-        with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
-            cursor.execute("SET LOCAL work_mem = '256MB'")
+    with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
+        cursor.execute("SET LOCAL work_mem = '256MB'")
     rules = list(Rule.objects.for_org(organization))
     active = _active_versions(rules)
     grants = _grants_digest(organization)
     state = _state(organization)
     result: dict[str, Any] = {"trigger": trigger, "rules": len(active)}
-    # The Python engine (pyengine: not PostgreSQL, a small estate) evaluates everything.
-    full = force or pyengine.in_use() or state is None or state.grants != grants
+    full = force or state is None or state.grants != grants
     if full or _ledger_lost(organization):
         _record_all_resources(organization)  # the fingerprints before the rules read the tags
         counts = evaluate_rules(organization, rules)
@@ -386,9 +369,6 @@ def evaluate_after_scan(scan: ScanRun, actor: Any = None) -> dict | None:
         return None
     _lock(organization)
     touched = _touched_by(scan)
-    if pyengine.in_use():
-        counts = evaluate_rules(organization, rules, resource_query=touched)
-        return _scan_evaluated(scan, rules, counts, actor)
     _stage(
         "SELECT r.id, CASE WHEN r.deleted_at IS NULL THEN r.fingerprint END AS fingerprint "
         f"FROM inventory_resource r WHERE r.id = ANY(ARRAY({touched[0]})) "

@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from tagsense.plugs import Plug
 
-from . import pyengine, sql
+from . import sql
 from .models import OPEN_FINDING_SQL, Control, Framework, Rule, ScoreSnapshot
 
 if TYPE_CHECKING:
@@ -171,9 +171,6 @@ def resource_profile(
     active = sorted((rule for rule in rules if rule.active), key=lambda rule: rule.pk)
     profile = Profile(organization.pk, rules, [r.pk for r in active], [], account_pks, period)
     if not active:  # nothing is in scope (and no SQL to run)
-        return profile
-    if pyengine.in_use():
-        profile.rows = pyengine.profile_rows(organization, active, account_pks, period)
         return profile
     specs = [rule.rule_spec for rule in active]
     live, live_params = sql.live_resources_sql(organization.pk, specs, account_pks=account_pks)

@@ -205,17 +205,12 @@ def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE)
     from inventory.access import visible_accounts
     from inventory.models import Resource
 
-    from . import pyengine, sql
+    from . import sql
 
     visible = list(visible_accounts(membership).values_list("pk", flat=True))
-    if pyengine.in_use():
-        count, sample_rows = pyengine.count_and_sample(
-            spec, membership.organization, limit, account_pks=visible
-        )
-    else:
-        count, sample_rows = sql.count_and_sample(
-            spec, membership.organization_id, limit, account_pks=visible
-        )
+    count, sample_rows = sql.count_and_sample(
+        spec, membership.organization_id, limit, account_pks=visible
+    )
     by_id = Resource.objects.restrict(membership).in_bulk([r[0] for r in sample_rows])
     sample = [
         {"resource": by_id[rid], "kind": kind, "found_key": found}
@@ -295,7 +290,7 @@ def _of_control(queryset, framework: str, control_id: str):
 
 
 def _with_team(queryset, slug: str):
-    """Findings whose owner teams hold `slug` exactly, on PostgreSQL and SQLite alike."""
+    """Findings whose owner teams hold `slug` exactly (tagsense.jsonq)."""
     from tagsense.jsonq import JsonArrayHas
 
     return queryset.filter(JsonArrayHas("owner_teams", slug))

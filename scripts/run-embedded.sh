@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The embedded default: SQLite, kombu's filesystem broker, a Celery worker with beat, a
-# simulated AWS estate served by moto_server, and the portal on http://127.0.0.1:8000 with the
-# demo organization. No AWS account, database server or API key needed.
+# The embedded default: a private PostgreSQL from a wheel (data in var/pgdata), kombu's
+# filesystem broker, a Celery worker with beat, a simulated AWS estate served by moto_server, and
+# the portal on http://127.0.0.1:8000 with the demo organization. No AWS account, database
+# server or API key needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE=tagsense.settings.local
@@ -14,8 +15,20 @@ mkdir -p "$VAR/log"
 
 answers() { $py -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" "$1" >/dev/null 2>&1; }
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+db_pid=
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "$db_pid" ]; then
+    wait "$db_pid" 2>/dev/null || true  # a start still under way finishes first
+    $py -m tagsense.embedded_db stop "$VAR" || true
+  fi
+}
 trap cleanup EXIT INT TERM
+
+# The database starts while moto_server does (initdb the first time, ~2 s).
+echo "Starting the embedded PostgreSQL (data in $VAR/pgdata)..."
+$py -m tagsense.embedded_db start "$VAR" >"$VAR/database-url" 2>"$VAR/log/database.log" &
+db_pid=$!
 
 # The simulated AWS: every process below talks to it, never to real AWS.
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
@@ -34,7 +47,10 @@ else
   answers "$AWS_ENDPOINT_URL/moto-api/" || { echo "moto_server did not start (see $VAR/log/moto.log)"; exit 1; }
 fi
 
-echo "Preparing the embedded database (SQLite in $VAR/)..."
+wait "$db_pid" || { echo "PostgreSQL did not start (see $VAR/log/database.log)"; exit 1; }
+DATABASE_URL=$(cat "$VAR/database-url")
+export DATABASE_URL
+echo "Preparing the database..."
 $py manage.py migrate --noinput -v 0
 $py manage.py setup_demo > "$VAR/log/demo.txt"
 echo "Seeding and scanning the simulated AWS estate ($DEMO_RESOURCES resources)..."
@@ -46,6 +62,7 @@ pids+=($!)
 echo "Celery worker and beat running (log: $VAR/log/worker.log)"
 echo
 echo "TagSense: http://127.0.0.1:$PORT/   (Ctrl-C stops everything)"
+echo "Database: $DATABASE_URL"
 cat "$VAR/log/demo.txt"
 echo
 $py manage.py runserver "127.0.0.1:$PORT" --noreload

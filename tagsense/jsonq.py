@@ -1,12 +1,9 @@
-"""Conditions on JSON columns that mean the same on PostgreSQL and on SQLite (the embedded
-default), for any key or item text.
+"""Conditions on JSON columns that hold for any key or item text.
 
 Django's key lookups (`tags__Owner`, KeyTextTransform) build a JSON path from the key: a key of
-digits becomes an array index on both engines ("2024" never matches), and on SQLite a key with a
-double quote breaks the path, and a plain string compared with a key transform is read as JSON
-("malformed JSON"). These conditions pass the key and value as parameters instead, never as
-part of a path: jsonb operators on PostgreSQL, json_each() on SQLite. Keys and values compare
-exactly (case and all); only JSON strings match a value.
+digits becomes an array index ("2024" never matches). These conditions pass the key and value as
+parameters instead, never as part of a path, to jsonb operators. Keys and values compare exactly
+(case and all); only JSON strings match a value.
 
 Use them as filter conditions: `queryset.filter(JsonKeyIs("tags", key, value))`,
 `queryset.exclude(JsonKeyIs("tags", key))`, `queryset.filter(JsonArrayHas("owner_teams", slug))`.
@@ -30,7 +27,7 @@ class _JsonCondition(Func):
         return sqls, params
 
     def as_sql(self, compiler, connection, **extra_context):
-        raise NotSupportedError(f"{type(self).__name__} supports PostgreSQL and SQLite only")
+        raise NotSupportedError(f"{type(self).__name__} supports PostgreSQL only")
 
 
 class JsonKeyIs(_JsonCondition):
@@ -48,14 +45,6 @@ class JsonKeyIs(_JsonCondition):
             return f"jsonb_exists({column}, {key}::text)", params
         return f"({column} @> jsonb_build_object({key}::text, {value[0]}::text))", params
 
-    def as_sqlite(self, compiler, connection, **extra_context):
-        (column, key, *value), params = self._parts(compiler, connection)
-        # The column and placeholders come from the compiler; the key and value are parameters.
-        sql = f"EXISTS (SELECT 1 FROM json_each({column}) AS j WHERE j.key = {key}"  # noqa: S608
-        if value:
-            sql += f" AND j.type = 'text' AND j.value = {value[0]}"
-        return sql + ")", params
-
 
 class JsonArrayHas(_JsonCondition):
     """The JSON array in `field` holds the string `item`."""
@@ -66,8 +55,3 @@ class JsonArrayHas(_JsonCondition):
     def as_postgresql(self, compiler, connection, **extra_context):
         (column, item), params = self._parts(compiler, connection)
         return f"({column} @> jsonb_build_array({item}::text))", params
-
-    def as_sqlite(self, compiler, connection, **extra_context):
-        (column, item), params = self._parts(compiler, connection)
-        sql = f"EXISTS (SELECT 1 FROM json_each({column}) AS j WHERE j.type = 'text'"  # noqa: S608
-        return f"{sql} AND j.value = {item})", params

@@ -45,7 +45,7 @@ def pinned_transport() -> Any:
 
 class SdkBackend(ABC):
     """A configured provider reached through an SDK: `name` names it in answers and the audit
-    log; `base_url` None means the vendor's own API. Subclasses set `kind` and build their
+    log; `base_url` None means the provider's own API. Subclasses set `kind` and build their
     SDK client in make_client(); _client() shares it per configuration."""
 
     kind = ""

@@ -1,8 +1,7 @@
 """Refuse UPDATE, DELETE and TRUNCATE of audit rows in the database itself, table owner included.
 
-PostgreSQL: a trigger function raising for every row change and for TRUNCATE. Only dropping
-(or, for a superuser, disabling) the trigger lifts it. SQLite (the embedded default) gets the
-same refusal for UPDATE and DELETE; it has no TRUNCATE.
+A trigger function raising for every row change and for TRUNCATE. Only dropping (or, for a
+superuser, disabling) the trigger lifts it.
 """
 
 from django.db import migrations
@@ -27,32 +26,14 @@ DROP TRIGGER IF EXISTS audit_event_append_only ON audit_auditevent;
 DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_auditevent;
 DROP FUNCTION IF EXISTS audit_event_refuse_change();
 """
-SQLITE_FORWARD = [
-    "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_auditevent "
-    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused'); END",
-    "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_auditevent "
-    "BEGIN SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused'); END",
-]
-SQLITE_REVERSE = [
-    "DROP TRIGGER IF EXISTS audit_event_no_update",
-    "DROP TRIGGER IF EXISTS audit_event_no_delete",
-]
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for sql in SQLITE_FORWARD:
-            schema_editor.execute(sql)
+    schema_editor.execute(PG_FORWARD, params=None)
 
 
 def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_REVERSE, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for sql in SQLITE_REVERSE:
-            schema_editor.execute(sql)
+    schema_editor.execute(PG_REVERSE, params=None)
 
 
 class Migration(migrations.Migration):

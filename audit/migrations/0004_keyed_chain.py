@@ -109,27 +109,16 @@ def rewrite(AuditEvent, hash_of):
 
 
 def _lift_trigger(schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(
-            "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only", params=None
-        )
-    elif vendor == "sqlite":
-        schema_editor.execute("DROP TRIGGER IF EXISTS audit_event_no_update")
+    schema_editor.execute(
+        "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only", params=None
+    )
 
 
 def _restore_trigger(schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE", params=None)
-        schema_editor.execute(
-            "ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only", params=None
-        )
-    elif vendor == "sqlite":
-        schema_editor.execute(
-            "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_auditevent "
-            "BEGIN SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused'); END"
-        )
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE", params=None)
+    schema_editor.execute(
+        "ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only", params=None
+    )
 
 
 def rekey(apps, schema_editor, verify_with=unkeyed, write_with=keyed):

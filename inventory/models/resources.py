@@ -66,7 +66,7 @@ class ResourceQuerySet(AccountScopedQuerySet):
 
     def tagged(self, key: str, value: str | None = None):
         """Resources carrying the tag `key` (with `value`, when given), compared exactly, for
-        any key text, the same on PostgreSQL and SQLite (tagsense.jsonq)."""
+        any key text (tagsense.jsonq)."""
         return self.filter(JsonKeyIs("tags", key, value))
 
     def lacking_tag(self, key: str):

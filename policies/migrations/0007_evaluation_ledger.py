@@ -5,13 +5,11 @@ from django.db import migrations, models
 
 
 def _unlogged(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE policies_evaluatedresource SET UNLOGGED")
+    schema_editor.execute("ALTER TABLE policies_evaluatedresource SET UNLOGGED")
 
 
 def _logged(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE policies_evaluatedresource SET LOGGED")
+    schema_editor.execute("ALTER TABLE policies_evaluatedresource SET LOGGED")
 
 
 class Migration(migrations.Migration):
@@ -119,7 +117,6 @@ class Migration(migrations.Migration):
             ),
         ),
         # Derived data: no WAL. After a crash PostgreSQL empties it, and the next run, finding no
-        # ledger, evaluates everything (policies.evaluation). PostgreSQL only: SQLite (the
-        # embedded default) has no such thing, and does not evaluate.
+        # ledger, evaluates everything (policies.evaluation).
         migrations.RunPython(_unlogged, _logged),
     ]

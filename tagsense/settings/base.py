@@ -1,7 +1,8 @@
 """Settings shared by every environment. Values come from the environment (django-environ).
 
-local.py is the embedded default (SQLite, a broker that needs no server), test.py runs against
-PostgreSQL and Redis, production.py refuses to start without its secrets.
+Each of them sets DATABASES with database() below: local.py is the embedded default (a private
+PostgreSQL from a wheel, a broker that needs no server), test.py runs against PostgreSQL and
+Redis, production.py refuses to start without its secrets.
 """
 
 from pathlib import Path
@@ -99,29 +100,18 @@ DATABASE_OWNER_URL = env("DATABASE_OWNER_URL", default="")
 
 def database(config: dict, conn_max_age: int = 0) -> dict:
     """A DATABASES entry from a parsed URL; PostgreSQL gets the tenancy backend and app role."""
-    if config["ENGINE"] in ("django.db.backends.postgresql", "tagsense.tenancy.pg"):
-        config["ENGINE"] = "tagsense.tenancy.pg"
-        if DATABASE_OWNER_URL:
-            owner = env.db_url_config(DATABASE_OWNER_URL)
-            config["OWNER"] = {k: owner[k] for k in ("USER", "PASSWORD", "HOST", "PORT")}
-        else:
-            config.setdefault("OPTIONS", {})["assume_role"] = DATABASE_APP_ROLE
-    elif config["ENGINE"] == "django.db.backends.sqlite3":
-        # Web, worker and beat share the file: wait for locks, take the write lock up front
-        # (so read-then-write transactions such as the audit chain never deadlock), use WAL.
-        config.setdefault("OPTIONS", {}).update(
-            timeout=20,
-            transaction_mode="IMMEDIATE",
-            init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        )
-        Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    if config["ENGINE"] not in ("django.db.backends.postgresql", "tagsense.tenancy.pg"):
+        raise ImproperlyConfigured(f"DATABASE_URL must name PostgreSQL, not {config['ENGINE']}")
+    config["ENGINE"] = "tagsense.tenancy.pg"
+    if DATABASE_OWNER_URL:
+        owner = env.db_url_config(DATABASE_OWNER_URL)
+        config["OWNER"] = {k: owner[k] for k in ("USER", "PASSWORD", "HOST", "PORT")}
+    else:
+        config.setdefault("OPTIONS", {})["assume_role"] = DATABASE_APP_ROLE
     config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=conn_max_age)
     return config
 
 
-DATABASES = {
-    "default": database(env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tagsense.sqlite3'}"))
-}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -----------------------------------------------------------------------------------

@@ -1,16 +1,25 @@
-"""The embedded default: SQLite and a broker that needs no server. `make run` uses it.
+"""The embedded default: a private PostgreSQL from a wheel and a broker that needs no server.
+`make run` uses it.
 
-On SQLite the ORM layer is the only tenancy wall (no row-level security): fine for a demo or a
-single team's evaluation, not for a multi-tenant production deployment.
+The database is the production engine with the same row-level security: scripts/run-embedded.sh
+starts it (tagsense/embedded_db.py, data in var/pgdata) and exports its DATABASE_URL; without
+one, the default is that server's socket in var/pgdata (a manage.py command beside `make run`).
 """
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, env
+from .base import VAR_DIR, database, env
 
 # Off, as in production: a 404 is the portal's page, not Django's technical page listing every
 # URL pattern (DJANGO_DEBUG=true turns it on while developing).
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="embedded-default-not-for-production")
+
+# The URL tagsense.embedded_db.url() gives for a server whose socket is in its data directory.
+DATABASES = {
+    "default": database(
+        env.db("DATABASE_URL", default=f"postgres://postgres@/tagsense?host={VAR_DIR / 'pgdata'}")
+    )
+}
 
 # Kombu's filesystem transport: web, worker and beat exchange messages through a folder.
 _BROKER_DIR = VAR_DIR / "broker"

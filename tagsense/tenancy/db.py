@@ -1,12 +1,11 @@
-"""Row-level security: the second wall of tenancy, on PostgreSQL.
+"""Row-level security: the second wall of tenancy.
 
 Every tenant table carries one policy that admits a row when its organization is the one named by
 the per-transaction setting `tagsense.organization_id` (set by tenant_scope), or when the block
 runs under all_tenants() (the Django admin, audit verification, system fan-out). With neither
 set, a query returns nothing. The processes work as a role that owns no table (a login that is a
 member of it, or `SET ROLE` through the `assume_role` database option), so the policies bind
-them; `manage.py migrate` runs as the owner (owner_mode). On SQLite none of this applies and the
-ORM layer is the only wall.
+them; `manage.py migrate` runs as the owner (owner_mode).
 
 Any SQL the app role runs can call `set_config()`, so the settings alone prove nothing. Each
 scope also sets `tagsense.tenant_mac`, an HMAC-SHA256 under a key only this code and the table
@@ -137,10 +136,7 @@ def _execute_bound(connection, sql: str, params: list[Any]) -> None:
 
 
 def _set(connection, values: dict[str, str]) -> None:
-    """Set the given settings, and their MAC, for the current transaction (PostgreSQL only):
-    one statement."""
-    if connection.vendor != "postgresql":
-        return
+    """Set the given settings, and their MAC, for the current transaction: one statement."""
     connection.ensure_connection()
     with connection.wrap_database_errors:
         mac = tenant_mac(*_backend(connection), values)
@@ -331,11 +327,9 @@ def _install_tenant_functions(connection, cursor, role: str) -> None:
 
 def tenant_settings_problem(using: str = "default") -> str | None:
     """Why the database would refuse this process's tenant settings, or None when it accepts
-    them (always on SQLite): the policy functions are missing, or the key `migrate` stored
-    differs from this process's (SECRET_KEY changed since the last migrate)."""
+    them: the policy functions are missing, or the key `migrate` stored differs from this
+    process's (SECRET_KEY changed since the last migrate)."""
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return None
     try:
         with all_tenants(using), connection.cursor() as cursor:
             cursor.execute(f"SELECT public.{ALL_FUNCTION}()")
@@ -379,8 +373,6 @@ def sync_row_level_security(sender: Any = None, using: str = "default", **kwargs
     if not owner_mode_active():  # post_migrate also follows a test flush: nothing to change
         return
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return
     role = settings.DATABASE_APP_ROLE
     switches_role = bool(connection.settings_dict.get("OPTIONS", {}).get("assume_role"))
     qn = connection.ops.quote_name

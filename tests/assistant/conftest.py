@@ -21,7 +21,6 @@ from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.factories import TeamFactory, TeamMembershipFactory
 from tests.inventory.conftest import make_account
-from tests.policies.conftest import engine  # noqa: F401 - the SQL and the Python engine in turn
 
 A, B, G = "111111111111", "222222222222", "333333333333"
 LAST_DAY = timezone.datetime(2026, 11, 19).date()

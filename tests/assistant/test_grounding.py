@@ -88,7 +88,7 @@ def test_another_organization_sees_only_its_own_estate(other_org, estate, outsid
         assert hidden not in everything(g)
 
 
-def test_keys_are_counted_over_their_case_variants(org, estate, admin, engine):
+def test_keys_are_counted_over_their_case_variants(org, estate, admin):
     keys = {row["key"]: row for row in grounding(org, admin).facts["tag_keys"]}
 
     assert keys["Environment"]["resources"] == 7

@@ -40,7 +40,7 @@ def url_of(resource):
     )
 
 
-def test_production_instances_without_an_owner_in_one_call(org, estate, admin, engine):
+def test_production_instances_without_an_owner_in_one_call(org, estate, admin):
     result = run(org, admin, "query_inventory", **PROD_WITHOUT_OWNER)
 
     # pay-worker's key is spelt `environment`; pay-web has `owner`, a spelling of Owner.
@@ -68,7 +68,7 @@ def test_each_member_gets_only_the_resources_they_may_see(
     assert names(run(org, viewer, "query_inventory", account_id=B)) == set()
 
 
-def test_exact_key_case_takes_the_spelling_as_given(org, estate, viewer, engine):
+def test_exact_key_case_takes_the_spelling_as_given(org, estate, viewer):
     result = run(org, viewer, "query_inventory", key_case="exact", **PROD_WITHOUT_OWNER)
 
     assert names(result) == {"pay-api", "pay-web"}
@@ -87,7 +87,7 @@ def test_exact_key_case_takes_the_spelling_as_given(org, estate, viewer, engine)
         ({"resource_type": "s3:bucket"}, {"pay-logs"}),
     ],
 )
-def test_inventory_filters(org, estate, admin, arguments, expected, engine):
+def test_inventory_filters(org, estate, admin, arguments, expected):
     assert names(run(org, admin, "query_inventory", **arguments)) == expected
 
 

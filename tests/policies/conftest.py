@@ -19,13 +19,3 @@ def terraform_mirror() -> Path:
             f"no provider mirror at {mirror}: set TF_PLUGIN_DIR to the hashicorp/aws mirror"
         )
     return mirror
-
-
-@pytest.fixture(params=["sql", "python"])
-def engine(request, monkeypatch) -> str:
-    """Each policy engine in turn on the test database: the set-based SQL (PostgreSQL) and the
-    Python one that the embedded SQLite default runs (policies.pyengine)."""
-    from policies import pyengine
-
-    monkeypatch.setattr(pyengine, "in_use", lambda: request.param == "python")
-    return request.param

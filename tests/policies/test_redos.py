@@ -188,7 +188,7 @@ def _save_legacy_rules(organization) -> None:
             )  # fmt: skip
 
 
-def test_stored_rules_with_refused_patterns_are_evaluated_by_both_engines(org, engine):
+def test_stored_rules_with_refused_patterns_are_evaluated_by_the_sql_engine(org):
     from policies import evaluation
 
     resources = make_resources(org, tags_list=[{"Env": "a" * 60 + "b"}, {"Env": "a" * 40 + "x"}])

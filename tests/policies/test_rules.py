@@ -222,9 +222,7 @@ def test_another_organizations_rules_are_404(org, other_org, admin, outsider):
     assert set(rules_of(other_org)) == {"owner-required", "env-values"}
 
 
-def test_live_preview_counts_only_this_organizations_visible_resources(
-    org, other_org, admin, engine
-):
+def test_live_preview_counts_only_this_organizations_visible_resources(org, other_org, admin):
     make_resources(org, tags_list=[{}, {"owner": "x"}, {"Owner": "a"}] + [{}] * 25)
     make_resources(other_org, tags_list=[{}] * 5)
     client = client_for(admin)
@@ -244,7 +242,7 @@ def test_live_preview_counts_only_this_organizations_visible_resources(
     assert rules_of(org) == {}  # a preview saves nothing
 
 
-def test_preview_is_limited_to_the_members_teams(org, admin, editor, team, engine):
+def test_preview_is_limited_to_the_members_teams(org, admin, editor, team):
     """An editor's preview counts only resources of accounts their team holds."""
     from inventory import services as inventory_services
     from inventory.models import AwsAccount

@@ -41,7 +41,7 @@ def scan(django_capture_on_commit_callbacks, celery_eager):
     return run
 
 
-def test_scans_open_and_resolve_findings(org, other_org, estate, engine, scan):  # noqa: F811
+def test_scans_open_and_resolve_findings(org, other_org, estate, scan):  # noqa: F811
     home, member, ids = estate
     with tenant_scope(org):
         services.create_rule(org, OWNER)

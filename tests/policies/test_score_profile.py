@@ -120,7 +120,7 @@ def _resource(organization, account, index, resource_type, region, tags):
 
 
 @pytest.fixture
-def estate(org, engine):
+def estate(org):
     from inventory import services as inventory_services
 
     with tenant_scope(org, actor=Actor.system("test")):

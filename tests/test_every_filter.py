@@ -1,7 +1,5 @@
 """Every inventory filter and every findings filter, on the page, its CSV and the API, against
-what the data says. The suite runs this module on PostgreSQL; tests/test_embedded_engine.py runs
-it again on SQLite (tagsense.settings.test_sqlite, the embedded default's engine) in a
-subprocess, so both engines must return the same rows.
+what the data says.
 
 The estate holds the tag keys and values a JSON path or a LIKE pattern could misread: a key that
 looks like an array index, keys with a dot, a space, a double quote, colons or non-ASCII
@@ -12,10 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from inventory import services as inventory_services
@@ -284,8 +280,3 @@ def test_the_estate_gives_the_findings_the_rules_say(org, estate):
             for f in Finding.objects.for_org(org).select_related("rule", "resource")
         }
     assert found == FINDINGS
-
-
-def test_the_engine_is_the_one_asked_for(db):
-    """tests/test_embedded_engine.py asks for SQLite; the suite runs on PostgreSQL."""
-    assert connection.vendor == os.environ.get("TAGSENSE_TEST_ENGINE", "postgresql")
