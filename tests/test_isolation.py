@@ -1,15 +1,28 @@
-"""Every route × anonymous, another organization, and every role; writes leave one event."""
+"""Every route × anonymous, another organization, and every role; writes leave one event.
 
+The world (two organizations, a user of each role, and one object of each kind in each) is built
+once per module, inside a transaction rolled back at its end; each test runs in a savepoint of
+it (pytest-django's django_db), as Django's setUpTestData does, so tests stay independent.
+"""
+
+import contextlib
 from types import SimpleNamespace
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from accounts.roles import Role, role_allows
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
-from tests.conftest import client_for
-from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
+from tests.conftest import client_for, member_of
+from tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    TeamFactory,
+    TeamMembershipFactory,
+    UserFactory,
+)
 from tests.isolation import ROUTE_IDS, ROUTES
 from tests.oidc_idp import shared_discovery_issuer
 from tests.saml_idp import shared_idp
@@ -17,9 +30,46 @@ from tests.saml_idp import shared_idp
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def module_world(django_db_setup, django_db_blocker):
+    """The world of every route, built once per module and rolled back after its last test."""
+    with django_db_blocker.unblock(), _rolled_back():
+        yield _build_world()
+
+
 @pytest.fixture
-def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, settings):
+def world(module_world, aws_env, settings):
+    """The module's world, for one test: its own copy of the namespace (a test may repoint
+    `my_token_pk`), the database rows rolled back to the savepoint after the test."""
     settings.OIDC_ALLOW_INSECURE_LOCALHOST = True  # the discovery document is on 127.0.0.1
+    return SimpleNamespace(**vars(module_world))
+
+
+@contextlib.contextmanager
+def _rolled_back():
+    """A transaction around the module that is never committed. Marked as a test case's, as
+    Django's TestCase marks its class-wide one, so a durable atomic block inside stays allowed."""
+    atomic = transaction.atomic()
+    atomic._from_testcase = True
+    atomic.__enter__()
+    try:
+        yield
+    finally:
+        transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
+
+
+def _build_world():
+    # The people and teams of tests/conftest.py's fixtures, built here once.
+    org = OrganizationFactory(name="Acme Corp", slug="acme")
+    other_org = OrganizationFactory(name="Globex", slug="globex")
+    users_by_role = {
+        role: member_of(org, role, f"{role}@acme.example")
+        for role in (Role.OWNER, Role.ADMIN, Role.EDITOR, Role.AUDITOR, Role.VIEWER)
+    }
+    outsider = member_of(other_org, Role.OWNER, "owner@globex.example")
+    team = TeamFactory(organization=org, name="Platform", slug="platform")
+    other_team = TeamFactory(organization=other_org, name="Globex Secret Team", slug="secret")
     member = MembershipFactory(
         organization=org, role=Role.VIEWER, user=UserFactory(email="target@acme.example")
     )
