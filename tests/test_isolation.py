@@ -6,6 +6,7 @@ it (pytest-django's django_db), as Django's setUpTestData does, so tests stay in
 """
 
 import contextlib
+import string
 from types import SimpleNamespace
 
 import pytest
@@ -137,6 +138,8 @@ def _build_world():
         users=users_by_role,
         outsider=outsider,
         organization=org,
+        other_organization=other_org,
+        their_member_pk=_membership_pk(other_org, outsider),
         token_pks=token_pks,  # each role's own personal token
         my_token_pk=token_pks[Role.VIEWER],  # test_each_role points it at the caller's
         sa_pk=sa_pk,
@@ -403,6 +406,66 @@ def test_another_organizations_object_under_my_slug_is_404(world):
         from accounts.models import Team
 
         assert Team.objects.filter(slug=world.other_team).exists()
+
+
+# For each placeholder naming one of the organization's objects, the world's object of the
+# same kind in the other organization.
+THEIRS = {
+    "account_pk": "their_account_pk",
+    "resource_pk": "their_resource_pk",
+    "scan_pk": "their_scan_pk",
+    "rule_id": "their_rule_id",
+    "aws_policy_pk": "their_aws_policy_pk",
+    "framework": "their_framework",
+    "control_pk": "their_control_pk",
+    "team": "other_team",
+    "member_pk": "their_member_pk",
+    "owner_member_pk": "their_member_pk",
+}
+# Placeholders the world has no other organization's object for yet (each is still checked
+# under the other organization's slug by test_another_organization_is_404_like_a_missing_one).
+OURS_ONLY = {
+    "exemption_pk",
+    "sa_pk",
+    "sa_token_pk",
+    "my_token_pk",
+    "sso_mapping_pk",
+    "team_member_pk",
+    "my_answer_pk",
+}
+
+
+def _placeholders(path: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(path) if name} - {"org"}
+
+
+# The routes that name an object in their path (api-trends names a framework in its query: a
+# filter, answered like a missing framework's, with no points).
+OBJECT_ROUTES = [
+    r
+    for r in ROUTES
+    if _placeholders(r.path.split("?")[0]) & set(THEIRS) and r.name not in MEMBERS_GET_IS_A_500
+]
+
+
+def test_every_placeholder_has_another_organizations_object_or_is_listed():
+    named = set().union(*(_placeholders(r.path) for r in ROUTES))
+    assert named - set(THEIRS) == OURS_ONLY
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=[r.name for r in OBJECT_ROUTES])
+def test_another_organizations_object_under_my_slug_is_404_on_every_route(route, world):
+    """The owner of `org`, naming the other organization's object under `org`'s slug: 404 (a
+    GET may redirect to the object's page, which is the 404), and nothing is recorded in
+    either organization."""
+    client = client_for(world.users["owner"])
+    theirs = SimpleNamespace(**{**vars(world), **{k: getattr(world, v) for k, v in THEIRS.items()}})
+    before = _event_count(world.organization), _event_count(world.other_organization)
+    response = _call(client, route, theirs)
+    if route.method == "get" and response.status_code == 302:
+        response = client.get(response["Location"])
+    assert response.status_code == 404, response.content[:300]
+    assert (_event_count(world.organization), _event_count(world.other_organization)) == before
 
 
 def test_lists_never_show_another_organizations_rows(world):
