@@ -34,7 +34,7 @@ def other_org(db):
     return OrganizationFactory(name="Globex", slug="globex")
 
 
-def _member(organization, role, email):
+def member_of(organization, role, email):
     return MembershipFactory(
         organization=organization, role=role, user=UserFactory(email=email)
     ).user
@@ -42,33 +42,33 @@ def _member(organization, role, email):
 
 @pytest.fixture
 def owner(org):
-    return _member(org, Role.OWNER, "owner@acme.example")
+    return member_of(org, Role.OWNER, "owner@acme.example")
 
 
 @pytest.fixture
 def admin(org):
-    return _member(org, Role.ADMIN, "admin@acme.example")
+    return member_of(org, Role.ADMIN, "admin@acme.example")
 
 
 @pytest.fixture
 def editor(org):
-    return _member(org, Role.EDITOR, "editor@acme.example")
+    return member_of(org, Role.EDITOR, "editor@acme.example")
 
 
 @pytest.fixture
 def auditor(org):
-    return _member(org, Role.AUDITOR, "auditor@acme.example")
+    return member_of(org, Role.AUDITOR, "auditor@acme.example")
 
 
 @pytest.fixture
 def viewer(org):
-    return _member(org, Role.VIEWER, "viewer@acme.example")
+    return member_of(org, Role.VIEWER, "viewer@acme.example")
 
 
 @pytest.fixture
 def outsider(other_org):
     """The owner of the other organization: a member of nothing in `org`."""
-    return _member(other_org, Role.OWNER, "owner@globex.example")
+    return member_of(other_org, Role.OWNER, "owner@globex.example")
 
 
 @pytest.fixture

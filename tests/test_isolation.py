@@ -1,25 +1,76 @@
-"""Every route × anonymous, another organization, and every role; writes leave one event."""
+"""Every route × anonymous, another organization, and every role; writes leave one event.
 
+The world (two organizations, a user of each role, and one object of each kind in each) is built
+once per module, inside a transaction rolled back at its end; each test runs in a savepoint of
+it (pytest-django's django_db), as Django's setUpTestData does, so tests stay independent.
+"""
+
+import contextlib
+import string
 from types import SimpleNamespace
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
 from accounts.roles import Role, role_allows
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
-from tests.conftest import client_for
-from tests.factories import MembershipFactory, TeamFactory, TeamMembershipFactory, UserFactory
-from tests.isolation import ROUTE_IDS, ROUTES
+from tests.conftest import client_for, member_of
+from tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    TeamFactory,
+    TeamMembershipFactory,
+    UserFactory,
+)
+from tests.isolation import MEMBERS_GET_IS_A_500, ROUTE_IDS, ROUTES
 from tests.oidc_idp import shared_discovery_issuer
 from tests.saml_idp import shared_idp
 
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def module_world(django_db_setup, django_db_blocker):
+    """The world of every route, built once per module and rolled back after its last test."""
+    with django_db_blocker.unblock(), _rolled_back():
+        yield _build_world()
+
+
 @pytest.fixture
-def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, settings):
+def world(module_world, aws_env, settings):
+    """The module's world, for one test: its own copy of the namespace (a test may repoint
+    `my_token_pk`), the database rows rolled back to the savepoint after the test."""
     settings.OIDC_ALLOW_INSECURE_LOCALHOST = True  # the discovery document is on 127.0.0.1
+    return SimpleNamespace(**vars(module_world))
+
+
+@contextlib.contextmanager
+def _rolled_back():
+    """A transaction around the module that is never committed. Marked as a test case's, as
+    Django's TestCase marks its class-wide one, so a durable atomic block inside stays allowed."""
+    atomic = transaction.atomic()
+    atomic._from_testcase = True
+    atomic.__enter__()
+    try:
+        yield
+    finally:
+        transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
+
+
+def _build_world():
+    # The people and teams of tests/conftest.py's fixtures, built here once.
+    org = OrganizationFactory(name="Acme Corp", slug="acme")
+    other_org = OrganizationFactory(name="Globex", slug="globex")
+    users_by_role = {
+        role: member_of(org, role, f"{role}@acme.example")
+        for role in (Role.OWNER, Role.ADMIN, Role.EDITOR, Role.AUDITOR, Role.VIEWER)
+    }
+    outsider = member_of(other_org, Role.OWNER, "owner@globex.example")
+    team = TeamFactory(organization=org, name="Platform", slug="platform")
+    other_team = TeamFactory(organization=other_org, name="Globex Secret Team", slug="secret")
     member = MembershipFactory(
         organization=org, role=Role.VIEWER, user=UserFactory(email="target@acme.example")
     )
@@ -29,6 +80,7 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
     stranger = UserFactory(email="stranger@example.com")
     account, resource, scan = _inventory(org, "123456789012")
     token_pks, sa_pk, sa_token_pk = _tokens(org, users_by_role)
+    answer_pks = _answers(org, users_by_role)
     sso_mapping = _sso(org, team)
     their_account, their_resource, their_scan = _inventory(other_org, "123456789012")
     # An account of the organization held by another team: editors and viewers of `team` (all
@@ -86,10 +138,14 @@ def world(org, other_org, users_by_role, team, other_team, outsider, aws_env, se
         users=users_by_role,
         outsider=outsider,
         organization=org,
+        other_organization=other_org,
+        their_member_pk=_membership_pk(other_org, outsider),
         token_pks=token_pks,  # each role's own personal token
         my_token_pk=token_pks[Role.VIEWER],  # test_each_role points it at the caller's
         sa_pk=sa_pk,
         sa_token_pk=sa_token_pk,
+        answer_pks=answer_pks,  # each role's own pending assistant answer
+        my_answer_pk=answer_pks[Role.VIEWER],  # test_each_role points it at the caller's
     )
 
 
@@ -192,6 +248,18 @@ def _tokens(organization, users_by_role):
     return token_pks, account.pk, sa_token.pk
 
 
+def _answers(organization, users_by_role):
+    """Each role's own pending answer of the assistant, for the stream and stop routes."""
+    from accounts.models import Membership
+    from assistant import chat
+
+    with tenant_scope(organization):
+        return {
+            role: chat.ask(Membership.objects.get(user=user), "Which resources are untagged?")[1].pk
+            for role, user in users_by_role.items()
+        }
+
+
 def _grant(account, team):
     from inventory import services
 
@@ -273,11 +341,15 @@ def test_another_organization_is_404_like_a_missing_one(route, world):
     assert _event_count(world.organization) == before
 
 
+ANSWERED_ROUTES = [r for r in ROUTES if r.name not in MEMBERS_GET_IS_A_500]
+
+
 @pytest.mark.parametrize("role", Role.values)
-@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+@pytest.mark.parametrize("route", ANSWERED_ROUTES, ids=[r.name for r in ANSWERED_ROUTES])
 def test_each_role_gets_exactly_what_it_may(route, role, world):
     client = client_for(world.users[role])
     world.my_token_pk = world.token_pks[role]
+    world.my_answer_pk = world.answer_pks[role]
     before = _event_count(world.organization)
     response = _call(client, route, world)
     if role_allows(role, route.action):
@@ -334,6 +406,66 @@ def test_another_organizations_object_under_my_slug_is_404(world):
         from accounts.models import Team
 
         assert Team.objects.filter(slug=world.other_team).exists()
+
+
+# For each placeholder naming one of the organization's objects, the world's object of the
+# same kind in the other organization.
+THEIRS = {
+    "account_pk": "their_account_pk",
+    "resource_pk": "their_resource_pk",
+    "scan_pk": "their_scan_pk",
+    "rule_id": "their_rule_id",
+    "aws_policy_pk": "their_aws_policy_pk",
+    "framework": "their_framework",
+    "control_pk": "their_control_pk",
+    "team": "other_team",
+    "member_pk": "their_member_pk",
+    "owner_member_pk": "their_member_pk",
+}
+# Placeholders the world has no other organization's object for yet (each is still checked
+# under the other organization's slug by test_another_organization_is_404_like_a_missing_one).
+OURS_ONLY = {
+    "exemption_pk",
+    "sa_pk",
+    "sa_token_pk",
+    "my_token_pk",
+    "sso_mapping_pk",
+    "team_member_pk",
+    "my_answer_pk",
+}
+
+
+def _placeholders(path: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(path) if name} - {"org"}
+
+
+# The routes that name an object in their path (api-trends names a framework in its query: a
+# filter, answered like a missing framework's, with no points).
+OBJECT_ROUTES = [
+    r
+    for r in ROUTES
+    if _placeholders(r.path.split("?")[0]) & set(THEIRS) and r.name not in MEMBERS_GET_IS_A_500
+]
+
+
+def test_every_placeholder_has_another_organizations_object_or_is_listed():
+    named = set().union(*(_placeholders(r.path) for r in ROUTES))
+    assert named - set(THEIRS) == OURS_ONLY
+
+
+@pytest.mark.parametrize("route", OBJECT_ROUTES, ids=[r.name for r in OBJECT_ROUTES])
+def test_another_organizations_object_under_my_slug_is_404_on_every_route(route, world):
+    """The owner of `org`, naming the other organization's object under `org`'s slug: 404 (a
+    GET may redirect to the object's page, which is the 404), and nothing is recorded in
+    either organization."""
+    client = client_for(world.users["owner"])
+    theirs = SimpleNamespace(**{**vars(world), **{k: getattr(world, v) for k, v in THEIRS.items()}})
+    before = _event_count(world.organization), _event_count(world.other_organization)
+    response = _call(client, route, theirs)
+    if route.method == "get" and response.status_code == 302:
+        response = client.get(response["Location"])
+    assert response.status_code == 404, response.content[:300]
+    assert (_event_count(world.organization), _event_count(world.other_organization)) == before
 
 
 def test_lists_never_show_another_organizations_rows(world):
