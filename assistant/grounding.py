@@ -2,7 +2,7 @@
 
 build_context(membership) summarises the estate as this member sees it (the accounts
 inventory.access.visible_accounts gives, through every queryset's restrict(); the scores over
-policies.scores.account_scope): compliance overall, by framework and control, by team and by
+policies.scoring.scores.account_scope): compliance overall, by framework and control, by team and by
 account; the rules with the most open findings and a few of their resources; untagged
 resources; tag keys and their case variants; spend when there is cost data; recent tag changes
 and scans. `facts` is that as JSON-serialisable data (the offline analyst reads it), `text` a
@@ -257,10 +257,10 @@ def _inventory(membership: Membership) -> dict[str, Any]:
 
 
 def _compliance(membership: Membership) -> dict[str, Any]:
-    """Scores over the member's accounts (policies.scores), from one resource profile."""
+    """Scores over the member's accounts (policies.scoring.scores), from one resource profile."""
     from inventory.models import AwsAccount
-    from policies import scores
     from policies.models import Framework
+    from policies.scoring import scores
 
     organization = membership.organization
     pks = scores.account_scope(membership)
@@ -411,10 +411,10 @@ def key_counts(queryset) -> dict[str, int]:
 
 def _tag_keys(membership: Membership) -> list[dict[str, Any]]:
     """Tag keys by how many live resources carry them in any spelling (ASCII case ignored, as
-    policies treat case variants: policies.spec.fold), with each spelling's count; the most
+    policies treat case variants: policies.engine.spec.fold), with each spelling's count; the most
     common spelling first. aws: keys (set by AWS) are left out."""
     from inventory.models import Resource
-    from policies.spec import fold
+    from policies.engine.spec import fold
 
     live = Resource.objects.restrict(membership).live()
     total = live.count()

@@ -11,7 +11,7 @@ as `error` (text the model can read and correct), never as an exception.
 Tag keys and values in it are cleaned and secret-looking values redacted (assistant.untrusted).
 
 Tag filters compare keys (and values) ignoring ASCII case by default, as the policies treat
-case variants (policies.spec.fold: Owner, owner and OWNER are one key); `key_case: "exact"`
+case variants (policies.engine.spec.fold: Owner, owner and OWNER are one key); `key_case: "exact"`
 asks for the spelling as given. So "which production instances lack an Owner tag?" is one
 call: {"resource_type": "ec2:instance", "tag": "Environment=prod", "missing_tag": "Owner"}.
 
@@ -305,8 +305,8 @@ def _citation(membership: Membership, resource) -> Citation:
 def with_tag(queryset, key: str, value: str | None = None, *, any_case: bool, present: bool):
     """Resources of `queryset` that carry (present) or lack (not present) the tag `key` —
     with `value`, when given. any_case: keys and values compare after ASCII case folding
-    (policies.spec.fold; lower(x COLLATE "C") in SQL); else exactly."""
-    from policies.spec import fold
+    (policies.engine.spec.fold; lower(x COLLATE "C") in SQL); else exactly."""
+    from policies.engine.spec import fold
 
     if not any_case:
         condition = JsonKeyIs("tags", key, value)
@@ -536,8 +536,8 @@ def tag_history(membership: Membership, args: dict[str, Any]) -> ToolResult:
 
 
 def compliance_score(membership: Membership, args: dict[str, Any]) -> ToolResult:
-    from policies import scores
     from policies.models import Framework
+    from policies.scoring import scores
 
     organization = membership.organization
     card = scores.scorecard(organization, scores.account_scope(membership))

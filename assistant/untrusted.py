@@ -5,7 +5,7 @@ instructions: they are shortened, their control characters and line breaks remov
 quoted (`quote`: a JSON string for prompts and tool results; `code`: a Markdown code span for
 answers). A tag whose key looks like it holds a secret (a password, a token, a private key) or
 that one of the organization's prohibited-key rules names has its value replaced by REDACTED,
-as policies.evaluate never reports the value of a prohibited tag.
+as policies.engine.reference never reports the value of a prohibited tag.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 
-from policies.spec import glob_match
+from policies.engine.spec import glob_match
 
 from .redact import names_a_secret
 

@@ -99,7 +99,7 @@ def main() -> None:
     from policies.ci.check import check
     from policies.ci.plan import parse_terraform_plan
     from policies.ci.report import build_response
-    from policies.spec import builtin_rules
+    from policies.engine.spec import builtin_rules
 
     rules = builtin_rules()
     body = plan(args.resources)

@@ -13,7 +13,7 @@ glob and a conditional scoped by type). Then, timed through the real code:
 (b') evaluate_organization(force=True): everything evaluated again, nothing written;
 (c) a scan changing --changed resources' tags (UnitWriter.write pages under a new ScanRun) and
     evaluate_after_scan for that scan;
-(d) the score snapshot alone (policies.scores._snapshot_rows, nothing written).
+(d) the score snapshot alone (policies.scoring.scores._snapshot_rows, nothing written).
 
     .venv/bin/python bench/policy_eval.py --resources 1000000 [--explain]
 
@@ -47,8 +47,8 @@ from inventory import storage  # noqa: E402
 from inventory.models import ScanRun  # noqa: E402
 from inventory.scanners.base import ResourceRecord  # noqa: E402
 from policies import evaluation  # noqa: E402
+from policies.engine.spec import builtin_rules, parse_rules, rule_to_dict  # noqa: E402
 from policies.models import Finding, Rule  # noqa: E402
-from policies.spec import builtin_rules, parse_rules, rule_to_dict  # noqa: E402
 from tagsense.tenancy.db import tenant_scope  # noqa: E402
 
 REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "us-west-2")
@@ -252,7 +252,7 @@ def timed(label: str, org, fn):
 
 def explain(org, rules, resource_query=None) -> None:
     """EXPLAIN ANALYZE of the violations SELECT (not the write)."""
-    from policies import sql
+    from policies.engine import sql
 
     active = [(r.pk, r.rule_spec) for r in rules]
     text, params = sql.violations_sql(active, org.pk, resource_query=resource_query)
@@ -301,7 +301,7 @@ def main() -> None:
         org,
         lambda: evaluation.evaluate_organization(org, trigger="bench", force=True),
     )
-    from policies import scores
+    from policies.scoring import scores
 
     snapshot, _ = timed("(d) score snapshot alone", org, lambda: len(scores._snapshot_rows(org)))
 

@@ -1,5 +1,5 @@
 """Pages composed from the reads of several apps: the organization's dashboard and a team's
-page. Each figure comes from the app that owns it (inventory.summary, policies.scores)."""
+page. Each figure comes from the app that owns it (inventory.summary, policies.scoring.scores)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from inventory import role, summary
 from inventory.access import team_scope
 from policies.models import Framework
-from policies.scores import dashboard_summary
+from policies.scoring.scores import dashboard_summary
 from tagsense.tenancy.views import OrganizationViewMixin
 
 

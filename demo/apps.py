@@ -10,7 +10,7 @@ class DemoConfig(AppConfig):
         # The domain commands' demo options call these through plugs (tagsense/plugs.py):
         # `import_costs --demo` and `score_snapshot --demo-history`.
         from inventory.costs import DEMO_COSTS
-        from policies.scores import DEMO_HISTORY
+        from policies.scoring.scores import DEMO_HISTORY
 
         from .costs import seed_demo_costs
         from .history import seed_demo_history

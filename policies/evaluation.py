@@ -32,7 +32,7 @@ import audit
 from inventory.models import Resource
 from inventory.services import teams_by_account
 
-from . import sql
+from .engine import sql
 from .models import EvaluatedResource, EvaluationState, Finding, Rule
 
 if TYPE_CHECKING:
@@ -283,8 +283,8 @@ def evaluate_organization(
 ) -> dict:
     """Bring every finding of the organization up to date: what changed since the last run
     (the ledger, above), or everything when `force` or nothing is known. Then the day's score
-    snapshot (policies.scores) when findings changed or the day has none. One policy.evaluate
-    event with the counts."""
+    snapshot (policies.scoring.scores) when findings changed or the day has none. One
+    policy.evaluate event with the counts."""
     _lock(organization)
     with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
         cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -324,7 +324,7 @@ def evaluate_organization(
         evaluated_at=timezone.now(),
     )
     from .models import ScoreSnapshot
-    from .scores import take_snapshot
+    from .scoring.scores import take_snapshot
 
     unchanged = not (counts["new"] or counts["resolved"] or result["mode"] == "full")
     today = ScoreSnapshot.objects.for_org(organization).filter(

@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .spec import (
+from .engine.spec import (
     DATA_DIR,
     RULE_ID_RE,
-    Problem,
     SpecError,
+    SpecProblem,
     _join,
     _Reader,
     builtin_rules,
@@ -29,7 +29,7 @@ SOURCE_RE = re.compile(r"^https://\S+$")
 
 
 @dataclass(frozen=True)
-class Control:
+class ControlDefinition:
     id: str  # as the standard numbers it: "CC6.1", "§164.310(d)(1)", "12.5.1", "5.9"
     title: str  # as the standard words it
     rules: tuple[str, ...]  # ids of the tag rules that evidence it
@@ -37,21 +37,21 @@ class Control:
 
 
 @dataclass(frozen=True)
-class Framework:
+class FrameworkDefinition:
     id: str
     name: str
     version: str
     source: str  # URL of the official catalogue
-    controls: tuple[Control, ...]
+    controls: tuple[ControlDefinition, ...]
 
-    def control(self, control_id: str) -> Control:
+    def control(self, control_id: str) -> ControlDefinition:
         for control in self.controls:
             if control.id == control_id:
                 return control
         raise KeyError(control_id)
 
 
-def parse_framework(text: str | bytes, rule_ids: Iterable[str]) -> Framework:
+def parse_framework(text: str | bytes, rule_ids: Iterable[str]) -> FrameworkDefinition:
     """A framework file checked against the ids of the rules it may cite."""
     known = set(rule_ids)
     root = load_yaml(text, what="framework")
@@ -68,7 +68,7 @@ def parse_framework(text: str | bytes, rule_ids: Iterable[str]) -> Framework:
     name = reader.text(top["name"], "name")
     version = reader.text(top["version"], "version")
     source = reader.text(top["source"], "source", SOURCE_RE, "an https:// URL")
-    controls: list[Control] = []
+    controls: list[ControlDefinition] = []
     node = top["controls"]
     if not isinstance(node.value, list) or not node.value:
         reader.fail("controls", "expected a non-empty list of controls", node)
@@ -108,31 +108,31 @@ def parse_framework(text: str | bytes, rule_ids: Iterable[str]) -> Framework:
         if control_id is None or title is None or rules is None:
             continue
         seen[control_id] = index
-        controls.append(Control(control_id, " ".join(title.split()), rules, rationale))
+        controls.append(ControlDefinition(control_id, " ".join(title.split()), rules, rationale))
     if reader.problems:
         raise SpecError(reader.problems)
     assert framework_id and name and version and source  # reader.problems would be non-empty
-    return Framework(framework_id, name, version, source, tuple(controls))
+    return FrameworkDefinition(framework_id, name, version, source, tuple(controls))
 
 
 def top_line(path) -> int:
     return load_yaml(path.read_bytes(), what=path.name).value["id"].line
 
 
-def builtin_frameworks() -> dict[str, Framework]:
+def builtin_frameworks() -> dict[str, FrameworkDefinition]:
     """The frameworks shipped in policies/data/frameworks/, by id, checked against the
     built-in rule library."""
     rule_ids = [rule.id for rule in builtin_rules()]
-    frameworks: dict[str, Framework] = {}
+    frameworks: dict[str, FrameworkDefinition] = {}
     for path in sorted((DATA_DIR / "frameworks").glob("*.yaml")):
         try:
             framework = parse_framework(path.read_bytes(), rule_ids)
         except SpecError as exc:
             raise SpecError(
-                [Problem(f"{path.name}: {p.where}", p.message, p.line) for p in exc.problems]
+                [SpecProblem(f"{path.name}: {p.where}", p.message, p.line) for p in exc.problems]
             ) from None
         if framework.id in frameworks:
             message = f"duplicate framework id {framework.id!r}"
-            raise SpecError([Problem(f"{path.name}: id", message, top_line(path))])
+            raise SpecError([SpecProblem(f"{path.name}: id", message, top_line(path))])
         frameworks[framework.id] = framework
     return frameworks

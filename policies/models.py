@@ -13,7 +13,7 @@ from inventory.models.resources import _bulk_organization
 from tagsense.tenancy.context import Principal
 from tagsense.tenancy.models import TenantModel
 
-from .spec import RuleSpec, parse_rules
+from .engine.spec import RuleSpec, parse_rules
 
 
 def spec_from_dict(data: dict) -> RuleSpec:
@@ -41,7 +41,7 @@ class Rule(TenantModel):
     spec = models.JSONField()
     active = models.BooleanField(default=True)
     # Where the rule comes from: "" for rules people write; aws_tag_policy for the rules
-    # policies.aws_policies generates from an account's effective AWS tag policy (it owns them).
+    # policies.aws.imported generates from an account's effective AWS tag policy (it owns them).
     origin = models.CharField(max_length=32, choices=ORIGINS, default=USER, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -134,8 +134,8 @@ def lapsed_exemption() -> models.Q:
     )
 
 
-# The same in SQL, for statements that read findings `f` (policies.scores): the finding is open
-# as of now. Parameters: the organization's id, now.
+# The same in SQL, for statements that read findings `f` (policies.scoring.scores): the finding is
+# open as of now. Parameters: the organization's id, now.
 OPEN_FINDING_SQL = (
     "(f.status = 'open' OR f.status = 'exempted' AND f.exemption_id IN (SELECT e.id FROM "
     "policies_exemption e WHERE e.organization_id = %s AND e.expires_at <= %s))"
@@ -292,7 +292,7 @@ class AwsTagPolicy(TenantModel):
     """An AWS Organizations tag policy document imported into TagSense and where it is
     attached: the root, an OU (by the OU path discovery stores, "Root/Production/Web") or one
     AWS account id. `position` is the attachment order among the policies of one target.
-    Every change writes an AwsTagPolicyVersion (policies.aws_policies)."""
+    Every change writes an AwsTagPolicyVersion (policies.aws.imported)."""
 
     ROOT, OU, ACCOUNT = "root", "ou", "account"
     TARGETS = [(ROOT, "organization root"), (OU, "organizational unit"), (ACCOUNT, "AWS account")]
@@ -395,7 +395,7 @@ class Control(TenantModel):
 
 
 class ScoreSnapshot(TenantModel):
-    """A day's compliance score of one scope (policies.scores): the whole organization, a
+    """A day's compliance score of one scope (policies.scoring.scores): the whole organization, a
     framework, a control (key "<framework>/<control>"), a team (slug) or an AWS account (its
     12-digit id). One row per (day, kind, key); a later snapshot the same day replaces it."""
 

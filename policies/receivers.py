@@ -12,7 +12,8 @@ from inventory.signals import accounts_changed, scan_finished
 from tagsense.tenancy import context
 from tagsense.tenancy.db import tenant_scope
 
-from . import aws_policies, tasks
+from . import tasks
+from .aws import imported
 from .models import Rule
 
 
@@ -36,5 +37,5 @@ def regenerate_tag_policy_rules(
     """Which AWS tag policies apply depends on the registered accounts and their OU paths:
     bring the rules generated from them up to date (nothing when the organization has none)."""
     with tenant_scope(organization, actor=actor):
-        if aws_policies.has_tag_policies(organization):
-            aws_policies.sync_generated_rules(organization)
+        if imported.has_tag_policies(organization):
+            imported.sync_generated_rules(organization)

@@ -13,8 +13,8 @@ from django.db import transaction
 import audit
 from tagsense.tenancy.context import current
 
+from .engine.spec import RuleSpec, SpecError, SpecProblem, dump_rules, parse_rules, rule_to_dict
 from .models import Rule, RuleVersion, lapsed_exemption
-from .spec import Problem, RuleSpec, SpecError, dump_rules, parse_rules, rule_to_dict
 
 if TYPE_CHECKING:
     from accounts.models import Membership, Organization
@@ -27,7 +27,7 @@ def parse_one(text: str | bytes) -> RuleSpec:
     """A rule file holding exactly one rule (the editor's and the API's unit)."""
     rules = parse_rules(text)
     if len(rules) != 1:
-        raise SpecError([Problem("rules", f"expected exactly one rule, found {len(rules)}")])
+        raise SpecError([SpecProblem("rules", f"expected exactly one rule, found {len(rules)}")])
     return rules[0]
 
 
@@ -61,7 +61,7 @@ def create_rule(
 ) -> Rule:
     """`origin` marks a rule another part of TagSense generates (Rule.ORIGINS)."""
     if Rule.objects.for_org(organization).filter(rule_id=spec.id).exists():
-        raise SpecError([Problem("rules[0].id", f"a rule with id {spec.id!r} exists already")])
+        raise SpecError([SpecProblem("rules[0].id", f"a rule with id {spec.id!r} exists already")])
     rule = Rule.objects.create(
         organization=organization,
         rule_id=spec.id,
@@ -86,7 +86,7 @@ def update_rule(rule: Rule, spec: RuleSpec | None = None, *, active: bool | None
     rule = Rule.objects.select_for_update().get(pk=rule.pk)
     if spec is not None and spec.id != rule.rule_id:
         raise SpecError(
-            [Problem("rules[0].id", f"the id cannot change (this rule is {rule.rule_id!r})")]
+            [SpecProblem("rules[0].id", f"the id cannot change (this rule is {rule.rule_id!r})")]
         )
     new_spec = rule_to_dict(spec) if spec is not None else rule.spec
     new_active = rule.active if active is None else active
@@ -135,7 +135,7 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
     whose spec is unchanged is untouched (no version). One audit event, policy.rule_import,
     lists what changed; a bad file raises SpecError and saves nothing."""
     if mode not in (MERGE, REPLACE):
-        raise SpecError([Problem("mode", "expected merge or replace")])
+        raise SpecError([SpecProblem("mode", "expected merge or replace")])
     rules = parse_rules(text)
     existing = {r.rule_id: r for r in Rule.objects.for_org(organization).select_for_update()}
     created, updated, deleted = [], [], []
@@ -147,7 +147,9 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
     if generated:
         raise SpecError(
             [
-                Problem("rules", f"{rule_id} is generated from AWS tag policies; choose another id")
+                SpecProblem(
+                    "rules", f"{rule_id} is generated from AWS tag policies; choose another id"
+                )
                 for rule_id in generated
             ]
         )
@@ -174,7 +176,7 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
 
         wanted = {spec.id for spec in rules}
         for rule_id, rule in sorted(existing.items()):
-            # Generated rules belong to their generator (policies.aws_policies), not to files.
+            # Generated rules belong to their generator (policies.aws.imported), not to files.
             if rule_id not in wanted and rule.origin == Rule.USER:
                 rule.version += 1
                 _version(rule, RuleVersion.DELETE)
@@ -205,7 +207,7 @@ def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE)
     from inventory.access import visible_accounts
     from inventory.models import Resource
 
-    from . import sql
+    from .engine import sql
 
     visible = list(visible_accounts(membership).values_list("pk", flat=True))
     count, sample_rows = sql.count_and_sample(
@@ -221,9 +223,9 @@ def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE)
 
 
 def fix_for(finding) -> str:
-    """The one-line fix of a finding (policies.evaluate.suggested_fix), from its rule and, for
-    too_many_tags, the resource's current tags."""
-    from .evaluate import Violation, suggested_fix, user_tag_count
+    """The one-line fix of a finding (policies.engine.reference.suggested_fix), from its rule and,
+    for too_many_tags, the resource's current tags."""
+    from .engine.reference import Violation, suggested_fix, user_tag_count
 
     spec = finding.rule.rule_spec
     count = limit = None
@@ -275,7 +277,7 @@ def _of_control(queryset, framework: str, control_id: str):
     """The findings of one control, looked up in the organization of the findings themselves
     (an unknown framework or control, or only one of the two, matches nothing)."""
     from .models import Control
-    from .scores import control_findings
+    from .scoring.scores import control_findings
 
     control = (
         Control.objects.filter(
@@ -339,7 +341,7 @@ def _install_rules(organization: Organization, rule_ids: list[str]) -> list[str]
     """Create the built-in rules (policies/data/rules.yaml) the organization lacks, each with
     its first version, and evaluate them. An existing rule of the same id is kept as the
     organization adjusted it. Returns the ids created. The caller records the event."""
-    from .spec import builtin_rules
+    from .engine.spec import builtin_rules
 
     library = {rule.id: rule for rule in builtin_rules()}
     existing = set(
@@ -389,7 +391,7 @@ def enable_framework(organization: Organization, framework_id: str):
         )
     )
     if not framework.builtin:
-        raise SpecError([Problem("id", f"a custom framework {spec.id!r} exists already")])
+        raise SpecError([SpecProblem("id", f"a custom framework {spec.id!r} exists already")])
     framework.name, framework.version, framework.source = spec.name, spec.version, spec.source
     framework.save()
     Control.objects.for_org(organization).filter(framework=framework).delete()
@@ -424,8 +426,8 @@ def enable_framework(organization: Organization, framework_id: str):
 def parse_controls(text: str) -> list[tuple[str, str, list[str]]]:
     """Controls written one a line as ``id | title | rule-id rule-id ...`` (rules optional).
     Raises SpecError naming every bad line."""
+    from .engine.spec import RULE_ID_RE
     from .frameworks import CONTROL_ID_RE
-    from .spec import RULE_ID_RE
 
     controls, problems, seen = [], [], set()
     for number, line in enumerate((text or "").splitlines(), start=1):
@@ -433,21 +435,21 @@ def parse_controls(text: str) -> list[tuple[str, str, list[str]]]:
             continue
         parts = [p.strip() for p in line.split("|")]
         if len(parts) < 2 or not parts[0] or not parts[1] or len(parts) > 3:
-            problems.append(Problem(f"controls line {number}", "expected id | title | rules"))
+            problems.append(SpecProblem(f"controls line {number}", "expected id | title | rules"))
             continue
         control_id, title = parts[0], parts[1]
         rules = parts[2].replace(",", " ").split() if len(parts) == 3 else []
         if not CONTROL_ID_RE.match(control_id):
-            problems.append(Problem(f"controls line {number}", "a control id has no spaces"))
+            problems.append(SpecProblem(f"controls line {number}", "a control id has no spaces"))
         elif control_id in seen:
-            problems.append(Problem(f"controls line {number}", f"duplicate id {control_id!r}"))
+            problems.append(SpecProblem(f"controls line {number}", f"duplicate id {control_id!r}"))
         bad = [r for r in rules if not RULE_ID_RE.match(r)]
         if bad:
-            problems.append(Problem(f"controls line {number}", f"not a rule id: {bad[0]!r}"))
+            problems.append(SpecProblem(f"controls line {number}", f"not a rule id: {bad[0]!r}"))
         seen.add(control_id)
         controls.append((control_id, " ".join(title.split())[:2000], rules))
     if not controls and not problems:
-        problems.append(Problem("controls", "give at least one control"))
+        problems.append(SpecProblem("controls", "give at least one control"))
     if problems:
         raise SpecError(problems)
     return controls
@@ -463,7 +465,7 @@ def create_framework(organization: Organization, name: str, controls_text: str):
 
     name = " ".join((name or "").split())[:200]
     if not name:
-        raise SpecError([Problem("name", "give the framework a name")])
+        raise SpecError([SpecProblem("name", "give the framework a name")])
     controls = parse_controls(controls_text)
     base = slugify(name)[:50] or "framework"
     taken = set(Framework.objects.for_org(organization).values_list("slug", flat=True))
@@ -496,8 +498,8 @@ def create_framework(organization: Organization, name: str, controls_text: str):
 def map_control_rules(control, rule_ids: list[str]):
     """Set the rules that evidence a control (ids of the organization's rules; an unknown id is
     refused). One policy.framework_update event with the before and after. Needs `manage`."""
+    from .engine.spec import RULE_ID_RE
     from .models import Control
-    from .spec import RULE_ID_RE
 
     control = Control.objects.select_for_update().select_related("framework").get(pk=control.pk)
     wanted = sorted(set(rule_ids))
@@ -508,7 +510,7 @@ def map_control_rules(control, rule_ids: list[str]):
     )
     missing = [r for r in wanted if r not in known or not RULE_ID_RE.match(r)]
     if missing:
-        raise SpecError([Problem("rules", f"no rule with id {r!r}") for r in missing])
+        raise SpecError([SpecProblem("rules", f"no rule with id {r!r}") for r in missing])
     before = list(control.rule_ids)
     if before == wanted:
         return control

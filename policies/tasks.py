@@ -1,5 +1,5 @@
 """Celery tasks of the policies app: the after-scan evaluation, and the daily beat tasks around
-policies.exemptions and policies.scores."""
+policies.exemptions and policies.scoring.scores."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tagsense.tenancy.tasks import TenantTask
 
 from . import evaluation
 from .exemptions import expire
-from .scores import record_snapshot
+from .scoring.scores import record_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def expire_exemptions() -> int:
 
 @shared_task(name="policies.snapshot_scores")
 def snapshot_scores() -> int:
-    """Daily (beat): every organization's compliance scores of the day (policies.scores)."""
+    """Daily (beat): every organization's compliance scores of the day (policies.scoring.scores)."""
     rows = 0
     for organization in Organization.objects.all():
         with tenant_scope(organization, actor=Actor.system("policies.snapshot_scores")):

@@ -17,10 +17,11 @@ from accounts.roles import role_allows
 from audit.exports import download
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import aws_policies, evaluation, exemptions, services
-from .aws_tag_policy import TagPolicyError
+from . import evaluation, exemptions, services
+from .aws import imported
+from .aws.documents import TagPolicyError
+from .engine.spec import SpecError, dump_rules
 from .models import AwsTagPolicy, AwsTagPolicyVersion, Exemption, Finding, Rule, RuleVersion
-from .spec import SpecError, dump_rules
 
 NEW_RULE_TEMPLATE = """version: 1
 rules:
@@ -103,17 +104,15 @@ class AwsTagPolicyExportView(PolicyPageMixin, TemplateView):
     the file's companion header."""
 
     def get(self, request, *args, **kwargs):
-        from .aws_tag_policy import export_json
+        from .aws.documents import export_json
 
         try:
-            document, skipped = aws_policies.export_tag_policy(
-                Rule.objects.restrict(self.membership)
-            )
+            document, skipped = imported.export_tag_policy(Rule.objects.restrict(self.membership))
         except TagPolicyError as exc:
             messages.error(request, f"The rules cannot be written as a tag policy: {exc}")
             return redirect(_url(self, "aws-policy-list"))
         response = download(
-            "policies.aws_tag_policy",
+            "policies.aws.documents",
             content=export_json(document),
             content_type="application/json",
             filename="tagsense-tag-policy.json",
@@ -466,7 +465,7 @@ class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
         context["policies"] = AwsTagPolicy.objects.restrict(self.membership)
         # For those who manage policies (the problems name accounts a team member may not see).
         context["rule_problems"] = (
-            aws_policies.rule_problems(self.organization) if context.get("can_manage") else []
+            imported.rule_problems(self.organization) if context.get("can_manage") else []
         )
         context["errors"] = kwargs.get("errors")
         context["error_code"] = kwargs.get("error_code")
@@ -478,7 +477,7 @@ class AwsTagPolicyListView(PolicyPageMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         form = _tag_policy_form(request.POST, request.FILES)
         try:
-            policy = aws_policies.import_tag_policy(self.organization, **form)
+            policy = imported.import_tag_policy(self.organization, **form)
         except TagPolicyError as exc:
             if isinstance(form["document"], bytes):
                 form["document"] = form["document"].decode("utf-8", "replace")
@@ -528,7 +527,7 @@ class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
         policy = self.policy()
         form = _tag_policy_form(request.POST, request.FILES)
         try:
-            policy = aws_policies.update_tag_policy(policy, **form)
+            policy = imported.update_tag_policy(policy, **form)
         except TagPolicyError as exc:
             if isinstance(form["document"], bytes):
                 form["document"] = form["document"].decode("utf-8", "replace")
@@ -548,7 +547,7 @@ class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
 class AwsTagPolicyDeleteView(PolicyPageMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         policy = get_object_or_404(AwsTagPolicy.objects.restrict(self.membership), pk=kwargs["pk"])
-        aws_policies.delete_tag_policy(policy)
+        imported.delete_tag_policy(policy)
         messages.success(request, f"AWS tag policy {policy.name} deleted; its versions are kept.")
         return redirect(_url(self, "aws-policy-list"))
 
@@ -569,7 +568,7 @@ class AwsEffectivePolicyView(PolicyPageMixin, TemplateView):
             accounts = accounts.filter(account_id=self.kwargs["account_id"])
             if not accounts.exists():
                 raise Http404("No such account.")
-        items = aws_policies.account_policies(self.organization, accounts)
+        items = imported.account_policies(self.organization, accounts)
         open_counts = dict(
             Finding.objects.restrict(self.membership)
             .open()
@@ -590,9 +589,9 @@ class AwsEffectivePolicyView(PolicyPageMixin, TemplateView):
 
 def framework_cards(membership, frameworks, card, days: int = 90) -> list[dict]:
     """Each framework with its score over the member's accounts, its trend chart and its
-    controls' pass/fail (policies.scores)."""
-    from . import charts, scores
+    controls' pass/fail (policies.scoring.scores)."""
     from .models import ScoreSnapshot
+    from .scoring import charts, scores
 
     cards = []
     for framework in frameworks:
@@ -623,8 +622,8 @@ class FrameworkListView(PolicyPageMixin, TemplateView):
     template_name = "policies/framework_list.html"
 
     def get_context_data(self, **kwargs):
-        from . import scores
         from .models import Framework
+        from .scoring import scores
 
         context = super().get_context_data(**kwargs)
         frameworks = list(Framework.objects.restrict(self.membership).prefetch_related("controls"))
@@ -690,8 +689,8 @@ class FrameworkDetailView(PolicyPageMixin, TemplateView):
         )
 
     def get_context_data(self, **kwargs):
-        from . import charts, scores
         from .models import ScoreSnapshot
+        from .scoring import charts, scores
 
         context = super().get_context_data(**kwargs)
         framework = self.framework()

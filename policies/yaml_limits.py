@@ -1,4 +1,4 @@
-"""The limits every YAML document the portal reads is held to: rule files (policies/spec.py)
+"""The limits every YAML document the portal reads is held to: rule files (policies/engine/spec.py)
 and CloudFormation templates (policies/ci/cloudformation.py).
 
 - No anchors or aliases: an alias repeats a node by reference, so a few kilobytes can expand

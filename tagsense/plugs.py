@@ -2,7 +2,7 @@
 AppConfig.ready), so the call goes up while every import goes down.
 
 Used where a domain command offers a demo option: `import_costs --demo` calls
-inventory.costs.DEMO_COSTS and `score_snapshot --demo-history` policies.scores.DEMO_HISTORY,
+inventory.costs.DEMO_COSTS and `score_snapshot --demo-history` policies.scoring.scores.DEMO_HISTORY,
 both provided by the demo app (demo/apps.py); inventory and policies import nothing of it.
 """
 

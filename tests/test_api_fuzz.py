@@ -52,13 +52,13 @@ CHECKS = [
 # other check still runs). Each entry says what the schema cannot express.
 POSITIVE_DATA_NOT_CHECKED = {
     "POST /api/v1/o/{org_slug}/policies/rules/": "a rule is a spec or a YAML rule file, "
-    "checked by the rule engine (policies/spec.py)",
+    "checked by the rule engine (policies/engine/spec.py)",
     "PUT /api/v1/o/{org_slug}/policies/rules/{rule_id}/": "the same rule spec or YAML",
     "POST /api/v1/o/{org_slug}/policies/preview/": "the same rule spec or YAML",
     "POST /api/v1/o/{org_slug}/policies/import/": "a YAML rule file",
     "POST /api/v1/o/{org_slug}/policies/frameworks/": "controls must cite rules that exist",
     "POST /api/v1/o/{org_slug}/policies/aws-tag-policies/": "an AWS tag policy document, "
-    "checked by policies/aws_tag_policy.py",
+    "checked by policies/aws/documents.py",
     "PUT /api/v1/o/{org_slug}/policies/aws-tag-policies/{id}/": "the same tag policy document",
     "POST /api/v1/o/{org_slug}/policies/ci-check/": "a Terraform plan or CloudFormation "
     "template (docs/ci.md)",

@@ -18,7 +18,7 @@ from inventory import services as inventory_services
 from inventory.models import AwsAccount, Resource
 from policies import evaluation
 from policies import services as policy_services
-from policies.spec import parse_rules
+from policies.engine.spec import parse_rules
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for

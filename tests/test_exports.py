@@ -15,8 +15,8 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from inventory.models import AwsAccount, Resource
 from policies import services
+from policies.engine.spec import parse_rules
 from policies.models import Finding
-from policies.spec import parse_rules
 from tagsense.csvexport import safe_cell
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
@@ -170,7 +170,7 @@ EXPORTS = {
     ),
     "findings-csv": ("/o/{slug}/findings/?format=csv&severity=medium", "policies.findings", "csv"),
     "rules-yaml": ("/o/{slug}/policies/export.yaml", "policies.rules", "yaml"),
-    "aws-json": ("/o/{slug}/policies/aws/export.json", "policies.aws_tag_policy", "json"),
+    "aws-json": ("/o/{slug}/policies/aws/export.json", "policies.aws.documents", "json"),
     "role-template-yaml": (
         "/o/{slug}/inventory/accounts/role-template.yaml?account=" + ACCOUNT,
         "inventory.role_template", "yaml",
@@ -178,7 +178,7 @@ EXPORTS = {
     "api-rules-yaml": ("/api/v1/o/{slug}/policies/export/?active=1", "policies.rules", "yaml"),
     "api-aws-json": (
         "/api/v1/o/{slug}/policies/aws-tag-policies/export/",
-        "policies.aws_tag_policy",
+        "policies.aws.documents",
         "json",
     ),
 }  # fmt: skip
@@ -217,7 +217,7 @@ def test_every_export_writes_one_audit_event_saying_what(org, other_org, admin, 
         "inventory.resources": 3,  # three instances
         "policies.findings": 3,  # one missing Owner per resource (medium, the default)
         "policies.rules": 2,
-        "policies.aws_tag_policy": 2,  # owner and environment
+        "policies.aws.documents": 2,  # owner and environment
         "inventory.role_template": 1,  # one template
     }[kind]
     assert event.data["rows"] == expected_rows

@@ -151,7 +151,7 @@ def _build_world():
 
 def _rule(organization, rule_id):
     from policies import services
-    from policies.spec import RuleSpec
+    from policies.engine.spec import RuleSpec
 
     with tenant_scope(organization):
         return services.create_rule(
@@ -163,11 +163,11 @@ def _rule(organization, rule_id):
 def _aws_policy(organization, name, target="555555555555"):
     """An AWS tag policy attached to an account, by default one the organization has not
     registered, so its writes generate no rules (each route leaves exactly its one event)."""
-    from policies import aws_policies
+    from policies.aws import imported
     from tests.isolation import AWS_TAG_POLICY
 
     with tenant_scope(organization):
-        return aws_policies.import_tag_policy(
+        return imported.import_tag_policy(
             organization,
             name=name,
             document=AWS_TAG_POLICY,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from policies.charts import line_chart
+from policies.scoring.charts import line_chart
 
 REPO = Path(settings.BASE_DIR)
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"

@@ -4,7 +4,7 @@ It writes a Markdown analysis from the grounding facts (assistant.grounding: req
 each mode: Tagging Strategist (keys to standardise first, case variants, coverage), Compliance
 Auditor (framework and control status, failing controls and their evidence), Cost Optimizer
 (untagged dollars, spend by team and account; says so when there is no cost data),
-Remediation Engineer (the top fixes in policies.evaluate.suggested_fix wording with AWS CLI
+Remediation Engineer (the top fixes in policies.engine.reference.suggested_fix wording with AWS CLI
 commands to copy, never run) and free chat (an overview). It also answers "which <things> lack
 a <Key> tag?" in chat with one query_inventory call, which assistant.chat runs as any model's
 (with the member's permissions, audited, its resources cited), and links the resources found.

@@ -21,7 +21,7 @@ from policies.ci.check import check
 from policies.ci.cloudformation import parse_cloudformation
 from policies.ci.plan import MAX_DOCUMENT_BYTES, DocumentError, parse_terraform_plan
 from policies.ci.report import build_response
-from policies.matching import EvaluationTimeout, time_limit
+from policies.engine.matching import EvaluationTimeout, time_limit
 from tagsense.api import PROBLEM_CONTENT_TYPE, problem
 from tagsense.tenancy.api import OrganizationAPIView
 

@@ -11,9 +11,10 @@ from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, 
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from policies import scores, services
+from policies import services
+from policies.engine.spec import SpecError
 from policies.models import Control, Framework, ScoreSnapshot
-from policies.spec import SpecError
+from policies.scoring import scores
 from tagsense.tenancy.api import OrganizationAPIView
 
 from .serializers import (

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
+from policies.engine.spec import dump_rules
 from policies.models import Rule, RuleVersion
-from policies.spec import dump_rules
 
 
 class RuleSerializer(serializers.ModelSerializer):

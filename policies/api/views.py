@@ -24,10 +24,11 @@ from rest_framework.response import Response
 from audit.exports import download, record_export
 from inventory.access import visible_accounts
 from inventory.models import AwsAccount
-from policies import aws_policies, evaluation, exemptions, services
-from policies.aws_tag_policy import TagPolicyError
+from policies import evaluation, exemptions, services
+from policies.aws import imported
+from policies.aws.documents import TagPolicyError
+from policies.engine.spec import RuleSpec, SpecError, SpecProblem
 from policies.models import AwsTagPolicy, Exemption, Finding, Rule, RuleVersion
-from policies.spec import Problem, RuleSpec, SpecError
 from tagsense.api import PROBLEM_CONTENT_TYPE, problem
 from tagsense.tenancy.api import OrganizationAPIView
 
@@ -66,7 +67,9 @@ def spec_of(data: dict) -> RuleSpec:
         return services.parse_one(data["yaml"])
     if data.get("spec") is not None:
         return services.parse_one(json.dumps({"version": 1, "rules": [data["spec"]]}))
-    raise SpecError([Problem("body", "give the rule as spec (a mapping) or yaml (a rule file)")])
+    raise SpecError(
+        [SpecProblem("body", "give the rule as spec (a mapping) or yaml (a rule file)")]
+    )
 
 
 class RuleListView(mixins.ListModelMixin, OrganizationAPIView):
@@ -416,11 +419,11 @@ class AwsTagPolicyExportView(OrganizationAPIView):
     )
     def get(self, request, *args, **kwargs):
         try:
-            document, skipped = aws_policies.export_tag_policy(self.get_queryset())
+            document, skipped = imported.export_tag_policy(self.get_queryset())
         except TagPolicyError as exc:
             return tag_policy_problem(exc)
         record_export(
-            "policies.aws_tag_policy",
+            "policies.aws.documents",
             file_format="json",
             rows=len(document.get("tags", {})),
             filters=request.query_params,
@@ -448,7 +451,7 @@ class AwsTagPolicyListView(mixins.ListModelMixin, OrganizationAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
-            policy = aws_policies.import_tag_policy(
+            policy = imported.import_tag_policy(
                 self.organization,
                 name=data.get("name", ""),
                 document=_document_of(data) or "",
@@ -484,7 +487,7 @@ class AwsTagPolicyDetailView(OrganizationAPIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
-            policy = aws_policies.update_tag_policy(
+            policy = imported.update_tag_policy(
                 policy,
                 name=data.get("name"),
                 document=_document_of(data),
@@ -498,7 +501,7 @@ class AwsTagPolicyDetailView(OrganizationAPIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, *args, **kwargs):
-        aws_policies.delete_tag_policy(self.get_object())
+        imported.delete_tag_policy(self.get_object())
         return Response(status=204)
 
 
@@ -515,7 +518,7 @@ class AwsEffectivePolicyListView(OrganizationAPIView):
         responses={200: AwsEffectivePolicySerializer(many=True)},
     )
     def get(self, request, *args, **kwargs):
-        items = aws_policies.account_policies(self.organization, visible_accounts(self.membership))
+        items = imported.account_policies(self.organization, visible_accounts(self.membership))
         return Response(AwsEffectivePolicySerializer(items, many=True).data)
 
 
@@ -539,13 +542,13 @@ class AwsEffectivePolicyDetailView(OrganizationAPIView):
         accounts = visible_accounts(self.membership).filter(account_id=kwargs["account_id"])
         if not accounts.exists():
             raise Http404("No such account.")
-        [item] = aws_policies.account_policies(self.organization, accounts)
+        [item] = imported.account_policies(self.organization, accounts)
         if not item.found:
             body = problem(
                 404,
                 f"No tag policy is attached to the root, to an OU on the path of account "
                 f"{item.account.account_id} or to the account: it has no effective tag policy.",
-                code=aws_policies.EFFECTIVE_NOT_FOUND,
+                code=imported.EFFECTIVE_NOT_FOUND,
                 account_id=item.account.account_id,
             )
             response = Response(body, status=404)

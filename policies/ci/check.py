@@ -1,5 +1,5 @@
 """The CI check itself: planned resources (a Terraform plan or a CloudFormation template)
-evaluated against tag rules with the reference evaluator (policies/evaluate.py).
+evaluated against tag rules with the reference evaluator (policies/engine/reference.py).
 
 A planned resource is seen as `ResourceView(type, tags)`: its TagSense type when TagSense knows
 it (so a rule scoped to `ec2:instance` applies to `aws_instance`), else its Terraform or
@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from policies.ci.plan import UNKNOWN_DEFAULTS, UNKNOWN_OWN, PlannedResource
-from policies.evaluate import ResourceView, evaluate, suggested_fix
-from policies.matching import check_deadline
-from policies.spec import RuleSpec
+from policies.engine.matching import check_deadline
+from policies.engine.reference import ResourceView, evaluate_resource, suggested_fix
+from policies.engine.spec import RuleSpec
 
 UNKNOWN = "\x00(known after apply)"  # a placeholder no real tag value can equal
 WHOLE_MAP_UNKNOWN = "tags-unknown"
@@ -34,7 +34,7 @@ WHOLE_MAP_UNKNOWN = "tags-unknown"
 
 @dataclass(frozen=True)
 class CiViolation:
-    """A violation in the shape of policies.ci.report.Violation."""
+    """A violation in the shape of policies.ci.report.ReportedViolation."""
 
     rule_id: str
     severity: str
@@ -49,7 +49,7 @@ def check(
     planned: Sequence[PlannedResource], rules: Sequence[RuleSpec]
 ) -> list[tuple[PlannedResource, list[CiViolation]]]:
     """Every planned resource with its violations (none for resources that are not checked:
-    deletions, data sources, untaggable types). Inside policies.matching.time_limit, raises
+    deletions, data sources, untaggable types). Inside policies.engine.matching.time_limit, raises
     EvaluationTimeout once the limit has passed."""
     results = []
     for resource in planned:
@@ -90,7 +90,7 @@ def _judged(
     found = []
     for rule in rules:
         check_deadline()  # a plan of many resources stops at the deadline too, not only a value
-        for violation in evaluate(rule, view):
+        for violation in evaluate_resource(rule, view):
             enforced = rule.enforcement == "enforced"
             kind: str = violation.kind  # or "unknown-value", the CI check's own kind
             message = violation.message

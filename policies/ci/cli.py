@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None, stdin: IO[bytes] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        return check(args, stdin if stdin is not None else sys.stdin.buffer)
+        return run_check(args, stdin if stdin is not None else sys.stdin.buffer)
     except CliError as exc:
         print(f"tagsense-ci: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check(args: argparse.Namespace, stdin: IO[bytes]) -> int:
+def run_check(args: argparse.Namespace, stdin: IO[bytes]) -> int:
     token = args.token or os.environ.get("TAGSENSE_TOKEN", "")
     if not token:
         raise CliError("no token: pass --token or set TAGSENSE_TOKEN")

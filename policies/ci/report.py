@@ -19,7 +19,7 @@ REPORT_VERSION = 1
 NO_RULE = "tag-policy"  # testcase name when no rule applies to the plan at all
 
 
-class Violation(Protocol):
+class ReportedViolation(Protocol):
     rule_id: str  # stable id of the rule that is broken
     severity: str  # "low" | "medium" | "high" | "critical"
     enforced: bool  # True: fails the check (exit code 1); False: advisory
@@ -28,7 +28,7 @@ class Violation(Protocol):
     key: str | None  # the tag key concerned, if any
 
 
-Result = tuple[PlannedResource, Sequence[Violation]]
+Result = tuple[PlannedResource, Sequence[ReportedViolation]]
 
 
 def exit_code(results: Iterable[Result]) -> int:

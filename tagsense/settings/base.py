@@ -341,7 +341,7 @@ TAGSENSE_AWS_PRINCIPAL_ARN = env.str("TAGSENSE_AWS_PRINCIPAL_ARN", default="")
 TAGSENSE_ROLE_TEMPLATE_URL = env.str("TAGSENSE_ROLE_TEMPLATE_URL", default="")
 TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT = env.int("TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", default=4)
 # Seconds one CI check (POST .../policies/ci-check/) may spend matching rules against a plan;
-# past them it answers 422 instead of holding a worker (policies.matching.time_limit).
+# past them it answers 422 instead of holding a worker (policies.engine.matching.time_limit).
 TAGSENSE_CI_CHECK_SECONDS = env.int("TAGSENSE_CI_CHECK_SECONDS", default=30)
 # The AWS services whose resource-level daily costs inventory.costs imports from Cost Explorer
 # (one GetCostAndUsageWithResources query each). AWS's API reference requires the EC2 compute

@@ -16,7 +16,7 @@ from accounts.models import Membership
 from inventory import services as inventory_services
 from inventory.models import Resource, ResourceCost, ScanRun, TagEvent
 from policies import evaluation, services
-from policies.spec import parse_rules
+from policies.engine.spec import parse_rules
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.factories import TeamFactory, TeamMembershipFactory

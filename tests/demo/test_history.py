@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from demo import history
 from demo.management.commands.setup_demo_estate import _frameworks_and_scores
-from policies import scores
 from policies.models import Framework, ScoreSnapshot
+from policies.scoring import scores
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from policies import aws_tag_policy, services
-from policies.spec import builtin_rules, parse_rules
+from policies import services
+from policies.aws import documents
+from policies.engine.spec import builtin_rules, parse_rules
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 
@@ -64,9 +65,9 @@ def test_the_rules_as_a_tag_policy_that_parses_back(org, viewer):
     assert "prohibit" in reasons["secrets"] and "conditions" in reasons["prod-class"]
     assert "'Owner'" in reasons["owner-lower"]
     # AWS's own syntax, read back by the importer's parser.
-    parsed = aws_tag_policy.parse_policy(body["policy"])
+    parsed = documents.parse_policy(body["policy"])
     assert set(parsed.tags) == {"owner", "environment", "costcenter"}
-    effective = aws_tag_policy.effective_policy([[parsed]])
+    effective = documents.effective_policy([[parsed]])
     assert {tag.tag_key for tag in effective.tags.values()} == {
         "Owner",
         "Environment",

@@ -1,12 +1,12 @@
 """The rules generated from AWS tag policies find what AWS's evaluation finds.
 
 Random policy trees (root, OUs, account; @@assign, @@append, @@remove, child controls,
-wildcard values) are combined with aws_tag_policy.effective_policy; the rules
-aws_policies.generated_specs makes of the result are evaluated by the reference evaluator
-(policies.evaluate, the Python engine; tests/policies/test_sql_engine.py shows the SQL engine
-agrees with it) and compared with aws_tag_policy.evaluate on random resources. As in
-docs/aws-tag-policies.md, AWS's value result on a wrongly capitalized key is left out: TagSense
-asks for the rename first.
+wildcard values) are combined with aws.documents.effective_policy; the rules
+aws.imported.generated_specs makes of the result are evaluated by the reference evaluator
+(policies.engine.reference, the Python engine; tests/policies/test_sql_engine.py shows the SQL
+engine agrees with it) and compared with aws.documents.noncompliance on random resources. As in
+docs/aws-tag-policies.md, AWS's value result on a wrongly capitalized key is left out: TagSense asks
+for the rename first.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies import aws_policies
-from policies import aws_tag_policy as atp
-from policies.evaluate import ResourceView, evaluate
+from policies.aws import documents as atp
+from policies.aws import imported
+from policies.engine.reference import ResourceView, evaluate_resource
 
 ACCOUNT = "444444444444"
 KINDS = {"capitalization": "wrong_case", "value": "bad_value", "missing": "missing"}
@@ -35,7 +35,7 @@ CONTROLS = (["@@all"], ["@@none"], ["@@assign"], ["@@append", "@@remove"], ["@@a
 
 
 def _taggable() -> list[str]:
-    return aws_policies._taggable_scanner_types()
+    return imported._taggable_scanner_types()
 
 
 def _list_setting(draw, pool):
@@ -87,14 +87,14 @@ resources = st.tuples(
 def aws_findings(effective, resource_type, tags):
     return {
         (n.expected_key, KINDS[n.kind])
-        for n in atp.evaluate(effective, atp.aws_resource_type(resource_type), tags)
+        for n in atp.noncompliance(effective, atp.aws_resource_type(resource_type), tags)
         if not (n.kind == "value" and n.found_key != n.expected_key)
     }
 
 
 def rule_findings(specs, resource_type, tags):
     view = ResourceView(resource_type, tags, ACCOUNT, "eu-west-1")
-    return {(spec.key, v.kind) for spec in specs for v in evaluate(spec, view)}
+    return {(spec.key, v.kind) for spec in specs for v in evaluate_resource(spec, view)}
 
 
 @pytest.mark.django_db
@@ -102,7 +102,7 @@ def rule_findings(specs, resource_type, tags):
 @given(tree=trees, samples=st.lists(resources, min_size=1, max_size=6))
 def test_generated_rules_find_what_aws_evaluation_finds_on_random_trees(tree, samples):
     effective = atp.effective_policy(tree)
-    specs, problems = aws_policies.generated_specs(ACCOUNT, effective)
+    specs, problems = imported.generated_specs(ACCOUNT, effective)
     assert problems == []
     taggable = set(_taggable())
     for resource_type, tags in samples:
@@ -142,7 +142,7 @@ def test_many_and_long_wildcard_values_become_one_rule_that_checks_them():
     ]
     for values in cases:
         effective = _policy(values)
-        specs, problems = aws_policies.generated_specs(ACCOUNT, effective)
+        specs, problems = imported.generated_specs(ACCOUNT, effective)
         assert problems == []
         [values_rule] = [s for s in specs if s.check == "allowed_values"]
         assert values_rule.id.endswith("-values") and values_rule.values.kind == "wildcards"
@@ -171,10 +171,10 @@ def test_many_and_long_wildcard_values_become_one_rule_that_checks_them():
 
 @pytest.mark.django_db
 def test_both_spellings_are_reported_and_the_fix_removes_the_other_one():
-    from policies.evaluate import suggested_fix
+    from policies.engine.reference import suggested_fix
 
     effective = _policy(["a", "b"])
-    specs, _ = aws_policies.generated_specs(ACCOUNT, effective)
+    specs, _ = imported.generated_specs(ACCOUNT, effective)
     tags = {"Team": "x", "team": "a"}
     assert (
         rule_findings(specs, "ec2:instance", tags)
@@ -186,5 +186,5 @@ def test_both_spellings_are_reported_and_the_fix_removes_the_other_one():
     )
     view = ResourceView("ec2:instance", tags, ACCOUNT, "eu-west-1")
     [duplicate] = [s for s in specs if s.check == "duplicate_key"]
-    [violation] = evaluate(duplicate, view)
+    [violation] = evaluate_resource(duplicate, view)
     assert suggested_fix(violation, duplicate.check) == "remove tag team (Team is set)"

@@ -10,12 +10,12 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from policies import aws_policies
-from policies import aws_tag_policy as atp
+from policies.aws import documents as atp
+from policies.aws import imported
 from policies.models import AwsTagPolicy, AwsTagPolicyVersion, Finding, Rule
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
-from tests.policies.test_aws_tag_policy import POLICY_A, POLICY_B, POLICY_C, POLICY_E, POLICY_F
+from tests.policies.test_aws_documents import POLICY_A, POLICY_B, POLICY_C, POLICY_E, POLICY_F
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +174,7 @@ def test_findings_appear_for_an_accounts_noncompliant_resources(org, admin, acco
 
 
 def test_generated_rules_find_what_aws_evaluation_finds(org, admin):
-    """For sample resources, the findings of the generated rules and aws_tag_policy.evaluate
+    """For sample resources, the findings of the generated rules and aws.documents.noncompliance
     on the same tags name the same keys with the same kinds. AWS also reports the value of a
     wrongly capitalized key; TagSense asks for the rename first (docs/aws-tag-policies.md), so
     those AWS value results are left out of the comparison."""
@@ -221,7 +221,7 @@ def test_generated_rules_find_what_aws_evaluation_finds(org, admin):
     for resource, (rtype, tags) in zip(resources, samples, strict=True):
         aws = {
             (n.expected_key, kinds[n.kind])
-            for n in atp.evaluate(effective, atp.aws_resource_type(rtype), tags)
+            for n in atp.noncompliance(effective, atp.aws_resource_type(rtype), tags)
             if not (n.kind == "value" and n.found_key != n.expected_key)
         }
         ours = {(f.rule.spec["key"], f.kind) for f in found if f.resource_id == resource.pk}
@@ -357,15 +357,15 @@ def test_another_organizations_policies_and_accounts_are_404(org, other_org, adm
 
 
 def test_generated_values_match_aws_wildcards():
-    matcher = aws_policies.value_matcher(("*@example.com", "ops.+*", "root"))
+    matcher = imported.value_matcher(("*@example.com", "ops.+*", "root"))
     assert matcher.kind == "wildcards"
     for value in ("a@example.com", "@example.com", "ops.+x", "root"):
         assert matcher.matches(value), value
     for value in ("a@exampleXcom", "opsx+x", "rooty", "Root"):
         assert not matcher.matches(value), value
-    assert aws_policies.value_matcher(("300*",)).matches("300")
-    assert not aws_policies.value_matcher(()).matches("")
-    assert aws_policies.value_matcher(None).matches("")
+    assert imported.value_matcher(("300*",)).matches("300")
+    assert not imported.value_matcher(()).matches("")
+    assert imported.value_matcher(None).matches("")
 
 
 def test_accounts_registered_or_deleted_get_or_lose_their_generated_rules(
@@ -437,7 +437,7 @@ def test_an_eleventh_policy_on_one_target_is_refused_as_aws_does(
     """AWS attaches at most 10 tag policies directly to one root, OU or account; the 11th, by
     import or by moving a policy there, is its ConstraintViolationException."""
     client = client_for(admin)
-    for i in range(aws_policies.MAX_ATTACHED_PER_TARGET):
+    for i in range(imported.MAX_ATTACHED_PER_TARGET):
         attach(client, org, f"p{i}", POLICY_A, target_type, target)
     refused = post_policy(client, org, "eleventh", POLICY_A, target_type, target)
     assert refused.status_code == 400
@@ -494,7 +494,7 @@ def test_awss_other_limits_and_error_names(org, admin, accounts, monkeypatch):
     attach(client, org, "A", POLICY_A)
     again = post_policy(client, org, "A", POLICY_A, "ou", OU1)
     assert again.status_code == 400 and again.json()["code"] == "DuplicatePolicyException"
-    monkeypatch.setattr(aws_policies, "MAX_POLICIES", 2)
+    monkeypatch.setattr(imported, "MAX_POLICIES", 2)
     attach(client, org, "B", POLICY_B, "ou", OU1)
     full = post_policy(client, org, "C", POLICY_C, "ou", OU2)
     assert (full.json()["code"], full.json()["reason"]) == (
@@ -561,7 +561,7 @@ def test_a_policy_with_many_wildcard_values_is_checked_not_silently_dropped(org,
     assert got == {"bad": "bad_value", "bad-long": "bad_value", "both": "wrong_case"}
     effective = atp.effective_policy([[policy]])
     for name, tags in tags_by_name.items():
-        aws = {n.kind for n in atp.evaluate(effective, "ec2:instance", tags)}
+        aws = {n.kind for n in atp.noncompliance(effective, "ec2:instance", tags)}
         assert bool(aws) == (name in got), name
 
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from policies.charts import line_chart
+from policies.scoring.charts import line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 LAST = date(2026, 3, 31)

@@ -9,7 +9,7 @@ import pytest
 from policies.ci.check import check
 from policies.ci.plan import PlannedResource, parse_terraform_plan
 from policies.ci.report import build_response, exit_code
-from policies.spec import parse_rules
+from policies.engine.spec import parse_rules
 
 PLAN = Path(__file__).parent / "fixtures" / "terraform" / "plan.json"
 

@@ -19,7 +19,7 @@ from accounts import tokens
 from accounts.models import Membership
 from policies import services
 from policies.ci import cli
-from policies.spec import parse_rules
+from policies.engine.spec import parse_rules
 from tagsense.tenancy.db import tenant_scope
 
 FIXTURES = Path(__file__).parent / "fixtures" / "terraform"

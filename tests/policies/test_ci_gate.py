@@ -13,7 +13,7 @@ from policies.ci.check import WHOLE_MAP_UNKNOWN, check
 from policies.ci.cloudformation import parse_cloudformation
 from policies.ci.plan import DocumentError, parse_terraform_plan
 from policies.ci.report import build_report
-from policies.spec import parse_rules
+from policies.engine.spec import parse_rules
 
 FIXTURES = Path(__file__).parent / "fixtures" / "terraform_gate"
 

@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from policies import evaluation, services
+from policies.engine.spec import parse_rules
 from policies.models import Finding, Rule
-from policies.spec import parse_rules
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from policies.engine.spec import DATA_DIR
 from policies.frameworks import builtin_frameworks
-from policies.spec import DATA_DIR
 from tests.policies.catalogues import CATALOGUES, SOC2_POINTS_OF_FOCUS
 
 # Built-in frameworks whose catalogue is not copied here yet, and why.

@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from policies import evaluation, scores, services
+from policies import evaluation, services
+from policies.engine.spec import SpecError
 from policies.models import Control, Framework, Rule, RuleVersion, ScoreSnapshot
-from policies.spec import SpecError
+from policies.scoring import scores
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
@@ -194,7 +195,7 @@ def test_custom_framework_and_rule_mapping(org, admin):
 
 
 def test_chart_labels_are_escaped():
-    from policies.charts import line_chart
+    from policies.scoring.charts import line_chart
 
     today = timezone.now().date()
     svg = str(line_chart([(today, 50.0)], label="<script>x</script>"))

@@ -60,7 +60,7 @@ def test_hostile_cloudformation_templates_are_a_400(kind, org, viewer):
 
 @pytest.mark.parametrize("kind", HOSTILE_YAML)
 def test_hostile_rule_files_are_refused_by_page_and_api(kind, org, owner):
-    """The same documents as policy-as-code (policies/spec.py): 400 by API, the form's error
+    """The same documents as policy-as-code (policies/engine/spec.py): 400 by API, the form's error
     on the page; never a 500."""
     rules = (
         "version: 1\nrules:\n  - id: x\n    title: "

@@ -3,9 +3,9 @@ what an auditor would expect on a few realistic resources."""
 
 import pytest
 
-from policies.evaluate import ResourceView, evaluate
+from policies.engine.reference import ResourceView, evaluate_resource
+from policies.engine.spec import SpecError, builtin_rules
 from policies.frameworks import builtin_frameworks, parse_framework
-from policies.spec import SpecError, builtin_rules
 
 RULES = builtin_rules()
 RULE_IDS = {rule.id for rule in RULES}
@@ -141,7 +141,7 @@ def test_a_framework_with_an_http_source_is_refused():
 def failures(resource: ResourceView) -> dict[str, tuple[str, str | None]]:
     result = {}
     for rule in RULES:
-        for violation in evaluate(rule, resource):
+        for violation in evaluate_resource(rule, resource):
             result[rule.id] = (violation.kind, violation.found_key)
     return result
 

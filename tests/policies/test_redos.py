@@ -18,10 +18,10 @@ import signal
 import pytest
 from django.test import Client
 
-from policies import matching
-from policies.evaluate import ResourceView, evaluate
+from policies.engine import matching
+from policies.engine.reference import ResourceView, evaluate_resource
+from policies.engine.spec import RuleSpec, ValueMatcher, vet_regex
 from policies.models import Finding, Rule
-from policies.spec import RuleSpec, ValueMatcher, vet_regex
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 from tests.policies.test_ci_endpoint import _ci_token
@@ -79,7 +79,7 @@ def test_the_evaluator_decides_pathological_patterns_at_once(kind, pattern, valu
     )
     with generous_limit():
         assert rule.values.matches(value) is expected
-        violations = evaluate(rule, ResourceView("ec2:instance", {"Env": value}))
+        violations = evaluate_resource(rule, ResourceView("ec2:instance", {"Env": value}))
     assert [v.kind for v in violations] == ([] if expected else ["bad_value"])
 
 
@@ -88,8 +88,8 @@ def test_prohibited_key_globs_are_linear_too():
         id="r", title="r", check="prohibited_key", key="*" * 127 + "x", aliases=("*a" * 60 + "*b",)
     )
     with generous_limit():
-        assert evaluate(rule, ResourceView("ec2:instance", {"A" * 128: "v"})) == []
-        [found] = evaluate(rule, ResourceView("ec2:instance", {"A" * 127 + "B": "v"}))
+        assert evaluate_resource(rule, ResourceView("ec2:instance", {"A" * 128: "v"})) == []
+        [found] = evaluate_resource(rule, ResourceView("ec2:instance", {"A" * 127 + "B": "v"}))
     assert found.found_key == "A" * 127 + "B"
 
 
@@ -264,11 +264,11 @@ def test_time_limit_stops_a_long_match():
 
 
 def test_aws_tag_policy_wildcards_give_linear_matchers(org, admin):
-    from policies import aws_policies
+    from policies.aws import imported as aws_imported
 
     values = tuple(f"team{i}-*-svc" for i in range(20)) + ("*",)
-    matcher = aws_policies.value_matcher(values)
+    matcher = aws_imported.value_matcher(values)
     with generous_limit():
         assert matcher.matches("team3-" + "x" * 5000 + "-svc")
-        assert aws_policies.value_matcher(values[:-1]).matches("team3-" + "-" * 5000) is False
-        assert aws_policies.value_matcher(("*x",)).matches("a" * 5000) is False
+        assert aws_imported.value_matcher(values[:-1]).matches("team3-" + "-" * 5000) is False
+        assert aws_imported.value_matcher(("*x",)).matches("a" * 5000) is False

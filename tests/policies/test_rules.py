@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from policies.engine.spec import parse_rules
 from policies.models import Rule, RuleVersion
-from policies.spec import parse_rules
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 

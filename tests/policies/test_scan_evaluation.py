@@ -4,8 +4,8 @@ import pytest
 
 from audit.models import AuditEvent
 from policies import services
+from policies.engine.spec import RuleSpec, Scope
 from policies.models import Finding
-from policies.spec import RuleSpec, Scope
 from tagsense.tenancy.db import tenant_scope
 from tests.inventory.test_scan_pipeline import _home, _scan, estate  # noqa: F401 - fixture
 

@@ -1,4 +1,4 @@
-"""The scores from the resource profile (policies.scores.resource_profile) against a
+"""The scores from the resource profile (policies.scoring.scores.resource_profile) against a
 straightforward computation in Python: the evaluator's own applies() per rule and resource, the
 open findings, each resource's cost over the period. On an estate with rules scoped by type,
 account, region, team, tag selector and condition, an inactive rule, open, resolved, exempted
@@ -14,9 +14,10 @@ import pytest
 from django.utils import timezone
 
 from inventory.models import AwsAccount, Resource, ResourceCost
-from policies import evaluation, scores, services
-from policies.evaluate import ResourceView, applies
+from policies import evaluation, services
+from policies.engine.reference import ResourceView, applies
 from policies.models import Finding, Rule, ScoreSnapshot
+from policies.scoring import scores
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.factories import TeamFactory
@@ -179,7 +180,7 @@ def estate(org):
 
 
 def _specs():
-    from policies.spec import parse_rules
+    from policies.engine.spec import parse_rules
 
     return parse_rules(RULES)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.spec import (
+from policies.engine.spec import (
     AWS_MAX_USER_TAGS,
     DESCRIPTION_RE,
     MAX_TEXT_BYTES,

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from inventory.models import ResourceCost
 from policies import evaluation, services
-from policies.spec import RuleSpec
+from policies.engine.spec import RuleSpec
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for

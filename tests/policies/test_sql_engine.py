@@ -1,5 +1,5 @@
-"""The SQL engine (policies/sql.py) gives the same violations as the reference evaluator
-(policies/evaluate.py): kind and found key, for every resource and rule."""
+"""The SQL engine (policies/engine/sql.py) gives the same violations as the reference evaluator
+(policies/engine/reference.py): kind and found key, for every resource and rule."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policies import sql
-from policies.evaluate import ResourceView, evaluate
-from policies.spec import RuleSpec, Scope, TagSelector, ValueMatcher, parse_rules, vet_regex
+from policies.engine import sql
+from policies.engine.reference import ResourceView, evaluate_resource
+from policies.engine.spec import RuleSpec, Scope, TagSelector, ValueMatcher, parse_rules, vet_regex
 from tagsense.tenancy.db import tenant_scope
 
 pytestmark = pytest.mark.django_db
@@ -129,7 +129,7 @@ def _compare(estate, rows, rule):
 
 
 def _compare_many(estate, rows, rule_list):
-    """The violations of several rules in one statement (policies.sql evaluates every rule in
+    """The violations of several rules in one statement (policies.engine.sql evaluates every rule in
     one pass over the resources), checked rule by rule against the reference evaluator.
     Returns each rule's sorted (kind, found key) pairs."""
     from django.db import connection
@@ -162,7 +162,7 @@ def _compare_many(estate, rows, rule_list):
             for tag, rule in enumerate(rule_list):
                 for resource, (rtype, tags, account, region) in zip(created, rows, strict=True):
                     view = ResourceView(rtype, tags, account, region, teams[account])
-                    expected = [(v.kind, v.found_key) for v in evaluate(rule, view)]
+                    expected = [(v.kind, v.found_key) for v in evaluate_resource(rule, view)]
                     key = (tag, resource.pk)
                     assert ([got[key]] if key in got else []) == expected, (rule, tags)
         finally:
@@ -307,7 +307,7 @@ def test_regex_syntax_the_two_dialects_read_differently_is_refused(pattern):
 
 def test_a_newline_is_not_any_character_and_dollar_allows_a_final_newline(estate):
     """Python's . never matches a newline and $ also matches before a final one: the SQL
-    engine rewrites both (policies.sql.postgres_regex)."""
+    engine rewrites both (policies.engine.sql.postgres_regex)."""
     [rule] = parse_rules(
         "version: 1\nrules:\n  - {id: v, title: v, check: allowed_values, key: K, "
         'values: {regex: "a.b$\\n?"}}\n'

@@ -1,6 +1,6 @@
 """Record today's compliance scores of one organization (or all) from its current findings,
 as the daily beat task does. `--demo-history` also writes the demo organization's invented,
-labelled history (demo.history, plugged in as policies.scores.DEMO_HISTORY); it refuses any
+labelled history (demo.history, plugged in as policies.scoring.scores.DEMO_HISTORY); it refuses any
 other organization.
 
 There is no backfill of past days from real data: findings keep only their current state, so a
@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
-from policies import scores
+from policies.scoring import scores
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope

@@ -3,7 +3,7 @@ each versioned and audited), each registered account's effective policy, and the
 rules generated from it so the SQL engine produces the findings.
 
 Callers run inside the organization's tenant scope and have checked the actor's role (writes:
-`manage`). How AWS combines and evaluates policies is policies.aws_tag_policy; this module only
+`manage`). How AWS combines and evaluates policies is policies.aws.documents; this module only
 decides which documents apply to which account and how an effective policy becomes rules.
 docs/aws-tag-policies.md ("Imported policies") describes the mapping and where it differs.
 """
@@ -22,10 +22,8 @@ from django.db.models import Max
 import audit
 from tagsense.tenancy.context import current
 
-from . import aws_tag_policy as atp
-from .evaluate import type_matches
-from .models import AwsTagPolicy, AwsTagPolicyVersion, Rule, spec_from_dict
-from .spec import (
+from ..engine.reference import type_matches
+from ..engine.spec import (
     TAG_VALUE_RE,
     WILDCARD_VALUE_RE,
     RuleSpec,
@@ -34,6 +32,8 @@ from .spec import (
     ValueMatcher,
     rule_to_dict,
 )
+from ..models import AwsTagPolicy, AwsTagPolicyVersion, Rule, spec_from_dict
+from . import documents as atp
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -76,7 +76,7 @@ def _check_target(target_type: str, target: str) -> tuple[str, str]:
         if len(parts) < 2 or any(not part.strip() for part in parts) or len(target) > 1000:
             raise atp.TagPolicyError(
                 [
-                    atp.Problem(
+                    atp.TagPolicyProblem(
                         "target",
                         "an OU is named by its path as discovery shows it, from the root: "
                         "Root/Production/Web",
@@ -86,9 +86,11 @@ def _check_target(target_type: str, target: str) -> tuple[str, str]:
         return target_type, "/".join(parts)
     if target_type == AwsTagPolicy.ACCOUNT:
         if not _ACCOUNT_RE.match(target):
-            raise atp.TagPolicyError([atp.Problem("target", "an AWS account id is 12 digits")])
+            raise atp.TagPolicyError(
+                [atp.TagPolicyProblem("target", "an AWS account id is 12 digits")]
+            )
         return target_type, target
-    raise atp.TagPolicyError([atp.Problem("target_type", "expected root, ou or account")])
+    raise atp.TagPolicyError([atp.TagPolicyProblem("target_type", "expected root, ou or account")])
 
 
 def _check_name(organization: Organization, name: str, exclude: int | None = None) -> str:
@@ -98,7 +100,7 @@ def _check_name(organization: Organization, name: str, exclude: int | None = Non
     if not name or len(name) > MAX_NAME or not name.isascii() or any(ord(c) < 32 for c in name):
         raise atp.TagPolicyError(
             [
-                atp.Problem(
+                atp.TagPolicyProblem(
                     "name",
                     f"a name of 1-{MAX_NAME} ASCII characters on one line (AWS Organizations "
                     "refuses other characters in a policy name)",
@@ -111,7 +113,8 @@ def _check_name(organization: Organization, name: str, exclude: int | None = Non
         taken = taken.exclude(pk=exclude)
     if taken.exists():
         raise atp.TagPolicyError(
-            [atp.Problem("name", f"a policy named {name!r} exists already")], code=DUPLICATE
+            [atp.TagPolicyProblem("name", f"a policy named {name!r} exists already")],
+            code=DUPLICATE,
         )
     return name
 
@@ -127,7 +130,7 @@ def _check_room(
     elif policies.count() >= MAX_POLICIES:
         raise atp.TagPolicyError(
             [
-                atp.Problem(
+                atp.TagPolicyProblem(
                     "",
                     f"the organization has {MAX_POLICIES} tag policies, as many as AWS "
                     "Organizations allows",
@@ -141,7 +144,7 @@ def _check_room(
         where = "the root" if target_type == AwsTagPolicy.ROOT else f"{target_type} {target}"
         raise atp.TagPolicyError(
             [
-                atp.Problem(
+                atp.TagPolicyProblem(
                     "target",
                     f"{where} has {attached} tag policies attached directly; AWS Organizations "
                     f"allows at most {MAX_ATTACHED_PER_TARGET} per root, OU or account",
@@ -352,7 +355,7 @@ def _by_target(policies) -> dict[tuple[str, str], list[AwsTagPolicy]]:
 
 def account_policy(account: AwsAccount, grouped: dict[tuple[str, str], list[AwsTagPolicy]]):
     """The account's levels (root, each OU of its ou_path from the top, the account) and the
-    effective policy computed from them with aws_tag_policy.effective_policy."""
+    effective policy computed from them with aws.documents.effective_policy."""
     levels = [Level("root", grouped.get((AwsTagPolicy.ROOT, ""), []))]
     for ou in ou_prefixes(account.ou_path):
         levels.append(Level(f"OU {ou}", grouped.get((AwsTagPolicy.OU, ou), [])))
@@ -430,7 +433,7 @@ def _one_line(text: str) -> str:
 
 
 def _taggable_scanner_types() -> list[str]:
-    from .spec import _known_types
+    from ..engine.spec import _known_types
 
     known = _known_types()
     return sorted(t for t in atp.AWS_TYPE_BY_SCANNER_TYPE if known.get(t, "none") != "none")
@@ -536,7 +539,7 @@ def sync_generated_rules(organization: Organization) -> dict[str, list[str]]:
     policy: create, update and delete through policies.services, so each change is a rule
     version with its own policy.rule_* event and is evaluated at once. Called after every
     tag policy change and when discovery changes accounts or their OU paths."""
-    from . import services
+    from .. import services
 
     desired, problems = desired_rules(organization)
     existing = {
@@ -641,7 +644,7 @@ def _unexportable(spec: RuleSpec) -> str | None:
 
 
 def export_tag_policy(rules: Iterable[Rule]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """The active rules as one AWS Organizations tag policy (aws_tag_policy.export_policy, which
+    """The active rules as one AWS Organizations tag policy (aws.documents.export_policy, which
     validates it) and the rules left out, each with why: `{"rule", "reason"}`.
 
     Per tag key (its capitalization from the rules): `tag_value` from an allowed-values rule

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from policies.aws_tag_policy import (
+from policies.aws.documents import (
     AWS_TYPE_BY_SCANNER_TYPE,
     MAX_DOCUMENT_CHARACTERS,
     EffectivePolicy,
@@ -21,9 +21,9 @@ from policies.aws_tag_policy import (
     TagPolicyError,
     aws_resource_type,
     effective_policy,
-    evaluate,
     export_json,
     export_policy,
+    noncompliance,
     parse_policy,
     scanner_types_for,
     value_allowed,
@@ -736,18 +736,18 @@ def costcenter_policy(**settings) -> EffectivePolicy:
 def test_evaluate_syntax_example_values_and_wildcard():
     effective = effective_policy([[SYNTAX_EXAMPLE]])
     for value in ("100", "200", "300", "3001", "300-x"):
-        assert evaluate(effective, "secretsmanager:secret", {"CostCenter": value}) == []
-    [finding] = evaluate(effective, "secretsmanager:secret", {"CostCenter": "400"})
+        assert noncompliance(effective, "secretsmanager:secret", {"CostCenter": value}) == []
+    [finding] = noncompliance(effective, "secretsmanager:secret", {"CostCenter": "400"})
     assert finding == Noncompliance(
         "costcenter", "CostCenter", "value", "CostCenter", "400", True, ("100", "200", "300*")
     )
-    [finding] = evaluate(effective, "ec2:instance", {"CostCenter": "1300"})
+    [finding] = noncompliance(effective, "ec2:instance", {"CostCenter": "1300"})
     assert (finding.kind, finding.enforced) == ("value", False)
 
 
 def test_evaluate_capitalization():
     effective = effective_policy([[POLICY_A], [POLICY_B]])
-    findings = evaluate(effective, "dynamodb:table", {"costcenter": "Sandbox", "Name": "x"})
+    findings = noncompliance(effective, "dynamodb:table", {"costcenter": "Sandbox", "Name": "x"})
     assert findings == [
         Noncompliance("costcenter", "CostCenter", "capitalization", "costcenter", "Sandbox", True)
     ]
@@ -755,7 +755,7 @@ def test_evaluate_capitalization():
 
 def test_evaluate_reports_capitalization_and_value_separately_for_each_variant():
     effective = costcenter_policy(tag_value=("100",))
-    findings = evaluate(effective, "s3:bucket", {"COSTCENTER": "100", "CostCenter": "9"})
+    findings = noncompliance(effective, "s3:bucket", {"COSTCENTER": "100", "CostCenter": "9"})
     assert [(item.kind, item.found_key, item.found_value) for item in findings] == [
         ("capitalization", "COSTCENTER", "100"),
         ("value", "CostCenter", "9"),
@@ -774,38 +774,38 @@ def test_values_are_case_sensitive_and_wildcard_matches_anywhere_once():
 
 
 def test_no_tag_value_means_any_value_and_empty_list_means_none():
-    assert evaluate(costcenter_policy(), "s3:bucket", {"CostCenter": "anything"}) == []
+    assert noncompliance(costcenter_policy(), "s3:bucket", {"CostCenter": "anything"}) == []
     effective = effective_policy([[SYNTAX_PREVENT_KEY]])
-    [finding] = evaluate(effective, "dynamodb:table", {"Color": "red"})
+    [finding] = noncompliance(effective, "dynamodb:table", {"Color": "red"})
     assert (finding.kind, finding.enforced, finding.allowed_values) == ("value", True, ())
-    [finding] = evaluate(effective, "ec2:instance", {"Color": ""})
+    [finding] = noncompliance(effective, "ec2:instance", {"Color": ""})
     assert (finding.kind, finding.enforced) == ("value", False)
 
 
 def test_missing_required_key_by_type_and_all_supported():
     effective = costcenter_policy(report=("ec2:ALL_SUPPORTED", "s3:bucket"), enforced_for=("s3:*",))
-    assert evaluate(effective, "ec2:volume", {"Name": "v"}) == [
+    assert noncompliance(effective, "ec2:volume", {"Name": "v"}) == [
         Noncompliance("costcenter", "CostCenter", "missing", None, None, False)
     ]
-    assert evaluate(effective, "s3:bucket", {})[0].kind == "missing"
-    assert evaluate(effective, "s3:bucket", {})[0].enforced is False  # enforcement never
-    assert evaluate(effective, "rds:db", {}) == []  # not a required type
-    assert evaluate(effective, "ec2:instance", {"CostCenter": "1"}) == []
+    assert noncompliance(effective, "s3:bucket", {})[0].kind == "missing"
+    assert noncompliance(effective, "s3:bucket", {})[0].enforced is False  # enforcement never
+    assert noncompliance(effective, "rds:db", {}) == []  # not a required type
+    assert noncompliance(effective, "ec2:instance", {"CostCenter": "1"}) == []
     # Present in the wrong case: capitalization, not missing.
-    assert [item.kind for item in evaluate(effective, "ec2:instance", {"costCenter": "1"})] == [
-        "capitalization"
-    ]
+    assert [
+        item.kind for item in noncompliance(effective, "ec2:instance", {"costCenter": "1"})
+    ] == ["capitalization"]
 
 
 def test_without_tag_key_lowercase_policy_key_is_required():
     effective = effective_policy([[SYNTAX_VALUES_ACCOUNT]])  # values only, no tag_key
     assert effective.tags["costcenter"].required_key == "costcenter"
-    [finding] = evaluate(effective, "s3:bucket", {"CostCenter": "Test"})
+    [finding] = noncompliance(effective, "s3:bucket", {"CostCenter": "Test"})
     assert (finding.kind, finding.expected_key) == ("capitalization", "costcenter")
 
 
 def test_untagged_keys_not_in_the_policy_are_not_evaluated():
-    assert evaluate(costcenter_policy(tag_value=("1",)), "s3:bucket", {"Owner": "me"}) == []
+    assert noncompliance(costcenter_policy(tag_value=("1",)), "s3:bucket", {"Owner": "me"}) == []
 
 
 # --- resource types --------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 # ruff: noqa: S608 - only constants and compiled fragments are interpolated; values are parameters
-"""The rules as SQL: the same meaning as policies/evaluate.py, set-based over the inventory.
+"""The rules as SQL: the same meaning as policies/engine/reference.py, set-based over the inventory.
 
 ``compile_rule(rule)`` turns one RuleSpec into a SELECT over ``inventory_resource`` yielding
 ``(resource_id, kind, found_key)`` for every live resource of the organization that violates the
 rule; ``violations_sql(rules)`` joins several with UNION ALL (one statement for all rules).
 docs/policies.md is the reference; a hypothesis test (tests/policies/test_sql_engine.py)
-compares this module with evaluate.py on random resources and rules.
+compares this module with reference.py on random resources and rules.
 
 How each definition of docs/policies.md is written in SQL:
 
@@ -20,7 +20,7 @@ How each definition of docs/policies.md is written in SQL:
   (PostgreSQL's ``.`` also matches a newline) and ``$`` becomes ``(?:$|(?=\\n$))`` (Python's
   ``$`` also matches before a final newline). Syntax the two read differently otherwise is
   refused by spec.vet_regex, so no rule reaching here holds it. A stored regex that
-  policies.matching cannot run (saved before vet_regex refused it) matches no value, as in
+  policies.engine.matching cannot run (saved before vet_regex refused it) matches no value, as in
   Python.
 
 The statements filter the organization explicitly; row-level security is the second wall.

@@ -45,8 +45,8 @@ from django.utils import timezone
 
 from tagsense.plugs import Plug
 
-from . import sql
-from .models import OPEN_FINDING_SQL, Control, Framework, Rule, ScoreSnapshot
+from ..engine import sql
+from ..models import OPEN_FINDING_SQL, Control, Framework, Rule, ScoreSnapshot
 
 if TYPE_CHECKING:
     from accounts.models import Membership, Organization
@@ -398,7 +398,7 @@ def control_status(control: Control, score: Score, rules_by_id: dict[str, Rule])
 
 def failing_findings(membership: Membership, control: Control):
     """The open findings behind a failing control, among the accounts the member may see."""
-    from .models import Finding
+    from ..models import Finding
 
     findings = Finding.objects.restrict(membership).open()
     return (

@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 import yaml
 
-from policies import matching, yaml_limits
+from policies import yaml_limits
+from policies.engine import matching
 
 FORMAT_VERSION = 1
 MAX_TEXT_BYTES = 1_000_000
@@ -36,7 +37,7 @@ MAX_LIST_ITEMS = 500
 MAX_VALUE_ITEMS = 5_000
 MAX_REGEX_LENGTH = 200
 MAX_REPEAT_COUNT = 1_000  # the largest m or n in a regex's {m,n}
-MAX_REGEX_STATES = 2_000  # the largest automaton a regex may expand to (policies.matching)
+MAX_REGEX_STATES = 2_000  # the largest automaton a regex may expand to (policies.engine.matching)
 MAX_GLOB_LENGTH = 256  # a glob's characters, wildcards included (as long as a tag value)
 AWS_MAX_USER_TAGS = 50
 
@@ -86,7 +87,7 @@ def fold(text: str) -> str:
 def glob_match(pattern: str, text: str, *, ignore_case: bool = False) -> bool:
     """Whether the rules' glob matches the whole text: ``*`` any run of characters (also
     none), ``?`` exactly one character, every other character literal (no classes, no
-    escapes). Linear in the text whatever the glob (policies.matching)."""
+    escapes). Linear in the text whatever the glob (policies.engine.matching)."""
     if ignore_case:
         pattern, text = _folded(pattern), fold(text)
     return matching.glob_match(pattern, text)
@@ -99,10 +100,10 @@ def _folded(pattern: str) -> str:
 
 
 def regex_matches(pattern: str, value: str) -> bool:
-    """``re.fullmatch(pattern, value)``, in linear time (policies.matching). A stored pattern
+    """``re.fullmatch(pattern, value)``, in linear time (policies.engine.matching). A stored pattern
     the linear engine cannot run (possessive repeats, or an automaton past
     matching.MAX_PROGRAM states: only rules saved before vet_regex refused them) matches no
-    value, as in the SQL engine (policies.sql)."""
+    value, as in the SQL engine (policies.engine.sql)."""
     try:
         return matching.regex_fullmatch(pattern, value)
     except matching.UnsupportedPattern:
@@ -185,7 +186,7 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
-class Problem:
+class SpecProblem:
     where: str  # "rules[2] (owner-required).values.regex"
     message: str
     line: int | None = None  # 1-based line of the YAML text, when known
@@ -198,7 +199,7 @@ class Problem:
 class SpecError(ValueError):
     """A rule or framework file that cannot be used; ``problems`` names every fault found."""
 
-    def __init__(self, problems: Iterable[Problem]):
+    def __init__(self, problems: Iterable[SpecProblem]):
         self.problems = list(problems)
         super().__init__("; ".join(str(p) for p in self.problems) or "invalid policy file")
 
@@ -234,26 +235,26 @@ def load_yaml(text: str | bytes, *, what: str = "file") -> Node:
     duplicate mapping keys and non-text mapping keys."""
     if isinstance(text, bytes):
         if len(text) > MAX_TEXT_BYTES:
-            raise SpecError([Problem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
+            raise SpecError([SpecProblem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise SpecError([Problem(what, f"not UTF-8 text (byte {exc.start})")]) from None
+            raise SpecError([SpecProblem(what, f"not UTF-8 text (byte {exc.start})")]) from None
     if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-        raise SpecError([Problem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
+        raise SpecError([SpecProblem(what, f"larger than {MAX_TEXT_BYTES} bytes")])
     try:
         yaml_limits.screen(text, _Loader)
         nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml_limits.RefusedYAML as exc:
-        raise SpecError([Problem(what, exc.problem or "", _line(exc))]) from None
+        raise SpecError([SpecProblem(what, exc.problem or "", _line(exc))]) from None
     except yaml.MarkedYAMLError as exc:
         message = f"not valid YAML or JSON: {exc.problem or exc.context}"
-        raise SpecError([Problem(what, message, _line(exc))]) from None
+        raise SpecError([SpecProblem(what, message, _line(exc))]) from None
     except yaml.YAMLError as exc:
-        raise SpecError([Problem(what, f"not valid YAML or JSON: {exc}")]) from None
+        raise SpecError([SpecProblem(what, f"not valid YAML or JSON: {exc}")]) from None
     if len(nodes) != 1 or nodes[0] is None:
-        raise SpecError([Problem(what, "expected exactly one YAML document")])
-    problems: list[Problem] = []
+        raise SpecError([SpecProblem(what, "expected exactly one YAML document")])
+    problems: list[SpecProblem] = []
     root = _convert(nodes[0], "", problems, _Constructor(""))
     if problems:
         raise SpecError(problems)
@@ -272,11 +273,11 @@ def _line(exc: yaml.MarkedYAMLError) -> int | None:
 
 
 def _convert(
-    node: yaml.Node, where: str, problems: list[Problem], constructor: yaml.SafeLoader
+    node: yaml.Node, where: str, problems: list[SpecProblem], constructor: yaml.SafeLoader
 ) -> Node:
     line = node.start_mark.line + 1
     if node.tag not in _PLAIN_TAGS:
-        problems.append(Problem(where or "file", f"unsupported YAML tag {node.tag}", line))
+        problems.append(SpecProblem(where or "file", f"unsupported YAML tag {node.tag}", line))
         return Node(None, line)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Node] = {}
@@ -285,11 +286,11 @@ def _convert(
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
                 "tag:yaml.org,2002:str"
             ):
-                problems.append(Problem(where or "file", "mapping keys must be text", key_line))
+                problems.append(SpecProblem(where or "file", "mapping keys must be text", key_line))
                 continue
             key = key_node.value
             if key in result:
-                problems.append(Problem(_join(where, key), "appears twice", key_line))
+                problems.append(SpecProblem(_join(where, key), "appears twice", key_line))
                 continue
             result[key] = _convert(value_node, _join(where, key), problems, constructor)
         return Node(result, line)
@@ -302,7 +303,7 @@ def _convert(
     try:
         value = constructor.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
-        problems.append(Problem(where, f"unreadable value: {exc}", line))
+        problems.append(SpecProblem(where, f"unreadable value: {exc}", line))
         value = None
     return Node(value, line)
 
@@ -332,11 +333,11 @@ class _Reader:
     """Collects problems while reading typed fields out of Nodes."""
 
     def __init__(self, *, stored: bool = False) -> None:
-        self.problems: list[Problem] = []
+        self.problems: list[SpecProblem] = []
         self.stored = stored  # reading a saved rule back: see parse_rules
 
     def fail(self, where: str, message: str, node: Node | None) -> None:
-        self.problems.append(Problem(where or "file", message, node.line if node else None))
+        self.problems.append(SpecProblem(where or "file", message, node.line if node else None))
 
     def mapping(
         self, node: Node, where: str, allowed: Iterable[str], required: Iterable[str] = ()
@@ -432,7 +433,7 @@ def vet_regex(pattern: str, *, shapes: bool = True) -> str | None:
     possessive repeats, or anchors other than ^ and $ (they would not mean the same in
     PostgreSQL); none of the shapes of catastrophic backtracking (_backtracking_problem); at
     most MAX_REGEX_STATES states once expanded. Matching is linear whatever the shape
-    (policies.matching): the shapes are refused so that no engine, ours or PostgreSQL's, is
+    (policies.engine.matching): the shapes are refused so that no engine, ours or PostgreSQL's, is
     ever asked to run them. Without `shapes`, only the syntax is checked (a saved rule read
     back: parse_rules's `stored`)."""
     if len(pattern) > MAX_REGEX_LENGTH:
@@ -656,8 +657,8 @@ def parse_rules(
     ``known_types`` (resource type -> tagging) defaults to the scanner registry. ``stored``:
     the text is a rule read back from the database, whose globs and regexes are not held to
     the limits on their shape and size (vet_regex's `shapes`, MAX_GLOB_LENGTH), which came
-    after some rules were saved: such a rule keeps working (policies.matching runs any shape in
-    linear time) and is refused only when someone edits it.
+    after some rules were saved: such a rule keeps working (policies.engine.matching runs any shape
+    in linear time) and is refused only when someone edits it.
     """
     root = load_yaml(text, what="file")
     reader = _Reader(stored=stored)
@@ -1011,7 +1012,7 @@ def dump_rules(rules: Iterable[RuleSpec]) -> str:
 
 # --- the built-in library --------------------------------------------------------------------
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 def builtin_rules() -> list[RuleSpec]:

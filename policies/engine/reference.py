@@ -1,7 +1,7 @@
 """The reference semantics of a tag rule, for one resource at a time.
 
-``evaluate(rule, view)`` is what a rule means: the set-based SQL implementation must give the
-same answer for every rule and resource (a hypothesis test compares them). Each step below is
+``evaluate_resource(rule, view)`` is what a rule means: the set-based SQL implementation must give
+the same answer for every rule and resource (a hypothesis test compares them). Each step below is
 spelled out in docs/policies.md; a change here is a change of meaning and goes there too.
 
 Pure Python, no Django, no database: CI checks call it on planned resources.
@@ -17,7 +17,7 @@ from typing import Literal
 from . import matching
 from .spec import RuleSpec, fold
 
-Kind = Literal["missing", "wrong_case", "bad_value", "prohibited", "too_many_tags"]
+ViolationKind = Literal["missing", "wrong_case", "bad_value", "prohibited", "too_many_tags"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ResourceView:
 @dataclass(frozen=True)
 class Violation:
     rule_id: str
-    kind: Kind
+    kind: ViolationKind
     key: str | None  # the rule's canonical key (None for too_many_tags)
     found_key: str | None  # the key found on the resource (wrong_case, bad_value, prohibited)
     value: str | None  # the value found (never for prohibited: it may be a secret)
@@ -108,7 +108,7 @@ def user_tag_count(tags: Mapping[str, str]) -> int:
     return sum(1 for key in tags if not fold(key).startswith("aws:"))
 
 
-def evaluate(rule: RuleSpec, view: ResourceView) -> list[Violation]:
+def evaluate_resource(rule: RuleSpec, view: ResourceView) -> list[Violation]:
     """The rule's violation on this resource: an empty list, or exactly one Violation."""
     if not applies(rule, view):
         return []

@@ -65,7 +65,7 @@ _TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
 @dataclass(frozen=True)
-class Problem:
+class TagPolicyProblem:
     """One thing wrong with a document: where (a JSON path, or a line and column) and what."""
 
     path: str
@@ -90,7 +90,7 @@ class TagPolicyError(ValueError):
 
     def __init__(
         self,
-        problems: Sequence[Problem],
+        problems: Sequence[TagPolicyProblem],
         source: str = "",
         *,
         code: str = MALFORMED,
@@ -149,21 +149,22 @@ def parse_policy(document: str | bytes | Mapping[str, Any], name: str = "") -> T
     (`tags.costcenter.tag_value.@@assign[2]`); malformed JSON names the line and column.
     `name` labels the document in the error (a file name, a policy id).
     """
-    problems: list[Problem] = []
+    problems: list[TagPolicyProblem] = []
     if isinstance(document, str | bytes):
         if isinstance(document, bytes):
             try:
                 text = document.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise TagPolicyError(
-                    [Problem(f"byte {error.start + 1}", "the file is not UTF-8 text")], name
+                    [TagPolicyProblem(f"byte {error.start + 1}", "the file is not UTF-8 text")],
+                    name,
                 ) from None
         else:
             text = document
         if len(text) > MAX_DOCUMENT_CHARACTERS:
             raise TagPolicyError(
                 [
-                    Problem(
+                    TagPolicyProblem(
                         "",
                         f"the document has {len(text)} characters; AWS allows at most "
                         f"{MAX_DOCUMENT_CHARACTERS} in a tag policy",
@@ -177,13 +178,17 @@ def parse_policy(document: str | bytes | Mapping[str, Any], name: str = "") -> T
             data = json.loads(text, object_pairs_hook=_reject_duplicates)
         except _DuplicateKey as duplicate:
             raise TagPolicyError(
-                [Problem("", f"the key {duplicate.key!r} appears twice in one JSON object")],
+                [
+                    TagPolicyProblem(
+                        "", f"the key {duplicate.key!r} appears twice in one JSON object"
+                    )
+                ],
                 name,
             ) from None
         except json.JSONDecodeError as error:
             raise TagPolicyError(
                 [
-                    Problem(
+                    TagPolicyProblem(
                         f"line {error.lineno} column {error.colno}",
                         f"malformed JSON: {error.msg}",
                     )
@@ -230,26 +235,30 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _parse_document(data: Any, problems: list[Problem]) -> TagPolicy | None:
+def _parse_document(data: Any, problems: list[TagPolicyProblem]) -> TagPolicy | None:
     if not isinstance(data, Mapping):
-        problems.append(Problem("", f"a tag policy is a JSON object, not {_type_name(data)}"))
+        problems.append(
+            TagPolicyProblem("", f"a tag policy is a JSON object, not {_type_name(data)}")
+        )
         return None
     problems.extend(
-        Problem(str(key), 'unknown key: a tag policy has only the top-level key "tags"')
+        TagPolicyProblem(str(key), 'unknown key: a tag policy has only the top-level key "tags"')
         for key in data
         if key != "tags"
     )
     if "tags" not in data:
-        problems.append(Problem("tags", 'missing: a tag policy starts with the key "tags"'))
+        problems.append(
+            TagPolicyProblem("tags", 'missing: a tag policy starts with the key "tags"')
+        )
         return None
     tags_node = data["tags"]
     if not isinstance(tags_node, Mapping):
-        problems.append(Problem("tags", f"must be an object, not {_type_name(tags_node)}"))
+        problems.append(TagPolicyProblem("tags", f"must be an object, not {_type_name(tags_node)}"))
         return None
     return _parse_tags(tags_node, problems)
 
 
-def _parse_tags(tags_node: Mapping[Any, Any], problems: list[Problem]) -> TagPolicy:
+def _parse_tags(tags_node: Mapping[Any, Any], problems: list[TagPolicyProblem]) -> TagPolicy:
     """The policy keys under `tags` (and its child control), keyed by the lowercased key."""
     allowed = None
     tags: dict[str, PolicyTag] = {}
@@ -260,7 +269,7 @@ def _parse_tags(tags_node: Mapping[Any, Any], problems: list[Problem]) -> TagPol
             continue
         refusal = _policy_key_refusal(policy_key, tags)
         if refusal is not None:
-            problems.append(Problem(path, refusal))
+            problems.append(TagPolicyProblem(path, refusal))
             continue
         tag = _parse_policy_tag(policy_key, node, path, problems)
         if tag is not None:
@@ -292,11 +301,11 @@ def _policy_key_refusal(policy_key: object, tags: Mapping[str, PolicyTag]) -> st
 
 
 def _parse_policy_tag(
-    policy_key: str, node: Any, path: str, problems: list[Problem]
+    policy_key: str, node: Any, path: str, problems: list[TagPolicyProblem]
 ) -> PolicyTag | None:
     if not isinstance(node, Mapping):
         problems.append(
-            Problem(
+            TagPolicyProblem(
                 path,
                 f"must be an object of settings ({', '.join(SETTINGS)}), not {_type_name(node)}",
             )
@@ -310,7 +319,7 @@ def _parse_policy_tag(
             allowed = _parse_child_control(value, setting_path, problems)
         elif name in VALUE_OPERATORS:
             problems.append(
-                Problem(
+                TagPolicyProblem(
                     setting_path,
                     f"{name} applies to a setting ({', '.join(SETTINGS)}), not to the policy key",
                 )
@@ -321,17 +330,19 @@ def _parse_policy_tag(
                 settings[name] = setting
         else:
             problems.append(
-                Problem(setting_path, f"unknown setting; expected one of {', '.join(SETTINGS)}")
+                TagPolicyProblem(
+                    setting_path, f"unknown setting; expected one of {', '.join(SETTINGS)}"
+                )
             )
     return PolicyTag(policy_key, settings, allowed)
 
 
 def _parse_setting(
-    policy_key: str, name: str, node: Any, path: str, problems: list[Problem]
+    policy_key: str, name: str, node: Any, path: str, problems: list[TagPolicyProblem]
 ) -> Setting | None:
     if not isinstance(node, Mapping):
         problems.append(
-            Problem(
+            TagPolicyProblem(
                 path,
                 f"must be an object of operators such as {{{ASSIGN!r}: ...}}, "
                 f"not {_type_name(node)}",
@@ -347,7 +358,7 @@ def _parse_setting(
             allowed = _parse_child_control(value, operator_path, problems)
         elif operator not in VALUE_OPERATORS:
             problems.append(
-                Problem(
+                TagPolicyProblem(
                     operator_path,
                     f"unknown operator; expected {ASSIGN}, {APPEND}, {REMOVE} or {CHILD_CONTROL}",
                 )
@@ -355,7 +366,7 @@ def _parse_setting(
         elif name == TAG_KEY:
             if operator != ASSIGN:
                 problems.append(
-                    Problem(
+                    TagPolicyProblem(
                         operator_path,
                         f"tag_key is a single value: only {ASSIGN} applies to it "
                         f"({APPEND} and {REMOVE} are for lists)",
@@ -367,7 +378,9 @@ def _parse_setting(
             values[operator] = _parse_list(name, value, operator_path, problems)
     if not node:
         problems.append(
-            Problem(path, f"declares nothing: use {ASSIGN}, {APPEND}, {REMOVE} or {CHILD_CONTROL}")
+            TagPolicyProblem(
+                path, f"declares nothing: use {ASSIGN}, {APPEND}, {REMOVE} or {CHILD_CONTROL}"
+            )
         )
     if len(problems) > before:
         return None
@@ -379,26 +392,32 @@ def _parse_setting(
     )
 
 
-def _parse_tag_key(policy_key: str, value: Any, path: str, problems: list[Problem]) -> str | None:
+def _parse_tag_key(
+    policy_key: str, value: Any, path: str, problems: list[TagPolicyProblem]
+) -> str | None:
     if not isinstance(value, str):
-        problems.append(Problem(path, f"must be a string, not {_type_name(value)}"))
+        problems.append(TagPolicyProblem(path, f"must be a string, not {_type_name(value)}"))
         return None
     if not value:
-        problems.append(Problem(path, "a tag key cannot be empty"))
+        problems.append(TagPolicyProblem(path, "a tag key cannot be empty"))
         return None
     if len(value) > MAX_KEY_LENGTH:
         problems.append(
-            Problem(path, f"{len(value)} characters; tag keys have at most {MAX_KEY_LENGTH}")
+            TagPolicyProblem(
+                path, f"{len(value)} characters; tag keys have at most {MAX_KEY_LENGTH}"
+            )
         )
         return None
     if "*" in value:
         problems.append(
-            Problem(path, "wildcards are allowed in tag values and resource types, not in tag keys")
+            TagPolicyProblem(
+                path, "wildcards are allowed in tag values and resource types, not in tag keys"
+            )
         )
         return None
     if value.lower() != policy_key.lower():
         problems.append(
-            Problem(
+            TagPolicyProblem(
                 path,
                 f"{value!r} must match the policy key {policy_key!r} except for capitalization",
             )
@@ -407,20 +426,26 @@ def _parse_tag_key(policy_key: str, value: Any, path: str, problems: list[Proble
     return value
 
 
-def _parse_list(name: str, value: Any, path: str, problems: list[Problem]) -> tuple[str, ...]:
+def _parse_list(
+    name: str, value: Any, path: str, problems: list[TagPolicyProblem]
+) -> tuple[str, ...]:
     if not isinstance(value, list):
-        problems.append(Problem(path, f"must be a list of strings, not {_type_name(value)}"))
+        problems.append(
+            TagPolicyProblem(path, f"must be a list of strings, not {_type_name(value)}")
+        )
         return ()
     items: list[str] = []
     for index, item in enumerate(value):
         item_path = f"{path}[{index}]"
         if not isinstance(item, str):
-            problems.append(Problem(item_path, f"must be a string, not {_type_name(item)}"))
+            problems.append(
+                TagPolicyProblem(item_path, f"must be a string, not {_type_name(item)}")
+            )
             continue
         if name == TAG_VALUE:
             if len(item) > MAX_VALUE_LENGTH:
                 problems.append(
-                    Problem(
+                    TagPolicyProblem(
                         item_path,
                         f"{len(item)} characters; tag values have at most {MAX_VALUE_LENGTH}",
                     )
@@ -428,7 +453,7 @@ def _parse_list(name: str, value: Any, path: str, problems: list[Problem]) -> tu
                 continue
             if item.count("*") > 1:
                 problems.append(
-                    Problem(
+                    TagPolicyProblem(
                         item_path,
                         f"{item!r} has {item.count('*')} wildcards; AWS allows one per tag "
                         "value (*@example.com is allowed, *@*.com is not)",
@@ -438,7 +463,7 @@ def _parse_list(name: str, value: Any, path: str, problems: list[Problem]) -> tu
         else:
             message = _resource_type_problem(item)
             if message:
-                problems.append(Problem(item_path, message))
+                problems.append(TagPolicyProblem(item_path, message))
                 continue
         items.append(item)
     return tuple(items)
@@ -464,10 +489,12 @@ def _resource_type_problem(item: str) -> str:
     return ""
 
 
-def _parse_child_control(value: Any, path: str, problems: list[Problem]) -> frozenset[str] | None:
+def _parse_child_control(
+    value: Any, path: str, problems: list[TagPolicyProblem]
+) -> frozenset[str] | None:
     if not isinstance(value, list) or not value:
         problems.append(
-            Problem(
+            TagPolicyProblem(
                 path,
                 f'must be a non-empty list such as ["{ALL}"], ["{NONE}"] or '
                 f'["{ASSIGN}", "{APPEND}"], not {_type_name(value)}',
@@ -480,7 +507,9 @@ def _parse_child_control(value: Any, path: str, problems: list[Problem]) -> froz
         if item in (ALL, NONE):
             if len(value) > 1:
                 problems.append(
-                    Problem(f"{path}[{index}]", f"{item} cannot be combined with other operators")
+                    TagPolicyProblem(
+                        f"{path}[{index}]", f"{item} cannot be combined with other operators"
+                    )
                 )
                 bad = True
             elif item == ALL:
@@ -489,7 +518,7 @@ def _parse_child_control(value: Any, path: str, problems: list[Problem]) -> froz
             allowed.add(item)
         else:
             problems.append(
-                Problem(
+                TagPolicyProblem(
                     f"{path}[{index}]",
                     f"{item!r} is not {ALL}, {NONE}, {ASSIGN}, {APPEND} or {REMOVE}",
                 )
@@ -616,7 +645,7 @@ def _parsed_levels(levels: Sequence[Sequence[PolicyInput]]) -> list[list[TagPoli
     """Every level's policies parsed; a TagPolicyError lists the problems of all of them,
     each path prefixed with the policy's place (`levels[1][0]`)."""
     parsed: list[list[TagPolicy]] = []
-    problems: list[Problem] = []
+    problems: list[TagPolicyProblem] = []
     for level_index, level in enumerate(levels):
         parsed_level: list[TagPolicy] = []
         for policy_index, document in enumerate(level):
@@ -628,7 +657,7 @@ def _parsed_levels(levels: Sequence[Sequence[PolicyInput]]) -> list[list[TagPoli
                 parsed_level.append(parse_policy(document, name=label))
             except TagPolicyError as error:
                 problems.extend(
-                    Problem(f"{label} {problem.path}".strip(), problem.message)
+                    TagPolicyProblem(f"{label} {problem.path}".strip(), problem.message)
                     for problem in error.problems
                 )
         parsed.append(parsed_level)
@@ -769,7 +798,7 @@ def _unique(values: Iterable[str]) -> list[str]:
 
 # --- evaluation ------------------------------------------------------------------------------
 
-Kind = Literal["capitalization", "value", "missing"]
+NoncomplianceKind = Literal["capitalization", "value", "missing"]
 
 
 @dataclass(frozen=True)
@@ -784,14 +813,14 @@ class Noncompliance:
 
     policy_key: str
     expected_key: str
-    kind: Kind
+    kind: NoncomplianceKind
     found_key: str | None
     found_value: str | None
     enforced: bool
     allowed_values: tuple[str, ...] | None = None
 
 
-def evaluate(
+def noncompliance(
     effective: EffectivePolicy, resource_type_aws: str, tags: Mapping[str, str]
 ) -> list[Noncompliance]:
     """Check one resource's tags against the effective policy, as AWS does.
@@ -946,11 +975,13 @@ def export_policy(rules: Iterable[ExportRule]) -> dict[str, Any]:
     over AWS's 10,000 characters once written compactly).
     """
     tags: dict[str, Any] = {}
-    problems: list[Problem] = []
+    problems: list[TagPolicyProblem] = []
     for index, rule in enumerate(rules):
         policy_key = rule.key.lower()
         if policy_key in tags:
-            problems.append(Problem(f"rules[{index}]", f"a second rule for the key {rule.key!r}"))
+            problems.append(
+                TagPolicyProblem(f"rules[{index}]", f"a second rule for the key {rule.key!r}")
+            )
             continue
         entry: dict[str, Any] = {TAG_KEY: {ASSIGN: rule.key}}
         if rule.values is not None:

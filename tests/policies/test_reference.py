@@ -3,16 +3,16 @@
 import pytest
 
 from inventory.scanners.base import Scanner, _registry
-from policies.evaluate import (
+from policies.engine.reference import (
     ResourceView,
     Violation,
     applies,
-    evaluate,
+    evaluate_resource,
     in_scope,
     suggested_fix,
     user_tag_count,
 )
-from policies.spec import SpecError, parse_rules
+from policies.engine.spec import SpecError, parse_rules
 
 
 def rule(body: str):
@@ -28,15 +28,15 @@ OWNER = rule("check: required_key, key: Owner, aliases: [owner_email]")
 
 
 def kinds(r, tags, **kw):
-    return [(v.kind, v.found_key) for v in evaluate(r, view(tags, **kw))]
+    return [(v.kind, v.found_key) for v in evaluate_resource(r, view(tags, **kw))]
 
 
 def test_canonical_key_present_is_compliant():
-    assert evaluate(OWNER, view({"Owner": "ana@example.com"})) == []
+    assert evaluate_resource(OWNER, view({"Owner": "ana@example.com"})) == []
 
 
 def test_other_case_is_wrong_case_not_missing():
-    (violation,) = evaluate(OWNER, view({"owner": "ana@example.com"}))
+    (violation,) = evaluate_resource(OWNER, view({"owner": "ana@example.com"}))
     assert violation == Violation(
         "r", "wrong_case", "Owner", "owner", "ana@example.com", "tag owner should be spelt Owner"
     )
@@ -67,7 +67,7 @@ def test_case_folding_is_ascii_only():
 
 
 def test_missing_key():
-    (violation,) = evaluate(OWNER, view({"Team": "x"}))
+    (violation,) = evaluate_resource(OWNER, view({"Team": "x"}))
     assert (violation.kind, violation.key, violation.found_key) == ("missing", "Owner", None)
     assert suggested_fix(violation) == "add tag Owner"
 
@@ -77,7 +77,7 @@ ENV = rule("check: allowed_values, key: Environment, aliases: [env], values: {li
 
 def test_allowed_values_from_a_list_are_case_sensitive():
     assert kinds(ENV, {"Environment": "prod"}) == []
-    (violation,) = evaluate(ENV, view({"Environment": "Prod"}))
+    (violation,) = evaluate_resource(ENV, view({"Environment": "Prod"}))
     assert (violation.kind, violation.value) == ("bad_value", "Prod")
     assert violation.expected == "one of prod, dev"
     assert suggested_fix(violation) == "change the value of Environment to one of prod, dev"
@@ -104,7 +104,7 @@ def test_allowed_values_under_another_spelling_is_wrong_case():
 )
 def test_glob_values_match_the_whole_value(value, ok):
     owner = rule("check: allowed_values, key: Owner, values: {glob: '*@*example.com'}")
-    assert (evaluate(owner, view({"Owner": value})) == []) is ok
+    assert (evaluate_resource(owner, view({"Owner": value})) == []) is ok
 
 
 def test_glob_question_mark_is_exactly_one_character():
@@ -144,7 +144,7 @@ def test_conditional_rule_applies_only_when_its_condition_holds():
 
 def test_prohibited_keys_match_globs_in_any_case_and_never_echo_the_value():
     r = rule("check: prohibited_key, key: '*password*', aliases: ['*secret*']")
-    (violation,) = evaluate(r, view({"DB_PASSWORD": "hunter2", "Owner": "a"}))
+    (violation,) = evaluate_resource(r, view({"DB_PASSWORD": "hunter2", "Owner": "a"}))
     assert (violation.kind, violation.found_key, violation.value) == (
         "prohibited",
         "DB_PASSWORD",
@@ -163,8 +163,8 @@ def test_max_tags_counts_user_tags_only():
     r = rule("check: max_tags, max: 3")
     tags = {"a": "1", "b": "2", "c": "3", "aws:cloudformation:stack-name": "s", "AWS:x": "y"}
     assert user_tag_count(tags) == 3
-    assert evaluate(r, view(tags)) == []
-    (violation,) = evaluate(r, view({**tags, "d": "4", "e": "5"}))
+    assert evaluate_resource(r, view(tags)) == []
+    (violation,) = evaluate_resource(r, view({**tags, "d": "4", "e": "5"}))
     assert (violation.kind, violation.count, violation.limit) == ("too_many_tags", 5, 3)
     assert suggested_fix(violation) == "remove 2 user tags (at most 3)"
 
@@ -172,7 +172,7 @@ def test_max_tags_counts_user_tags_only():
 def test_max_tags_defaults_to_the_aws_limit():
     r = rule("check: max_tags")
     assert r.max == 50
-    assert evaluate(r, view({f"k{i}": "" for i in range(50)})) == []
+    assert evaluate_resource(r, view({f"k{i}": "" for i in range(50)})) == []
     assert kinds(r, {f"k{i}": "" for i in range(51)}) == [("too_many_tags", None)]
 
 
@@ -196,7 +196,7 @@ def test_max_tags_defaults_to_the_aws_limit():
 def test_scope(scope, kw, expected):
     r = rule(f"check: required_key, key: Owner, scope: {scope}")
     assert in_scope(r, view({}, **kw)) is expected
-    assert bool(evaluate(r, view({}, **kw))) is expected
+    assert bool(evaluate_resource(r, view({}, **kw))) is expected
 
 
 def test_scope_by_tag_selector():
@@ -222,7 +222,7 @@ def untaggable_type():
 
 
 def test_untaggable_types_are_never_in_scope(untaggable_type):
-    assert evaluate(OWNER, view({}, resource_type=untaggable_type)) == []
+    assert evaluate_resource(OWNER, view({}, resource_type=untaggable_type)) == []
     assert kinds(OWNER, {}, resource_type="ec2:instance") == [("missing", None)]
     with pytest.raises(SpecError, match="cannot be tagged"):
         rule(f"check: required_key, key: O, scope: {{resource_types: [{untaggable_type}]}}")
@@ -230,6 +230,6 @@ def test_untaggable_types_are_never_in_scope(untaggable_type):
 
 def test_evaluation_is_deterministic_whatever_the_tag_order():
     r = rule("check: prohibited_key, key: '*secret*'")
-    a = evaluate(r, view({"b_secret": "1", "a_secret": "2"}))
-    b = evaluate(r, view({"a_secret": "2", "b_secret": "1"}))
+    a = evaluate_resource(r, view({"b_secret": "1", "a_secret": "2"}))
+    b = evaluate_resource(r, view({"a_secret": "2", "b_secret": "1"}))
     assert a == b and a[0].found_key == "a_secret"

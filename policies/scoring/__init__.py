@@ -1,0 +1,1 @@
+"""Compliance scores, their daily snapshots and their charts."""
