@@ -2,6 +2,7 @@
 
 from django.shortcuts import get_object_or_404
 
+from . import audit_events
 from .models import ApiToken, Membership, ServiceAccount, SSOGroupMapping, Team
 
 
@@ -63,5 +64,5 @@ def record_denial(membership: Membership, actor, *, method: str, path: str, reas
     data = {"method": method, "path": path[:300], "reason": str(reason)[:300]}
     data["role"] = membership.role
     with transaction.atomic():
-        audit.record("org.access_denied", data=data, organization=organization, actor=actor)
+        audit.record(audit_events.ACCESS_DENIED, data=data, organization=organization, actor=actor)
     return True

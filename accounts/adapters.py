@@ -23,7 +23,7 @@ from tagsense import crypto
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.middleware import client_ip
 
-from . import oidc
+from . import audit_events, oidc
 from .models import User
 from .sso.config import password_refused_by
 from .sso.refusals import record_rejection
@@ -76,7 +76,7 @@ class AccountAdapter(DefaultAccountAdapter):
             organization = password_refused_by(user)
             if organization is not None:
                 audit.record(
-                    "auth.password_login_refused",
+                    audit_events.PASSWORD_LOGIN_REFUSED,
                     target=user,
                     data={"email": user.email, "organization": organization.slug},
                     organization=organization,

@@ -25,6 +25,7 @@ from django.db import transaction
 import audit
 from tagsense import crypto
 
+from . import audit_events
 from .models import OIDCConfiguration, Organization
 from .services import ServiceError
 from .sso.metadata import fetch_public_https
@@ -223,7 +224,7 @@ def _save(
     row.discovery = endpoints
     row.save()
     audit.record(
-        "sso.oidc_configure",
+        audit_events.SSO_OIDC_CONFIGURE,
         target=organization,
         data={
             "created": existing is None,

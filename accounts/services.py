@@ -14,6 +14,7 @@ from django.utils.text import slugify
 
 import audit
 
+from . import audit_events
 from .models import Membership, Organization, Team, TeamMembership, User, validate_organization_slug
 from .roles import Role
 
@@ -69,8 +70,12 @@ def create_organization(*, name: str, slug: str, owner: User) -> Organization:
         Membership.objects.create(
             organization=organization, user=owner, role=Role.OWNER, accepted_at=timezone.now()
         )
-        audit.record("org.create", target=organization, data={"name": name, "slug": slug})
-        audit.record("org.member_add", target=owner, data={"email": owner.email, "role": "owner"})
+        audit.record(
+            audit_events.ORG_CREATE, target=organization, data={"name": name, "slug": slug}
+        )
+        audit.record(
+            audit_events.MEMBER_ADD, target=owner, data={"email": owner.email, "role": "owner"}
+        )
     return organization
 
 
@@ -79,7 +84,7 @@ def update_organization(organization: Organization, *, name: str) -> Organizatio
     old = organization.name
     organization.name = name
     organization.save(update_fields=["name"])
-    audit.record("org.update", target=organization, data={"name": [old, name]})
+    audit.record(audit_events.ORG_UPDATE, target=organization, data={"name": [old, name]})
     return organization
 
 
@@ -91,7 +96,7 @@ def set_require_mfa(organization: Organization, *, require: bool) -> Organizatio
     old = organization.require_mfa
     organization.require_mfa = require
     organization.save(update_fields=["require_mfa"])
-    audit.record("org.update", target=organization, data={"require_mfa": [old, require]})
+    audit.record(audit_events.ORG_UPDATE, target=organization, data={"require_mfa": [old, require]})
     return organization
 
 
@@ -115,7 +120,9 @@ def add_member(organization: Organization, *, email: str, role: str, by: Members
         already,
     )
     audit.record(
-        "org.member_add", target=user, data={"email": user.email, "role": role, "pending": True}
+        audit_events.MEMBER_ADD,
+        target=user,
+        data={"email": user.email, "role": role, "pending": True},
     )
     return membership
 
@@ -128,7 +135,7 @@ def accept_invitation(membership: Membership) -> Membership:
     membership.accepted_at = timezone.now()
     membership.save(update_fields=["accepted_at"])
     audit.record(
-        "org.member_accept",
+        audit_events.MEMBER_ACCEPT,
         target=membership.user,
         data={"email": membership.user.email, "role": membership.role},
         organization=membership.organization,
@@ -141,7 +148,7 @@ def decline_invitation(membership: Membership) -> None:
     if not membership.is_pending:
         raise ServiceError("this invitation was accepted already")
     audit.record(
-        "org.member_decline",
+        audit_events.MEMBER_DECLINE,
         target=membership.user,
         data={"email": membership.user.email},
         organization=membership.organization,
@@ -177,7 +184,7 @@ def change_role(membership: Membership, *, role: str, by: Membership) -> Members
     membership.role = role
     membership.save(update_fields=["role"])
     audit.record(
-        "org.member_role_change",
+        audit_events.MEMBER_ROLE_CHANGE,
         target=membership.user,
         data={"email": membership.user.email, "role": [old, role]},
     )
@@ -195,7 +202,7 @@ def remove_member(membership: Membership, *, by: Membership) -> None:
 
     revoke_member_tokens(membership, by=by.user)
     audit.record(
-        "org.member_remove",
+        audit_events.MEMBER_REMOVE,
         target=membership.user,
         data={"email": membership.user.email, "role": membership.role},
     )
@@ -216,7 +223,7 @@ def create_team(organization: Organization, *, name: str, description: str = "")
         ),
         exists,
     )
-    audit.record("team.create", target=team, data={"name": name})
+    audit.record(audit_events.TEAM_CREATE, target=team, data={"name": name})
     return team
 
 
@@ -229,13 +236,13 @@ def update_team(team: Team, *, name: str, description: str) -> Team:
         changes["description"] = [team.description, description]
     team.name, team.description = name, description
     team.save(update_fields=["name", "description"])
-    audit.record("team.update", target=team, data=changes)
+    audit.record(audit_events.TEAM_UPDATE, target=team, data=changes)
     return team
 
 
 @transaction.atomic
 def delete_team(team: Team) -> None:
-    audit.record("team.delete", target=team, data={"name": team.name})
+    audit.record(audit_events.TEAM_DELETE, target=team, data={"name": team.name})
     team.delete()
 
 
@@ -250,7 +257,7 @@ def add_team_member(team: Team, *, user: User) -> TeamMembership:
         lambda: TeamMembership.objects.create(organization=team.organization, team=team, user=user),
         already,
     )
-    audit.record("team.member_add", target=team, data={"email": user.email})
+    audit.record(audit_events.TEAM_MEMBER_ADD, target=team, data={"email": user.email})
     return tm
 
 
@@ -259,4 +266,4 @@ def remove_team_member(team: Team, *, user: User) -> None:
     deleted, _ = team.memberships.filter(user=user).delete()
     if not deleted:
         raise ServiceError(f"{user.email} is not in {team.name}")
-    audit.record("team.member_remove", target=team, data={"email": user.email})
+    audit.record(audit_events.TEAM_MEMBER_REMOVE, target=team, data={"email": user.email})

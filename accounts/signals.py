@@ -14,17 +14,19 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 import audit
+from audit.registry import AuditAction
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.context import current as current_context
 from tagsense.tenancy.resolve import memberships_of
 
+from . import audit_events
 from .models import User
 from .sso.provisioning import groups_from, provision_sso_login
 from .sso.saml import organization_for_app
 from .sso.session import SAML_SESSION_KEY, SESSION_IDP_KEY, remember_saml_session
 
 
-def record_for_user(action: str, user: User, data: dict[str, Any], actor: Actor) -> None:
+def record_for_user(action: AuditAction, user: User, data: dict[str, Any], actor: Actor) -> None:
     """Into each organization the user is an active member of (so each sees its members'
     sign-ins), or into the global chain when there is none. Chains are taken in id order so
     two sign-ins never wait on each other's locks in opposite orders."""
@@ -47,7 +49,7 @@ def on_login(sender, request, user, **kwargs):
         # for a SAML sign-in (allauth's signal follows Django's).
         request.session.pop(SESSION_IDP_KEY, None)
         request.session.pop(SAML_SESSION_KEY, None)
-    record_for_user("auth.login", user, {"email": user.email}, Actor.for_user(user))
+    record_for_user(audit_events.LOGIN, user, {"email": user.email}, Actor.for_user(user))
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
@@ -57,12 +59,12 @@ def on_logout(sender, request, user, **kwargs):
     reason = getattr(request, "session_expired", None)
     if reason:
         data = {"email": user.email, "reason": reason}
-        record_for_user("auth.session_expired", user, data, Actor.for_user(user))
+        record_for_user(audit_events.SESSION_EXPIRED, user, data, Actor.for_user(user))
     else:
         data = {"email": user.email}
         if getattr(request, "logout_via", None):  # single logout from the IdP (saml_views)
             data["via"] = request.logout_via
-        record_for_user("auth.logout", user, data, Actor.for_user(user))
+        record_for_user(audit_events.LOGOUT, user, data, Actor.for_user(user))
 
 
 # A refused sign-in is audited at most once a minute per account and source (and those naming
@@ -70,21 +72,21 @@ def on_logout(sender, request, user, **kwargs):
 UNKNOWN_SIGN_IN_REFUSALS_PER_INTERVAL = 60
 
 
-def record_refused_sign_in(action: str, credentials: dict[str, Any]) -> bool:
+def record_refused_sign_in(action: AuditAction, credentials: dict[str, Any]) -> bool:
     """Audit a failed (`auth.login_failed`) or locked (`auth.login_locked`) sign-in with the
     address tried, never the password: into the account's organizations, or the global chain
     for an address of no account. Returns whether an event was written (accounts.throttle)."""
     from .throttle import claim, login_key, source_network, within_cap
 
     account = login_key(credentials)
-    if not claim(action, account, source_network(current_context().ip_address)):
+    if not claim(action.name, account, source_network(current_context().ip_address)):
         return False
     identifier = str(credentials.get("email") or credentials.get("username") or "")[:254]
     user = User.objects.filter(email__iexact=account).first() if account else None
     data = {"email": identifier}
     anonymous = Actor(Actor.ANONYMOUS, "", identifier)
     if user is None:
-        if not within_cap(f"{action}:unknown", UNKNOWN_SIGN_IN_REFUSALS_PER_INTERVAL):
+        if not within_cap(f"{action.name}:unknown", UNKNOWN_SIGN_IN_REFUSALS_PER_INTERVAL):
             return False
         audit.record(action, data=data, organization=None, actor=anonymous)
     else:
@@ -95,12 +97,12 @@ def record_refused_sign_in(action: str, credentials: dict[str, Any]) -> bool:
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
 def on_login_failed(sender, credentials, request=None, **kwargs):
     # Credentials arrive cleansed (Django masks the password); keep only the identifier.
-    record_refused_sign_in("auth.login_failed", credentials)
+    record_refused_sign_in(audit_events.LOGIN_FAILED, credentials)
 
 
 def record_lockout(credentials: dict[str, Any]) -> None:
     """A sign-in refused by the lock-out (accounts.adapters.AccountAdapter.pre_authenticate)."""
-    record_refused_sign_in("auth.login_locked", credentials)
+    record_refused_sign_in(audit_events.LOGIN_LOCKED, credentials)
 
 
 @receiver(allauth_signals.user_logged_in, dispatch_uid="sso_provision")
@@ -133,12 +135,12 @@ def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
 @receiver(allauth_signals.password_changed, dispatch_uid="audit_password_changed")
 @receiver(allauth_signals.password_set, dispatch_uid="audit_password_set")
 def on_password_changed(sender, request, user, **kwargs):
-    record_for_user("auth.password_change", user, {"email": user.email}, Actor.for_user(user))
+    record_for_user(audit_events.PASSWORD_CHANGE, user, {"email": user.email}, Actor.for_user(user))
 
 
 @receiver(allauth_signals.password_reset, dispatch_uid="audit_password_reset")
 def on_password_reset(sender, request, user, **kwargs):
-    record_for_user("auth.password_reset", user, {"email": user.email}, Actor.for_user(user))
+    record_for_user(audit_events.PASSWORD_RESET, user, {"email": user.email}, Actor.for_user(user))
 
 
 def _email_event(change: str):
@@ -151,7 +153,7 @@ def _email_event(change: str):
             if kwargs.get(key) is not None
         }
         record_for_user(
-            "auth.email_change",
+            audit_events.EMAIL_CHANGE,
             user,
             {"email": user.email, "change": change, **addresses},
             Actor.for_user(user),
@@ -184,9 +186,9 @@ def on_authenticator_saved(sender, instance, created, **kwargs):
         return  # a code was used or the codes were viewed: not a change of set-up
     user = instance.user
     if instance.type == Authenticator.Type.RECOVERY_CODES:
-        action = "auth.mfa_recovery_codes"
+        action = audit_events.MFA_RECOVERY_CODES
     else:
-        action = "auth.mfa_add"
+        action = audit_events.MFA_ADD
     record_for_user(action, user, {"email": user.email, "type": instance.type}, _mfa_actor(user))
 
 
@@ -198,18 +200,18 @@ def on_authenticator_deleted(sender, instance, **kwargs):
         return
     user = instance.user
     data = {"email": user.email, "type": instance.type}
-    record_for_user("auth.mfa_remove", user, data, _mfa_actor(user))
+    record_for_user(audit_events.MFA_REMOVE, user, data, _mfa_actor(user))
 
 
 @receiver(mfa_signals.authenticator_used, dispatch_uid="audit_mfa_used")
 def on_mfa_used(sender, request, user, authenticator, **kwargs):
     if authenticator.type == Authenticator.Type.RECOVERY_CODES:
         data = {"email": user.email, "type": authenticator.type}
-        record_for_user("auth.mfa_recovery_code_used", user, data, Actor.for_user(user))
+        record_for_user(audit_events.MFA_RECOVERY_CODE_USED, user, data, Actor.for_user(user))
 
 
 @receiver(mfa_signals.authentication_failed, dispatch_uid="audit_mfa_failed")
 def on_mfa_failed(sender, request, user, **kwargs):
     # Before the second factor the user is not signed in yet: the actor is anonymous.
     data = {"email": user.email}
-    record_for_user("auth.mfa_failed", user, data, Actor(Actor.ANONYMOUS, "", user.email))
+    record_for_user(audit_events.MFA_FAILED, user, data, Actor(Actor.ANONYMOUS, "", user.email))

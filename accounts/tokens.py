@@ -26,6 +26,7 @@ from audit.models import normalise_ip
 from tagsense.tenancy.context import Actor, Principal
 from tagsense.tenancy.db import all_tenants, tenant_scope
 
+from . import audit_events
 from .models import (
     ApiToken,
     Membership,
@@ -136,7 +137,7 @@ def _mint(organization: Organization, *, name: str, scope: str, expires_at, by: 
         data["user"] = token.user.email
     else:
         data["service_account"] = token.service_account.name
-    audit.record("api_token.create", target=token, data=data)
+    audit.record(audit_events.API_TOKEN_CREATE, target=token, data=data)
     return token, secret
 
 
@@ -178,7 +179,9 @@ def create_service_account(
         ),
         exists,
     )
-    audit.record("service_account.create", target=account, data={"name": name, "role": role})
+    audit.record(
+        audit_events.SERVICE_ACCOUNT_CREATE, target=account, data={"name": name, "role": role}
+    )
     return account
 
 
@@ -213,7 +216,9 @@ def revoke_token(token: ApiToken, *, by: User) -> ApiToken:
     locked.revoked_by = by
     locked.save(update_fields=["revoked_at", "revoked_by"])
     audit.record(
-        "api_token.revoke", target=locked, data={"prefix": locked.prefix, "name": locked.name}
+        audit_events.API_TOKEN_REVOKE,
+        target=locked,
+        data={"prefix": locked.prefix, "name": locked.name},
     )
     return locked
 
@@ -320,7 +325,7 @@ def note_use(token: ApiToken, *, ip: str | None, method: str, path: str) -> bool
         )
         if claimed:
             audit.record(
-                "api_token.use",
+                audit_events.API_TOKEN_USE,
                 target=token,
                 data={"prefix": token.prefix, "method": method, "path": path[:300]},
             )
@@ -354,10 +359,12 @@ def note_rejection(
     data = {"reason": reason, "method": method, "path": path[:300]}
     actor = Actor(Actor.ANONYMOUS, "", "bearer token")
     if token is None:
-        audit.record("api_token.reject", data=data, organization=None, actor=actor)
+        audit.record(audit_events.API_TOKEN_REJECT, data=data, organization=None, actor=actor)
         return True
     with tenant_scope(token.organization, actor=actor):
-        audit.record("api_token.reject", target=token, data={**data, "prefix": token.prefix})
+        audit.record(
+            audit_events.API_TOKEN_REJECT, target=token, data={**data, "prefix": token.prefix}
+        )
     return True
 
 
@@ -378,7 +385,7 @@ def revoke_member_tokens(membership: Membership, *, by: Any = None) -> int:
         token.revoked_by = by
         token.save(update_fields=["revoked_at", "revoked_by"])
         audit.record(
-            "api_token.revoke",
+            audit_events.API_TOKEN_REVOKE,
             target=token,
             data={"prefix": token.prefix, "reason": "the member left the organization"},
         )

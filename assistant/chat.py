@@ -31,7 +31,7 @@ from django.db import transaction
 import audit
 from tagsense.tenancy.db import tenant_scope
 
-from . import failover, services
+from . import audit_events, failover, services
 from .backends.base import (
     Cancel,
     Message,
@@ -132,7 +132,7 @@ def ask(
             status=ChatMessage.PENDING,
         )
         audit.record(
-            "assistant.prompt",
+            audit_events.PROMPT,
             target=conversation,
             data={"question": text, "mode": mode, "message": asked.pk},
         )
@@ -374,7 +374,7 @@ def _run(
                 arguments = redact_value(call.arguments)
                 error = redact(result.error) if result.error else result.error
                 audit.record(
-                    "assistant.tool_call",
+                    audit_events.TOOL_CALL,
                     data={"tool": call.name, "arguments": arguments, "error": error,
                           "provider": state.provider},
                 )  # fmt: skip
@@ -476,7 +476,7 @@ def _save(pending: ChatMessage, state: _State) -> ChatMessage:
         pending.save()
         pending.conversation.save(update_fields=["updated_at"])
         audit.record(
-            "assistant.answer",
+            audit_events.ANSWER,
             target=pending.conversation,
             data={
                 "message": pending.pk,
@@ -524,7 +524,7 @@ def close_abandoned(organization, now=None) -> int:
             ):
                 continue
             audit.record(
-                "assistant.answer",
+                audit_events.ANSWER,
                 target=message.conversation,
                 data={"message": message.pk, "status": "abandoned", "was": was,
                       "provider": message.provider, "model": message.model,

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 import audit
 
+from . import audit_events
 from .backends.base import Backend
 from .models import AssistantSettings, ChatMessage, Provider
 
@@ -39,7 +40,7 @@ def update_settings(organization: Organization, **values: Any) -> AssistantSetti
     for name, value in changed.items():
         setattr(current, name, value)
     current.save()
-    audit.record("assistant.settings_update", data={"changed": changed})
+    audit.record(audit_events.SETTINGS_UPDATE, data={"changed": changed})
     return current
 
 
@@ -71,14 +72,14 @@ def save_provider(
 
         raise ValidationError({"name": f"A provider named {provider.name} exists already."})
     provider.save()
-    action = "assistant.provider_create" if created else "assistant.provider_update"
+    action = audit_events.PROVIDER_CREATE if created else audit_events.PROVIDER_UPDATE
     audit.record(action, target=provider, data={"changed": changed})
     return provider
 
 
 @transaction.atomic
 def delete_provider(provider: Provider) -> None:
-    audit.record("assistant.provider_delete", target=provider, data={"name": provider.name})
+    audit.record(audit_events.PROVIDER_DELETE, target=provider, data={"name": provider.name})
     provider.delete()
 
 

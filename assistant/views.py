@@ -28,7 +28,7 @@ from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import chat, services
+from . import audit_events, chat, services
 from .markdown import StreamingRenderer
 from .markdown import render as render_markdown
 from .models import ChatMessage, Conversation, Provider
@@ -187,7 +187,7 @@ class StopView(AssistantMixin, TemplateView):
             conversation__user_id=request.user.pk,
         )
         audit.record(
-            "assistant.stop", target=message.conversation,
+            audit_events.STOP, target=message.conversation,
             data={"message": message.pk, "status": message.status},
         )  # fmt: skip
         cache.set(_stop_key(message.pk), True, STOP_SECONDS)

@@ -49,7 +49,7 @@ def record_export(
 ) -> None:
     """Audit one export (the caller is inside its tenant transaction: the view's, the API's)."""
     services.record(
-        EXPORT_DOWNLOAD.name,
+        EXPORT_DOWNLOAD,
         data={
             "kind": kind,
             "format": file_format,

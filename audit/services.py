@@ -42,7 +42,7 @@ def _describe(target: Any) -> tuple[str, str, str]:
 
 
 def record(
-    action: str,
+    action: registry.AuditAction,
     *,
     target: Any = None,
     data: dict[str, Any] | None = None,
@@ -54,8 +54,14 @@ def record(
     The organization and actor default to the current context (request, API call or task).
     Serialised per chain with a transaction-level advisory lock, so concurrent writers never
     fork the chain; the unique (organization, seq) constraint backs this.
+
+    `action` is the AuditAction an app registered in its audit_events.py, never a string: a call
+    site names the object, so an action nobody records, or a name misspelt, is found by reading
+    (and by the test that every registered action has a call site).
     """
-    registry.get(action)
+    if not isinstance(action, registry.AuditAction):
+        raise TypeError(f"audit.record() takes an AuditAction from audit_events.py, not {action!r}")
+    registry.get(action.name)
     ctx = context.current()
     if organization is _UNSET:
         organization = ctx.organization
@@ -86,7 +92,7 @@ def record(
             actor_kind=actor.kind,
             actor_id=actor.id[:64],
             actor_label=actor.label[:255],
-            action=action,
+            action=action.name,
             target_type=target_type,
             target_id=target_id,
             target_repr=target_repr,
@@ -274,7 +280,7 @@ def anchor_chain(organization: Organization | None, store: AnchorStore) -> Ancho
         anchor.version_id,
     )
     record(
-        AUDIT_ANCHOR.name,
+        AUDIT_ANCHOR,
         organization=organization,
         data={
             "seq": anchor.seq,

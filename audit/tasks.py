@@ -12,6 +12,7 @@ from tagsense.tenancy.context import current
 from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.tasks import TenantTask
 
+from . import audit_events
 from .anchors import AnchorStore, AnchorStoreError, unanchored_reason
 from .services import ChainNotAnchoredError, ChainReport, anchor_chain, verify_all, verify_chain
 
@@ -40,7 +41,7 @@ def verify_organization_chain() -> dict[str, Any]:
     assert organization is not None  # enqueued for one organization: TenantTask has set it
     report = verify_chain(organization.pk)
     data = _report_data(report)
-    audit.record("audit.verify", target=organization, data=data)
+    audit.record(audit_events.AUDIT_VERIFY, target=organization, data=data)
     return data
 
 
@@ -53,11 +54,11 @@ def verify_all_chains() -> dict[str, bool]:
     results: dict[str, bool] = {}
     for organization, report in zip([*organizations, None], reports, strict=True):
         if organization is None:
-            audit.record("audit.verify", data=_report_data(report), organization=None)
+            audit.record(audit_events.AUDIT_VERIFY, data=_report_data(report), organization=None)
             results["(global)"] = report.intact
             continue
         with tenant_scope(organization):
-            audit.record("audit.verify", target=organization, data=_report_data(report))
+            audit.record(audit_events.AUDIT_VERIFY, target=organization, data=_report_data(report))
         results[organization.slug] = report.intact
     return results
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from inventory import audit_events as inventory_audit_events
 from inventory.costs import AMOUNT_PLACES, CURRENCY, import_window
 from inventory.models import Resource, ResourceCost
 
@@ -100,7 +101,7 @@ def seed_demo_costs(organization: Organization, today=None) -> int:
             )
     ResourceCost.objects.bulk_create(rows, batch_size=2000)
     audit.record(
-        "cost.import",
+        inventory_audit_events.COST_IMPORT,
         data={
             "source": ResourceCost.DEMO,
             "period": [start.isoformat(), end.isoformat()],

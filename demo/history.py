@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from policies import audit_events as policies_audit_events
 from policies.models import ScoreSnapshot
 
 from . import NotTheDemo
@@ -75,7 +76,7 @@ def seed_demo_history(organization: Organization, days: int = 89) -> int:
             )
     ScoreSnapshot.objects.bulk_create(rows)
     audit.record(
-        "policy.score_snapshot",
+        policies_audit_events.SCORE_SNAPSHOT,
         data={"trigger": "demo_history", "rows": len(rows), "source": ScoreSnapshot.DEMO},
     )
     return len(rows)

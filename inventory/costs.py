@@ -31,7 +31,7 @@ from tagsense.plugs import Plug
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 
-from . import aws, runner
+from . import audit_events, aws, runner
 from .models import AwsAccount, Resource, ResourceCost
 
 logger = logging.getLogger(__name__)
@@ -271,5 +271,7 @@ def import_costs(
             "failed": [[f.account.account_id, f.error_code] for f in answers if f.error_code],
             "api_calls": sum(f.api_calls for f in answers),
         }
-        audit.record("cost.import", data={**result, "failed": result["failed"][:50]}, actor=actor)
+        audit.record(
+            audit_events.COST_IMPORT, data={**result, "failed": result["failed"][:50]}, actor=actor
+        )
     return result

@@ -9,7 +9,7 @@ from django.db import transaction
 
 import audit
 
-from . import aws, signals
+from . import audit_events, aws, signals
 from .models import AwsAccount
 
 DEFAULT_ROLE_NAME = "TagSenseReadOnly"
@@ -102,7 +102,7 @@ def register_discovered(
             )
         )
     audit.record(
-        "aws_account.discover",
+        audit_events.ACCOUNT_DISCOVER,
         target=management,
         data={
             "found": len(found),

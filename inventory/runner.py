@@ -27,7 +27,7 @@ import audit
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 
-from . import aws, graph, signals, storage
+from . import audit_events, aws, graph, signals, storage
 from .models import AwsAccount, ScanRun, ScanUnit
 from .models.resources import GLOBAL
 from .scanners.base import ScanContext, scanner_for, scanners
@@ -135,7 +135,7 @@ def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manua
         scan.units_total = len(units)
         scan.save(update_fields=["units_total"])
         audit.record(
-            "scan.start",
+            audit_events.SCAN_START,
             target=scan,
             data={"units": len(units), "trigger": trigger, **scope.as_dict()},
             actor=actor,
@@ -357,7 +357,7 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
             )[:20]
         )
         audit.record(
-            "scan.fail" if scan.status == ScanRun.FAILED else "scan.finish",
+            audit_events.SCAN_FAIL if scan.status == ScanRun.FAILED else audit_events.SCAN_FINISH,
             target=scan,
             data={
                 "status": scan.status,

@@ -14,6 +14,7 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 
 import audit
 
+from . import audit_events
 from .models import AwsAccount, ScanSchedule
 
 MIN_INTERVAL_MINUTES = 5
@@ -115,7 +116,7 @@ def create_schedule(
         enabled=enabled,
     )
     _sync(schedule, fields)
-    audit.record("scan_schedule.create", target=schedule, data=_snapshot(schedule))
+    audit.record(audit_events.SCHEDULE_CREATE, target=schedule, data=_snapshot(schedule))
     return schedule
 
 
@@ -132,7 +133,7 @@ def update_schedule(schedule: ScanSchedule, **changes) -> ScanSchedule:
     schedule.save()
     _sync(schedule, fields)
     audit.record(
-        "scan_schedule.update",
+        audit_events.SCHEDULE_UPDATE,
         target=schedule,
         data={"before": before, "after": _snapshot(schedule)},
     )
@@ -141,7 +142,7 @@ def update_schedule(schedule: ScanSchedule, **changes) -> ScanSchedule:
 
 @transaction.atomic
 def delete_schedule(schedule: ScanSchedule) -> None:
-    audit.record("scan_schedule.delete", target=schedule, data=_snapshot(schedule))
+    audit.record(audit_events.SCHEDULE_DELETE, target=schedule, data=_snapshot(schedule))
     if schedule.periodic_task_id:
         PeriodicTask.objects.filter(pk=schedule.periodic_task_id).delete()
     schedule.delete()

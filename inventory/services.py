@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 import audit
 from tagsense.tenancy.context import Actor
 
-from . import aws, runner, signals
+from . import audit_events, aws, runner, signals
 from .models import AwsAccount, Edge, Resource, ScanRun
 
 ACCOUNT_FIELDS = ("account_id", "name", "role_arn", "regions", "enabled")
@@ -40,7 +40,7 @@ def register_account(organization, **fields: Any) -> AwsAccount:
     except IntegrityError as exc:
         raise ServiceError(f"account {account.account_id} is registered already") from exc
     audit.record(
-        "aws_account.create",
+        audit_events.ACCOUNT_CREATE,
         target=account,
         data={k: getattr(account, k) for k in ACCOUNT_FIELDS},
     )
@@ -58,7 +58,7 @@ def update_account(account: AwsAccount, **fields: Any) -> AwsAccount:
             changes[key] = [getattr(account, key), value]
             setattr(account, key, value)
     _validated(account).save()
-    audit.record("aws_account.update", target=account, data=changes)
+    audit.record(audit_events.ACCOUNT_UPDATE, target=account, data=changes)
     return account
 
 
@@ -66,7 +66,9 @@ def update_account(account: AwsAccount, **fields: Any) -> AwsAccount:
 def delete_account(account: AwsAccount) -> None:
     """The account and its inventory: resources with their history, and the edges from them
     (edges are keyed by ARN, so no cascade reaches them)."""
-    audit.record("aws_account.delete", target=account, data={"account_id": account.account_id})
+    audit.record(
+        audit_events.ACCOUNT_DELETE, target=account, data={"account_id": account.account_id}
+    )
     Edge.objects.filter(
         organization_id=account.organization_id,
         source_arn__in=Resource.objects.filter(account=account).values("arn"),
@@ -80,7 +82,7 @@ def test_account_connection(account: AwsAccount) -> aws.ConnectionResult:
     """Assume the account's role and report the identity or AWS's error (audited)."""
     result = aws.test_connection(account.role_arn, account.external_id)
     audit.record(
-        "aws_account.test_connection",
+        audit_events.ACCOUNT_TEST,
         target=account,
         data={"ok": result.ok, "arn": result.arn, "error_code": result.error_code},
     )
@@ -132,7 +134,7 @@ def grant_account(account: AwsAccount, team) -> bool:
     if not created:
         return False
     audit.record(
-        "aws_account.team_grant",
+        audit_events.ACCOUNT_TEAM_GRANT,
         target=account,
         data={"account_id": account.account_id, "team": team.slug, "team_name": team.name},
     )
@@ -153,7 +155,7 @@ def revoke_account(account: AwsAccount, team) -> bool:
     if not deleted:
         return False
     audit.record(
-        "aws_account.team_revoke",
+        audit_events.ACCOUNT_TEAM_REVOKE,
         target=account,
         data={"account_id": account.account_id, "team": team.slug, "team_name": team.name},
     )

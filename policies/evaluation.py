@@ -32,6 +32,7 @@ import audit
 from inventory.models import Resource
 from inventory.services import teams_by_account
 
+from . import audit_events
 from .engine import sql
 from .models import EvaluatedResource, EvaluationState, Finding, Rule
 
@@ -331,7 +332,7 @@ def evaluate_organization(
         day=timezone.now().date(), source=ScoreSnapshot.MEASURED
     )
     result["snapshot_rows"] = 0 if unchanged and today.exists() else take_snapshot(organization)
-    audit.record("policy.evaluate", data=result)
+    audit.record(audit_events.EVALUATE, data=result)
     return result
 
 
@@ -383,5 +384,5 @@ def evaluate_after_scan(scan: ScanRun, actor: Any = None) -> dict | None:
 
 def _scan_evaluated(scan: ScanRun, rules: list[Rule], counts: dict, actor: Any) -> dict:
     result = {"trigger": "scan", "scan": scan.pk, "rules": sum(r.active for r in rules), **counts}
-    audit.record("policy.evaluate", target=scan, data=result, actor=actor)
+    audit.record(audit_events.EVALUATE, target=scan, data=result, actor=actor)
     return result

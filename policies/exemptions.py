@@ -21,6 +21,7 @@ import audit
 from accounts.roles import role_allows
 from tagsense.tenancy.context import Actor, Principal, current, same_principal
 
+from . import audit_events
 from .models import Exemption, Finding
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def request(
     )
     Finding.objects.for_org(membership.organization).filter(pk__in=ids).update(exemption=exemption)
     audit.record(
-        "policy.exemption_request",
+        audit_events.EXEMPTION_REQUEST,
         target=exemption,
         data={
             "findings": len(ids),
@@ -118,7 +119,7 @@ def approve(exemption: Exemption, membership: Membership) -> int:
     exemption.status = Exemption.APPROVED
     exemption.save()
     count = exemption.findings.filter(status=Finding.OPEN).update(status=Finding.EXEMPTED)
-    audit.record("policy.exemption_approve", target=exemption, data={"findings": count})
+    audit.record(audit_events.EXEMPTION_APPROVE, target=exemption, data={"findings": count})
     return count
 
 
@@ -128,7 +129,7 @@ def reject(exemption: Exemption, membership: Membership) -> None:
     exemption.status = Exemption.REJECTED
     exemption.save()
     exemption.findings.update(exemption=None)
-    audit.record("policy.exemption_reject", target=exemption, data={})
+    audit.record(audit_events.EXEMPTION_REJECT, target=exemption, data={})
 
 
 @transaction.atomic
@@ -147,7 +148,7 @@ def expire(organization: Organization) -> int:
         count = exemption.findings.filter(status=Finding.EXEMPTED).update(status=Finding.OPEN)
         reopened += count
         audit.record(
-            "policy.exemption_expire",
+            audit_events.EXEMPTION_EXPIRE,
             target=exemption,
             data={"findings_reopened": count},
             actor=Actor.system("policies.expire_exemptions"),

@@ -13,6 +13,7 @@ from django.db import transaction
 import audit
 from tagsense.tenancy.context import current
 
+from . import audit_events
 from .engine.spec import RuleSpec, SpecError, SpecProblem, dump_rules, parse_rules, rule_to_dict
 from .models import Rule, RuleVersion, lapsed_exemption
 
@@ -73,7 +74,7 @@ def create_rule(
     _version(rule, RuleVersion.CREATE)
     counts = _after_change(rule)
     audit.record(
-        "policy.rule_create",
+        audit_events.RULE_CREATE,
         target=rule,
         data={"rule": rule.rule_id, "version": rule.version, "spec": rule.spec, **counts},
     )
@@ -104,7 +105,7 @@ def update_rule(rule: Rule, spec: RuleSpec | None = None, *, active: bool | None
     _version(rule, RuleVersion.UPDATE)
     counts = _after_change(rule)
     audit.record(
-        "policy.rule_update",
+        audit_events.RULE_UPDATE,
         target=rule,
         data={"rule": rule.rule_id, "version": rule.version, **changes, **counts},
     )
@@ -120,7 +121,7 @@ def delete_rule(rule: Rule) -> None:
     _version(rule, RuleVersion.DELETE)
     deleted = delete_findings_of(rule)
     audit.record(
-        "policy.rule_delete",
+        audit_events.RULE_DELETE,
         target=rule,
         data={"rule": rule.rule_id, "version": rule.version, "findings_deleted": deleted},
     )
@@ -190,7 +191,7 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
         counts = evaluation.evaluate_rules(organization, touched)
     result = {"mode": mode, "created": created, "updated": updated, "deleted": deleted}
     audit.record(
-        "policy.rule_import",
+        audit_events.RULE_IMPORT,
         data={**result, "unchanged": len(rules) - len(created) - len(updated), **counts},
     )
     return result
@@ -410,7 +411,7 @@ def enable_framework(organization: Organization, framework_id: str):
     cited = sorted({r for c in spec.controls for r in c.rules})
     installed = _install_rules(organization, cited)
     audit.record(
-        "policy.framework_enable",
+        audit_events.FRAMEWORK_ENABLE,
         target=framework,
         data={
             "framework": spec.id,
@@ -487,7 +488,7 @@ def create_framework(organization: Organization, name: str, controls_text: str):
         for i, (cid, title, rules) in enumerate(controls)
     )
     audit.record(
-        "policy.framework_create",
+        audit_events.FRAMEWORK_CREATE,
         target=framework,
         data={"framework": slug, "name": name, "controls": [c[0] for c in controls]},
     )
@@ -517,7 +518,7 @@ def map_control_rules(control, rule_ids: list[str]):
     control.rule_ids = wanted
     control.save(update_fields=["rule_ids"])
     audit.record(
-        "policy.framework_update",
+        audit_events.FRAMEWORK_UPDATE,
         target=control.framework,
         data={
             "framework": control.framework.slug,
@@ -533,7 +534,7 @@ def delete_framework(framework) -> None:
     """Remove a framework (built-in: disable) with its controls; its rules and snapshots stay.
     One policy.framework_delete event. Needs `manage`."""
     audit.record(
-        "policy.framework_delete",
+        audit_events.FRAMEWORK_DELETE,
         target=framework,
         data={"framework": framework.slug, "builtin": framework.builtin},
     )

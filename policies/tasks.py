@@ -14,7 +14,7 @@ from tagsense.tenancy.context import Actor, current
 from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.tasks import TenantTask
 
-from . import evaluation
+from . import audit_events, evaluation
 from .exemptions import expire
 from .scoring.scores import record_snapshot
 
@@ -38,7 +38,7 @@ def evaluate_after_scan(scan_id: int) -> dict | None:
     except Exception as exc:
         logger.exception("the evaluation after scan %s failed", scan_id)
         audit.record(
-            "policy.evaluate_fail",
+            audit_events.EVALUATE_FAIL,
             target=scan,
             data={"trigger": "scan", "scan": scan.pk, "error": type(exc).__name__},
             organization=organization,

@@ -11,6 +11,8 @@ from django.contrib.admin.apps import AdminConfig
 from django.db import transaction
 
 import audit
+from accounts import audit_events as accounts_audit_events
+from audit.registry import AuditAction
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import all_tenants
 
@@ -26,7 +28,9 @@ def _organization_of(obj: Any):
     return Organization.objects.filter(pk=organization_id).first()
 
 
-def record_admin_action(action: str, request, objects: list[Any], message: str = "") -> None:
+def record_admin_action(
+    action: AuditAction, request, objects: list[Any], message: str = ""
+) -> None:
     """One audit event per object, in the object's organization (global when it has none)."""
     meta_of = {}
     with transaction.atomic():
@@ -46,18 +50,22 @@ class AuditedModelAdmin:
 
     def log_addition(self, request, obj, message):
         entry = super().log_addition(request, obj, message)
-        record_admin_action("admin.add", request, [obj], entry.get_change_message())
+        record_admin_action(
+            accounts_audit_events.ADMIN_ADD, request, [obj], entry.get_change_message()
+        )
         return entry
 
     def log_change(self, request, obj, message):
         entry = super().log_change(request, obj, message)
-        record_admin_action("admin.change", request, [obj], entry.get_change_message())
+        record_admin_action(
+            accounts_audit_events.ADMIN_CHANGE, request, [obj], entry.get_change_message()
+        )
         return entry
 
     def log_deletions(self, request, queryset):
         objects = list(queryset)
         entries = super().log_deletions(request, queryset)
-        record_admin_action("admin.delete", request, objects)
+        record_admin_action(accounts_audit_events.ADMIN_DELETE, request, objects)
         return entries
 
 

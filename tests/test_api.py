@@ -3,6 +3,7 @@
 import pytest
 
 import audit
+from accounts import audit_events as accounts_events
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 
@@ -26,8 +27,8 @@ def test_members_and_teams_of_the_organization(org, owner, viewer, team):
 
 def test_audit_events_filter_by_action(org, auditor):
     with tenant_scope(org):
-        audit.record("team.create", data={"name": "a"})
-        audit.record("team.delete", data={"name": "a"})
+        audit.record(accounts_events.TEAM_CREATE, data={"name": "a"})
+        audit.record(accounts_events.TEAM_DELETE, data={"name": "a"})
     client = client_for(auditor)
     body = client.get(f"/api/v1/o/{org.slug}/audit-events/", {"action": "team.delete"}).json()
     assert [e["action"] for e in body["results"]] == ["team.delete"]

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.test import Client
 
+from accounts import audit_events as accounts_events
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
@@ -73,8 +74,8 @@ def test_audit_page_filters_and_answers_htmx_with_a_fragment(org, auditor):
     import audit
 
     with tenant_scope(org):
-        audit.record("team.create", data={"name": "alpha"})
-        audit.record("team.delete", data={"name": "alpha"})
+        audit.record(accounts_events.TEAM_CREATE, data={"name": "alpha"})
+        audit.record(accounts_events.TEAM_DELETE, data={"name": "alpha"})
     client = client_for(auditor)
     full = client.get(f"/o/{org.slug}/audit/", {"action": "team.delete"}).content.decode()
     assert "<html" in full and "team.delete" in full and "team.create</code>" not in full

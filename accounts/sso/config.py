@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 
 import audit
 
-from .. import oidc
+from .. import audit_events, oidc
 from ..models import Membership, Organization, SSOGroupMapping, Team
 from ..models import User as UserModel
 from ..roles import Role
@@ -33,7 +33,7 @@ def set_sso_required(organization: Organization, *, required: bool) -> Organizat
     organization.sso_required = required
     organization.save(update_fields=["sso_required"])
     audit.record(
-        "sso.require",
+        audit_events.SSO_REQUIRE,
         target=organization,
         data={"sso_required": [old, required]},
         organization=organization,
@@ -56,7 +56,7 @@ def set_break_glass(membership: Membership, *, break_glass: bool, by: Membership
     membership.break_glass = break_glass
     membership.save(update_fields=["break_glass"])
     audit.record(
-        "org.member_break_glass",
+        audit_events.MEMBER_BREAK_GLASS,
         target=membership.user,
         data={"email": membership.user.email, "break_glass": [old, break_glass]},
     )
@@ -95,7 +95,7 @@ def add_group_mapping(
     except IntegrityError as exc:
         raise ServiceError(duplicate) from exc
     audit.record(
-        "sso.mapping_add",
+        audit_events.SSO_MAPPING_ADD,
         target=mapping,
         data={"group": group, "team": team.name if team else "", "role": role},
     )
@@ -105,7 +105,7 @@ def add_group_mapping(
 @transaction.atomic
 def remove_group_mapping(mapping: SSOGroupMapping) -> None:
     audit.record(
-        "sso.mapping_remove",
+        audit_events.SSO_MAPPING_REMOVE,
         target=mapping,
         data={
             "group": mapping.group,
@@ -192,7 +192,7 @@ def record_session_refused(membership: Membership, path: str) -> None:
         return
     with transaction.atomic():
         audit.record(
-            "sso.session_refused",
+            audit_events.SSO_SESSION_REFUSED,
             target=membership.user,
             data={"email": membership.user.email, "path": path[:500]},
             organization=membership.organization,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 import audit
 
+from .. import audit_events
 from ..models import Membership, Organization, SSOGroupMapping, TeamMembership
 from ..models import User as UserModel
 from ..roles import Role
@@ -70,7 +71,7 @@ def provision_sso_login(
                 organization=organization, user=user, role=role, accepted_at=timezone.now()
             )
             audit.record(
-                "org.member_add",
+                audit_events.MEMBER_ADD,
                 target=user,
                 data={"email": user.email, "role": role, "via": "sso"},
             )
@@ -79,7 +80,7 @@ def provision_sso_login(
                 membership.accepted_at = timezone.now()
                 membership.save(update_fields=["accepted_at"])
                 audit.record(
-                    "org.member_accept",
+                    audit_events.MEMBER_ACCEPT,
                     target=user,
                     data={"email": user.email, "role": membership.role, "via": "sso"},
                 )
@@ -88,7 +89,7 @@ def provision_sso_login(
                 membership.role = role
                 membership.save(update_fields=["role"])
                 audit.record(
-                    "org.member_role_change",
+                    audit_events.MEMBER_ROLE_CHANGE,
                     target=user,
                     data={"email": user.email, "role": [old, role], "via": "sso"},
                 )
@@ -102,16 +103,20 @@ def provision_sso_login(
         for team_id in sorted(wanted - current):
             TeamMembership.objects.create(organization=organization, team_id=team_id, user=user)
             audit.record(
-                "team.member_add", target=managed[team_id], data={"email": user.email, "via": "sso"}
+                audit_events.TEAM_MEMBER_ADD,
+                target=managed[team_id],
+                data={"email": user.email, "via": "sso"},
             )
         for team_id in sorted(current - wanted):
             TeamMembership.objects.for_org(organization).filter(team_id=team_id, user=user).delete()
             audit.record(
-                "team.member_remove",
+                audit_events.TEAM_MEMBER_REMOVE,
                 target=managed[team_id],
                 data={"email": user.email, "via": "sso"},
             )
         audit.record(
-            "sso.login", target=user, data={"email": user.email, "groups": groups[:MAX_GROUPS]}
+            audit_events.SSO_LOGIN,
+            target=user,
+            data={"email": user.email, "groups": groups[:MAX_GROUPS]},
         )
     return membership

@@ -7,6 +7,7 @@ from typing import Any
 
 import audit
 
+from .. import audit_events
 from ..models import Organization
 from ..models import User as UserModel
 
@@ -38,7 +39,7 @@ def record_rejection(organization: Organization | None, reason: str, **data: Any
     if not refusal_audit_allowed("sso.login_rejected", organization):
         return
     audit.record(
-        "sso.login_rejected",
+        audit_events.SSO_LOGIN_REJECTED,
         data={"reason": reason[:500], **data},
         organization=organization,
         actor=Actor(Actor.ANONYMOUS, "", ""),
@@ -57,7 +58,7 @@ def record_logout_rejection(
         return
 
     audit.record(
-        "sso.logout_rejected",
+        audit_events.SSO_LOGOUT_REJECTED,
         target=user,
         data={"reason": reason[:500], "email": user.email if user else ""},
         organization=organization,

@@ -18,6 +18,7 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants
 
 import audit
 
+from .. import audit_events
 from ..models import Organization, SAMLAssertion
 from ..services import ServiceError
 from .metadata import (
@@ -158,7 +159,7 @@ def configure_saml(organization: Organization, config: IdPSettings) -> SocialApp
     app.settings = _app_settings(config)
     app.save()
     audit.record(
-        "sso.configure",
+        audit_events.SSO_CONFIGURE,
         target=organization,
         data={
             "created": created,

@@ -22,6 +22,7 @@ from django.db.models import Max
 import audit
 from tagsense.tenancy.context import current
 
+from .. import audit_events
 from ..engine.reference import type_matches
 from ..engine.spec import (
     TAG_VALUE_RE,
@@ -231,7 +232,7 @@ def import_tag_policy(
     _version(policy, AwsTagPolicyVersion.CREATE)
     rules = sync_generated_rules(organization)
     audit.record(
-        "policy.aws_tag_policy_import", target=policy, data={**_event_data(policy), **rules}
+        audit_events.AWS_TAG_POLICY_IMPORT, target=policy, data={**_event_data(policy), **rules}
     )
     policy.rule_problems = rules["rule_problems"]
     return policy
@@ -275,7 +276,7 @@ def update_tag_policy(
     _version(policy, AwsTagPolicyVersion.UPDATE)
     rules = sync_generated_rules(organization)
     audit.record(
-        "policy.aws_tag_policy_update",
+        audit_events.AWS_TAG_POLICY_UPDATE,
         target=policy,
         data={**_event_data(policy), "changed": sorted(changes), **rules},
     )
@@ -293,7 +294,7 @@ def delete_tag_policy(policy: AwsTagPolicy) -> None:
     target = ("policies.awstagpolicy", str(policy.pk), policy.name)
     policy.delete()
     rules = sync_generated_rules(organization)
-    audit.record("policy.aws_tag_policy_delete", target=target, data={**data, **rules})
+    audit.record(audit_events.AWS_TAG_POLICY_DELETE, target=target, data={**data, **rules})
 
 
 # --- effective policies ----------------------------------------------------------------------

@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from tagsense.plugs import Plug
 
+from .. import audit_events
 from ..engine import sql
 from ..models import OPEN_FINDING_SQL, Control, Framework, Rule, ScoreSnapshot
 
@@ -473,7 +474,7 @@ def record_snapshot(organization: Organization, *, trigger: str) -> int:
     import audit
 
     count = take_snapshot(organization)
-    audit.record("policy.score_snapshot", data={"trigger": trigger, "rows": count})
+    audit.record(audit_events.SCORE_SNAPSHOT, data={"trigger": trigger, "rows": count})
     return count
 
 

@@ -18,6 +18,7 @@ from django.test import Client
 from django.utils import timezone
 
 import audit
+from accounts import audit_events as accounts_events
 from audit.models import AuditEvent
 from audit.tasks import anchor_all_chains
 from tagsense.tenancy.db import all_tenants, tenant_scope
@@ -30,7 +31,10 @@ PREFIX = "anchors/"
 
 def _events(org, n, label="team"):
     with tenant_scope(org):
-        return [audit.record("team.create", data={"name": f"{label} {i}"}) for i in range(n)]
+        return [
+            audit.record(accounts_events.TEAM_CREATE, data={"name": f"{label} {i}"})
+            for i in range(n)
+        ]
 
 
 def _verify(capsys, *args):
@@ -320,7 +324,7 @@ def test_a_delete_marker_does_not_hide_an_anchor(org, anchor_store, capsys):
 
 
 def test_the_global_chain_is_anchored_too(anchor_store, capsys):
-    audit.record("auth.login_failed", data={"email": "x@example.com"}, organization=None)
+    audit.record(accounts_events.LOGIN_FAILED, data={"email": "x@example.com"}, organization=None)
     assert anchor_all_chains.apply().get()["(global)"] == 1
     (anchor,) = _anchors(anchor_store)
     assert anchor["Key"].startswith(f"{PREFIX}global/")

@@ -9,7 +9,9 @@ from django.db import connection, connections, transaction
 from django.db.utils import InternalError, ProgrammingError
 
 import audit
+from accounts import audit_events as accounts_events
 from audit.models import GENESIS_HASH, AuditEvent
+from audit.registry import AuditAction
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.factories import OrganizationFactory
@@ -18,7 +20,8 @@ from tests.factories import OrganizationFactory
 def _events(org, n, start=0):
     with tenant_scope(org):
         return [
-            audit.record("team.create", data={"name": f"team {i}"}) for i in range(start, start + n)
+            audit.record(accounts_events.TEAM_CREATE, data={"name": f"team {i}"})
+            for i in range(start, start + n)
         ]
 
 
@@ -71,13 +74,23 @@ def test_record_takes_actor_and_request_from_the_context(org, owner):
 @pytest.mark.django_db
 def test_unregistered_actions_are_refused(org):
     with pytest.raises(ValueError, match="unregistered"), tenant_scope(org):
-        audit.record("team.teleport")
+        audit.record(AuditAction("team.teleport", "made up"))
+    with tenant_scope(org):
+        assert AuditEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_action_is_named_by_its_registered_object_not_a_string(org):
+    with pytest.raises(TypeError, match="AuditAction"), tenant_scope(org):
+        audit.record("team.create")
+    with tenant_scope(org):
+        assert AuditEvent.objects.count() == 0
 
 
 @pytest.mark.django_db
 def test_event_is_written_in_the_callers_transaction(org):
     with pytest.raises(RuntimeError), tenant_scope(org):
-        audit.record("team.create")
+        audit.record(accounts_events.TEAM_CREATE)
         raise RuntimeError("the change failed")
     with tenant_scope(org):
         assert AuditEvent.objects.count() == 0
@@ -163,7 +176,7 @@ def test_verify_names_reordered_events(org, as_owner, capsys):
 def test_verify_all_checks_every_chain_and_the_global_one(org, other_org, as_owner, capsys):
     _events(org, 2)
     theirs = _events(other_org, 2)
-    audit.record("auth.login_failed", data={"email": "x@y.z"}, organization=None)
+    audit.record(accounts_events.LOGIN_FAILED, data={"email": "x@y.z"}, organization=None)
     as_owner(
         "UPDATE audit_auditevent SET actor_label = 'someone else' WHERE id = %s", [theirs[0].pk]
     )
@@ -186,7 +199,7 @@ def test_concurrent_writers_leave_one_unbroken_chain(capsys):
             barrier.wait()
             for i in range(per_thread):
                 with tenant_scope(org):
-                    audit.record("team.create", data={"writer": n, "i": i})
+                    audit.record(accounts_events.TEAM_CREATE, data={"writer": n, "i": i})
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

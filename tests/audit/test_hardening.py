@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.test import Client
 
 import audit
+from accounts import audit_events as accounts_events
 from accounts import services
 from audit.models import AuditEvent, normalise_ip
 from tagsense.tenancy import context
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.django_db
 )
 def test_unusual_addresses_and_numbers_keep_the_chain_intact(org, address, stored, capsys):
     with context.use(ip_address=address), tenant_scope(org):
-        audit.record("team.create", data={"big": 1e16, "neg": -0.0, "pi": 3.14159})
+        audit.record(accounts_events.TEAM_CREATE, data={"big": 1e16, "neg": -0.0, "pi": 3.14159})
     with tenant_scope(org):
         event = AuditEvent.objects.get()
     # PostgreSQL may spell an address its own way (::1.2.3.4); the hash reads it normalised.
@@ -110,7 +111,7 @@ def test_a_duplicate_insert_race_becomes_a_clear_refusal():
 def test_api_page_size_is_capped(org, auditor):
     with tenant_scope(org):
         for _ in range(3):
-            audit.record("team.create")
+            audit.record(accounts_events.TEAM_CREATE)
     response = client_for(auditor).get(
         f"/api/v1/o/{org.slug}/audit-events/", {"limit": "100000000000000000000"}
     )

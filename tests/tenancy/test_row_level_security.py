@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 
+from accounts import audit_events as accounts_events
 from accounts.models import Membership, Team
 from audit.models import AuditEvent
 from dashboard import views as dashboard_views
@@ -157,7 +158,7 @@ def test_the_app_role_cannot_change_audit_rows_even_where_rls_admits_them(org, o
     import audit
 
     with tenant_scope(org):
-        audit.record("team.create", data={"name": "x"})
+        audit.record(accounts_events.TEAM_CREATE, data={"name": "x"})
     with (
         pytest.raises(ProgrammingError, match="permission denied for table audit_auditevent"),
         transaction.atomic(),
@@ -203,8 +204,8 @@ def two_tenants(org, other_org, owner, outsider, two_orgs_of_teams):
 
     for organization in (org, other_org):
         with tenant_scope(organization):
-            audit.record("team.create", data={"name": organization.slug})
-    audit.record("auth.login_failed", data={"email": "x@example.com"}, organization=None)
+            audit.record(accounts_events.TEAM_CREATE, data={"name": organization.slug})
+    audit.record(accounts_events.LOGIN_FAILED, data={"email": "x@example.com"}, organization=None)
     with all_tenants():  # the rows exist: a read that leaked would see them
         assert Team.objects.filter(organization=other_org).count() == 2
         assert AuditEvent.objects.filter(organization=None).count() == 1

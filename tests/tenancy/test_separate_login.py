@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from accounts import audit_events as accounts_events
 from accounts.models import Team
 from tagsense.tenancy.db import all_tenants, tenant_scope
 
@@ -190,8 +191,8 @@ def test_the_web_login_cannot_forge_its_way_to_another_organizations_rows(
 
     for organization in (org, other_org):
         with tenant_scope(organization):
-            audit.record("team.create", data={"name": organization.slug})
-    audit.record("auth.login_failed", data={"email": "x@example.com"}, organization=None)
+            audit.record(accounts_events.TEAM_CREATE, data={"name": organization.slug})
+    audit.record(accounts_events.LOGIN_FAILED, data={"email": "x@example.com"}, organization=None)
     result = _manage(
         _create_login(),
         "shell",

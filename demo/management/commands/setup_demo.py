@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import audit_events as accounts_audit_events
 from accounts import services
 from accounts.models import Membership, Organization, Team, User
 from accounts.roles import Role
@@ -40,7 +41,10 @@ def _user(email: str, first: str = "", last: str = "", superuser: bool = False) 
     user.save()
     if reset:
         record_for_user(
-            "auth.password_reset", user, {"email": email, "by": "setup_demo"}, current().actor
+            accounts_audit_events.PASSWORD_RESET,
+            user,
+            {"email": email, "by": "setup_demo"},
+            current().actor,
         )
     return user
 
