@@ -1,9 +1,14 @@
 """Reads with a permission check: missing and forbidden are both 404."""
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
+
+import audit
+from tagsense.tenancy.context import current
 
 from . import audit_events
 from .models import ApiToken, Membership, ServiceAccount, SSOGroupMapping, Team
+from .throttle import claim, source_network
 
 
 def access_team_by_slug(membership: Membership, slug: str, action: str = "view") -> Team:
@@ -50,12 +55,6 @@ def record_denial(membership: Membership, actor, *, method: str, path: str, reas
     most once a minute per caller and client source (accounts.throttle), in its own
     transaction: the refused request's own transaction is rolled back. Returns whether an
     event was written."""
-    from django.db import transaction
-
-    import audit
-    from tagsense.tenancy.context import current
-
-    from .throttle import claim, source_network
 
     organization = membership.organization
     source = source_network(current().ip_address)

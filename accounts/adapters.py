@@ -7,9 +7,11 @@ import logging
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.stagekit import clear_login
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount import app_settings as socialaccount_settings
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
 from django.conf import settings
@@ -18,13 +20,18 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 
 import audit
+from accounts.models import Membership
 from audit.models import normalise_ip
-from tagsense import crypto
+from tagsense import crypto, outbound
 from tagsense.tenancy.context import Actor
+from tagsense.tenancy.db import user_scope
 from tagsense.tenancy.middleware import client_ip
+from tagsense.tenancy.resolve import memberships_of
 
 from . import audit_events, oidc
+from .mfa import organizations_requiring_mfa
 from .models import User
+from .signals import record_lockout
 from .sso.config import password_refused_by
 from .sso.refusals import record_rejection
 from .sso.saml import organization_for_app, provider_id
@@ -64,8 +71,6 @@ class AccountAdapter(DefaultAccountAdapter):
         try:
             super().pre_authenticate(request, **credentials)
         except forms.ValidationError:
-            from .signals import record_lockout
-
             record_lockout(credentials)
             raise
 
@@ -82,7 +87,6 @@ class AccountAdapter(DefaultAccountAdapter):
                     organization=organization,
                     actor=Actor(Actor.ANONYMOUS, "", user.email),
                 )
-                from allauth.account.internal.stagekit import clear_login
 
                 clear_login(request)
                 messages.error(
@@ -145,9 +149,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         every connection to an address checked as the issuer was when it was saved (public
         addresses; http only on this machine where OIDC_ALLOW_INSECURE_LOCALHOST allows it),
         pinned against DNS rebinding, and no redirect followed (tagsense.outbound)."""
-        from allauth.socialaccount import app_settings as socialaccount_settings
-
-        from tagsense import outbound
 
         return outbound.pinned_requests_session(
             outbound.PUBLIC,
@@ -163,7 +164,6 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         """Only the identity providers of the organizations the signed-in user belongs to: the
         connected-accounts page would otherwise name every organization's IdP. None before
         sign-in (the login page asks for the organization's short name instead)."""
-        from tagsense.tenancy.resolve import memberships_of
 
         mine = {m.organization_id for m in memberships_of(getattr(request, "user", None))}
         if not mine:
@@ -268,8 +268,6 @@ def _organization_of_app(app):
 
 def _is_member(user, organization) -> bool:
     """A member of the organization, or invited to it."""
-    from accounts.models import Membership
-    from tagsense.tenancy.db import user_scope
 
     if user is None or not user.is_authenticated:
         return False
@@ -292,7 +290,6 @@ class MFAAdapter(DefaultMFAAdapter):
     def can_delete_authenticator(self, authenticator: Authenticator) -> bool:
         """A member of an organization that requires two-factor authentication keeps their
         authenticator app (recovery codes alone are not enough)."""
-        from .mfa import organizations_requiring_mfa
 
         if authenticator.type != Authenticator.Type.TOTP:
             return True

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and organizations"
 
     def ready(self) -> None:
-        from . import audit_events, signals, team_groups  # noqa: F401
+        from . import audit_events, signals, team_groups  # noqa: F401, PLC0415 - ready(): registers

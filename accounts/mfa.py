@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from allauth.mfa.adapter import get_adapter
 from allauth.mfa.models import Authenticator
 
+from tagsense.tenancy.resolve import memberships_of
+
 if TYPE_CHECKING:
     from .models import Membership, Organization
 
@@ -42,6 +44,5 @@ def mfa_missing(membership: Membership) -> bool:
 
 
 def organizations_requiring_mfa(user: Any) -> list[Organization]:
-    from tagsense.tenancy.resolve import memberships_of
 
     return [m.organization for m in memberships_of(user) if m.organization.require_mfa]

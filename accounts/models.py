@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from tagsense.tenancy.models import TenantModel, TenantQuerySet
 
@@ -312,7 +313,6 @@ class ApiToken(TenantModel):
         return self.revoked_at is not None
 
     def is_expired(self, now=None) -> bool:
-        from django.utils import timezone
 
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 

@@ -18,12 +18,15 @@ from urllib.parse import urlsplit
 
 import requests
 from allauth.socialaccount.models import SocialApp
+from allauth.socialaccount.providers.base.constants import AuthError
+from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.db import transaction
 
 import audit
-from tagsense import crypto
+from tagsense import crypto, outbound
+from tagsense.tenancy.db import all_tenants, tenant_scope
 
 from . import audit_events
 from .models import OIDCConfiguration, Organization
@@ -62,7 +65,6 @@ def provider_id(organization: Organization) -> str:
 
 def configuration(organization: Organization) -> OIDCConfiguration | None:
     """The organization's OIDC configuration, read in its tenant scope."""
-    from tagsense.tenancy.db import tenant_scope
 
     with tenant_scope(organization):
         return OIDCConfiguration.objects.for_org(organization).first()
@@ -83,8 +85,6 @@ def check_url(url: str, what: str) -> str:
     if not url or not parts.netloc or parts.username or parts.password:
         raise ServiceError(f"the {what} must be an https URL")
     if parts.scheme == "https":
-        from tagsense import outbound
-
         # checked again when the discovery document is fetched (sso.metadata.fetch_public_https)
         try:
             outbound.check_url(url, outbound.PUBLIC)
@@ -270,7 +270,6 @@ def build_app(organization: Organization, row: OIDCConfiguration) -> SocialApp |
 def apps(provider: str | None = None) -> list[SocialApp]:
     """allauth's list_apps for OIDC: by provider ("openid_connect" or None: all organizations')
     or by provider_id ("oidc-<organization id>": that organization's)."""
-    from tagsense.tenancy.db import all_tenants
 
     if provider is None or provider == PROVIDER:
         with all_tenants():
@@ -325,8 +324,6 @@ def provision(app: SocialApp, user: Any, extra_data: dict[str, Any]) -> Organiza
 def describe_failure(error: Any = None, exception: Any = None) -> str:
     """What to tell the person (and the audit log) when the provider's answer is refused:
     never a token or a secret, only the kind of failure."""
-    from allauth.socialaccount.providers.base.constants import AuthError
-    from allauth.socialaccount.providers.oauth2.client import OAuth2Error
 
     if error == AuthError.CANCELLED:
         return "the sign-in was cancelled at the identity provider"

@@ -17,17 +17,22 @@ import logging
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.internal.decorators import login_not_required
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.core.internal import httpkit
 from allauth.socialaccount.helpers import complete_social_login
 from allauth.socialaccount.providers.base.constants import AuthProcess
+from allauth.socialaccount.providers.openid_connect.views import callback
 from allauth.socialaccount.providers.saml.utils import build_saml_config
 from allauth.socialaccount.providers.saml.views import FinishACSView, SLSView
 from allauth.socialaccount.sessions import LoginSession
+from django.contrib import messages
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from lxml import etree
@@ -36,10 +41,12 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from . import oidc
 from .adapters import refuse
+from .models import Organization
 from .sso.refusals import record_logout_rejection
 from .sso.saml import (
     STRICT_SECURITY,
@@ -71,10 +78,6 @@ def sp_metadata(request: HttpRequest, organization_slug: str) -> HttpResponse:
     allauth's view at the same URL, which answers 404 until an IdP is saved: an admin gives
     this URL to the IdP first, and only then has the IdP's metadata to save. Any existing
     organization has one; a slug no organization has is a 404."""
-    from django.http import Http404
-    from onelogin.saml2.settings import OneLogin_Saml2_Settings
-
-    from .models import Organization
 
     organization = Organization.objects.filter(slug=organization_slug).first()
     if organization is None:
@@ -207,7 +210,6 @@ def complete_sso_login(request: HttpRequest, login: Any) -> HttpResponse:
 def oidc_callback(request: HttpRequest, provider_id: str) -> HttpResponse:
     """allauth's OpenID Connect callback (same URL and name), in one transaction like
     complete_sso_login."""
-    from allauth.socialaccount.providers.openid_connect.views import callback
 
     with transaction.atomic():
         try:
@@ -305,7 +307,6 @@ class AuditedSLSView(SLSView):
     """
 
     def dispatch(self, request: HttpRequest, organization_slug: str) -> HttpResponse:
-        from allauth.account.adapter import get_adapter as get_account_adapter
 
         provider = self.get_provider(organization_slug)
         organization = organization_for_app(provider.app)
@@ -381,11 +382,6 @@ def _logout_error(auth: OneLogin_Saml2_Auth, request_data: dict[str, Any]) -> st
 @login_not_required
 def sso_start(request: HttpRequest) -> HttpResponse:
     """The login page's "sign in with SSO" form: from an organization's slug to its IdP."""
-    from django.contrib import messages
-    from django.shortcuts import redirect
-    from django.urls import reverse
-
-    from .models import Organization
 
     slug = (request.GET.get("organization") or "").strip().lower()[:64]
     organization = Organization.objects.filter(slug=slug).first() if slug else None
@@ -399,8 +395,6 @@ def sso_start(request: HttpRequest) -> HttpResponse:
         "openid_connect_login", kwargs={"provider_id": oidc.provider_id(organization)}
     )
     if saml and openid:
-        from django.shortcuts import render
-
         context = {"sso_organization": organization, "saml_url": saml_url, "oidc_url": oidc_url}
         return render(request, "accounts/sso_choose.html", context)
     return redirect(saml_url if saml else oidc_url)

@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
 import audit
+from tagsense.tenancy.db import tenant_scope
 
 from . import audit_events
 from .models import Membership, Organization, Team, TeamMembership, User, validate_organization_slug
@@ -37,7 +39,6 @@ def _insert(create: Callable[[], T], duplicate: str) -> T:
 def may_create_organization(user: User) -> bool:
     """Whether `user` may create an organization: settings.TAGSENSE_ORG_CREATION ("anyone"
     signed in, or "superusers" only)."""
-    from django.conf import settings
 
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
@@ -49,7 +50,6 @@ def create_organization(*, name: str, slug: str, owner: User) -> Organization:
     """A new organization owned by `owner` (an accepted owner membership), with `org.create`
     and `org.member_add` in its chain, all in one transaction. Callers check who may create one
     (may_create_organization); the slug rules (reserved prefixes, uniqueness) are checked here."""
-    from tagsense.tenancy.db import tenant_scope
 
     name = (name or "").strip()
     if not name:
@@ -198,7 +198,7 @@ def remove_member(membership: Membership, *, by: Membership) -> None:
             raise ServiceError("only an owner can remove an owner")
         _ensure_another_owner(membership)
     TeamMembership.objects.for_org(membership.organization).filter(user=membership.user).delete()
-    from .tokens import revoke_member_tokens  # tokens build on these services
+    from .tokens import revoke_member_tokens  # noqa: PLC0415 - accounts.tokens imports these services
 
     revoke_member_tokens(membership, by=by.user)
     audit.record(

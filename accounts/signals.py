@@ -15,15 +15,17 @@ from django.dispatch import receiver
 
 import audit
 from audit.registry import AuditAction
+from tagsense.security import SESSION_SEEN, SESSION_STARTED
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.context import current as current_context
 from tagsense.tenancy.resolve import memberships_of
 
-from . import audit_events
+from . import audit_events, oidc
 from .models import User
 from .sso.provisioning import groups_from, provision_sso_login
 from .sso.saml import organization_for_app
 from .sso.session import SAML_SESSION_KEY, SESSION_IDP_KEY, remember_saml_session
+from .throttle import claim, login_key, source_network, within_cap
 
 
 def record_for_user(action: AuditAction, user: User, data: dict[str, Any], actor: Actor) -> None:
@@ -42,7 +44,6 @@ def record_for_user(action: AuditAction, user: User, data: dict[str, Any], actor
 def on_login(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
         # The session's clock starts now (tagsense/security.py).
-        from tagsense.security import SESSION_SEEN, SESSION_STARTED
 
         request.session[SESSION_STARTED] = request.session[SESSION_SEEN] = time.time()
         # Whichever way this sign-in went, no IdP vouches for it yet: on_sso_login says so
@@ -76,7 +77,6 @@ def record_refused_sign_in(action: AuditAction, credentials: dict[str, Any]) -> 
     """Audit a failed (`auth.login_failed`) or locked (`auth.login_locked`) sign-in with the
     address tried, never the password: into the account's organizations, or the global chain
     for an address of no account. Returns whether an event was written (accounts.throttle)."""
-    from .throttle import claim, login_key, source_network, within_cap
 
     account = login_key(credentials)
     if not claim(action.name, account, source_network(current_context().ip_address)):
@@ -112,7 +112,6 @@ def on_sso_login(sender, request, user, sociallogin=None, **kwargs):
     provider = sociallogin.provider if sociallogin is not None else None
     if provider is None or provider.id not in ("saml", "openid_connect"):
         return
-    from . import oidc
 
     app = provider.app
     if provider.id == "openid_connect":

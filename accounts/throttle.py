@@ -18,6 +18,8 @@ import ipaddress
 import time
 from typing import Any
 
+from django.core.cache import cache
+
 from audit.models import normalise_ip
 
 INTERVAL = 60  # seconds
@@ -43,7 +45,6 @@ def source_network(ip: str | None) -> str:
 
 def claim(*parts: object, interval: int = INTERVAL) -> bool:
     """True for the first caller per `parts` and interval, False for the others."""
-    from django.core.cache import cache
 
     digest = hashlib.sha256("|".join(str(part) for part in parts).encode()).hexdigest()
     return bool(cache.add(f"tagsense:claim:{digest}", 1, timeout=interval))
@@ -51,7 +52,6 @@ def claim(*parts: object, interval: int = INTERVAL) -> bool:
 
 def within_cap(name: str, limit: int, *, interval: int = INTERVAL) -> bool:
     """Count one more event of `name` in the current interval; False once past `limit`."""
-    from django.core.cache import cache
 
     window = f"tagsense:cap:{name}:{int(time.time()) // interval}"
     cache.add(window, 0, timeout=interval * 2)

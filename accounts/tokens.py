@@ -37,6 +37,7 @@ from .models import (
     User,
 )
 from .services import ServiceError, _insert
+from .throttle import claim, source_network, within_cap
 
 TOKEN_PREFIX = "tsk_"  # noqa: S105 - the public marker of a secret, not a secret
 PREFIX_LENGTH = 12  # "tsk_" + 8 characters: enough to tell tokens apart, useless to guess with
@@ -346,7 +347,6 @@ def note_rejection(
     Unknown secrets are counted by source (accounts.throttle.source_network: IPv6 by its /64)
     and capped at UNKNOWN_REJECTIONS_PER_INTERVAL events per interval in all.
     Returns whether an event was written."""
-    from .throttle import claim, source_network, within_cap
 
     token = error.token
     who = f"token:{token.pk}" if token is not None else f"net:{source_network(ip)}"

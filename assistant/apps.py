@@ -7,4 +7,4 @@ class AssistantConfig(AppConfig):
     name = "assistant"
 
     def ready(self) -> None:
-        from . import audit_events  # noqa: F401
+        from . import audit_events  # noqa: F401, PLC0415 - ready(): registers

@@ -23,15 +23,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.utils import timezone
 
 import audit
 from tagsense.tenancy.db import tenant_scope
 
-from . import audit_events, failover, services
+from . import audit_events, failover, services, tools
 from .backends.base import (
     Cancel,
     Message,
@@ -42,8 +44,9 @@ from .backends.base import (
     Usage,
 )
 from .backends.offline import OfflineAnalyst
-from .grounding import sources
+from .grounding import cached_context, focus, sources
 from .models import ChatMessage, Conversation
+from .modes import MODES, system_prompt
 from .redact import redact, redact_value
 
 if TYPE_CHECKING:
@@ -98,7 +101,6 @@ def ask(
 ) -> tuple[ChatMessage, ChatMessage]:
     """Record the question and a pending answer (one transaction, one event). A conversation
     id that is not this member's own in this organization is a Conversation.DoesNotExist."""
-    from .modes import MODES
 
     mode = mode if mode in MODES else "chat"
     text = redact(question.strip())[:4000]
@@ -186,9 +188,6 @@ def prepare(membership: Membership, pending_id: int) -> Prepared:
     streaming, is a ChatMessage.DoesNotExist) and build its request: the grounding, the mode's
     system prompt, the conversation so far, the providers. Runs in the caller's tenant scope
     (the stream view's own transaction, before the stream starts)."""
-    from . import tools
-    from .grounding import cached_context, focus
-    from .modes import system_prompt
 
     started = time.monotonic()
     organization = membership.organization
@@ -348,7 +347,6 @@ def _run(
     MAX_TOOL_ROUNDS turns may call tools; the next one is told to call none: the tools stay
     declared, as the conversation holds tool calls that providers refuse without them, with
     tool_choice "none"; a call it makes anyway is not run)."""
-    from . import tools
 
     for round_number in range(MAX_TOOL_ROUNDS + 1):
         if budget_left is not None and state.tokens_in + state.tokens_out >= budget_left:
@@ -504,9 +502,6 @@ def close_abandoned(organization, now=None) -> int:
     opened (the page closed first), or an answer whose process ended mid-stream. Each becomes
     failed, with its assistant.answer event (status abandoned), so that every question in the
     audit log has its answer event. Runs in the caller's tenant scope."""
-    from datetime import timedelta
-
-    from django.utils import timezone
 
     cutoff = (now or timezone.now()) - timedelta(seconds=ABANDONED_AFTER_SECONDS)
     stale = ChatMessage.objects.for_org(organization).filter(

@@ -24,9 +24,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
+
+from accounts.models import Team
+from accounts.roles import sees_all_accounts
+from audit.models import AuditEvent
+from inventory.access import scans_as_seen_by
+from inventory.models import AwsAccount, Resource, ScanRun, TagEvent
+from inventory.summary import overview
+from policies.engine.spec import fold
+from policies.models import Finding, Framework, Rule
+from policies.scoring import scores
+from policies.services import fix_for
 
 from . import untrusted
 
@@ -117,7 +129,6 @@ def data_version(organization) -> int:
     """Changes whenever the organization's data may have: the sequence number of its latest
     audit event other than the assistant's own (every scan, evaluation, exemption, rule or
     cost import is audited)."""
-    from audit.models import AuditEvent
 
     latest = (
         AuditEvent.objects.chain(organization.pk)
@@ -133,7 +144,6 @@ def cached_context(membership: Membership, *, budget_tokens: int = 3000) -> Grou
     """build_context(), kept for GROUNDING_SECONDS per member and data version: a question
     asked right after another does not gather the same facts again (about 100 ms for 2,000
     resources), and any audited change of the data gathers them anew."""
-    from django.core.cache import cache
 
     key = (
         f"assistant:grounding:{membership.organization_id}:{membership.pk}:{membership.role}:"
@@ -212,8 +222,6 @@ def _spend(spend) -> dict[str, Any]:
 
 
 def gather_facts(membership: Membership) -> dict[str, Any]:
-    from accounts.models import Team
-    from accounts.roles import sees_all_accounts
 
     organization = membership.organization
     patterns = untrusted.prohibited_patterns(organization)
@@ -239,7 +247,6 @@ def gather_facts(membership: Membership) -> dict[str, Any]:
 def _inventory(membership: Membership) -> dict[str, Any]:
     """Resources and never-tagged resources (no tag at all), per type: the dashboard's figures
     (inventory.summary.overview) over every account the member may see."""
-    from inventory.summary import overview
 
     summary = overview(membership, {"accounts": None})
     organization = membership.organization
@@ -258,9 +265,6 @@ def _inventory(membership: Membership) -> dict[str, Any]:
 
 def _compliance(membership: Membership) -> dict[str, Any]:
     """Scores over the member's accounts (policies.scoring.scores), from one resource profile."""
-    from inventory.models import AwsAccount
-    from policies.models import Framework
-    from policies.scoring import scores
 
     organization = membership.organization
     pks = scores.account_scope(membership)
@@ -337,8 +341,6 @@ def _compliance(membership: Membership) -> dict[str, Any]:
 def _top_violations(membership: Membership, patterns) -> list[dict[str, Any]]:
     """The rules with the most open findings among the member's accounts, with their counts by
     kind and a few of their resources (first by ARN), each with its one-line fix."""
-    from policies.models import Finding, Rule
-    from policies.services import fix_for
 
     organization = membership.organization
     open_ = Finding.objects.restrict(membership).open()
@@ -413,8 +415,6 @@ def _tag_keys(membership: Membership) -> list[dict[str, Any]]:
     """Tag keys by how many live resources carry them in any spelling (ASCII case ignored, as
     policies treat case variants: policies.engine.spec.fold), with each spelling's count; the most
     common spelling first. aws: keys (set by AWS) are left out."""
-    from inventory.models import Resource
-    from policies.engine.spec import fold
 
     live = Resource.objects.restrict(membership).live()
     total = live.count()
@@ -440,7 +440,6 @@ def _tag_keys(membership: Membership) -> list[dict[str, Any]]:
 
 
 def _recent_changes(membership: Membership, patterns) -> list[dict[str, Any]]:
-    from inventory.models import TagEvent
 
     organization = membership.organization
     events = (
@@ -474,8 +473,6 @@ def _recent_changes(membership: Membership, patterns) -> list[dict[str, Any]]:
 
 
 def _recent_scans(membership: Membership) -> list[dict[str, Any]]:
-    from inventory.access import scans_as_seen_by
-    from inventory.models import ScanRun
 
     organization = membership.organization
     scans = scans_as_seen_by(

@@ -36,6 +36,8 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
+from .redact import redact as default_redact
+
 EXTERNAL_REL = "noopener noreferrer nofollow"
 SCHEMES = frozenset({"http", "https", "mailto"})
 # A scheme is whatever precedes the first ":" that comes before any "/", "?" or "#": a target
@@ -195,7 +197,6 @@ class StreamingRenderer:
     (the first 12 of an access key's 20 characters); the finished answer shows it."""
 
     def __init__(self, redact: Callable[[str], str] | None = None) -> None:
-        from .redact import redact as default_redact
 
         self.redact = redact or default_redact
         self.text = ""

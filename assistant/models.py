@@ -7,9 +7,14 @@ again and never logged; the settings page only says whether a key is set.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
+from tagsense import outbound
+from tagsense.crypto import decrypt, encrypt
 from tagsense.tenancy.models import TenantModel
 
 KEY_PURPOSE = "assistant-provider-key"
@@ -41,9 +46,6 @@ def endpoint_problem(url: str) -> str | None:
     does not resolve from here is accepted and checked when the portal connects
     (assistant.backends pins every connection to a checked address); redirects are never
     followed."""
-    from urllib.parse import urlsplit
-
-    from tagsense import outbound
 
     if urlsplit(url).scheme not in ("http", "https"):
         return "The base URL must start with http:// or https://."
@@ -87,7 +89,6 @@ class Provider(TenantModel):
         return f"{self.name} ({self.get_kind_display()}, {self.model})"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
 
         if self.kind == self.COMPATIBLE and not self.base_url:
             raise ValidationError({"base_url": "An OpenAI-compatible endpoint needs its base URL."})
@@ -101,13 +102,11 @@ class Provider(TenantModel):
         return bool(self.encrypted_api_key)
 
     def set_api_key(self, key: str) -> None:
-        from tagsense.crypto import encrypt
 
         self.encrypted_api_key = encrypt(KEY_PURPOSE, key) if key else ""
 
     def api_key(self) -> str:
         """The plaintext key, for the SDK client only."""
-        from tagsense.crypto import decrypt
 
         return decrypt(KEY_PURPOSE, self.encrypted_api_key) if self.encrypted_api_key else ""
 

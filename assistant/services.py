@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -17,7 +18,10 @@ from django.utils import timezone
 import audit
 
 from . import audit_events
+from .backends.anthropic_messages import AnthropicBackend
 from .backends.base import Backend
+from .backends.offline import OfflineAnalyst
+from .backends.openai_chat import OpenAIChatBackend
 from .models import AssistantSettings, ChatMessage, Provider
 
 if TYPE_CHECKING:
@@ -68,8 +72,6 @@ def save_provider(
     provider.full_clean(exclude=["organization"])
     others = Provider.objects.for_org(organization).exclude(pk=provider.pk)
     if others.filter(name=provider.name).exists():
-        from django.core.exceptions import ValidationError
-
         raise ValidationError({"name": f"A provider named {provider.name} exists already."})
     provider.save()
     action = audit_events.PROVIDER_CREATE if created else audit_events.PROVIDER_UPDATE
@@ -84,8 +86,6 @@ def delete_provider(provider: Provider) -> None:
 
 
 def backend_for(provider: Provider) -> Backend:
-    from .backends.anthropic_messages import AnthropicBackend
-    from .backends.openai_chat import OpenAIChatBackend
 
     options = {
         "name": provider.name,
@@ -132,7 +132,6 @@ def backends_for(
     """The backends to try in order, the offline analyst last; notices for the answer (the
     budget is exhausted, a key cannot be decrypted); the tokens left in the budget (None
     without one). `settings`: the organization's, when the caller has them."""
-    from .backends.offline import OfflineAnalyst
 
     organization = membership.organization
     notices: list[str] = []

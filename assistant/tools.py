@@ -31,6 +31,14 @@ from urllib.parse import urlencode
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
+from inventory import graph
+from inventory.access import hidden_arns
+from inventory.history import timeline
+from inventory.models import Resource, TagEvent
+from policies.engine.spec import fold
+from policies.models import Finding, Framework, Rule
+from policies.scoring import scores
+from policies.services import filter_findings, fix_for
 from tagsense.jsonq import JsonKeyIs
 
 from . import untrusted
@@ -306,7 +314,6 @@ def with_tag(queryset, key: str, value: str | None = None, *, any_case: bool, pr
     """Resources of `queryset` that carry (present) or lack (not present) the tag `key` —
     with `value`, when given. any_case: keys and values compare after ASCII case folding
     (policies.engine.spec.fold; lower(x COLLATE "C") in SQL); else exactly."""
-    from policies.engine.spec import fold
 
     if not any_case:
         condition = JsonKeyIs("tags", key, value)
@@ -335,7 +342,6 @@ def _of_type(queryset, resource_type: str, lookup: str = "resource_type"):
 
 
 def query_inventory(membership: Membership, args: dict[str, Any]) -> ToolResult:
-    from inventory.models import Resource
 
     any_case = args.get("key_case", "any") == "any"
     queryset = Resource.objects.restrict(membership).live().select_related("account")
@@ -373,8 +379,6 @@ def query_inventory(membership: Membership, args: dict[str, Any]) -> ToolResult:
 
 
 def list_findings(membership: Membership, args: dict[str, Any]) -> ToolResult:
-    from policies.models import Finding, Rule
-    from policies.services import filter_findings, fix_for
 
     if (
         "rule_id" in args
@@ -440,7 +444,6 @@ def list_findings(membership: Membership, args: dict[str, Any]) -> ToolResult:
 def _visible_resource(membership: Membership, arn: str):
     """The live or deleted resource with this ARN if the member may see it; else ToolError
     (the same for a missing and a hidden one)."""
-    from inventory.models import Resource
 
     resource = (
         Resource.objects.restrict(membership).select_related("account").filter(arn=arn).first()
@@ -451,9 +454,6 @@ def _visible_resource(membership: Membership, arn: str):
 
 
 def blast_radius(membership: Membership, args: dict[str, Any]) -> ToolResult:
-    from inventory import graph
-    from inventory.access import hidden_arns
-    from inventory.models import Resource
 
     resource = _visible_resource(membership, args["arn"])
     depth = args.get("depth", 3)
@@ -498,8 +498,6 @@ def blast_radius(membership: Membership, args: dict[str, Any]) -> ToolResult:
 
 
 def tag_history(membership: Membership, args: dict[str, Any]) -> ToolResult:
-    from inventory.history import timeline
-    from inventory.models import TagEvent
 
     resource = _visible_resource(membership, args["arn"])
     patterns = untrusted.prohibited_patterns(membership.organization)
@@ -536,8 +534,6 @@ def tag_history(membership: Membership, args: dict[str, Any]) -> ToolResult:
 
 
 def compliance_score(membership: Membership, args: dict[str, Any]) -> ToolResult:
-    from policies.models import Framework
-    from policies.scoring import scores
 
     organization = membership.organization
     card = scores.scorecard(organization, scores.account_scope(membership))
@@ -618,8 +614,6 @@ def compliance_score(membership: Membership, args: dict[str, Any]) -> ToolResult
     citations = [Citation(label=f"{framework.name} {control.control_id}", url=control_url)]
     failing = []
     if status == "fail":
-        from policies.services import fix_for
-
         for finding in scores.failing_findings(membership, control)[: args.get("limit", 20)]:
             failing.append(
                 {

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from policies.engine.spec import glob_match
+from policies.models import Rule
 
 from .redact import names_a_secret
 
@@ -47,7 +48,6 @@ def is_secret_key(key: str, patterns: Iterable[str] = ()) -> bool:
 
 def prohibited_patterns(organization) -> tuple[str, ...]:
     """The keys and aliases of the organization's active prohibited-key rules (globs)."""
-    from policies.models import Rule
 
     found: list[str] = []
     for rule in Rule.objects.for_org(organization).filter(active=True).order_by("rule_id"):

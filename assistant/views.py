@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Max, Sum
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -216,7 +217,6 @@ class SettingsView(AssistantMixin, TemplateView):
         return context
 
     def post(self, request, *args, **kwargs):
-        from django.core.exceptions import ValidationError
 
         action = request.POST.get("action", "settings")
         try:

@@ -9,6 +9,6 @@ else:
     def record(*args: Any, **kwargs: Any) -> Any:
         # Imported when first called: the package is imported while the apps load, before its
         # models may be.
-        from .services import record as _record
+        from .services import record as _record  # noqa: PLC0415 - the package loads before its models
 
         return _record(*args, **kwargs)

@@ -6,4 +6,4 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit log"
 
     def ready(self) -> None:
-        from . import audit_events  # noqa: F401
+        from . import audit_events  # noqa: F401, PLC0415 - ready(): registers

@@ -9,15 +9,16 @@ tag history, scans and schedules of a hidden account are absent from lists and 4
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
-from accounts.models import Membership
+from accounts.models import Membership, TeamMembership
 from accounts.roles import sees_all_accounts
 
-from .models import AccountTeamGrant, AwsAccount, Resource, ScanRun
+from .models import AccountTeamGrant, AwsAccount, Resource, ScanRun, ScanUnit
 from .models.scoping import HOLD_PERMISSION
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ def visible_accounts(membership: Membership) -> QuerySet[AwsAccount]:
 
 
 def in_any_team(membership: Membership) -> bool:
-    from accounts.models import TeamMembership
 
     return TeamMembership.objects.restrict(membership).filter(user=membership.user_id).exists()
 
@@ -126,7 +126,6 @@ def access_scan_by_id(membership: Membership, pk: int) -> ScanRun:
 def scan_scope_for(membership: Membership, scope):
     """The scope an editor may scan: only accounts their teams hold. Naming another account
     fails exactly like naming one that does not exist (a ValueError the views report)."""
-    import dataclasses
 
     if sees_all_accounts(membership.role):
         return scope
@@ -156,9 +155,6 @@ def scans_as_seen_by(membership: Membership, scans, scope: dict | None = None):
     limited = membership.user_id is not None and not sees_all_accounts(membership.role)
     if not scans or not (limited or narrowed):
         return scans
-    from django.db.models import Count, Q, Sum
-
-    from .models import ScanUnit
 
     units = ScanUnit.objects.restrict(membership)
     counted = visible_accounts(membership)

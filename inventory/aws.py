@@ -16,6 +16,7 @@ import botocore.utils
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
 from django.utils import timezone
 
 # Adaptive retry mode: client-side rate limiting and backoff on throttling.
@@ -155,7 +156,6 @@ class ConnectionResult:
 
 def test_connection(role_arn: str, external_id: str) -> ConnectionResult:
     """Assume the role and ask STS who we are: the identity, or AWS's exact error."""
-    from botocore.exceptions import BotoCoreError, ClientError
 
     now = timezone.now()
     try:

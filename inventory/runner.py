@@ -24,6 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 import audit
+from accounts.models import Organization
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 
@@ -316,7 +317,6 @@ _child_credentials: dict[int, aws.AccountCredentials] = {}
 def _run_unit_in_child(unit_pk: int, organization_pk: int) -> int:
     """One unit in a worker process of run_units(processes=True); credentials are kept per
     account for the process's later units."""
-    from accounts.models import Organization
 
     organization = Organization.objects.get(pk=organization_pk)
     with tenant_scope(organization):

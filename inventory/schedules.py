@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from celery.schedules import crontab
 from django.db import transaction
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 import audit
 
@@ -73,7 +73,6 @@ def _sync(schedule: ScanSchedule, fields: list[str]) -> None:
     if schedule.periodic_task_id:
         PeriodicTask.objects.filter(pk=schedule.periodic_task_id).update(**values)
         # update() bypasses beat's change tracking: tell the scheduler to reload.
-        from django_celery_beat.models import PeriodicTasks
 
         PeriodicTasks.update_changed()
     else:

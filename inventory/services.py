@@ -5,14 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import CharField, Value
+from django.db.models.functions import Concat
+from guardian.shortcuts import remove_perm
 
 import audit
+from accounts.models import Team
+from accounts.team_groups import GROUP_PREFIX, team_group, team_group_name
 from tagsense.tenancy.context import Actor
 
 from . import audit_events, aws, runner, signals
 from .models import AwsAccount, Edge, Resource, ScanRun
+from .models.scoping import HOLD_PERMISSION, AccountTeamGrant
+from .tasks import run_scan
 
 ACCOUNT_FIELDS = ("account_id", "name", "role_arn", "regions", "enabled")
 
@@ -93,7 +101,6 @@ def start_scan(
     organization, *, actor: Actor, scope: runner.Scope | None = None, trigger: str = "manual"
 ) -> ScanRun:
     """Plan a scan and hand it to the workers (Celery) after the plan commits."""
-    from .tasks import run_scan
 
     scan = runner.plan_scan(
         organization, scope=scope or runner.Scope(), actor=actor, trigger=trigger
@@ -113,11 +120,6 @@ def _check_same_organization(account: AwsAccount, team) -> None:
 def grant_account(account: AwsAccount, team) -> bool:
     """Let `team` hold `account`: its editors and viewers see the account and everything under
     it. Returns False when the team held it already (nothing recorded)."""
-    from django.contrib.auth.models import Permission
-
-    from accounts.team_groups import team_group
-
-    from .models.scoping import HOLD_PERMISSION, AccountTeamGrant
 
     _check_same_organization(account, team)
     group = team_group(team)
@@ -144,11 +146,6 @@ def grant_account(account: AwsAccount, team) -> bool:
 @transaction.atomic
 def revoke_account(account: AwsAccount, team) -> bool:
     """The team no longer holds the account. Returns False when it did not (nothing recorded)."""
-    from guardian.shortcuts import remove_perm
-
-    from accounts.team_groups import team_group
-
-    from .models.scoping import HOLD_PERMISSION
 
     _check_same_organization(account, team)
     deleted = remove_perm(f"inventory.{HOLD_PERMISSION}", team_group(team), account)
@@ -166,7 +163,6 @@ def revoke_account(account: AwsAccount, team) -> bool:
 def set_account_teams(account: AwsAccount, teams) -> tuple[list, list]:
     """Make exactly `teams` hold the account; one audit event per team granted or revoked.
     Returns (granted, revoked)."""
-    from accounts.models import Team
 
     wanted = {t.pk: t for t in teams}
     held = {
@@ -182,13 +178,6 @@ def set_account_teams(account: AwsAccount, teams) -> tuple[list, list]:
 
 def teams_holding(account: AwsAccount):
     """The teams whose group holds the account."""
-    from django.db.models import CharField, Value
-    from django.db.models.functions import Concat
-
-    from accounts.models import Team
-    from accounts.team_groups import GROUP_PREFIX
-
-    from .models.scoping import HOLD_PERMISSION
 
     groups = account.team_grants.filter(permission__codename=HOLD_PERMISSION).values("group__name")
     return (
@@ -201,11 +190,6 @@ def teams_holding(account: AwsAccount):
 def teams_by_account(organization) -> dict[int, tuple[str, list[str]]]:
     """Every account of the organization: {pk: (12-digit id, sorted slugs of the teams holding
     it)}, in two queries (teams_holding() for all accounts at once)."""
-    from accounts.models import Team
-    from accounts.team_groups import team_group_name
-
-    from .models import AccountTeamGrant, AwsAccount
-    from .models.scoping import HOLD_PERMISSION
 
     slug_of = {
         team_group_name(pk): slug

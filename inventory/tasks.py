@@ -6,12 +6,17 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from tagsense.tenancy.context import current
-from tagsense.tenancy.db import tenant_scope
+from accounts.models import Organization
+from tagsense.tenancy import context
+from tagsense.tenancy.context import Actor, current
+from tagsense.tenancy.db import all_tenants, tenant_scope
 from tagsense.tenancy.tasks import TenantTask
 
 from . import runner
-from .models import ScanRun, ScanUnit
+from .costs import import_costs as run_import
+from .models import AwsAccount, ScanRun, ScanSchedule, ScanUnit
+from .runner import Scope, plan_scan
+from .runner import reap_stale_scans as reap
 
 
 @shared_task(base=TenantTask, name="inventory.run_scan", tenant_transaction=False)
@@ -58,12 +63,6 @@ def scan_account_region(scan_id: int, account_pk: int, region: str) -> None:
 def scheduled_scan(schedule_id: int) -> int | None:
     """Run by beat: plan the schedule's scan and fan it out. Busy accounts are skipped (the
     scan that holds them is still running)."""
-    from tagsense.tenancy import context
-    from tagsense.tenancy.context import Actor
-    from tagsense.tenancy.db import all_tenants
-
-    from .models import ScanSchedule
-    from .runner import Scope, plan_scan
 
     with all_tenants():
         schedule = (
@@ -90,9 +89,6 @@ def scheduled_scan(schedule_id: int) -> int | None:
 @shared_task(name="inventory.reap_stale_scans")
 def reap_stale_scans() -> list[int]:
     """Every few minutes (beat): close scans whose workers died."""
-    from accounts.models import Organization
-
-    from .runner import reap_stale_scans as reap
 
     reaped: list[int] = []
     for organization in Organization.objects.all():
@@ -104,7 +100,6 @@ def reap_stale_scans() -> list[int]:
 def import_costs(account_ids: list[str] | None = None) -> dict | None:
     """Import the organization's resource costs from Cost Explorer (inventory.costs); AWS is
     called outside any transaction. None when the organization has no enabled account."""
-    from .costs import import_costs as run_import
 
     ctx = current()
     try:
@@ -118,11 +113,6 @@ def import_all_costs() -> int:
     """Daily (beat; the entry is disabled until an operator enables it, since Cost Explorer
     bills each request and resource-level data is an opt-in): one import_costs task per
     organization with an enabled account."""
-    from accounts.models import Organization
-    from tagsense.tenancy import context
-    from tagsense.tenancy.context import Actor
-
-    from .models import AwsAccount
 
     actor = Actor.system("inventory.import_all_costs")
     queued = 0

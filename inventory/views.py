@@ -3,20 +3,23 @@ scan runs with live progress."""
 
 from __future__ import annotations
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.generic import TemplateView
 
 from accounts.models import Team
 from accounts.roles import role_allows
+from audit.exports import csv_download, download
 from tagsense.tenancy.context import Actor
+from tagsense.tenancy.db import tenant_scope
 from tagsense.tenancy.views import OrganizationViewMixin
 
-from . import graph, history, role, services
+from . import discovery, graph, history, role, schedules, services
 from .access import (
     access_account_by_id,
     access_resource_by_id,
@@ -29,9 +32,10 @@ from .access import (
 )
 from .filters import ResourceFilterForm, filter_resources
 from .forms import AccountEditForm, AccountForm, AccountTeamsForm, ScheduleForm, StartScanForm
-from .models import AwsAccount, Resource, ScanRun, ScanUnit, TagEvent
+from .models import AwsAccount, Edge, Resource, ScanRun, ScanSchedule, ScanUnit, TagEvent
 from .runner import Scope
 from .scanners.base import scanners
+from .schedules import next_run
 
 
 def _org_url(name: str, view, **kwargs) -> str:
@@ -139,9 +143,6 @@ class RoleTemplateView(OrganizationViewMixin, TemplateView):
     required_action = "manage"
 
     def get(self, request, *args, **kwargs):
-        from django.http import Http404
-
-        from audit.exports import download
 
         external_id = ""
         account_id = request.GET.get("account", "")
@@ -234,8 +235,6 @@ class ResourceListView(OrganizationViewMixin, TeamScopeMixin, TemplateView):
         return super().get(request, *args, **kwargs)
 
     def csv(self):
-        from audit.exports import csv_download
-        from tagsense.tenancy.db import tenant_scope
 
         _, queryset = self.filtered()
         organization = self.organization
@@ -338,7 +337,6 @@ def _graph_payload(membership, organization, resource, depth, direction=graph.DE
             }
         )
     in_graph = set(arns)
-    from .models import Edge
 
     edges = [
         {
@@ -449,8 +447,6 @@ class ScheduleListView(OrganizationViewMixin, TemplateView):
         return AwsAccount.objects.restrict(self.membership).order_by("name")
 
     def get_context_data(self, **kwargs):
-        from .models import ScanSchedule
-        from .schedules import next_run
 
         context = super().get_context_data(**kwargs)
         schedules = list(
@@ -485,16 +481,12 @@ class ScheduleListView(OrganizationViewMixin, TemplateView):
         return context
 
     def post(self, request, *args, **kwargs):
-        from . import schedules
-        from .models import ScanSchedule
 
         pk = request.POST.get("schedule")
         target = None
         if pk:
             target = ScanSchedule.objects.restrict(self.membership, "manage").filter(pk=pk).first()
             if target is None:
-                from django.http import Http404
-
                 raise Http404("No such schedule.")
             if request.POST.get("delete"):
                 schedules.delete_schedule(target)
@@ -543,9 +535,6 @@ class AccountDiscoverView(OrganizationViewMixin, TemplateView):
     http_method_names = ["post"]
 
     def post(self, request, *args, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from . import discovery
 
         management = access_account_by_id(self.membership, self.kwargs["pk"], "manage")
         try:

@@ -34,7 +34,8 @@ from inventory.services import teams_by_account
 
 from . import audit_events
 from .engine import sql
-from .models import EvaluatedResource, EvaluationState, Finding, Rule
+from .models import EvaluatedResource, EvaluationState, Finding, Rule, ScoreSnapshot
+from .scoring.scores import take_snapshot
 
 if TYPE_CHECKING:
     from accounts.models import Organization
@@ -324,8 +325,6 @@ def evaluate_organization(
         engine=ENGINE_VERSION,
         evaluated_at=timezone.now(),
     )
-    from .models import ScoreSnapshot
-    from .scoring.scores import take_snapshot
 
     unchanged = not (counts["new"] or counts["resolved"] or result["mode"] == "full")
     today = ScoreSnapshot.objects.for_org(organization).filter(

@@ -9,13 +9,32 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.text import slugify
 
 import audit
+from inventory.access import visible_accounts
+from inventory.models import Resource
+from tagsense.jsonq import JsonArrayHas
 from tagsense.tenancy.context import current
 
-from . import audit_events
-from .engine.spec import RuleSpec, SpecError, SpecProblem, dump_rules, parse_rules, rule_to_dict
-from .models import Rule, RuleVersion, lapsed_exemption
+from . import audit_events, evaluation
+from .engine import sql
+from .engine.reference import Violation, suggested_fix, user_tag_count
+from .engine.spec import (
+    RULE_ID_RE,
+    RuleSpec,
+    SpecError,
+    SpecProblem,
+    builtin_rules,
+    dump_rules,
+    parse_rules,
+    rule_to_dict,
+)
+from .evaluation import delete_findings_of
+from .frameworks import CONTROL_ID_RE, builtin_frameworks
+from .models import Control, Framework, Rule, RuleVersion, lapsed_exemption
+from .scoring.scores import control_findings
 
 if TYPE_CHECKING:
     from accounts.models import Membership, Organization
@@ -51,7 +70,6 @@ def _version(rule: Rule, change: str) -> RuleVersion:
 
 def _after_change(rule: Rule) -> dict[str, int]:
     """Re-evaluate the changed rule (policies.evaluation); its counts go into the rule's event."""
-    from . import evaluation
 
     return evaluation.evaluate_rules(rule.organization, [rule])
 
@@ -115,7 +133,6 @@ def update_rule(rule: Rule, spec: RuleSpec | None = None, *, active: bool | None
 @transaction.atomic
 def delete_rule(rule: Rule) -> None:
     """The rule goes with its findings; its versions stay (a last one records the deletion)."""
-    from .evaluation import delete_findings_of
 
     rule.version += 1
     _version(rule, RuleVersion.DELETE)
@@ -173,8 +190,6 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
             continue
         touched.append(rule)
     if mode == REPLACE:
-        from .evaluation import delete_findings_of
-
         wanted = {spec.id for spec in rules}
         for rule_id, rule in sorted(existing.items()):
             # Generated rules belong to their generator (policies.aws.imported), not to files.
@@ -186,8 +201,6 @@ def import_rules(organization: Organization, text: str | bytes, mode: str = MERG
                 deleted.append(rule_id)
     counts: dict[str, int] = {}
     if touched:
-        from . import evaluation
-
         counts = evaluation.evaluate_rules(organization, touched)
     result = {"mode": mode, "created": created, "updated": updated, "deleted": deleted}
     audit.record(
@@ -205,10 +218,6 @@ def export_rules(rules) -> str:
 def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE) -> dict:
     """What the rule would flag among the live resources the member may see, before saving:
     the count and up to `limit` resources with the violation's kind and found key."""
-    from inventory.access import visible_accounts
-    from inventory.models import Resource
-
-    from .engine import sql
 
     visible = list(visible_accounts(membership).values_list("pk", flat=True))
     count, sample_rows = sql.count_and_sample(
@@ -226,7 +235,6 @@ def preview(membership: Membership, spec: RuleSpec, limit: int = PREVIEW_SAMPLE)
 def fix_for(finding) -> str:
     """The one-line fix of a finding (policies.engine.reference.suggested_fix), from its rule and,
     for too_many_tags, the resource's current tags."""
-    from .engine.reference import Violation, suggested_fix, user_tag_count
 
     spec = finding.rule.rule_spec
     count = limit = None
@@ -253,7 +261,6 @@ def filter_findings(queryset, params) -> Any:
     rule's key or the key found), framework + control (the slug of one of the organization's
     frameworks and a control id of it: the findings of the active rules evidencing it, as its
     page counts them; a framework or control it does not hold matches nothing)."""
-    from django.db.models import Q
 
     if params.get("rule"):
         queryset = queryset.filter(rule__rule_id=params["rule"])
@@ -277,8 +284,6 @@ def filter_findings(queryset, params) -> Any:
 def _of_control(queryset, framework: str, control_id: str):
     """The findings of one control, looked up in the organization of the findings themselves
     (an unknown framework or control, or only one of the two, matches nothing)."""
-    from .models import Control
-    from .scoring.scores import control_findings
 
     control = (
         Control.objects.filter(
@@ -294,14 +299,12 @@ def _of_control(queryset, framework: str, control_id: str):
 
 def _with_team(queryset, slug: str):
     """Findings whose owner teams hold `slug` exactly (tagsense.jsonq)."""
-    from tagsense.jsonq import JsonArrayHas
 
     return queryset.filter(JsonArrayHas("owner_teams", slug))
 
 
 def counts_per_rule(findings) -> list[dict]:
     """Findings per rule and status, most open first: [{rule, open, exempted, resolved}]."""
-    from django.db.models import Count, Q
 
     rows = (
         findings.order_by()
@@ -333,7 +336,6 @@ def counts_per_rule(findings) -> list[dict]:
 def builtin_library() -> dict:
     """The built-in frameworks (policies/data/frameworks) by id; the same for every
     organization."""
-    from .frameworks import builtin_frameworks
 
     return builtin_frameworks()
 
@@ -342,7 +344,6 @@ def _install_rules(organization: Organization, rule_ids: list[str]) -> list[str]
     """Create the built-in rules (policies/data/rules.yaml) the organization lacks, each with
     its first version, and evaluate them. An existing rule of the same id is kept as the
     organization adjusted it. Returns the ids created. The caller records the event."""
-    from .engine.spec import builtin_rules
 
     library = {rule.id: rule for rule in builtin_rules()}
     existing = set(
@@ -362,8 +363,6 @@ def _install_rules(organization: Organization, rule_ids: list[str]) -> list[str]
         _version(rule, RuleVersion.CREATE)
         created.append(rule)
     if created:
-        from . import evaluation
-
         evaluation.evaluate_rules(organization, created)
     return [rule.rule_id for rule in created]
 
@@ -374,7 +373,6 @@ def enable_framework(organization: Organization, framework_id: str):
     they cite that the organization lacks are installed (versioned, evaluated). One
     policy.framework_enable event. Enabling it again refreshes its controls from the data file
     and installs rules deleted since. Raises KeyError for an unknown id. Needs `manage`."""
-    from .models import Control, Framework
 
     spec = builtin_library()[framework_id]
     framework, new = (
@@ -427,8 +425,6 @@ def enable_framework(organization: Organization, framework_id: str):
 def parse_controls(text: str) -> list[tuple[str, str, list[str]]]:
     """Controls written one a line as ``id | title | rule-id rule-id ...`` (rules optional).
     Raises SpecError naming every bad line."""
-    from .engine.spec import RULE_ID_RE
-    from .frameworks import CONTROL_ID_RE
 
     controls, problems, seen = [], [], set()
     for number, line in enumerate((text or "").splitlines(), start=1):
@@ -460,9 +456,6 @@ def parse_controls(text: str) -> list[tuple[str, str, list[str]]]:
 def create_framework(organization: Organization, name: str, controls_text: str):
     """A custom framework: a name and controls (parse_controls). Its slug comes from the name
     and never collides with a built-in id. One policy.framework_create event. Needs `manage`."""
-    from django.utils.text import slugify
-
-    from .models import Control, Framework
 
     name = " ".join((name or "").split())[:200]
     if not name:
@@ -499,8 +492,6 @@ def create_framework(organization: Organization, name: str, controls_text: str):
 def map_control_rules(control, rule_ids: list[str]):
     """Set the rules that evidence a control (ids of the organization's rules; an unknown id is
     refused). One policy.framework_update event with the before and after. Needs `manage`."""
-    from .engine.spec import RULE_ID_RE
-    from .models import Control
 
     control = Control.objects.select_for_update().select_related("framework").get(pk=control.pk)
     wanted = sorted(set(rule_ids))

@@ -3,25 +3,39 @@ versions. Everyone with `view` reads; owners and admins (`manage`) write."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime, time
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
+from django.utils.dateparse import parse_date, parse_datetime
 from django.views.generic import TemplateView
 
 from accounts.roles import role_allows
-from audit.exports import download
+from audit.exports import csv_download, download
+from inventory.access import access_resource_by_id, visible_accounts
 from tagsense.tenancy.views import OrganizationViewMixin
 
 from . import evaluation, exemptions, services
 from .aws import imported
-from .aws.documents import TagPolicyError
+from .aws.documents import TagPolicyError, export_json
 from .engine.spec import SpecError, dump_rules
-from .models import AwsTagPolicy, AwsTagPolicyVersion, Exemption, Finding, Rule, RuleVersion
+from .models import (
+    AwsTagPolicy,
+    AwsTagPolicyVersion,
+    Control,
+    Exemption,
+    Finding,
+    Framework,
+    Rule,
+    RuleVersion,
+    ScoreSnapshot,
+)
+from .scoring import charts, scores
 
 NEW_RULE_TEMPLATE = """version: 1
 rules:
@@ -104,7 +118,6 @@ class AwsTagPolicyExportView(PolicyPageMixin, TemplateView):
     the file's companion header."""
 
     def get(self, request, *args, **kwargs):
-        from .aws.documents import export_json
 
         try:
             document, skipped = imported.export_tag_policy(Rule.objects.restrict(self.membership))
@@ -241,7 +254,6 @@ class FindingListView(OrganizationViewMixin, TemplateView):
         return super().get(request, *args, **kwargs)
 
     def csv(self):
-        from audit.exports import csv_download
 
         rows = [
             [
@@ -273,7 +285,6 @@ class FindingListView(OrganizationViewMixin, TemplateView):
         )
 
     def get_context_data(self, **kwargs):
-        from django.core.paginator import Paginator
 
         context = super().get_context_data(**kwargs)
         findings = self.findings()
@@ -304,7 +315,6 @@ class ResourceFindingsView(OrganizationViewMixin, TemplateView):
     partial_template_name = "policies/partials/_resource_findings.html"
 
     def get_context_data(self, **kwargs):
-        from inventory.access import access_resource_by_id
 
         context = super().get_context_data(**kwargs)
         resource = access_resource_by_id(self.membership, self.kwargs["pk"])
@@ -349,9 +359,6 @@ class EvaluateView(PolicyPageMixin, TemplateView):
 
 def _parse_expiry(text: str):
     """A date (YYYY-MM-DD, end of that day UTC) or an ISO date-time."""
-    from datetime import datetime, time
-
-    from django.utils.dateparse import parse_date, parse_datetime
 
     text = (text or "").strip()
     moment = parse_datetime(text)
@@ -560,7 +567,6 @@ class AwsEffectivePolicyView(PolicyPageMixin, TemplateView):
     template_name = "policies/aws_effective.html"
 
     def get_context_data(self, **kwargs):
-        from inventory.access import visible_accounts
 
         context = super().get_context_data(**kwargs)
         accounts = visible_accounts(self.membership)
@@ -590,8 +596,6 @@ class AwsEffectivePolicyView(PolicyPageMixin, TemplateView):
 def framework_cards(membership, frameworks, card, days: int = 90) -> list[dict]:
     """Each framework with its score over the member's accounts, its trend chart and its
     controls' pass/fail (policies.scoring.scores)."""
-    from .models import ScoreSnapshot
-    from .scoring import charts, scores
 
     cards = []
     for framework in frameworks:
@@ -622,8 +626,6 @@ class FrameworkListView(PolicyPageMixin, TemplateView):
     template_name = "policies/framework_list.html"
 
     def get_context_data(self, **kwargs):
-        from .models import Framework
-        from .scoring import scores
 
         context = super().get_context_data(**kwargs)
         frameworks = list(Framework.objects.restrict(self.membership).prefetch_related("controls"))
@@ -681,7 +683,6 @@ class FrameworkDetailView(PolicyPageMixin, TemplateView):
     FINDINGS_SHOWN = 20
 
     def framework(self):
-        from .models import Framework
 
         return get_object_or_404(
             Framework.objects.restrict(self.membership).prefetch_related("controls"),
@@ -689,8 +690,6 @@ class FrameworkDetailView(PolicyPageMixin, TemplateView):
         )
 
     def get_context_data(self, **kwargs):
-        from .models import ScoreSnapshot
-        from .scoring import charts, scores
 
         context = super().get_context_data(**kwargs)
         framework = self.framework()
@@ -736,7 +735,6 @@ class ControlRulesView(FrameworkDetailView):
         return redirect(_url(self, "framework-detail", slug=kwargs["slug"]))
 
     def post(self, request, *args, **kwargs):
-        from .models import Control
 
         control = get_object_or_404(
             Control.objects.restrict(self.membership).select_related("framework"),

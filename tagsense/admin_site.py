@@ -13,13 +13,13 @@ from django.db import transaction
 import audit
 from accounts import audit_events as accounts_audit_events
 from audit.registry import AuditAction
+from tagsense.tenancy import get_organization_model
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import all_tenants
 
 
 def _organization_of(obj: Any):
-    from accounts.models import Organization
-
+    Organization = get_organization_model()  # noqa: N806 - a model class
     if isinstance(obj, Organization):
         return obj
     organization_id = getattr(obj, "organization_id", None)

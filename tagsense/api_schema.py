@@ -8,6 +8,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
 from .api import PROBLEM_CONTENT_TYPE
+from .tenancy.api import OrganizationAPIView
 
 
 class TagSenseSessionScheme(SessionScheme):
@@ -70,7 +71,6 @@ class AutoSchema(SpectacularAutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
-        from .tenancy.api import OrganizationAPIView
 
         codes = ["400", "401", "403"]
         if isinstance(self.view, OrganizationAPIView):

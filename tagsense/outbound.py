@@ -23,10 +23,19 @@ IPv4-mapped, 6to4, Teredo or NAT64 (64:ff9b::/96) IPv6 one.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import Any
 from urllib.parse import urlsplit
+
+import httpcore2
+import httpx2
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 PUBLIC = "public"
 PRIVATE_ALLOWED = "private-allowed"
@@ -125,8 +134,6 @@ def pinned_httpx_transport(policy: str) -> Any:
     to an address resolve() checked, the TLS certificate still verified against the host
     name. No proxy from the environment is used (the proxy's address would be checked, not
     the endpoint's)."""
-    import httpcore2
-    import httpx2
 
     class PinnedBackend(httpcore2.SyncBackend):
         def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
@@ -149,13 +156,6 @@ def pinned_requests_session(
     still verified against the host name, and which follows no redirect (a redirect is
     refused as TooManyRedirects). Plain http only to 127.0.0.1/localhost, and only with
     `loopback_http` (tests and development). No proxy from the environment is used."""
-    import functools
-
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-    from urllib3.exceptions import NewConnectionError
 
     def pinned(host: str, port: int, scheme: str) -> str:
         if scheme == "http":

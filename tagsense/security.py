@@ -5,6 +5,7 @@ docs/security.md."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -72,8 +73,6 @@ def _login_url(request) -> str:
     current = request.headers.get("HX-Current-URL", "")
     path = current if current.startswith("/") else ""
     if not path and current:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(current)
         if parts.netloc == request.get_host():
             path = parts.path + (f"?{parts.query}" if parts.query else "")

@@ -7,16 +7,17 @@ from django.contrib.auth.decorators import login_required
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 
 from tagsense.api import problem_json_response
+from tagsense.celery import app
 from tagsense.tenancy.db import tenant_settings_problem
 from tagsense.tenancy.resolve import invitations_of, memberships_of
 
 
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page links: the SVG icon, not a 404 a page."""
-    from django.templatetags.static import static
 
     return redirect(static("favicon.svg"), permanent=True)
 
@@ -52,7 +53,6 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from tagsense.celery import app
 
     try:
         with app.connection_for_write() as conn:

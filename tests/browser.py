@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +32,6 @@ def chromium_browser() -> Iterator:
             "run scripts/services.sh, which installs it with apt-get",
             pytrace=False,
         )
-    from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop running on this thread, and Django refuses ORM
     # calls from a thread with a running loop; fixtures and the database flush after each test

@@ -1,9 +1,16 @@
 """Fixtures: two organizations and a user for each role (STYLE.md §6)."""
 
 import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from moto import mock_aws
+from moto.ce.responses import CostExplorerResponse
 
 from accounts.roles import Role
+from tagsense.celery import app
+from tagsense.tenancy import db as tenancy_db
 from tests.browser import browser_page, chromium_browser  # noqa: F401 - fixtures
 from tests.factories import (
     PASSWORD,
@@ -17,7 +24,6 @@ from tests.factories import (
 @pytest.fixture(autouse=True)
 def _empty_cache():
     """The cache holds sign-in rate limits and used TOTP codes: each test starts with none."""
-    from django.core.cache import cache
 
     cache.clear()
     yield
@@ -101,7 +107,6 @@ def client_for(user) -> Client:
 @pytest.fixture
 def aws_env(monkeypatch):
     """moto's in-process AWS, with fake credentials and no real endpoint in reach."""
-    from moto import mock_aws
 
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
@@ -119,7 +124,6 @@ def _moto_answers_cost_and_usage_with_resources(monkeypatch):
     a test injects through moto's API (`POST /moto-api/static/ce/cost-and-usage-results`), keyed
     by the request body, empty when none is injected. The request still goes through boto3's
     validation and moto's routing; only the tests do this, never production code."""
-    from moto.ce.responses import CostExplorerResponse
 
     if not hasattr(CostExplorerResponse, "get_cost_and_usage_with_resources"):
         monkeypatch.setattr(
@@ -134,7 +138,6 @@ def _moto_answers_cost_and_usage_with_resources(monkeypatch):
 def celery_eager():
     """Celery runs each task at once in the caller's thread: the real task code (its base class
     carrying organization and actor), no worker."""
-    from tagsense.celery import app
 
     app.conf.task_always_eager = True
     yield
@@ -150,10 +153,6 @@ def store_tenant_keys():
     """What `migrate` does for row-level security's keys after SECRET_KEY or its fallbacks
     change (docs/architecture.md), inside the test's transaction: the one-login test set-up
     steps back to the owner for it, as migrate does, then returns to the app role."""
-    from django.conf import settings
-    from django.db import connection
-
-    from tagsense.tenancy import db as tenancy_db
 
     role = settings.DATABASE_APP_ROLE
     with connection.cursor() as cursor:

@@ -16,6 +16,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 from html import unescape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -139,7 +140,6 @@ def shared_discovery_issuer() -> str:
     """An issuer on 127.0.0.1 serving only its discovery document (a thread, started once)."""
     if "issuer" in _discovery:
         return _discovery["issuer"]
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802

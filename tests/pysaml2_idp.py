@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
+from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
@@ -93,7 +94,6 @@ class PySAML2IdP:
         return self._server
 
     def metadata(self) -> str:
-        from saml2.metadata import create_metadata_string
 
         return create_metadata_string(None, config=self.config(), valid=1).decode()
 

@@ -14,11 +14,11 @@ import datetime as dt
 import functools
 import uuid
 import zlib
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
@@ -136,9 +136,6 @@ class TestIdP:
     def sign_redirect(self, saml_request: str) -> dict[str, str]:
         """HTTP-Redirect binding parameters for a deflated, base64 SAMLRequest, signed with
         RSA-SHA256 over the query string as SAML bindings §3.4.4.1 defines it."""
-        from urllib.parse import quote_plus
-
-        from cryptography.hazmat.primitives.asymmetric import padding
 
         sig_alg = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
         signed = f"SAMLRequest={quote_plus(saml_request)}&SigAlg={quote_plus(sig_alg)}"

@@ -1,6 +1,8 @@
 """The API base: scoped reads, problem+json errors, the OpenAPI schema and its docs page."""
 
 import pytest
+from django.core.management import call_command
+from drf_spectacular.generators import SchemaGenerator
 
 import audit
 from accounts import audit_events as accounts_events
@@ -90,14 +92,12 @@ def test_swagger_ui_is_served_from_our_static_files(viewer):
 def test_the_openapi_schema_generates_without_warnings(tmp_path):
     """Colliding operation ids, unresolvable authenticators or serializers: any warning fails
     (the production deploy check treats drf-spectacular's warnings as errors too)."""
-    from django.core.management import call_command
 
     call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 0
 
 
 def _operations():
-    from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     for path, methods in schema["paths"].items():

@@ -20,6 +20,7 @@ import schemathesis
 from django.conf import settings
 from django.test import Client
 from django.utils.crypto import get_random_string
+from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -31,7 +32,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from accounts import tokens
+from accounts.models import Membership
 from accounts.roles import Role
+from tagsense.tenancy.db import tenant_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,7 +78,6 @@ POSITIVE_DATA_NOT_CHECKED = {
 
 
 def _schema():
-    from drf_spectacular.generators import SchemaGenerator
 
     schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(request=None, public=True))
     # No NUL in generated text: the API refuses it in any path, parameter or JSON string by
@@ -105,9 +108,6 @@ def _credentials(user, organization, operation) -> tuple[dict, dict]:
         session = client.cookies[settings.SESSION_COOKIE_NAME].value
         cookies = {settings.SESSION_COOKIE_NAME: session, settings.CSRF_COOKIE_NAME: csrf}
         return {"X-CSRFToken": csrf}, cookies
-    from accounts import tokens
-    from accounts.models import Membership
-    from tagsense.tenancy.db import tenant_scope
 
     with tenant_scope(organization):
         membership = Membership.objects.get(user=user, organization=organization)

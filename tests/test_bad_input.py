@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
 
 from audit.views import AuditFilterForm
 from inventory.filters import ResourceFilterForm
@@ -48,7 +49,6 @@ GET_ROUTES = [r for r in ROUTES if r.method == "get" and r.name not in MEMBERS_G
 @cache
 def _schema_parameters() -> list[tuple[re.Pattern, tuple[str, ...]]]:
     """(path pattern, query parameter names) of every GET operation of the OpenAPI schema."""
-    from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     result = []

@@ -2,15 +2,22 @@
 
 import time
 
+import boto3
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django_celery_beat.models import PeriodicTask
 
 from audit.models import AuditEvent
 from audit.tasks import verify_all_chains, verify_organization_chain
+from inventory.models import ScanRun
+from inventory.runner import Scope
+from inventory.services import start_scan
 from tagsense.celery import app
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import all_tenants, tenant_scope
+from tests.factories import OrganizationFactory, UserFactory
+from tests.inventory.conftest import HOME, make_account
 
 
 def _wait_for_event(organization, action, timeout=30):
@@ -53,7 +60,6 @@ def test_the_nightly_task_verifies_every_chain_as_the_system(org, other_org):
 
 
 def test_beat_schedule_holds_the_nightly_verification(db):
-    from django_celery_beat.models import PeriodicTask
 
     task = PeriodicTask.objects.get(name="Verify audit chains nightly")
     assert task.task == "audit.verify_all_chains"
@@ -65,12 +71,6 @@ def test_beat_schedule_holds_the_nightly_verification(db):
 def test_a_scan_started_in_the_portal_runs_through_the_workers(aws_env, settings):
     """start_scan → (on commit) inventory.run_scan → one task per account × region → finished,
     with the organization and the user carried all the way (eager Celery, real fan-out code)."""
-    import boto3
-
-    from inventory.models import ScanRun
-    from inventory.services import start_scan
-    from tests.factories import OrganizationFactory, UserFactory
-    from tests.inventory.conftest import HOME, make_account
 
     org = OrganizationFactory(slug="viaworkers")
     user = UserFactory(email="starter@example.com")
@@ -94,6 +94,5 @@ def test_a_scan_started_in_the_portal_runs_through_the_workers(aws_env, settings
 
 
 def _scope():
-    from inventory.runner import Scope
 
     return Scope(types=("ec2:instance", "ec2:vpc"))

@@ -19,6 +19,7 @@ from inventory.models import AwsAccount, Resource
 from policies import evaluation
 from policies import services as policy_services
 from policies.engine.spec import parse_rules
+from policies.models import Finding
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
@@ -272,7 +273,6 @@ def _findings_problem(client, org, arns, params, expected) -> str | None:
 
 
 def test_the_estate_gives_the_findings_the_rules_say(org, estate):
-    from policies.models import Finding
 
     with tenant_scope(org):
         found = {

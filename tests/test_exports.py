@@ -12,12 +12,13 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from audit.exports import describe_filters
 from audit.models import AuditEvent
 from inventory.models import AwsAccount, Resource
 from policies import services
 from policies.engine.spec import parse_rules
 from policies.models import Finding
-from tagsense.csvexport import safe_cell
+from tagsense.csvexport import csv_lines, safe_cell
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 
@@ -150,7 +151,6 @@ def test_every_csv_column_with_untrusted_text_is_neutralised(org, admin, hostile
 
 
 def test_csv_cells_are_quoted_so_a_separator_cannot_start_a_cell():
-    from tagsense.csvexport import csv_lines
 
     line = list(csv_lines(["h"], [["a,=1+1", "=2", "plain", None, 5]]))[1]
     assert line == '"a,=1+1","\'=2","plain","","5"\r\n'
@@ -228,7 +228,6 @@ def test_every_export_writes_one_audit_event_saying_what(org, other_org, admin, 
 
 
 def test_a_filter_with_control_characters_is_kept_readably(org, admin):
-    from audit.exports import describe_filters
 
     assert describe_filters({"q": "a\x00b\nc" + "x" * 300, "format": "csv"}) == {
         "q": "abc" + "x" * 197

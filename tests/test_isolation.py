@@ -7,14 +7,28 @@ it (pytest-django's django_db), as Django's setUpTestData does, so tests stay in
 
 import contextlib
 import string
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
+from accounts import tokens
+from accounts.models import Membership, Organization, Team
 from accounts.roles import Role, role_allows
+from accounts.sso.config import add_group_mapping
+from accounts.sso.metadata import IdPSettings
+from accounts.sso.saml import configure_saml
+from assistant import chat
 from audit.models import AuditEvent
+from inventory import services as inventory_services
+from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit
+from policies import exemptions, services
+from policies.aws import imported
+from policies.engine.spec import RuleSpec
+from policies.models import Finding
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for, member_of
 from tests.factories import (
@@ -24,7 +38,7 @@ from tests.factories import (
     TeamMembershipFactory,
     UserFactory,
 )
-from tests.isolation import MEMBERS_GET_IS_A_500, ROUTE_IDS, ROUTES
+from tests.isolation import AWS_TAG_POLICY, MEMBERS_GET_IS_A_500, ROUTE_IDS, ROUTES
 from tests.oidc_idp import shared_discovery_issuer
 from tests.saml_idp import shared_idp
 
@@ -150,8 +164,6 @@ def _build_world():
 
 
 def _rule(organization, rule_id):
-    from policies import services
-    from policies.engine.spec import RuleSpec
 
     with tenant_scope(organization):
         return services.create_rule(
@@ -163,8 +175,6 @@ def _rule(organization, rule_id):
 def _aws_policy(organization, name, target="555555555555"):
     """An AWS tag policy attached to an account, by default one the organization has not
     registered, so its writes generate no rules (each route leaves exactly its one event)."""
-    from policies.aws import imported
-    from tests.isolation import AWS_TAG_POLICY
 
     with tenant_scope(organization):
         return imported.import_tag_policy(
@@ -178,7 +188,6 @@ def _aws_policy(organization, name, target="555555555555"):
 
 def _framework(organization, name):
     """A custom framework with one control citing no rule (routes map one to it)."""
-    from policies import services
 
     with tenant_scope(organization):
         framework = services.create_framework(organization, name, "IB-1 | Owners are named")
@@ -187,13 +196,6 @@ def _framework(organization, name):
 
 def _exemption(organization, requester, resource):
     """A pending exemption of the finding on `resource`, requested by `requester`."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from accounts.models import Membership
-    from policies import exemptions
-    from policies.models import Finding
 
     with tenant_scope(organization):
         finding = Finding.objects.get(resource=resource)
@@ -207,7 +209,6 @@ def _exemption(organization, requester, resource):
 
 
 def _membership_pk(organization, user):
-    from accounts.models import Membership
 
     with tenant_scope(organization):
         return Membership.objects.for_org(organization).get(user=user).pk
@@ -215,9 +216,6 @@ def _membership_pk(organization, user):
 
 def _sso(organization, team):
     """The organization's IdP and one group mapping, for the single sign-on routes."""
-    from accounts.sso.config import add_group_mapping
-    from accounts.sso.metadata import IdPSettings
-    from accounts.sso.saml import configure_saml
 
     idp = shared_idp()
     with tenant_scope(organization):
@@ -229,8 +227,6 @@ def _sso(organization, team):
 
 
 def _tokens(organization, users_by_role):
-    from accounts import tokens
-    from accounts.models import Membership
 
     with tenant_scope(organization):
         token_pks = {
@@ -250,8 +246,6 @@ def _tokens(organization, users_by_role):
 
 def _answers(organization, users_by_role):
     """Each role's own pending answer of the assistant, for the stream and stop routes."""
-    from accounts.models import Membership
-    from assistant import chat
 
     with tenant_scope(organization):
         return {
@@ -261,17 +255,12 @@ def _answers(organization, users_by_role):
 
 
 def _grant(account, team):
-    from inventory import services
-
     with tenant_scope(account.organization):
-        assert services.grant_account(account, team)
+        assert inventory_services.grant_account(account, team)
 
 
 def _inventory(organization, account_id, label="network"):
     """An account with one resource and one scan (one unit on the account)."""
-    from django.utils import timezone
-
-    from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit
 
     now = timezone.now()
     with tenant_scope(organization):
@@ -403,8 +392,6 @@ def test_another_organizations_object_under_my_slug_is_404(world):
     response = client.post(f"/o/{world.org}/teams/{world.other_team}/delete/")
     assert response.status_code in (302, 404)
     with all_tenants():
-        from accounts.models import Team
-
         assert Team.objects.filter(slug=world.other_team).exists()
 
 
@@ -559,8 +546,6 @@ API_ROUTES = [r for r in ROUTES if r.api]
 
 
 def _bearer(organization, user, scope="write"):
-    from accounts import tokens
-    from accounts.models import Membership
 
     with tenant_scope(organization):
         _, secret = tokens.create_personal_token(
@@ -573,7 +558,6 @@ def _bearer(organization, user, scope="write"):
 def test_another_organizations_token_is_refused_like_a_missing_organization(route, world):
     """With a bearer token instead of a session: another organization's token (its owner's,
     scope write) gets exactly what a missing organization gives, and changes nothing."""
-    from accounts.models import Organization
 
     client = _bearer(Organization.objects.get(slug=world.other_org), world.outsider)
     before = _event_count(world.organization)

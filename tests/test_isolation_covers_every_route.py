@@ -9,6 +9,7 @@ import re
 from collections import defaultdict
 
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from drf_spectacular.generators import SchemaGenerator
 
 from tests.isolation import NOT_TENANT_SCOPED, NOT_TENANT_SCOPED_PREFIXES, ROUTES
 
@@ -75,7 +76,6 @@ def test_every_route_and_method_is_in_the_isolation_table_or_listed_as_not_tenan
 def test_every_operation_of_the_api_schema_is_in_the_isolation_table():
     """The OpenAPI document's operations (what clients are told exists), checked on their own:
     each organization-scoped one is in ROUTES."""
-    from drf_spectacular.generators import SchemaGenerator
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     examples = [(_example(route), route.method) for route in ROUTES if route.api]

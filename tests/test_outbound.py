@@ -5,13 +5,19 @@ resolves there only later (DNS rebinding) is refused when the portal connects.""
 
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 
 import pytest
+import requests
+import urllib3.util.connection
 
 from accounts import oidc
+from accounts.adapters import SocialAccountAdapter
 from accounts.services import ServiceError
 from accounts.sso.metadata import fetch_metadata
+from assistant.backends.base import Message, Request
 from assistant.backends.errors import ProviderError
 from assistant.backends.openai_chat import OpenAIChatBackend
 from assistant.models import Provider
@@ -105,8 +111,6 @@ def llm():
 
 
 def _ask(backend):
-    from assistant.backends.base import Message, Request
-
     request = Request(system="s", messages=(Message("user", "hi"),), tools=(), temperature=0,
                       max_tokens=16)  # fmt: skip
     return list(backend.stream(request))
@@ -151,7 +155,6 @@ def test_a_name_resolving_to_the_metadata_service_is_refused_at_connect_time(
 @pytest.fixture
 def urllib3_connections(monkeypatch):
     """The addresses urllib3 (requests) opens sockets to; 169.254.* is never really tried."""
-    import urllib3.util.connection
 
     connected: list[str] = []
     real = urllib3.util.connection.create_connection
@@ -169,8 +172,6 @@ def urllib3_connections(monkeypatch):
 @pytest.fixture
 def redirecting_server():
     """A local endpoint that answers every request with a redirect to the metadata service."""
-    import http.server
-    import threading
 
     class Redirect(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -191,7 +192,6 @@ def redirecting_server():
 
 
 def _sign_in_session(settings, insecure_localhost=True):
-    from accounts.adapters import SocialAccountAdapter
 
     settings.OIDC_ALLOW_INSECURE_LOCALHOST = insecure_localhost
     return SocialAccountAdapter().get_requests_session()
@@ -199,7 +199,6 @@ def _sign_in_session(settings, insecure_localhost=True):
 
 def test_openid_sign_in_follows_no_redirect(settings, redirecting_server, urllib3_connections):
     """A token, user-info or keys endpoint answering 302 to the metadata service: refused."""
-    import requests
 
     session = _sign_in_session(settings)
     for method in (session.get, session.post):
@@ -212,7 +211,6 @@ def test_openid_sign_in_connects_only_to_checked_addresses(settings, resolver, u
     """At sign-in the endpoints' names are resolved and checked again, and the socket goes to
     the checked address: a name rebound to the metadata service, a private address, or plain
     http to another host is refused before any connection."""
-    import requests
 
     session = _sign_in_session(settings)
     resolver["idp.rebind.test"] = "169.254.169.254"

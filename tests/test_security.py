@@ -1,17 +1,22 @@
 """Request and session security: headers, session timeouts, sign-in lock-out, passwords."""
 
+import importlib
 import re
+import sys
 import time
 
 import pytest
+from django.contrib.auth.password_validation import validate_password
+from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
+from accounts.models import User
 from audit.models import AuditEvent
 from tagsense.security import SESSION_SEEN, SESSION_STARTED
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -93,8 +98,6 @@ def test_a_post_without_the_csrf_token_is_refused(org, owner):
 
 
 def test_production_settings_turn_on_secure_cookies_and_hsts(monkeypatch):
-    import importlib
-    import sys
 
     monkeypatch.setenv("DJANGO_SECRET_KEY", "x" * 60)
     monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "tagsense.example.com")
@@ -131,8 +134,6 @@ def test_production_settings_turn_on_secure_cookies_and_hsts(monkeypatch):
 def test_production_settings_refuse_to_start_without_mail(monkeypatch, missing):
     """Without mail the first just-in-time SSO sign-in failed with 500 (its confirmation
     e-mail went to Django's default SMTP server on localhost)."""
-    import importlib
-    import sys
 
     for name, value in {
         "DJANGO_SECRET_KEY": "x" * 60,
@@ -312,7 +313,6 @@ def test_sign_up_refuses_weak_passwords(settings, password, message):
     )
     assert response.status_code == 200
     assert message in response.content.decode()
-    from accounts.models import User
 
     assert not User.objects.filter(email=email).exists()
 
@@ -349,7 +349,6 @@ def test_password_change_refuses_a_weak_one_and_audits_a_good_one(org, owner, pa
 
 
 def test_password_reset_page_works(owner):
-    from django.core import mail
 
     response = Client().post("/accounts/password/reset/", {"email": owner.email})
     assert response.status_code == 302
@@ -358,9 +357,6 @@ def test_password_reset_page_works(owner):
 
 def test_user_factory_password_is_strong_enough():
     """The fixtures' password passes the validators (so tests sign in like users do)."""
-    from django.contrib.auth.password_validation import validate_password
-
-    from tests.factories import PASSWORD
 
     validate_password(PASSWORD, UserFactory.build(email="someone@example.com"))
 
@@ -368,8 +364,6 @@ def test_user_factory_password_is_strong_enough():
 @pytest.mark.parametrize("key", [None, "short-key"])
 def test_production_settings_refuse_to_start_without_an_audit_chain_key(monkeypatch, key):
     """Production keys the audit chain with its own secret: absent or short, it does not start."""
-    import importlib
-    import sys
 
     for name, value in {
         "DJANGO_SECRET_KEY": "x" * 60,

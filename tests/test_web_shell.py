@@ -7,11 +7,18 @@ import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.test import Client
+from django.utils import timezone
 
+import audit
 from accounts import audit_events as accounts_events
 from audit.models import AuditEvent
+from inventory import services
+from inventory.models import Resource
+from tagsense.celery import app
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory, UserFactory
+from tests.inventory.conftest import HOME, make_account
 
 REPO = Path(settings.BASE_DIR)
 
@@ -30,7 +37,6 @@ def test_readyz_checks_database_and_broker():
 
 @pytest.mark.django_db
 def test_readyz_says_which_dependency_is_down(monkeypatch):
-    from tagsense.celery import app
 
     # Celery reads CELERY_BROKER_URL from the environment before its configuration: set both,
     # as a deployment that sets the variable does (the configuration first, so that undoing it
@@ -71,7 +77,6 @@ def test_security_headers(org, owner):
 
 @pytest.mark.django_db
 def test_audit_page_filters_and_answers_htmx_with_a_fragment(org, auditor):
-    import audit
 
     with tenant_scope(org):
         audit.record(accounts_events.TEAM_CREATE, data={"name": "alpha"})
@@ -93,7 +98,6 @@ def test_the_assistant_answers_without_a_model_until_one_is_configured(org, view
 
 @pytest.mark.django_db
 def test_superuser_admin_sees_every_organization_and_changes_are_audited(org, other_org, team):
-    from tests.factories import UserFactory
 
     root = UserFactory(email="root@example.com", is_superuser=True, is_staff=True)
     client = client_for(root)
@@ -140,12 +144,6 @@ def test_login_page_does_not_offer_sign_up_when_it_is_closed():
 
 @pytest.mark.django_db
 def test_dashboard_charts_the_tagged_share_per_type(org, viewer, team, aws_env):
-    from django.utils import timezone
-
-    from inventory import services
-    from inventory.models import Resource
-    from tests.factories import TeamMembershipFactory
-    from tests.inventory.conftest import HOME, make_account
 
     account = make_account(org, HOME, role=False)
     TeamMembershipFactory(organization=org, team=team, user=viewer)  # viewers see their teams'

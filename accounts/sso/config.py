@@ -9,10 +9,14 @@ member's organization (sso_session_missing), and what a refused member is told.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 import audit
+from tagsense.tenancy.context import Actor
+from tagsense.tenancy.resolve import memberships_of
 
 from .. import audit_events, oidc
 from ..models import Membership, Organization, SSOGroupMapping, Team
@@ -118,7 +122,6 @@ def remove_group_mapping(mapping: SSOGroupMapping) -> None:
 
 def password_refused_by(user: UserModel) -> Organization | None:
     """The first organization whose mandatory SSO forbids this user a password sign-in."""
-    from tagsense.tenancy.resolve import memberships_of
 
     for membership in memberships_of(user):
         organization = membership.organization
@@ -164,9 +167,6 @@ def sso_session_missing(membership: Membership, session: Any) -> bool:
 
 def sso_start_url(organization: Organization) -> str:
     """Where a person starts this organization's single sign-on (SAML, OIDC or a choice)."""
-    from urllib.parse import urlencode
-
-    from django.urls import reverse
 
     return reverse("sso-start") + "?" + urlencode({"organization": organization.slug})
 
@@ -184,7 +184,6 @@ def session_refusal_message(membership: Membership, session: Any) -> str:
 def record_session_refused(membership: Membership, path: str) -> None:
     """Audit a page or API call refused by sso_session_missing, in the organization's chain:
     at most once a minute per member and client source (refusal_audit_allowed)."""
-    from tagsense.tenancy.context import Actor
 
     if not refusal_audit_allowed(
         "sso.session_refused", membership.organization, membership.user_id

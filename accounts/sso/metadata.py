@@ -20,6 +20,8 @@ from cryptography import x509
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 
+from tagsense import outbound
+
 from ..services import ServiceError
 
 DEFAULT_ATTRIBUTES = {
@@ -113,7 +115,6 @@ METADATA_TIMEOUT = 10  # seconds, for the whole fetch
 def _public_address(host: str, port: int, what: str) -> str:
     """One address `host` resolves to, after checking every one of them is public
     (tagsense.outbound, policy PUBLIC)."""
-    from tagsense import outbound
 
     try:
         return outbound.resolve(host, port, outbound.PUBLIC)[0]

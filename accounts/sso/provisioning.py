@@ -9,6 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 import audit
+from tagsense.tenancy.context import Actor
+from tagsense.tenancy.db import tenant_scope
 
 from .. import audit_events
 from ..models import Membership, Organization, SSOGroupMapping, TeamMembership
@@ -55,8 +57,6 @@ def provision_sso_login(
     teams their groups no longer name. Teams no mapping names are left alone.
     Runs in the organization's tenant scope with the user as the actor.
     """
-    from tagsense.tenancy.context import Actor
-    from tagsense.tenancy.db import tenant_scope
 
     with tenant_scope(organization, actor=Actor.for_user(user)):
         mappings = list(SSOGroupMapping.objects.for_org(organization).select_related("team"))

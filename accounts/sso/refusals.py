@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import audit
+from tagsense.tenancy.context import Actor, current
 
 from .. import audit_events
 from ..models import Organization
 from ..models import User as UserModel
+from ..throttle import claim, source_network, within_cap
 
 # Refusals anyone can provoke (a garbage logout request, an empty ACS finish, a failed OpenID
 # callback, a page opened with a password session) are audited at most once a minute per
@@ -21,9 +23,6 @@ REFUSALS_PER_ORGANIZATION_PER_INTERVAL = 60
 def refusal_audit_allowed(action: str, organization: Organization | None, *who: object) -> bool:
     """Whether this refusal is audited (accounts.throttle): the first per action, organization,
     `who` and client source each interval, within the organization's cap for the action."""
-    from tagsense.tenancy.context import current
-
-    from ..throttle import claim, source_network, within_cap
 
     scope = organization.pk if organization is not None else "-"
     if not claim(action, scope, *who, source_network(current().ip_address)):
@@ -34,7 +33,6 @@ def refusal_audit_allowed(action: str, organization: Organization | None, *who: 
 def record_rejection(organization: Organization | None, reason: str, **data: Any) -> None:
     """An SSO sign-in refused: into the organization's chain (or the global one), capped by
     refusal_audit_allowed."""
-    from tagsense.tenancy.context import Actor
 
     if not refusal_audit_allowed("sso.login_rejected", organization):
         return
@@ -52,7 +50,6 @@ def record_logout_rejection(
     """A logout message from the IdP refused (bad signature, unsigned when signed messages are
     wanted, wrong issuer or destination): into the organization's chain, capped by
     refusal_audit_allowed."""
-    from tagsense.tenancy.context import Actor
 
     if not refusal_audit_allowed("sso.logout_rejected", organization):
         return

@@ -17,6 +17,7 @@ from django.utils import timezone
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 
 import audit
+from tagsense.tenancy.db import tenant_scope
 
 from .. import audit_events
 from ..models import Organization, SAMLAssertion
@@ -180,7 +181,6 @@ def consume_assertion(organization: Organization, assertion_id: str, not_on_or_a
 
     Assumes the response was validated (signature, audience, times) by python3-saml.
     """
-    from tagsense.tenancy.db import tenant_scope
 
     if not assertion_id:
         raise ReplayError("the assertion has no ID")

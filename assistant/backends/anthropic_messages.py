@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
+
 from .base import (
     Done,
     Event,
@@ -57,7 +59,6 @@ class AnthropicBackend(SdkBackend):
     kind = "anthropic"
 
     def make_client(self):
-        import anthropic
 
         return anthropic.Anthropic(
             api_key=self._api_key,

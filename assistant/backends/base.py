@@ -12,6 +12,7 @@ upstream HTTP response: the stop button really cancels the request.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -162,7 +163,6 @@ class Backend(Protocol):
 
 def parse_arguments(text: str) -> dict[str, Any]:
     """A tool call's JSON arguments; {"_invalid": text} when they are not a JSON object."""
-    import json
 
     try:
         value = json.loads(text or "{}")

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from tagsense import outbound
+
 from .base import Request
 from .errors import as_provider_error
 
@@ -38,7 +40,6 @@ def pinned_transport() -> Any:
     tagsense.outbound (policy PRIVATE_ALLOWED) when it is made, so a provider's host name
     that resolves, or comes to resolve (DNS rebinding), to the instance-metadata service is
     refused. No proxy from the environment is used."""
-    from tagsense import outbound
 
     return outbound.pinned_httpx_transport(outbound.PRIVATE_ALLOWED)
 

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import openai
+
 from .base import (
     Done,
     Event,
@@ -81,7 +83,6 @@ class OpenAIChatBackend(SdkBackend):
     kind = "openai"
 
     def make_client(self):
-        import openai
 
         return openai.OpenAI(
             api_key=self._api_key or "none",  # local endpoints often need no key

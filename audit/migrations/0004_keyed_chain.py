@@ -17,6 +17,8 @@ import json
 
 from django.db import migrations
 
+from audit.models import chain_key
+
 GENESIS_HASH = "0" * 64
 BATCH = 1000
 
@@ -55,7 +57,6 @@ def unkeyed(event, prev_hash):
 
 
 def keyed(event, prev_hash):
-    from audit.models import chain_key
 
     return hmac.new(chain_key(), _canonical(event, prev_hash), hashlib.sha256).hexdigest()
 

@@ -9,6 +9,8 @@ from django.db.models.functions import Coalesce, Greatest
 from tagsense.jsonq import JsonKeyIs
 from tagsense.tenancy.models import TenantModel
 
+from ..scanners.base import scanners
+from .scans import UnitCoverage
 from .scoping import AccountScopedQuerySet
 
 GLOBAL = "global"  # the region of a unit that scans a global service once per account
@@ -36,8 +38,6 @@ class ResourceQuerySet(AccountScopedQuerySet):
         """Annotate `last_seen`. A scan does not rewrite the rows it finds unchanged: a live
         resource was seen by the latest successful scan of its unit (account, region, type),
         recorded once per unit in UnitCoverage; a deleted one was last seen when last written."""
-        from ..scanners.base import scanners
-        from .scans import UnitCoverage
 
         global_types = [t for t, cls in scanners().items() if cls.global_region]
         covered = UnitCoverage.objects.filter(

@@ -16,6 +16,7 @@ from django.db import models
 from guardian.managers import GroupObjectPermissionManager
 from guardian.models import GroupObjectPermissionBase
 
+from accounts.roles import sees_all_accounts
 from tagsense.tenancy.models import TenantModel, TenantQuerySet
 
 if TYPE_CHECKING:
@@ -33,12 +34,11 @@ class AccountScopedQuerySet(TenantQuerySet):
     account_lookup = "account"
 
     def restrict(self, membership: Membership | None, action: str = "view") -> TenantQuerySet:
-        from accounts.roles import sees_all_accounts
 
         queryset = super().restrict(membership, action)
         if membership is None or sees_all_accounts(membership.role):
             return queryset
-        from inventory.access import visible_accounts
+        from inventory.access import visible_accounts  # noqa: PLC0415 - inventory.access imports these models
 
         return queryset.in_accounts(visible_accounts(membership))  # type: ignore[attr-defined]
 

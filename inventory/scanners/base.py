@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from botocore.client import BaseClient
 
+from . import load_all
+
 
 @dataclass(frozen=True)
 class Relation:
@@ -95,7 +97,6 @@ def register(cls: type[Scanner]) -> type[Scanner]:
 
 
 def scanners() -> dict[str, type[Scanner]]:
-    from . import load_all
 
     load_all()
     return dict(sorted(_registry.items()))

@@ -22,6 +22,7 @@ from policies.ci.cloudformation import parse_cloudformation
 from policies.ci.plan import MAX_DOCUMENT_BYTES, DocumentError, parse_terraform_plan
 from policies.ci.report import build_response
 from policies.engine.matching import EvaluationTimeout, time_limit
+from policies.models import Rule
 from tagsense.api import PROBLEM_CONTENT_TYPE, problem
 from tagsense.tenancy.api import OrganizationAPIView
 
@@ -82,7 +83,6 @@ class CICheckView(OrganizationAPIView):
         },
     )
     def post(self, request, *args, **kwargs):
-        from policies.models import Rule
 
         source = request.query_params.get("source", "")
         if source not in SOURCES:

@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from policies.engine.spec import dump_rules
-from policies.models import Rule, RuleVersion
+from policies.models import AwsTagPolicy, Rule, RuleVersion
+from policies.services import fix_for
 
 
 class RuleSerializer(serializers.ModelSerializer):
@@ -81,7 +82,6 @@ class FindingSerializer(serializers.Serializer):
     suggested_fix = serializers.SerializerMethodField()
 
     def get_suggested_fix(self, finding) -> str:
-        from policies.services import fix_for
 
         return fix_for(finding)
 
@@ -135,8 +135,6 @@ class FindingCountSerializer(serializers.Serializer):
 
 class AwsTagPolicySerializer(serializers.ModelSerializer):
     class Meta:
-        from policies.models import AwsTagPolicy
-
         model = AwsTagPolicy
         fields = [
             "id",

@@ -20,9 +20,10 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 import audit
+from inventory.models import AwsAccount
 from tagsense.tenancy.context import current
 
-from .. import audit_events
+from .. import audit_events, services
 from ..engine.reference import type_matches
 from ..engine.spec import (
     TAG_VALUE_RE,
@@ -31,6 +32,7 @@ from ..engine.spec import (
     Scope,
     SpecError,
     ValueMatcher,
+    _known_types,
     rule_to_dict,
 )
 from ..models import AwsTagPolicy, AwsTagPolicyVersion, Rule, spec_from_dict
@@ -434,7 +436,6 @@ def _one_line(text: str) -> str:
 
 
 def _taggable_scanner_types() -> list[str]:
-    from ..engine.spec import _known_types
 
     known = _known_types()
     return sorted(t for t in atp.AWS_TYPE_BY_SCANNER_TYPE if known.get(t, "none") != "none")
@@ -523,7 +524,6 @@ def generated_specs(
 
 
 def desired_rules(organization: Organization) -> tuple[dict[str, RuleSpec], list[str]]:
-    from inventory.models import AwsAccount
 
     desired: dict[str, RuleSpec] = {}
     problems: list[str] = []
@@ -540,7 +540,6 @@ def sync_generated_rules(organization: Organization) -> dict[str, list[str]]:
     policy: create, update and delete through policies.services, so each change is a rule
     version with its own policy.rule_* event and is evaluated at once. Called after every
     tag policy change and when discovery changes accounts or their OU paths."""
-    from .. import services
 
     desired, problems = desired_rules(organization)
     existing = {

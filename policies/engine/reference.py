@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from inventory.scanners.base import scanners
+
 from . import matching
 from .spec import RuleSpec, fold
 
@@ -47,7 +49,6 @@ class Violation:
 
 @functools.lru_cache(maxsize=1024)
 def _tagging_of(resource_type: str) -> str | None:
-    from inventory.scanners.base import scanners
 
     cls = scanners().get(resource_type)
     return cls.tagging if cls is not None else None

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
+from inventory.scanners.base import scanners
 from policies import yaml_limits
 from policies.engine import matching
 
@@ -411,7 +412,6 @@ class _Reader:
 
 def _known_types() -> dict[str, str]:
     """Resource type -> tagging ("tagging-api" | "service" | "none"), from the scanners."""
-    from inventory.scanners.base import scanners
 
     return {name: cls.tagging for name, cls in scanners().items()}
 

@@ -32,6 +32,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db import connection
+
+from accounts.team_groups import GROUP_PREFIX
+from inventory.scanners.base import scanners
+
 from . import matching
 from .spec import RuleSpec, fold
 
@@ -109,7 +114,6 @@ class _Sql:
 
 
 def _untaggable_types() -> list[str]:
-    from inventory.scanners.base import scanners
 
     return sorted(t for t, cls in scanners().items() if cls.tagging == "none")
 
@@ -120,7 +124,6 @@ def _teams_of_account_sql(
     """Team slugs holding an AWS account (by default r's: a resource's) through
     inventory.access's grants: a guardian group permission to the team's group, named
     tagsense-team-<team id>."""
-    from accounts.team_groups import GROUP_PREFIX
 
     return (
         "SELECT t.slug FROM inventory_accountteamgrant g "
@@ -624,7 +627,6 @@ def count_and_sample(
 ) -> tuple[int, list[tuple[int, str, str | None]]]:
     """How many resources the rule flags and the first `limit` of them (by resource id), in
     one statement: a window count, never the whole list in Python."""
-    from django.db import connection
 
     text, params = compile_rule(rule, organization_id, **options)
     with connection.cursor() as cursor:
@@ -641,7 +643,6 @@ def count_and_sample(
 
 def run(rule: RuleSpec, organization_id: int, **options: Any) -> list[tuple[int, str, str | None]]:
     """(resource_id, kind, found_key) of the rule's violations, by resource id."""
-    from django.db import connection
 
     text, params = compile_rule(rule, organization_id, **options)
     with connection.cursor() as cursor:

@@ -41,13 +41,21 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+import audit
+from accounts.models import Organization, Team
+from accounts.roles import sees_all_accounts
+from inventory.access import visible_accounts
+from inventory.costs import latest_period
+from inventory.services import teams_by_account
 from tagsense.plugs import Plug
 
 from .. import audit_events
 from ..engine import sql
-from ..models import OPEN_FINDING_SQL, Control, Framework, Rule, ScoreSnapshot
+from ..models import OPEN_FINDING_SQL, Control, Finding, Framework, Rule, ScoreSnapshot
+from . import charts
 
 if TYPE_CHECKING:
     from accounts.models import Membership, Organization
@@ -118,7 +126,6 @@ def _cost_cte(organization_id: int, period: CostPeriod) -> tuple[str, list[Any]]
 def cost_period(organization: Organization, account_pks: list[int] | None) -> CostPeriod | None:
     """The cost period of the scores over `account_pks` (None: every account); None when those
     accounts have no cost data."""
-    from inventory.costs import latest_period
 
     return latest_period(organization, account_pks)
 
@@ -151,8 +158,6 @@ class Profile:
     @cached_property
     def accounts(self) -> dict[int, tuple[str, list[str]]]:
         """Account pk: (12-digit id, slugs of the teams holding it)."""
-        from accounts.models import Organization
-        from inventory.services import teams_by_account
 
         return teams_by_account(Organization(pk=self.organization_id))
 
@@ -309,8 +314,6 @@ def account_scope(membership: Membership | None) -> list[int] | None:
     """The account primary keys a member's scores cover; None for the whole organization."""
     if membership is None:
         return None
-    from accounts.roles import sees_all_accounts
-    from inventory.access import visible_accounts
 
     if sees_all_accounts(membership.role) or membership.user_id is None:
         return None
@@ -399,7 +402,6 @@ def control_status(control: Control, score: Score, rules_by_id: dict[str, Rule])
 
 def failing_findings(membership: Membership, control: Control):
     """The open findings behind a failing control, among the accounts the member may see."""
-    from ..models import Finding
 
     findings = Finding.objects.restrict(membership).open()
     return (
@@ -471,7 +473,6 @@ def take_snapshot(organization: Organization, day: date | None = None) -> int:
 @transaction.atomic
 def record_snapshot(organization: Organization, *, trigger: str) -> int:
     """take_snapshot() with its policy.score_snapshot event (the beat task, the command)."""
-    import audit
 
     count = take_snapshot(organization)
     audit.record(audit_events.SCORE_SNAPSHOT, data={"trigger": trigger, "rows": count})
@@ -483,14 +484,10 @@ def readable_snapshots(membership: Membership):
     editors and viewers limited to their teams, only the rows of their teams and of the
     accounts they see (organization-, framework- and control-wide figures include accounts
     they may not see)."""
-    from django.db.models import Q
-
-    from accounts.models import Team
 
     queryset = ScoreSnapshot.objects.restrict(membership)
     if account_scope(membership) is None:
         return queryset
-    from inventory.access import visible_accounts
 
     teams = Team.objects.restrict(membership).filter(memberships__user=membership.user_id)
     accounts = visible_accounts(membership).values_list("account_id", flat=True)
@@ -514,7 +511,6 @@ def dashboard_summary(membership: Membership, accounts=None) -> dict:
     scope asks), their spend and the cost period when those accounts have cost data, and
     90-day trend charts: the organization's for members who see every account, each of their
     teams' for editors and viewers."""
-    from . import charts
 
     account_pks = account_scope(membership)
     if accounts is not None:

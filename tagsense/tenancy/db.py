@@ -26,6 +26,7 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
@@ -105,7 +106,6 @@ def tenant_mac(backend_pid: int, backend_start: str, values: dict[str, str]) -> 
 def _backend(connection) -> tuple[int, str]:
     """This connection's backend pid and start time: read once per new database connection
     (cached on the wrapper with the raw connection it belongs to), never per scope."""
-    import psycopg
 
     raw = connection.connection
     cached = getattr(connection, "tagsense_backend", None)
@@ -128,7 +128,6 @@ def _execute_bound(connection, sql: str, params: list[Any]) -> None:
     here the text keeps `$1`, `$2`, ... and the values travel apart. Nor does the statement
     pass Django's query logging, which would log its parameters.
     """
-    import psycopg
 
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
@@ -342,7 +341,7 @@ def tenant_settings_problem(using: str = "default") -> str | None:
 
 
 def tenant_models() -> list[type]:
-    from .models import TenantModel
+    from .models import TenantModel  # noqa: PLC0415 - tenancy.models imports this module
 
     return [
         model

@@ -7,6 +7,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import models
 
+from .context import current
+
 
 class Member(Protocol):
     """What the tenancy layer asks of a membership (settings.TENANCY_MEMBERSHIP_MODEL, or an
@@ -58,8 +60,6 @@ class TenantModel(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.organization_id is None:
-            from .context import current
-
             organization = current().organization
             if organization is not None:
                 self.organization = organization

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve
 
 from .context import Actor
 from .db import tenant_scope
@@ -28,7 +29,6 @@ def may_open(membership: Any, path: str) -> bool:
     GET): the `required_action` of the view it resolves to. What the links a member is shown
     are checked against, so that no menu leads to a 403. A view deciding its action per request
     (get_required_action) is judged by its class attribute; link those pages with care."""
-    from django.urls import Resolver404, resolve
 
     try:
         view_class = getattr(resolve(path).func, "view_class", None)

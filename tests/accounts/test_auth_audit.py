@@ -5,7 +5,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,6 @@ def test_login_page_renders_and_home_leads_to_the_dashboard(org, owner, password
 
 
 def test_user_without_organization_is_told_so(password):
-    from tests.factories import UserFactory
 
     user = UserFactory(email="lonely@example.com")
     client = Client()

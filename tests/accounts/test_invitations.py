@@ -2,6 +2,7 @@
 accept. Only an owner makes owners."""
 
 import pytest
+from django.test import Client
 
 from accounts.models import Membership
 from audit.models import AuditEvent
@@ -49,7 +50,6 @@ def test_an_invited_user_has_no_access_until_they_accept(org, admin, invitee, pa
 def test_the_organization_sees_no_sign_in_of_a_user_who_has_not_accepted(
     org, admin, invitee, password
 ):
-    from django.test import Client
 
     _invite(client_for(admin), org, invitee.email)
     Client().post("/accounts/login/", {"login": invitee.email, "password": password})

@@ -8,9 +8,14 @@ import re
 import struct
 import time
 
+import allauth.mfa.totp.internal.auth as totp
 import pytest
+from allauth.mfa.adapter import get_adapter
+from allauth.mfa.base.internal.flows import delete_and_cleanup
 from allauth.mfa.models import Authenticator
-from django.test import Client
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP
+from django.test import Client, RequestFactory
 
 from accounts import services
 from audit.models import AuditEvent
@@ -43,7 +48,6 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch):
-    import allauth.mfa.totp.internal.auth as totp
 
     fake = Clock()
     monkeypatch.setattr(totp, "time", fake)
@@ -112,10 +116,8 @@ def test_enrolment_then_sign_in_asks_for_the_code(org, owner, password, clock):
 
 
 def test_a_recovery_code_works_once(org, owner, password, clock):
-    from allauth.mfa.totp.internal.auth import TOTP
 
     TOTP.activate(owner, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
-    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 
     codes = RecoveryCodes.activate(owner).get_unused_codes()
     assert len(codes) == 10
@@ -195,7 +197,6 @@ def test_the_api_refuses_a_session_without_mfa_with_a_problem(strict_org, viewer
 
 
 def test_a_member_with_mfa_goes_through(strict_org, viewer):
-    from allauth.mfa.totp.internal.auth import TOTP
 
     TOTP.activate(viewer, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
     client = client_for(viewer)
@@ -208,8 +209,6 @@ def test_a_non_member_still_gets_404_not_a_hint(strict_org, outsider):
 
 
 def test_member_of_a_strict_organization_cannot_remove_the_authenticator(strict_org, viewer):
-    from allauth.mfa.adapter import get_adapter
-    from allauth.mfa.totp.internal.auth import TOTP
 
     totp = TOTP.activate(viewer, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").instance
     assert get_adapter().can_delete_authenticator(totp) is False
@@ -235,10 +234,6 @@ def test_owner_turns_the_requirement_on_and_it_is_audited(org, owner, admin):
 
 
 def test_removing_the_authenticator_is_audited(org, owner):
-    from allauth.mfa.base.internal.flows import delete_and_cleanup
-    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-    from allauth.mfa.totp.internal.auth import TOTP
-    from django.test import RequestFactory
 
     totp = TOTP.activate(owner, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").instance
     RecoveryCodes.activate(owner)
@@ -251,12 +246,10 @@ def test_removing_the_authenticator_is_audited(org, owner):
 
 def test_account_and_mfa_pages_render_in_our_layout_without_inline_script(owner, password):
     """allauth's templates come from the package: check what they render, not their source."""
-    from allauth.mfa.totp.internal.auth import TOTP
 
     client = Client()
     _login(client, owner.email, password)
     client.post("/accounts/reauthenticate/", {"password": password})
-    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 
     def check(path):
         response = client.get(path)

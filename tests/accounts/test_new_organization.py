@@ -4,6 +4,7 @@ deployment decides who may (TAGSENSE_ORG_CREATION); the admin cannot make an own
 import pytest
 from django.test import Client
 
+from accounts import tokens
 from accounts.models import Membership, Organization
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
@@ -110,7 +111,6 @@ def test_the_api_creates_an_organization_owned_by_the_caller(newcomer):
 
 
 def test_an_api_token_cannot_create_an_organization(org, owner):
-    from accounts import tokens
 
     with tenant_scope(org):
         membership = Membership.objects.get(organization=org, user=owner)

@@ -4,11 +4,14 @@ TagSense's SSO start → the provider's login and consent forms → the callback
 
 from __future__ import annotations
 
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 from allauth.socialaccount.models import SocialApp
+from django.contrib.sessions.models import Session
+from django.test import Client
 
 from accounts import oidc
 from accounts.models import Membership, OIDCConfiguration, Organization, TeamMembership, User
@@ -18,9 +21,10 @@ from accounts.sso.metadata import IdPSettings
 from accounts.sso.saml import configure_saml
 from audit.models import AuditEvent
 from tagsense.tenancy.db import all_tenants, tenant_scope
-from tests.conftest import store_tenant_keys
+from tests.conftest import client_for, store_tenant_keys
 from tests.factories import TeamFactory
 from tests.oidc_idp import post_form, start
+from tests.saml_idp import shared_idp
 
 ACME_CLIENT = ("tagsense-acme", "acme-client-secret-4b1d")
 GLOBEX_CLIENT = ("tagsense-globex", "globex-client-secret-77aa")
@@ -125,7 +129,6 @@ class Flow:
         return post_form(self.session, consent_page)
 
     def signed_in_user(self) -> User | None:
-        from django.contrib.sessions.models import Session
 
         key = self.session.cookies.get("sessionid")
         session = Session.objects.filter(session_key=key).first() if key else None
@@ -298,7 +301,6 @@ def test_a_stored_socialapp_cannot_impersonate_an_organizations_provider(oidc_or
 
 
 def test_admin_configures_oidc_on_the_sso_page(org, admin, provider, insecure_localhost):
-    from tests.conftest import client_for
 
     client = client_for(admin)
     page = client.get(f"/o/{org.slug}/settings/sso/")
@@ -354,9 +356,6 @@ def test_issuer_must_match_discovery_and_use_https(org, provider, settings):
 def test_login_page_offers_oidc_and_a_choice_when_both_are_configured(
     live_server, oidc_org, provider
 ):
-    from django.test import Client
-
-    from tests.saml_idp import shared_idp
 
     client = Client()
     response = client.get("/accounts/sso/", {"organization": oidc_org.slug})
@@ -376,7 +375,6 @@ def test_login_page_offers_oidc_and_a_choice_when_both_are_configured(
     "issuer", ["https://169.254.169.254/latest", "https://127.0.0.1:8443", "https://10.0.0.7"]
 )
 def test_an_issuer_at_an_internal_address_is_never_fetched(org, issuer, monkeypatch):
-    import socket
 
     def no_connection(*args, **kwargs):
         raise AssertionError("no connection may be opened to an internal address")

@@ -5,12 +5,29 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import socket
+import uuid
+import zlib
+from pathlib import Path
 
 import pytest
 from allauth.socialaccount.models import SocialAccount
-from django.test import Client
+from django.contrib.auth import login
+from django.contrib.sessions.backends.db import SessionStore
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, RequestFactory
+from lxml import etree
 
-from accounts.models import Membership, Organization, SSOGroupMapping, TeamMembership, User
+from accounts import tokens
+from accounts.models import (
+    Membership,
+    Organization,
+    SAMLAssertion,
+    SSOGroupMapping,
+    TeamMembership,
+    User,
+)
 from accounts.roles import Role
 from accounts.services import ServiceError
 from accounts.sso.config import add_group_mapping, set_break_glass, set_sso_required
@@ -176,7 +193,6 @@ def assert_refused(response, organization, reason_part):
 def new_minute() -> None:
     """Refusals are audited once a minute per action, organization and source
     (sso.refusals.refusal_audit_allowed): forget the claims, so the next refusal is audited too."""
-    from django.core.cache import cache
 
     cache.clear()
 
@@ -632,7 +648,6 @@ def test_password_session_from_before_sso_became_mandatory_is_refused(
 
 
 def test_api_tokens_are_not_bound_by_mandatory_sso(saml_org, admin):
-    from accounts import tokens
 
     with tenant_scope(saml_org):
         membership = Membership.objects.get(user=admin)
@@ -674,9 +689,6 @@ def test_a_session_from_organization_a_idp_opens_organization_a_only(
 def test_any_other_sign_in_in_the_same_session_forgets_the_idp(saml_org, admin, idp):
     """Django keeps a session's data when the same user signs in again: a sign-in that is not
     a SAML one must not inherit the IdP's mark."""
-    from django.contrib.auth import login
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.test import RequestFactory
 
     connect(admin, saml_org.slug, idp)
     client = browser()
@@ -745,7 +757,6 @@ def test_admin_configures_idp_by_hand_and_sees_sp_addresses(org, admin, idp):
 
 
 def test_admin_configures_idp_from_uploaded_metadata(org, admin, idp):
-    from django.core.files.uploadedfile import SimpleUploadedFile
 
     client = browser()
     client.force_login(admin)
@@ -761,7 +772,6 @@ def test_admin_configures_idp_from_uploaded_metadata(org, admin, idp):
 
 
 def test_bad_certificate_and_bad_metadata_are_refused(org, admin):
-    from django.core.files.uploadedfile import SimpleUploadedFile
 
     client = browser()
     client.force_login(admin)
@@ -787,7 +797,6 @@ def test_bad_certificate_and_bad_metadata_are_refused(org, admin):
     ],
 )
 def test_metadata_url_to_an_internal_address_is_refused(org, admin, url, monkeypatch):
-    import socket
 
     def no_connection(*args, **kwargs):
         raise AssertionError("no connection may be opened to an internal address")
@@ -804,7 +813,6 @@ def test_metadata_url_to_an_internal_address_is_refused(org, admin, url, monkeyp
 
 
 def test_metadata_host_with_any_private_address_is_refused(monkeypatch):
-    import socket
 
     def resolve(host, port, *args, **kwargs):
         assert host == "idp.example.net"
@@ -820,7 +828,6 @@ def test_metadata_host_with_any_private_address_is_refused(monkeypatch):
 
 def test_metadata_is_fetched_from_the_address_that_was_checked(monkeypatch):
     """DNS rebinding: the name is resolved once; the connection goes to that address."""
-    import socket
 
     answers = iter(["93.184.215.14", "127.0.0.1"])
     connected = []
@@ -880,8 +887,6 @@ def test_replay_cache_forgets_expired_assertions(saml_org):
     with pytest.raises(ReplayError):
         consume_assertion(saml_org, "_old", past)
     with all_tenants():
-        from accounts.models import SAMLAssertion
-
         SAMLAssertion.objects.filter(assertion_id="_old").update(
             expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         )
@@ -901,8 +906,6 @@ def test_login_page_leads_to_the_organizations_idp(saml_org):
 def logout_request(
     identity_provider, org_slug, name_id, issuer=None, session_indexes=(), destination=None
 ):
-    import uuid
-    import zlib
 
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     indexes = "".join(f"<samlp:SessionIndex>{i}</samlp:SessionIndex>" for i in session_indexes)
@@ -1102,7 +1105,6 @@ def test_the_connections_page_names_only_my_organizations_idps(
 
 def test_the_sp_metadata_url_the_sso_page_shows_answers_before_any_idp_is_saved(org, admin, idp):
     """An admin gives the IdP this URL first, and only then has the IdP's metadata to save."""
-    from lxml import etree
 
     page = Client(HTTP_HOST=HOST)
     page.force_login(admin)
@@ -1191,7 +1193,6 @@ def test_password_session_refusals_are_audited_once_a_minute_per_member(saml_org
 
 
 def test_audit_caps_are_documented():
-    from pathlib import Path
 
     text = " ".join((Path(__file__).parents[2] / "docs" / "security.md").read_text().split())
     for action in ("sso.login_rejected", "sso.logout_rejected", "sso.session_refused"):

@@ -11,6 +11,7 @@ import types
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount, SocialApp
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection
 
@@ -214,7 +215,6 @@ def test_the_migration_moves_openid_links(org, owner):
 
 
 def django_apps():
-    from django.apps import apps
 
     return apps
 

@@ -1,14 +1,17 @@
 """API tokens as their users meet them: scopes, expiry, revocation, organizations, audit."""
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
 from accounts import services, tokens
 from accounts.models import ApiToken, Membership
+from accounts.tokens import UNKNOWN_REJECTIONS_PER_INTERVAL
 from audit.models import AuditEvent
 from inventory.models import AwsAccount
 from tagsense.tenancy.db import all_tenants, tenant_scope
@@ -436,9 +439,6 @@ def test_the_token_endpoints_are_in_the_openapi_schema(viewer):
 def test_concurrent_requests_of_one_token_audit_one_use(org, viewer):
     """The conditional UPDATE claims the minute: a request racing one that holds the row waits,
     re-reads last_used_at and records nothing."""
-    import threading
-
-    from django.db import connection, transaction
 
     token, _ = personal(viewer, org)
     claimed_first = threading.Event()
@@ -466,7 +466,6 @@ def test_concurrent_requests_of_one_token_audit_one_use(org, viewer):
 
 
 def test_unknown_tokens_from_rotating_addresses_cannot_flood_the_audit_log(org, settings):
-    from accounts.tokens import UNKNOWN_REJECTIONS_PER_INTERVAL
 
     for i in range(UNKNOWN_REJECTIONS_PER_INTERVAL + 20):
         client = Client(HTTP_AUTHORIZATION="Bearer tsk_" + "y" * 43, REMOTE_ADDR=f"10.9.{i}.1")

@@ -19,6 +19,7 @@ from policies import evaluation, services
 from policies.engine.spec import parse_rules
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
+from tests.assistant.llm_servers import AnthropicServer, OpenAIServer
 from tests.factories import TeamFactory, TeamMembershipFactory
 from tests.inventory.conftest import make_account
 
@@ -169,7 +170,6 @@ def costs(org, estate):
 @pytest.fixture
 def servers():
     """A local OpenAI-compatible server and a local Anthropic one (tests/assistant/llm_servers)."""
-    from tests.assistant.llm_servers import AnthropicServer, OpenAIServer
 
     openai_server, anthropic_server = OpenAIServer(), AnthropicServer()
     yield openai_server, anthropic_server

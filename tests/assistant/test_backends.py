@@ -6,12 +6,14 @@ ends the upstream request."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 
 from assistant import failover
 from assistant.backends.anthropic_messages import AnthropicBackend
 from assistant.backends.base import (
+    Cancel,
     Done,
     Message,
     ProviderError,
@@ -22,6 +24,7 @@ from assistant.backends.base import (
     ToolSpec,
     Usage,
 )
+from assistant.backends.offline import OfflineAnalyst
 from assistant.backends.openai_chat import OpenAIChatBackend
 from tests.assistant.llm_servers import AnthropicServer, OpenAIServer, Reply
 
@@ -276,7 +279,6 @@ def test_stopping_ends_the_upstream_stream(provider, openai_server, anthropic_se
 
 
 def test_the_offline_analyst_taking_over_mid_answer_says_so(openai_server):
-    from assistant.backends.offline import OfflineAnalyst
 
     openai_server.script.append(Reply(words=["Three ", "instances ", "lack "], error_after=2))
     question = Request(system="", messages=QUESTION.messages, facts={"resources": 3}, mode="x")
@@ -290,9 +292,6 @@ def test_the_offline_analyst_taking_over_mid_answer_says_so(openai_server):
 def test_a_stream_read_to_its_end_is_no_longer_cancellable(kind, openai_server, anthropic_server):
     """Its connection goes back to the pool and may serve another member's request: a stop
     pressed later must not shut that connection down."""
-    from dataclasses import replace
-
-    from assistant.backends.base import Cancel
 
     server = openai_server if kind == "openai" else anthropic_server
     backend = openai_backend(server) if kind == "openai" else anthropic_backend(server)

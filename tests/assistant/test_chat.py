@@ -8,19 +8,25 @@ from __future__ import annotations
 import re
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connections
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from assistant import services
 from assistant.models import ChatMessage, Provider
+from assistant.tasks import close_abandoned_answers
 from audit.models import AuditEvent
+from inventory import services as inventory_services
 from inventory.models import Resource
+from policies import evaluation
 from tagsense.tenancy.db import tenant_scope
 from tests.assistant.conftest import make_resource
 from tests.assistant.llm_servers import Reply
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 from tests.inventory.conftest import make_account
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +39,6 @@ QUERY = {"resource_type": "ec2:instance", "tag": "Environment=prod", "missing_ta
 def estate(org, team):
     """Account A (held by team Platform) and account B; production instances with and
     without an Owner tag in both."""
-    from inventory import services as inventory_services
 
     a, b = make_account(org, "111111111111"), make_account(org, "222222222222")
     with tenant_scope(org):
@@ -185,7 +190,6 @@ def test_a_model_that_keeps_calling_tools_is_told_to_answer_after_four_rounds(
 
 
 def test_a_viewers_tool_call_sees_only_their_teams_accounts(org, viewer, team, estate, servers):
-    from tests.factories import TeamMembershipFactory
 
     TeamMembershipFactory(organization=org, team=team, user=viewer)
     openai_server, _ = servers
@@ -265,7 +269,6 @@ def test_the_same_question_over_the_same_data_is_answered_from_cache(org, admin,
     assert len(openai_server.served) == 1
     # The data changes (a scan retags, the evaluation follows, both audited): the context
     # snapshot differs, and the question is asked again.
-    from policies import evaluation
 
     with tenant_scope(org):
         Resource.objects.filter(pk=estate["web-orphan"].pk).update(
@@ -528,11 +531,6 @@ def test_assistant_use_per_member_for_auditors(org, admin, editor, auditor, esta
 
 
 def test_answers_that_will_never_finish_are_closed_and_audited(org, admin, estate, servers):
-    from datetime import timedelta
-
-    from django_celery_beat.models import PeriodicTask
-
-    from assistant.tasks import close_abandoned_answers
 
     client = client_for(admin)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from assistant.grounding import build_context
+from assistant.grounding import build_context, sources
 from inventory.models import AwsAccount
 from tagsense.tenancy.db import tenant_scope
 from tests.assistant.conftest import INJECTION, A, B, G, make_resource, membership_of
@@ -147,8 +147,6 @@ def test_the_snapshot_is_stable_and_follows_the_estate(org, estate, admin):
 
 
 def test_a_resource_without_a_name_is_still_a_source():
-    from assistant.grounding import sources
-
     facts = {"top_violations": [{"rule_id": "r1", "title": "t", "url": "/o/a/rules/r1/",
              "examples": [{"name": "", "arn": "arn:aws:ec2:::instance/i-1",
                            "url": "/o/a/inventory/resources/7/"}]}]}  # fmt: skip

@@ -10,12 +10,17 @@ from dataclasses import replace
 import pytest
 from django.urls import reverse
 
+from assistant import chat
 from assistant.backends.base import Done, Message, Request, TextDelta, ToolCallEvent, Usage
 from assistant.backends.offline import OfflineAnalyst, missing_tag_question
-from assistant.grounding import build_context
+from assistant.grounding import build_context, focus, named_frameworks
 from assistant.tools import TOOLS, execute
+from policies import services
+from policies.services import builtin_library
+from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.assistant.conftest import membership_of
+from tests.policies.test_rules import make_resources
 
 pytestmark = pytest.mark.django_db
 QUESTION = "Which production instances lack an Owner tag?"
@@ -201,7 +206,6 @@ BUILTIN = [
 
 @pytest.mark.parametrize("slug, name, spellings", BUILTIN, ids=[b[0] for b in BUILTIN])
 def test_a_question_naming_one_framework_is_focused_on_it_alone(slug, name, spellings):
-    from assistant.grounding import named_frameworks
 
     frameworks = [{"slug": s, "name": n} for s, n, _ in BUILTIN]
     for spelling in spellings:
@@ -211,8 +215,6 @@ def test_a_question_naming_one_framework_is_focused_on_it_alone(slug, name, spel
 
 
 def test_the_policy_library_frameworks_are_each_recognised_by_name():
-    from assistant.grounding import named_frameworks
-    from policies.services import builtin_library
 
     library = builtin_library()
     frameworks = [{"slug": key, "name": fw.name} for key, fw in library.items()]
@@ -223,10 +225,6 @@ def test_the_policy_library_frameworks_are_each_recognised_by_name():
 
 
 def test_the_auditor_asked_about_soc2_answers_about_soc2_only(org, admin):
-    from assistant.grounding import build_context, focus
-    from policies import services
-    from tagsense.tenancy.context import Actor
-    from tests.policies.test_rules import make_resources
 
     make_resources(org, tags_list=[{"Environment": "qa"}, {}])
     membership = membership_of(org, admin)
@@ -248,9 +246,6 @@ def test_the_auditor_asked_about_soc2_answers_about_soc2_only(org, admin):
 
 def test_a_conversation_about_pci_dss_is_grounded_on_pci_dss_alone(org, admin):
     """Through assistant.chat as the stream view runs it: the prompt and the facts."""
-    from assistant import chat
-    from policies import services
-    from tagsense.tenancy.context import Actor
 
     membership = membership_of(org, admin)
     with tenant_scope(org, membership=membership, actor=Actor.system("test")):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.chat import Notice
 from assistant.markdown import StreamingRenderer
 from assistant.models import ChatMessage
 from assistant.redact import redact_value
@@ -147,7 +148,6 @@ def test_redact_value_walks_structures_and_never_breaks_them(value, expected):
 @pytest.mark.parametrize("text", [f"No provider could answer: {KEY}", "api_key=hunter2 failed"])
 def test_every_notice_for_the_browser_is_redacted(text):
     """A notice may quote a provider's error text: it never carries a secret to the browser."""
-    from assistant.chat import Notice
 
     notice = Notice(text)
     assert KEY not in notice.text and "hunter2" not in notice.text

@@ -3,6 +3,7 @@
 import threading
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
@@ -12,6 +13,7 @@ import audit
 from accounts import audit_events as accounts_events
 from audit.models import GENESIS_HASH, AuditEvent
 from audit.registry import AuditAction
+from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.factories import OrganizationFactory
@@ -62,7 +64,6 @@ def test_events_form_a_chain_per_organization(org, other_org):
 
 @pytest.mark.django_db
 def test_record_takes_actor_and_request_from_the_context(org, owner):
-    from tagsense.tenancy import context
 
     with context.use(actor=Actor.for_user(owner), request_id="req-12345678", ip_address="10.1.2.3"):
         (event,) = _events(org, 1)
@@ -120,7 +121,6 @@ def test_update_delete_truncate_are_refused_even_for_the_table_owner(org, sql):
 @pytest.mark.django_db
 def test_model_layer_refuses_changes_too(org):
     (event,) = _events(org, 1)
-    from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
         event.save()

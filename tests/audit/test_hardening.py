@@ -9,6 +9,7 @@ from django.test import Client
 import audit
 from accounts import audit_events as accounts_events
 from accounts import services
+from accounts.models import User
 from audit.models import AuditEvent, normalise_ip
 from tagsense.tenancy import context
 from tagsense.tenancy.db import all_tenants, tenant_scope
@@ -120,7 +121,6 @@ def test_api_page_size_is_capped(org, auditor):
 
 
 def test_setup_demo_records_a_reset_of_a_changed_demo_password(capsys):
-    from accounts.models import User
 
     call_command("setup_demo")
     admin = User.objects.get(email="admin@demo.tagsense.local")

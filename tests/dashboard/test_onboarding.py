@@ -3,14 +3,20 @@ account (trust policy, CloudFormation template and quick-create link with the ac
 id), scan, enable a framework, invite members. Each step shows done or not; only roles that may
 take a step see its action."""
 
+import html
+import json
+import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
 
 from accounts.models import Organization
+from inventory import role as inventory_role
 from inventory import runner
 from inventory.models import AwsAccount, ScanRun
+from policies import services as policy_services
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
@@ -24,7 +30,6 @@ PRINCIPAL = "arn:aws:iam::123456789012:role/tagsense-web"
 
 def _steps(page: str) -> dict[str, str]:
     """{step: "done" | "todo"} as the checklist shows it."""
-    import re
 
     return dict(
         (step, state)
@@ -133,8 +138,6 @@ def test_the_quick_create_link_carries_the_external_id_and_the_principal(org, ow
 
 
 def _links(page: str) -> list[str]:
-    import html
-    import re
 
     return [html.unescape(h) for h in re.findall(r'href="([^"]+)"', page)]
 
@@ -177,7 +180,6 @@ def test_another_organizations_account_is_not_templated(org, other_org, owner):
 
 
 def test_the_checklist_disappears_once_every_step_is_done(org, owner, admin):
-    from policies import services as policy_services
 
     with tenant_scope(org):
         account = AwsAccount.objects.create(organization=org, account_id=MEMBER)
@@ -190,16 +192,11 @@ def test_the_checklist_disappears_once_every_step_is_done(org, owner, admin):
 
 def test_the_role_template_grants_exactly_the_documented_read_only_actions():
     """docs/inventory.md lists the actions; the template grants those and nothing else."""
-    import json
-    import re
-    from pathlib import Path
-
-    from inventory import role
 
     doc = Path(__file__).resolve().parents[2].joinpath("docs/inventory.md").read_text()
     listed = re.search(r'"Action": \[(.*?)\]', doc, re.S).group(1)
     documented = json.loads(f"[{listed}]")
-    document = yaml.safe_load(role.cloudformation_template())
+    document = yaml.safe_load(inventory_role.cloudformation_template())
     [policy] = document["Resources"]["TagSenseRole"]["Properties"]["Policies"]
     [statement] = policy["PolicyDocument"]["Statement"]
     assert sorted(statement["Action"]) == sorted(documented)

@@ -1,9 +1,11 @@
 """Scanning sessions read timestamps as text, written exactly as botocore's own parsing would
 have been stored, so switching parsers changes no stored configuration."""
 
+import boto3
 import pytest
 from botocore.utils import parse_timestamp
 
+from inventory import aws
 from inventory.aws import timestamp_text
 
 
@@ -25,9 +27,6 @@ def test_timestamps_become_the_text_botocore_parsing_would_have_stored(value):
 
 
 def test_a_scan_session_returns_timestamps_as_text(aws_env):
-    import boto3
-
-    from inventory import aws
 
     boto3.client("ec2", region_name="eu-west-1").create_volume(
         AvailabilityZone="eu-west-1a", Size=8

@@ -7,15 +7,20 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 import requests
 from django.core.management import call_command
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from moto.ce.models import ce_backends
 
 from audit.models import AuditEvent
 from inventory import costs
 from inventory.models import AwsAccount, Resource, ResourceCost
+from inventory.tasks import import_all_costs
+from tagsense.celery import app
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.inventory.conftest import make_account
@@ -90,7 +95,6 @@ def run_import(organization, today=TODAY, **kwargs):
 
 
 def test_import_stores_each_resources_daily_cost_linked_to_the_inventory(org, aws_env):
-    from moto.ce.models import ce_backends
 
     account = make_account(org, MEMBER)
     instance = resource(org, account, "ec2:instance", "i-0aaa")
@@ -217,12 +221,6 @@ def test_no_enabled_account_is_an_error_and_records_nothing(org, aws_env):
 
 
 def test_the_command_and_the_task_import_and_the_daily_beat_is_off_until_enabled(org, aws_env):
-    from io import StringIO
-
-    from django_celery_beat.models import PeriodicTask
-
-    from inventory.tasks import import_all_costs
-    from tagsense.celery import app
 
     make_account(org, MEMBER)
     today = timezone.now().date()

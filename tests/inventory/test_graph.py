@@ -4,8 +4,9 @@ shortest path."""
 import pytest
 
 from inventory import graph
-from inventory.models import Edge
+from inventory.models import Edge, Resource
 from tagsense.tenancy.db import tenant_scope
+from tests.inventory.conftest import HOME, make_account
 
 pytestmark = pytest.mark.django_db
 
@@ -61,8 +62,6 @@ def test_neighbours_and_path(org, edges):
 
 
 def test_dns_origins_resolve_to_the_load_balancer(org, aws_env):
-    from inventory.models import Resource
-    from tests.inventory.conftest import HOME, make_account
 
     account = make_account(org, HOME, role=False)
     with tenant_scope(org):

@@ -5,10 +5,11 @@ import csv
 import io
 
 import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
 from django.utils import timezone
 
-from inventory import services
-from inventory.models import Edge, Resource, TagEvent
+from inventory import aws, services
+from inventory.models import Edge, Resource, ScanRun, TagEvent
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 from tests.factories import TeamMembershipFactory
@@ -173,10 +174,6 @@ def test_a_scan_aws_cannot_plan_is_a_502_naming_the_account_and_starts_nothing(
 ):
     """An account with "all enabled regions" needs AWS to list them when the scan is planned:
     missing credentials, a refused role or AWS unreachable was a 500."""
-    from botocore.exceptions import ClientError, NoCredentialsError
-
-    from inventory import aws
-    from inventory.models import ScanRun
 
     make_account(org, HOME, regions=[], role=False)
     client = client_for(owner)

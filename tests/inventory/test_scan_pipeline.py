@@ -4,6 +4,8 @@ never-tagged resources, tag history, idempotent re-scans, deletion, partial fail
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
 from inventory import history, runner
@@ -11,6 +13,7 @@ from inventory.models import Edge, Resource, ScanRun, TagEvent
 from inventory.scanners import ec2 as ec2_scanners
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import all_tenants, tenant_scope
+from tests.factories import OrganizationFactory
 
 from .conftest import HOME, MEMBER, make_account, member_session
 
@@ -196,7 +199,6 @@ def test_unknown_types_are_refused(org, aws_env):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_workers_store_the_same_result(aws_env):
-    from tests.factories import OrganizationFactory
 
     org = OrganizationFactory(slug="conc")
     make_account(org, HOME, role=False)
@@ -210,7 +212,6 @@ def test_concurrent_workers_store_the_same_result(aws_env):
 
 
 def test_the_scan_command_reports_progress_and_counts(org, aws_env, capsys):
-    from django.core.management import call_command
 
     make_account(org, HOME, role=False, regions=["eu-west-1"])
     _instances(_home, "eu-west-1", 2)
@@ -223,8 +224,6 @@ def test_the_scan_command_reports_progress_and_counts(org, aws_env, capsys):
 
 
 def test_the_scan_command_names_bad_input(org, aws_env):
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="no organization"):
         call_command("scan", "--org", "nope")

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from inventory import storage
+from inventory import services, storage
 from inventory.models import Edge, Resource, TagEvent
 from inventory.scanners.base import Relation, ResourceRecord
 from tagsense.tenancy.db import tenant_scope
@@ -134,7 +134,6 @@ def test_copy_escapes_what_tag_values_may_hold(org):
 
 
 def test_deleting_an_account_removes_its_inventory_and_its_edges(org):
-    from inventory import services
 
     account = make_account(org, "123456789012", role=False)
     kept = make_account(org, "210987654321", role=False)

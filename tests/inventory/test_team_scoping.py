@@ -4,11 +4,16 @@ auditors see everything and choose "My teams" or "All"; grants and revocations t
 once, are audited, and never cross organizations."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import services as account_services
+from accounts.models import Membership
 from accounts.roles import Role
 from audit.models import AuditEvent
 from inventory import services
+from inventory.access import visible_accounts
 from inventory.models import AccountTeamGrant, AwsAccount, Edge, Resource, ScanRun
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
@@ -194,7 +199,6 @@ def test_granting_shows_the_account_to_the_teams_viewers_and_revoking_hides_it(
 
 
 def test_leaving_the_team_or_deleting_it_takes_the_accounts_away(org, viewer, estate):
-    from accounts import services as account_services
 
     client = client_for(viewer)
     a_web = f"/o/{org.slug}/inventory/resources/{estate['a_web'].pk}/"
@@ -287,11 +291,6 @@ def test_a_grant_never_crosses_organizations(org, other_org, estate, other_team)
 
 def test_the_visibility_filter_is_one_query_whatever_the_estate(org, viewer, estate):
     """No list of account ids is built in Python: the filter is a subquery in the SQL."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from accounts.models import Membership
-    from inventory.access import visible_accounts
 
     with tenant_scope(org):
         membership = Membership.objects.select_related("organization").get(

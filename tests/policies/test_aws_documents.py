@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from inventory.scanners.base import scanners
 from policies.aws.documents import (
     AWS_TYPE_BY_SCANNER_TYPE,
     MAX_DOCUMENT_CHARACTERS,
@@ -812,7 +813,6 @@ def test_untagged_keys_not_in_the_policy_are_not_evaluated():
 
 
 def test_every_scanner_type_has_an_aws_type():
-    from inventory.scanners.base import scanners
 
     assert set(AWS_TYPE_BY_SCANNER_TYPE) == set(scanners())
 

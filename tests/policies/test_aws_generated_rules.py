@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from policies.aws import documents as atp
 from policies.aws import imported
-from policies.engine.reference import ResourceView, evaluate_resource
+from policies.engine.reference import ResourceView, evaluate_resource, suggested_fix
 
 ACCOUNT = "444444444444"
 KINDS = {"capitalization": "wrong_case", "value": "bad_value", "missing": "missing"}
@@ -171,7 +171,6 @@ def test_many_and_long_wildcard_values_become_one_rule_that_checks_them():
 
 @pytest.mark.django_db
 def test_both_spellings_are_reported_and_the_fix_removes_the_other_one():
-    from policies.engine.reference import suggested_fix
 
     effective = _policy(["a", "b"])
     specs, _ = imported.generated_specs(ACCOUNT, effective)

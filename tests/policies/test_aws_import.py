@@ -10,6 +10,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from inventory import services as inventory_services
+from inventory.discovery import Discovered, register_discovered
+from inventory.models import AwsAccount, Resource
 from policies.aws import documents as atp
 from policies.aws import imported
 from policies.models import AwsTagPolicy, AwsTagPolicyVersion, Finding, Rule
@@ -31,7 +34,6 @@ def page(org, path=""):
 
 
 def make_account(organization, account_id, ou_path=""):
-    from inventory.models import AwsAccount
 
     with tenant_scope(organization):
         return AwsAccount.objects.create(
@@ -40,7 +42,6 @@ def make_account(organization, account_id, ou_path=""):
 
 
 def make_resource(organization, account, resource_type, tags, name):
-    from inventory.models import Resource
 
     now = timezone.now()
     service, _, kind = resource_type.partition(":")
@@ -308,7 +309,6 @@ def test_update_and_delete_regenerate_rules_with_versions_and_events(org, admin,
 def test_an_account_moving_to_another_ou_gets_that_ous_policy(
     org, admin, accounts, django_capture_on_commit_callbacks
 ):
-    from inventory.discovery import Discovered, register_discovered
 
     make_resource(org, accounts["ou1"], "ec2:instance", {"CostCenter": "Sandbox"}, "web")
     client = client_for(admin)
@@ -371,7 +371,6 @@ def test_generated_values_match_aws_wildcards():
 def test_accounts_registered_or_deleted_get_or_lose_their_generated_rules(
     org, admin, accounts, django_capture_on_commit_callbacks
 ):
-    from inventory import services as inventory_services
 
     attach(client_for(admin), org, "A", POLICY_A)
     # The rules follow once each change commits (inventory announces, policies listens).

@@ -9,6 +9,7 @@ import ast
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -209,7 +210,6 @@ def test_plain_http_to_a_remote_host_is_refused(capsys):
 
 
 def test_unreachable_server_exits_2(capsys):
-    import socket
 
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))

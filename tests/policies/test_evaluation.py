@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.utils import timezone
 
+from accounts.models import Team
 from audit.models import AuditEvent
+from inventory import runner
+from inventory import services as inventory_services
+from inventory.models import AwsAccount, Resource, ScanRun, TagEvent
 from policies import evaluation, services
 from policies.engine.spec import parse_rules
-from policies.models import Finding, Rule
+from policies.models import EvaluatedResource, Finding, Rule
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 from tests.policies.test_rules import make_resources, retag
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +53,6 @@ def events(organization, action):
 
 @pytest.fixture
 def estate(org, other_org, team):
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount
 
     resources = make_resources(
         org,
@@ -95,7 +100,6 @@ def test_fixed_resources_resolve_and_broken_ones_reopen(org, estate):
 
 
 def test_rule_changes_re_evaluate_that_rule(org, estate):
-    from dataclasses import replace
 
     with tenant_scope(org):
         rule = services.create_rule(org, OWNER)
@@ -115,10 +119,6 @@ def test_a_run_evaluates_only_what_changed_since_the_last(org, estate):
     """The ledger: a second run with nothing changed evaluates nothing and writes nothing; a
     retagged resource, a deleted one and a rule changed outside the services are evaluated,
     and only they; a change of which teams hold an account, or force, evaluates everything."""
-    from accounts.models import Team
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount, Resource
-    from policies.models import EvaluatedResource
 
     resources, _ = estate
     with tenant_scope(org):
@@ -164,7 +164,6 @@ def test_a_run_evaluates_only_what_changed_since_the_last(org, estate):
 def finish_scan(django_capture_on_commit_callbacks, celery_eager):
     """runner.finish_scan as it runs for real: the scan's transaction commits, then policies
     hears of it and its task evaluates (eager Celery here)."""
-    from inventory import runner
 
     def finish(scan):
         with django_capture_on_commit_callbacks(execute=True):
@@ -174,7 +173,6 @@ def finish_scan(django_capture_on_commit_callbacks, celery_eager):
 
 
 def test_after_a_scan_only_touched_resources_are_evaluated(org, estate, finish_scan):
-    from inventory.models import Resource, ScanRun, TagEvent
 
     resources, _ = estate
     now = timezone.now()
@@ -202,7 +200,6 @@ def test_after_a_scan_only_touched_resources_are_evaluated(org, estate, finish_s
 
 
 def test_a_deleted_resource_resolves_its_findings_after_a_scan(org, estate, finish_scan):
-    from inventory.models import Resource, ScanRun, TagEvent
 
     resources, _ = estate
     with tenant_scope(org):
@@ -217,7 +214,6 @@ def test_a_deleted_resource_resolves_its_findings_after_a_scan(org, estate, fini
 
 
 def test_no_rules_no_evaluation_event_after_a_scan(org, estate, finish_scan):
-    from inventory.models import ScanRun
 
     with tenant_scope(org):
         scan = ScanRun.objects.create(organization=org, started_by="test", status="running")
@@ -226,7 +222,6 @@ def test_no_rules_no_evaluation_event_after_a_scan(org, estate, finish_scan):
 
 
 def test_findings_api_and_page_are_team_scoped_with_fixes(org, estate, admin, viewer, team):
-    from tests.factories import TeamMembershipFactory
 
     make_resources(org, "999999999999", [{}])  # an account no team of the viewer holds
     with tenant_scope(org):
@@ -273,7 +268,6 @@ def test_the_evaluate_button_and_api_are_for_admins(org, estate, admin, viewer):
 
 
 def test_counts_per_rule_follow_team_scoping(org, estate, admin, viewer, team):
-    from tests.factories import TeamMembershipFactory
 
     make_resources(org, "999999999999", [{}])
     with tenant_scope(org):

@@ -3,16 +3,27 @@ exempted findings stay exempted while failing, and expiry reopens them (beat and
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import tokens
+from accounts.models import Membership
 from audit.models import AuditEvent
+from inventory import services as inventory_services
+from inventory.models import AwsAccount
 from policies import evaluation, services
 from policies.models import Exemption, Finding
-from tagsense.tenancy.db import tenant_scope
+from policies.tasks import expire_exemptions
+from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 from tests.policies.test_evaluation import OWNER
 from tests.policies.test_rules import make_resources
 
@@ -24,9 +35,6 @@ FUTURE = (timezone.now() + timedelta(days=30)).date().isoformat()
 @pytest.fixture
 def failing(org, team, editor):
     """Three resources failing owner-required: two in the team's account, one elsewhere."""
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount
-    from tests.factories import TeamMembershipFactory
 
     make_resources(org, "111111111111", [{}, {"owner": "x"}])
     make_resources(org, "999999999999", [{}])
@@ -202,8 +210,6 @@ def _writes(queries) -> list[str]:
 
 
 def test_reads_never_write_and_show_a_lapsed_exemption_as_not_in_force(org, failing, editor, admin):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     _approved_then_expired(org, failing, editor, admin)
     client = client_for(admin)
@@ -279,7 +285,6 @@ def test_an_exemption_in_force_still_exempts(org, failing, editor, admin):
 
 
 def test_the_daily_task_expires_exemptions(org, failing, editor, admin):
-    from policies.tasks import expire_exemptions
 
     _approved_then_expired(org, failing, editor, admin)
     assert expire_exemptions() == 1
@@ -339,14 +344,11 @@ def _api(org, tail=""):
 
 
 def _bearer(secret):
-    from django.test import Client
 
     return Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
 
 
 def _personal_token(org, user):
-    from accounts import tokens
-    from accounts.models import Membership
 
     with tenant_scope(org):
         membership = Membership.objects.get(user=user)
@@ -354,14 +356,12 @@ def _personal_token(org, user):
 
 
 def _service_account(org, by, role="admin"):
-    from accounts import tokens
 
     with tenant_scope(org):
         return tokens.create_service_account(org, name=f"robot-{role}", role=role, by=by)
 
 
 def _service_account_token(org, account, by, name="ci"):
-    from accounts import tokens
 
     with tenant_scope(org):
         return tokens.create_service_account_token(account, name=name, scope="write", by=by)[1]
@@ -432,9 +432,6 @@ def test_existing_requests_get_their_principal_from_the_audit_log(org, failing, 
     """Migration 0008 fills in the principal of requests made before it, a service account's
     from the token its audit event names; a request whose requester is unknown is left to a
     person."""
-    import importlib
-
-    from django.apps import apps
 
     migration = importlib.import_module("policies.migrations.0008_exemption_requester_principal")
     account = _service_account(org, admin)
@@ -444,7 +441,6 @@ def test_existing_requests_get_their_principal_from_the_audit_log(org, failing, 
         Exemption.objects.filter(pk=pk).update(requested_by_principal="")
     unknown = robot.post(_api(org, f"{pk}/approve/"))  # nothing recorded: not a robot's call
     assert unknown.status_code == 400 and only_exemption(org).status == "pending"
-    from tagsense.tenancy.db import all_tenants
 
     with all_tenants():  # migrate runs as the tables' owner, whom row-level security does not bind
         migration.fill_principals(apps, None)

@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from policies import evaluation
 from policies.models import Finding
 from policies.views import FrameworkDetailView
 from tagsense.tenancy.db import tenant_scope
@@ -85,7 +86,6 @@ def test_the_page_runs_a_bounded_number_of_queries_however_many_findings(
     url = f"/o/{estate.slug}/policies/frameworks/soc2/"
     client.get(url)  # warm the session and the caches
     make_resources(estate, account_id="222222222222", tags_list=[{"Environment": "qa"}] * 60)
-    from policies import evaluation
 
     with tenant_scope(estate):
         evaluation.evaluate_organization(estate)

@@ -7,16 +7,25 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
+from accounts.models import Membership
 from audit.models import AuditEvent
-from policies import evaluation, services
+from inventory import services as inventory_services
+from inventory.models import AwsAccount
+from policies import evaluation, exemptions, services
 from policies.engine.spec import SpecError
-from policies.models import Control, Framework, Rule, RuleVersion, ScoreSnapshot
+from policies.models import Control, Finding, Framework, Rule, RuleVersion, ScoreSnapshot
 from policies.scoring import scores
+from policies.scoring.charts import line_chart
+from policies.tasks import snapshot_scores
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 from tests.policies.test_rules import make_resources, retag
 
 pytestmark = pytest.mark.django_db
@@ -79,14 +88,11 @@ def test_a_control_fails_with_its_resources_and_passes_once_they_comply(org, adm
 
 
 def test_an_exempted_finding_counts_as_compliant(org, editor, admin):
-    from policies import exemptions
-    from policies.models import Finding
 
     make_resources(org, tags_list=[{"Environment": "qa"}])
     enable(org)
     with tenant_scope(org):
         assert scores.scorecard(org).controls["soc2/CC8.1"] == scores.Score(1, 0)
-        from accounts.models import Membership
 
         editor_m = Membership.objects.get(user=editor)
         admin_m = Membership.objects.get(user=admin)
@@ -104,10 +110,6 @@ def test_an_exempted_finding_counts_as_compliant(org, editor, admin):
 
 
 def test_a_viewer_scores_only_count_their_teams_accounts(org, viewer, team):
-    from accounts.models import Membership
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount
-    from tests.factories import TeamMembershipFactory
 
     make_resources(org, "111111111111", [{"Environment": "prod"}])
     make_resources(org, "222222222222", [{"Environment": "qa"}, {}])
@@ -131,11 +133,9 @@ def test_a_viewer_scores_only_count_their_teams_accounts(org, viewer, team):
 
 
 def test_snapshots_are_written_daily_and_the_trend_endpoint_returns_them(org, admin, settings):
-    from policies.tasks import snapshot_scores
 
     make_resources(org, tags_list=[{"Environment": "prod"}, {}])
     enable(org)
-    from django_celery_beat.models import PeriodicTask
 
     assert PeriodicTask.objects.get(task="policies.snapshot_scores").interval.period == "days"
     assert snapshot_scores() >= 1
@@ -195,7 +195,6 @@ def test_custom_framework_and_rule_mapping(org, admin):
 
 
 def test_chart_labels_are_escaped():
-    from policies.scoring.charts import line_chart
 
     today = timezone.now().date()
     svg = str(line_chart([(today, 50.0)], label="<script>x</script>"))
@@ -215,8 +214,6 @@ def test_the_dashboard_shows_the_overall_score_its_trend_and_each_framework(org,
 
 
 def test_an_organization_without_active_rules_has_no_score_and_runs_no_scoring_sql(org):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     make_resources(org, tags_list=[{}])
     with tenant_scope(org), CaptureQueriesContext(connection) as queries:
@@ -227,9 +224,6 @@ def test_an_organization_without_active_rules_has_no_score_and_runs_no_scoring_s
 
 
 def test_a_viewer_reads_only_their_teams_and_accounts_snapshots(org, viewer, team):
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount
-    from tests.factories import TeamMembershipFactory
 
     make_resources(org, "111111111111", [{"Environment": "prod"}])
     make_resources(org, "222222222222", [{}])

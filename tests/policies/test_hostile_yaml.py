@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from policies.models import Rule
+from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 from tests.test_bad_input import _assert_problem
 
@@ -84,8 +86,6 @@ def test_hostile_rule_files_are_refused_by_page_and_api(kind, org, owner):
     for path in ("import/", "preview/"):
         page = client.post(f"/o/{org.slug}/policies/{path}", {"yaml": rules, "mode": "merge"})
         assert page.status_code in (200, 400), (path, page.status_code)  # the form, its errors
-    from policies.models import Rule
-    from tagsense.tenancy.db import tenant_scope
 
     with tenant_scope(org):
         assert not Rule.objects.exists()

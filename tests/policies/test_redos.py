@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 
 import pytest
 from django.test import Client
 
+from policies import evaluation
+from policies.aws import imported as aws_imported
 from policies.engine import matching
 from policies.engine.reference import ResourceView, evaluate_resource
 from policies.engine.spec import RuleSpec, ValueMatcher, vet_regex
@@ -94,7 +97,6 @@ def test_prohibited_key_globs_are_linear_too():
 
 
 def test_the_linear_engine_agrees_with_re_on_the_shapes_it_replaces():
-    import re
 
     shapes = ["(a|ab)(c|bcd)(d*)", "a$\n?", "^a|b$", "(?:a|b)*?c", "[^a]+", "x.y", "[]a]+$"]
     texts = ["", "a", "abcd", "abcdd", "a\n", "b\n", "bbc", "x\ny", "xay", "]a]\n", "\n"]
@@ -189,7 +191,6 @@ def _save_legacy_rules(organization) -> None:
 
 
 def test_stored_rules_with_refused_patterns_are_evaluated_by_the_sql_engine(org):
-    from policies import evaluation
 
     resources = make_resources(org, tags_list=[{"Env": "a" * 60 + "b"}, {"Env": "a" * 40 + "x"}])
     _save_legacy_rules(org)
@@ -264,7 +265,6 @@ def test_time_limit_stops_a_long_match():
 
 
 def test_aws_tag_policy_wildcards_give_linear_matchers(org, admin):
-    from policies.aws import imported as aws_imported
 
     values = tuple(f"team{i}-*-svc" for i in range(20)) + ("*",)
     matcher = aws_imported.value_matcher(values)

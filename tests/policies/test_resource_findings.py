@@ -8,9 +8,12 @@ import re
 
 import pytest
 
+from inventory import services as inventory_services
+from inventory.models import AwsAccount
 from policies.models import Finding
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 from tests.policies.test_exemptions import FUTURE, failing, only_exemption  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -65,9 +68,6 @@ def test_an_approved_exemption_shows_on_the_resource(org, failing, editor, admin
 
 
 def test_a_viewer_sees_the_findings_but_no_exemption_form(org, failing, viewer):  # noqa: F811
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount
-    from tests.factories import TeamMembershipFactory
 
     with tenant_scope(org):
         held = AwsAccount.objects.get(account_id="111111111111")

@@ -7,11 +7,18 @@ import uuid
 import pytest
 from django.utils import timezone
 
+from accounts.models import Membership
 from audit.models import AuditEvent
+from inventory import services as inventory_services
+from inventory.models import AwsAccount, Resource
+from inventory.scanners.base import ResourceRecord
+from inventory.storage import fingerprint
+from policies import services
 from policies.engine.spec import parse_rules
 from policies.models import Rule, RuleVersion
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +42,6 @@ def api(org, path=""):
 
 
 def make_resources(organization, account_id="111111111111", tags_list=()):
-    from inventory.models import AwsAccount, Resource
 
     now = timezone.now()
     with tenant_scope(organization):
@@ -61,8 +67,6 @@ def make_resources(organization, account_id="111111111111", tags_list=()):
 
 
 def _fingerprint(resource) -> str:
-    from inventory.scanners.base import ResourceRecord
-    from inventory.storage import fingerprint
 
     return fingerprint(
         ResourceRecord(
@@ -79,7 +83,6 @@ def _fingerprint(resource) -> str:
 
 def retag(resource, tags) -> None:
     """Give a resource new tags as a scan would (inventory.storage): tags and fingerprint."""
-    from inventory.models import Resource
 
     resource.tags = tags
     Resource.objects.filter(pk=resource.pk).update(tags=tags, fingerprint=_fingerprint(resource))
@@ -244,17 +247,12 @@ def test_live_preview_counts_only_this_organizations_visible_resources(org, othe
 
 def test_preview_is_limited_to_the_members_teams(org, admin, editor, team):
     """An editor's preview counts only resources of accounts their team holds."""
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount
-    from tests.factories import TeamMembershipFactory
 
     make_resources(org, "111111111111", [{}, {}])
     make_resources(org, "222222222222", [{}] * 3)
     TeamMembershipFactory(organization=org, team=team, user=editor)
     with tenant_scope(org):
         inventory_services.grant_account(AwsAccount.objects.get(account_id="111111111111"), team)
-        from accounts.models import Membership
-        from policies import services
 
         editor_m = Membership.objects.get(user=editor)
         admin_m = Membership.objects.get(user=admin)

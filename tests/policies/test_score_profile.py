@@ -11,12 +11,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from inventory import services as inventory_services
 from inventory.models import AwsAccount, Resource, ResourceCost
 from policies import evaluation, services
 from policies.engine.reference import ResourceView, applies
-from policies.models import Finding, Rule, ScoreSnapshot
+from policies.engine.spec import parse_rules
+from policies.models import Finding, Framework, Rule, ScoreSnapshot
 from policies.scoring import scores
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
@@ -122,7 +126,6 @@ def _resource(organization, account, index, resource_type, region, tags):
 
 @pytest.fixture
 def estate(org):
-    from inventory import services as inventory_services
 
     with tenant_scope(org, actor=Actor.system("test")):
         accounts = {
@@ -180,7 +183,6 @@ def estate(org):
 
 
 def _specs():
-    from policies.engine.spec import parse_rules
 
     return parse_rules(RULES)
 
@@ -253,7 +255,6 @@ class Oracle:
 
 
 def _expected_card(organization, oracle):
-    from policies.models import Framework
 
     frameworks, controls = {}, {}
     for framework in Framework.objects.for_org(organization):
@@ -289,8 +290,6 @@ def test_scores_equal_a_resource_by_resource_computation(org, estate, accounts):
 
 
 def test_the_snapshot_rows_equal_the_computation_and_one_profile_serves_them(org, estate):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     with tenant_scope(org):
         oracle = Oracle(org, estate["teams"], spend=False)

@@ -10,12 +10,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from inventory.models import ResourceCost
+from inventory import services as inventory_services
+from inventory.models import AwsAccount, ResourceCost
 from policies import evaluation, services
 from policies.engine.spec import RuleSpec
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
+from tests.factories import TeamMembershipFactory
 from tests.policies.test_rules import make_resources
 
 pytestmark = pytest.mark.django_db
@@ -125,9 +127,6 @@ def test_the_scores_api_weights_each_resource_by_its_cost_over_the_period(org, a
 def test_a_team_weighs_the_accounts_it_holds_and_a_viewer_sees_only_their_teams_spend(
     org, admin, viewer, team, estate
 ):
-    from inventory import services as inventory_services
-    from inventory.models import AwsAccount
-    from tests.factories import TeamMembershipFactory
 
     TeamMembershipFactory(organization=org, team=team, user=viewer)
     with tenant_scope(org):

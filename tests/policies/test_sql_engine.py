@@ -6,10 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import Team
+from inventory import services
+from inventory.models import AwsAccount, Resource
 from policies.engine import sql
 from policies.engine.reference import ResourceView, evaluate_resource
 from policies.engine.spec import RuleSpec, Scope, TagSelector, ValueMatcher, parse_rules, vet_regex
@@ -104,9 +108,6 @@ def rules(draw):
 @pytest.fixture
 def estate(org, team):
     """Two AWS accounts: 111... held by team payments, 222... by payments and data."""
-    from accounts.models import Team
-    from inventory import services
-    from inventory.models import AwsAccount
 
     with tenant_scope(org):
         payments = Team.objects.create(organization=org, slug="payments", name="Payments")
@@ -132,9 +133,6 @@ def _compare_many(estate, rows, rule_list):
     """The violations of several rules in one statement (policies.engine.sql evaluates every rule in
     one pass over the resources), checked rule by rule against the reference evaluator.
     Returns each rule's sorted (kind, found key) pairs."""
-    from django.db import connection
-
-    from inventory.models import Resource
 
     org, accounts, teams = estate
     now = timezone.now()

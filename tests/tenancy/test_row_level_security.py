@@ -10,15 +10,18 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
+from django.test import Client
 
+import audit
 from accounts import audit_events as accounts_events
 from accounts.models import Membership, Team
 from audit.models import AuditEvent
 from dashboard import views as dashboard_views
 from tagsense.tenancy import db as tenancy_db
-from tagsense.tenancy.db import POLICY_NAME, all_tenants, tenant_models, tenant_scope
-from tests.conftest import client_for
-from tests.factories import TeamFactory
+from tagsense.tenancy.db import POLICY_NAME, all_tenants, tenant_models, tenant_scope, user_scope
+from tagsense.tenancy.resolve import memberships_of, resolve_membership
+from tests.conftest import client_for, store_tenant_keys
+from tests.factories import MembershipFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -144,8 +147,6 @@ def test_a_nested_scope_of_the_same_tenant_sets_nothing_again_and_still_sees_its
 
 
 def test_memberships_are_visible_to_their_user_across_organizations(org, other_org, owner):
-    from tagsense.tenancy.resolve import memberships_of
-    from tests.factories import MembershipFactory
 
     MembershipFactory(organization=other_org, user=owner)
     assert {m.organization_id for m in memberships_of(owner)} == {org.pk, other_org.pk}
@@ -155,7 +156,6 @@ def test_memberships_are_visible_to_their_user_across_organizations(org, other_o
 
 
 def test_the_app_role_cannot_change_audit_rows_even_where_rls_admits_them(org, owner):
-    import audit
 
     with tenant_scope(org):
         audit.record(accounts_events.TEAM_CREATE, data={"name": "x"})
@@ -168,11 +168,9 @@ def test_the_app_role_cannot_change_audit_rows_even_where_rls_admits_them(org, o
 
 
 def test_a_request_scope_cannot_touch_the_users_memberships_elsewhere(org, other_org, owner):
-    from tests.factories import MembershipFactory
 
     elsewhere = MembershipFactory(organization=other_org, user=owner, role="viewer")
     mine = Membership.objects.none()
-    from tagsense.tenancy.resolve import resolve_membership
 
     mine = resolve_membership(owner, org.slug)
     with tenant_scope(org, membership=mine):
@@ -183,7 +181,6 @@ def test_a_request_scope_cannot_touch_the_users_memberships_elsewhere(org, other
 
 
 def test_the_users_own_rows_are_read_only(other_org, owner):
-    from tagsense.tenancy.db import user_scope
 
     with pytest.raises(ProgrammingError, match="row-level security"), user_scope(owner):
         Membership.objects.create(organization=other_org, user=owner, role="owner")
@@ -200,7 +197,6 @@ SETTINGS = (tenancy_db.ORG_SETTING, tenancy_db.USER_SETTING, tenancy_db.ALL_SETT
 def two_tenants(org, other_org, owner, outsider, two_orgs_of_teams):
     """Rows of both organizations in every kind of tenant table the attacker could aim at,
     and a global audit event (no organization) that only all_tenants() may read."""
-    import audit
 
     for organization in (org, other_org):
         with tenant_scope(organization):
@@ -402,7 +398,6 @@ def test_the_settings_mac_never_appears_in_any_sessions_query_text(org, other_or
 
 
 def test_readyz_says_when_the_database_refuses_this_processs_tenant_settings(settings):
-    from django.test import Client
 
     assert Client().get("/readyz").status_code == 200
     settings.SECRET_KEY = "rotated-without-running-migrate"  # noqa: S105
@@ -415,7 +410,6 @@ def test_a_rotated_secret_key_keeps_working_for_old_and_new_processes_after_migr
     """Rotation: the new SECRET_KEY with the old one in SECRET_KEY_FALLBACKS, then migrate.
     A process still on the old key and one on the new key both read their own tenant's rows;
     once the fallback is dropped and migrate runs again, the old key reads nothing."""
-    from tests.conftest import store_tenant_keys
 
     org = TeamFactory().organization
     old = settings.SECRET_KEY

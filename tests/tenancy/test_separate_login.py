@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+import audit
 from accounts import audit_events as accounts_events
 from accounts.models import Team
 from tagsense.tenancy.db import all_tenants, tenant_scope
@@ -187,7 +188,6 @@ print("attempts", attempts, "leaks", leaks, "changed", changed, "refused", refus
 def test_the_web_login_cannot_forge_its_way_to_another_organizations_rows(
     org, other_org, owner, outsider, team, other_team
 ):
-    import audit
 
     for organization in (org, other_org):
         with tenant_scope(organization):
