@@ -180,6 +180,8 @@ def _stream(events, conversation_list=lambda: ""):
 class StopView(AssistantMixin, TemplateView):
     """POST: stop a streaming answer of the member's own."""
 
+    http_method_names = ["post"]  # a form's action: a GET is 405, not a page
+
     def post(self, request, *args, **kwargs):
         message = get_object_or_404(
             ChatMessage.objects.for_org(self.organization),

@@ -191,6 +191,8 @@ class RuleEditView(PolicyPageMixin, TemplateView):
 
 
 class RuleDeleteView(PolicyPageMixin, TemplateView):
+    http_method_names = ["post"]  # a form's action: a GET is 405, not a page
+
     def post(self, request, *args, **kwargs):
         rule = get_object_or_404(
             Rule.objects.restrict(self.membership), rule_id=self.kwargs["rule_id"]
@@ -418,6 +420,8 @@ class ExemptionListView(OrganizationViewMixin, TemplateView):
 
 
 class ExemptionDecideView(PolicyPageMixin, TemplateView):
+    http_method_names = ["post"]  # a form's action: a GET is 405, not a page
+
     decision = "approve"
 
     def post(self, request, *args, **kwargs):
@@ -552,6 +556,8 @@ class AwsTagPolicyDetailView(PolicyPageMixin, TemplateView):
 
 
 class AwsTagPolicyDeleteView(PolicyPageMixin, TemplateView):
+    http_method_names = ["post"]  # a form's action: a GET is 405, not a page
+
     def post(self, request, *args, **kwargs):
         policy = get_object_or_404(AwsTagPolicy.objects.restrict(self.membership), pk=kwargs["pk"])
         imported.delete_tag_policy(policy)
@@ -643,6 +649,8 @@ class FrameworkListView(PolicyPageMixin, TemplateView):
 
 
 class FrameworkEnableView(PolicyPageMixin, TemplateView):
+    http_method_names = ["post"]  # a form's action: a GET is 405, not a page
+
     def post(self, request, *args, **kwargs):
         key = request.POST.get("framework", "")
         if key not in services.builtin_library():

@@ -541,7 +541,7 @@ ROUTES: list[Route] = [
     Route("rule-import-get", "/o/{org}/policies/import/", "view", ok_status=(302,)),
     Route("policy-evaluate-get", "/o/{org}/policies/evaluate/", "view", ok_status=(302,)),
     Route("rule-preview-get", "/o/{org}/policies/preview/", "view", ok_status=(404,)),
-    Route("framework-enable-get", "/o/{org}/policies/frameworks/enable/", "view"),
+    Route("framework-enable-get", "/o/{org}/policies/frameworks/enable/", "view", ok_status=(405,)),
     Route("framework-create-get", "/o/{org}/policies/frameworks/new/", "view", ok_status=(302,)),
     Route("framework-delete-get", "/o/{org}/policies/frameworks/{framework}/delete/", "view"),
     Route(
@@ -550,12 +550,29 @@ ROUTES: list[Route] = [
         "view",
         ok_status=(302,),
     ),
-    Route("rule-delete-get", "/o/{org}/policies/rules/{rule_id}/delete/", "view"),
-    Route("aws-policy-delete-get", "/o/{org}/policies/aws/{aws_policy_pk}/delete/", "view"),
-    Route("exemption-approve-get", "/o/{org}/findings/exemptions/{exemption_pk}/approve/", "view"),
-    Route("exemption-reject-get", "/o/{org}/findings/exemptions/{exemption_pk}/reject/", "view"),
+    Route("rule-delete-get", "/o/{org}/policies/rules/{rule_id}/delete/", "view", ok_status=(405,)),
+    Route(
+        "aws-policy-delete-get",
+        "/o/{org}/policies/aws/{aws_policy_pk}/delete/",
+        "view",
+        ok_status=(405,),
+    ),
+    Route(
+        "exemption-approve-get",
+        "/o/{org}/findings/exemptions/{exemption_pk}/approve/",
+        "view",
+        ok_status=(405,),
+    ),
+    Route(
+        "exemption-reject-get",
+        "/o/{org}/findings/exemptions/{exemption_pk}/reject/",
+        "view",
+        ok_status=(405,),
+    ),
     Route("assistant-ask-get", "/o/{org}/assistant/ask/", "view", ok_status=(302,)),
-    Route("assistant-stop-get", "/o/{org}/assistant/stop/{my_answer_pk}/", "view"),
+    Route(
+        "assistant-stop-get", "/o/{org}/assistant/stop/{my_answer_pk}/", "view", ok_status=(405,)
+    ),
     # the assistant's answer, streamed and stopped (the caller's own pending answer)
     Route("assistant-stream", "/o/{org}/assistant/stream/{my_answer_pk}/", "view"),
     Route(
@@ -904,20 +921,6 @@ ROUTES: list[Route] = [
 ]
 
 ROUTE_IDS = [r.name for r in ROUTES]
-
-# GET on these pages, which only take a POST, renders a TemplateView that has no template: a
-# member gets a 500 (ImproperlyConfigured) today; `http_method_names = ["post"]` on the views
-# would make it a 405. Anonymous callers, other organizations and their tokens are still checked
-# on them (they are refused before the view runs); test_each_role, which needs a member's
-# answer, leaves them out until the views are fixed.
-MEMBERS_GET_IS_A_500 = {
-    "framework-enable-get",
-    "rule-delete-get",
-    "aws-policy-delete-get",
-    "exemption-approve-get",
-    "exemption-reject-get",
-    "assistant-stop-get",
-}
 
 # Every route of the URL resolver that is not in ROUTES, with the reason it is not tenant-scoped
 # (tests/test_isolation_covers_every_route.py fails on any other route ROUTES misses). Keyed by
