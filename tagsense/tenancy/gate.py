@@ -13,13 +13,17 @@ own `allows(action)`. This module imports neither.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
 from .context import Actor
 from .models import Member, Organization
 from .resolve import membership_of
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
 
 
 class ApiToken(Protocol):
@@ -91,7 +95,7 @@ class MfaRequired(Refusal):
 class AdmissionPolicy(Protocol):
     """What the identity app plugs into the gate (a module of these functions)."""
 
-    def check_session(self, membership: Member, request: Any) -> None:
+    def check_session(self, membership: Member, request: HttpRequest | Request) -> None:
         """Raise SsoRequired or MfaRequired when the request's browser session may not enter."""
 
     def check_token(self, token: ApiToken, method: str, url_name: str | None) -> None:
@@ -115,7 +119,12 @@ def policy() -> AdmissionPolicy:
 
 
 def admit(
-    request: Any, org_slug: str, action: str, *, token: ApiToken | None = None, session: bool = True
+    request: HttpRequest | Request,
+    org_slug: str,
+    action: str,
+    *,
+    token: ApiToken | None = None,
+    session: bool = True,
 ) -> Member:
     """The membership the caller of `request` acts as in the organization `org_slug`, when its
     role allows `action`.
@@ -135,7 +144,7 @@ def admit(
     return membership
 
 
-def _user_membership(request: Any, org_slug: str, *, session: bool) -> Member:
+def _user_membership(request: HttpRequest | Request, org_slug: str, *, session: bool) -> Member:
     membership = membership_of(request.user, org_slug)
     if membership is None:
         raise NotAMember("No such organization.")
@@ -144,12 +153,12 @@ def _user_membership(request: Any, org_slug: str, *, session: bool) -> Member:
     return membership
 
 
-def _token_membership(request: Any, token: ApiToken, org_slug: str) -> Member:
+def _token_membership(request: HttpRequest | Request, token: ApiToken, org_slug: str) -> Member:
     """A token acts only in its own organization, and only within its scope."""
     if token.organization.slug != org_slug:
         raise NotAMember("No such organization.")
     url_name = request.resolver_match.url_name if request.resolver_match else None
-    policy().check_token(token, request.method, url_name)
+    policy().check_token(token, request.method or "", url_name)
     return token.membership
 
 
