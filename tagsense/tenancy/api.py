@@ -52,7 +52,7 @@ class OrganizationAPIView(GenericAPIView[Any]):
 
     read_action = "view"
     write_action = "change"
-    model: Any = None
+    model: type[TenantModel] | None = None
     # Set by initial() once the gate admitted the request.
     membership: Member
     organization: Organization

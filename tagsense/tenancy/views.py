@@ -72,7 +72,7 @@ class OrganizationViewMixin(_PageBase):
     partial_template_name: str | None = None
     # The page that explains an SsoRequired refusal (the identity app's template).
     sso_required_template_name = "accounts/sso_required.html"
-    model: Any = None
+    model: type[TenantModel] | None = None
     # Set by dispatch() once the gate admitted the request.
     membership: Member
     organization: Organization
@@ -156,8 +156,8 @@ class OrganizationViewMixin(_PageBase):
         return self.required_action
 
     def get_queryset(self) -> QuerySet[Any]:
-        model: type[TenantModel] = self.model  # a tenant model
-        return model.objects.restrict(self.membership, "view")
+        assert self.model is not None, "a page without get_queryset() names its model"
+        return self.model.objects.restrict(self.membership, "view")
 
     def get_template_names(self) -> list[str]:
         if self.partial_template_name and wants_fragment(self.request):
