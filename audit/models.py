@@ -44,16 +44,19 @@ def normalise_ip(value: str | None) -> str | None:
     return str(address)
 
 
-class AuditEventQuerySet(TenantQuerySet):
+class AuditEventQuerySet(TenantQuerySet["AuditEvent"]):
     def chain(self, organization_id: int | None) -> AuditEventQuerySet:
         if organization_id is None:
             return self.filter(organization__isnull=True)
         return self.filter(organization_id=organization_id)
 
 
-class AuditEventManager(TenantManager.from_queryset(AuditEventQuerySet)):  # type: ignore[misc]
-    # misc: mypy cannot take a base class from a call; the django-stubs plugin gives the
-    # manager AuditEventQuerySet's methods all the same.
+# A module-level name, so that the django-stubs plugin gives the manager AuditEventQuerySet's
+# methods (mypy cannot take a base class from a call in the class statement).
+_AuditEventManagerBase = TenantManager.from_queryset(AuditEventQuerySet)
+
+
+class AuditEventManager(_AuditEventManagerBase["AuditEvent"]):
     pass
 
 

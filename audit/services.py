@@ -268,8 +268,7 @@ def anchor_chain(organization: Organization | None, store: AnchorStore) -> Ancho
         and last.seq == head.seq - 1
     ):
         return None
-    head = {"seq": head.seq, "hash": head.hash}
-    anchor = store.put(organization_id, head["seq"], head["hash"])
+    anchor = store.put(organization_id, head.seq, head.hash)
     logger.info(
         "audit chain %s anchored at #%s %s: s3://%s/%s version %s",
         organization.slug if organization else "(global)",

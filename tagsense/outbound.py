@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -136,7 +137,14 @@ def pinned_httpx_transport(policy: str) -> Any:
     the endpoint's)."""
 
     class PinnedBackend(httpcore2.SyncBackend):
-        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
+        ) -> httpcore2.NetworkStream:
             try:
                 address = resolve(host, port, policy)[0]
             except OutboundRefused as exc:
@@ -171,12 +179,12 @@ def pinned_requests_session(
             raise NewConnectionError(connection, f"{connection.host} {exc}") from None
 
     class PinnedHTTPConnection(HTTPConnection):
-        def _new_conn(self):  # the socket goes to the checked address; Host stays the name
+        def _new_conn(self) -> socket.socket:  # to the checked address; Host stays the name
             pin(self, "http")
             return super()._new_conn()
 
     class PinnedHTTPSConnection(HTTPSConnection):
-        def _new_conn(self):  # SNI and the certificate check keep using self.host
+        def _new_conn(self) -> socket.socket:  # SNI and the certificate check use self.host
             pin(self, "https")
             return super()._new_conn()
 
@@ -202,5 +210,7 @@ def pinned_requests_session(
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if timeout is not None:
-        session.request = functools.partial(session.request, timeout=timeout)
+        # method-assign: requests has no session-wide timeout; this one session's request
+        # method is replaced by one that passes it.
+        session.request = functools.partial(session.request, timeout=timeout)  # type: ignore[method-assign]
     return session

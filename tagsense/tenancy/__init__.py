@@ -21,20 +21,22 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 
-def get_organization_model() -> Any:
-    """The tenant model: settings.TENANCY_ORGANIZATION_MODEL ("app_label.ModelName")."""
+def get_organization_model() -> type[Any]:
+    """The tenant model: settings.TENANCY_ORGANIZATION_MODEL ("app_label.ModelName"). Its
+    instances are `models.Organization`s to this layer; the class itself is only known at run
+    time (the type checker sees what apps.get_model answers)."""
     return _get_model("TENANCY_ORGANIZATION_MODEL")
 
 
-def get_membership_model() -> Any:
+def get_membership_model() -> type[Any]:
     """A user's place in an organization: settings.TENANCY_MEMBERSHIP_MODEL. Its manager has
     `active()` and `pending()` (accepted or not); an instance has `organization`, `user` and
-    `allows(action)`."""
+    `allows(action)` (a `models.Member`)."""
     return _get_model("TENANCY_MEMBERSHIP_MODEL")
 
 
-def _get_model(setting: str) -> Any:
-    label = getattr(settings, setting)
+def _get_model(setting: str) -> type[Any]:
+    label: str = getattr(settings, setting)
     try:
         return django_apps.get_model(label, require_ready=False)
     except ValueError:

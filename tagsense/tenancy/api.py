@@ -4,16 +4,22 @@ handler runs inside the tenant's transaction."""
 from __future__ import annotations
 
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
+from django.db.models import Manager, QuerySet
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from .context import Actor
 from .db import tenant_scope
 from .gate import (
+    ApiToken,
     MfaRequired,
     NotAMember,
     Refusal,
@@ -22,11 +28,20 @@ from .gate import (
     record_denial,
     token_actor,
 )
+from .models import Member, Organization, TenantModel
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-class OrganizationAPIView(GenericAPIView):
+class RefusedPermission(PermissionDenied):
+    """A 403 the gate refused: `audited` when the check that refused has recorded it itself."""
+
+    def __init__(self, detail: str, *, audited: bool) -> None:
+        super().__init__(detail)
+        self.audited = audited
+
+
+class OrganizationAPIView(GenericAPIView[Any]):
     """Base of every `/api/v1/o/<org_slug>/...` endpoint.
 
     Reads need the `view` action, writes `write_action`; another organization is a 404 exactly
@@ -37,21 +52,30 @@ class OrganizationAPIView(GenericAPIView):
 
     read_action = "view"
     write_action = "change"
-    model: Any = None
+    model: type[TenantModel] | None = None
+    # Set by initial() once the gate admitted the request.
+    membership: Member
+    organization: Organization
+    _tenant_stack: ExitStack
+    _in_tenant_scope: bool
+    # Who was admitted, or who a refusal was for (None: not of this organization).
+    _admitted: Member | None
+    # The actor and the record_denial() keywords of a 403 to audit after the rollback.
+    _denial: tuple[Actor, dict[str, str]] | None
 
-    def dispatch(self, request, *args, **kwargs):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         self._tenant_stack = ExitStack()
         self._in_tenant_scope = False
         self._admitted = None
         self._denial = None
         with self._tenant_stack:
             response = super().dispatch(request, *args, **kwargs)
-        if self._denial is not None:
+        if self._denial is not None and self._admitted is not None:
             # After the refused request's transaction was rolled back, in one of its own.
             record_denial(self._admitted, self._denial[0], **self._denial[1])
         return response
 
-    def handle_exception(self, exc):
+    def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
         if self._in_tenant_scope:
             # A refused request changes nothing: roll back the tenant transaction it ran in.
@@ -65,16 +89,17 @@ class OrganizationAPIView(GenericAPIView):
             self._denial = (
                 self.get_actor(self.request),
                 {
-                    "method": self.request.method,
+                    "method": self.request.method or "",
                     "path": self.request.path,
                     "reason": str(getattr(exc, "detail", exc)),
                 },
             )
         return response
 
-    def initial(self, request, *args, **kwargs):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        token = request.auth if getattr(request.auth, "is_api_token", False) else None
+        auth = request.auth
+        token = cast("ApiToken", auth) if getattr(auth, "is_api_token", False) else None
         action = self.read_action if request.method in SAFE_METHODS else self.write_action
         try:
             # People signing in are held to the organization's SSO and two-factor rules; a
@@ -110,23 +135,24 @@ class OrganizationAPIView(GenericAPIView):
             detail = f"{refusal} Set it up at {refusal.settings_url}, then call again."
         else:
             detail = str(refusal)
-        exception = PermissionDenied(detail)
-        exception.audited = refusal.audited
-        return exception
+        return RefusedPermission(detail, audited=refusal.audited)
 
     @staticmethod
-    def signed_in_with_session(request) -> bool:
+    def signed_in_with_session(request: Request) -> bool:
         """The two-factor requirement binds people signing in (a browser session), not
         credentials issued to programs."""
         return isinstance(request.successful_authenticator, SessionAuthentication)
 
-    def get_actor(self, request) -> Actor:
+    def get_actor(self, request: Request) -> Actor:
         if getattr(request.auth, "is_api_token", False):
-            return token_actor(request.auth)
+            return token_actor(cast("ApiToken", request.auth))
         return Actor.for_user(request.user)
 
-    def get_queryset(self):
-        model = self.model or self.queryset.model
+    def get_queryset(self) -> QuerySet[Any]:
+        # A tenant model: `model`, or else the model of `queryset` (one of them is set).
+        model: type[TenantModel] = (
+            self.model or cast("QuerySet[Any] | Manager[Any]", self.queryset).model
+        )
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request org
             return model.objects.none()
         return model.objects.restrict(self.membership, self.read_action)

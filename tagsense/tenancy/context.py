@@ -14,9 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from django.db.models import Model
-
-    from .models import Member
+    from .models import Member, Organization
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class Actor:
 @dataclass(frozen=True)
 class TenantContext:
     actor: Actor = field(default_factory=lambda: Actor(Actor.ANONYMOUS))
-    organization: Model | None = None
+    organization: Organization | None = None
     membership: Member | None = None
     request_id: str = ""
     ip_address: str | None = None

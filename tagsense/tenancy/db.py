@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import psycopg
 from django.apps import apps
@@ -35,9 +35,20 @@ from django.utils.crypto import salted_hmac
 from . import context
 
 if TYPE_CHECKING:
-    from django.db.models import Model
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.backends.utils import CursorWrapper
 
-    from .models import Member
+    from .models import Member, Organization, TenantModel
+
+    class TenantConnection(BaseDatabaseWrapper):
+        """Django's connection wrapper with the state this module keeps on it (the wrapper
+        takes ad-hoc attributes; only the type checker sees this class)."""
+
+        # The raw connection the backend's pid and start time were read on, and them.
+        tagsense_backend: tuple[Any, int, str]
+        # The settings the innermost open scope gave the transaction.
+        tagsense_scope_values: dict[str, str] | None
+
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +114,7 @@ def tenant_mac(backend_pid: int, backend_start: str, values: dict[str, str]) -> 
     return hmac.new(tenant_key(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def _backend(connection) -> tuple[int, str]:
+def _backend(connection: TenantConnection) -> tuple[int, str]:
     """This connection's backend pid and start time: read once per new database connection
     (cached on the wrapper with the raw connection it belongs to), never per scope."""
 
@@ -113,14 +124,16 @@ def _backend(connection) -> tuple[int, str]:
         return cached[1], cached[2]
     with psycopg.Cursor(raw) as cursor:
         cursor.execute(f"SELECT pg_catalog.pg_backend_pid(), {BACKEND_START_SQL}")
-        pid, start = cursor.fetchone()
+        row = cursor.fetchone()
+        assert row is not None  # a SELECT without FROM answers one row
+        pid, start = row
     if start is None:  # fail closed: the functions would refuse every MAC on this backend
         start = ""
     connection.tagsense_backend = (raw, pid, start)
     return pid, start
 
 
-def _execute_bound(connection, sql: str, params: list[Any]) -> None:
+def _execute_bound(connection: BaseDatabaseWrapper, sql: str, params: list[Any]) -> None:
     """Run one statement with its parameters bound by the server, not by Django.
 
     Django's psycopg cursors inline parameters into the statement's text, which
@@ -134,7 +147,7 @@ def _execute_bound(connection, sql: str, params: list[Any]) -> None:
         cursor.execute(sql, params)
 
 
-def _set(connection, values: dict[str, str]) -> None:
+def _set(connection: TenantConnection, values: dict[str, str]) -> None:
     """Set the given settings, and their MAC, for the current transaction: one statement."""
     connection.ensure_connection()
     with connection.wrap_database_errors:
@@ -149,7 +162,7 @@ def _set(connection, values: dict[str, str]) -> None:
 
 @contextlib.contextmanager
 def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
-    connection = connections[using]
+    connection = cast("TenantConnection", connections[using])
     # The settings the enclosing scope gave this transaction, or none set: known here, so
     # never read back from the database. A nested scope with the same values as the one
     # around it (a service's tenant_scope inside the view's) sets nothing.
@@ -173,7 +186,7 @@ def _scope(using: str, values: dict[str, str], **ctx: Any) -> Iterator[None]:
 
 
 def tenant_scope(
-    organization: Model,
+    organization: Organization,
     *,
     membership: Member | None = None,
     actor: context.Actor | None = None,
@@ -296,7 +309,9 @@ def _padded_keys(key: bytes) -> tuple[bytes, bytes]:
     return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
 
 
-def _install_tenant_functions(connection, cursor, role: str) -> None:
+def _install_tenant_functions(
+    connection: BaseDatabaseWrapper, cursor: CursorWrapper, role: str
+) -> None:
     """The key table (owner only), the keys of SECRET_KEY and of each SECRET_KEY_FALLBACKS
     entry, and the policy functions. A process MACs with SECRET_KEY's key; the functions accept
     any stored key, so a rotation (new key, old one in the fallbacks, then `migrate`) lets the
@@ -340,7 +355,7 @@ def tenant_settings_problem(using: str = "default") -> str | None:
     return None
 
 
-def tenant_models() -> list[type]:
+def tenant_models() -> list[type[TenantModel]]:
     from .models import TenantModel  # noqa: PLC0415 - tenancy.models imports this module
 
     return [
@@ -350,12 +365,12 @@ def tenant_models() -> list[type]:
     ]
 
 
-def policy_sql(model: type) -> str:
+def policy_sql(model: type[TenantModel]) -> str:
     """The USING/WITH CHECK expression of the tenant policy (every command)."""
     return f"(organization_id = {CURRENT_ORG_SQL}) OR ({ALL_TENANTS_SQL})"
 
 
-def own_rows_sql(model: type) -> str | None:
+def own_rows_sql(model: type[TenantModel]) -> str | None:
     """The read-only policy for rows that belong to the current user, if the model has one."""
     user_column = getattr(model, "rls_user_column", None)
     return f"{user_column} = {CURRENT_USER_SQL}" if user_column else None

@@ -13,13 +13,32 @@ own `allows(action)`. This module imports neither.
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
 from .context import Actor
-from .models import Member
+from .models import Member, Organization
 from .resolve import membership_of
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+
+class ApiToken(Protocol):
+    """What the gate asks of an API token (the identity app's, found on `request.auth`): the
+    organization it belongs to and the membership it acts as (a service account's stands for
+    its role)."""
+
+    @property
+    def is_api_token(self) -> bool: ...
+
+    @property
+    def organization(self) -> Organization: ...
+
+    @property
+    def membership(self) -> Member: ...
 
 
 class Refusal(Exception):
@@ -52,6 +71,7 @@ class SsoRequired(Refusal):
     (recorded by the check). `sign_in_url` starts the organization's single sign-on."""
 
     audited = True
+    membership: Member
 
     def __init__(self, message: str, membership: Member, *, sign_in_url: str) -> None:
         super().__init__(message, membership)
@@ -61,6 +81,8 @@ class SsoRequired(Refusal):
 class MfaRequired(Refusal):
     """The organization requires two-factor authentication and the member has none.
     `setup_url` sets up an authenticator now; `settings_url` is the two-factor settings page."""
+
+    membership: Member
 
     def __init__(
         self, message: str, membership: Member, *, setup_url: str, settings_url: str
@@ -73,14 +95,14 @@ class MfaRequired(Refusal):
 class AdmissionPolicy(Protocol):
     """What the identity app plugs into the gate (a module of these functions)."""
 
-    def check_session(self, membership: Member, request: Any) -> None:
+    def check_session(self, membership: Member, request: HttpRequest | Request) -> None:
         """Raise SsoRequired or MfaRequired when the request's browser session may not enter."""
 
-    def check_token(self, token: Any, method: str, url_name: str | None) -> None:
+    def check_token(self, token: ApiToken, method: str, url_name: str | None) -> None:
         """Raise TokenScopeForbidden (for `token.membership`) when the token's scope does not
         cover the request."""
 
-    def token_actor(self, token: Any) -> Actor:
+    def token_actor(self, token: ApiToken) -> Actor:
         """Who acts when the token is used."""
 
     def record_denial(
@@ -93,11 +115,16 @@ class AdmissionPolicy(Protocol):
 def policy() -> AdmissionPolicy:
     """The module named by settings.TENANCY_ADMISSION_POLICY (no default: a deployment without
     the identity checks must not start admitting people)."""
-    return import_module(settings.TENANCY_ADMISSION_POLICY)  # type: ignore[return-value]
+    return import_module(settings.TENANCY_ADMISSION_POLICY)
 
 
 def admit(
-    request: Any, org_slug: str, action: str, *, token: Any = None, session: bool = True
+    request: HttpRequest | Request,
+    org_slug: str,
+    action: str,
+    *,
+    token: ApiToken | None = None,
+    session: bool = True,
 ) -> Member:
     """The membership the caller of `request` acts as in the organization `org_slug`, when its
     role allows `action`.
@@ -117,7 +144,7 @@ def admit(
     return membership
 
 
-def _user_membership(request: Any, org_slug: str, *, session: bool) -> Member:
+def _user_membership(request: HttpRequest | Request, org_slug: str, *, session: bool) -> Member:
     membership = membership_of(request.user, org_slug)
     if membership is None:
         raise NotAMember("No such organization.")
@@ -126,16 +153,16 @@ def _user_membership(request: Any, org_slug: str, *, session: bool) -> Member:
     return membership
 
 
-def _token_membership(request: Any, token: Any, org_slug: str) -> Member:
+def _token_membership(request: HttpRequest | Request, token: ApiToken, org_slug: str) -> Member:
     """A token acts only in its own organization, and only within its scope."""
     if token.organization.slug != org_slug:
         raise NotAMember("No such organization.")
     url_name = request.resolver_match.url_name if request.resolver_match else None
-    policy().check_token(token, request.method, url_name)
+    policy().check_token(token, request.method or "", url_name)
     return token.membership
 
 
-def token_actor(token: Any) -> Actor:
+def token_actor(token: ApiToken) -> Actor:
     return policy().token_actor(token)
 
 

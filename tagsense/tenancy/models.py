@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Self, TypeVar
 
 from django.conf import settings
 from django.db import models
@@ -10,31 +10,53 @@ from django.db import models
 from .context import current
 
 
+class Organization(Protocol):
+    """What the tenancy layer asks of an organization (settings.TENANCY_ORGANIZATION_MODEL,
+    known here only through apps.get_model): its primary key and the slug its URLs name."""
+
+    @property
+    def pk(self) -> Any: ...
+
+    @property
+    def slug(self) -> str: ...
+
+
 class Member(Protocol):
     """What the tenancy layer asks of a membership (settings.TENANCY_MEMBERSHIP_MODEL, or an
     unsaved one standing for a service account's role): its organization and user, and whether
     its role allows an action ("view", "change", "manage", "audit", "own")."""
 
-    organization: Any
-    user: Any
+    @property
+    def organization(self) -> Organization: ...
+
+    @property
+    def user(self) -> Any: ...
 
     def allows(self, action: str) -> bool: ...
 
 
-class TenantQuerySet(models.QuerySet):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class TenantQuerySet(models.QuerySet[_M]):
     """Scopes by organization and by what a member may do; business filters live in subclasses."""
 
-    def for_org(self, organization: models.Model) -> TenantQuerySet:
+    def for_org(self, organization: Organization) -> Self:
         return self.filter(organization=organization)
 
-    def restrict(self, membership: Member | None, action: str = "view") -> TenantQuerySet:
+    def restrict(self, membership: Member | None, action: str = "view") -> Self:
         """Rows of the membership's organization that its role may `action`; none otherwise."""
         if membership is None or not membership.allows(action):
             return self.none()
         return self.for_org(membership.organization)
 
 
-class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
+# A base class taken from a call must be a module-level name for the django-stubs plugin to
+# give the manager the queryset's methods (a call in the class statement is an untyped base).
+_TenantManagerBase = models.Manager.from_queryset(TenantQuerySet)
+
+
+class TenantManager(_TenantManagerBase[_M]):
     pass
 
 

@@ -17,13 +17,14 @@ def membership_of(user: Any, org_slug: str) -> Member | None:
     if user is None or not user.is_authenticated:
         return None
     with user_scope(user):
-        return (
+        membership: Member | None = (
             get_membership_model()
             .objects.active()
             .filter(user=user, organization__slug=org_slug)
             .select_related("organization", "user")
             .first()
         )
+    return membership
 
 
 def resolve_membership(user: Any, org_slug: str) -> Member:
@@ -35,7 +36,7 @@ def resolve_membership(user: Any, org_slug: str) -> Member:
     return membership
 
 
-def memberships_of(user: Any) -> list[Any]:
+def memberships_of(user: Any) -> list[Member]:
     if user is None or not user.is_authenticated:
         return []
     with user_scope(user):
@@ -48,7 +49,7 @@ def memberships_of(user: Any) -> list[Any]:
         )
 
 
-def invitations_of(user: Any) -> list[Any]:
+def invitations_of(user: Any) -> list[Member]:
     """Memberships the user was invited to and has not accepted yet."""
     if user is None or not user.is_authenticated:
         return []

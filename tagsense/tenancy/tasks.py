@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
+from celery.canvas import Signature
+from celery.result import AsyncResult
 from django.db import transaction
+from kombu import Producer
 
 from . import context, get_organization_model
 from .db import tenant_scope
+from .models import Organization
 
 TENANCY_KWARG = "_tenancy"
 
 
-class TenantTask(Task):
+class TenantTask(Task[..., Any]):
     """Enqueue from inside a request or another task and the worker runs with the same
     organization (and row-level-security setting), actor and request id.
 
@@ -39,10 +43,22 @@ class TenantTask(Task):
             "request_id": ctx.request_id,
         }
 
-    def apply_async(self, args=None, kwargs=None, **options):
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        task_id: str | None = None,
+        producer: Producer | None = None,
+        link: Signature[Any] | list[Signature[Any]] | None = None,
+        link_error: Signature[Any] | list[Signature[Any]] | None = None,
+        shadow: str | None = None,
+        **options: Any,
+    ) -> AsyncResult[Any]:
         kwargs = dict(kwargs or {})
         kwargs.setdefault(TENANCY_KWARG, self._context_meta())
-        return super().apply_async(args=args, kwargs=kwargs, **options)
+        return super().apply_async(
+            args, kwargs, task_id, producer, link, link_error, shadow, **options
+        )
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:
         """Enqueue once the current transaction commits, with the context of *now* (by commit
@@ -56,7 +72,7 @@ class TenantTask(Task):
         if actor is None or actor.kind == context.Actor.ANONYMOUS:
             actor = context.Actor.system(self.name)
         request_id = meta.get("request_id") or context.new_request_id()
-        organization = None
+        organization: Organization | None = None
         if meta.get("organization_id"):
             organization = get_organization_model().objects.get(pk=meta["organization_id"])
         with context.use(

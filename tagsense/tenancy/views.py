@@ -3,28 +3,46 @@ view (rendering included) inside the tenant's transaction."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.template.response import SimpleTemplateResponse
 from django.urls import Resolver404, resolve
+from django.views.generic.base import ContextMixin, TemplateResponseMixin, View
 
 from .context import Actor
 from .db import tenant_scope
 from .gate import MfaRequired, NotAMember, Refusal, SsoRequired, admit, record_denial
+from .models import Member, Organization, TenantModel
+
+if TYPE_CHECKING:
+    from django_htmx.middleware import HtmxDetails
+
+    # What the mixin finds beside it in every organization page: Django's template view,
+    # list, detail and form classes (in the order TemplateView has them, so that the MRO of
+    # `class Page(OrganizationViewMixin, ListView)` still resolves). At run time the mixin
+    # derives from object alone, as a mixin must.
+    class _PageBase(TemplateResponseMixin, ContextMixin, View): ...
+
+else:
+    _PageBase = object
 
 
 def wants_fragment(request: HttpRequest) -> bool:
     """The one rule for answering with an HTMX fragment instead of the whole page."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    # Set by django-htmx's middleware, when it runs.
+    htmx: HtmxDetails | None = getattr(request, "htmx", None)
+    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def may_open(membership: Any, path: str) -> bool:
+def may_open(membership: Member, path: str) -> bool:
     """Whether the member's role passes the role check of the organization page at `path` (a
     GET): the `required_action` of the view it resolves to. What the links a member is shown
     are checked against, so that no menu leads to a 403. A view deciding its action per request
@@ -38,7 +56,7 @@ def may_open(membership: Any, path: str) -> bool:
     return action is not None and membership.allows(action)
 
 
-class OrganizationViewMixin:
+class OrganizationViewMixin(_PageBase):
     """Base of every organization page (`/o/<org_slug>/...`).
 
     Anonymous users go to the login page; an organization the user does not belong to is a 404
@@ -54,9 +72,14 @@ class OrganizationViewMixin:
     partial_template_name: str | None = None
     # The page that explains an SsoRequired refusal (the identity app's template).
     sso_required_template_name = "accounts/sso_required.html"
-    model: Any = None
+    model: type[TenantModel] | None = None
+    # Set by dispatch() once the gate admitted the request.
+    membership: Member
+    organization: Organization
+    # Who was admitted, or who a refusal was for (None: not of this organization).
+    _admitted: Member | None
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         self._admitted = None
@@ -66,7 +89,9 @@ class OrganizationViewMixin:
             # Audited once the refused request's transaction is rolled back.
             membership = getattr(self, "_admitted", None)
             if membership is not None:
-                request.denied_membership = membership  # the 403 page shows its menu
+                # The 403 page shows its menu (tagsense.errors). attr-defined: Django's request
+                # takes ad-hoc attributes.
+                request.denied_membership = membership  # type: ignore[attr-defined]
                 record_denial(
                     membership,
                     Actor.for_user(request.user),
@@ -76,7 +101,7 @@ class OrganizationViewMixin:
                 )
             raise
 
-    def _dispatch_member(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def _dispatch_member(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         with transaction.atomic():
             try:
                 membership = admit(request, kwargs["org_slug"], self.get_required_action())
@@ -97,9 +122,9 @@ class OrganizationViewMixin:
             with tenant_scope(
                 self.organization, membership=membership, actor=Actor.for_user(request.user)
             ):
-                response = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+                response = super().dispatch(request, *args, **kwargs)
                 # Templates render inside the tenant's transaction, not after it.
-                if hasattr(response, "render") and not response.is_rendered:
+                if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
                     response.render()
         return response
 
@@ -126,20 +151,21 @@ class OrganizationViewMixin:
         )
 
     def get_required_action(self) -> str:
-        if self.write_action and self.request.method not in ("GET", "HEAD", "OPTIONS"):  # type: ignore[attr-defined]
+        if self.write_action and self.request.method not in ("GET", "HEAD", "OPTIONS"):
             return self.write_action
         return self.required_action
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Any]:
+        assert self.model is not None, "a page without get_queryset() names its model"
         return self.model.objects.restrict(self.membership, "view")
 
     def get_template_names(self) -> list[str]:
-        if self.partial_template_name and wants_fragment(self.request):  # type: ignore[attr-defined]
+        if self.partial_template_name and wants_fragment(self.request):
             return [self.partial_template_name]
-        return super().get_template_names()  # type: ignore[misc]
+        return super().get_template_names()
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        context = super().get_context_data(**kwargs)
         context["organization"] = self.organization
         context["membership"] = self.membership
         return context

@@ -6,15 +6,18 @@ tables as the owner with triggers disabled so transactional tests can empty the 
 """
 
 import contextlib
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from django.db import transaction
 from django.db.backends.postgresql import base, operations
+from django.db.backends.utils import CursorWrapper
 
 from tagsense.tenancy import db
 
 
 class DatabaseOperations(operations.DatabaseOperations):
-    def execute_sql_flush(self, sql_list):
+    def execute_sql_flush(self, sql_list: Iterable[str]) -> None:
         if not db.flush_as_owner_enabled():
             return super().execute_sql_flush(sql_list)
         with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
@@ -27,7 +30,7 @@ class DatabaseOperations(operations.DatabaseOperations):
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
 
-    def get_connection_params(self):
+    def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         owner = self.settings_dict.get("OWNER")
         if owner and db.owner_mode_active():
@@ -46,13 +49,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
             )
         return params
 
-    def _configure_role(self, connection):
+    def _configure_role(self, connection: Any) -> bool:
         if db.owner_mode_active():
             return False
-        return super()._configure_role(connection)
+        # misc: Django 5.2's PostgreSQL wrapper has _configure_role (the assume_role option);
+        # django-stubs 5.2 does not declare it.
+        configured: bool = super()._configure_role(connection)  # type: ignore[misc]
+        return configured
 
     @contextlib.contextmanager
-    def _nodb_cursor(self):
+    def _nodb_cursor(self) -> Iterator[CursorWrapper]:
         # Creating or dropping a database happens as the login, before the role may exist.
         with db.owner_mode(reconnect=False), super()._nodb_cursor() as cursor:
             yield cursor

@@ -3,6 +3,7 @@
 view admits the member's role (tagsense.tenancy.views.may_open), and nothing otherwise."""
 
 from django import template
+from django.template.context import Context
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -12,7 +13,7 @@ register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def nav_link(context, url_name: str, label: str) -> str:
+def nav_link(context: Context, url_name: str, label: str) -> str:
     organization, membership = context.get("organization"), context.get("membership")
     if organization is None or membership is None:
         return ""
