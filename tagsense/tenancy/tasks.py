@@ -57,7 +57,14 @@ class TenantTask(Task[..., Any]):
         kwargs = dict(kwargs or {})
         kwargs.setdefault(TENANCY_KWARG, self._context_meta())
         return super().apply_async(
-            args, kwargs, task_id, producer, link, link_error, shadow, **options
+            args=args,
+            kwargs=kwargs,
+            task_id=task_id,
+            producer=producer,
+            link=link,
+            link_error=link_error,
+            shadow=shadow,
+            **options,
         )
 
     def delay_on_commit(self, *args: Any, **kwargs: Any) -> None:

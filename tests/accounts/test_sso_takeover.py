@@ -303,7 +303,7 @@ def test_a_failed_first_sign_in_leaves_no_account(saml_org, idp, settings, monke
         real = provisioning.audit.record
 
         def record(event, *args, **kwargs):
-            if event == "sso.login":  # the last step of provisioning, after the membership
+            if event.name == "sso.login":  # the last step of provisioning, after the membership
                 raise RuntimeError("the audit log is unavailable")
             return real(event, *args, **kwargs)
 
