@@ -10,12 +10,6 @@ import functools
 import time
 from collections import defaultdict
 
-from django.db import connection
-from django.db.backends import utils
-from django.db.models import QuerySet
-
-from inventory import storage
-
 # Statement prefix (whitespace squeezed) -> phase. First match wins.
 SQL_PHASES = (
     ("CREATE TEMPORARY TABLE IF NOT EXISTS tagsense_stage_resource", "resource stage DDL"),
@@ -107,6 +101,11 @@ class Phases:
     @contextlib.contextmanager
     def installed(self):
         """Instrument storage for the duration of the block."""
+        from django.db import connection
+        from django.db.backends import utils
+        from django.db.models import QuerySet
+
+        from inventory import storage
 
         self._wrap_attr(storage, "fingerprint", "fingerprint")
         # Newer storage encodes tags/config once, for the COPY and the fingerprint together.

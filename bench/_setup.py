@@ -11,16 +11,8 @@ import resource
 import secrets
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-
-import django
-from django.db import connection
-
-from accounts.models import Organization
-from inventory.models import AwsAccount
-from tagsense.tenancy.db import tenant_scope
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB_URL = "postgres://postgres@127.0.0.1:5432/tagsense_bench"
@@ -35,12 +27,16 @@ def configure() -> None:
         sys.exit(f"refusing to benchmark against {url}: use a dedicated bench database")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    import django
 
     django.setup()
 
 
 def make_account(label: str, account_id: str = "210987654321", regions=("eu-west-1",)):
     """A fresh organization (no scope needed) and one AWS account inside its tenant scope."""
+    from accounts.models import Organization
+    from inventory.models import AwsAccount
+    from tagsense.tenancy.db import tenant_scope
 
     slug = f"bench-{label}-{secrets.token_hex(4)}"
     org = Organization.objects.create(slug=slug, name=f"Bench {label}")
@@ -67,6 +63,7 @@ def current_rss_mib() -> float:
 
 
 def machine() -> dict[str, str]:
+    from django.db import connection
 
     settings = {}
     with connection.cursor() as cursor:
@@ -178,6 +175,7 @@ class Interference:
             self.mine[pid] = (base, jiffies)
 
     def __enter__(self):
+        import threading
 
         self.start_busy, self.start_time = self._busy(), time.monotonic()
         self._sample(first=True)

@@ -24,18 +24,6 @@ from __future__ import annotations
 
 import os
 
-import openai
-from django.db import connection
-
-from accounts.models import Membership, Organization
-from accounts.roles import Role
-from assistant import services as assistant_services
-from assistant.models import Provider
-from inventory.models import AwsAccount, Resource
-from policies import evaluation
-from policies import services as policy_services
-from tagsense.tenancy.db import tenant_scope
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagsense.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagsense_bench")
 
@@ -75,6 +63,14 @@ def free_port() -> int:
 def seed(resources: int, llm_url: str):
     """An organization with an owner, `resources` instances, the built-in frameworks evaluated,
     and the local server as its provider. Returns (organization, user, password)."""
+    from accounts.models import Membership, Organization
+    from accounts.roles import Role
+    from assistant import services as assistant_services
+    from assistant.models import Provider
+    from inventory.models import AwsAccount, Resource
+    from policies import evaluation
+    from policies import services as policy_services
+    from tagsense.tenancy.db import tenant_scope
 
     slug = f"bench-assistant-{uuid.uuid4().hex[:6]}"
     organization = Organization.objects.create(slug=slug, name="Bench assistant")
@@ -110,6 +106,7 @@ def seed(resources: int, llm_url: str):
             model="local-model", base_url=f"{llm_url}/v1", position=0, enabled=True,
             timeout_seconds=30,
         )  # fmt: skip
+    from django.db import connection
 
     with connection.cursor() as cursor:  # as autovacuum would after the bulk load (it is off here)
         for table in ("inventory_resource", "policies_finding", "audit_auditevent"):
@@ -149,6 +146,7 @@ def login(base: str, email: str, password: str) -> requests.Session:
 
 
 def direct_ttft(server: OpenAIServer) -> float:
+    import openai
 
     client = openai.OpenAI(api_key="none", base_url=f"{server.url}/v1", max_retries=0)
     server.script.append(Reply(words=["Hello ", "there."]))

@@ -29,12 +29,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import boto3
-
-from demo.estate import start_moto_server, stop_moto_server
-from inventory.models import Resource
-from tagsense.tenancy.db import tenant_scope
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _setup  # noqa: E402
 
@@ -54,6 +48,7 @@ def _owner(i: int) -> list[dict]:
 
 
 def seed(endpoint: str, regions: list[str], instances: int) -> dict[str, int]:
+    import boto3
 
     def client(service, region):
         return boto3.client(service, region_name=region, endpoint_url=endpoint)
@@ -179,6 +174,8 @@ def measure(command: list[str], env: dict, proc) -> dict:
 
 
 def run_tagsense(endpoint: str, regions: list[str], proc) -> tuple[dict, dict[str, set[str]]]:
+    from inventory.models import Resource
+    from tagsense.tenancy.db import tenant_scope
 
     org, _ = _setup.make_account("c7n", account_id=ACCOUNT, regions=tuple(regions))
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
@@ -241,6 +238,7 @@ IDENTITY = ("InstanceId", "VolumeId", "Name", "DBInstanceIdentifier", "TableArn"
 
 def truth(endpoint: str, regions: list[str]) -> dict[str, set[str]]:
     """What really lacks an Owner tag, read straight from the service APIs, every page."""
+    import boto3
 
     def client(service, region):
         return boto3.client(service, region_name=region, endpoint_url=endpoint)
@@ -304,6 +302,7 @@ def main() -> None:
     )
     _setup.configure()
     _setup.print_machine()
+    from demo.estate import start_moto_server, stop_moto_server
 
     proc, endpoint = start_moto_server()
     try:

@@ -20,13 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import django
-
-from policies.ci.check import check
-from policies.ci.plan import parse_terraform_plan
-from policies.ci.report import build_response
-from policies.engine.spec import builtin_rules
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagsense.settings.test")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -100,7 +93,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
 
+    import django
+
     django.setup()
+    from policies.ci.check import check
+    from policies.ci.plan import parse_terraform_plan
+    from policies.ci.report import build_response
+    from policies.engine.spec import builtin_rules
 
     rules = builtin_rules()
     body = plan(args.resources)

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import os
 
-import psycopg
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagsense.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagsense_bench")
 
@@ -320,6 +318,7 @@ def build_organization(args) -> tuple[Organization, Estate, dict]:
 def analyze() -> None:
     """ANALYZE the tables the pages read, as autovacuum would after these bulk writes (the
     machine runs with autovacuum off). Not timed."""
+    import psycopg
 
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")

@@ -19,11 +19,6 @@ from __future__ import annotations
 
 import os
 
-import psycopg
-
-from accounts.models import Organization
-from inventory.models import AwsAccount
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagsense.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagsense_bench")
 
@@ -150,6 +145,8 @@ def pages(
 
 def write_unit(worker: int, org_id: int, account_id: int, scan_id: int, args, changed, out):
     """One worker process: write one unit, report its figures on `out`."""
+    from accounts.models import Organization
+    from inventory.models import AwsAccount
 
     connections.close_all()  # never share the parent's connection
     org = Organization.objects.get(pk=org_id)
@@ -262,6 +259,7 @@ def run_pass(label: str, org, account, args, changed: float) -> dict:
 def vacuum_analyze() -> float:
     """VACUUM ANALYZE the inventory tables between passes, as autovacuum would between two real
     scans. Run as the login (the owner); the app role may not vacuum."""
+    import psycopg
 
     start = time.perf_counter()
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:

@@ -24,13 +24,6 @@ from __future__ import annotations
 
 import os
 
-import psycopg
-
-from accounts.models import Organization
-from inventory.models import AwsAccount
-from policies.engine import sql
-from policies.scoring import scores
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagsense.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagsense_bench")
 
@@ -162,6 +155,8 @@ def records(
 
 
 def seed_worker(worker: int, workers: int, org_id: int, account_pk: int, scan_id: int, args):
+    from accounts.models import Organization
+    from inventory.models import AwsAccount
 
     connections.close_all()
     org = Organization.objects.get(pk=org_id)
@@ -210,6 +205,7 @@ def seed(org, account, args) -> float:
 
 
 def vacuum_analyze() -> None:
+    import psycopg
 
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         for table in (
@@ -256,6 +252,7 @@ def timed(label: str, org, fn):
 
 def explain(org, rules, resource_query=None) -> None:
     """EXPLAIN ANALYZE of the violations SELECT (not the write)."""
+    from policies.engine import sql
 
     active = [(r.pk, r.rule_spec) for r in rules]
     text, params = sql.violations_sql(active, org.pk, resource_query=resource_query)
@@ -304,6 +301,7 @@ def main() -> None:
         org,
         lambda: evaluation.evaluate_organization(org, trigger="bench", force=True),
     )
+    from policies.scoring import scores
 
     snapshot, _ = timed("(d) score snapshot alone", org, lambda: len(scores._snapshot_rows(org)))
 

@@ -18,14 +18,6 @@ from __future__ import annotations
 
 import os
 
-import _setup
-import psycopg
-
-from inventory import aws, runner, storage
-from inventory.models import ScanUnit
-from tagsense.tenancy.context import Actor
-from tagsense.tenancy.db import tenant_scope
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tagsense.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tagsense_bench")
 
@@ -210,6 +202,7 @@ def start_endpoint(total: int, page_size: int) -> tuple[subprocess.Popen, int, i
 def vacuum_analyze() -> float:
     """As autovacuum would between two real scans (it may be off on a CI machine); run as the
     login (the owner): the app role may not vacuum."""
+    import psycopg
 
     start = time.perf_counter()
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
@@ -220,6 +213,7 @@ def vacuum_analyze() -> float:
 
 def bench(args) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _setup
 
     regions = REGIONS[: args.regions]
     per_region = args.resources // len(regions)
@@ -234,6 +228,10 @@ def bench(args) -> None:
         os.environ.pop(name, None)
     try:
         _setup.configure()
+        from inventory import runner, storage
+        from inventory.models import ScanUnit
+        from tagsense.tenancy.context import Actor
+        from tagsense.tenancy.db import tenant_scope
 
         _setup.print_machine()
         print(
@@ -268,6 +266,7 @@ def bench(args) -> None:
 
         writer_class.write, writer_class.finish = timed_write, timed_finish
         # Warm up: botocore loads the EC2 service model once per process (~0.5 s); not timed.
+        from inventory import aws
 
         aws.base_session(REGION).client("ec2", region_name=REGION, config=aws.CLIENT_CONFIG)
         print(f"RSS after set-up: current {_setup.current_rss_mib():.1f} MiB")
