@@ -30,8 +30,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore2
-import httpx2
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -135,6 +133,10 @@ def pinned_httpx_transport(policy: str) -> Any:
     to an address resolve() checked, the TLS certificate still verified against the host
     name. No proxy from the environment is used (the proxy's address would be checked, not
     the endpoint's)."""
+    # Loaded here, not at the top: httpx2 (the LLM SDKs' client) is only needed once a provider
+    # is called, and the web and worker processes should not carry it otherwise.
+    import httpcore2  # noqa: PLC0415 - see above
+    import httpx2  # noqa: PLC0415 - see above
 
     class PinnedBackend(httpcore2.SyncBackend):
         def connect_tcp(

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import anthropic
-
 from .base import (
     Done,
     Event,
@@ -59,6 +57,7 @@ class AnthropicBackend(SdkBackend):
     kind = "anthropic"
 
     def make_client(self):
+        import anthropic  # noqa: PLC0415 - 3,000 modules (~50 MiB): loaded once a provider is used
 
         return anthropic.Anthropic(
             api_key=self._api_key,

@@ -12,8 +12,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import openai
-
 from .base import (
     Done,
     Event,
@@ -83,6 +81,7 @@ class OpenAIChatBackend(SdkBackend):
     kind = "openai"
 
     def make_client(self):
+        import openai  # noqa: PLC0415 - 500 modules: loaded once a provider is used
 
         return openai.OpenAI(
             api_key=self._api_key or "none",  # local endpoints often need no key
