@@ -1,5 +1,8 @@
 """Fixtures: two organizations and a user for each role (STYLE.md §6)."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -8,6 +11,7 @@ from django.test import Client
 from moto import mock_aws
 from moto.ce.responses import CostExplorerResponse
 
+from accounts import throttle
 from accounts.roles import Role
 from tagsense.celery import app
 from tagsense.tenancy import db as tenancy_db
@@ -159,3 +163,12 @@ def store_tenant_keys():
         cursor.execute("RESET ROLE")
         tenancy_db._install_tenant_functions(connection, cursor, role)
         cursor.execute(f"SET ROLE {connection.ops.quote_name(role)}")
+
+
+@pytest.fixture
+def one_cap_window(monkeypatch):
+    """The audit caps count per clock minute (accounts.throttle.within_cap): a test that
+    provokes a cap's worth of refusals across a minute's boundary would see two windows and
+    twice the cap. Holds the throttle's clock inside one window."""
+    start = int(time.time()) // throttle.INTERVAL * throttle.INTERVAL
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: start + 1.0))

@@ -1162,7 +1162,7 @@ def _from(ip: str) -> Client:
     ],
 )
 def test_unauthenticated_refusals_cannot_flood_the_organizations_chain(
-    saml_org, other_org, idp, action, provoke
+    saml_org, other_org, idp, action, provoke, one_cap_window
 ):
     """Garbage logout requests and empty ACS finishes, 100 from one source and then one from
     each of 100 sources: one event for the first source, at most the organization's cap in all,

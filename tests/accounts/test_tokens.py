@@ -465,7 +465,9 @@ def test_concurrent_requests_of_one_token_audit_one_use(org, viewer):
     assert [e.data["path"] for e in events(org, "api_token.use")] == ["/a"]
 
 
-def test_unknown_tokens_from_rotating_addresses_cannot_flood_the_audit_log(org, settings):
+def test_unknown_tokens_from_rotating_addresses_cannot_flood_the_audit_log(
+    org, settings, one_cap_window
+):
 
     for i in range(UNKNOWN_REJECTIONS_PER_INTERVAL + 20):
         client = Client(HTTP_AUTHORIZATION="Bearer tsk_" + "y" * 43, REMOTE_ADDR=f"10.9.{i}.1")

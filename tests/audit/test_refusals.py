@@ -91,7 +91,7 @@ def test_a_hundred_failed_sign_ins_write_a_handful_of_events(org, owner, passwor
     assert len(_events(org, "auth.login_locked")) == 2
 
 
-def test_guessing_names_from_many_addresses_cannot_flood_the_global_log(settings):
+def test_guessing_names_from_many_addresses_cannot_flood_the_global_log(settings, one_cap_window):
     settings.ACCOUNT_RATE_LIMITS = {"login_failed": "1000/15m/ip,1000/15m/key"}
     for n in range(UNKNOWN_SIGN_IN_REFUSALS_PER_INTERVAL + 20):
         Client(REMOTE_ADDR=f"10.8.{n}.1").post(
