@@ -113,6 +113,14 @@ def _build_world():
     _grant(effective_account, team)
     _aws_policy(org, "acme-account-policy", target="777777777777")
     finding_pk, exemption_pk = _exemption(org, users_by_role["editor"], resource)
+    # The other organization's own objects of every kind a route names (THEIRS below).
+    _, their_exemption_pk = _exemption(other_org, outsider, their_resource)
+    their_token_pks, their_sa_pk, their_sa_token_pk = _tokens(other_org, {Role.OWNER: outsider})
+    their_answer_pk = _answers(other_org, {Role.OWNER: outsider})[Role.OWNER]
+    their_sso_mapping = _sso(other_org, other_team)
+    their_team_member = TeamMembershipFactory(
+        organization=other_org, team=other_team, user=outsider
+    )
     framework, control_pk = _framework(org, "Baseline")
     their_framework, their_control_pk = _framework(other_org, "Their baseline")
     return SimpleNamespace(
@@ -154,6 +162,13 @@ def _build_world():
         organization=org,
         other_organization=other_org,
         their_member_pk=_membership_pk(other_org, outsider),
+        their_exemption_pk=their_exemption_pk,
+        their_token_pk=their_token_pks[Role.OWNER],
+        their_sa_pk=their_sa_pk,
+        their_sa_token_pk=their_sa_token_pk,
+        their_answer_pk=their_answer_pk,
+        their_sso_mapping_pk=their_sso_mapping.pk,
+        their_team_member_pk=their_team_member.pk,
         token_pks=token_pks,  # each role's own personal token
         my_token_pk=token_pks[Role.VIEWER],  # test_each_role points it at the caller's
         sa_pk=sa_pk,
@@ -405,18 +420,17 @@ THEIRS = {
     "team": "other_team",
     "member_pk": "their_member_pk",
     "owner_member_pk": "their_member_pk",
+    "exemption_pk": "their_exemption_pk",
+    "sa_pk": "their_sa_pk",
+    "sa_token_pk": "their_sa_token_pk",
+    "my_token_pk": "their_token_pk",
+    "sso_mapping_pk": "their_sso_mapping_pk",
+    "team_member_pk": "their_team_member_pk",
+    "my_answer_pk": "their_answer_pk",
 }
-# Placeholders the world has no other organization's object for yet (each is still checked
-# under the other organization's slug by test_another_organization_is_404_like_a_missing_one).
-OURS_ONLY = {
-    "exemption_pk",
-    "sa_pk",
-    "sa_token_pk",
-    "my_token_pk",
-    "sso_mapping_pk",
-    "team_member_pk",
-    "my_answer_pk",
-}
+# Placeholders the world has no other organization's object for (none now: every object a
+# route names has one, so each is also checked by naming theirs under our slug).
+OURS_ONLY: set[str] = set()
 
 
 def _placeholders(path: str) -> set[str]:
