@@ -56,6 +56,8 @@ ROUTES: list[Route] = [
     Route("settings", "/o/{org}/settings/", "view"),
     Route("team-detail", "/o/{org}/teams/{team}/", "view"),
     Route("audit-log", "/o/{org}/audit/", "audit"),
+    Route("audit-log-csv", "/o/{org}/audit/?format=csv", "audit", audit="export.download"),
+    Route("audit-log-jsonl", "/o/{org}/audit/?format=jsonl", "audit", audit="export.download"),
     Route("inventory", "/o/{org}/inventory/", "view"),
     Route("inventory-csv", "/o/{org}/inventory/?format=csv", "view", audit="export.download"),
     Route("policies", "/o/{org}/policies/", "view"),
