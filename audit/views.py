@@ -61,9 +61,12 @@ class AuditExportForm(AuditFilterForm):
         return data
 
 
-# One event as both files carry it: what the chain covers, so a reader can check that each
-# event's prev_hash is the hash of the event before it (seq - 1) in an unfiltered download.
+# One event as both files carry it: every field its hash covers (AuditEvent.canonical(), which
+# holds the actor and the target as lists), spelt as canonical() spells them, so a holder of
+# the chain key recomputes each hash from a row; and anyone can check that each event's
+# prev_hash is the hash of the event before it (seq - 1) in an unfiltered download.
 EXPORT_COLUMNS = (
+    "organization",
     "seq",
     "created_at",
     "actor_kind",
@@ -73,18 +76,30 @@ EXPORT_COLUMNS = (
     "target_type",
     "target_id",
     "target_repr",
-    "ip_address",
-    "request_id",
     "data",
+    "ip_address",
+    "user_agent",
+    "request_id",
     "prev_hash",
     "hash",
 )
 
 
 def _exported(event: AuditEvent) -> dict[str, Any]:
-    row = {column: getattr(event, column, None) for column in EXPORT_COLUMNS}
-    row["created_at"] = event.created_at.isoformat()
-    return row
+    covered = json.loads(event.canonical())
+    actor_kind, actor_id, actor_label = covered.pop("actor")
+    target_type, target_id, target_repr = covered.pop("target")
+    row = {
+        **covered,
+        "actor_kind": actor_kind,
+        "actor_id": actor_id,
+        "actor_label": actor_label,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_repr": target_repr,
+        "hash": event.hash,
+    }
+    return {column: row[column] for column in EXPORT_COLUMNS}
 
 
 def filter_events(queryset: QuerySet[AuditEvent], data: dict[str, Any]) -> QuerySet[AuditEvent]:

@@ -3,6 +3,8 @@ oldest first, each event with its hash and the previous event's. Owners, admins 
 only (tests/isolation.py checks every role and another organization)."""
 
 import csv
+import hashlib
+import hmac
 import io
 import json
 
@@ -10,7 +12,7 @@ import pytest
 
 import audit
 from accounts import audit_events as accounts_events
-from audit.models import GENESIS_HASH, AuditEvent
+from audit.models import GENESIS_HASH, AuditEvent, chain_key
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
@@ -53,6 +55,43 @@ def test_the_whole_log_downloads_as_a_chain_a_reader_can_follow(org, role, reque
         assert event["prev_hash"] == previous["hash"]
     assert events[-1]["data"] == {"name": "team 4"}
     assert events[-1]["action"] == "team.create"
+
+
+def test_a_holder_of_the_chain_key_recomputes_every_hash_from_the_download(org, auditor):
+    client = client_for(auditor)
+    _record(org, 3)
+    with tenant_scope(org):
+        audit.record(
+            accounts_events.TEAM_CREATE,
+            data={"name": "ünïcode", "n": 1.5, "nested": {"b": [1, None]}},
+            target=("team", "9", "Platform"),
+            actor=Actor(Actor.USER, "7", "ana@acme.example"),
+        )
+    for file_format in ("jsonl", "csv"):
+        _, body = _download(client, org, {"format": file_format})
+        rows = (
+            _jsonl(body)
+            if file_format == "jsonl"
+            else [
+                {**r, "seq": int(r["seq"]), "organization": int(r["organization"]),
+                 "data": json.loads(r["data"]), "ip_address": r["ip_address"] or None}
+                for r in csv.DictReader(io.StringIO(body))
+            ]
+        )  # fmt: skip
+        assert len(rows) >= 5
+        for row in rows:
+            covered = {
+                key: row[key]
+                for key in ("organization", "seq", "created_at", "action", "data", "ip_address",
+                            "user_agent", "request_id", "prev_hash")
+            }  # fmt: skip
+            covered["actor"] = [row["actor_kind"], row["actor_id"], row["actor_label"]]
+            covered["target"] = [row["target_type"], row["target_id"], row["target_repr"]]
+            canonical = json.dumps(
+                covered, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
+            expected = hmac.new(chain_key(), canonical, hashlib.sha256).hexdigest()
+            assert row["hash"] == expected, (file_format, row["seq"])
 
 
 def test_the_download_is_audited_with_its_filters_and_row_count(org, auditor):
