@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import Max, QuerySet
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.generic import ListView
@@ -20,7 +20,7 @@ from tagsense.tenancy.views import OrganizationViewMixin
 from . import registry
 from .anchors import unanchored_reason
 from .audit_events import AUDIT_ANCHOR
-from .exports import csv_download, record_export
+from .exports import csv_download, jsonl_download
 from .models import AuditEvent
 
 
@@ -173,11 +173,13 @@ class AuditLogView(OrganizationViewMixin, ListView):
                 filename=f"{filename}.csv",
                 filters=self.request.GET,
             )
-        record_export("audit.events", file_format="jsonl", rows=count, filters=self.request.GET)
-        lines = (json.dumps(_exported(e), sort_keys=True) + "\n" for e in stream())
-        response = StreamingHttpResponse(lines, content_type="application/jsonl")
-        response["Content-Disposition"] = f'attachment; filename="{filename}.jsonl"'
-        return response
+        return jsonl_download(
+            "audit.events",
+            records=map(_exported, stream()),
+            count=count,
+            filename=f"{filename}.jsonl",
+            filters=self.request.GET,
+        )
 
     def get_queryset(self) -> QuerySet[AuditEvent]:
         self.filter_form = AuditFilterForm(self.request.GET or None)
