@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "audit",
     "inventory",
     "policies",
+    "evidence",
     "assistant",
     "dashboard",
     "demo",
