@@ -12,17 +12,74 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from datetime import datetime
+from typing import IO, Any
 
+from django.db.models import Max, Min, Q
 from django.http import HttpResponse, StreamingHttpResponse
 
 from tagsense.csvexport import csv_lines
 
 from . import services
 from .audit_events import EXPORT_DOWNLOAD
+from .models import GENESIS_DIGEST, GENESIS_HASH, AuditEvent
 
 IGNORED_PARAMETERS = ("format", "page", "page_size", "cursor")
 MAX_FILTER_LENGTH = 200
+
+
+# One event as every download carries it (the audit page's CSV and JSON Lines, an evidence
+# package's audit-log.jsonl): every field its hash covers (AuditEvent.canonical_payload(), which
+# holds the actor and the target as lists, here flattened), spelt as canonical() spells them, so
+# a holder of the chain key recomputes each hash from a row and anyone recomputes each digest
+# (docs/evidence.md); and anyone can check that each event's prev_hash is the hash of the event
+# before it (seq - 1) in an unfiltered download.
+EXPORT_COLUMNS = (
+    "organization",
+    "seq",
+    "created_at",
+    "actor_kind",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "data",
+    "ip_address",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+    "hash",
+    "digest",
+)
+# How much of a chain one query reads while a segment is written (memory stays flat).
+SEGMENT_CHUNK = 2000
+
+
+def exported(event: AuditEvent) -> dict[str, Any]:
+    """One event as a download's row, its keys EXPORT_COLUMNS in that order."""
+    covered = event.canonical_payload()
+    actor_kind, actor_id, actor_label = covered.pop("actor")
+    target_type, target_id, target_repr = covered.pop("target")
+    row = {
+        **covered,
+        "actor_kind": actor_kind,
+        "actor_id": actor_id,
+        "actor_label": actor_label,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_repr": target_repr,
+        "hash": event.hash,
+        "digest": event.digest,
+    }
+    return {column: row[column] for column in EXPORT_COLUMNS}
+
+
+def jsonl_line(record: Mapping[str, Any]) -> str:
+    """One JSON Lines record: keys sorted, non-ASCII escaped, so a newline or a line separator
+    inside a value never starts a line."""
+    return json.dumps(record, sort_keys=True) + "\n"
 
 
 def _clean(value: Any) -> str:
@@ -105,7 +162,74 @@ def jsonl_download(
     """A JSON Lines attachment (one JSON object a line; a newline inside a value is escaped,
     so it never starts a line), audited. `records` may be lazy, as csv_download's rows."""
     record_export(kind, file_format="jsonl", rows=count, filters=filters)
-    lines = (json.dumps(record, sort_keys=True) + "\n" for record in records)
+    lines = (jsonl_line(record) for record in records)
     response = StreamingHttpResponse(lines, content_type="application/jsonl")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def chain_head(organization_id: int | None) -> dict[str, Any]:
+    """The chain's last event as an evidence manifest records it: {"seq", "hash", "digest"}
+    (seq 0 and the genesis values for a chain with no event). Needs the organization's tenant
+    scope (or all_tenants()); read in the same transaction as the segment for one snapshot."""
+    head = (
+        AuditEvent.objects.chain(organization_id)
+        .order_by("-seq")
+        .values_list("seq", "hash", "digest")
+        .first()
+    )
+    seq, hash_, digest = head or (0, GENESIS_HASH, GENESIS_DIGEST)
+    return {"seq": seq, "hash": hash_, "digest": digest}
+
+
+def write_chain_segment(
+    fp: IO[bytes], organization_id: int | None, start: datetime, end: datetime
+) -> dict[str, Any]:
+    """Write the chain's events of the period [start, end] to the binary file `fp` as JSON Lines
+    (exported() rows, oldest first) and return what an evidence manifest records of the segment:
+
+        {"events", "first_seq", "last_seq", "prev_hash", "prev_digest", "last_hash",
+         "last_digest"}
+
+    The segment is contiguous: every event from the first recorded at or after `start` to the
+    last recorded at or before `end`, by seq, so its links can be followed from `prev_hash` /
+    `prev_digest` (the event before the first's, or the genesis values) to `last_hash` /
+    `last_digest`. A period with no event gives events 0, first_seq and last_seq None, and the
+    previous event's values as both ends. Streamed: a chunked cursor, memory flat at a million
+    events. Needs the organization's tenant scope (or all_tenants()); not audited (the caller
+    audits the package it is part of)."""
+    chain = AuditEvent.objects.chain(organization_id)
+    bounds = chain.aggregate(
+        first=Min("seq", filter=Q(created_at__gte=start)),
+        last=Max("seq", filter=Q(created_at__lte=end)),
+    )
+    first_seq, last_seq = bounds["first"], bounds["last"]
+    # The event before the segment: the one before its first, or (no event since `start`) the
+    # chain's last.
+    before = chain.filter(seq__lt=first_seq) if first_seq is not None else chain
+    previous = before.order_by("-seq").values_list("hash", "digest").first()
+    prev_hash, prev_digest = previous or (GENESIS_HASH, GENESIS_DIGEST)
+    if first_seq is None or last_seq is None or first_seq > last_seq:
+        return {
+            "events": 0,
+            "first_seq": None,
+            "last_seq": None,
+            "prev_hash": prev_hash,
+            "prev_digest": prev_digest,
+            "last_hash": prev_hash,
+            "last_digest": prev_digest,
+        }
+    count, last_hash, last_digest = 0, prev_hash, prev_digest
+    events = chain.filter(seq__gte=first_seq, seq__lte=last_seq).order_by("seq")
+    for event in events.iterator(chunk_size=SEGMENT_CHUNK):
+        fp.write(jsonl_line(exported(event)).encode())
+        count, last_hash, last_digest = count + 1, event.hash, event.digest
+    return {
+        "events": count,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "prev_hash": prev_hash,
+        "prev_digest": prev_digest,
+        "last_hash": last_hash,
+        "last_digest": last_digest,
+    }

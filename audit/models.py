@@ -17,6 +17,8 @@ from tagsense.crypto import derive_key
 from tagsense.tenancy.models import TenantManager, TenantModel, TenantQuerySet
 
 GENESIS_HASH = "0" * 64
+# The keyless chain's value before an organization's first event (docs/evidence.md).
+GENESIS_DIGEST = "0" * 64
 CHAIN_KEY_PURPOSE = "tagsense.audit-chain"
 
 
@@ -28,6 +30,14 @@ def chain_key() -> bytes:
     if key:
         return key.encode()
     return derive_key(CHAIN_KEY_PURPOSE, settings.SECRET_KEY)
+
+
+def chain_digest(prev_digest: str, canonical: bytes) -> str:
+    """The keyless chain's link: SHA-256 of the previous event's digest (as its 64 ASCII hex
+    characters; GENESIS_DIGEST for a chain's first event) followed by the event's canonical()
+    bytes. Anyone can recompute it from an exported row, without the chain key: what lets an
+    auditor check a segment offline (evidence/verify_package.py spells the same formula)."""
+    return hashlib.sha256(prev_digest.encode("ascii") + canonical).hexdigest()
 
 
 def normalise_ip(value: str | None) -> str | None:
@@ -87,6 +97,8 @@ class AuditEvent(TenantModel):
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # The keyless chain beside the keyed one: chain_digest(previous event's digest, canonical()).
+    digest = models.CharField(max_length=64)
 
     objects: ClassVar[AuditEventManager] = AuditEventManager()
     append_only = True
@@ -109,9 +121,10 @@ class AuditEvent(TenantModel):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_label or self.actor_kind}"
 
-    def canonical(self) -> bytes:
-        """The bytes the hash covers: every recorded field and the previous hash."""
-        payload: dict[str, Any] = {
+    def canonical_payload(self) -> dict[str, Any]:
+        """Every recorded field and the previous hash, spelt as the hash covers them: what
+        canonical() serialises and what an export row carries (audit.exports)."""
+        return {
             "organization": self.organization_id,
             "seq": self.seq,
             "created_at": self.created_at.isoformat(timespec="microseconds"),
@@ -124,14 +137,21 @@ class AuditEvent(TenantModel):
             "request_id": self.request_id,
             "prev_hash": self.prev_hash,
         }
+
+    def canonical(self) -> bytes:
+        """The bytes the hash and the digest cover: every recorded field and the previous hash."""
         return json.dumps(
-            payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            self.canonical_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         ).encode()
 
     def compute_hash(self, key: bytes | None = None) -> str:
         """HMAC-SHA256 of canonical() under the chain key: the stored hash of an untouched
         event written by a holder of the key."""
         return hmac.new(key or chain_key(), self.canonical(), hashlib.sha256).hexdigest()
+
+    def compute_digest(self, prev_digest: str) -> str:
+        """The keyless digest of this event after `prev_digest` (the event before it's)."""
+        return chain_digest(prev_digest, self.canonical())
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from tagsense.tenancy.db import all_tenants, tenant_scope
 from . import registry
 from .anchors import Anchor, AnchorStore, AnchorStoreError
 from .audit_events import AUDIT_ANCHOR
-from .models import GENESIS_HASH, AuditEvent, chain_key, normalise_ip
+from .models import GENESIS_DIGEST, GENESIS_HASH, AuditEvent, chain_digest, chain_key, normalise_ip
 
 # An instance of settings.TENANCY_ORGANIZATION_MODEL: the audit log imports no app above it, so
 # the type checker knows it only as the tenancy layer's lookup does.
@@ -53,7 +55,9 @@ def record(
 
     The organization and actor default to the current context (request, API call or task).
     Serialised per chain with a transaction-level advisory lock, so concurrent writers never
-    fork the chain; the unique (organization, seq) constraint backs this.
+    fork the chain; the unique (organization, seq) constraint backs this. Under the same lock
+    it computes both links: the keyed `hash` (HMAC under the chain key) and the keyless
+    `digest` (SHA-256 over the previous digest and canonical(); docs/evidence.md).
 
     `action` is the AuditAction an app registered in its audit_events.py, never a string: a call
     site names the object, so an action nobody records, or a name misspelt, is found by reading
@@ -81,10 +85,12 @@ def record(
         last = (
             AuditEvent.objects.chain(organization.pk if organization else None)
             .order_by("-seq")
-            .values_list("seq", "hash")
+            .values_list("seq", "hash", "digest")
             .first()
         )
-        seq, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
+        seq, prev_hash, prev_digest = (
+            (last[0] + 1, last[1], last[2]) if last else (1, GENESIS_HASH, GENESIS_DIGEST)
+        )
         event = AuditEvent(
             organization=organization,
             seq=seq,
@@ -103,6 +109,7 @@ def record(
             prev_hash=prev_hash,
         )
         event.hash = event.compute_hash()
+        event.digest = event.compute_digest(prev_digest)
         event.save()
     return event
 
@@ -119,10 +126,36 @@ class ChainReport:
     anchored: bool = False
     anchors: int = 0
     last_anchor_seq: int = 0
+    # The keyless chain's head (audit.models.chain_digest) where the walk ended.
+    head_digest: str | None = None
 
     @property
     def intact(self) -> bool:
         return self.first_bad is None and not self.problem
+
+
+def _event_problem(
+    event: AuditEvent, key: bytes, prev_hash: str | None, prev_digest: str | None
+) -> str:
+    """What is wrong with one event's links (empty: nothing). `prev_hash` and `prev_digest` are
+    the event before it's, None where that is not known (the first event after an anchor)."""
+    if prev_hash is not None and event.prev_hash != prev_hash:
+        return (
+            "its previous hash does not match the event before it: "
+            "the chain was reordered or an event was replaced"
+        )
+    canonical = event.canonical()
+    if hmac.new(key, canonical, hashlib.sha256).hexdigest() != event.hash:
+        return (
+            "its content does not match its keyed hash: the row was edited, or written "
+            "by someone without the chain key"
+        )
+    if prev_digest is not None and chain_digest(prev_digest, canonical) != event.digest:
+        return (
+            "its keyless digest does not match its content and the digest before it: the "
+            "digest column was rewritten"
+        )
+    return ""
 
 
 def _walk(
@@ -131,21 +164,24 @@ def _walk(
     anchors: list[Anchor] | None,
     from_anchor: Anchor | None = None,
 ) -> ChainReport:
-    """Check each event's position, link and keyed hash, and each anchor against the event at
-    its position. An anchor that disagrees, or points past the end of the chain, names the
-    first event after the last anchor that agreed: what lies between was rewritten or cut.
+    """Check each event's position, link, keyed hash and keyless digest, and each anchor
+    against the event at its position. An anchor that disagrees, or points past the end of the
+    chain, names the first event after the last anchor that agreed: what lies between was
+    rewritten or cut.
 
     With `from_anchor`, `events` start at that anchor's position instead of #1: the first one
-    is checked against the anchor (its link to the event before it is not)."""
+    is checked against the anchor (its links to the event before it are not)."""
     key = chain_key()
     anchored = anchors is not None
     pending = anchors or []
     next_anchor, last_anchor_seq, first_after_anchor = 0, 0, None
     expected_seq, count = 1, 0
-    prev_hash: str | None = GENESIS_HASH  # None: not checked (the first event after an anchor)
+    # None: not checked (the first event after an anchor).
+    prev_hash: str | None = GENESIS_HASH
+    prev_digest: str | None = GENESIS_DIGEST
     if from_anchor is not None:
         pending = [from_anchor, *pending]
-        expected_seq, prev_hash = from_anchor.seq, None
+        expected_seq, prev_hash, prev_digest = from_anchor.seq, None, None
 
     def broken(event: AuditEvent | None, problem: str) -> ChainReport:
         return ChainReport(
@@ -157,6 +193,7 @@ def _walk(
             anchored,
             next_anchor,
             last_anchor_seq,
+            head_digest=prev_digest,
         )
 
     for event in events:
@@ -169,18 +206,8 @@ def _walk(
                 f"expected event #{expected_seq} but found #{event.seq}: "
                 "events before it were deleted",
             )
-        if prev_hash is not None and event.prev_hash != prev_hash:
-            return broken(
-                event,
-                "its previous hash does not match the event before it: "
-                "the chain was reordered or an event was replaced",
-            )
-        if event.compute_hash(key) != event.hash:
-            return broken(
-                event,
-                "its content does not match its keyed hash: the row was edited, or written "
-                "by someone without the chain key",
-            )
+        if problem := _event_problem(event, key, prev_hash, prev_digest):
+            return broken(event, problem)
         while next_anchor < len(pending) and pending[next_anchor].seq <= event.seq:
             anchor = pending[next_anchor]
             if anchor.seq != event.seq or anchor.hash != event.hash:
@@ -192,7 +219,7 @@ def _walk(
                 )
             next_anchor += 1
             last_anchor_seq, first_after_anchor = event.seq, None
-        expected_seq, prev_hash = event.seq + 1, event.hash
+        expected_seq, prev_hash, prev_digest = event.seq + 1, event.hash, event.digest
     if next_anchor < len(pending):
         anchor = pending[next_anchor]
         return broken(
@@ -201,7 +228,15 @@ def _walk(
             f"#{expected_seq - 1}: events after #{last_anchor_seq} were deleted or rewritten",
         )
     return ChainReport(
-        organization_id, count, prev_hash, None, "", anchored, next_anchor, last_anchor_seq
+        organization_id,
+        count,
+        prev_hash,
+        None,
+        "",
+        anchored,
+        next_anchor,
+        last_anchor_seq,
+        head_digest=prev_digest,
     )
 
 

@@ -20,7 +20,7 @@ from tagsense.tenancy.views import OrganizationViewMixin
 from . import registry
 from .anchors import unanchored_reason
 from .audit_events import AUDIT_ANCHOR
-from .exports import csv_download, jsonl_download
+from .exports import EXPORT_COLUMNS, csv_download, exported, jsonl_download
 from .models import AuditEvent
 
 
@@ -59,47 +59,6 @@ class AuditExportForm(AuditFilterForm):
         if since and until and since > until:
             self.add_error("until", "must not be before since")
         return data
-
-
-# One event as both files carry it: every field its hash covers (AuditEvent.canonical(), which
-# holds the actor and the target as lists), spelt as canonical() spells them, so a holder of
-# the chain key recomputes each hash from a row; and anyone can check that each event's
-# prev_hash is the hash of the event before it (seq - 1) in an unfiltered download.
-EXPORT_COLUMNS = (
-    "organization",
-    "seq",
-    "created_at",
-    "actor_kind",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "target_repr",
-    "data",
-    "ip_address",
-    "user_agent",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
-
-
-def _exported(event: AuditEvent) -> dict[str, Any]:
-    covered = json.loads(event.canonical())
-    actor_kind, actor_id, actor_label = covered.pop("actor")
-    target_type, target_id, target_repr = covered.pop("target")
-    row = {
-        **covered,
-        "actor_kind": actor_kind,
-        "actor_id": actor_id,
-        "actor_label": actor_label,
-        "target_type": target_type,
-        "target_id": target_id,
-        "target_repr": target_repr,
-        "hash": event.hash,
-    }
-    return {column: row[column] for column in EXPORT_COLUMNS}
 
 
 def filter_events(queryset: QuerySet[AuditEvent], data: dict[str, Any]) -> QuerySet[AuditEvent]:
@@ -163,7 +122,7 @@ class AuditLogView(OrganizationViewMixin, ListView):
         if form.cleaned_data["format"] == "csv":
             rows = (
                 [json.dumps(v, sort_keys=True) if k == "data" else v for k, v in r.items()]
-                for r in map(_exported, stream())
+                for r in map(exported, stream())
             )
             return csv_download(
                 "audit.events",
@@ -175,7 +134,7 @@ class AuditLogView(OrganizationViewMixin, ListView):
             )
         return jsonl_download(
             "audit.events",
-            records=map(_exported, stream()),
+            records=map(exported, stream()),
             count=count,
             filename=f"{filename}.jsonl",
             filters=self.request.GET,
