@@ -77,6 +77,7 @@ class SettingsView(OrganizationViewMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         m = self.membership
         context["can_manage"] = role_allows(m.role, "manage")
+        context["can_audit"] = role_allows(m.role, "audit")
         context["members"] = Membership.objects.restrict(m).select_related("user")
         context["teams"] = Team.objects.restrict(m).with_member_count()
         context["org_form"] = OrganizationForm(initial={"name": self.organization.name})

@@ -14,6 +14,7 @@ org_patterns = [
     path("audit/", include(audit_urls)),
     path("inventory/", include("inventory.urls")),
     path("policies/", include("policies.urls")),
+    path("evidence/", include("evidence.urls")),
     path("assistant/", include("assistant.urls")),
     path("findings/", policy_views.FindingListView.as_view(), name="findings"),
     path(

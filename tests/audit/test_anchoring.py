@@ -85,7 +85,8 @@ def _anchors(s3):
 
 def test_an_event_inserted_by_the_app_role_with_a_correct_unkeyed_hash_is_named(org, capsys):
     """SQL injection as the runtime role: it may INSERT into the audit table (it must, to
-    record), and it can compute SHA-256 over the canonical form as well as the app can."""
+    record), and it can compute SHA-256 over the canonical form as well as the app can: the
+    keyless digest it writes is right, only the keyed hash gives it away."""
     _events(org, 3)
     head = _chain(org)[-1]
     forged = AuditEvent(
@@ -100,14 +101,16 @@ def test_an_event_inserted_by_the_app_role_with_a_correct_unkeyed_hash_is_named(
         prev_hash=head.hash,
     )
     forged.hash = hashlib.sha256(forged.canonical()).hexdigest()
+    forged.digest = forged.compute_digest(head.digest)
     with tenant_scope(org), connection.cursor() as cursor:
         cursor.execute("SELECT current_user")
         assert cursor.fetchone() == (django_settings.DATABASE_APP_ROLE,)
         cursor.execute(
             "INSERT INTO audit_auditevent (organization_id, seq, created_at, actor_kind, "
             "actor_id, actor_label, action, target_type, target_id, target_repr, data, "
-            "ip_address, user_agent, request_id, prev_hash, hash) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, '', '', '', %s, NULL, '', '', %s, %s) RETURNING id",
+            "ip_address, user_agent, request_id, prev_hash, hash, digest) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, '', '', '', %s, NULL, '', '', %s, %s, %s) "
+            "RETURNING id",
             [
                 org.pk,
                 forged.seq,
@@ -119,6 +122,7 @@ def test_an_event_inserted_by_the_app_role_with_a_correct_unkeyed_hash_is_named(
                 json.dumps(forged.data),
                 forged.prev_hash,
                 forged.hash,
+                forged.digest,
             ],
         )
         (forged_id,) = cursor.fetchone()
@@ -205,9 +209,9 @@ def _insert_as_app_role(org, event):
         cursor.execute(
             "INSERT INTO audit_auditevent (organization_id, seq, created_at, actor_kind, "
             "actor_id, actor_label, action, target_type, target_id, target_repr, data, "
-            "ip_address, user_agent, request_id, prev_hash, hash) VALUES "
-            "(%s, %s, %s, 'system', '', 'anchoring', %s, '', '', '', %s, NULL, '', '', %s, %s) "
-            "RETURNING id",
+            "ip_address, user_agent, request_id, prev_hash, hash, digest) VALUES "
+            "(%s, %s, %s, 'system', '', 'anchoring', %s, '', '', '', %s, NULL, '', '', %s, %s, "
+            "%s) RETURNING id",
             [
                 org.pk,
                 event.seq,
@@ -216,6 +220,7 @@ def _insert_as_app_role(org, event):
                 json.dumps(event.data),
                 event.prev_hash,
                 event.hash,
+                event.digest,
             ],
         )
         return cursor.fetchone()[0]
@@ -234,6 +239,7 @@ def _anchor_lookalike(org):
         prev_hash=head.hash,
     )
     forged.hash = hashlib.sha256(forged.canonical()).hexdigest()
+    forged.digest = forged.compute_digest(head.digest)
     return _insert_as_app_role(org, forged)
 
 
