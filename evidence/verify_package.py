@@ -309,8 +309,8 @@ def _check_signature(
         except InvalidSignature:
             result.fail(
                 MANIFEST_NAME,
-                "bad signature: the given key did not sign these bytes (the manifest or its "
-                "signature was changed)",
+                "bad signature: manifest.sig is not the given key's signature of these bytes "
+                "(manifest.json or manifest.sig was changed after signing)",
             )
     return manifest
 

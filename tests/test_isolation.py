@@ -23,6 +23,7 @@ from accounts.sso.metadata import IdPSettings
 from accounts.sso.saml import configure_saml
 from assistant import chat
 from audit.models import AuditEvent
+from evidence import keys as evidence_keys
 from inventory import services as inventory_services
 from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit
 from policies import exemptions, services
@@ -123,7 +124,10 @@ def _build_world():
     )
     framework, control_pk = _framework(org, "Baseline")
     their_framework, their_control_pk = _framework(other_org, "Their baseline")
+    key_token, their_key_token = _evidence_key(org), _evidence_key(other_org)
     return SimpleNamespace(
+        key_token=key_token,
+        their_key_token=their_key_token,
         framework=framework,
         control_pk=control_pk,
         their_framework=their_framework,
@@ -221,6 +225,15 @@ def _exemption(organization, requester, resource):
             expires_at=timezone.now() + timedelta(days=30),
         )
     return finding.pk, exemption.pk
+
+
+def _evidence_key(organization):
+    """The organization's evidence signing key (a retired one and the active one), as its PEM
+    address names it."""
+
+    with tenant_scope(organization):
+        evidence_keys.active_key(organization)
+        return evidence_keys.url_token(evidence_keys.rotate(organization).fingerprint)
 
 
 def _membership_pk(organization, user):
@@ -427,6 +440,7 @@ THEIRS = {
     "sso_mapping_pk": "their_sso_mapping_pk",
     "team_member_pk": "their_team_member_pk",
     "my_answer_pk": "their_answer_pk",
+    "key_token": "their_key_token",
 }
 # Placeholders the world has no other organization's object for (none now: every object a
 # route names has one, so each is also checked by naming theirs under our slug).

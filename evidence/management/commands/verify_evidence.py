@@ -2,9 +2,11 @@
 script, imported: one place), with the public key from a file, or else from the database.
 
 Without --public-key, the key is the one manifest.sig names, taken only from the published
-keys (active or retired) of the organization the manifest names, and the command says which it
-used; a fingerprint that is not one of them is refused. Exit 0 when intact, 1 naming every
-failure otherwise, 2 when the key cannot be had."""
+keys (active or retired) of the organization manifest.json names, and the command says which
+it used; a fingerprint that is not one of them is refused. (When manifest.json cannot be read,
+the key is looked up among every organization's, and verification reports the manifest.)
+Exit 0 when intact, 1 naming every failure (an unknown key included), 2 when the key file
+cannot be read."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evidence import keys
+from evidence.models import EvidenceKey
 from evidence.verify_package import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
@@ -24,22 +26,28 @@ from evidence.verify_package import (
     render,
     verify_package,
 )
-from tagsense.tenancy import get_organization_model
-from tagsense.tenancy.db import tenant_scope
+from tagsense.tenancy.db import all_tenants
 
 
-def _named_key(package: str) -> tuple[str, str]:
-    """(organization slug, key fingerprint) the package names (manifest.json, manifest.sig).
-    Untrusted until verified: used only to choose among the organization's published keys."""
+def _named_key(package: str) -> tuple[str, str | None]:
+    """(key fingerprint, organization slug) the package names: the fingerprint from
+    manifest.sig, the organization from manifest.json when it can be read (None otherwise).
+    Untrusted until verified: used only to choose among published keys."""
     try:
         with zipfile.ZipFile(package) as archive:
-            manifest = json.loads(archive.read(MANIFEST_NAME))
             signature = json.loads(archive.read(SIGNATURE_NAME))
-        return str(manifest["organization"]["slug"]), str(signature["key_fingerprint"])
+            fingerprint = str(signature["key_fingerprint"])
+            try:
+                slug = str(json.loads(archive.read(MANIFEST_NAME))["organization"]["slug"])
+            except (KeyError, TypeError, ValueError):
+                slug = None  # verification names what is wrong with it
     except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
         raise CommandError(
-            f"cannot tell which key signed {package}: {exc}; give --public-key", returncode=2
+            f"{SIGNATURE_NAME}: unreadable, so which key signed {package} is unknown ({exc}); "
+            "not verified",
+            returncode=1,
         ) from None
+    return fingerprint, slug
 
 
 class Command(BaseCommand):
@@ -56,23 +64,25 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
     def _published_key(self, package: str) -> bytes:
-        slug, fingerprint = _named_key(package)
-        organization = get_organization_model().objects.filter(slug=slug).first()
-        if organization is None:
-            raise CommandError(f"the package names organization {slug!r}: none here", returncode=2)
-        with tenant_scope(organization):
-            try:
-                key = keys.by_fingerprint(organization, fingerprint)
-            except keys.UnknownKeyError:
-                raise CommandError(
-                    f"refused: the package is signed with key {fingerprint}, which is not one of "
-                    f"{slug}'s published evidence keys",
-                    returncode=1,
-                ) from None
+        fingerprint, slug = _named_key(package)
+        with all_tenants():
+            found = EvidenceKey.objects.filter(fingerprint=fingerprint).select_related(
+                "organization"
+            )
+            if slug is not None:
+                found = found.filter(organization__slug=slug)
+            key = found.first()
+        if key is None:
+            whose = f"{slug}'s" if slug else "any organization's"
+            raise CommandError(
+                f"refused: the package is signed with key {fingerprint}, which is not one of "
+                f"{whose} published evidence keys",
+                returncode=1,
+            )
         state = f"retired {key.retired_at:%Y-%m-%d}" if key.retired_at else "active"
         self.stderr.write(
-            f"Using {slug}'s published evidence key {key.fingerprint} from the database "
-            f"(created {key.created_at:%Y-%m-%d}, {state})."
+            f"Using {key.organization.slug}'s published evidence key {key.fingerprint} from the "
+            f"database (created {key.created_at:%Y-%m-%d}, {state})."
         )
         return key.public_key.encode()
 
