@@ -1,0 +1,196 @@
+"""Evidence keys (generated on first use, encrypted at rest, rotated with the old one still
+published, audited, never shown) and the audit log's keyless chain they rely on (computed by
+record(), backfilled by the migration, checked by verify_chain, recomputed by the standalone
+verifier from exported rows exactly as canonical() spells them)."""
+
+import importlib
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from django.db import connection
+
+import audit
+from accounts import audit_events as accounts_events
+from audit.exports import exported, write_chain_segment
+from audit.models import GENESIS_DIGEST, AuditEvent, chain_digest
+from audit.services import verify_chain
+from evidence import keys
+from evidence import verify_package as standalone
+from evidence.manifest import ManifestError, check_member_name
+from evidence.models import EvidenceKey
+from tagsense import crypto
+from tagsense.tenancy.db import all_tenants, tenant_scope
+from tests.audit.test_anchoring import _as_owner, _run_migration_step
+from tests.conftest import client_for
+from tests.evidence.package_kit import record_events
+
+pytestmark = pytest.mark.django_db
+
+
+def _chain(organization):
+    with tenant_scope(organization):
+        return list(AuditEvent.objects.order_by("seq"))
+
+
+# --- the keyless chain ------------------------------------------------------------------------
+
+
+def test_record_links_each_digest_to_the_one_before(org):
+    record_events(org, 3)
+    chain = _chain(org)
+    assert chain[0].digest == chain_digest(GENESIS_DIGEST, chain[0].canonical())
+    for previous, event in zip(chain, chain[1:], strict=False):
+        assert event.digest == chain_digest(previous.digest, event.canonical())
+    assert len({e.digest for e in chain}) == 3
+
+
+def test_the_standalone_canonical_form_is_the_models_on_real_events(org, monkeypatch):
+    record_events(org, 4)  # unicode, nulls, zoned and IPv4-mapped IPv6, nested data
+    moments = (datetime(2026, 3, 1, 12, 0, 0, 0, UTC), datetime(2026, 3, 1, 0, 0, 0, 999999, UTC))
+    for moment in moments:
+        monkeypatch.setattr("audit.services.timezone.now", lambda moment=moment: moment)
+        with tenant_scope(org):
+            audit.record(accounts_events.TEAM_DELETE, data={"big": 10**20, "ü": "\u2028"})
+    chain = _chain(org)
+    assert chain[-2].created_at.microsecond == 0
+    for event in chain:
+        # Through JSON Lines, as the auditor reads them.
+        row = json.loads(json.dumps(exported(event), sort_keys=True))
+        assert standalone.canonical(row) == event.canonical(), event.seq
+        assert standalone.chain_digest(GENESIS_DIGEST, b"x") == chain_digest(GENESIS_DIGEST, b"x")
+
+
+def test_verify_chain_names_a_rewritten_digest(org):
+    record_events(org, 3)
+    chain = _chain(org)
+    assert verify_chain(org.pk, store=None).intact
+    _as_owner("UPDATE audit_auditevent SET digest = %s WHERE id = %s", ["0" * 64, chain[1].pk])
+    with all_tenants():
+        report = verify_chain(org.pk, store=None)
+    assert not report.intact
+    assert report.first_bad.seq == 2 and "keyless digest" in report.problem
+
+
+def test_the_migration_backfills_the_digests_record_wrote(org, other_org):
+    record_events(org, 5)
+    record_events(other_org, 2)
+    with all_tenants():
+        audit.record(accounts_events.TEAM_CREATE, organization=None, data={"global": True})
+        before = dict(AuditEvent.objects.values_list("pk", "digest"))
+    _as_owner("UPDATE audit_auditevent SET digest = ''")
+    with all_tenants():
+        assert set(AuditEvent.objects.values_list("digest", flat=True)) == {""}
+    migration = importlib.import_module("audit.migrations.0005_keyless_digest")
+    _run_migration_step(migration.backfill)
+    with all_tenants():
+        assert dict(AuditEvent.objects.values_list("pk", "digest")) == before
+        assert all(verify_chain(pk, store=None).intact for pk in (org.pk, other_org.pk, None))
+    # The append-only trigger the backfill lifted is enabled again.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'audit_event_append_only'")
+        assert cursor.fetchone() == ("O",)
+
+
+def test_a_segment_of_a_period_without_events_carries_the_chain_on(org):
+    record_events(org, 2)
+    chain = _chain(org)
+    later = chain[-1].created_at + timedelta(days=1)
+    with tenant_scope(org):
+        empty = write_chain_segment(io.BytesIO(), org.pk, later, later + timedelta(days=1))
+        part = io.BytesIO()
+        second = write_chain_segment(part, org.pk, chain[1].created_at, later)
+    assert empty["events"] == 0 and empty["first_seq"] is None
+    assert empty["prev_digest"] == empty["last_digest"] == chain[-1].digest
+    assert second["events"] == 1 and second["first_seq"] == 2
+    assert second["prev_digest"] == chain[0].digest and second["prev_hash"] == chain[0].hash
+    assert [json.loads(line)["seq"] for line in part.getvalue().splitlines()] == [2]
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def test_a_key_is_created_once_on_first_use_encrypted_at_rest_and_audited(org):
+    with tenant_scope(org):
+        key = keys.active_key(org)
+        assert keys.active_key(org).pk == key.pk
+        signature, signer = keys.sign(org, b"manifest")
+    assert signer.pk == key.pk
+    public = serialization.load_pem_public_key(key.public_key.encode())
+    public.verify(signature, b"manifest")  # raises if not
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert key.fingerprint == keys.fingerprint(raw) == standalone.fingerprint(raw)
+    assert key.fingerprint.startswith("SHA256:") and "=" not in key.fingerprint
+    with connection.cursor() as cursor, tenant_scope(org):
+        cursor.execute("SELECT private_key FROM evidence_evidencekey WHERE id = %s", [key.pk])
+        (stored,) = cursor.fetchone()
+    assert "PRIVATE KEY" not in stored and "BEGIN" not in stored
+    assert "BEGIN PRIVATE KEY" in crypto.decrypt(keys.ENCRYPTION_PURPOSE, stored)
+    events = [e for e in _chain(org) if e.action.startswith("evidence.")]
+    assert [(e.action, e.data["fingerprint"]) for e in events] == [
+        ("evidence.key_create", key.fingerprint)
+    ]
+    assert "PRIVATE" not in json.dumps([e.data for e in events])
+
+
+def test_rotation_retires_the_key_and_keeps_it_published(org):
+    with tenant_scope(org):
+        old = keys.active_key(org)
+        new = keys.rotate(org)
+        published = keys.published(org)
+    assert [k.pk for k in published] == [new.pk, old.pk]
+    assert published[1].retired_at is not None and published[0].retired_at is None
+    rotation = _chain(org)[-1]
+    assert rotation.action == "evidence.key_rotate"
+    assert rotation.data == {"fingerprint": new.fingerprint, "retired": old.fingerprint}
+
+
+def test_the_keys_page_pem_downloads_and_rotation(org, owner, auditor, viewer, other_org):
+    with tenant_scope(org):
+        first = keys.active_key(org)
+    with tenant_scope(other_org):
+        theirs = keys.active_key(other_org)
+    page = client_for(auditor).get(f"/o/{org.slug}/evidence/keys/").content.decode()
+    assert first.fingerprint in page and "Rotate" not in page
+    assert theirs.fingerprint not in page and "PRIVATE" not in page
+    settings_page = client_for(auditor).get(f"/o/{org.slug}/settings/").content.decode()
+    assert f"/o/{org.slug}/evidence/keys/" in settings_page
+    viewer_settings = client_for(viewer).get(f"/o/{org.slug}/settings/").content.decode()
+    assert "/evidence/keys/" not in viewer_settings
+    # Any member downloads a public key, by its own address or as the current one.
+    viewer_client = client_for(viewer)
+    token = keys.url_token(first.fingerprint)
+    own = viewer_client.get(f"/o/{org.slug}/evidence/keys/{token}.pem")
+    assert own.status_code == 200 and own.content.decode() == first.public_key
+    current = viewer_client.get(f"/o/{org.slug}/evidence/key.pem")
+    assert current.content.decode() == first.public_key
+    owner_client = client_for(owner)
+    assert "Rotate" in owner_client.get(f"/o/{org.slug}/evidence/keys/").content.decode()
+    response = owner_client.post(f"/o/{org.slug}/evidence/keys/rotate/")
+    assert response.status_code == 302
+    with tenant_scope(org):
+        second = keys.current(org)
+    assert second.pk != first.pk
+    # The retired key stays at its address; key.pem follows the active one.
+    assert viewer_client.get(f"/o/{org.slug}/evidence/keys/{token}.pem").status_code == 200
+    current = viewer_client.get(f"/o/{org.slug}/evidence/key.pem")
+    assert current.content.decode() == second.public_key
+    # Another organization's key, under our slug: 404.
+    their_token = keys.url_token(theirs.fingerprint)
+    assert owner_client.get(f"/o/{org.slug}/evidence/keys/{their_token}.pem").status_code == 404
+    with all_tenants():
+        assert not any(
+            "PRIVATE" in v for v in EvidenceKey.objects.values_list("public_key", flat=True)
+        )
+
+
+@pytest.mark.parametrize(
+    "name", ["../x", "/abs", "a//b", "./a", "a/../b", "C:\\x", "manifest.json", "", "a\nb"]
+)
+def test_the_builder_cannot_list_a_name_the_verifier_would_refuse(name):
+    with pytest.raises(ManifestError):
+        check_member_name(name)
+    if name not in ("manifest.json",):
+        assert standalone.unsafe_name(name)
