@@ -15,6 +15,7 @@ web and workers stopped, like every audit migration: an event recorded by the pr
 during the migration would have no digest.
 """
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -31,6 +32,7 @@ COLUMNS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # the same few addresses recur across a million events
 def _normalise_ip(value):
     if not value:
         return None
