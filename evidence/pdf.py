@@ -97,6 +97,7 @@ def _chart(control: content.ControlResult) -> SafeString:
         width=300,
         height=80,
         days=max(len(control.days), 1),
+        for_print=True,
     )
     return mark_safe(svg.replace("<svg ", f'<svg font-family="{FONT_FAMILY}" ', 1))  # noqa: S308 - adds a constant attribute to escaped markup
 
