@@ -194,7 +194,9 @@ def _reviewed_controls(summary: content.Summary) -> dict[str, Any]:
     """One control-selection per framework in scope: its controls by token, or all of them
     when the package holds none of its controls."""
     selections = []
-    for slug in summary.header.scope.frameworks:
+    slugs = list(summary.header.scope.frameworks)
+    slugs += [c.framework_slug for c in summary.controls if c.framework_slug not in slugs]
+    for slug in dict.fromkeys(slugs):
         controls = [c for c in summary.controls if c.framework_slug == slug]
         first = controls[0] if controls else None
         selection: dict[str, Any] = _compact(
