@@ -72,3 +72,17 @@ if ! command -v chromium >/dev/null; then
   apt_install chromium
 fi
 log "Chromium ready: $(command -v chromium)"
+
+# --- WeasyPrint's libraries (summary.pdf of an evidence package, evidence/pdf.py) ------------
+# WeasyPrint lays text out with pango and subsets fonts with harfbuzz through cffi, so these
+# shared libraries must be on the machine. The report's own fonts ship in static/fonts;
+# fonts-dejavu-core only gives fontconfig a fallback.
+missing=()
+for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing WeasyPrint's libraries: ${missing[*]}"
+  apt_install "${missing[@]}"
+fi
+log "WeasyPrint's libraries ready"

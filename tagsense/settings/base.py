@@ -312,9 +312,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # boto's INFO lines (credentials found, endpoint chosen) say nothing an operator needs.
+    # boto's INFO lines (credentials found, endpoint chosen) say nothing an operator needs, nor
+    # do WeasyPrint's and fontTools' (each step of each summary.pdf, each font subset).
     "loggers": {
-        name: {"level": "WARNING"} for name in ("botocore", "boto3", "urllib3", "s3transfer")
+        name: {"level": "WARNING"}
+        for name in ("botocore", "boto3", "urllib3", "s3transfer", "weasyprint", "fontTools")
     },
 }
 
