@@ -6,3 +6,6 @@ class EvidenceConfig(AppConfig):
     period an owner, admin or auditor chose, built in the background into one signed ZIP."""
 
     name = "evidence"
+
+    def ready(self) -> None:
+        from . import audit_events  # noqa: F401, PLC0415 - ready(): registers

@@ -8,7 +8,17 @@ from pathlib import Path
 from audit import registry
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("tagsense", "audit", "accounts", "inventory", "policies", "assistant", "dashboard", "demo")
+APPS = (
+    "tagsense",
+    "audit",
+    "accounts",
+    "inventory",
+    "policies",
+    "evidence",
+    "assistant",
+    "dashboard",
+    "demo",
+)
 
 # Registered but no longer written, kept so that older chains still read with a description.
 HISTORICAL = {
