@@ -201,7 +201,7 @@ def resolve_period(start: date | None, end: date | None, now: datetime) -> Perio
         errors["period_end"] = ["give the last day of the period"]
     elif end > today:
         errors["period_end"] = ["the period cannot end in the future"]
-    elif start is not None and end < start:
+    elif start is not None and "period_start" not in errors and end < start:
         errors["period_end"] = ["the period ends before it starts"]
     if errors:
         raise ScopeError(errors)
