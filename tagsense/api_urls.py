@@ -3,6 +3,7 @@ from django.urls import include, path
 from accounts.api import token_views
 from accounts.api import views as accounts_api
 from audit.api import views as audit_api
+from evidence.api import views as evidence_api
 
 org_patterns = [
     path("", accounts_api.OrganizationDetailView.as_view(), name="api-org-detail"),
@@ -30,6 +31,17 @@ org_patterns = [
         name="api-service-account-token-revoke",
     ),
     path("audit-events/", audit_api.AuditEventListView.as_view(), name="api-audit-list"),
+    path("evidence/exports/", evidence_api.ExportListView.as_view(), name="api-evidence-exports"),
+    path(
+        "evidence/exports/<uuid:export>/",
+        evidence_api.ExportDetailView.as_view(),
+        name="api-evidence-export",
+    ),
+    path(
+        "evidence/exports/<uuid:export>/download",
+        evidence_api.ExportDownloadView.as_view(),
+        name="api-evidence-export-download",
+    ),
     path("inventory/", include("inventory.api.urls")),
     path("policies/", include("policies.api.urls")),
 ]

@@ -12,6 +12,7 @@ org_patterns = [
     path("", include("dashboard.urls")),
     path("", include("accounts.urls")),
     path("audit/", include(audit_urls)),
+    path("evidence/", include("evidence.urls")),
     path("inventory/", include("inventory.urls")),
     path("policies/", include("policies.urls")),
     path("evidence/", include("evidence.urls")),

@@ -1,5 +1,6 @@
 """Fixtures: two organizations and a user for each role (STYLE.md §6)."""
 
+import shutil
 import time
 from types import SimpleNamespace
 
@@ -32,6 +33,14 @@ def _empty_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _evidence_root():
+    """The test run's evidence packages (settings/test.py: a temporary folder), removed at the
+    end of the session."""
+    yield
+    shutil.rmtree(settings.EVIDENCE_ROOT, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -50,6 +51,17 @@ AWS_TAG_POLICY = """{
     }
 }"""
 
+
+def _evidence_request(world: Any) -> dict:
+    """A package request for the world's framework over the last week."""
+    today = datetime.now(UTC).date()
+    return {
+        "frameworks": [world.framework],
+        "period_start": (today - timedelta(days=7)).isoformat(),
+        "period_end": today.isoformat(),
+    }
+
+
 ROUTES: list[Route] = [
     # pages
     Route("dashboard", "/o/{org}/", "view"),
@@ -59,6 +71,24 @@ ROUTES: list[Route] = [
     Route("audit-log-csv", "/o/{org}/audit/?format=csv", "audit", audit="export.download"),
     Route("audit-log-jsonl", "/o/{org}/audit/?format=jsonl", "audit", audit="export.download"),
     Route("inventory", "/o/{org}/inventory/", "view"),
+    # evidence packages (a ready one in each organization)
+    Route("evidence-list", "/o/{org}/evidence/", "audit"),
+    Route(
+        "evidence-request",
+        "/o/{org}/evidence/",
+        "audit",
+        "post",
+        data=_evidence_request,
+        audit="evidence.export_request",
+        ok_status=(302,),
+    ),
+    Route("evidence-detail", "/o/{org}/evidence/{export_uuid}/", "audit"),
+    Route(
+        "evidence-download",
+        "/o/{org}/evidence/{export_uuid}/download",
+        "audit",
+        audit="evidence.export_download",
+    ),
     Route("inventory-csv", "/o/{org}/inventory/?format=csv", "view", audit="export.download"),
     Route("policies", "/o/{org}/policies/", "view"),
     Route("findings", "/o/{org}/findings/", "view"),
@@ -606,6 +636,27 @@ ROUTES: list[Route] = [
     Route("api-teams", "/api/v1/o/{org}/teams/", "view", api=True),
     Route("api-audit", "/api/v1/o/{org}/audit-events/", "audit", api=True),
     Route("api-token-list", "/api/v1/o/{org}/tokens/", "view", api=True),
+    Route("api-evidence-exports", "/api/v1/o/{org}/evidence/exports/", "audit", api=True),
+    Route(
+        "api-evidence-request",
+        "/api/v1/o/{org}/evidence/exports/",
+        "audit",
+        "post",
+        api=True,
+        data=_evidence_request,
+        audit="evidence.export_request",
+        ok_status=(202,),
+    ),
+    Route(
+        "api-evidence-export", "/api/v1/o/{org}/evidence/exports/{export_uuid}/", "audit", api=True
+    ),
+    Route(
+        "api-evidence-download",
+        "/api/v1/o/{org}/evidence/exports/{export_uuid}/download",
+        "audit",
+        api=True,
+        audit="evidence.export_download",
+    ),
     Route(
         "api-token-create",
         "/api/v1/o/{org}/tokens/",

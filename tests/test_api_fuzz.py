@@ -74,6 +74,8 @@ POSITIVE_DATA_NOT_CHECKED = {
     "organization (a repeated id is a 400)",
     "POST /api/v1/o/{org_slug}/service-accounts/": "a service account's name is unique in its "
     "organization (a repeated name is a 400)",
+    "POST /api/v1/o/{org_slug}/evidence/exports/": "the frameworks must be enabled in the "
+    "organization, the controls theirs, the teams and accounts the organization's",
 }
 
 

@@ -6,6 +6,7 @@ it (pytest-django's django_db), as Django's setUpTestData does, so tests stay in
 """
 
 import contextlib
+import hashlib
 import string
 from datetime import timedelta
 from types import SimpleNamespace
@@ -24,6 +25,8 @@ from accounts.sso.saml import configure_saml
 from assistant import chat
 from audit.models import AuditEvent
 from evidence import keys as evidence_keys
+from evidence import services as evidence_services
+from evidence.models import EvidenceExport
 from inventory import services as inventory_services
 from inventory.models import AwsAccount, Resource, ScanRun, ScanUnit
 from policies import exemptions, services
@@ -125,9 +128,13 @@ def _build_world():
     framework, control_pk = _framework(org, "Baseline")
     their_framework, their_control_pk = _framework(other_org, "Their baseline")
     key_token, their_key_token = _evidence_key(org), _evidence_key(other_org)
+    export_uuid = _evidence_package(org, framework)
+    their_export_uuid = _evidence_package(other_org, their_framework)
     return SimpleNamespace(
         key_token=key_token,
         their_key_token=their_key_token,
+        export_uuid=export_uuid,
+        their_export_uuid=their_export_uuid,
         framework=framework,
         control_pk=control_pk,
         their_framework=their_framework,
@@ -234,6 +241,29 @@ def _evidence_key(organization):
     with tenant_scope(organization):
         evidence_keys.active_key(organization)
         return evidence_keys.url_token(evidence_keys.rotate(organization).fingerprint)
+def _evidence_package(organization, framework):
+    """A ready evidence package of the organization, its file in place (evidence.services)."""
+
+    body = b"PK\x05\x06" + bytes(18)  # an empty ZIP
+    now = timezone.now()
+    with tenant_scope(organization):
+        export = EvidenceExport.objects.create(
+            organization=organization,
+            status=EvidenceExport.READY,
+            scope={"frameworks": [framework], "controls": [], "teams": [], "accounts": []},
+            period_start=now - timedelta(days=7),
+            period_end=now,
+            requested_at=now,
+            finished_at=now,
+            progress=100,
+            size=len(body),
+            sha256=hashlib.sha256(body).hexdigest(),
+            expires_at=now + timedelta(days=7),
+        )
+    path = evidence_services.package_path(export)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body)
+    return export.uuid
 
 
 def _membership_pk(organization, user):
@@ -441,6 +471,7 @@ THEIRS = {
     "team_member_pk": "their_team_member_pk",
     "my_answer_pk": "their_answer_pk",
     "key_token": "their_key_token",
+    "export_uuid": "their_export_uuid",
 }
 # Placeholders the world has no other organization's object for (none now: every object a
 # route names has one, so each is also checked by naming theirs under our slug).

@@ -39,9 +39,17 @@ def _methods(pattern: URLPattern) -> set[str]:
     return {m for m in view.http_method_names if m not in IMPLIED and hasattr(view, m)}
 
 
+class _Examples(dict):
+    """A value for each placeholder that its converter accepts: a UUID for the ones named
+    `..._uuid` (the `uuid` converter), else "1" (which `int`, `slug` and `str` accept)."""
+
+    def __missing__(self, name: str) -> str:
+        return "00000000-0000-4000-8000-000000000001" if name.endswith("uuid") else "1"
+
+
 def _example(route) -> str:
-    """The route's path with every placeholder given a value that every converter accepts."""
-    return route.path.split("?")[0].format_map(defaultdict(lambda: "1"))
+    """The route's path with every placeholder given a value that its converter accepts."""
+    return route.path.split("?")[0].format_map(_Examples())
 
 
 def _declared() -> dict[str, set[str]]:

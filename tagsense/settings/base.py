@@ -5,6 +5,7 @@ PostgreSQL from a wheel, a broker that needs no server), test.py runs against Po
 Redis, production.py refuses to start without its secrets.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -263,6 +264,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.anchor_all_chains",
         "schedule": AUDIT_ANCHOR_INTERVAL_MINUTES * 60.0,
     },
+}
+
+# --- Evidence packages (docs/evidence.md) -----------------------------------------------------
+# Where built packages are kept: <EVIDENCE_ROOT>/<organization id>/<export uuid>.zip, written as
+# .zip.part and renamed only once complete. Web and worker processes must share this folder.
+EVIDENCE_ROOT = Path(env.str("EVIDENCE_ROOT", default=str(VAR_DIR / "evidence")))
+# How long a built package stays downloadable; then the beat task evidence.expire_exports
+# deletes its file (the export's row and its audit events stay).
+EVIDENCE_RETENTION = timedelta(days=env.int("EVIDENCE_RETENTION_DAYS", default=7))
+CELERY_BEAT_SCHEDULE["evidence-expire-exports"] = {
+    "task": "evidence.expire_exports",
+    "schedule": 60 * 60.0,
 }
 
 # --- Cache ----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """The test suite: PostgreSQL (with row-level security active) and Redis on 127.0.0.1."""
 
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import database, env
 
@@ -24,3 +27,6 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Evidence packages of the test run: a folder of its own, never the checkout's var/ (removed
+# by tests/conftest.py at the end of the session).
+EVIDENCE_ROOT = Path(tempfile.mkdtemp(prefix="tagsense-test-evidence-"))

@@ -1,0 +1,877 @@
+"""Builds one evidence package: the ZIP an auditor takes away (docs/evidence.md, "What is in a
+package").
+
+The ZIP is streamed to `<EVIDENCE_ROOT>/<organization id>/<uuid>.zip.part`, one member at a
+time, each through a writer that hashes (SHA-256) and counts it as it goes, and renamed to
+`.zip` only once the last member and the central directory are written; on any failure the
+`.part` is deleted, so no half-written package is ever at a path the portal serves.
+
+Memory does not grow with the estate: every large set (findings, their changes) is read as a
+stream (the ledger's iterators, `.iterator()` server-side cursors), enriched in fixed batches,
+and written row by row. A CSV file and its JSON twin are written from one pass: the JSON rows
+go to an unnamed temporary file beside the package while the CSV member is written, then are
+copied into the JSON member (ZIP members are written one at a time).
+
+Every CSV cell goes through tagsense.csvexport (formula injection); JSON carries the text as
+stored. Reads run inside the organization's tenant scope, one transaction per file (and per
+control), so the export's progress, written between them, is visible while it builds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from django.db.models import Exists, OuterRef, Q
+
+from accounts.models import Organization
+from audit.models import GENESIS_HASH, AuditEvent
+from audit.services import verify_chain
+from inventory.models import AwsAccount, Resource, ScanUnit
+from policies.models import Exemption, Finding
+from tagsense import clock
+from tagsense.csvexport import csv_lines
+from tagsense.tenancy.db import tenant_scope
+
+from . import sources
+from .content import (
+    ChainCheck,
+    ControlResult,
+    CoverageGap,
+    DayRate,
+    FailingResource,
+    Header,
+    Period,
+    Summary,
+)
+from .models import EvidenceExport
+from .services import (
+    ResolvedScope,
+    ScopeError,
+    organization_folder,
+    package_path,
+    partial_path,
+    resolve_scope,
+)
+
+Progress = Callable[[int, str], None]
+
+# Rows between two progress reports of a large file, and resources read per query when rows
+# are given their ARN, type and region.
+PROGRESS_EVERY = 10_000
+RESOURCE_BATCH = 2_000
+# Coverage gaps listed in summary.pdf (scan-coverage.csv has them all).
+COVERAGE_GAPS_SHOWN = 100
+WRITE_BUFFER = 1 << 16
+
+FILES = (
+    "controls.csv",
+    "controls.json",
+    "findings-open-at-end.csv",
+    "findings-open-at-end.json",
+    "finding-changes.csv",
+    "finding-changes.json",
+    "exemptions.csv",
+    "exemptions.json",
+    "rule-versions.csv",
+    "rule-versions.json",
+    "tag-policy-versions.csv",
+    "tag-policy-versions.json",
+    "scan-coverage.csv",
+    "scan-coverage.json",
+    "audit-log.jsonl",
+    "assessment-results.json",
+    "summary.pdf",
+    "manifest.json",
+    "manifest.sig",
+)
+
+CONTROL_COLUMNS = (
+    "framework",
+    "framework_name",
+    "framework_version",
+    "control_id",
+    "title",
+    "rules",
+    "status_at_end",
+    "open_findings",
+    "failing_resources",
+    "exempted_findings",
+    "rules_in_force",
+    "days",
+    "days_passed",
+    "pass_rate",
+)
+FINDING_COLUMNS = (
+    "finding_id",
+    "controls",
+    "rule_id",
+    "rule_version",
+    "severity",
+    "kind",
+    "found_key",
+    "resource_arn",
+    "resource_type",
+    "account_id",
+    "region",
+    "open_since",
+)
+CHANGE_COLUMNS = (
+    "at",
+    "event",
+    "from_status",
+    "to_status",
+    "finding_id",
+    "controls",
+    "rule_id",
+    "rule_version",
+    "severity",
+    "kind",
+    "found_key",
+    "resource_arn",
+    "resource_type",
+    "account_id",
+    "region",
+    "exemption_id",
+)
+EXEMPTION_COLUMNS = (
+    "exemption_id",
+    "status_at_end",
+    "status_now",
+    "requested_by",
+    "requested_at",
+    "justification",
+    "decided_by",
+    "decided_at",
+    "expires_at",
+    "findings",
+)
+RULE_VERSION_COLUMNS = (
+    "rule_id",
+    "version",
+    "change",
+    "active",
+    "title",
+    "severity",
+    "check",
+    "valid_from",
+    "valid_to",
+    "changed_by",
+    "spec",
+)
+TAG_POLICY_COLUMNS = (
+    "name",
+    "version",
+    "change",
+    "target_type",
+    "target",
+    "position",
+    "valid_from",
+    "valid_to",
+    "changed_by",
+    "document",
+)
+COVERAGE_COLUMNS = (
+    "account_id",
+    "region",
+    "resource_type",
+    "record",
+    "in_period",
+    "scan_id",
+    "scan_status",
+    "unit_status",
+    "started_at",
+    "finished_at",
+    "error_code",
+    "error",
+)
+
+
+class BuildError(Exception):
+    """A build stopped for a reason a member may read (shown on the export's page)."""
+
+
+def generator() -> str:
+    return f"TagSense {importlib.metadata.version('tagsense')}"
+
+
+# --- writing members ------------------------------------------------------------------------
+
+
+class HashingWriter:
+    """A ZIP member being written: hashes (SHA-256) and counts what passes, in 64 KiB writes.
+    Takes bytes, or text (written as UTF-8)."""
+
+    def __init__(self, raw: IO[bytes]):
+        self._raw = raw
+        self._buffer = bytearray()
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview | str) -> int:
+        chunk = data.encode() if isinstance(data, str) else data
+        self._buffer += chunk
+        if len(self._buffer) >= WRITE_BUFFER:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.sha256.update(self._buffer)
+            self._raw.write(self._buffer)
+            self.size += len(self._buffer)
+            self._buffer.clear()
+
+    def tell(self) -> int:
+        return self.size + len(self._buffer)
+
+    def writable(self) -> bool:
+        return True
+
+
+@dataclass
+class Archive:
+    """The ZIP being written, and each finished member's (name, size, sha256)."""
+
+    zf: zipfile.ZipFile
+    spool_dir: Path
+    files: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @contextmanager
+    def member(self, name: str) -> Iterator[HashingWriter]:
+        with self.zf.open(name, "w", force_zip64=True) as raw:
+            writer = HashingWriter(raw)
+            yield writer
+            writer.flush()
+        self.files.append((name, writer.size, writer.sha256.hexdigest()))
+
+    def table(
+        self,
+        base: str,
+        columns: tuple[str, ...],
+        records: Iterable[dict[str, Any]],
+        *,
+        spool: IO[bytes] | None = None,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> int:
+        """`<base>.csv` and `<base>.json` (an array, one record a line) from one pass over
+        `records`; returns how many. With `spool`, the JSON lines are left in it (for a later
+        reader) instead of a temporary file of its own."""
+        count = 0
+        with ExitStack() as stack:
+            lines = spool or stack.enter_context(tempfile.TemporaryFile(dir=self.spool_dir))
+
+            def rows() -> Iterator[list[Any]]:
+                nonlocal count
+                for record in records:
+                    lines.write(_json(record) + b"\n")
+                    count += 1
+                    if on_rows is not None and count % PROGRESS_EVERY == 0:
+                        on_rows(count)
+                    yield [_cell(record[c]) for c in columns]
+
+            with self.member(f"{base}.csv") as out:
+                for line in csv_lines(columns, rows()):
+                    out.write(line)
+            lines.seek(0)
+            with self.member(f"{base}.json") as out:
+                out.write(b"[")
+                for n, line in enumerate(lines):
+                    out.write(b"\n" if n == 0 else b",\n")
+                    out.write(line.rstrip(b"\n"))
+                out.write(b"\n]\n" if count else b"]\n")
+        return count
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _json(record: Any) -> bytes:
+    return orjson.dumps(record, default=_json_default, option=orjson.OPT_SORT_KEYS)
+
+
+def _cell(value: Any) -> Any:
+    """A record's value as one CSV cell (neutralised later by csv_lines)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return _json(value).decode()
+    return value
+
+
+def _iso(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _batches(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(iterable)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+# --- the build --------------------------------------------------------------------------------
+
+
+@dataclass
+class Build:
+    """One package's build: the export, its resolved scope, and what later files need from
+    earlier ones (the summary's parts, the audit segment)."""
+
+    export: EvidenceExport
+    organization: Organization
+    archive: Archive
+    on_progress: Progress
+    resolved: ResolvedScope
+    header: Header
+    controls: list[ControlResult] = field(default_factory=list)
+    coverage_gaps: list[CoverageGap] = field(default_factory=list)
+    coverage_gaps_total: int = 0
+    exemptions_in_period: int = 0
+    audit_segment: dict[str, Any] = field(default_factory=dict)
+    chain: ChainCheck | None = None
+    key_fingerprint: str = ""
+
+    @property
+    def period(self) -> Period:
+        return self.header.period
+
+    @property
+    def account_pks(self) -> list[int] | None:
+        return self.resolved.account_pks
+
+    def scope(self) -> Any:
+        return tenant_scope(self.organization)
+
+    def progress(self, percent: float, stage: str) -> None:
+        self.on_progress(int(percent), stage)
+
+    def row_progress(self, percent: float, what: str) -> Callable[[int], None]:
+        return lambda n: self.progress(percent, f"{what}: {n:,} rows")
+
+    # -- the files, in order ---------------------------------------------------------------
+
+    def run(self, spool: IO[bytes]) -> None:
+        self.write_controls()
+        self.write_findings(spool)
+        self.write_changes()
+        self.write_exemptions()
+        self.write_versions()
+        self.write_coverage()
+        self.write_audit_log()
+        summary = self.summary()
+        self.progress(85, "Assessment results (OSCAL)")
+        spool.seek(0)
+        with self.scope(), self.archive.member("assessment-results.json") as out:
+            sources.write_assessment_results(out, summary, _failing(spool))
+        self.progress(92, "Summary report (PDF)")
+        with self.scope(), self.archive.member("summary.pdf") as out:
+            sources.write_summary_pdf(out, summary)
+        self.write_manifest()
+
+    def write_controls(self) -> None:
+        controls = self.resolved.controls
+        states = []
+        for n, control in enumerate(controls):
+            self.progress(2 + 13 * n / max(len(controls), 1), f"Controls: {n} of {len(controls)}")
+            with self.scope():
+                state = sources.control_status_at(
+                    self.organization, control, self.period.end, account_pks=self.account_pks
+                )
+                days = sources.daily_control_states(
+                    self.organization,
+                    control,
+                    self.period.start.date(),
+                    self.period.end.date(),
+                    account_pks=self.account_pks,
+                )
+            states.append(state)
+            self.controls.append(_control_result(control, state, days))
+        self.archive.table("controls", CONTROL_COLUMNS, map(_control_record, self.controls, states))
+
+    def write_findings(self, spool: IO[bytes]) -> None:
+        self.progress(15, "Findings open at period end")
+        with self.scope():
+            states = (
+                sources.findings_at(
+                    self.organization,
+                    self.period.end,
+                    rule_ids=self.resolved.rule_ids,
+                    account_pks=self.account_pks,
+                )
+                if self.resolved.rule_ids
+                else iter(())
+            )
+            self.archive.table(
+                "findings-open-at-end",
+                FINDING_COLUMNS,
+                self._findings(states),
+                spool=spool,
+                on_rows=self.row_progress(15, "Findings open at period end"),
+            )
+
+    def write_changes(self) -> None:
+        self.progress(45, "Finding changes in the period")
+        with self.scope():
+            changes = (
+                sources.changes_between(
+                    self.organization,
+                    self.period.start,
+                    self.period.end,
+                    rule_ids=self.resolved.rule_ids,
+                    account_pks=self.account_pks,
+                )
+                if self.resolved.rule_ids
+                else iter(())
+            )
+            self.archive.table(
+                "finding-changes",
+                CHANGE_COLUMNS,
+                self._changes(changes),
+                on_rows=self.row_progress(45, "Finding changes in the period"),
+            )
+
+    def write_exemptions(self) -> None:
+        self.progress(65, "Exemptions")
+        with self.scope():
+            self.exemptions_in_period = self.archive.table(
+                "exemptions", EXEMPTION_COLUMNS, self._exemptions()
+            )
+
+    def write_versions(self) -> None:
+        self.progress(67, "Rule versions in force")
+        rule_ids = set(self.resolved.rule_ids)
+        start, end = self.period.start, self.period.end
+        with self.scope():
+            intervals = sources.rule_versions_in_force(self.organization, start, end)
+            self.archive.table(
+                "rule-versions",
+                RULE_VERSION_COLUMNS,
+                (_rule_version_record(i) for i in intervals if i.rule_id in rule_ids),
+            )
+        self.progress(69, "AWS tag policy versions in force")
+        with self.scope():
+            policies = sources.tag_policy_versions_in_force(self.organization, start, end)
+            self.archive.table(
+                "tag-policy-versions", TAG_POLICY_COLUMNS, map(_tag_policy_record, policies)
+            )
+
+    def write_coverage(self) -> None:
+        self.progress(70, "Scan coverage")
+        with self.scope():
+            self.archive.table("scan-coverage", COVERAGE_COLUMNS, self._coverage())
+
+    def write_audit_log(self) -> None:
+        self.progress(73, "Audit log of the period")
+        with self.scope(), self.archive.member("audit-log.jsonl") as out:
+            self.audit_segment = sources.write_chain_segment(
+                out, self.organization.pk, self.period.start, self.period.end
+            )
+
+    def summary(self) -> Summary:
+        self.progress(80, "Verifying the audit chain")
+        with self.scope():
+            report = verify_chain(self.organization.pk)
+            head = AuditEvent.objects.chain(self.organization.pk).order_by("-seq").first()
+        chain = ChainCheck(
+            intact=report.intact,
+            events_checked=report.events,
+            head_seq=head.seq if head else None,
+            head_hash=head.hash if head else GENESIS_HASH,
+            detail=_chain_detail(report),
+        )
+        self.chain = chain
+        return Summary(
+            header=self.header,
+            controls=self.controls,
+            coverage_gaps=self.coverage_gaps,
+            coverage_gaps_total=self.coverage_gaps_total,
+            exemptions_in_period=self.exemptions_in_period,
+            chain=chain,
+            files=[name for name in FILES if name not in ("manifest.json", "manifest.sig")],
+        )
+
+    def write_manifest(self) -> None:
+        self.progress(97, "Manifest and signature")
+        assert self.chain is not None  # summary() ran
+        chain_head = {"seq": self.chain.head_seq or 0, "hash": self.chain.head_hash}
+        with self.scope():
+            key = sources.active_key(self.organization)
+            manifest = sources.manifest_bytes(
+                self.header, list(self.archive.files), self.audit_segment, chain_head, key
+            )
+            signature = sources.signature_bytes(self.organization, manifest)
+        self.key_fingerprint = str(getattr(key, "fingerprint", "") or "")
+        with self.archive.member("manifest.json") as out:
+            out.write(manifest)
+        with self.archive.member("manifest.sig") as out:
+            out.write(signature)
+
+    # -- the rows --------------------------------------------------------------------------
+
+    def _control_keys(self) -> dict[str, list[str]]:
+        keys: dict[str, list[str]] = {}
+        for control in self.resolved.controls:
+            for rule_id in control.rule_ids:
+                keys.setdefault(rule_id, []).append(
+                    f"{control.framework.slug}/{control.control_id}"
+                )
+        return keys
+
+    def _accounts(self) -> dict[int, str]:
+        return dict(AwsAccount.objects.for_org(self.organization).values_list("pk", "account_id"))
+
+    def _with_resources(self, rows: Iterable[Any]) -> Iterator[tuple[Any, tuple[str, str, str]]]:
+        """Each ledger row with its resource's (ARN, type, region), read RESOURCE_BATCH at a
+        time. A resource removed from the inventory since has empty ones."""
+        resources = Resource.objects.for_org(self.organization)
+        for batch in _batches(rows, RESOURCE_BATCH):
+            ids = {row.resource_id for row in batch}
+            found = {
+                pk: (arn, resource_type, region)
+                for pk, arn, resource_type, region in resources.filter(pk__in=ids).values_list(
+                    "pk", "arn", "resource_type", "region"
+                )
+            }
+            for row in batch:
+                yield row, found.get(row.resource_id, ("", "", ""))
+
+    def _findings(self, states: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        controls, accounts = self._control_keys(), self._accounts()
+        for state, (arn, resource_type, region) in self._with_resources(states):
+            yield {
+                "finding_id": state.finding_id,
+                "controls": controls.get(state.rule_id, []),
+                "rule_id": state.rule_id,
+                "rule_version": state.rule_version,
+                "severity": state.severity,
+                "kind": state.kind,
+                "found_key": state.found_key,
+                "resource_arn": arn,
+                "resource_type": resource_type,
+                "account_id": accounts.get(state.account_pk, ""),
+                "region": region,
+                "open_since": _iso(state.since),
+            }
+
+    def _changes(self, changes: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        controls, accounts = self._control_keys(), self._accounts()
+        for change, (arn, resource_type, region) in self._with_resources(changes):
+            yield {
+                "at": _iso(change.at),
+                "event": change.event,
+                "from_status": change.from_status,
+                "to_status": change.to_status,
+                "finding_id": change.finding_id,
+                "controls": controls.get(change.rule_id, []),
+                "rule_id": change.rule_id,
+                "rule_version": change.rule_version,
+                "severity": change.severity,
+                "kind": change.kind,
+                "found_key": change.found_key,
+                "resource_arn": arn,
+                "resource_type": resource_type,
+                "account_id": accounts.get(change.account_pk, ""),
+                "region": region,
+                "exemption_id": change.exemption_id,
+            }
+
+    def _exemptions(self) -> Iterator[dict[str, Any]]:
+        """Exemptions in force at some time in the period or decided in it, of findings of the
+        scope's rules (and accounts)."""
+        start, end = self.period.start, self.period.end
+        covered = Finding.objects.for_org(self.organization).filter(
+            exemption=OuterRef("pk"), rule__rule_id__in=self.resolved.rule_ids
+        )
+        if self.account_pks is not None:
+            covered = covered.filter(account_id__in=self.account_pks)
+        exemptions = (
+            Exemption.objects.for_org(self.organization)
+            .filter(
+                Q(decided_at__gte=start, decided_at__lte=end)
+                | Q(
+                    status__in=[Exemption.APPROVED, Exemption.EXPIRED],
+                    decided_at__lte=end,
+                    expires_at__gt=start,
+                )
+            )
+            .filter(Exists(covered))
+            .order_by("requested_at", "pk")
+        )
+        for exemption in exemptions.iterator(chunk_size=500):
+            yield {
+                "exemption_id": exemption.pk,
+                "status_at_end": _exemption_status_at(exemption, end),
+                "status_now": exemption.current_status,
+                "requested_by": exemption.requested_by_label,
+                "requested_at": _iso(exemption.requested_at),
+                "justification": exemption.justification,
+                "decided_by": exemption.decided_by_label,
+                "decided_at": _iso(exemption.decided_at),
+                "expires_at": _iso(exemption.expires_at),
+                "findings": exemption.finding_count,
+            }
+
+    def _coverage(self) -> Iterator[dict[str, Any]]:
+        """Each unit's last successful scan at or before the period's end, each failed or
+        skipped unit of the period, and each unit never scanned successfully by its end. The
+        units not scanned successfully in the period become the summary's coverage gaps."""
+        start, end = self.period.start, self.period.end
+        units = ScanUnit.objects.for_org(self.organization)
+        if self.account_pks is not None:
+            units = units.filter(account_id__in=self.account_pks)
+        fields = (
+            "account__account_id",
+            "region",
+            "resource_type",
+            "scan_id",
+            "scan__status",
+            "status",
+            "started_at",
+            "finished_at",
+            "error_code",
+            "error",
+        )
+        succeeded: set[tuple[str, str, str]] = set()
+        last_ok = (
+            units.filter(status=ScanUnit.SUCCEEDED, finished_at__lte=end)
+            .order_by("account_id", "region", "resource_type", "-finished_at", "-id")
+            .distinct("account_id", "region", "resource_type")
+            .values_list(*fields)
+        )
+        for row in last_ok.iterator(chunk_size=2000):
+            succeeded.add(row[:3])
+            in_period = row[7] >= start
+            if not in_period:
+                self._gap(row, "not scanned successfully in the period", row[7], "")
+            yield _coverage_record(row, "last_success", in_period)
+        problems = units.filter(
+            status__in=[ScanUnit.FAILED, ScanUnit.SKIPPED],
+            finished_at__gte=start,
+            finished_at__lte=end,
+        ).order_by("finished_at", "id")
+        for row in problems.values_list(*fields).iterator(chunk_size=2000):
+            self._gap(row, row[5], row[7], f"{row[8]} {row[9]}".strip())
+            yield _coverage_record(row, row[5], True)
+        seen = (
+            units.filter(scan__created_at__lte=end)
+            .order_by("account_id", "region", "resource_type")
+            .distinct("account_id", "region", "resource_type")
+            .values_list("account__account_id", "region", "resource_type")
+        )
+        for key in seen.iterator(chunk_size=2000):
+            if key not in succeeded:
+                row = (*key, None, None, None, None, None, "", "")
+                self._gap(row, "never scanned successfully", None, "")
+                yield _coverage_record(row, "no_success", False)
+
+    def _gap(self, row: tuple, problem: str, at: datetime | None, detail: str) -> None:
+        self.coverage_gaps_total += 1
+        if len(self.coverage_gaps) < COVERAGE_GAPS_SHOWN:
+            self.coverage_gaps.append(
+                CoverageGap(
+                    account_id=row[0],
+                    region=row[1],
+                    resource_type=row[2],
+                    problem=problem,
+                    at=at,
+                    detail=detail[:300],
+                )
+            )
+
+
+def _control_result(control: Any, state: Any, days: list[tuple]) -> ControlResult:
+    framework = control.framework
+    return ControlResult(
+        framework_slug=framework.slug,
+        framework_name=framework.name,
+        framework_version=framework.version,
+        control_id=control.control_id,
+        title=control.title,
+        rule_ids=list(control.rule_ids),
+        status=state.status,
+        failing_resources=state.failing_resources,
+        exempted_findings=state.exempted_findings,
+        days=[DayRate(day=d[0], compliant=d[1], in_scope=d[2]) for d in days],
+        days_passed=sum(1 for d in days if d[3]),
+    )
+
+
+def _control_record(result: ControlResult, state: Any) -> dict[str, Any]:
+    rules_in_force = state.rules_in_force
+    if isinstance(rules_in_force, list | tuple | set | frozenset):
+        rules_in_force = sorted(rules_in_force)
+    return {
+        "framework": result.framework_slug,
+        "framework_name": result.framework_name,
+        "framework_version": result.framework_version,
+        "control_id": result.control_id,
+        "title": result.title,
+        "rules": result.rule_ids,
+        "status_at_end": result.status,
+        "open_findings": state.open_findings,
+        "failing_resources": result.failing_resources,
+        "exempted_findings": result.exempted_findings,
+        "rules_in_force": rules_in_force,
+        "days": len(result.days),
+        "days_passed": result.days_passed,
+        "pass_rate": result.pass_rate,
+        "daily": [
+            {"day": d.day.isoformat(), "compliant": d.compliant, "in_scope": d.in_scope}
+            for d in result.days
+        ],
+    }
+
+
+def _exemption_status_at(exemption: Exemption, end: datetime) -> str:
+    if exemption.decided_at is None or exemption.decided_at > end:
+        return Exemption.PENDING
+    if exemption.status == Exemption.REJECTED:
+        return Exemption.REJECTED
+    return Exemption.EXPIRED if exemption.expires_at <= end else Exemption.APPROVED
+
+
+def _rule_version_record(interval: Any) -> dict[str, Any]:
+    spec = interval.spec or {}
+    return {
+        "rule_id": interval.rule_id,
+        "version": interval.version,
+        "change": interval.change,
+        "active": interval.active,
+        "title": spec.get("title", ""),
+        "severity": spec.get("severity", ""),
+        "check": spec.get("check", ""),
+        "valid_from": _iso(interval.valid_from),
+        "valid_to": _iso(interval.valid_to),
+        "changed_by": interval.changed_by,
+        "spec": spec,
+    }
+
+
+def _tag_policy_record(interval: Any) -> dict[str, Any]:
+    return {
+        "name": interval.name,
+        "version": interval.version,
+        "change": interval.change,
+        "target_type": interval.target_type,
+        "target": interval.target,
+        "position": interval.position,
+        "valid_from": _iso(interval.valid_from),
+        "valid_to": _iso(interval.valid_to),
+        "changed_by": interval.changed_by,
+        "document": interval.document,
+    }
+
+
+def _coverage_record(row: tuple, record: str, in_period: bool) -> dict[str, Any]:
+    return {
+        "account_id": row[0],
+        "region": row[1],
+        "resource_type": row[2],
+        "record": record,
+        "in_period": in_period,
+        "scan_id": row[3],
+        "scan_status": row[4],
+        "unit_status": row[5],
+        "started_at": _iso(row[6]),
+        "finished_at": _iso(row[7]),
+        "error_code": row[8],
+        "error": row[9],
+    }
+
+
+def _chain_detail(report: Any) -> str:
+    if report.intact:
+        anchored = f", {report.anchors} anchor(s) matched" if report.anchored else ", unanchored"
+        return f"{report.events} events verified{anchored}"
+    where = f"event #{report.first_bad.seq}: " if report.first_bad is not None else ""
+    return f"{where}{report.problem}"
+
+
+def _failing(spool: IO[bytes]) -> Iterator[FailingResource]:
+    """The findings open at period end again, read back from their spooled JSON lines."""
+    for line in spool:
+        row = orjson.loads(line)
+        yield FailingResource(
+            control_keys=row["controls"],
+            rule_id=row["rule_id"],
+            rule_version=row["rule_version"],
+            resource_arn=row["resource_arn"],
+            resource_type=row["resource_type"],
+            account_id=row["account_id"],
+            region=row["region"],
+            kind=row["kind"],
+            found_key=row["found_key"],
+            severity=row["severity"],
+            opened_at=datetime.fromisoformat(row["open_since"]),
+        )
+
+
+def build(export: EvidenceExport, on_progress: Progress) -> None:
+    """Build the export's package at package_path(export), or leave nothing there.
+
+    Runs outside any transaction (each file opens the organization's tenant scope; the
+    export's organization is the one in context). `on_progress(percent, stage)` is called
+    between files and every PROGRESS_EVERY rows of a large one. On success `export`'s
+    key_fingerprint is set (not saved: evidence.tasks saves it with the rest). Raises
+    BuildError with a message for members when the request cannot be built any more, or
+    whatever a source raised; either way the partial file is gone."""
+    organization = export.organization
+    on_progress(1, "Checking the scope")
+    with tenant_scope(organization):
+        try:
+            resolved = resolve_scope(organization, export.scope)
+        except ScopeError as exc:
+            raise BuildError(f"The scope cannot be built any more: {exc}") from exc
+    header = Header(
+        package_id=str(export.uuid),
+        organization_slug=organization.slug,
+        organization_name=organization.name,
+        scope=resolved.scope,
+        period=Period(start=export.period_start, end=export.period_end),
+        generated_at=clock.now(),
+        generated_by=export.requested_by_label,
+        generator=generator(),
+    )
+    folder = organization_folder(organization.pk)
+    folder.mkdir(parents=True, exist_ok=True)
+    part, final = partial_path(export), package_path(export)
+    try:
+        with (
+            zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+            tempfile.TemporaryFile(dir=folder) as spool,
+        ):
+            job = Build(
+                export=export,
+                organization=organization,
+                archive=Archive(zf=zf, spool_dir=folder),
+                on_progress=on_progress,
+                resolved=resolved,
+                header=header,
+            )
+            job.run(spool)
+        os.replace(part, final)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    export.key_fingerprint = job.key_fingerprint
+    on_progress(100, "Package complete")
