@@ -382,6 +382,7 @@ def evaluate_organization(
     snapshot (policies.scoring.scores) when findings changed or the day has none. One
     policy.evaluate event with the counts."""
     _lock(organization)
+    exemptions.expire(organization)  # even when nothing else changed (evaluate_rules does too)
     with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
         cursor.execute("SET LOCAL work_mem = '256MB'")
     rules = list(Rule.objects.for_org(organization))
