@@ -7,6 +7,7 @@ of the ledger in Python says, with the rules and the controls' status of that in
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -477,3 +478,31 @@ def test_another_organizations_ledger_is_invisible(org, other_org):
     with connection.cursor() as cursor:  # no tenant at all: nothing
         cursor.execute("SELECT count(*) FROM policies_findingevent")
         assert cursor.fetchone() == (0,)
+
+
+def test_the_migration_backfill_starts_history_consistent_with_the_present(org, members):
+    r0, r1, r2 = make_resources(org, tags_list=[{}, {}, {}])
+    with clock.at(hours(1)), tenant_scope(org):
+        services.create_rule(org, OWNER)
+    with tenant_scope(org):
+        retag(r0, {"Owner": "ann@x"})
+    evaluate(org, hours(2))
+    exempt(org, members, r1, hours(3), expires=hours(100))
+    with clock.at(hours(4)):
+        before = present(org)
+    assert sorted(before.values()) == ["exempted", "open"]
+    backfill = importlib.import_module("policies.migrations.0009_finding_events").BACKFILL
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ROLE NONE")  # as the migration runs: the owner, every tenant
+        cursor.execute("TRUNCATE policies_findingevent")
+        for statement in backfill:
+            cursor.execute(statement)
+    events = ledger(org)
+    assert sorted((e.event, e.resource_id, e.at) for e in events) == [
+        ("exempted", r1.pk, hours(3)),
+        ("opened", r0.pk, hours(1)),
+        ("opened", r1.pk, hours(1)),
+        ("opened", r2.pk, hours(1)),
+        ("resolved", r0.pk, hours(2)),
+    ]
+    assert read_back(org, hours(4)) == before == replayed(events, hours(4))
