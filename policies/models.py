@@ -6,6 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.exceptions import PermissionDenied
 from django.db import models
 
@@ -299,8 +300,10 @@ class FindingEvent(TenantModel):
             models.Index(
                 fields=["organization", "finding_id", "at"], name="finding_event_finding_idx"
             ),
-            # What changed in a period.
-            models.Index(fields=["organization", "at"], name="finding_event_at_idx"),
+            # What changed in a period: a BRIN on the time (rows arrive in time order, expiries
+            # a little backdated): next to nothing to maintain, where a b-tree on
+            # (organization, at) cost about 3 s of a first evaluation's 1.6 million rows.
+            BrinIndex(fields=["at"], name="finding_event_at_brin"),
         ]
 
     def __str__(self) -> str:

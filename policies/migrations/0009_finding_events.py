@@ -8,6 +8,7 @@ its exemption was decided (now, when unknown), so the history starts consistent 
 present.
 """
 
+import django.contrib.postgres.indexes
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -138,7 +139,9 @@ class Migration(migrations.Migration):
                         fields=["organization", "finding_id", "at"],
                         name="finding_event_finding_idx",
                     ),
-                    models.Index(fields=["organization", "at"], name="finding_event_at_idx"),
+                    django.contrib.postgres.indexes.BrinIndex(
+                        fields=["at"], name="finding_event_at_brin"
+                    ),
                 ],
             },
         ),
