@@ -8,7 +8,8 @@ sets. 25 active rules: the built-in library's 23 (policies/data/rules.yaml) and 
 glob and a conditional scoped by type). Then, timed through the real code:
 
 (a) evaluate_organization: full evaluation, findings written (an empty findings table, no
-    ledger), with the day's score snapshot;
+    ledger), each one's `opened` event appended to the finding-state ledger (FindingEvent),
+    with the day's score snapshot;
 (b) evaluate_organization again, nothing changed (the ledger finds nothing to evaluate);
 (b') evaluate_organization(force=True): everything evaluated again, nothing written;
 (c) a scan changing --changed resources' tags (UnitWriter.write pages under a new ScanRun) and
@@ -48,7 +49,7 @@ from inventory.models import ScanRun  # noqa: E402
 from inventory.scanners.base import ResourceRecord  # noqa: E402
 from policies import evaluation  # noqa: E402
 from policies.engine.spec import builtin_rules, parse_rules, rule_to_dict  # noqa: E402
-from policies.models import Finding, Rule  # noqa: E402
+from policies.models import Finding, FindingEvent, Rule  # noqa: E402
 from tagsense.tenancy.db import tenant_scope  # noqa: E402
 
 REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "us-west-2")
@@ -213,6 +214,7 @@ def vacuum_analyze() -> None:
             "inventory_tagevent",
             "policies_finding",
             "policies_evaluatedresource",
+            "policies_findingevent",
         ):
             conn.execute(f"VACUUM ANALYZE {table}")
 
@@ -246,6 +248,8 @@ def timed(label: str, org, fn):
     print(f"\n== {label}: {wall:.2f} s ==")
     print(f"result: {result}")
     print(f"findings: {findings_summary(org)}")
+    with tenant_scope(org):
+        print(f"ledger: {FindingEvent.objects.count():,} finding events")
     print(load.summary())
     return wall, result
 

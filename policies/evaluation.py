@@ -26,15 +26,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 import audit
 from inventory.models import Resource
 from inventory.services import teams_by_account
+from tagsense import clock
 
-from . import audit_events
+from . import audit_events, exemptions
 from .engine import sql
-from .models import EvaluatedResource, EvaluationState, Finding, Rule, ScoreSnapshot
+from .models import EvaluatedResource, EvaluationState, Finding, FindingEvent, Rule, ScoreSnapshot
 from .scoring.scores import take_snapshot
 
 if TYPE_CHECKING:
@@ -54,6 +54,15 @@ _LOCK_CLASS = 0x7461_6700  # pg_advisory_xact_lock(class, organization)
 # re-evaluation with nothing changed writes nothing), and the evaluated rules' findings that
 # are not among the violations resolved (a hashed anti-join, not a last_seen comparison that
 # would need every failing finding rewritten). Teams are computed once per account.
+#
+# The same statement appends each change of status to the ledger (FindingEvent): `ins`, `upd`
+# and `resolved` return what they changed, `led` inserts one row per change: opened (a new
+# finding), reopened (a resolved one failing again), and for a resolution rule_retired (its rule
+# is inactive), resource_deleted (the resource is no longer live) or resolved. An update of
+# metadata only (kind, owner, teams, version) is no change of status and writes no row. The
+# status a resolved finding had is read from the statement's snapshot (`exempted`: the few
+# findings exempted before it, by the partial index on exemption), as UPDATE ... RETURNING
+# gives only the new row.
 _EVALUATE = """
 WITH {touched} v AS MATERIALIZED ({violations}),
 teams AS MATERIALIZED (
@@ -65,7 +74,8 @@ n AS MATERIALIZED (
     SELECT v.tag, v.resource_id, v.account_id, v.kind, v.found_key, v.owner,
         pr.version AS rule_version, coalesce(pr.spec ->> 'severity', 'medium') AS severity,
         coalesce(pr.spec ->> 'enforcement', 'report') AS enforcement,
-        coalesce(t.owner_teams, '[]'::jsonb) AS owner_teams, f.id AS finding_id
+        coalesce(t.owner_teams, '[]'::jsonb) AS owner_teams, f.id AS finding_id,
+        f.status AS old_status
     FROM v
     JOIN policies_rule pr ON pr.id = v.tag
     LEFT JOIN teams t ON t.account_id = v.account_id
@@ -79,7 +89,7 @@ ins AS (
     SELECT %s, n.tag, n.resource_id, n.account_id, n.rule_version, 'open', n.kind, n.found_key,
         n.severity, n.enforcement, n.owner, n.owner_teams, %s, %s, NULL
     FROM n WHERE n.finding_id IS NULL
-    RETURNING 1
+    RETURNING id, rule_id, rule_version, resource_id, account_id, kind, found_key, severity
 ),
 upd AS (
     UPDATE policies_finding f SET
@@ -101,16 +111,54 @@ upd AS (
             f.owner, f.owner_teams)
         IS DISTINCT FROM (n.account_id, n.rule_version, n.kind, n.found_key, n.severity,
             n.enforcement, n.owner, n.owner_teams))
-    RETURNING 1
+    RETURNING f.id, f.rule_id, f.rule_version, f.resource_id, f.account_id, f.kind,
+        f.found_key, f.severity, n.old_status
+),
+exempted AS MATERIALIZED (
+    SELECT f.id FROM policies_finding f
+    WHERE f.organization_id = %s AND f.exemption_id IS NOT NULL AND f.status = 'exempted'
 ),
 resolved AS (
     UPDATE policies_finding f SET status = 'resolved', resolved_at = %s
     WHERE f.organization_id = %s AND f.status <> 'resolved' {rules} {resources}
       AND NOT EXISTS (SELECT 1 FROM v WHERE v.tag = f.rule_id AND v.resource_id = f.resource_id)
+    RETURNING f.id, f.rule_id, f.rule_version, f.resource_id, f.account_id, f.kind,
+        f.found_key, f.severity, f.exemption_id,
+        CASE WHEN f.rule_id = ANY(%s::bigint[]) THEN 'rule_retired'
+            WHEN NOT EXISTS (SELECT 1 FROM inventory_resource r WHERE r.id = f.resource_id
+                AND r.deleted_at IS NULL) THEN 'resource_deleted'
+            ELSE 'resolved' END AS event
+),
+changed AS (
+    SELECT i.id, i.rule_id, i.rule_version, i.resource_id, i.account_id, i.kind, i.found_key,
+        i.severity, NULL::bigint AS exemption_id, 'opened' AS event, '' AS from_status,
+        'open' AS to_status
+    FROM ins i
+    UNION ALL
+    SELECT u.id, u.rule_id, u.rule_version, u.resource_id, u.account_id, u.kind, u.found_key,
+        u.severity, NULL, 'reopened', 'resolved', 'open'
+    FROM upd u WHERE u.old_status = 'resolved'
+    UNION ALL
+    SELECT r.id, r.rule_id, r.rule_version, r.resource_id, r.account_id, r.kind, r.found_key,
+        r.severity, CASE WHEN x.id IS NULL THEN NULL ELSE r.exemption_id END, r.event,
+        CASE WHEN x.id IS NULL THEN 'open' ELSE 'exempted' END, 'resolved'
+    FROM resolved r LEFT JOIN exempted x ON x.id = r.id
+),
+led AS (
+    INSERT INTO policies_findingevent (organization_id, finding_id, rule_pk, rule_slug,
+        rule_version, resource_id, account_id, kind, found_key, severity, exemption_id, event,
+        from_status, to_status, open_delta, exempt_delta, at)
+    SELECT %s, c.id, c.rule_id, pr.rule_id, c.rule_version, c.resource_id, c.account_id,
+        c.kind, c.found_key, c.severity, c.exemption_id, c.event, c.from_status, c.to_status,
+        CASE WHEN c.to_status = 'open' THEN 1 WHEN c.from_status = 'open' THEN -1 ELSE 0 END,
+        CASE WHEN c.to_status = 'exempted' THEN 1 WHEN c.from_status = 'exempted' THEN -1
+            ELSE 0 END,
+        %s
+    FROM changed c JOIN policies_rule pr ON pr.id = c.rule_id
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM ins), (SELECT count(*) FROM resolved),
-    (SELECT count(*) FROM upd)
+    (SELECT count(*) FROM upd), (SELECT count(*) FROM led)
 """
 
 
@@ -122,8 +170,9 @@ def evaluate_rules(
 ) -> dict[str, int]:
     """Evaluate `rules` over the organization's live resources (only those `resource_query`
     selects, when given) and bring their findings up to date. Inactive rules resolve their
-    open findings. Returns {"failing", "new", "resolved"}."""
-    now = timezone.now()
+    open findings. Every change of status is appended to the ledger (FindingEvent) in the same
+    statement, at the clock's time (tagsense.clock). Returns {"failing", "new", "resolved"}."""
+    now = clock.now()
     active = [(rule.pk, rule.rule_spec) for rule in rules if rule.active]
     touched, touched_params, resources, scoped = "", [], "", None
     if resource_query is not None:
@@ -143,6 +192,10 @@ def evaluate_rules(
     violations, params = sql.violations_sql(active, organization.pk, resource_query=scoped)
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(organization)  # the INSERT of new findings relies on it
+        # Lapsed exemptions written down first (at their expiry), so the ledger's order is
+        # the order things happened in: an expired exemption's finding reopens before this
+        # evaluation resolves it or not.
+        exemptions.expire(organization)
         # This transaction only: hashes of a million violations in memory, and no JIT (its
         # compilation of 25 rules' expressions cost more than the statement ran).
         cursor.execute("SET LOCAL work_mem = '256MB'")
@@ -165,12 +218,16 @@ def evaluate_rules(
                 now,
                 now,  # upd
                 now,
+                organization.pk,  # exempted
                 now,  # resolved
                 organization.pk,
                 *rule_params,
+                [rule.pk for rule in rules if not rule.active],  # rule_retired
+                organization.pk,  # led
+                now,
             ],
         )
-        failing, new, resolved, _ = cursor.fetchone()
+        failing, new, resolved, _, _ = cursor.fetchone()
     if resource_query is None:
         _remember_rules(organization, rules)
     return {"failing": failing, "new": new, "resolved": resolved}
@@ -273,10 +330,47 @@ def _record_changed(organization: Organization) -> None:
         )
 
 
+_RETIRE = """
+INSERT INTO policies_findingevent (organization_id, finding_id, rule_pk, rule_slug, rule_version,
+    resource_id, account_id, kind, found_key, severity, exemption_id, event, from_status,
+    to_status, open_delta, exempt_delta, at)
+SELECT f.organization_id, f.id, f.rule_id,
+    (SELECT r.rule_id FROM policies_rule r WHERE r.id = f.rule_id), f.rule_version,
+    f.resource_id, f.account_id, f.kind, f.found_key, f.severity,
+    CASE WHEN f.status = 'exempted' THEN f.exemption_id END, %s, f.status, 'resolved',
+    CASE WHEN f.status = 'open' THEN -1 ELSE 0 END,
+    CASE WHEN f.status = 'exempted' THEN -1 ELSE 0 END, %s
+FROM policies_finding f WHERE f.organization_id = %s AND f.status <> 'resolved' AND {where}
+"""
+
+
+def retire_findings(
+    organization: Organization, where: str, params: Sequence[Any], *, event: str
+) -> int:
+    """Append `event` (to resolved, from its status) to the ledger for each unresolved finding
+    `where` selects (SQL over `f`, policies_finding, whose rules still exist), before the
+    caller deletes them: a finding leaves the history resolved, never silently. Lapsed
+    exemptions are written down first. Returns how many events."""
+    exemptions.expire(organization)
+    with connection.cursor() as cursor:
+        cursor.execute(_RETIRE.format(where=where), [event, clock.now(), organization.pk, *params])
+        return cursor.rowcount
+
+
 def delete_findings_of(rule: Rule) -> int:
-    return (
-        Finding.objects.for_org(rule.organization).filter(rule=rule)._raw_delete(Finding.objects.db)
-    )
+    """Delete a rule's findings (the rule is being deleted), their unresolved ones retired in
+    the ledger first (rule_retired). Returns how many findings were deleted."""
+    organization = rule.organization
+    with transaction.atomic():
+        retire_findings(
+            organization,
+            "f.rule_id = %s",
+            [rule.pk],
+            event=FindingEvent.RULE_RETIRED,
+        )
+        return (
+            Finding.objects.for_org(organization).filter(rule=rule)._raw_delete(Finding.objects.db)
+        )
 
 
 @transaction.atomic
@@ -288,6 +382,7 @@ def evaluate_organization(
     snapshot (policies.scoring.scores) when findings changed or the day has none. One
     policy.evaluate event with the counts."""
     _lock(organization)
+    exemptions.expire(organization)  # even when nothing else changed (evaluate_rules does too)
     with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
         cursor.execute("SET LOCAL work_mem = '256MB'")
     rules = list(Rule.objects.for_org(organization))
@@ -323,12 +418,12 @@ def evaluate_organization(
         rules=active,
         grants=grants,
         engine=ENGINE_VERSION,
-        evaluated_at=timezone.now(),
+        evaluated_at=clock.now(),
     )
 
     unchanged = not (counts["new"] or counts["resolved"] or result["mode"] == "full")
     today = ScoreSnapshot.objects.for_org(organization).filter(
-        day=timezone.now().date(), source=ScoreSnapshot.MEASURED
+        day=clock.now().date(), source=ScoreSnapshot.MEASURED
     )
     result["snapshot_rows"] = 0 if unchanged and today.exists() else take_snapshot(organization)
     audit.record(audit_events.EVALUATE, data=result)

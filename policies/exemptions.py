@@ -6,19 +6,24 @@ Expiry: from its `expires_at` an approved exemption exempts nothing — every re
 findings as open and itself as expired (FindingQuerySet, Finding.current_status,
 Exemption.current_status, the scores' OPEN_FINDING_SQL), and reads never write. The daily beat
 task (policies.expire_exemptions) writes it down: marks it expired, reopens its findings,
-audits policy.exemption_expire; so does a request, first, before it picks open findings."""
+audits policy.exemption_expire; so does a request, first, before it picks open findings, and
+every evaluation (policies.evaluation) before it changes findings.
+
+Each change of a finding's status is appended to the ledger (FindingEvent) in the statement
+that makes it: exempted on approval, exemption_expired on expiry, at the exemption's
+`expires_at` (when it stopped exempting, not when the task noticed)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 import audit
 from accounts.roles import role_allows
+from tagsense import clock
 from tagsense.tenancy.context import Actor, Principal, current, same_principal
 
 from . import audit_events
@@ -46,7 +51,7 @@ def request(
     justification = (justification or "").strip()
     if not justification:
         raise ExemptionError("a justification is required")
-    if expires_at <= timezone.now():
+    if expires_at <= clock.now():
         raise ExemptionError("the expiry must be in the future")
     # The lapsed exemptions' findings are open: stored so before one is taken into this one.
     expire(membership.organization)
@@ -106,7 +111,7 @@ def _decide(exemption: Exemption, membership: Membership) -> Exemption:
     exemption.decided_by_id = membership.user_id
     exemption.decided_by_label = current().actor.label
     exemption.decided_by_principal = decider.key
-    exemption.decided_at = timezone.now()
+    exemption.decided_at = clock.now()
     return exemption
 
 
@@ -114,13 +119,52 @@ def _decide(exemption: Exemption, membership: Membership) -> Exemption:
 def approve(exemption: Exemption, membership: Membership) -> int:
     """Approve: the exemption's open findings become exempted. Returns how many."""
     exemption = _decide(exemption, membership)
-    if exemption.expires_at <= timezone.now():
+    if exemption.expires_at <= clock.now():
         raise ExemptionError("this exemption has expired already")
     exemption.status = Exemption.APPROVED
     exemption.save()
-    count = exemption.findings.filter(status=Finding.OPEN).update(status=Finding.EXEMPTED)
+    count = _move(exemption, Finding.OPEN, Finding.EXEMPTED, "exempted", exemption.decided_at)
     audit.record(audit_events.EXEMPTION_APPROVE, target=exemption, data={"findings": count})
     return count
+
+
+# ruff: noqa: S608 - only the fixed statuses' column names are interpolated
+_MOVE = """
+WITH moved AS (
+    UPDATE policies_finding f SET status = %(to)s
+    WHERE f.organization_id = %(org)s AND f.exemption_id = %(exemption)s AND f.status = %(from)s
+    RETURNING f.id, f.rule_id, f.rule_version, f.resource_id, f.account_id, f.kind,
+        f.found_key, f.severity
+)
+INSERT INTO policies_findingevent (organization_id, finding_id, rule_pk, rule_slug, rule_version,
+    resource_id, account_id, kind, found_key, severity, exemption_id, event, from_status,
+    to_status, open_delta, exempt_delta, at)
+SELECT %(org)s, m.id, m.rule_id, r.rule_id, m.rule_version, m.resource_id, m.account_id, m.kind,
+    m.found_key, m.severity, %(exemption)s, %(event)s, %(from)s, %(to)s, %(open)s, %(exempt)s,
+    %(at)s
+FROM moved m JOIN policies_rule r ON r.id = m.rule_id
+"""
+
+
+def _move(exemption: Exemption, from_status: str, to_status: str, event: str, at) -> int:
+    """The exemption's findings in `from_status` move to `to_status`, each change appended to
+    the ledger as `event` at `at`, in one statement. Returns how many."""
+    delta = {Finding.OPEN: 1, Finding.EXEMPTED: -1}[to_status]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MOVE,
+            {
+                "org": exemption.organization_id,
+                "exemption": exemption.pk,
+                "from": from_status,
+                "to": to_status,
+                "event": event,
+                "open": delta,
+                "exempt": -delta,
+                "at": at,
+            },
+        )
+        return cursor.rowcount
 
 
 @transaction.atomic
@@ -139,13 +183,16 @@ def expire(organization: Organization) -> int:
     due = list(
         Exemption.objects.for_org(organization)
         .select_for_update()
-        .filter(status=Exemption.APPROVED, expires_at__lte=timezone.now())
+        .filter(status=Exemption.APPROVED, expires_at__lte=clock.now())
+        .order_by("expires_at", "pk")  # the ledger in the order they lapsed
     )
     reopened = 0
     for exemption in due:
         exemption.status = Exemption.EXPIRED
         exemption.save(update_fields=["status"])
-        count = exemption.findings.filter(status=Finding.EXEMPTED).update(status=Finding.OPEN)
+        count = _move(
+            exemption, Finding.EXEMPTED, Finding.OPEN, "exemption_expired", exemption.expires_at
+        )
         reopened += count
         audit.record(
             audit_events.EXEMPTION_EXPIRE,

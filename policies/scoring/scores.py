@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 import audit
 from accounts.models import Organization, Team
@@ -50,6 +49,7 @@ from accounts.roles import sees_all_accounts
 from inventory.access import visible_accounts
 from inventory.costs import latest_period
 from inventory.services import teams_by_account
+from tagsense import clock
 from tagsense.plugs import Plug
 
 from .. import audit_events
@@ -203,7 +203,7 @@ def resource_profile(
     params = [
         organization.pk,
         organization.pk,
-        timezone.now(),
+        clock.now(),
         profile.active,
         *cost_params,
         *applies_params,
@@ -450,7 +450,7 @@ def take_snapshot(organization: Organization, day: date | None = None) -> int:
     """Record today's (UTC) organization-wide scores, replacing the rows of the same day.
     Returns how many rows were written. Callers record the audit event
     (policy.score_snapshot, or the evaluation's own)."""
-    now = timezone.now()
+    now = clock.now()
     day = day or now.date()
     rows = _snapshot_rows(organization)
     ScoreSnapshot.objects.for_org(organization).filter(day=day).delete()
@@ -499,7 +499,7 @@ def readable_snapshots(membership: Membership):
 
 def trend(membership: Membership, kind: str, key: str = ORG_KEY, days: int = 30):
     """The snapshots of one scope over the last `days` days (oldest first)."""
-    since = timezone.now().date() - timedelta(days=days - 1)
+    since = clock.now().date() - timedelta(days=days - 1)
     return list(
         readable_snapshots(membership).filter(kind=kind, key=key, day__gte=since).order_by("day")
     )
