@@ -103,7 +103,7 @@ def _score_from_history(organization, resources, events, teams, day, moment):
     return in_scope, compliant
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_demo_past_is_simulated_through_the_real_code(endpoint, settings):
     call_command("setup_demo")
     call_command("setup_demo_estate", endpoint=endpoint, resources=RESOURCES, workers=2)
