@@ -264,7 +264,7 @@ class Story:
                 back = self.on_or_after(key, lost + 2 + draw(arn, "back") % 12)
                 track.versions = [(lost, worse), (back, tags)]
         yield track
-        if record.resource_type in CHURNING and draw(arn, "twin") % 100 < 3:
+        if record.resource_type in CHURNING and draw(arn, "twin") % 100 < 5:
             old = twin(record)
             gone = self.on_or_after(key, 6 + draw(arn, "gone") % 80)
             yield Track(old, key, gone=gone, versions=[(0, old.tags)])

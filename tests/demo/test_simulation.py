@@ -21,6 +21,7 @@ from accounts.models import Organization, User
 from demo import simulation
 from demo.estate import seed_estate, start_moto_server, stop_moto_server
 from demo.management.commands.setup_demo import DEMO_ADMIN
+from demo.management.commands.setup_demo_estate import _seed_random
 from inventory import runner
 from inventory.models import Resource, ScanRun, ScanUnit, TagEvent
 from inventory.services import teams_by_account
@@ -43,6 +44,7 @@ def endpoint():
         patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
         try:
+            _seed_random(url, 7)  # moto's ids, so the story (drawn from ARNs) is the same
             seed_estate(url, resources=RESOURCES)
             yield url
         finally:
