@@ -15,7 +15,7 @@ between the accounts and regions by the plans' weights. Every tagged resource dr
 from the demo's own demo.estate.Tagger (the same hygiene deck: 60% fully tagged, 13%
 untagged, the rest with case-variant keys, misspelt values or missing keys). Then, as
 setup_demo_estate does: the demo's costs, the four built-in frameworks enabled (their rules
-installed), a full evaluation (findings and today's scores) and the labelled demo history.
+installed), a full evaluation (findings and today's scores).
 
 Timed, through django.test.Client with the project's middleware, logged in as the demo's
 owner: the frameworks list, each framework's page, and every findings list a framework page
@@ -309,7 +309,7 @@ def build_organization(args) -> tuple[Organization, Estate, dict]:
     with context.use(actor=actor), tenant_scope(org, actor=actor):
         costs = setup_demo_estate._demo_costs(org)
         frameworks = setup_demo_estate._frameworks_and_scores(org)
-    timings["costs, frameworks, evaluation, scores, history"] = time.perf_counter() - start
+    timings["costs, frameworks, evaluation, scores"] = time.perf_counter() - start
     print(costs)
     print(frameworks)
     return org, estate, timings

@@ -1,5 +1,6 @@
-"""The demo: the simulated AWS estate (seeded into moto), the demo organization and its labelled,
-invented costs and score history. It may import every app; nothing imports it."""
+"""The demo: the simulated AWS estate (seeded into moto), the demo organization, its labelled,
+invented costs, and its history simulated through the real scan and evaluation code
+(simulation.py). It may import every app; nothing imports it."""
 
 
 class NotTheDemo(ValueError):

@@ -4,34 +4,40 @@ stores pages as they arrive, records errors per unit, and closes the run.
 The same code runs inline (CLI, embedded default, tests) and fanned out as Celery tasks per
 account × region (inventory/tasks.py). Every database write happens inside the organization's
 tenant scope; AWS calls happen outside any transaction.
+
+Every time a scan records (its units' start and end, its resources' first sighting, changes and
+deletions, the leases) is tagsense.clock.now(): the present, or the simulated moment of the
+demo's replayed history (demo.simulation). A unit's pages come from AWS, or from `fetched`:
+pages read earlier (fetch_units) or derived from them (the replay), stored by the same code.
 """
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import logging
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F, Q
-from django.utils import timezone
 
 import audit
 from accounts.models import Organization
+from tagsense import clock
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 
 from . import audit_events, aws, graph, signals, storage
 from .models import AwsAccount, ScanRun, ScanUnit
 from .models.resources import GLOBAL
-from .scanners.base import ScanContext, scanner_for, scanners
+from .scanners.base import ResourceRecord, ScanContext, scanner_for, scanners
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +85,9 @@ def credentials_for(account: AwsAccount) -> aws.AccountCredentials:
     return aws.AccountCredentials(account.role_arn, account.external_id)
 
 
-def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manual") -> ScanRun:
-    """Create the run and its units. Caller is inside the organization's tenant scope and may
-    start scans. Region discovery (when an account says 'all enabled') calls AWS."""
+def _scope_accounts(organization, scope: Scope) -> tuple[list[AwsAccount], list[str]]:
+    """The enabled accounts and the resource types a scope names (every one when it names
+    none). ValueError for an unknown type or no matching account."""
     all_types = scanners()
     types = list(scope.types) or list(all_types)
     unknown = [t for t in types if t not in all_types]
@@ -93,6 +99,30 @@ def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manua
     accounts = list(accounts)
     if not accounts:
         raise ValueError("no enabled AWS account matches")
+    return accounts, types
+
+
+def _units_of(
+    accounts: list[AwsAccount], types: list[str], scope: Scope
+) -> list[tuple[AwsAccount, str, str]]:
+    """(account, region, type) of every unit: a global type once per account (GLOBAL), the
+    others in each region the scope names or the account has (region discovery calls AWS)."""
+    all_types = scanners()
+    units = []
+    for account in accounts:
+        regions = list(scope.regions) or regions_for(account, credentials_for(account))
+        for resource_type in types:
+            if all_types[resource_type].global_region:
+                units.append((account, GLOBAL, resource_type))
+            else:
+                units.extend((account, region, resource_type) for region in regions)
+    return units
+
+
+def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manual") -> ScanRun:
+    """Create the run and its units. Caller is inside the organization's tenant scope and may
+    start scans. Region discovery (when an account says 'all enabled') calls AWS."""
+    accounts, types = _scope_accounts(organization, scope)
     with transaction.atomic():
         scan = ScanRun.objects.create(
             organization=organization,
@@ -113,14 +143,7 @@ def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manua
                 ),
             }
             scan.save(update_fields=["scope"])
-        units = []
-        for account in accounts:
-            regions = list(scope.regions) or regions_for(account, credentials_for(account))
-            for resource_type in types:
-                if all_types[resource_type].global_region:
-                    units.append((account, GLOBAL, resource_type))
-                else:
-                    units.extend((account, region, resource_type) for region in regions)
+        units = _units_of(accounts, types, scope)
         ScanUnit.objects.bulk_create(
             [
                 ScanUnit(
@@ -146,7 +169,7 @@ def plan_scan(organization, *, scope: Scope, actor: Actor, trigger: str = "manua
 
 def _take_leases(scan: ScanRun, accounts: list[AwsAccount]) -> dict[int, int]:
     """Reserve the accounts for this scan; return {account pk: holding scan id} of the busy."""
-    now = timezone.now()
+    now = clock.now()
     ids = [a.pk for a in accounts]
     AwsAccount.objects.filter(pk__in=ids).filter(
         Q(scan_lease_until__isnull=True) | Q(scan_lease_until__lt=now)
@@ -160,61 +183,152 @@ def _take_leases(scan: ScanRun, accounts: list[AwsAccount]) -> dict[int, int]:
 
 def _renew_lease(unit: ScanUnit) -> None:
     AwsAccount.objects.filter(pk=unit.account_id, scan_lease_holder_id=unit.scan_id).update(
-        scan_lease_until=timezone.now() + LEASE
+        scan_lease_until=clock.now() + LEASE
     )
 
 
-def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
-    """Scan one unit and store it. Assumes the caller set the tenant context; opens short
-    tenant transactions per page so a long unit holds no transaction open."""
-    organization = unit.organization
+# A unit: (account pk, region or GLOBAL, resource type).
+UnitKey = tuple[int, str, str]
+
+
+def unit_key(unit: ScanUnit) -> UnitKey:
+    return (unit.account_id, unit.region, unit.resource_type)
+
+
+@dataclass
+class Fetched:
+    """A unit's pages read before they are stored: read from AWS by fetch_units (kept while
+    other work runs) or derived from such pages by a replay (demo.simulation), with the API
+    calls that took and the error that ended the listing, if one did. run_unit(fetched=...)
+    stores them as it stores pages it reads itself, and a recorded error fails the unit as it
+    would have failed then: what was listed before it is stored, nothing is marked deleted."""
+
+    pages: list[list[ResourceRecord]] = field(default_factory=list)
+    api_calls: int = 0
+    error_code: str = ""
+    error: str = ""
+
+
+def _aws_pages(
+    unit: ScanUnit, credentials: aws.AccountCredentials, counter: aws.CallCounter
+) -> Iterator[list[ResourceRecord]]:
+    """The unit's pages as its scanner lists them from AWS (the session opens at the first)."""
     scanner = scanner_for(unit.resource_type)
-    account = unit.account
     region = scanner.global_region if unit.region == GLOBAL else unit.region
+    session = aws.session_for(credentials, region, scanning=True)
+    ctx = ScanContext(
+        account_id=unit.account.account_id,
+        region=region,
+        partition="aws",
+        client=aws.client_factory(session, region, counter),
+    )
+    yield from scanner.pages(ctx)
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    """(error code, message) of a unit that failed with `exc`."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "ClientError"), str(exc)
+    if isinstance(exc, storage.StorageError):
+        return "StorageError", str(exc)
+    return type(exc).__name__, str(exc)
+
+
+def fetch_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> Fetched:
+    """Read one unit's pages from AWS without storing anything (run_unit(fetched=) stores
+    them). `unit` may be unsaved: only its account, region and type are read."""
     counter = aws.CallCounter()
-    with tenant_scope(organization):
-        ScanUnit.objects.filter(pk=unit.pk).update(
-            status=ScanUnit.RUNNING, started_at=timezone.now()
-        )
+    fetched = Fetched()
+    try:
+        for page in _aws_pages(unit, credentials, counter):
+            fetched.pages.append(page)
+    except (ClientError, BotoCoreError, OSError) as exc:
+        fetched.error_code, fetched.error = _failure(exc)
+    fetched.api_calls = counter.calls
+    return fetched
+
+
+def fetch_units(organization, *, scope: Scope, workers: int = 4) -> dict[UnitKey, Fetched]:
+    """The pages of every unit a scan of `scope` would plan, read from AWS (threads, at most
+    TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT units of one account at once), nothing written:
+    for a caller that stores them later with run_scan_inline(fetched=). Inside the
+    organization's tenant scope (the accounts are read)."""
+    accounts, types = _scope_accounts(organization, scope)
+    units = [
+        ScanUnit(organization=organization, account=account, region=region, resource_type=rtype)
+        for account, region, rtype in _units_of(accounts, types, scope)
+    ]
+    per_account = getattr(settings, "TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", 4)
+    gates = {a.pk: threading.BoundedSemaphore(per_account) for a in accounts}
+    credentials = {a.pk: credentials_for(a) for a in accounts}
+
+    def work(unit: ScanUnit) -> tuple[UnitKey, Fetched]:
+        with gates[unit.account_id]:
+            return unit_key(unit), fetch_unit(unit, credentials[unit.account_id])
+
+    gc.freeze()  # as run_units: parsing creates many objects; collections would walk the heap
+    try:
+        with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+            return dict(pool.map(work, units))
+    finally:
+        gc.unfreeze()
+
+
+def _store(unit: ScanUnit, pages: Iterable[list[ResourceRecord]], counts, *, complete: bool):
+    """Write the unit's pages, then close it (mark deleted what it did not see) when the
+    listing was `complete`."""
+    organization = unit.organization
+    writer = storage.unit_writer(
+        account=unit.account,
+        resource_type=unit.resource_type,
+        region=unit.region,
+        scan=unit.scan,
+        started=clock.now(),
+    )
+    for page in pages:
+        with tenant_scope(organization):
+            counts.add(writer.write(page, now=clock.now()))
+    if complete:
+        with tenant_scope(organization):
+            counts.deleted = writer.finish(now=clock.now())
+
+
+def run_unit(
+    unit: ScanUnit, credentials: aws.AccountCredentials, fetched: Fetched | None = None
+) -> None:
+    """Scan one unit and store it: its pages from AWS, or the `fetched` ones. Assumes the
+    caller set the tenant context; opens short tenant transactions per page so a long unit
+    holds no transaction open."""
+    organization = unit.organization
+    counter = aws.CallCounter()
+    started = clock.now()
+    if fetched is None:  # a unit read from AWS may take minutes: the page shows it running
+        with tenant_scope(organization):
+            ScanUnit.objects.filter(pk=unit.pk).update(status=ScanUnit.RUNNING, started_at=started)
     counts = storage.Counts()
     status, code, message = ScanUnit.SUCCEEDED, "", ""
     try:
-        session = aws.session_for(credentials, region, scanning=True)
-        ctx = ScanContext(
-            account_id=account.account_id,
-            region=region,
-            partition="aws",
-            client=aws.client_factory(session, region, counter),
-        )
-        writer = storage.unit_writer(
-            account=account,
-            resource_type=unit.resource_type,
-            region=unit.region,
-            scan=unit.scan,
-            started=timezone.now(),
-        )
-        for page in scanner.pages(ctx):
-            with tenant_scope(organization):
-                counts.add(writer.write(page, now=timezone.now()))
-        with tenant_scope(organization):
-            counts.deleted = writer.finish(now=timezone.now())
-    except storage.StorageError as exc:
-        status, code, message = ScanUnit.FAILED, "StorageError", str(exc)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        status, code, message = ScanUnit.FAILED, error.get("Code", "ClientError"), str(exc)
-    except (BotoCoreError, OSError) as exc:
-        status, code, message = ScanUnit.FAILED, type(exc).__name__, str(exc)
+        if fetched is None:
+            _store(unit, _aws_pages(unit, credentials, counter), counts, complete=True)
+        else:
+            _store(unit, fetched.pages, counts, complete=not fetched.error_code)
+            if fetched.error_code:
+                status, code, message = ScanUnit.FAILED, fetched.error_code, fetched.error
+    except (storage.StorageError, ClientError, BotoCoreError, OSError) as exc:
+        status = ScanUnit.FAILED
+        code, message = _failure(exc)
+    api_calls = counter.calls if fetched is None else fetched.api_calls
     with tenant_scope(organization):
         ScanUnit.objects.filter(pk=unit.pk).update(
             status=status,
-            finished_at=timezone.now(),
+            started_at=started,
+            finished_at=clock.now(),
             seen=counts.seen,
             new=counts.new,
             changed=counts.changed,
             unchanged=counts.unchanged,
             deleted=counts.deleted,
-            api_calls=counter.calls,
+            api_calls=api_calls,
             error_code=code[:128],
             error=message[:4000],
         )
@@ -225,8 +339,8 @@ def run_unit(unit: ScanUnit, credentials: aws.AccountCredentials) -> None:
             changed=F("changed") + counts.changed,
             unchanged=F("unchanged") + counts.unchanged,
             deleted=F("deleted") + counts.deleted,
-            api_calls=F("api_calls") + counter.calls,
-            heartbeat_at=timezone.now(),
+            api_calls=F("api_calls") + api_calls,
+            heartbeat_at=clock.now(),
         )
         _renew_lease(unit)
     if status == ScanUnit.FAILED:
@@ -239,14 +353,20 @@ def run_units(
     workers: int = 4,
     processes: bool = False,
     progress: ProgressCallback | None = None,
+    fetched: Mapping[UnitKey, Fetched] | None = None,
 ) -> None:
     """Run units concurrently; `progress` is called in the caller's thread after each one.
+    A unit whose key is in `fetched` stores those pages instead of reading AWS.
 
-    Threads by default. With `processes`, units run in forked worker processes, as Celery's
+    Threads by default, each running in a copy of the caller's context (tagsense.clock's
+    moment among it). With `processes`, units run in forked worker processes, as Celery's
     prefork pool runs them in production: parsing AWS responses holds the GIL, so threads
     share one core. At most TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT processes then run at once
     (the per-account limit cannot be enforced across processes otherwise)."""
     units = list(units)
+    fetched = fetched or {}
+    if processes and fetched:
+        raise ValueError("pages already fetched are stored in threads, not processes")
     # At most this many units of one account at once: keeps API calls under AWS rate limits.
     per_account = getattr(settings, "TAGSENSE_SCAN_CONCURRENCY_PER_ACCOUNT", 4)
 
@@ -265,7 +385,7 @@ def run_units(
         if processes and workers > 1 and len(units) > 1:
             _run_in_processes(units, min(workers, per_account, len(units)), report)
         else:
-            _run_in_threads(units, workers, per_account, report)
+            _run_in_threads(units, workers, per_account, report, fetched)
     finally:
         gc.unfreeze()
 
@@ -284,7 +404,13 @@ def _run_in_processes(units: list[ScanUnit], workers: int, report) -> None:
             report(futures[future])
 
 
-def _run_in_threads(units: list[ScanUnit], workers: int, per_account: int, report) -> None:
+def _run_in_threads(
+    units: list[ScanUnit],
+    workers: int,
+    per_account: int,
+    report,
+    fetched: Mapping[UnitKey, Fetched],
+) -> None:
     credentials: dict[int, aws.AccountCredentials] = {}
     gates: dict[int, threading.BoundedSemaphore] = {}
     for unit in units:
@@ -294,20 +420,23 @@ def _run_in_threads(units: list[ScanUnit], workers: int, per_account: int, repor
 
     if workers <= 1:  # in the caller's thread and its database connection
         for unit in units:
-            run_unit(unit, credentials[unit.account_id])
+            run_unit(unit, credentials[unit.account_id], fetched.get(unit_key(unit)))
             report(unit)
         return
 
     def work(unit: ScanUnit) -> ScanUnit:
         try:
             with gates[unit.account_id]:
-                run_unit(unit, credentials[unit.account_id])
+                run_unit(unit, credentials[unit.account_id], fetched.get(unit_key(unit)))
         finally:
             connections.close_all()  # this thread's connection
         return unit
 
+    # A pool's thread does not inherit the caller's context variables: each unit runs in a
+    # copy of the caller's, taken here (one per unit: a context runs in one thread at a time).
+    contexts = [contextvars.copy_context() for _ in units]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for unit in pool.map(work, units):
+        for unit in pool.map(lambda c, u: c.run(work, u), contexts, units):
             report(unit)
 
 
@@ -328,9 +457,11 @@ def _run_unit_in_child(unit_pk: int, organization_pk: int) -> int:
     return unit_pk
 
 
-def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
+def finish_scan(scan: ScanRun, actor: Actor, *, announce: bool = True) -> ScanRun:
     """Close the run: succeeded, partial (some units failed) or failed (all failed); once that
-    commits, announce it (signals.scan_finished)."""
+    commits, announce it (signals.scan_finished) unless not `announce`: a caller that brings
+    the findings up to date itself, in order (the demo's replayed days, each evaluated at its
+    own simulated moment, not later by a task at the present one)."""
     with tenant_scope(scan.organization), transaction.atomic():
         scan = ScanRun.objects.select_for_update().get(pk=scan.pk)
         if scan.is_finished:
@@ -342,7 +473,7 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
             scan.status = ScanRun.PARTIAL
         else:
             scan.status = ScanRun.FAILED
-        scan.finished_at = timezone.now()
+        scan.finished_at = clock.now()
         scan.save(update_fields=["status", "finished_at"])
         AwsAccount.objects.filter(
             pk__in=scan.units.filter(status=ScanUnit.SUCCEEDED).values("account_id")
@@ -372,14 +503,15 @@ def finish_scan(scan: ScanRun, actor: Actor) -> ScanRun:
         )
         # Once this commits: the apps above act on the stored scan (policies evaluates the
         # resources it touched in a task of its own).
-        signals.send_on_commit(signals.scan_finished, ScanRun, scan=scan, actor=actor)
+        if announce:
+            signals.send_on_commit(signals.scan_finished, ScanRun, scan=scan, actor=actor)
     return scan
 
 
 def reap_stale_scans(organization, *, older_than: timedelta = 2 * LEASE) -> list[int]:
     """Scans whose workers stopped sending heartbeats: their unfinished units are marked
     failed ("worker died") and the scan is closed as partial or failed."""
-    cutoff = timezone.now() - older_than
+    cutoff = clock.now() - older_than
     with tenant_scope(organization):
         stale = list(
             ScanRun.objects.for_org(organization)
@@ -394,7 +526,7 @@ def reap_stale_scans(organization, *, older_than: timedelta = 2 * LEASE) -> list
                 status=ScanUnit.FAILED,
                 error_code="WorkerLost",
                 error="no heartbeat from the worker; the unit did not finish",
-                finished_at=timezone.now(),
+                finished_at=clock.now(),
             )
             ScanRun.objects.filter(pk=scan.pk).update(
                 units_failed=F("units_failed") + count, units_done=F("units_done") + count
@@ -411,14 +543,18 @@ def run_scan_inline(
     workers: int = 4,
     processes: bool = False,
     progress: ProgressCallback | None = None,
+    fetched: Mapping[UnitKey, Fetched] | None = None,
+    announce: bool = True,
 ) -> ScanRun:
+    """Run the planned scan here (not in Celery tasks) and close it; `fetched` and `announce`
+    as run_units and finish_scan take them."""
     with tenant_scope(scan.organization):
         ScanRun.objects.filter(pk=scan.pk).update(
-            status=ScanRun.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+            status=ScanRun.RUNNING, started_at=clock.now(), heartbeat_at=clock.now()
         )
         units = list(scan.units.filter(status=ScanUnit.PENDING).select_related("account"))
     for unit in units:
         unit.organization = scan.organization
         unit.scan = scan
-    run_units(units, workers=workers, processes=processes, progress=progress)
-    return finish_scan(scan, actor)
+    run_units(units, workers=workers, processes=processes, progress=progress, fetched=fetched)
+    return finish_scan(scan, actor, announce=announce)

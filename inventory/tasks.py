@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import Organization
+from tagsense import clock
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor, current
 from tagsense.tenancy.db import all_tenants, tenant_scope
@@ -26,7 +26,7 @@ def run_scan(scan_id: int) -> None:
     with tenant_scope(organization):
         scan = ScanRun.objects.get(pk=scan_id)
         ScanRun.objects.filter(pk=scan_id).update(
-            status=ScanRun.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now()
+            status=ScanRun.RUNNING, started_at=clock.now(), heartbeat_at=clock.now()
         )
         pairs = sorted(
             set(scan.units.values_list("account_id", "region")),

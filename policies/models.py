@@ -511,13 +511,13 @@ class ScoreSnapshot(TenantModel):
     in_scope = models.PositiveIntegerField()
     compliant = models.PositiveIntegerField()
     taken_at = models.DateTimeField()
-    # "measured": computed from the organization's findings (the beat task, an evaluation, the
-    # score_snapshot command). "demo": invented history for the demo organization only
-    # (demo.history), drawn and served as such; a measured snapshot of the day replaces it.
-    MEASURED, DEMO = "measured", "demo"
-    source = models.CharField(
-        max_length=16, choices=[(MEASURED, MEASURED), (DEMO, DEMO)], default=MEASURED
-    )
+    # Always "measured": computed from the organization's recorded findings (the beat task, an
+    # evaluation, the score_snapshot command; the demo's past days too, which it simulates
+    # through the real scan and evaluation code: demo.simulation). Kept, with the trends API's
+    # `source`, for the clients that read it; invented rows ("demo") were deleted by
+    # migration 0009.
+    MEASURED = "measured"
+    source = models.CharField(max_length=16, choices=[(MEASURED, MEASURED)], default=MEASURED)
 
     class Meta:
         ordering = ["kind", "key", "day"]

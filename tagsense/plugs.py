@@ -2,8 +2,8 @@
 AppConfig.ready), so the call goes up while every import goes down.
 
 Used where a domain command offers a demo option: `import_costs --demo` calls
-inventory.costs.DEMO_COSTS and `score_snapshot --demo-history` policies.scoring.scores.DEMO_HISTORY,
-both provided by the demo app (demo/apps.py); inventory and policies import nothing of it.
+inventory.costs.DEMO_COSTS, provided by the demo app (demo/apps.py); inventory imports nothing
+of it.
 """
 
 from __future__ import annotations

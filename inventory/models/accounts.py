@@ -8,6 +8,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from tagsense import clock
 from tagsense.tenancy.models import TenantModel
 
 from .scoping import AccountScopedQuerySet
@@ -62,7 +63,8 @@ class AwsAccount(TenantModel):
     discovered_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="discovered"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    # tagsense.clock: the demo registers its accounts at the start of its replayed history.
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     last_scanned_at = models.DateTimeField(null=True, blank=True)
     # A lease, not a lock held by a process: a scan that dies lets it expire.
     scan_lease_until = models.DateTimeField(null=True, blank=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from tagsense import clock
 from tagsense.tenancy.models import TenantModel
 
 from .scoping import AccountScopedQuerySet
@@ -32,7 +33,8 @@ class ScanRun(TenantModel):
     started_by = models.CharField(max_length=255, help_text="User e-mail or system task name")
     trigger = models.CharField(max_length=16, default="manual")  # manual | schedule | cli | demo
     scope = models.JSONField(default=dict, blank=True, help_text="accounts, regions, types asked")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # tagsense.clock: a replayed scan (demo.simulation) is created at its simulated moment.
+    created_at = models.DateTimeField(default=clock.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

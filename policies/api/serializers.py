@@ -307,7 +307,9 @@ class DimensionScoresSerializer(serializers.Serializer):
 class TrendPointSerializer(ScoreFieldsSerializer):
     day = serializers.DateField()
     source = serializers.ChoiceField(
-        choices=["measured", "demo"], help_text="demo: invented demo history, not measured"
+        choices=["measured"],
+        help_text="Always measured: computed from recorded findings (the demo's past days too,"
+        " simulated through the real scan and evaluation code)",
     )
 
 

@@ -6,7 +6,8 @@ A chart has axes: the score from 0 to 100 % with its gridlines, the days from th
 last of the period with their dates. Each snapshot is a dot whose <title> gives its date and
 score (the browser's tooltip on hover). The SVG is one image to assistive technology
 (role="img", its <title> the summary); the figures themselves follow it as a table that only
-screen readers see (class "visually-hidden")."""
+screen readers see (class "visually-hidden"). Every point is a measured snapshot: computed from
+recorded findings (the demo's past too: demo.simulation replays it through the real code)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,7 @@ from datetime import date, timedelta
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-FULL_DOT = mark_safe('fill="currentColor"')  # noqa: S308 - constants
-DEMO_DOT = mark_safe('fill="none" stroke="currentColor" class="demo"')  # noqa: S308
-DEMO_NOTE = " (demo data, not measured)"
+FULL_DOT = mark_safe('fill="currentColor"')  # noqa: S308 - a constant
 FONT = 9
 # Room for the y labels ("100 %") on the left and the dates below.
 LEFT, RIGHT, TOP, BOTTOM = 34, 8, 6, 14
@@ -66,11 +65,9 @@ def _frame(width: int, height: int, first: date, last: date) -> SafeString:
     return format_html("{}{}{}", grid, axes, dates)
 
 
-def _table(label: str, known, demo_days) -> SafeString:
+def _table(label: str, known) -> SafeString:
     rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{} %{}</td></tr>",
-        ((d.isoformat(), s, DEMO_NOTE if d in demo_days else "") for d, s in known),
+        "", "<tr><td>{}</td><td>{} %</td></tr>", ((d.isoformat(), s) for d, s in known)
     )
     return format_html(
         '<div class="visually-hidden"><table class="chart-data">'
@@ -88,13 +85,11 @@ def line_chart(
     width: int = 280,
     height: int = 90,
     days: int = 30,
-    demo_days: frozenset = frozenset(),
     for_print: bool = False,
 ) -> SafeString:
     """A 0-100 % line over the last `days` days (x: the day, y: the score), one dot per
     snapshot with a <title> for the exact figure, axes with dates and percentages, and the
-    same figures as a table for screen readers. An empty chart says so. Days in `demo_days`
-    hold invented demo history (demo.history): hollow dots, titled as such.
+    same figures as a table for screen readers. An empty chart says so.
 
     `for_print` (summary.pdf of an evidence package): the line and its axes only. A page has
     no hover and no screen reader, and the dots and table cost WeasyPrint ~3x the time and
@@ -120,29 +115,26 @@ def line_chart(
     line = " ".join(f"{x},{y}" for x, y in coords)
     dots = "" if for_print else format_html_join(
         "",
-        '<g class="point"><title>{} {} %{}</title>'
+        '<g class="point"><title>{} {} %</title>'
         '<circle cx="{}" cy="{}" r="6" fill="transparent"/>'
         '<circle cx="{}" cy="{}" r="2.5" {}/></g>',
         (
-            (d.isoformat(), s, DEMO_NOTE if d in demo_days else "",
-             x, y, x, y, DEMO_DOT if d in demo_days else FULL_DOT)
+            (d.isoformat(), s, x, y, x, y, FULL_DOT)
             for (x, y), (d, s) in zip(coords, known, strict=True)
         ),
     )  # fmt: skip
-    note = " — includes demo data, not measured" if demo_days else ""
     svg = format_html(
         '<svg class="trend" role="img" width="{}" height="{}" viewBox="0 0 {} {}">'
-        "<title>{} — {} days from {} to {}, latest {} %{}</title>{}"
+        "<title>{} — {} days from {} to {}, latest {} %</title>{}"
         '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/>{}</svg>',
         width, height, width, height, label, days, first.isoformat(), last.isoformat(),
-        known[-1][1], note, _frame(width, height, first, last), line, dots,
+        known[-1][1], _frame(width, height, first, last), line, dots,
     )  # fmt: skip
     if for_print:
         return svg
-    return format_html("{}{}", svg, _table(label, known, demo_days))
+    return format_html("{}{}", svg, _table(label, known))
 
 
 def snapshot_chart(snapshots, *, label: str, days: int = 30, **kwargs) -> SafeString:
-    demo = frozenset(s.day for s in snapshots if s.source == "demo")
     points = [(s.day, s.score) for s in snapshots]
-    return line_chart(points, label=label, days=days, demo_days=demo, **kwargs)
+    return line_chart(points, label=label, days=days, **kwargs)

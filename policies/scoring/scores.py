@@ -50,7 +50,6 @@ from inventory.access import visible_accounts
 from inventory.costs import latest_period
 from inventory.services import teams_by_account
 from tagsense import clock
-from tagsense.plugs import Plug
 
 from .. import audit_events
 from ..engine import sql
@@ -63,9 +62,6 @@ if TYPE_CHECKING:
 
 ORG_KEY = ""
 TREND_DAYS = (30, 90)
-# The demo's labelled, invented history before the first measured day (`score_snapshot
-# --demo-history`): seed(organization) -> rows, provided by the demo app (demo/apps.py).
-DEMO_HISTORY = Plug("the demo's score history")
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,36 @@
 """The embedded default's AWS: seed the simulated estate into moto_server, register its accounts
 in the demo organization (discovered from its AWS Organization) and scan it, so the inventory is
 full the moment the portal opens. Idempotent: a server that already holds the estate is reused.
+
+The scan reads the estate from moto once (inventory.runner.fetch_units). For a new demo
+organization, the 89 days before today are then simulated from those pages through the real
+scan, evaluation and snapshot code with the clock set to each day (demo.simulation), and only
+then are the pages stored as today's scan: history stays in time order, and the present is
+exactly what the scan read. An organization with scans already is scanned, never re-simulated.
 """
 
 import json
 import os
 import time
 import urllib.request
+from contextlib import nullcontext
+from datetime import timedelta
 
 import boto3
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from accounts.models import Organization, Team
-from demo import estate
+from demo import estate, simulation
 from demo.costs import seed_demo_costs
-from demo.history import seed_demo_history
 from inventory import discovery, runner, schedules, services
-from inventory.models import AwsAccount, ScanSchedule
+from inventory.models import AwsAccount, ScanRun, ScanSchedule
 from policies import evaluation
 from policies import services as policy_services
+from policies.models import ScoreSnapshot
+from policies.scoring import scores
+from tagsense import clock
 from tagsense.tenancy import context
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
@@ -78,7 +89,16 @@ class Command(BaseCommand):
         started = time.monotonic()
         management_id = self._seed(endpoint, resources, seed)
         actor = Actor.system("setup_demo_estate")
-        with context.use(actor=actor), tenant_scope(organization, actor=actor):
+        today = timezone.now().date()
+        with tenant_scope(organization, actor=actor):
+            simulate = not no_scan and not ScanRun.objects.for_org(organization).exists()
+        # A new organization's accounts are registered when its simulated history starts.
+        registered_at = simulation.first_moment(today) - timedelta(hours=1)
+        with (
+            context.use(actor=actor),
+            clock.at(registered_at) if simulate else nullcontext(),
+            tenant_scope(organization, actor=actor),
+        ):
             found, created = _register(organization, management_id)
         self.stdout.write(
             f"{len(found)} accounts in the AWS Organization, {len(created)} newly registered."
@@ -86,7 +106,10 @@ class Command(BaseCommand):
         if no_scan:
             return
         with context.use(actor=actor):
-            scan = self._scan(organization, actor, workers)
+            pages = None
+            if simulate:  # reads the estate once: its first day, and today's pages
+                pages = self._simulate(organization, today, workers)
+            scan = self._scan(organization, actor, workers, pages)
         self.stdout.write(
             f"Scan #{scan.pk} {scan.status}: {scan.new} new, {scan.changed} changed, "
             f"{scan.unchanged} unchanged, {scan.deleted} deleted "
@@ -108,8 +131,29 @@ class Command(BaseCommand):
             self.stdout.write("The moto server already holds the demo estate.")
         return management_id
 
-    def _scan(self, organization, actor, workers: int):
-        """A full scan, run here (not by a worker), reporting progress every 2 s."""
+    def _simulate(self, organization, today, workers: int) -> dict:
+        """The simulated days before today (demo.simulation), the built-in frameworks enabled
+        when they start; today's pages of every unit, read from moto on the first day."""
+        began = time.monotonic()
+        pages, counts = simulation.simulate(
+            organization,
+            frameworks=sorted(policy_services.builtin_library()),
+            today=today,
+            workers=workers,
+        )
+        records = sum(len(page) for fetched in pages.values() for page in fetched.pages)
+        self.stdout.write(
+            f"Simulated the {counts['days']} days before today from the {records} resources "
+            f"read from AWS (moto), through the real scan, evaluation and snapshot code with "
+            f'the clock set to each day: one scan a day (trigger "{simulation.TRIGGER}"), '
+            f"{counts['snapshot_rows']} snapshot rows, {counts['rule_versions']} rule edits "
+            f"({time.monotonic() - began:.1f} s)."
+        )
+        return pages
+
+    def _scan(self, organization, actor, workers: int, pages: dict | None):
+        """Today's full scan, run here (not by a worker), reporting progress every 2 s: the
+        `pages` the simulation read from moto when there are some, else read now."""
         with tenant_scope(organization, actor=actor):
             try:
                 scan = runner.plan_scan(
@@ -127,7 +171,9 @@ class Command(BaseCommand):
                     f"{run.new + run.changed + run.unchanged} resources"
                 )
 
-        return runner.run_scan_inline(scan, actor=actor, workers=workers, progress=progress)
+        return runner.run_scan_inline(
+            scan, actor=actor, workers=workers, progress=progress, fetched=pages
+        )
 
 
 def _register(organization, management_id: str) -> tuple[list, list]:
@@ -167,16 +213,17 @@ def _demo_costs(organization) -> str:
 
 
 def _frameworks_and_scores(organization) -> str:
-    """Enable the four built-in frameworks (installing their rules), evaluate, record today's
-    measured scores, and write the labelled DEMO history before them (demo.history)."""
+    """Enable the four built-in frameworks (installing the rules they cite that are missing;
+    refreshing their controls), evaluate what changed, and record today's scores."""
     names = []
     for framework_id in sorted(policy_services.builtin_library()):
         names.append(policy_services.enable_framework(organization, framework_id).name)
-    result = evaluation.evaluate_organization(organization, trigger="demo")  # + today's scores
-    seeded = seed_demo_history(organization)
+    result = evaluation.evaluate_organization(organization, trigger="demo")
+    scores.record_snapshot(organization, trigger="demo")
+    days = ScoreSnapshot.objects.for_org(organization).values("day").distinct().count()
     return (
         f"Frameworks enabled: {', '.join(names)}; {result['failing']} findings open; "
-        f"{seeded} snapshot rows of labelled demo history before today."
+        f"scores recorded for {days} days, each computed from recorded history."
     )
 
 

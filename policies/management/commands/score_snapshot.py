@@ -1,10 +1,6 @@
 """Record today's compliance scores of one organization (or all) from its current findings,
-as the daily beat task does. `--demo-history` also writes the demo organization's invented,
-labelled history (demo.history, plugged in as policies.scoring.scores.DEMO_HISTORY); it refuses any
-other organization.
-
-There is no backfill of past days from real data: findings keep only their current state, so a
-past day's scores cannot be computed. Trends grow one measured point a day."""
+as the daily beat task does. Every snapshot is computed from recorded findings: the demo's past
+days too, which it simulates through the real scan and evaluation code (demo.simulation)."""
 
 from __future__ import annotations
 
@@ -18,13 +14,12 @@ from tagsense.tenancy.db import tenant_scope
 
 
 class Command(BaseCommand):
-    help = "Record today's compliance score snapshot (and, for the demo, labelled demo history)."
+    help = "Record today's compliance score snapshot."
 
     def add_arguments(self, parser):
         parser.add_argument("--org", help="organization slug (default: every organization)")
-        parser.add_argument("--demo-history", action="store_true")
 
-    def handle(self, *args, org=None, demo_history=False, **options):
+    def handle(self, *args, org=None, **options):
         organizations = Organization.objects.all()
         if org:
             organizations = organizations.filter(slug=org)
@@ -35,9 +30,3 @@ class Command(BaseCommand):
             with context.use(actor=actor), tenant_scope(organization, actor=actor):
                 rows = scores.record_snapshot(organization, trigger="command")
                 self.stdout.write(f"{organization.slug}: {rows} snapshot rows for today")
-                if demo_history:
-                    try:
-                        seeded = scores.DEMO_HISTORY(organization)
-                    except ValueError as exc:  # demo.NotTheDemo: not the demo organization
-                        raise CommandError(str(exc)) from exc
-                    self.stdout.write(f"{organization.slug}: {seeded} rows of DEMO history")
