@@ -294,8 +294,8 @@ class Archive:
                     yield [_cell(record[c]) for c in columns]
 
             with self.member(f"{base}.csv") as out:
-                for line in csv_lines(columns, rows()):
-                    out.write(line)
+                for text in csv_lines(columns, rows()):
+                    out.write(text)
             lines.seek(0)
             with self.member(f"{base}.json") as out:
                 out.write(b"[")
@@ -702,7 +702,7 @@ class Build:
                 self._gap(row, "never scanned successfully", None, "")
                 yield _coverage_record(row, "no_success", False)
 
-    def _gap(self, row: tuple, problem: str, at: datetime | None, detail: str) -> None:
+    def _gap(self, row: tuple[Any, ...], problem: str, at: datetime | None, detail: str) -> None:
         self.coverage_gaps_total += 1
         if len(self.coverage_gaps) < COVERAGE_GAPS_SHOWN:
             self.coverage_gaps.append(
@@ -799,7 +799,7 @@ def _tag_policy_record(interval: PolicyInterval) -> dict[str, Any]:
     }
 
 
-def _coverage_record(row: tuple, record: str, in_period: bool) -> dict[str, Any]:
+def _coverage_record(row: tuple[Any, ...], record: str, in_period: bool) -> dict[str, Any]:
     return {
         "account_id": row[0],
         "region": row[1],
