@@ -241,6 +241,8 @@ def _evidence_key(organization):
     with tenant_scope(organization):
         evidence_keys.active_key(organization)
         return evidence_keys.url_token(evidence_keys.rotate(organization).fingerprint)
+
+
 def _evidence_package(organization, framework):
     """A ready evidence package of the organization, its file in place (evidence.services)."""
 
