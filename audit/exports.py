@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Max, Min, Q
 from django.http import HttpResponse, StreamingHttpResponse
@@ -23,6 +23,9 @@ from tagsense.csvexport import csv_lines
 from . import services
 from .audit_events import EXPORT_DOWNLOAD
 from .models import GENESIS_DIGEST, GENESIS_HASH, AuditEvent
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite  # a binary file or anything with write(bytes)
 
 IGNORED_PARAMETERS = ("format", "page", "page_size", "cursor")
 MAX_FILTER_LENGTH = 200
@@ -183,7 +186,7 @@ def chain_head(organization_id: int | None) -> dict[str, Any]:
 
 
 def write_chain_segment(
-    fp: IO[bytes], organization_id: int | None, start: datetime, end: datetime
+    fp: SupportsWrite[bytes], organization_id: int | None, start: datetime, end: datetime
 ) -> dict[str, Any]:
     """Write the chain's events of the period [start, end] to the binary file `fp` as JSON Lines
     (exported() rows, oldest first) and return what an evidence manifest records of the segment:

@@ -32,11 +32,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from hashlib import sha1, sha256
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from evidence import content
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite  # a binary file, a ZIP member, a hashing writer
 
 OSCAL_VERSION = "1.2.3"
 # The namespace of TagSense's own prop names (OSCAL reserves un-namespaced names for its own).
@@ -126,7 +129,7 @@ def _dumps(obj: object) -> bytes:
 class _Out:
     """Buffered output: small encoded pieces gathered and written to `fp` in 64 KiB chunks."""
 
-    def __init__(self, fp: BinaryIO) -> None:
+    def __init__(self, fp: SupportsWrite[bytes]) -> None:
         self.fp, self.parts, self.size = fp, list[bytes](), 0
 
     def write(self, piece: bytes) -> None:
@@ -402,7 +405,7 @@ def _finding(
 
 
 def write_assessment_results(
-    fp: BinaryIO, summary: content.Summary, failing: Iterable[content.FailingResource]
+    fp: SupportsWrite[bytes], summary: content.Summary, failing: Iterable[content.FailingResource]
 ) -> None:
     """Write the OSCAL Assessment Results document of `summary` to `fp`, streaming `failing`
     (rows ordered by rule, as evidence.package reads them) into observation subjects: memory

@@ -12,6 +12,11 @@ and written row by row. A CSV file and its JSON twin are written from one pass: 
 go to an unnamed temporary file beside the package while the CSV member is written, then are
 copied into the JSON member (ZIP members are written one at a time).
 
+What each file holds comes from the module that owns it, called directly: the finding ledger
+and the versions in force (policies.history), the audit chain's segment and head
+(audit.exports), the OSCAL and PDF writers (evidence.oscal, evidence.pdf), the key and the
+manifest (evidence.keys, evidence.manifest).
+
 Every CSV cell goes through tagsense.csvexport (formula injection); JSON carries the text as
 stored. Reads run inside the organization's tenant scope, one transaction per file (and per
 control), so the export's progress, written between them, is visible while it builds.
@@ -27,24 +32,26 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import orjson
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import Organization
-from audit.models import GENESIS_HASH, AuditEvent
+from audit import exports as audit_exports
 from audit.services import verify_chain
 from inventory.models import AwsAccount, Resource, ScanUnit
-from policies.models import Exemption, Finding
+from policies import history
+from policies.history import ControlState, FindingChange, FindingState, PolicyInterval, RuleInterval
+from policies.models import Control, Exemption, Finding, FindingEvent
 from tagsense import clock
 from tagsense.csvexport import csv_lines
 from tagsense.tenancy.db import tenant_scope
 
-from . import sources
+from . import keys, manifest, oscal, pdf
 from .content import (
     ChainCheck,
     ControlResult,
@@ -66,6 +73,8 @@ from .services import (
 )
 
 Progress = Callable[[int, str], None]
+# A ledger row: a finding's state at an instant, or one change of it.
+Row = TypeVar("Row", FindingState, FindingChange)
 
 # Rows between two progress reports of a large file, and resources read per query when rows
 # are given their ARN, type and region.
@@ -74,6 +83,9 @@ RESOURCE_BATCH = 2_000
 # Coverage gaps listed in summary.pdf (scan-coverage.csv has them all).
 COVERAGE_GAPS_SHOWN = 100
 WRITE_BUFFER = 1 << 16
+# The period includes its start; the ledger's changes_between covers (start, end]. PostgreSQL
+# keeps microseconds, so (start - 1 µs, end] is the period's [start, end].
+BEFORE = timedelta(microseconds=1)
 
 FILES = (
     "controls.csv",
@@ -282,8 +294,8 @@ class Archive:
                     yield [_cell(record[c]) for c in columns]
 
             with self.member(f"{base}.csv") as out:
-                for line in csv_lines(columns, rows()):
-                    out.write(line)
+                for text in csv_lines(columns, rows()):
+                    out.write(text)
             lines.seek(0)
             with self.member(f"{base}.json") as out:
                 out.write(b"[")
@@ -348,7 +360,7 @@ class Build:
     coverage_gaps_total: int = 0
     exemptions_in_period: int = 0
     audit_segment: dict[str, Any] = field(default_factory=dict)
-    chain: ChainCheck | None = None
+    chain_head: dict[str, Any] = field(default_factory=dict)
     key_fingerprint: str = ""
 
     @property
@@ -382,10 +394,10 @@ class Build:
         self.progress(85, "Assessment results (OSCAL)")
         spool.seek(0)
         with self.scope(), self.archive.member("assessment-results.json") as out:
-            sources.write_assessment_results(out, summary, _failing(spool))
+            oscal.write_assessment_results(out, summary, _failing(spool))
         self.progress(92, "Summary report (PDF)")
         with self.scope(), self.archive.member("summary.pdf") as out:
-            sources.write_summary_pdf(out, summary)
+            pdf.write_summary_pdf(out, summary)
         self.write_manifest()
 
     def write_controls(self) -> None:
@@ -394,10 +406,10 @@ class Build:
         for n, control in enumerate(controls):
             self.progress(2 + 13 * n / max(len(controls), 1), f"Controls: {n} of {len(controls)}")
             with self.scope():
-                state = sources.control_status_at(
+                state = history.control_status_at(
                     self.organization, control, self.period.end, account_pks=self.account_pks
                 )
-                days = sources.daily_control_states(
+                days = history.daily_control_states(
                     self.organization,
                     control,
                     self.period.start.date(),
@@ -412,7 +424,7 @@ class Build:
         self.progress(15, "Findings open at period end")
         with self.scope():
             states = (
-                sources.findings_at(
+                history.findings_at(
                     self.organization,
                     self.period.end,
                     rule_ids=self.resolved.rule_ids,
@@ -433,9 +445,9 @@ class Build:
         self.progress(45, "Finding changes in the period")
         with self.scope():
             changes = (
-                sources.changes_between(
+                history.changes_between(
                     self.organization,
-                    self.period.start,
+                    self.period.start - BEFORE,
                     self.period.end,
                     rule_ids=self.resolved.rule_ids,
                     account_pks=self.account_pks,
@@ -462,7 +474,7 @@ class Build:
         rule_ids = set(self.resolved.rule_ids)
         start, end = self.period.start, self.period.end
         with self.scope():
-            intervals = sources.rule_versions_in_force(self.organization, start, end)
+            intervals = history.rule_versions_in_force(self.organization, start, end)
             self.archive.table(
                 "rule-versions",
                 RULE_VERSION_COLUMNS,
@@ -470,7 +482,7 @@ class Build:
             )
         self.progress(69, "AWS tag policy versions in force")
         with self.scope():
-            policies = sources.tag_policy_versions_in_force(self.organization, start, end)
+            policies = history.tag_policy_versions_in_force(self.organization, start, end)
             self.archive.table(
                 "tag-policy-versions", TAG_POLICY_COLUMNS, map(_tag_policy_record, policies)
             )
@@ -482,24 +494,26 @@ class Build:
 
     def write_audit_log(self) -> None:
         self.progress(73, "Audit log of the period")
-        with self.scope(), self.archive.member("audit-log.jsonl") as out:
-            self.audit_segment = sources.write_chain_segment(
+        with self.scope(), self.archive.member(manifest.AUDIT_LOG_NAME) as out:
+            self.audit_segment = audit_exports.write_chain_segment(
                 out, self.organization.pk, self.period.start, self.period.end
             )
+            # After the segment, so the head is at or past its last event (the verifier
+            # checks it): the chain as it stood at export time, for the summary and manifest.
+            self.chain_head = audit_exports.chain_head(self.organization.pk)
 
     def summary(self) -> Summary:
         self.progress(80, "Verifying the audit chain")
         with self.scope():
             report = verify_chain(self.organization.pk)
-            head = AuditEvent.objects.chain(self.organization.pk).order_by("-seq").first()
+        head = self.chain_head
         chain = ChainCheck(
             intact=report.intact,
             events_checked=report.events,
-            head_seq=head.seq if head else None,
-            head_hash=head.hash if head else GENESIS_HASH,
+            head_seq=head["seq"] or None,
+            head_hash=head["hash"],
             detail=_chain_detail(report),
         )
-        self.chain = chain
         return Summary(
             header=self.header,
             controls=self.controls,
@@ -512,18 +526,16 @@ class Build:
 
     def write_manifest(self) -> None:
         self.progress(97, "Manifest and signature")
-        assert self.chain is not None  # summary() ran
-        chain_head = {"seq": self.chain.head_seq or 0, "hash": self.chain.head_hash}
         with self.scope():
-            key = sources.active_key(self.organization)
-            manifest = sources.manifest_bytes(
-                self.header, list(self.archive.files), self.audit_segment, chain_head, key
+            key = keys.active_key(self.organization)
+            document = manifest.manifest_bytes(
+                self.header, list(self.archive.files), self.audit_segment, self.chain_head, key
             )
-            signature = sources.signature_bytes(self.organization, manifest)
-        self.key_fingerprint = str(getattr(key, "fingerprint", "") or "")
-        with self.archive.member("manifest.json") as out:
-            out.write(manifest)
-        with self.archive.member("manifest.sig") as out:
+            signature = manifest.signature_bytes(self.organization, document)
+        self.key_fingerprint = key.fingerprint
+        with self.archive.member(manifest.MANIFEST_NAME) as out:
+            out.write(document)
+        with self.archive.member(manifest.SIGNATURE_NAME) as out:
             out.write(signature)
 
     # -- the rows --------------------------------------------------------------------------
@@ -540,7 +552,7 @@ class Build:
     def _accounts(self) -> dict[int, str]:
         return dict(AwsAccount.objects.for_org(self.organization).values_list("pk", "account_id"))
 
-    def _with_resources(self, rows: Iterable[Any]) -> Iterator[tuple[Any, tuple[str, str, str]]]:
+    def _with_resources(self, rows: Iterable[Row]) -> Iterator[tuple[Row, tuple[str, str, str]]]:
         """Each ledger row with its resource's (ARN, type, region), read RESOURCE_BATCH at a
         time. A resource removed from the inventory since has empty ones."""
         resources = Resource.objects.for_org(self.organization)
@@ -555,7 +567,7 @@ class Build:
             for row in batch:
                 yield row, found.get(row.resource_id, ("", "", ""))
 
-    def _findings(self, states: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    def _findings(self, states: Iterable[FindingState]) -> Iterator[dict[str, Any]]:
         controls, accounts = self._control_keys(), self._accounts()
         for state, (arn, resource_type, region) in self._with_resources(states):
             yield {
@@ -573,7 +585,7 @@ class Build:
                 "open_since": _iso(state.since),
             }
 
-    def _changes(self, changes: Iterable[Any]) -> Iterator[dict[str, Any]]:
+    def _changes(self, changes: Iterable[FindingChange]) -> Iterator[dict[str, Any]]:
         controls, accounts = self._control_keys(), self._accounts()
         for change, (arn, resource_type, region) in self._with_resources(changes):
             yield {
@@ -599,11 +611,17 @@ class Build:
         """Exemptions in force at some time in the period or decided in it, of findings of the
         scope's rules (and accounts)."""
         start, end = self.period.start, self.period.end
+        # A finding names only its latest exemption (a later request replaces it, a rejection
+        # clears it); the ledger keeps every exemption a finding was exempted or expired under.
         covered = Finding.objects.for_org(self.organization).filter(
             exemption=OuterRef("pk"), rule__rule_id__in=self.resolved.rule_ids
         )
+        recorded = FindingEvent.objects.for_org(self.organization).filter(
+            exemption_id=OuterRef("pk"), rule_slug__in=self.resolved.rule_ids
+        )
         if self.account_pks is not None:
             covered = covered.filter(account_id__in=self.account_pks)
+            recorded = recorded.filter(account_id__in=self.account_pks)
         exemptions = (
             Exemption.objects.for_org(self.organization)
             .filter(
@@ -614,7 +632,7 @@ class Build:
                     expires_at__gt=start,
                 )
             )
-            .filter(Exists(covered))
+            .filter(Exists(covered) | Exists(recorded))
             .order_by("requested_at", "pk")
         )
         for exemption in exemptions.iterator(chunk_size=500):
@@ -684,7 +702,7 @@ class Build:
                 self._gap(row, "never scanned successfully", None, "")
                 yield _coverage_record(row, "no_success", False)
 
-    def _gap(self, row: tuple, problem: str, at: datetime | None, detail: str) -> None:
+    def _gap(self, row: tuple[Any, ...], problem: str, at: datetime | None, detail: str) -> None:
         self.coverage_gaps_total += 1
         if len(self.coverage_gaps) < COVERAGE_GAPS_SHOWN:
             self.coverage_gaps.append(
@@ -699,7 +717,9 @@ class Build:
             )
 
 
-def _control_result(control: Any, state: Any, days: list[tuple]) -> ControlResult:
+def _control_result(
+    control: Control, state: ControlState, days: list[tuple[date, int, int, bool]]
+) -> ControlResult:
     framework = control.framework
     return ControlResult(
         framework_slug=framework.slug,
@@ -716,10 +736,7 @@ def _control_result(control: Any, state: Any, days: list[tuple]) -> ControlResul
     )
 
 
-def _control_record(result: ControlResult, state: Any) -> dict[str, Any]:
-    rules_in_force = state.rules_in_force
-    if isinstance(rules_in_force, list | tuple | set | frozenset):
-        rules_in_force = sorted(rules_in_force)
+def _control_record(result: ControlResult, state: ControlState) -> dict[str, Any]:
     return {
         "framework": result.framework_slug,
         "framework_name": result.framework_name,
@@ -731,7 +748,7 @@ def _control_record(result: ControlResult, state: Any) -> dict[str, Any]:
         "open_findings": state.open_findings,
         "failing_resources": result.failing_resources,
         "exempted_findings": result.exempted_findings,
-        "rules_in_force": rules_in_force,
+        "rules_in_force": state.rules_in_force,
         "days": len(result.days),
         "days_passed": result.days_passed,
         "pass_rate": result.pass_rate,
@@ -750,7 +767,7 @@ def _exemption_status_at(exemption: Exemption, end: datetime) -> str:
     return Exemption.EXPIRED if exemption.expires_at <= end else Exemption.APPROVED
 
 
-def _rule_version_record(interval: Any) -> dict[str, Any]:
+def _rule_version_record(interval: RuleInterval) -> dict[str, Any]:
     spec = interval.spec or {}
     return {
         "rule_id": interval.rule_id,
@@ -767,7 +784,7 @@ def _rule_version_record(interval: Any) -> dict[str, Any]:
     }
 
 
-def _tag_policy_record(interval: Any) -> dict[str, Any]:
+def _tag_policy_record(interval: PolicyInterval) -> dict[str, Any]:
     return {
         "name": interval.name,
         "version": interval.version,
@@ -782,7 +799,7 @@ def _tag_policy_record(interval: Any) -> dict[str, Any]:
     }
 
 
-def _coverage_record(row: tuple, record: str, in_period: bool) -> dict[str, Any]:
+def _coverage_record(row: tuple[Any, ...], record: str, in_period: bool) -> dict[str, Any]:
     return {
         "account_id": row[0],
         "region": row[1],

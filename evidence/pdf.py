@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -32,6 +32,9 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from evidence import content
 from policies.scoring.charts import line_chart
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite  # WeasyPrint writes the PDF with write() alone
 
 FONTS_DIR = Path(settings.BASE_DIR) / "static" / "fonts"
 TEMPLATE = "evidence/summary.html"
@@ -139,14 +142,14 @@ def render_html(summary: content.Summary) -> str:
     )
 
 
-def html_to_pdf(html: str, fp: BinaryIO) -> None:
+def html_to_pdf(html: str, fp: SupportsWrite[bytes]) -> None:
     """Render `html` to PDF into `fp`, loading nothing but our fonts."""
     HTML(string=html, base_url=FONTS_DIR.as_uri() + "/", url_fetcher=FontsOnlyFetcher()).write_pdf(
         fp
     )
 
 
-def write_summary_pdf(fp: BinaryIO, summary: content.Summary) -> None:
+def write_summary_pdf(fp: SupportsWrite[bytes], summary: content.Summary) -> None:
     """Write summary.pdf of `summary` to `fp` (a ZIP member opened for writing, or any binary
     file)."""
     html_to_pdf(render_html(summary), fp)

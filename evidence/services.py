@@ -70,7 +70,13 @@ def _names(values: Iterable[Any] | None) -> list[str]:
     return sorted({str(v).strip() for v in values or () if str(v).strip()})
 
 
-def _check_frameworks(organization: Organization, slugs: list[str], errors: dict) -> dict:
+# {field: [messages]}, as ScopeError carries them.
+Errors = dict[str, list[str]]
+
+
+def _check_frameworks(
+    organization: Organization, slugs: list[str], errors: Errors
+) -> dict[str, Framework]:
     if not slugs:
         errors.setdefault("frameworks", []).append("choose at least one framework")
         return {}
@@ -88,7 +94,7 @@ def _check_frameworks(organization: Organization, slugs: list[str], errors: dict
 
 
 def _check_controls(
-    organization: Organization, keys: list[str], frameworks: dict, errors: dict
+    organization: Organization, keys: list[str], frameworks: dict[str, Framework], errors: Errors
 ) -> list[Control]:
     """The controls named "<framework>/<control id>", each of a framework in the scope."""
     chosen: list[Control] = []
@@ -118,7 +124,7 @@ def _check_controls(
 
 
 def _check_accounts(
-    organization: Organization, teams: list[str], account_ids: list[str], errors: dict
+    organization: Organization, teams: list[str], account_ids: list[str], errors: Errors
 ) -> list[int] | None:
     """The accounts the teams hold and the ones named (a union); None when neither is given.
     A team or account of another organization is unknown here, like a missing one."""

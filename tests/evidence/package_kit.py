@@ -185,3 +185,23 @@ def run_command(package: Path, *args: str) -> tuple[int, str]:
         code = exc.returncode
         err.write(str(exc))
     return code, out.getvalue() + err.getvalue()
+
+
+def flip(data: bytes) -> bytes:
+    """`data` with its middle byte changed (one bit)."""
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+
+
+def both_fail(package_path, key_path, tmp_path, *expected):
+    """The script with the organization's key and the command with the database's key both
+    exit 1 and name each expected text."""
+    script = run_script(package_path, key_path, tmp_path)
+    assert script.returncode == 1, script.stdout + script.stderr
+    assert "NOT INTACT" in script.stdout and "intact:" not in script.stdout
+    code, text = run_command(package_path)
+    assert code == 1, text
+    for needle in expected:
+        assert needle in script.stdout, (needle, script.stdout)
+        assert needle in text, (needle, text)
+    return script.stdout

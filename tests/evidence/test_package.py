@@ -1,30 +1,41 @@
-"""An evidence package end to end: requested on the page, built by the Celery task (eager),
-downloaded; what the ZIP holds, its hashes, its CSV cells, its scope, and what a failed build
-leaves (nothing). The other branches' sources are stood in for (tests/evidence/conftest.py)."""
+"""An evidence package end to end, against the real sources: an estate with a history written by
+real evaluations and members (tests/evidence/conftest.py), requested on the page, built by the
+Celery task (eager), downloaded; what the ZIP holds against the ledger it was read from, its
+signature and hashes under both verifiers, its OSCAL document under NIST's schema, its PDF, its
+CSV cells, its scope, and what a failed build leaves (nothing)."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
+import json
+import subprocess
+import sys
 import zipfile
 from datetime import timedelta
 
 import orjson
+import pypdf
 import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from evidence import package, services, sources, tasks
+from evidence import keys, manifest, package, services, tasks
 from evidence.models import EvidenceExport
+from policies import history
 from policies.models import Framework
 from tagsense.tenancy.context import Actor
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 from tests.evidence.conftest import ACCOUNT, HOSTILE, OTHER_ACCOUNT
+from tests.evidence.package_kit import SCRIPT, both_fail, flip, public_key_file, rezip, run_command
+from tests.evidence.test_oscal import errors as oscal_errors
 from tests.test_exports import spreadsheet_would_run
 
 pytestmark = pytest.mark.django_db
+
+PERIOD_DAYS = 30
 
 
 def request_package(client, org, captured, **fields):
@@ -32,7 +43,7 @@ def request_package(client, org, captured, **fields):
     today = timezone.now().date()
     data = {
         "frameworks": ["baseline"],
-        "period_start": (today - timedelta(days=2)).isoformat(),
+        "period_start": (today - timedelta(days=PERIOD_DAYS - 1)).isoformat(),
         "period_end": today.isoformat(),
         **fields,
     }
@@ -57,9 +68,7 @@ def _members(path):
 
 
 @pytest.fixture
-def built(
-    org, auditor, estate, stand_ins, evidence_root, celery_eager, django_capture_on_commit_callbacks
-):
+def built(org, auditor, estate, evidence_root, celery_eager, django_capture_on_commit_callbacks):
     client = client_for(auditor)
     response = request_package(client, org, django_capture_on_commit_callbacks)
     export = _export(org)
@@ -68,7 +77,7 @@ def built(
     return client, export
 
 
-def test_a_requested_package_is_built_signed_and_downloadable(org, auditor, built, stand_ins):
+def test_a_requested_package_is_built_signed_and_downloadable(org, auditor, built):
     client, export = built
     path = services.package_path(export)
     assert export.status == EvidenceExport.READY, export.error
@@ -78,18 +87,20 @@ def test_a_requested_package_is_built_signed_and_downloadable(org, auditor, buil
     body = path.read_bytes()
     assert export.size == len(body)
     assert export.sha256 == hashlib.sha256(body).hexdigest()
-    assert export.key_fingerprint == "SHA256:stand-in-key"
+    with tenant_scope(org):
+        assert export.key_fingerprint == keys.active_key(org).fingerprint
     assert export.expires_at - export.finished_at == timedelta(days=7)
     members = _members(path)
     assert list(members) == list(package.FILES)
     # Each member's size and SHA-256, recorded while it streamed, are what the ZIP holds.
-    manifest = orjson.loads(members["manifest.json"])
-    recorded = {f["name"]: (f["size"], f["sha256"]) for f in manifest["files"]}
+    listed = orjson.loads(members["manifest.json"])
+    recorded = {f["name"]: (f["size"], f["sha256"]) for f in listed["files"]}
     assert set(recorded) == set(package.FILES) - {"manifest.json", "manifest.sig"}
     for name, (size, sha256) in recorded.items():
         assert (size, sha256) == (len(members[name]), hashlib.sha256(members[name]).hexdigest())
-    assert members["manifest.sig"] == hashlib.sha256(members["manifest.json"]).digest()
-    assert manifest["chain_head"]["seq"] > 0
+    assert listed["signing_key"]["fingerprint"] == export.key_fingerprint
+    assert json.loads(members["manifest.sig"])["key_fingerprint"] == export.key_fingerprint
+    assert listed["chain_head"]["seq"] >= listed["audit_log"]["last_seq"] > 0
     completed = _events(org, "evidence.export_complete")
     assert [(e.data["sha256"], e.data["size"]) for e in completed] == [(export.sha256, len(body))]
     [requested] = _events(org, "evidence.export_request")
@@ -111,42 +122,130 @@ def test_a_requested_package_is_built_signed_and_downloadable(org, auditor, buil
     assert download.actor_label == auditor.email
 
 
-def test_the_files_hold_the_scopes_rows(org, built, stand_ins, estate):
+def _ledger(org, export, rule_ids=("costcenter",)):
+    """What policies.history says of the export's period: the findings open at its end and
+    the changes in it (the period includes its start; changes_between covers (start, end])."""
+    start = export.period_start - timedelta(microseconds=1)
+    with tenant_scope(org):
+        open_at_end = list(history.findings_at(org, export.period_end, rule_ids=list(rule_ids)))
+        changes = list(
+            history.changes_between(org, start, export.period_end, rule_ids=list(rule_ids))
+        )
+    return open_at_end, changes
+
+
+def test_the_files_hold_what_the_ledger_says(org, built, estate, editor, admin):
     _, export = built
     members = _members(services.package_path(export))
+    open_at_end, changes = _ledger(org, export)
+
     findings = orjson.loads(members["findings-open-at-end.json"])
-    # Seven hostile instances in one account, three in the other; one finding is exempted.
-    assert len(findings) == len(HOSTILE) + 3 - 1
+    # Ten instances lacking the tag; at the period's end one is exempted (B), one resolved.
+    assert len(findings) == len(HOSTILE) + 3 - 2
+    assert [
+        (f["finding_id"], f["rule_version"], f["severity"], f["open_since"]) for f in findings
+    ] == [(s.finding_id, s.rule_version, s.severity, s.since.isoformat()) for s in open_at_end]
+    assert estate.first_finding not in {f["finding_id"] for f in findings}
     assert {f["account_id"] for f in findings} == {ACCOUNT, OTHER_ACCOUNT}
     first = findings[0]
     assert first["resource_arn"].startswith(f"arn:aws:ec2:eu-west-1:{first['account_id']}:")
     assert first["resource_type"] == "ec2:instance" and first["region"] == "eu-west-1"
     assert sorted(first["controls"]) == ["baseline/BL-1", "baseline/BL-2"]
+
+    # The period's changes: A's expiry, B's exemption, the resolution; the findings opened 40
+    # days ago, before the period, and the rule's edit changed no status.
+    recorded = orjson.loads(members["finding-changes.json"])
+    assert [
+        (c["at"], c["event"], c["from_status"], c["to_status"], c["finding_id"], c["exemption_id"])
+        for c in recorded
+    ] == [
+        (c.at.isoformat(), c.event, c.from_status, c.to_status, c.finding_id, c.exemption_id)
+        for c in changes
+    ]
+    assert [(c["event"], c["exemption_id"]) for c in recorded] == [
+        ("exemption_expired", estate.old_exemption.pk),
+        ("exempted", estate.exemption.pk),
+        ("resolved", None),
+    ]
+
+    # Both exemptions, the old one found through the ledger alone (the finding names B now).
+    exemptions = {e["exemption_id"]: e for e in orjson.loads(members["exemptions.json"])}
+    assert set(exemptions) == {estate.old_exemption.pk, estate.exemption.pk}
+    old, new = exemptions[estate.old_exemption.pk], exemptions[estate.exemption.pk]
+    assert (old["justification"], new["justification"]) == (HOSTILE[2], HOSTILE[1])
+    assert (old["status_at_end"], new["status_at_end"]) == ("expired", "approved")
+    for exemption in (old, new):
+        assert exemption["requested_by"] == editor.email
+        assert exemption["decided_by"] == admin.email
+        assert exemption["requested_at"] and exemption["decided_at"] and exemption["expires_at"]
+
     controls = orjson.loads(members["controls.json"])
     assert [c["control_id"] for c in controls] == ["BL-1", "BL-2"]
-    assert controls[0]["status_at_end"] == "fail" and len(controls[0]["daily"]) == 3
-    [exemption] = orjson.loads(members["exemptions.json"])
-    assert exemption["justification"] == HOSTILE[1]
-    assert exemption["status_at_end"] == "approved" and exemption["decided_by"]
+    for control in controls:
+        assert control["status_at_end"] == "fail" and control["open_findings"] == len(findings)
+        assert control["rules_in_force"] == ["costcenter"]
+        assert len(control["daily"]) == PERIOD_DAYS and control["days_passed"] == 0
+
+    # The rule as edited mid-period: version 1 until the edit, version 2 since.
+    versions = orjson.loads(members["rule-versions.json"])
+    assert [(v["version"], v["severity"]) for v in versions] == [(1, "medium"), (2, "low")]
+    assert versions[0]["valid_to"] == versions[1]["valid_from"] and versions[1]["valid_to"] is None
+    [policy] = orjson.loads(members["tag-policy-versions.json"])
+    assert policy["name"] == HOSTILE[4]
+
     coverage = orjson.loads(members["scan-coverage.json"])
     assert {(r["account_id"], r["record"]) for r in coverage} == {
         (ACCOUNT, "last_success"),
         (OTHER_ACCOUNT, "failed"),
         (OTHER_ACCOUNT, "no_success"),
     }
-    # The OSCAL writer got the same findings back from the spool, and the summary the rest.
-    assert len(stand_ins.failing) == len(findings)
-    assert {f.resource_arn for f in stand_ins.failing} == {f["resource_arn"] for f in findings}
-    assert stand_ins.summary.exemptions_in_period == 1
-    assert stand_ins.summary.coverage_gaps_total == 2
-    assert stand_ins.summary.chain.intact
-    assert [c.key for c in stand_ins.summary.controls] == ["baseline/BL-1", "baseline/BL-2"]
     # CSV and JSON carry the same rows.
     for name in package.FILES:
         if name.endswith(".csv"):
             rows = list(csv.reader(io.StringIO(members[name].decode())))
             twin = orjson.loads(members[name.replace(".csv", ".json")])
             assert len(rows) - 1 == len(twin), name
+
+
+def test_the_package_verifies_and_its_documents_read_back(org, built, estate, tmp_path):
+    """Issue 16's "done when", for a package built by the task: both verifiers say intact,
+    the OSCAL document is valid under NIST's schema, the PDF names the controls, and one byte
+    changed in any member makes both fail naming it."""
+    _, export = built
+    path = services.package_path(export)
+    key_file = public_key_file(org, tmp_path)
+
+    # The standalone script, as docs/evidence.md tells an auditor to run it.
+    script = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-I", str(SCRIPT), str(path), "--public-key", str(key_file)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert script.returncode == 0, script.stdout + script.stderr
+    assert script.stdout.startswith("intact:")
+    assert f"{len(package.FILES) - 2} files" in script.stdout
+    code, text = run_command(path)
+    assert code == 0 and "intact:" in text, text
+
+    members = _members(path)
+    document = json.loads(members["assessment-results.json"])
+    assert oscal_errors(document) == []
+    [result] = document["assessment-results"]["results"]
+    subjects = [s["subject-uuid"] for o in result["observations"] for s in o.get("subjects", [])]
+    assert len(subjects) == len(orjson.loads(members["findings-open-at-end.json"]))
+    states = {f["target"]["target-id"]: f["target"]["status"]["state"] for f in result["findings"]}
+    assert states == {"BL-1": "not-satisfied", "BL-2": "not-satisfied"}
+
+    reader = pypdf.PdfReader(io.BytesIO(members["summary.pdf"]))
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "BL-1" in text and "BL-2" in text and "Baseline" in text
+
+    for name in members:
+        changed = rezip(
+            path,
+            tmp_path / "changed.zip",
+            lambda n, data, name=name: (n, flip(data) if n == name else data),
+        )
+        both_fail(changed, key_file, tmp_path, name)
 
 
 def test_no_cell_of_any_csv_file_starts_like_a_formula(org, built):
@@ -168,18 +267,18 @@ def test_no_cell_of_any_csv_file_starts_like_a_formula(org, built):
 
 
 def test_a_build_that_fails_midway_leaves_nothing_and_is_audited(
-    org, auditor, estate, stand_ins, evidence_root, celery_eager, monkeypatch,
+    org, auditor, estate, evidence_root, celery_eager, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
-    real = sources.changes_between
+    real = history.changes_between
 
     def breaks_after_some_rows(*args, **kwargs):
         for n, change in enumerate(real(*args, **kwargs)):
-            if n == 3:
+            if n == 2:  # two of the period's three changes written
                 raise ConnectionError("database connection lost: secret-host:5432")
             yield change
 
-    monkeypatch.setattr(sources, "changes_between", breaks_after_some_rows)
+    monkeypatch.setattr(history, "changes_between", breaks_after_some_rows)
     client = client_for(auditor)
     request_package(client, org, django_capture_on_commit_callbacks)
     export = _export(org)
@@ -205,13 +304,13 @@ def test_a_build_that_fails_midway_leaves_nothing_and_is_audited(
 
 
 def test_a_failure_after_the_last_member_leaves_nothing_either(
-    org, auditor, estate, stand_ins, evidence_root, celery_eager, monkeypatch,
+    org, auditor, estate, evidence_root, celery_eager, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
     def refuses(organization, manifest):
         raise RuntimeError("no key")
 
-    monkeypatch.setattr(sources, "signature_bytes", refuses)
+    monkeypatch.setattr(manifest, "signature_bytes", refuses)
     request_package(client_for(auditor), org, django_capture_on_commit_callbacks)
     export = _export(org)
     assert export.status == EvidenceExport.FAILED
@@ -219,7 +318,7 @@ def test_a_failure_after_the_last_member_leaves_nothing_either(
 
 
 def test_a_scope_that_cannot_be_built_any_more_says_why(
-    org, auditor, estate, stand_ins, evidence_root, celery_eager, django_capture_on_commit_callbacks
+    org, auditor, estate, evidence_root, celery_eager, django_capture_on_commit_callbacks
 ):
     with tenant_scope(org):
         export = services.request_export(
@@ -245,7 +344,6 @@ def test_teams_and_accounts_narrow_the_accounts_and_nothing_widens_them(
     org,
     auditor,
     estate,
-    stand_ins,
     evidence_root,
     celery_eager,
     team,
@@ -255,9 +353,6 @@ def test_teams_and_accounts_narrow_the_accounts_and_nothing_widens_them(
     request_package(client, org, django_capture_on_commit_callbacks, teams=[team.slug])
     export = _export(org)
     assert export.status == EvidenceExport.READY, export.error
-    assert {tuple(c["account_pks"]) for c in stand_ins.calls["findings_at"]} == {
-        (estate.account.pk,)
-    }
     members = _members(services.package_path(export))
     findings = orjson.loads(members["findings-open-at-end.json"])
     assert {f["account_id"] for f in findings} == {ACCOUNT}
@@ -267,14 +362,14 @@ def test_teams_and_accounts_narrow_the_accounts_and_nothing_widens_them(
     request_package(
         client, org, django_capture_on_commit_callbacks, teams=[team.slug], accounts=[OTHER_ACCOUNT]
     )
-    assert stand_ins.calls["findings_at"][-1]["account_pks"] == sorted(
-        [estate.account.pk, estate.other.pk]
-    )
+    with tenant_scope(org):
+        both = EvidenceExport.objects.order_by("-requested_at", "-pk").first()
+    assert both.status == EvidenceExport.READY, both.error
+    findings = orjson.loads(_members(services.package_path(both))["findings-open-at-end.json"])
+    assert {f["account_id"] for f in findings} == {ACCOUNT, OTHER_ACCOUNT}
 
 
-def test_progress_is_written_between_files_not_per_row(
-    org, auditor, estate, stand_ins, monkeypatch
-):
+def test_progress_is_written_between_files_not_per_row(org, auditor, estate, monkeypatch):
     """The row is written at most once per interval, and only when the progress changed."""
     with tenant_scope(org):
         export = services.request_export(
@@ -302,7 +397,7 @@ def test_progress_is_written_between_files_not_per_row(
     assert (export.progress, export.stage) == (42, "Findings open at period end")
 
 
-def test_the_page_polls_while_building(org, auditor, estate, stand_ins):
+def test_the_page_polls_while_building(org, auditor, estate):
     with tenant_scope(org):
         export = services.request_export(
             org,

@@ -12,7 +12,9 @@ from evidence import keys
 from evidence.manifest import AUDIT_LOG_NAME
 from tagsense.tenancy.db import tenant_scope
 from tests.evidence.package_kit import (
+    both_fail,
     build,
+    flip,
     public_key_file,
     record_events,
     rezip,
@@ -34,20 +36,6 @@ def package(org, tmp_path):
 @pytest.fixture
 def org_key(org, package, tmp_path):
     return public_key_file(org, tmp_path)
-
-
-def _both_fail(package_path, key_path, tmp_path, *expected):
-    """The script with the organization's key and the command with the database's key both
-    exit 1 and name each expected text."""
-    script = run_script(package_path, key_path, tmp_path)
-    assert script.returncode == 1, script.stdout + script.stderr
-    assert "NOT INTACT" in script.stdout and "intact:" not in script.stdout
-    code, text = run_command(package_path)
-    assert code == 1, text
-    for needle in expected:
-        assert needle in script.stdout, (needle, script.stdout)
-        assert needle in text, (needle, text)
-    return script.stdout
 
 
 def test_an_untouched_package_is_intact_for_the_script_and_the_command(package, org_key, tmp_path):
@@ -77,11 +65,6 @@ def test_the_segment_holds_the_periods_events_and_its_ends(org, package):
     assert rows[0]["ip_address"] == "2001:db8::7" and rows[1]["ip_address"] == "10.1.2.3"
 
 
-def _flip(data: bytes) -> bytes:
-    middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
-
-
 def test_one_byte_changed_in_any_member_fails_naming_it(package, org_key, tmp_path):
     with zipfile.ZipFile(package.path) as archive:
         names = archive.namelist()
@@ -90,9 +73,9 @@ def test_one_byte_changed_in_any_member_fails_naming_it(package, org_key, tmp_pa
         changed = rezip(
             package.path,
             tmp_path / "changed.zip",
-            lambda n, data, name=name: (n, _flip(data) if n == name else data),
+            lambda n, data, name=name: (n, flip(data) if n == name else data),
         )
-        _both_fail(changed, org_key, tmp_path, name)
+        both_fail(changed, org_key, tmp_path, name)
         if name not in ("manifest.json", "manifest.sig"):
             out = run_script(changed, org_key, tmp_path).stdout
             assert f"FAIL {name}: SHA-256 mismatch" in out
@@ -107,22 +90,22 @@ def test_a_byte_flipped_in_the_zip_itself_names_the_damaged_member(package, org_
     raw[start + info.compress_size // 2] ^= 0x01
     damaged = tmp_path / "damaged.zip"
     damaged.write_bytes(bytes(raw))
-    _both_fail(damaged, org_key, tmp_path, "controls.csv")
+    both_fail(damaged, org_key, tmp_path, "controls.csv")
 
 
 def test_a_member_removed_added_or_renamed_is_named(package, org_key, tmp_path):
     removed = rezip(
         package.path, tmp_path / "removed.zip", lambda n, d: None if n == "controls.csv" else (n, d)
     )
-    _both_fail(removed, org_key, tmp_path, "controls.csv: missing")
+    both_fail(removed, org_key, tmp_path, "controls.csv: missing")
     added = write(package, extra={"notes.txt": b"added later"})
-    _both_fail(added, org_key, tmp_path, "notes.txt: unexpected")
+    both_fail(added, org_key, tmp_path, "notes.txt: unexpected")
     renamed = rezip(
         package.path,
         tmp_path / "renamed.zip",
         lambda n, d: ("controls-v2.csv" if n == "controls.csv" else n, d),
     )
-    _both_fail(renamed, org_key, tmp_path, "controls.csv: missing", "controls-v2.csv: unexpected")
+    both_fail(renamed, org_key, tmp_path, "controls.csv: missing", "controls-v2.csv: unexpected")
 
 
 def test_path_tricks_and_duplicate_names_are_refused(package, org_key, tmp_path):
@@ -168,22 +151,22 @@ def test_an_audit_event_edited_is_a_chain_break_at_its_seq(package, org_key, tmp
     row["data"]["name"] = "a team nobody created"
     lines[2] = json.dumps(row, sort_keys=True) + "\n"
     path = _re_signed_with_log(package, tmp_path, lines)
-    out = _both_fail(path, org_key, tmp_path, "audit-log.jsonl: chain break at seq 3")
+    out = both_fail(path, org_key, tmp_path, "audit-log.jsonl: chain break at seq 3")
     assert "SHA-256 mismatch" not in out and "bad signature" not in out  # only the chain
     # The same edit with the row's digest recomputed breaks the link of the next event.
     row["digest"] = "f" * 64
     lines[2] = json.dumps(row, sort_keys=True) + "\n"
     path = _re_signed_with_log(package, tmp_path, lines)
-    _both_fail(path, org_key, tmp_path, "chain break at seq 3", "chain break at seq 4")
+    both_fail(path, org_key, tmp_path, "chain break at seq 3", "chain break at seq 4")
 
 
 def test_an_audit_event_removed_or_events_reordered_are_chain_breaks(package, org_key, tmp_path):
     lines = _audit_rows(package)
     removed = _re_signed_with_log(package, tmp_path, lines[:3] + lines[4:])
-    _both_fail(removed, org_key, tmp_path, "audit-log.jsonl: chain break at seq 5")
+    both_fail(removed, org_key, tmp_path, "audit-log.jsonl: chain break at seq 5")
     swapped = lines[:2] + [lines[3], lines[2]] + lines[4:]
     reordered = _re_signed_with_log(package, tmp_path, swapped)
-    out = _both_fail(reordered, org_key, tmp_path, "audit-log.jsonl: chain break at seq 4")
+    out = both_fail(reordered, org_key, tmp_path, "audit-log.jsonl: chain break at seq 4")
     assert "expected seq 3" in out
 
 
