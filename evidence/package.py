@@ -51,7 +51,7 @@ from tagsense import clock
 from tagsense.csvexport import csv_lines
 from tagsense.tenancy.db import tenant_scope
 
-from . import keys, manifest, oscal, pdf
+from . import keys, manifest, oscal
 from .content import (
     ChainCheck,
     ControlResult,
@@ -396,6 +396,10 @@ class Build:
         with self.scope(), self.archive.member("assessment-results.json") as out:
             oscal.write_assessment_results(out, summary, _failing(spool))
         self.progress(92, "Summary report (PDF)")
+        # WeasyPrint (1.8 s and tens of MiB to import) loads when a package is built, not in
+        # every process that imports the tasks (the web process, every worker).
+        from . import pdf  # noqa: PLC0415 - heavy, needed only here
+
         with self.scope(), self.archive.member("summary.pdf") as out:
             pdf.write_summary_pdf(out, summary)
         self.write_manifest()
