@@ -155,10 +155,8 @@ led AS (
             ELSE 0 END,
         %s
     FROM changed c JOIN policies_rule pr ON pr.id = c.rule_id
-    RETURNING 1
 )
-SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM ins), (SELECT count(*) FROM resolved),
-    (SELECT count(*) FROM upd), (SELECT count(*) FROM led)
+SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM ins), (SELECT count(*) FROM resolved)
 """
 
 
@@ -227,7 +225,7 @@ def evaluate_rules(
                 now,
             ],
         )
-        failing, new, resolved, _, _ = cursor.fetchone()
+        failing, new, resolved = cursor.fetchone()
     if resource_query is None:
         _remember_rules(organization, rules)
     return {"failing": failing, "new": new, "resolved": resolved}
