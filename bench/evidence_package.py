@@ -38,6 +38,7 @@ from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _setup  # noqa: E402
+import history_at  # noqa: E402
 import policy_eval  # noqa: E402  (configures Django through _setup)
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -161,6 +162,7 @@ def seed(args):
     print(f"audit: {args.audit_events:,} events appended", flush=True)
     with clock.at(first_day - timedelta(hours=1)):
         rules = policy_eval.make_rules(org)
+        history_at.versions(org, rules, first_day - timedelta(hours=1))  # make_rules writes none
         with tenant_scope(org):
             frameworks = []
             for framework_id in ("soc2", "pci-dss-4.0", "iso-27001-2022", "hipaa"):

@@ -733,7 +733,7 @@ def _control_result(
         title=control.title,
         rule_ids=list(control.rule_ids),
         status=state.status,
-        failing_resources=state.failing_resources,
+        failing_resources=state.failing_resources or 0,  # counted: count_resources's default
         exempted_findings=state.exempted_findings,
         days=[DayRate(day=d[0], compliant=d[1], in_scope=d[2]) for d in days],
         days_passed=sum(1 for d in days if d[3]),

@@ -96,7 +96,9 @@ class FindingChange:
 class ControlState:
     status: str  # "pass" | "fail" | "no_rules"
     open_findings: int
-    failing_resources: int
+    # None when not asked for (control_status_at(count_resources=False)): counting each
+    # resource once groups the ledger's rows by resource, ~90% of a many-rule control's time.
+    failing_resources: int | None
     exempted_findings: int
     rules_in_force: list[str]
 
@@ -390,11 +392,14 @@ def _counts(
     rule_ids: list[str],
     at: datetime,
     account_pks: list[int] | None,
-) -> tuple[int, int, int]:
+    *,
+    count_resources: bool = True,
+) -> tuple[int, int | None, int]:
     """(open findings, failing resources, exempted findings) of the rules at `at`: sums of
     the ledger's deltas, from its index on (organization, rule id, at) alone. One rule has at
     most one finding per resource, so its failing resources are its open findings; several
-    are summed per resource."""
+    are summed per resource (unless `count_resources` is false: then the failing resources are
+    None and every sum is one pass over the index, with no grouping)."""
     ledger, params = _ledger(
         organization.pk,
         at,
@@ -402,9 +407,10 @@ def _counts(
         account_pks=account_pks,
         columns="resource_id, open_delta, exempt_delta",
     )
-    if len(rule_ids) == 1:
+    if len(rule_ids) == 1 or not count_resources:
+        failing = "coalesce(sum(l.open_delta), 0)" if len(rule_ids) == 1 else "NULL"
         sql = (
-            "SELECT coalesce(sum(l.open_delta), 0), coalesce(sum(l.open_delta), 0), "
+            f"SELECT coalesce(sum(l.open_delta), 0), {failing}, "
             f"coalesce(sum(l.exempt_delta), 0) FROM {ledger} l"
         )
     else:
@@ -419,7 +425,7 @@ def _counts(
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         opened, failing, exempted = cursor.fetchone()
-    return int(opened), int(failing), int(exempted)
+    return int(opened), None if failing is None else int(failing), int(exempted)
 
 
 def control_status_at(
@@ -428,14 +434,18 @@ def control_status_at(
     at: datetime,
     *,
     account_pks: list[int] | None = None,
+    count_resources: bool = True,
 ) -> ControlState:
     """The control at `at`: fail when a rule it cites, in force at `at`, has an open finding
     (over `account_pks` when given), pass when none has, no_rules when it cites no rule in
-    force then."""
+    force then. Without `count_resources`, its failing resources are not counted (None): the
+    status and the open and exempted findings are then one index-only sum."""
     cited = _cited(control, _rule_intervals(organization), at)
     if not cited:
-        return ControlState("no_rules", 0, 0, 0, [])
-    opened, failing, exempted = _counts(organization, cited, at, account_pks)
+        return ControlState("no_rules", 0, 0 if count_resources else None, 0, [])
+    opened, failing, exempted = _counts(
+        organization, cited, at, account_pks, count_resources=count_resources
+    )
     return ControlState("fail" if opened else "pass", opened, failing, exempted, cited)
 
 

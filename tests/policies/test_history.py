@@ -506,3 +506,29 @@ def test_the_migration_backfill_starts_history_consistent_with_the_present(org, 
         ("resolved", r0.pk, hours(2)),
     ]
     assert read_back(org, hours(4)) == before == replayed(events, hours(4))
+
+
+def test_control_status_without_counting_resources_agrees_at_every_instant(org, control):
+    """The fast path (no grouping by resource) gives the same status and finding counts as the
+    full one, before, during and after findings open, resolve and are exempted."""
+    make_resources(org, tags_list=[{}, {"Owner": "ann@x"}, {"Environment": "qa"}])
+    with clock.at(hours(1)), tenant_scope(org):
+        services.create_rule(org, OWNER)
+        services.create_rule(org, ENV)
+    with clock.at(hours(3)), tenant_scope(org):
+        retag(Resource.objects.get(tags={}), {"Owner": "ann@x", "Environment": "prod"})
+        evaluation.evaluate_organization(org)
+    with tenant_scope(org):
+        for t in (0.5, 1, 1.5, 2.5, 3, 3.5, 6):
+            full = history.control_status_at(org, control, hours(t))
+            fast = history.control_status_at(org, control, hours(t), count_resources=False)
+            assert fast.failing_resources is None
+            seen = (fast.status, fast.open_findings, fast.exempted_findings, fast.rules_in_force)
+            assert seen == (
+                full.status,
+                full.open_findings,
+                full.exempted_findings,
+                full.rules_in_force,
+            ), t
+        assert history.control_status_at(org, control, hours(2)).open_findings == 4
+        assert history.control_status_at(org, control, hours(4)).open_findings == 2
