@@ -83,6 +83,7 @@ RESOURCE_BATCH = 2_000
 # Coverage gaps listed in summary.pdf (scan-coverage.csv has them all).
 COVERAGE_GAPS_SHOWN = 100
 WRITE_BUFFER = 1 << 16
+COPY_BLOCK = 1 << 20
 # The period includes its start; the ledger's changes_between covers (start, end]. PostgreSQL
 # keeps microseconds, so (start - 1 µs, end] is the period's [start, end].
 BEFORE = timedelta(microseconds=1)
@@ -298,12 +299,25 @@ class Archive:
                     out.write(text)
             lines.seek(0)
             with self.member(f"{base}.json") as out:
-                out.write(b"[")
-                for n, line in enumerate(lines):
-                    out.write(b"\n" if n == 0 else b",\n")
-                    out.write(line.rstrip(b"\n"))
-                out.write(b"\n]\n" if count else b"]\n")
+                _json_array(lines, out, count)
         return count
+
+
+def _json_array(lines: IO[bytes], out: HashingWriter, count: int) -> None:
+    """The spooled JSON lines as an array, one record a line: "[", each line after "\n" (the
+    first) or ",\n", then "\n]". Copied a block at a time (a line of JSON holds no raw
+    newline, so each "\n" in a block ends a record), not a line at a time: the twins of the
+    findings and their changes are millions of lines."""
+    if not count:
+        out.write(b"[]\n")
+        return
+    out.write(b"[\n")
+    held = b""  # the last two bytes so far: the final ",\n" becomes "\n]\n"
+    while block := lines.read(COPY_BLOCK):
+        data = held + block.replace(b"\n", b",\n")
+        out.write(data[:-2])
+        held = data[-2:]
+    out.write(b"\n]\n")
 
 
 def _json_default(value: Any) -> Any:
@@ -318,6 +332,8 @@ def _json(record: Any) -> bytes:
 
 def _cell(value: Any) -> Any:
     """A record's value as one CSV cell (neutralised later by csv_lines)."""
+    if type(value) is str or type(value) is int:  # most cells; not bool (a subclass of int)
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
