@@ -11,7 +11,7 @@ neutralises cells a spreadsheet would run as formulas.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,14 @@ from tagsense.csvexport import csv_lines
 
 from . import services
 from .audit_events import EXPORT_DOWNLOAD
-from .models import GENESIS_DIGEST, GENESIS_HASH, AuditEvent
+from .models import (
+    CHAIN_FIELDS,
+    GENESIS_DIGEST,
+    GENESIS_HASH,
+    AuditEvent,
+    canonical_bytes,
+    canonical_payload_of,
+)
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite  # a binary file or anything with write(bytes)
@@ -62,7 +69,13 @@ SEGMENT_CHUNK = 2000
 
 def exported(event: AuditEvent) -> dict[str, Any]:
     """One event as a download's row, its keys EXPORT_COLUMNS in that order."""
-    covered = event.canonical_payload()
+    return exported_row(event.chain_values())
+
+
+def exported_row(values: Sequence[Any], covered: dict[str, Any] | None = None) -> dict[str, Any]:
+    """exported() from an event's CHAIN_FIELDS values (a values_list() row); `covered` is
+    canonical_payload_of(values) when the caller has it already (it is consumed)."""
+    covered = canonical_payload_of(values) if covered is None else covered
     actor_kind, actor_id, actor_label = covered.pop("actor")
     target_type, target_id, target_repr = covered.pop("target")
     row = {
@@ -73,16 +86,21 @@ def exported(event: AuditEvent) -> dict[str, Any]:
         "target_type": target_type,
         "target_id": target_id,
         "target_repr": target_repr,
-        "hash": event.hash,
-        "digest": event.digest,
+        "hash": values[15],
+        "digest": values[16],
     }
     return {column: row[column] for column in EXPORT_COLUMNS}
+
+
+# json.dumps(record, sort_keys=True) builds this encoder on every call; one, built once,
+# writes the same bytes.
+_LINE_ENCODER = json.JSONEncoder(sort_keys=True)
 
 
 def jsonl_line(record: Mapping[str, Any]) -> str:
     """One JSON Lines record: keys sorted, non-ASCII escaped, so a newline or a line separator
     inside a value never starts a line."""
-    return json.dumps(record, sort_keys=True) + "\n"
+    return _LINE_ENCODER.encode(record) + "\n"
 
 
 def _clean(value: Any) -> str:
@@ -186,7 +204,12 @@ def chain_head(organization_id: int | None) -> dict[str, Any]:
 
 
 def write_chain_segment(
-    fp: SupportsWrite[bytes], organization_id: int | None, start: datetime, end: datetime
+    fp: SupportsWrite[bytes],
+    organization_id: int | None,
+    start: datetime,
+    end: datetime,
+    *,
+    verify: bool = False,
 ) -> dict[str, Any]:
     """Write the chain's events of the period [start, end] to the binary file `fp` as JSON Lines
     (exported() rows, oldest first) and return what an evidence manifest records of the segment:
@@ -198,9 +221,14 @@ def write_chain_segment(
     last recorded at or before `end`, by seq, so its links can be followed from `prev_hash` /
     `prev_digest` (the event before the first's, or the genesis values) to `last_hash` /
     `last_digest`. A period with no event gives events 0, first_seq and last_seq None, and the
-    previous event's values as both ends. Streamed: a chunked cursor, memory flat at a million
-    events. Needs the organization's tenant scope (or all_tenants()); not audited (the caller
-    audits the package it is part of)."""
+    previous event's values as both ends. Streamed: a chunked cursor of values_list() rows
+    (no model instances), memory flat at a million events. Needs the organization's tenant
+    scope (or all_tenants()); not audited (the caller audits the package it is part of).
+
+    With `verify`, the result also holds "verified": an audit.services.RangeCheck of every
+    event from the segment's first to the chain's head as read just after the segment (each
+    one's position, links, keyed hash and keyless digest, from the event before the segment),
+    the segment's checked in the same pass that writes it."""
     chain = AuditEvent.objects.chain(organization_id)
     bounds = chain.aggregate(
         first=Min("seq", filter=Q(created_at__gte=start)),
@@ -210,10 +238,15 @@ def write_chain_segment(
     # The event before the segment: the one before its first, or (no event since `start`) the
     # chain's last.
     before = chain.filter(seq__lt=first_seq) if first_seq is not None else chain
-    previous = before.order_by("-seq").values_list("hash", "digest").first()
-    prev_hash, prev_digest = previous or (GENESIS_HASH, GENESIS_DIGEST)
+    previous = before.order_by("-seq").values_list("seq", "hash", "digest").first()
+    prev_seq, prev_hash, prev_digest = previous or (0, GENESIS_HASH, GENESIS_DIGEST)
+    check = services.RangeCheck(prev_seq, prev_hash, prev_digest) if verify else None
+    verified = {"verified": check} if check is not None else {}
     if first_seq is None or last_seq is None or first_seq > last_seq:
+        if check is not None:
+            check.to_head(organization_id)
         return {
+            **verified,
             "events": 0,
             "first_seq": None,
             "last_seq": None,
@@ -223,11 +256,21 @@ def write_chain_segment(
             "last_digest": prev_digest,
         }
     count, last_hash, last_digest = 0, prev_hash, prev_digest
-    events = chain.filter(seq__gte=first_seq, seq__lte=last_seq).order_by("seq")
-    for event in events.iterator(chunk_size=SEGMENT_CHUNK):
-        fp.write(jsonl_line(exported(event)).encode())
-        count, last_hash, last_digest = count + 1, event.hash, event.digest
+    events = (
+        chain.filter(seq__gte=first_seq, seq__lte=last_seq)
+        .order_by("seq")
+        .values_list(*CHAIN_FIELDS)
+    )
+    for values in events.iterator(chunk_size=SEGMENT_CHUNK):
+        covered = canonical_payload_of(values)
+        if check is not None:
+            check.feed(values, canonical_bytes(covered))
+        fp.write(jsonl_line(exported_row(values, covered)).encode())
+        count, last_hash, last_digest = count + 1, values[15], values[16]
+    if check is not None:
+        check.to_head(organization_id)
     return {
+        **verified,
         "events": count,
         "first_seq": first_seq,
         "last_seq": last_seq,

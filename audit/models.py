@@ -3,10 +3,12 @@ with a key the database never holds (settings.AUDIT_CHAIN_KEY)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
 import json
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -45,13 +47,76 @@ def normalise_ip(value: str | None) -> str | None:
     zone, IPv4-mapped IPv6 as plain IPv4."""
     if not value:
         return None
+    return _normalised_ip(str(value))
+
+
+# A chain holds few distinct addresses, and a verification or an export spells each of a
+# million events' (ipaddress parses one in microseconds): remembered, as a pure function.
+@functools.lru_cache(maxsize=4096)
+def _normalised_ip(text: str) -> str | None:
     try:
-        address = ipaddress.ip_address(str(value).split("%", 1)[0])
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return str(address)
+
+
+# An event's fields as the chain reads them, in this order: the first 15 are what the hash
+# covers (canonical_payload_of()), then the event's own hash and digest. A values_list() of
+# them is what the fast readers (the export of a segment, its verification) stream instead
+# of model instances.
+CHAIN_FIELDS = (
+    "organization_id",
+    "seq",
+    "created_at",
+    "actor_kind",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "data",
+    "ip_address",
+    "user_agent",
+    "request_id",
+    "prev_hash",
+    "hash",
+    "digest",
+)
+# json.dumps() with these arguments builds this encoder on every call; one, built once, gives
+# the same bytes.
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_payload_of(row: Sequence[Any]) -> dict[str, Any]:
+    """Every recorded field and the previous hash, spelt as the hash covers them, from an
+    event's CHAIN_FIELDS values (a model instance's or a values_list() row): the one place
+    the covered form is defined (AuditEvent.canonical_payload() and audit.exports use it)."""
+    (organization_id, seq, created_at, actor_kind, actor_id, actor_label, action) = row[:7]
+    (target_type, target_id, target_repr, data, ip_address, user_agent) = row[7:13]
+    request_id, prev_hash = row[13], row[14]
+    return {
+        "organization": organization_id,
+        "seq": seq,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "actor": [actor_kind, actor_id, actor_label],
+        "action": action,
+        "target": [target_type, target_id, target_repr],
+        "data": data,
+        "ip_address": normalise_ip(ip_address),
+        "user_agent": user_agent,
+        "request_id": request_id,
+        "prev_hash": prev_hash,
+    }
+
+
+def canonical_bytes(payload: dict[str, Any]) -> bytes:
+    """The bytes the hash and the digest cover, from canonical_payload_of()'s dict: sorted
+    keys, no spaces, UTF-8 (evidence/verify_package.py spells the same)."""
+    return _CANONICAL_ENCODER.encode(payload).encode()
 
 
 class AuditEventQuerySet(TenantQuerySet["AuditEvent"]):
@@ -124,25 +189,15 @@ class AuditEvent(TenantModel):
     def canonical_payload(self) -> dict[str, Any]:
         """Every recorded field and the previous hash, spelt as the hash covers them: what
         canonical() serialises and what an export row carries (audit.exports)."""
-        return {
-            "organization": self.organization_id,
-            "seq": self.seq,
-            "created_at": self.created_at.isoformat(timespec="microseconds"),
-            "actor": [self.actor_kind, self.actor_id, self.actor_label],
-            "action": self.action,
-            "target": [self.target_type, self.target_id, self.target_repr],
-            "data": self.data,
-            "ip_address": normalise_ip(self.ip_address),
-            "user_agent": self.user_agent,
-            "request_id": self.request_id,
-            "prev_hash": self.prev_hash,
-        }
+        return canonical_payload_of(self.chain_values())
+
+    def chain_values(self) -> list[Any]:
+        """This event's CHAIN_FIELDS values, as a values_list() row would hold them."""
+        return [getattr(self, name) for name in CHAIN_FIELDS]
 
     def canonical(self) -> bytes:
         """The bytes the hash and the digest cover: every recorded field and the previous hash."""
-        return json.dumps(
-            self.canonical_payload(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        return canonical_bytes(self.canonical_payload())
 
     def compute_hash(self, key: bytes | None = None) -> str:
         """HMAC-SHA256 of canonical() under the chain key: the stored hash of an untouched

@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connections, models
@@ -18,8 +19,18 @@ from tagsense.tenancy.db import all_tenants, tenant_scope
 
 from . import registry
 from .anchors import Anchor, AnchorStore, AnchorStoreError
-from .audit_events import AUDIT_ANCHOR
-from .models import GENESIS_DIGEST, GENESIS_HASH, AuditEvent, chain_digest, chain_key, normalise_ip
+from .audit_events import AUDIT_ANCHOR, AUDIT_VERIFY
+from .models import (
+    CHAIN_FIELDS,
+    GENESIS_DIGEST,
+    GENESIS_HASH,
+    AuditEvent,
+    canonical_bytes,
+    canonical_payload_of,
+    chain_digest,
+    chain_key,
+    normalise_ip,
+)
 
 # An instance of settings.TENANCY_ORGANIZATION_MODEL: the audit log imports no app above it, so
 # the type checker knows it only as the tenancy layer's lookup does.
@@ -139,23 +150,102 @@ def _event_problem(
 ) -> str:
     """What is wrong with one event's links (empty: nothing). `prev_hash` and `prev_digest` are
     the event before it's, None where that is not known (the first event after an anchor)."""
-    if prev_hash is not None and event.prev_hash != prev_hash:
+    return _row_problem(event.chain_values(), event.canonical(), key, prev_hash, prev_digest)
+
+
+def _row_problem(
+    row: Sequence[Any], canonical: bytes, key: bytes, prev_hash: str | None, prev_digest: str | None
+) -> str:
+    """_event_problem() on an event's CHAIN_FIELDS values and their canonical bytes."""
+    if prev_hash is not None and row[14] != prev_hash:
         return (
             "its previous hash does not match the event before it: "
             "the chain was reordered or an event was replaced"
         )
-    canonical = event.canonical()
-    if hmac.new(key, canonical, hashlib.sha256).hexdigest() != event.hash:
+    if hmac.new(key, canonical, hashlib.sha256).hexdigest() != row[15]:
         return (
             "its content does not match its keyed hash: the row was edited, or written "
             "by someone without the chain key"
         )
-    if prev_digest is not None and chain_digest(prev_digest, canonical) != event.digest:
+    if prev_digest is not None and chain_digest(prev_digest, canonical) != row[16]:
         return (
             "its keyless digest does not match its content and the digest before it: the "
             "digest column was rewritten"
         )
     return ""
+
+
+class RangeCheck:
+    """Verifies a run of consecutive events of one chain as they are read (values_list rows,
+    never model instances): each one's position, link to the event before it, keyed hash
+    and keyless digest, as verify_chain() does, from a known previous event (`after_seq`,
+    `prev_hash`, `prev_digest`: the genesis values for a run from #1). Stops checking at the
+    first problem; `first_seq`/`last_seq` are the run fed so far. No anchors: what the run
+    proves is its own integrity and its link to the event before it."""
+
+    def __init__(self, after_seq: int, prev_hash: str, prev_digest: str, key: bytes | None = None):
+        self.key = key or chain_key()
+        self.expected_seq = after_seq + 1
+        self.prev_hash, self.prev_digest = prev_hash, prev_digest
+        self.events = 0
+        self.first_seq: int | None = None
+        self.last_seq: int | None = None
+        self.first_bad_seq: int | None = None
+        self.problem = ""
+
+    @property
+    def intact(self) -> bool:
+        return not self.problem
+
+    def feed(self, row: Sequence[Any], canonical: bytes | None = None) -> None:
+        """One event's CHAIN_FIELDS values (and their canonical bytes, when the caller has
+        them already), the next in seq order."""
+        seq = row[1]
+        if self.first_seq is None:
+            self.first_seq = seq
+        self.events, self.last_seq = self.events + 1, seq
+        if self.problem:
+            return
+        if seq != self.expected_seq:
+            problem = (
+                f"expected event #{self.expected_seq} but found #{seq}: "
+                "events before it were deleted"
+            )
+        else:
+            if canonical is None:
+                canonical = canonical_bytes(canonical_payload_of(row))
+            problem = _row_problem(row, canonical, self.key, self.prev_hash, self.prev_digest)
+        if problem:
+            self.first_bad_seq, self.problem = seq, problem
+            return
+        self.expected_seq, self.prev_hash, self.prev_digest = seq + 1, row[15], row[16]
+
+    def to_head(self, organization_id: int | None, chunk_size: int = 2000) -> RangeCheck:
+        """Feed every event after the last one checked, to the chain's current head (a
+        values_list stream). Needs the organization's tenant scope (or all_tenants())."""
+        events = (
+            AuditEvent.objects.chain(organization_id)
+            .filter(seq__gte=self.expected_seq if self.last_seq is None else self.last_seq + 1)
+            .order_by("seq")
+            .values_list(*CHAIN_FIELDS)
+        )
+        for row in events.iterator(chunk_size=chunk_size):
+            self.feed(row)
+        return self
+
+
+def last_verification(organization_id: int | None) -> tuple[datetime, dict[str, Any]] | None:
+    """When the whole chain was last verified (audit.tasks records every verification in the
+    chain it speaks of, as audit.verify) and what that found: (created_at, data), or None when
+    it never was. Needs the organization's tenant scope (or all_tenants())."""
+    found = (
+        AuditEvent.objects.chain(organization_id)
+        .filter(action=AUDIT_VERIFY.name)
+        .order_by("-seq")
+        .values_list("created_at", "data")
+        .first()
+    )
+    return (found[0], found[1]) if found else None
 
 
 def _walk(

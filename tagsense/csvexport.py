@@ -32,6 +32,12 @@ _BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cf"})
 
 
 def _starts_like_formula(text: str) -> bool:
+    first = text[:1]
+    # The common case, decided without Unicode tables (an evidence package writes millions of
+    # cells): a printable ASCII character other than the space is read as itself by every
+    # spreadsheet, so the text is a formula exactly when it is a starter.
+    if "!" <= first <= "~":
+        return first in FORMULA_STARTS
     for ch in text:
         if unicodedata.normalize("NFKC", ch).startswith(FORMULA_STARTS):
             return True  # checked first: "\t" and "\r" are starters, not blanks to skip

@@ -16,11 +16,13 @@ import audit
 from accounts import audit_events as accounts_events
 from audit.exports import exported, write_chain_segment
 from audit.models import GENESIS_DIGEST, AuditEvent, chain_digest
-from audit.services import verify_chain
+from audit.services import last_verification, verify_chain
+from audit.tasks import verify_organization_chain
 from evidence import keys
 from evidence import verify_package as standalone
 from evidence.manifest import ManifestError, check_member_name
 from evidence.models import EvidenceKey
+from evidence.package import _chain_detail
 from tagsense import crypto
 from tagsense.tenancy.db import all_tenants, tenant_scope
 from tests.audit.test_anchoring import _as_owner, _run_migration_step
@@ -194,3 +196,49 @@ def test_the_builder_cannot_list_a_name_the_verifier_would_refuse(name):
         check_member_name(name)
     if name not in ("manifest.json",):
         assert standalone.unsafe_name(name)
+
+
+def test_a_segment_is_written_as_the_model_exports_and_verified_to_the_head(org):
+    """The segment's lines (values_list rows) are byte for byte the JSON Lines download's
+    (exported() of model instances), and with verify=True every event from its first to the
+    head is checked: an edited event after the period is found, not only one inside it."""
+    record_events(org, 4)
+    with tenant_scope(org):
+        audit.record(accounts_events.TEAM_DELETE, data={"big": 10**20, "ü": "\u2028"})
+    chain = _chain(org)
+    with tenant_scope(org):
+        out = io.BytesIO()
+        segment = write_chain_segment(
+            out, org.pk, chain[1].created_at, chain[2].created_at, verify=True
+        )
+    expected = (json.dumps(exported(e), sort_keys=True) + "\n" for e in chain[1:3])
+    assert out.getvalue() == "".join(expected).encode()
+    checked = segment["verified"]
+    assert checked.intact and (checked.first_seq, checked.last_seq) == (2, len(chain))
+    _as_owner("UPDATE audit_auditevent SET target_repr = 'forged' WHERE id = %s", [chain[-1].pk])
+    with tenant_scope(org):
+        segment = write_chain_segment(
+            io.BytesIO(), org.pk, chain[1].created_at, chain[2].created_at, verify=True
+        )
+    checked = segment["verified"]
+    assert not checked.intact and checked.first_bad_seq == chain[-1].seq
+    assert "keyed hash" in checked.problem
+
+
+def test_the_summary_says_which_events_the_package_verified(org):
+    """The summary never claims the whole chain when it checked the period onwards: it names
+    the range, what was left out, and the last whole-chain verification (nightly)."""
+    record_events(org, 3)
+    chain = _chain(org)
+    with tenant_scope(org):
+        segment = write_chain_segment(
+            io.BytesIO(), org.pk, chain[1].created_at, chain[1].created_at, verify=True
+        )
+        detail = _chain_detail(segment["verified"], last_verification(org.pk))
+    assert f"Events #2 to #{len(chain)}" in detail
+    assert "Events #1 to #1 were not verified again" in detail
+    assert "has not been verified yet" in detail
+    with tenant_scope(org):
+        verify_organization_chain.run()
+        detail = _chain_detail(segment["verified"], last_verification(org.pk))
+    assert "last verified at" in detail and f"intact, {len(chain)} events" in detail
