@@ -7,6 +7,7 @@ import io
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -148,3 +149,68 @@ def test_a_line_that_is_not_utf8_fails_alone_and_the_rest_still_verify(monkeypat
         assert count == 3
         assert problems[1].startswith("chain break at seq 4: ")
         assert "prev_hash" in problems[1] and "digest" in problems[1]
+
+
+def _events(count):
+    return [
+        AuditEvent(
+            organization_id=1,
+            created_at=datetime(2026, 3, 1, tzinfo=UTC),
+            actor_kind="user",
+            actor_id=str(i % 3),
+            actor_label="ü@example.com",
+            action="team.delete",
+            target_type="team",
+            target_id=str(i),
+            target_repr=f"Équipe {i} 😀",
+            data={"n": i, "l": [None, 1.5, "\u2028"]},
+            ip_address=("2001:DB8::1", "::ffff:192.0.2.1", "203.0.113.7")[i % 3],
+            user_agent="ua",
+            request_id=f"r{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def _tampered(lines, how):
+    lines = list(lines)
+    if how == "edited":
+        lines[7] = lines[7].replace(b'"r7"', b'"r8"')
+    elif how == "removed":
+        del lines[12]
+    elif how == "duplicated":
+        lines.insert(5, lines[4])
+    elif how == "garbage":
+        lines[3:6] = [b"not json", b"[1, 2]", b"\xc9t\xe9"]
+    elif how == "blank lines":
+        lines[1:1] = [b"", b"  "]
+    elif how == "reordered":
+        lines[9], lines[10] = lines[10], lines[9]
+    return b"\n".join(lines)
+
+
+def _parallel(data, segment, chunk, monkeypatch):
+    monkeypatch.setattr(standalone, "CHUNK", chunk)
+    check = standalone.SegmentCheck(segment)
+    size, sha256 = standalone._hash_member(io.BytesIO(data), check, jobs=2)
+    return size, sha256, check.count, check.finish()
+
+
+@pytest.mark.parametrize(
+    "how", ["intact", "edited", "removed", "duplicated", "garbage", "blank lines", "reordered"]
+)
+def test_worker_processes_find_what_one_process_finds_in_the_same_order(how, monkeypatch):
+    data, segment = _segment_bytes(_events(24), ensure_ascii=False)
+    data = _tampered(data.split(b"\n"), how)
+    alone = _check(data, segment, 1 << 20, monkeypatch)
+    assert (alone[3] == []) == (how == "intact")
+    # Blocks of one line, of a part of a line, of several lines with the tampering on a border.
+    for chunk in (7, 100, 333, 1500):
+        assert _parallel(data, segment, chunk, monkeypatch) == alone, chunk
+
+
+def test_a_large_audit_log_is_checked_by_worker_processes(monkeypatch):
+    """verify_package picks the workers by the log's size; the CLI's --jobs 1 keeps it here."""
+    assert standalone._jobs(None, standalone.PARALLEL_MIN_BYTES - 1) == 1
+    assert standalone._jobs(1, standalone.PARALLEL_MIN_BYTES) == 1
+    assert standalone._jobs(3, standalone.PARALLEL_MIN_BYTES) == 3
