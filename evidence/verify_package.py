@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import ipaddress
 import json
+import multiprocessing
+import os
 import posixpath
 import sys
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -47,7 +50,7 @@ MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
 AUDIT_LOG_NAME = "audit-log.jsonl"
 GENESIS = "0" * 64
-CHUNK = 1 << 20
+CHUNK = 4 << 20
 MAX_MANIFEST = 64 << 20  # a manifest lists files, not rows: far below this
 MAX_SIGNATURE = 64 << 10
 MAX_PROBLEMS_PER_FILE = 50  # then "... and N more": one edit early in a log breaks no more
@@ -71,6 +74,21 @@ ROW_FIELDS = (
     "hash",
     "digest",
 )
+_ROW_FIELD_SET = frozenset(ROW_FIELDS)
+# canonical()'s serialiser, made once: json.dumps(..., sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False) spells the same bytes but builds a new encoder for every event. No
+# circular check: a value parsed from JSON cannot contain itself.
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+# Distinct addresses normalise_ip() remembers: a log repeats a few addresses a million times,
+# and parsing one with ipaddress costs more than the rest of an event's check.
+IP_CACHE_SIZE = 1 << 16
+# An audit log this large (uncompressed) is checked by one worker process per core, a block of
+# whole lines each, while this process decompresses and hashes: parsing and re-serialising a
+# million events is most of a verification's time, and each event's checks need only the event
+# before it.
+PARALLEL_MIN_BYTES = 32 << 20
 
 
 class UsageError(Exception):
@@ -120,7 +138,19 @@ class Result:
 
 
 def normalise_ip(value: Any) -> str | None:
-    """audit.models.normalise_ip: no IPv6 zone, IPv4-mapped IPv6 as plain IPv4."""
+    """audit.models.normalise_ip: no IPv6 zone, IPv4-mapped IPv6 as plain IPv4. Strings are
+    remembered (_normalise_ip_text): the same address is parsed once per log."""
+    if isinstance(value, str):
+        return _normalise_ip_text(value)
+    return _normalise_ip(value)
+
+
+@functools.lru_cache(maxsize=IP_CACHE_SIZE)
+def _normalise_ip_text(value: str) -> str | None:
+    return _normalise_ip(value)
+
+
+def _normalise_ip(value: Any) -> str | None:
     if not value:
         return None
     try:
@@ -148,7 +178,7 @@ def canonical(row: dict[str, Any]) -> bytes:
         "request_id": row["request_id"],
         "prev_hash": row["prev_hash"],
     }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL_ENCODER.encode(payload).encode()
 
 
 def chain_digest(prev_digest: str, canonical_bytes: bytes) -> str:
@@ -159,8 +189,11 @@ def chain_digest(prev_digest: str, canonical_bytes: bytes) -> str:
 class SegmentCheck:
     """Follows audit-log.jsonl line by line against the manifest's audit_log facts."""
 
-    def __init__(self, segment: dict[str, Any]):
+    def __init__(self, segment: dict[str, Any], deferred: bool = False):
         self.segment = segment
+        self.deferred = deferred
+        self.first: tuple[Any, Any, Any, Any, bytes] | None = None
+        self.before_first = 0
         self.expected_seq = segment.get("first_seq")
         self.prev_hash = str(segment.get("prev_hash", ""))
         self.prev_digest = str(segment.get("prev_digest", ""))
@@ -168,11 +201,14 @@ class SegmentCheck:
         self.count = 0
         self.problems: list[str] = []
 
-    def line(self, text: bytes, number: int) -> None:
+    def line(self, text: bytes | str, number: int) -> None:
         try:
             row = json.loads(text)
         except ValueError:
             self.problems.append(f"line {number} is not JSON")
+            return
+        if isinstance(row, dict) and row.keys() >= _ROW_FIELD_SET:
+            self.row(row)
             return
         missing = [f for f in ROW_FIELDS if f not in row] if isinstance(row, dict) else ROW_FIELDS
         if missing:
@@ -181,23 +217,48 @@ class SegmentCheck:
         self.row(row)
 
     def row(self, row: dict[str, Any]) -> None:
-        seq = row["seq"]
+        self.event(row["seq"], row["prev_hash"], row["hash"], row["digest"], canonical(row))
+
+    def event(
+        self, seq: Any, prev_hash: Any, hash_: Any, digest: Any, canonical_bytes: bytes
+    ) -> None:
+        """One event's checks against the one before it, then it becomes the one before."""
+        if self.deferred and self.first is None:
+            # A block's first event: the event before it is in the block before, checked by
+            # the process that follows the whole log (merge()).
+            self.first = (seq, prev_hash, hash_, digest, canonical_bytes)
+            self.before_first = len(self.problems)
+        else:
+            self._check_event(seq, prev_hash, digest, canonical_bytes)
+        self.prev_hash, self.prev_digest = str(hash_), str(digest)
+        self.expected_seq = seq + 1 if isinstance(seq, int) else None
+        self.last_seq = seq
+        self.count += 1
+
+    def _check_event(self, seq: Any, prev_hash: Any, digest: Any, canonical_bytes: bytes) -> None:
         wrong = []
         if seq != self.expected_seq:
             wrong.append(f"expected seq {self.expected_seq}: events missing or reordered")
-        if row["prev_hash"] != self.prev_hash:
+        if prev_hash != self.prev_hash:
             wrong.append("its prev_hash is not the hash of the event before it")
-        if chain_digest(self.prev_digest, canonical(row)) != row["digest"]:
+        if chain_digest(self.prev_digest, canonical_bytes) != digest:
             wrong.append(
                 "its digest does not match its content and the digest before it: "
                 "the event was edited, or one before it removed"
             )
         if wrong:
             self.problems.append(f"chain break at seq {seq}: " + "; ".join(wrong))
-        self.prev_hash, self.prev_digest = str(row["hash"]), str(row["digest"])
-        self.expected_seq = seq + 1 if isinstance(seq, int) else None
-        self.last_seq = seq
-        self.count += 1
+
+    def merge(self, block: BlockResult) -> None:
+        """A block's result (_check_block), in the log's order: its first event checked
+        against the last one before it, the rest as the block found them."""
+        problems, before_first, first, count, state = block
+        self.problems += problems[:before_first]
+        if first is not None:
+            self.event(*first)
+            self.problems += problems[before_first:]
+            self.prev_hash, self.prev_digest, self.expected_seq, self.last_seq = state
+            self.count += count - 1
 
     def finish(self) -> list[str]:
         segment, problems = self.segment, list(self.problems)
@@ -215,6 +276,25 @@ class SegmentCheck:
         if self.prev_hash != segment.get("last_hash"):
             problems.append("chain break at the end: the last hash is not the manifest's last_hash")
         return problems
+
+
+# A block's problems, how many came before its first event, that event (seq, prev_hash, hash,
+# digest, canonical bytes), its events, and the state after its last: (prev_hash, prev_digest,
+# expected_seq, last_seq).
+BlockResult = tuple[
+    list[str], int, tuple[Any, Any, Any, Any, bytes] | None, int, tuple[str, str, Any, Any]
+]
+
+
+def _check_block(block: bytes, number: int) -> BlockResult:
+    """A worker's share: the whole lines of `block`, numbered after `number`, checked as
+    SegmentCheck checks them, except the first event's links (merge() checks them)."""
+    check = SegmentCheck({}, deferred=True)
+    _feed_lines(check, block, number)
+    if check.first is None:
+        check.before_first = len(check.problems)
+    state = (check.prev_hash, check.prev_digest, check.expected_seq, check.last_seq)
+    return check.problems, check.before_first, check.first, check.count, state
 
 
 # --- the package -------------------------------------------------------------------------------
@@ -261,21 +341,67 @@ def _read_small(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
     return data
 
 
-def _hash_member(member: IO[bytes], segment: SegmentCheck | None) -> tuple[int, str]:
+def _hash_member(member: IO[bytes], segment: SegmentCheck | None, jobs: int = 1) -> tuple[int, str]:
     """Size and SHA-256 of one member, read in chunks; its lines fed to `segment` as they
-    pass (audit-log.jsonl is read once)."""
+    pass (audit-log.jsonl is read once), by `jobs` worker processes when more than one."""
+    if segment is not None and jobs > 1:
+        return _hash_member_parallel(member, segment, jobs)
     sha, size, pending, number = hashlib.sha256(), 0, b"", 0
     while chunk := member.read(CHUNK):
         sha.update(chunk)
         size += len(chunk)
         if segment is not None:
-            *lines, pending = (pending + chunk).split(b"\n")
-            for text in lines:
-                number += 1
-                segment.line(text, number)
+            whole, _, pending = (pending + chunk).rpartition(b"\n")
+            if whole or _:
+                number = _feed_lines(segment, whole, number)
     if segment is not None and pending.strip():
         segment.line(pending, number + 1)
     return size, sha.hexdigest()
+
+
+def _hash_member_parallel(member: IO[bytes], segment: SegmentCheck, jobs: int) -> tuple[int, str]:
+    """_hash_member with the lines checked by `jobs` forked workers, a block of whole lines
+    each, merged in order; at most two blocks per worker in flight (memory stays flat)."""
+    sha, size, pending, number = hashlib.sha256(), 0, b"", 0
+    in_flight: deque[Any] = deque()
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        while chunk := member.read(CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+            whole, newline, pending = (pending + chunk).rpartition(b"\n")
+            if whole or newline:
+                in_flight.append(pool.apply_async(_check_block, (whole, number)))
+                number += whole.count(b"\n") + 1
+            while len(in_flight) > 2 * jobs:
+                segment.merge(in_flight.popleft().get())
+        while in_flight:
+            segment.merge(in_flight.popleft().get())
+    if pending.strip():
+        segment.line(pending, number + 1)
+    return size, sha.hexdigest()
+
+
+def _jobs(requested: int | None, size: int) -> int:
+    """Worker processes for an audit log of `size` bytes: one per core (or `requested`) when
+    it is large and fork is available, else none (1: this process)."""
+    if size < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, requested if requested is not None else (os.cpu_count() or 1))
+
+
+def _feed_lines(segment: SegmentCheck, block: bytes, number: int) -> int:
+    """Every line of `block` (whole lines, the last one's newline cut) to `segment`, numbered
+    after `number`; the last number given. The block is decoded once, not line by line; a
+    block that is not UTF-8 goes line by line, so that only its bad lines are "not JSON"."""
+    try:
+        lines: list[str] | list[bytes] = block.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines = block.split(b"\n")
+    line = segment.line
+    for text in lines:
+        number += 1
+        line(text, number)
+    return number
 
 
 def _check_signature(
@@ -359,15 +485,20 @@ def _check_members(
     archive: zipfile.ZipFile,
     listed: dict[str, dict[str, Any]],
     segment: SegmentCheck | None,
+    jobs: int | None = None,
 ) -> None:
-    present = {info.filename for info in archive.infolist()}
+    present = {info.filename: info for info in archive.infolist()}
     for name, entry in listed.items():
         if name not in present:
             result.fail(name, "missing: listed in the manifest, not in the package")
             continue
         try:
             with archive.open(name) as member:
-                size, sha256 = _hash_member(member, segment if name == AUDIT_LOG_NAME else None)
+                if name == AUDIT_LOG_NAME and segment is not None:
+                    workers = _jobs(jobs, present[name].file_size)
+                    size, sha256 = _hash_member(member, segment, workers)
+                else:
+                    size, sha256 = _hash_member(member, None)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
             result.fail(name, f"unreadable, the ZIP is damaged: {exc}")
             continue
@@ -378,7 +509,7 @@ def _check_members(
             result.fail(
                 name, f"SHA-256 mismatch: {sha256}, the manifest says {entry.get('sha256')}"
             )
-    for name in sorted(present - set(listed) - {MANIFEST_NAME, SIGNATURE_NAME}):
+    for name in sorted(present.keys() - set(listed) - {MANIFEST_NAME, SIGNATURE_NAME}):
         result.fail(name, "unexpected: in the package, not listed in the manifest")
 
 
@@ -422,9 +553,10 @@ def _check_names(result: Result, archive: zipfile.ZipFile) -> bool:
     return MANIFEST_NAME in counts and SIGNATURE_NAME in counts
 
 
-def verify_package(path: str, public_key_pem: bytes) -> Result:
+def verify_package(path: str, public_key_pem: bytes, jobs: int | None = None) -> Result:
     """Every check of the module docstring; the failures in the result, none when intact.
-    UsageError when the public key is unreadable."""
+    UsageError when the public key is unreadable. `jobs`: worker processes for a large audit
+    log (default one per core; 1 checks it in this process)."""
     key, key_fingerprint = load_public_key(public_key_pem)
     result = Result(package=str(path), key_fingerprint=key_fingerprint)
     try:
@@ -442,7 +574,7 @@ def verify_package(path: str, public_key_pem: bytes) -> Result:
         listed = _listed_files(result, manifest)
         segment = _check_audit_log(result, manifest, listed)
         _check_head(result, manifest)
-        _check_members(result, archive, listed, segment)
+        _check_members(result, archive, listed, segment, jobs)
     if segment is not None:
         result.audit_events = segment.count
         problems = segment.finish()
@@ -478,11 +610,17 @@ def main(argv: list[str] | None = None) -> int:
         help="the organization's evidence public key (PEM), its fingerprint confirmed out of band",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="processes checking a large audit log (default: one per core; 1: no others)",
+    )
     args = parser.parse_args(argv)
     try:
         with open(args.public_key, "rb") as handle:
             pem = handle.read(MAX_SIGNATURE)
-        result = verify_package(args.package, pem)
+        result = verify_package(args.package, pem, args.jobs)
     except (OSError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
