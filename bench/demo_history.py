@@ -40,11 +40,14 @@ from django.core.management import call_command  # noqa: E402
 from demo import simulation  # noqa: E402
 
 STATEMENTS = [0]
+LOG: list[str] | None = None  # --log-day: the statements of that day
 
 
 def _counting(method):
     def counted(self, *args, **kwargs):
         STATEMENTS[0] += 1
+        if LOG is not None:
+            LOG.append(" ".join(str(args[0] if args else "")[:150].split()))
         return method(self, *args, **kwargs)
 
     return counted
@@ -112,6 +115,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=45)
+    parser.add_argument("--log-day", type=int, help="print the statements of this day")
     args = parser.parse_args()
     phases = Phases()
     phases.profiling = args.profile
@@ -123,9 +127,23 @@ def main() -> None:
     def count_day(original):
         def counted(organization, scan, day, today, counts):
             phases.days["first" if day == 0 else "later"] += 1
-            return original(organization, scan, day, today, counts)
+            result = original(organization, scan, day, today, counts)
+            if day == args.log_day:
+                print(f"statements of day {day} (its scan, then the rest):")
+                print("\n".join(f"    {line}" for line in LOG or ()))
+            return result
 
         return counted
+
+    def log_scan(original):
+        def logged(organization, story, day, today):
+            global LOG  # noqa: PLW0603 - the harness's one switch
+            LOG = [] if day == args.log_day else None
+            return original(organization, story, day, today)
+
+        return logged
+
+    simulation._scan_day = log_scan(simulation._scan_day)
 
     simulation._close_day = count_day(simulation._close_day)
     phases.wrap(simulation, "_close_day", "close", lambda o, s, day, *a, **k: phase_of_day(day=day))
