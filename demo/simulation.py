@@ -3,7 +3,9 @@
 A new demo organization has no past: its estate is seeded into moto minutes before the portal
 opens. So that its trend charts, findings and scan coverage have one, the demo replays the 89
 days before today, one scan a day, through the code a real scan runs: inventory.runner
-(plan_scan, run_scan_inline, the storage writer, finish_scan), policies.evaluation
+(the first day plan_scan and run_scan_inline, each later day store_fetched_scan: the same
+storage writer and finish_scan, without the leases and heartbeats that let workers share a
+scan), policies.evaluation
 (evaluate_organization the first day, evaluate_after_scan after each later scan), rule edits
 through policies.services, and each day's snapshot through policies.scoring.scores.take_snapshot
 — each inside `tagsense.clock.at(that moment)`, so every row they write is dated that day. This
@@ -36,8 +38,9 @@ what the portal shows now is exactly what the real scan found, and the few chang
 The first day's scan is also the one time the demo reads the estate from AWS: it reads each
 unit with the real scanner while it stores the unit as it was then (runner.fetch_unit, then
 the writer), and keeps today's pages for the present-day scan. Each later day is one
-transaction. simulate() refuses an organization that has any scan (a history of its own, or a
-simulated one from an earlier start), so starting the demo again never duplicates history.
+transaction, without savepoints (about 110 statements a day; bench/demo_history.py).
+simulate() refuses an organization that has any scan (a history of its own, or a simulated
+one from an earlier start), so starting the demo again never duplicates history.
 """
 
 from __future__ import annotations

@@ -559,18 +559,18 @@ def store_fetched_scan(
             status=ScanUnit.SUCCEEDED,
             started_at=clock.now(),
         )
-        page = fetched[unit_key(unit)]
+        read = fetched[unit_key(unit)]
         counts = storage.Counts()
-        _store(unit, page.pages, counts, complete=not page.error_code)
-        if page.error_code:
+        _store(unit, read.pages, counts, complete=not read.error_code)
+        if read.error_code:
             unit.status, failed = ScanUnit.FAILED, failed + 1
-            unit.error_code, unit.error = page.error_code[:128], page.error[:4000]
-            logger.warning("scan unit of %s failed: %s %s", scan.pk, page.error_code, page.error)
+            unit.error_code, unit.error = read.error_code[:128], read.error[:4000]
+            logger.warning("scan unit of %s failed: %s %s", scan.pk, read.error_code, read.error)
         unit.finished_at = clock.now()
         unit.seen, unit.new, unit.changed = counts.seen, counts.new, counts.changed
         unit.unchanged, unit.deleted = counts.unchanged, counts.deleted
-        unit.api_calls = page.api_calls
-        api_calls += page.api_calls
+        unit.api_calls = read.api_calls
+        api_calls += read.api_calls
         total.add(counts)
         units.append(unit)
     ScanUnit.objects.bulk_create(units)
