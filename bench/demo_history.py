@@ -1,9 +1,9 @@
 """The demo's simulated history (demo/simulation.py), timed day by day without the whole
 `make run`: run `setup_demo_estate` against a moto server that already holds the demo estate and
-a database where `setup_demo` has run, and print, for the first day and the later days, the
-wall time and the statements sent to PostgreSQL (every execute and COPY on any psycopg cursor,
-Django's and the storage writer's own), split into the day's scan and the rest (evaluation,
-rule edit, snapshot, audit). With --profile, the cProfile of the later days (top functions by
+a database where `setup_demo` has run, and print, for the first day, the later days and
+today's scan, the wall time and the statements sent to PostgreSQL (every execute and COPY on
+any psycopg cursor, Django's and the storage writer's own), split into the day's scan and the
+rest (evaluation, rule edit, snapshot, audit). With --profile, the cProfile of the later days (top functions by
 cumulative time) is printed too.
 
     moto_server -p 5391 &  (seed it: demo.estate.seed_estate, seed 7, 2,000 resources)
@@ -38,6 +38,7 @@ import psycopg  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from demo import simulation  # noqa: E402
+from demo.management.commands import setup_demo_estate  # noqa: E402
 
 STATEMENTS = [0]
 LOG: list[str] | None = None  # --log-day: the statements of that day
@@ -92,7 +93,7 @@ class Phases:
         setattr(module, name, wrapped)
 
     def report(self) -> None:
-        for phase in ("first", "later"):
+        for phase in ("first", "later", "today"):
             days = max(self.days[phase], 1)
             parts = sorted({p for ph, p in self.seconds if ph == phase})
             total_s = sum(self.seconds[phase, p] for p in parts)
@@ -166,6 +167,14 @@ def main() -> None:
         return result
 
     simulation.simulate = simulate
+    scan = setup_demo_estate.Command._scan
+
+    def today_scan(*a, **kw):
+        phases.days["today"] = 1
+        with phases.part("today", "scan"):
+            return scan(*a, **kw)
+
+    setup_demo_estate.Command._scan = today_scan
     started = time.perf_counter()
     call_command("setup_demo_estate", endpoint=args.endpoint, workers=args.workers)
     print(f"setup_demo_estate: {time.perf_counter() - started:.1f} s in all")

@@ -378,7 +378,7 @@ def simulate(
     counts = {"days": 0, "snapshot_rows": 0, "rule_versions": 0}
     for day in range(DAYS):
         # A day is one transaction.
-        with tenant_scope(organization, actor=ACTOR), _without_savepoints():
+        with tenant_scope(organization, actor=ACTOR), without_savepoints():
             if day:
                 scan = _scan_day(organization, story, day, today)
             _close_day(organization, scan, day, today, counts)
@@ -396,6 +396,7 @@ def _scan_day(organization, story: Story, day: int, today: date) -> ScanRun:
             fetched=_Day(story, day),
             actor=ACTOR,
             trigger=TRIGGER,
+            announce=False,
         )
 
 
@@ -418,11 +419,12 @@ class _Day(Mapping):
 
 
 @contextmanager
-def _without_savepoints() -> Iterator[None]:
+def without_savepoints() -> Iterator[None]:
     """The block's nested atomic blocks (tenant scopes, the writer's pages, audit.record, the
-    evaluation's steps) open no savepoint: a simulated day is one transaction, committed whole
-    or not at all (an error anywhere ends the demo's start), so the two round trips a
-    savepoint costs (SAVEPOINT, RELEASE) buy nothing. A day nests about forty of them."""
+    evaluation's steps) open no savepoint: a simulated day (and the demo's present-day scan)
+    is one transaction, committed whole or not at all (an error anywhere ends the demo's
+    start), so the two round trips a savepoint costs (SAVEPOINT, RELEASE) buy nothing. A day
+    nests about forty of them."""
     features = connection.features
     if not connection.in_atomic_block:
         raise RuntimeError("only inside the day's transaction")

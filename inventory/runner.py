@@ -515,11 +515,12 @@ def store_fetched_scan(
     fetched: Mapping[UnitKey, Fetched],
     actor: Actor,
     trigger: str = "manual",
+    announce: bool = True,
 ) -> ScanRun:
     """A scan whose every unit's pages are already read (`fetched`: every unit of `scope`),
     stored here, in the caller's thread and transaction (inside the organization's tenant
-    scope), by the same writer as run_unit and closed by finish_scan (without announcing it:
-    the caller brings the findings up to date itself).
+    scope), by the same writer as run_unit and closed by finish_scan (`announce` as it takes
+    it).
 
     Left out is only the bookkeeping that lets workers share a scan while it runs: account
     leases, each unit's running status, heartbeats, per-unit counter updates. Nobody else can
@@ -584,7 +585,7 @@ def store_fetched_scan(
         api_calls=api_calls,
         heartbeat_at=clock.now(),
     )
-    return finish_scan(scan, actor, announce=False)
+    return finish_scan(scan, actor, announce=announce)
 
 
 def reap_stale_scans(organization, *, older_than: timedelta = 2 * LEASE) -> list[int]:
