@@ -3,8 +3,8 @@
 a database where `setup_demo` has run, and print, for the first day, the later days and
 today's scan, the wall time and the statements sent to PostgreSQL (every execute and COPY on
 any psycopg cursor, Django's and the storage writer's own), split into the day's scan and the
-rest (evaluation, rule edit, snapshot, audit). With --profile, the cProfile of the later days (top functions by
-cumulative time) is printed too.
+rest (evaluation, rule edit, snapshot, audit). With --profile, the cProfile of the later days
+(top functions by cumulative time) is printed too; with --log-day N, the statements of day N.
 
     moto_server -p 5391 &  (seed it: demo.estate.seed_estate, seed 7, 2,000 resources)
     BENCH_DB=tagsense_demo_history bench/reset_db.sh
