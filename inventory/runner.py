@@ -538,6 +538,7 @@ def store_fetched_scan(
         trigger=trigger,
         scope=scope.as_dict(),
         status=ScanRun.RUNNING,
+        created_at=now,
         started_at=now,
         heartbeat_at=now,
         units_total=len(planned),
