@@ -3,7 +3,9 @@
 A new demo organization has no past: its estate is seeded into moto minutes before the portal
 opens. So that its trend charts, findings and scan coverage have one, the demo replays the 89
 days before today, one scan a day, through the code a real scan runs: inventory.runner
-(plan_scan, run_scan_inline, the storage writer, finish_scan), policies.evaluation
+(the first day plan_scan and run_scan_inline, each later day store_fetched_scan: the same
+storage writer and finish_scan, without the leases and heartbeats that let workers share a
+scan), policies.evaluation
 (evaluate_organization the first day, evaluate_after_scan after each later scan), rule edits
 through policies.services, and each day's snapshot through policies.scoring.scores.take_snapshot
 — each inside `tagsense.clock.at(that moment)`, so every row they write is dated that day. This
@@ -36,8 +38,9 @@ what the portal shows now is exactly what the real scan found, and the few chang
 The first day's scan is also the one time the demo reads the estate from AWS: it reads each
 unit with the real scanner while it stores the unit as it was then (runner.fetch_unit, then
 the writer), and keeps today's pages for the present-day scan. Each later day is one
-transaction. simulate() refuses an organization that has any scan (a history of its own, or a
-simulated one from an earlier start), so starting the demo again never duplicates history.
+transaction, without savepoints (about 110 statements a day; bench/demo_history.py).
+simulate() refuses an organization that has any scan (a history of its own, or a simulated
+one from an earlier start), so starting the demo again never duplicates history.
 """
 
 from __future__ import annotations
@@ -48,9 +51,12 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
+
+from django.db import connection
 
 import audit
 from inventory import runner
@@ -371,7 +377,8 @@ def simulate(
         )
     counts = {"days": 0, "snapshot_rows": 0, "rule_versions": 0}
     for day in range(DAYS):
-        with tenant_scope(organization, actor=ACTOR):  # a transaction a day
+        # A day is one transaction.
+        with tenant_scope(organization, actor=ACTOR), without_savepoints():
             if day:
                 scan = _scan_day(organization, story, day, today)
             _close_day(organization, scan, day, today, counts)
@@ -379,18 +386,53 @@ def simulate(
 
 
 def _scan_day(organization, story: Story, day: int, today: date) -> ScanRun:
-    """A later day's scan: its focus and the types that changed there, in this thread."""
+    """A later day's scan: its focus and the types that changed there, stored in this thread
+    and the day's transaction (runner.store_fetched_scan: the writer and finish_scan of every
+    scan, without the leases and heartbeats that let workers share one)."""
     with clock.at(moment(today, day, SCAN_AT)):
-        scan = runner.plan_scan(organization, scope=story.scope(day), actor=ACTOR, trigger=TRIGGER)
-        fetched = {}
-        for unit in scan.units.all():
-            key = runner.unit_key(unit)
-            fetched[key] = (
-                runner.Fetched(error_code=THROTTLED[0], error=THROTTLED[1])
-                if key[2] == story.throttled_type(day)
-                else story.pages(key, day)
-            )
-        return runner.run_scan_inline(scan, actor=ACTOR, workers=1, fetched=fetched, announce=False)
+        return runner.store_fetched_scan(
+            organization,
+            scope=story.scope(day),
+            fetched=_Day(story, day),
+            actor=ACTOR,
+            trigger=TRIGGER,
+            announce=False,
+        )
+
+
+class _Day(Mapping):
+    """A later day's pages of each unit (the throttled one's: its error), made when asked."""
+
+    def __init__(self, story: Story, day: int) -> None:
+        self.story, self.day = story, day
+
+    def __getitem__(self, key: runner.UnitKey) -> runner.Fetched:
+        if key[2] == self.story.throttled_type(self.day):
+            return runner.Fetched(error_code=THROTTLED[0], error=THROTTLED[1])
+        return self.story.pages(key, self.day)
+
+    def __iter__(self) -> Iterator[runner.UnitKey]:
+        return iter(self.story.keys)
+
+    def __len__(self) -> int:
+        return len(self.story.keys)
+
+
+@contextmanager
+def without_savepoints() -> Iterator[None]:
+    """The block's nested atomic blocks (tenant scopes, the writer's pages, audit.record, the
+    evaluation's steps) open no savepoint: a simulated day (and the demo's present-day scan)
+    is one transaction, committed whole or not at all (an error anywhere ends the demo's
+    start), so the two round trips a savepoint costs (SAVEPOINT, RELEASE) buy nothing. A day
+    nests about forty of them."""
+    features = connection.features
+    if not connection.in_atomic_block:
+        raise RuntimeError("only inside the day's transaction")
+    features.uses_savepoints = False  # this connection's features object; the class's stays
+    try:
+        yield
+    finally:
+        del features.uses_savepoints
 
 
 def _close_day(organization, scan: ScanRun, day: int, today: date, counts: dict) -> None:

@@ -124,18 +124,6 @@ class UnitWriter(ABC):
         )
         return live if self.region == GLOBAL else live.filter(region=self.region)
 
-    def _previous_sighting(self) -> datetime | None:
-        return (
-            UnitCoverage.objects.filter(
-                organization_id=self.organization_id,
-                account=self.account,
-                resource_type=self.resource_type,
-                region=self.region,
-            )
-            .values_list("seen_at", flat=True)
-            .first()
-        )
-
     def _cover(self) -> None:
         UnitCoverage.objects.bulk_create(
             [
@@ -231,10 +219,15 @@ FROM unnest(%(ids)s::bigint[], %(kinds)s::text[], %(changes)s::text[], %(tags)s:
 """
 
 _MISSING_SQL = """
-WITH gone AS (
+WITH previous AS (
+    SELECT max(c.seen_at) AS seen_at FROM inventory_unitcoverage c
+    WHERE c.organization_id = %(org)s AND c.account_id = %(account)s
+      AND c.resource_type = %(type)s AND c.region = %(region)s
+), gone AS (
     UPDATE inventory_resource r
     SET deleted_at = %(now)s,
-        last_written = GREATEST(r.last_written, COALESCE(%(previous)s, r.last_written))
+        last_written = GREATEST(r.last_written,
+                                COALESCE((SELECT seen_at FROM previous), r.last_written))
     WHERE r.organization_id = %(org)s AND r.account_id = %(account)s
       AND r.resource_type = %(type)s AND r.deleted_at IS NULL {region}
       AND NOT EXISTS (SELECT 1 FROM tagsense_seen s WHERE s.id = r.id)
@@ -277,16 +270,18 @@ class PgUnitWriter(UnitWriter):
         connection.ensure_connection()
         return connection.connection.cursor()
 
-    def _prepare(self, cursor) -> None:
+    def _prepare(self, cursor) -> bool:
+        """Create the session's tables if need be, empty them; False when done already."""
         if self.ready:
-            return
+            return False
         # One round trip (a unit of a few resources costs its statements' round trips more than
         # their work: the demo's replayed history stores hundreds of such units).
-        cursor.execute("; ".join([*_SETUP_SQL, "TRUNCATE tagsense_seen"]))
+        cursor.execute("; ".join([*_SETUP_SQL, "TRUNCATE tagsense_seen", _EMPTY_STAGES_SQL]))
         # A unit never scanned before (a new account, region or type) has nothing to compare
         # with: its pages skip classification and are all new.
         self.first_scan = not self._unit_rows().exists()
         self.ready = True
+        return True
 
     def _unit_rows(self):
         rows = Resource.objects.filter(
@@ -310,10 +305,11 @@ class PgUnitWriter(UnitWriter):
         }
         with transaction.atomic():
             cursor = self._cursor()
-            self._prepare(cursor)
             # Commit empties the stages; a page written inside an outer transaction (a test, a
-            # caller's atomic block) would otherwise see the previous page's rows.
-            cursor.execute(_EMPTY_STAGES_SQL)
+            # caller's atomic block) would otherwise see the previous page's rows. (The first
+            # page's are emptied with the tables' set-up.)
+            if not self._prepare(cursor):
+                cursor.execute(_EMPTY_STAGES_SQL)
             if self.first_scan:
                 todo = [(arn, None, None, False) for arn in by_arn]
             else:
@@ -409,31 +405,32 @@ class PgUnitWriter(UnitWriter):
             # In a unit's first scan every row of the unit was written by it: none is missing.
             deleted = 0 if self.first_scan else self._mark_missing(cursor, now)
             self._cover()
-            cursor.execute("TRUNCATE tagsense_seen")
+            # tagsense_seen is emptied when the session's next unit starts (_prepare).
         self.expected_seen = 0
         return deleted
 
     def _mark_missing(self, cursor, now: datetime) -> int:
-        cursor.execute("SELECT count(*) FROM tagsense_seen")
-        recorded = cursor.fetchone()[0]
-        if recorded != self.expected_seen:
-            # The database session changed mid-unit (the temporary table is per session):
-            # without the full list of what was seen, nothing may be marked deleted.
-            raise StorageError(
-                f"the unit saw {self.expected_seen} resources but {recorded} are recorded;"
-                " not marking any deleted"
-            )
         # One anti-join of the unit's live rows against what was seen: hashed, whatever the
         # statistics say (a nested loop over a first scan's unanalyzed rows is quadratic).
         # For this statement only: the settings are the transaction's, and a unit closed inside
         # a caller's transaction (a test, the demo's replayed day) would otherwise leave the
         # next units' classification without nested loops (a plan costed at 10^10, which JIT
-        # then spent 0.3-0.7 s compiling, each).
+        # then spent 0.3-0.7 s compiling, each). The count of what was recorded as seen comes
+        # in the same round trip (a unit of a few resources costs its round trips, not work).
         cursor.execute(
-            "SELECT current_setting('enable_nestloop'), current_setting('work_mem'),"
+            "SELECT (SELECT count(*) FROM tagsense_seen),"
+            " current_setting('enable_nestloop'), current_setting('work_mem'),"
             " set_config('enable_nestloop', 'off', true), set_config('work_mem', '64MB', true)"
         )
-        nestloop, work_mem, _, _ = cursor.fetchone()
+        recorded, nestloop, work_mem, _, _ = cursor.fetchone()
+        if recorded != self.expected_seen:
+            # The database session changed mid-unit (the temporary table is per session):
+            # without the full list of what was seen, nothing may be marked deleted. (The
+            # settings above are undone with the writer's transaction or savepoint.)
+            raise StorageError(
+                f"the unit saw {self.expected_seen} resources but {recorded} are recorded;"
+                " not marking any deleted"
+            )
         params = {
             "org": self.organization_id,
             "account": self.account.pk,
@@ -441,7 +438,6 @@ class PgUnitWriter(UnitWriter):
             "region": self.region,
             "scan": self.scan.pk if self.scan else None,
             "now": now,
-            "previous": self._previous_sighting(),
         }
         region = "" if self.region == GLOBAL else "AND r.region = %(region)s"
         cursor.execute(_MISSING_SQL.format(region=region), params)

@@ -255,3 +255,47 @@ def test_units_in_worker_processes_store_what_threads_store(org, estate):
     # each region's default VPC lazily, so each forked child invented its own.)
     again = _scan(org, types=("ec2:instance",))
     assert (again.new, again.changed, again.deleted) == (0, 0, 0)
+
+
+def test_a_scan_of_pages_already_read_records_what_a_run_scan_records(org, estate):
+    """runner.store_fetched_scan (the demo's replayed days): the same writer and close as a
+    scan run by workers, so a reader sees the same run, units, history and audit events."""
+    home, member, ids = estate
+    _scan(org)
+    changed, removed = ids["home_tagged"]
+    ec2 = _home("eu-west-1")
+    ec2.create_tags(Resources=[changed], Tags=[{"Key": "Env", "Value": "staging"}])
+    ec2.terminate_instances(InstanceIds=[removed])
+    scope = runner.Scope(types=("ec2:instance",))
+    with tenant_scope(org):
+        fetched = runner.fetch_units(org, scope=scope, workers=1)
+    # The member account's unit in eu-west-1 could not be read: it must delete nothing.
+    failed_key = (member.pk, "eu-west-1", "ec2:instance")
+    fetched[failed_key] = runner.Fetched(error_code="AccessDenied", error="not authorized")
+    with tenant_scope(org):
+        scan = runner.store_fetched_scan(
+            org, scope=scope, fetched=fetched, actor=ACTOR, trigger="replay"
+        )
+    assert scan.status == ScanRun.PARTIAL and scan.finished_at is not None
+    assert (scan.changed, scan.deleted, scan.units_done, scan.units_failed) == (1, 1, 4, 1)
+    with tenant_scope(org):
+        units = {runner.unit_key(u): u for u in scan.units.all()}
+        assert len(units) == scan.units_total == 4
+        assert units[failed_key].status == "failed"
+        assert units[failed_key].error_code == "AccessDenied"
+        home_unit = units[(home.pk, "eu-west-1", "ec2:instance")]
+        assert (home_unit.status, home_unit.seen, home_unit.changed, home_unit.deleted) == (
+            "succeeded",
+            1,
+            1,
+            1,
+        )
+        assert all(u.started_at and u.finished_at for u in units.values())
+        event = TagEvent.objects.get(resource__resource_id=changed, kind=TagEvent.CHANGED)
+        assert event.scan_id == scan.pk
+        assert Resource.objects.get(resource_id=removed).deleted_at is not None
+        assert not Resource.objects.filter(account=member, deleted_at__isnull=False).exists()
+        actions = list(
+            AuditEvent.objects.filter(target_id=str(scan.pk)).values_list("action", flat=True)
+        )
+    assert sorted(actions) == ["scan.finish", "scan.start"]

@@ -152,8 +152,14 @@ class Command(BaseCommand):
         return pages
 
     def _scan(self, organization, actor, workers: int, pages: dict | None):
-        """Today's full scan, run here (not by a worker), reporting progress every 2 s: the
-        `pages` the simulation read from moto when there are some, else read now."""
+        """Today's full scan, run here (not by a worker): the `pages` the simulation read from
+        moto when there are some, stored in one transaction (runner.store_fetched_scan, the
+        writer and close of every scan), else read now, reporting progress every 2 s."""
+        if pages is not None:
+            with tenant_scope(organization, actor=actor), simulation.without_savepoints():
+                return runner.store_fetched_scan(
+                    organization, scope=runner.Scope(), fetched=pages, actor=actor, trigger="demo"
+                )
         with tenant_scope(organization, actor=actor):
             try:
                 scan = runner.plan_scan(
@@ -171,9 +177,7 @@ class Command(BaseCommand):
                     f"{run.new + run.changed + run.unchanged} resources"
                 )
 
-        return runner.run_scan_inline(
-            scan, actor=actor, workers=workers, progress=progress, fetched=pages
-        )
+        return runner.run_scan_inline(scan, actor=actor, workers=workers, progress=progress)
 
 
 def _register(organization, management_id: str) -> tuple[list, list]:
