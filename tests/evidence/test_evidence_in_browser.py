@@ -59,8 +59,22 @@ def worker(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(history, "daily_control_states", paced)
-    with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue]):
-        yield
+    _forget_routing()
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, queues=[queue]):
+            yield
+    finally:
+        _forget_routing()
+
+
+def _forget_routing():
+    """Celery caches the routing table and the router made from it (an earlier test's task
+    send would keep this test's route unseen), and a worker started with `queues=` narrows the
+    app's queues for good (a later test's worker would consume only this test's queue): both
+    rebuilt lazily from app.conf, before the worker and after it."""
+    app.amqp._rtable = None
+    app.amqp.__dict__.pop("router", None)
+    app.amqp.__dict__.pop("queues", None)
 
 
 def test_an_auditor_requests_watches_downloads_and_verifies_a_package(
