@@ -44,25 +44,8 @@ MAX_FILTER_LENGTH = 200
 # a holder of the chain key recomputes each hash from a row and anyone recomputes each digest
 # (docs/evidence.md); and anyone can check that each event's prev_hash is the hash of the event
 # before it (seq - 1) in an unfiltered download.
-EXPORT_COLUMNS = (
-    "organization",
-    "seq",
-    "created_at",
-    "actor_kind",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "target_repr",
-    "data",
-    "ip_address",
-    "user_agent",
-    "request_id",
-    "prev_hash",
-    "hash",
-    "digest",
-)
+# The chain's fields (audit.models.CHAIN_FIELDS), the organization named as canonical() names it.
+EXPORT_COLUMNS = ("organization", *CHAIN_FIELDS[1:])
 # How much of a chain one query reads while a segment is written (memory stays flat).
 SEGMENT_CHUNK = 2000
 
