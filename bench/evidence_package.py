@@ -140,13 +140,22 @@ def build(export_id: int) -> None:
 
     with all_tenants():
         export = EvidenceExport.objects.select_related("organization").get(pk=export_id)
+    stages: dict[str, float] = {}  # each stage's wall seconds, in order
+    current = ["start", time.perf_counter()]
+
+    def on_progress(percent: int, stage: str) -> None:
+        name, now = stage.split(":")[0], time.perf_counter()
+        if name != current[0]:
+            stages[current[0]] = stages.get(current[0], 0.0) + now - current[1]
+            current[:] = [name, now]
+
     start = time.perf_counter()
     with tenant_scope(export.organization):
-        package.build(export, lambda percent, stage: None)
+        package.build(export, on_progress)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     path = package.package_path(export)
-    print(json.dumps({"wall": wall, "peak_rss_mib": peak, "path": str(path)}))
+    print(json.dumps({"wall": wall, "peak_rss_mib": peak, "path": str(path), "stages": stages}))
 
 
 def seed(args):
@@ -238,6 +247,8 @@ def main() -> None:
         f"\n== (1) build: {figures['wall']:.1f} s, peak RSS {figures['peak_rss_mib']:.0f} MiB "
         f"(targets 60 s, 300 MiB) ==\n{load.summary()}"
     )
+    for stage, seconds in figures["stages"].items():
+        print(f"  {seconds:7.1f} s  {stage}")
     path = Path(figures["path"])
     with tenant_scope(export.organization):
         from evidence import keys

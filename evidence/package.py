@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - only this module's fixed SQL fragments are interpolated; values are parameters
 """Builds one evidence package: the ZIP an auditor takes away (docs/evidence.md, "What is in a
 package").
 
@@ -33,22 +34,22 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import islice
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import orjson
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import Organization
 from audit import exports as audit_exports
 from audit.services import RangeCheck, last_verification
-from inventory.models import AwsAccount, Resource, ScanUnit
+from inventory.models import AwsAccount, ScanUnit
 from policies import history
-from policies.history import ControlState, FindingChange, FindingState, PolicyInterval, RuleInterval
+from policies.history import ControlState, PolicyInterval, RuleInterval
 from policies.models import Control, Exemption, Finding, FindingEvent
 from tagsense import clock
-from tagsense.csvexport import csv_lines
+from tagsense.csvexport import Quoted, csv_line_sql, csv_lines, quoted_cell
 from tagsense.tenancy.db import tenant_scope
 
 from . import keys, manifest, oscal
@@ -73,17 +74,15 @@ from .services import (
 )
 
 Progress = Callable[[int, str], None]
-# A ledger row: a finding's state at an instant, or one change of it.
-Row = TypeVar("Row", FindingState, FindingChange)
 
-# Rows between two progress reports of a large file, and resources read per query when rows
-# are given their ARN, type and region.
+# Rows between two progress reports of a large file.
 PROGRESS_EVERY = 10_000
-RESOURCE_BATCH = 2_000
 # Coverage gaps listed in summary.pdf (scan-coverage.csv has them all).
 COVERAGE_GAPS_SHOWN = 100
 WRITE_BUFFER = 1 << 16
 COPY_BLOCK = 1 << 20
+# Rows fetched per round trip when PostgreSQL writes the lines (two text columns a row).
+QUERY_FETCH = 5_000
 # The period includes its start; the ledger's changes_between covers (start, end]. PostgreSQL
 # keeps microseconds, so (start - 1 µs, end] is the period's [start, end].
 BEFORE = timedelta(microseconds=1)
@@ -302,6 +301,71 @@ class Archive:
                 _json_array(lines, out, count)
         return count
 
+    def query_table(
+        self,
+        base: str,
+        columns: tuple[str, ...],
+        query: RowQuery,
+        *,
+        spool: IO[bytes] | None = None,
+        on_rows: Callable[[int], None] | None = None,
+    ) -> int:
+        """table() for a large file whose lines PostgreSQL writes: `query` gives, per record,
+        its CSV line and its JSON text (RowQuery), and this process only copies them, a
+        fetch at a time (a server-side cursor: memory does not grow with the rows)."""
+        count = 0
+        sql, params = query.sql()
+        with ExitStack() as stack:
+            lines = spool or stack.enter_context(tempfile.TemporaryFile(dir=self.spool_dir))
+            with (
+                self.member(f"{base}.csv") as out,
+                transaction.atomic(),
+                connection.chunked_cursor() as cursor,
+            ):
+                out.write(next(csv_lines(columns, ())))
+                cursor.execute(sql, params)
+                while rows := cursor.fetchmany(QUERY_FETCH):
+                    out.write("".join([row[0] for row in rows]))
+                    lines.write("\n".join([row[1] for row in rows]).encode() + b"\n")
+                    before, count = count, count + len(rows)
+                    if on_rows is not None and count // PROGRESS_EVERY > before // PROGRESS_EVERY:
+                        on_rows(count)
+            lines.seek(0)
+            with self.member(f"{base}.json") as out:
+                _json_array(lines, out, count)
+        return count
+
+
+@dataclass
+class RowQuery:
+    """A large file's rows as one SELECT: `source` (a FROM item, with `params`) and each
+    column's SQL (`cells`: a column name, its SQL for the CSV cell — text, or a Quoted cell
+    computed beforehand — and its SQL for the JSON value), in the file's column order."""
+
+    source: str
+    params: list[Any]
+    cells: list[tuple[str, str, str]]
+
+    def sql(self) -> tuple[str, list[Any]]:
+        line, line_params = csv_line_sql([csv for _, csv, _ in self.cells])
+        pairs = sorted((name, value) for name, _, value in self.cells)  # as _json's sorted keys
+        record = ", ".join(f"'{name}', {value}" for name, value in pairs)
+        return (
+            f"SELECT {line}, json_build_object({record})::text FROM {self.source}",
+            [*line_params, *self.params],
+        )
+
+
+def _iso_sql(expression: str) -> str:
+    """SQL for a timestamp's text as Python's isoformat() writes a UTC datetime (microseconds
+    only when there are any), NULL for NULL."""
+    utc = f"(({expression}) AT TIME ZONE 'UTC')"
+    return (
+        f"CASE WHEN mod(date_part('microseconds', {expression})::bigint, 1000000) = 0 "
+        f'THEN to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS"+00:00"\') '
+        f'ELSE to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"\') END'
+    )
+
 
 def _json_array(lines: IO[bytes], out: HashingWriter, count: int) -> None:
     """The spooled JSON lines as an array, one record a line: "[", each line after "\n" (the
@@ -351,10 +415,53 @@ def _iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _batches(iterable: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    iterator = iter(iterable)
-    while batch := list(islice(iterator, size)):
-        yield batch
+def _plain(expression: str) -> Quoted:
+    """The CSV cell of text this module's SQL produces and no one else writes (an id, a
+    timestamp, a status name): it starts with no formula character and holds no quote, so it
+    is only quoted."""
+    return Quoted(f"'\"' || coalesce(({expression})::text, '') || '\"'")
+
+
+# The cells of the two ledger files (RowQuery: name, CSV cell, JSON value) over a ledger query
+# aliased `s`, the maps `m` and the resource `r` of Build._ledger_rows().
+_CONTROLS = (
+    "controls",
+    Quoted("coalesce(m.controls_csv ->> s.rule_slug, '\"\"')"),
+    "coalesce(m.controls_json -> s.rule_slug, '[]'::jsonb)",
+)
+_RULE = [
+    ("rule_id", "s.rule_slug", "s.rule_slug"),
+    ("rule_version", _plain("s.rule_version"), "s.rule_version"),
+    ("severity", _plain("s.severity"), "s.severity"),
+    ("kind", _plain("s.kind"), "s.kind"),
+    ("found_key", "s.found_key", "s.found_key"),
+    ("resource_arn", "r.arn", "coalesce(r.arn, '')"),
+    ("resource_type", "r.resource_type", "coalesce(r.resource_type, '')"),
+    (
+        "account_id",
+        Quoted("coalesce(m.accounts_csv ->> s.account_id::text, '\"\"')"),
+        "coalesce(m.accounts_json ->> s.account_id::text, '')",
+    ),
+    ("region", "r.region", "coalesce(r.region, '')"),
+]
+FINDING_CELLS = [
+    ("finding_id", _plain("s.finding_id"), "s.finding_id"),
+    _CONTROLS,
+    *_RULE,
+    ("open_since", _plain(_iso_sql("s.at")), _iso_sql("s.at")),
+]
+CHANGE_CELLS = [
+    ("at", _plain(_iso_sql("s.at")), _iso_sql("s.at")),
+    ("event", _plain("s.event"), "s.event"),
+    ("from_status", _plain("s.from_status"), "s.from_status"),
+    ("to_status", _plain("s.to_status"), "s.to_status"),
+    ("finding_id", _plain("s.finding_id"), "s.finding_id"),
+    _CONTROLS,
+    *_RULE,
+    ("exemption_id", _plain("s.exemption_id"), "s.exemption_id"),
+]
+FINDING_ORDER = "s.rule_slug, s.resource_id, s.finding_id"  # history.findings_at's order
+CHANGE_ORDER = "s.at, s.id"  # history.changes_between's
 
 
 # --- the build --------------------------------------------------------------------------------
@@ -443,20 +550,19 @@ class Build:
     def write_findings(self, spool: IO[bytes]) -> None:
         self.progress(15, "Findings open at period end")
         with self.scope():
-            states = (
-                history.findings_at(
-                    self.organization,
-                    self.period.end,
-                    rule_ids=self.resolved.rule_ids,
-                    account_pks=self.account_pks,
-                )
-                if self.resolved.rule_ids
-                else iter(())
+            if not self.resolved.rule_ids:
+                self.archive.table("findings-open-at-end", FINDING_COLUMNS, (), spool=spool)
+                return
+            sql, params = history.findings_at_query(
+                self.organization,
+                self.period.end,
+                rule_ids=self.resolved.rule_ids,
+                account_pks=self.account_pks,
             )
-            self.archive.table(
+            self.archive.query_table(
                 "findings-open-at-end",
                 FINDING_COLUMNS,
-                self._findings(states),
+                self._ledger_rows(sql, params, FINDING_CELLS, FINDING_ORDER),
                 spool=spool,
                 on_rows=self.row_progress(15, "Findings open at period end"),
             )
@@ -464,21 +570,20 @@ class Build:
     def write_changes(self) -> None:
         self.progress(45, "Finding changes in the period")
         with self.scope():
-            changes = (
-                history.changes_between(
-                    self.organization,
-                    self.period.start - BEFORE,
-                    self.period.end,
-                    rule_ids=self.resolved.rule_ids,
-                    account_pks=self.account_pks,
-                )
-                if self.resolved.rule_ids
-                else iter(())
+            if not self.resolved.rule_ids:
+                self.archive.table("finding-changes", CHANGE_COLUMNS, ())
+                return
+            sql, params = history.changes_query(
+                self.organization,
+                self.period.start - BEFORE,
+                self.period.end,
+                rule_ids=self.resolved.rule_ids,
+                account_pks=self.account_pks,
             )
-            self.archive.table(
+            self.archive.query_table(
                 "finding-changes",
                 CHANGE_COLUMNS,
-                self._changes(changes),
+                self._ledger_rows(sql, params, CHANGE_CELLS, CHANGE_ORDER),
                 on_rows=self.row_progress(45, "Finding changes in the period"),
             )
 
@@ -579,60 +684,37 @@ class Build:
     def _accounts(self) -> dict[int, str]:
         return dict(AwsAccount.objects.for_org(self.organization).values_list("pk", "account_id"))
 
-    def _with_resources(self, rows: Iterable[Row]) -> Iterator[tuple[Row, tuple[str, str, str]]]:
-        """Each ledger row with its resource's (ARN, type, region), read RESOURCE_BATCH at a
-        time. A resource removed from the inventory since has empty ones."""
-        resources = Resource.objects.for_org(self.organization)
-        for batch in _batches(rows, RESOURCE_BATCH):
-            ids = {row.resource_id for row in batch}
-            found = {
-                pk: (arn, resource_type, region)
-                for pk, arn, resource_type, region in resources.filter(pk__in=ids).values_list(
-                    "pk", "arn", "resource_type", "region"
-                )
-            }
-            for row in batch:
-                yield row, found.get(row.resource_id, ("", "", ""))
+    def _ledger_rows(
+        self, sql: str, params: list[Any], cells: list[tuple[str, str, str]], order: str
+    ) -> RowQuery:
+        """The rows of a ledger query `sql` (history.findings_at_query's or changes_query's,
+        aliased `s`) as a RowQuery of `cells`, each row given its controls (`m.controls_*`, by
+        rule), its account's id (`m.accounts_*`) and its resource's ARN, type and region (`r`;
+        empty for a resource removed from the inventory since), in the order `order`.
 
-    def _findings(self, states: Iterable[FindingState]) -> Iterator[dict[str, Any]]:
-        controls, accounts = self._control_keys(), self._accounts()
-        for state, (arn, resource_type, region) in self._with_resources(states):
-            yield {
-                "finding_id": state.finding_id,
-                "controls": controls.get(state.rule_id, []),
-                "rule_id": state.rule_id,
-                "rule_version": state.rule_version,
-                "severity": state.severity,
-                "kind": state.kind,
-                "found_key": state.found_key,
-                "resource_arn": arn,
-                "resource_type": resource_type,
-                "account_id": accounts.get(state.account_pk, ""),
-                "region": region,
-                "open_since": _iso(state.since),
-            }
-
-    def _changes(self, changes: Iterable[FindingChange]) -> Iterator[dict[str, Any]]:
-        controls, accounts = self._control_keys(), self._accounts()
-        for change, (arn, resource_type, region) in self._with_resources(changes):
-            yield {
-                "at": _iso(change.at),
-                "event": change.event,
-                "from_status": change.from_status,
-                "to_status": change.to_status,
-                "finding_id": change.finding_id,
-                "controls": controls.get(change.rule_id, []),
-                "rule_id": change.rule_id,
-                "rule_version": change.rule_version,
-                "severity": change.severity,
-                "kind": change.kind,
-                "found_key": change.found_key,
-                "resource_arn": arn,
-                "resource_type": resource_type,
-                "account_id": accounts.get(change.account_pk, ""),
-                "region": region,
-                "exemption_id": change.exemption_id,
-            }
+        The resource is looked up per row by its primary key (a lateral subquery, kept as such
+        by OFFSET 0), so the ledger query's order carries through and the joined rows, wide
+        with their text, are not sorted again."""
+        controls = self._control_keys()
+        accounts = self._accounts()
+        maps = (
+            {rule: quoted_cell(" ".join(keys)) for rule, keys in controls.items()},
+            controls,
+            {str(pk): quoted_cell(account) for pk, account in accounts.items()},
+            {str(pk): account for pk, account in accounts.items()},
+        )
+        source = (
+            f"({sql}) s CROSS JOIN (SELECT %s::jsonb AS controls_csv, %s::jsonb AS "
+            "controls_json, %s::jsonb AS accounts_csv, %s::jsonb AS accounts_json) m "
+            "LEFT JOIN LATERAL (SELECT x.arn, x.resource_type, x.region FROM "
+            "inventory_resource x WHERE x.id = s.resource_id AND x.organization_id = %s "
+            f"OFFSET 0) r ON true ORDER BY {order}"
+        )
+        return RowQuery(
+            source=source,
+            params=[*params, *(orjson.dumps(m).decode() for m in maps), self.organization.pk],
+            cells=cells,
+        )
 
     def _exemptions(self) -> Iterator[dict[str, Any]]:
         """Exemptions in force at some time in the period or decided in it, of findings of the

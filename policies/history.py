@@ -232,6 +232,34 @@ def _stream(sql: str, params: list[Any]) -> Iterator[tuple]:
             yield from rows
 
 
+FINDING_STATE_COLUMNS = (
+    "finding_id, rule_pk, rule_slug, rule_version, resource_id, account_id, to_status, at, "
+    "kind, found_key, severity"
+)
+
+
+def findings_at_query(
+    organization: Organization,
+    at: datetime,
+    *,
+    rule_ids: list[str] | None = None,
+    account_pks: list[int] | None = None,
+    statuses: Sequence[str] = ("open",),
+) -> tuple[str, list[Any]]:
+    """findings_at()'s query: (sql, params) of a SELECT whose columns are FindingState's
+    (FINDING_STATE_COLUMNS, `at` being the state's since), ordered as findings_at() yields, for
+    a caller that reads it in SQL (the evidence package joins and formats it there)."""
+    ledger, params = _ledger(organization.pk, at, rule_ids=rule_ids, account_pks=account_pks)
+    sql = (
+        "SELECT s.finding_id, s.rule_pk, s.rule_slug, s.rule_version, s.resource_id, "
+        "s.account_id, s.to_status, s.at, s.kind, s.found_key, s.severity FROM ("
+        "SELECT DISTINCT ON (l.finding_id) l.* FROM "
+        f"{ledger} l ORDER BY l.finding_id, l.at DESC, l.id DESC) s "
+        "WHERE s.to_status = ANY(%s) ORDER BY s.rule_slug, s.resource_id, s.finding_id"
+    )
+    return sql, [*params, list(statuses)]
+
+
 def findings_at(
     organization: Organization,
     at: datetime,
@@ -243,16 +271,38 @@ def findings_at(
     """The findings whose status at `at` is one of `statuses` (open, exempted), of the rules
     `rule_ids` (ids) and accounts `account_pks` when given, ordered by rule id and resource.
     Each finding's state is its last change at or before `at`. Streamed."""
-    ledger, params = _ledger(organization.pk, at, rule_ids=rule_ids, account_pks=account_pks)
-    sql = (
-        "SELECT s.finding_id, s.rule_pk, s.rule_slug, s.rule_version, s.resource_id, "
-        "s.account_id, s.to_status, s.at, s.kind, s.found_key, s.severity FROM ("
-        "SELECT DISTINCT ON (l.finding_id) l.* FROM "
-        f"{ledger} l ORDER BY l.finding_id, l.at DESC, l.id DESC) s "
-        "WHERE s.to_status = ANY(%s) ORDER BY s.rule_slug, s.resource_id, s.finding_id"
+    sql, params = findings_at_query(
+        organization, at, rule_ids=rule_ids, account_pks=account_pks, statuses=statuses
     )
-    for row in _stream(sql, [*params, list(statuses)]):
+    for row in _stream(sql, params):
         yield FindingState(*row)
+
+
+CHANGE_COLUMNS = (
+    "at, event, from_status, to_status, finding_id, rule_pk, rule_slug, rule_version, "
+    "resource_id, account_id, kind, found_key, severity, exemption_id, id"
+)
+
+
+def changes_query(
+    organization: Organization,
+    start: datetime,
+    end: datetime,
+    *,
+    rule_ids: list[str] | None = None,
+    account_pks: list[int] | None = None,
+) -> tuple[str, list[Any]]:
+    """changes_between()'s query: (sql, params) of a SELECT of CHANGE_COLUMNS (FindingChange's
+    and the ledger row's id), in the order changes_between() yields."""
+    ledger, params = _ledger(
+        organization.pk,
+        end,
+        start=start,
+        rule_ids=rule_ids,
+        account_pks=account_pks,
+        columns=CHANGE_COLUMNS,
+    )
+    return f"SELECT l.* FROM {ledger} l ORDER BY l.at, l.id", params
 
 
 def changes_between(
@@ -266,19 +316,9 @@ def changes_between(
     """Every change of a finding's status in (start, end], of the rules `rule_ids` and the
     accounts `account_pks` when given, in the order they happened (at, then the ledger's
     order). Streamed."""
-    columns = (
-        "at, event, from_status, to_status, finding_id, rule_pk, rule_slug, rule_version, "
-        "resource_id, account_id, kind, found_key, severity, exemption_id, id"
+    sql, params = changes_query(
+        organization, start, end, rule_ids=rule_ids, account_pks=account_pks
     )
-    ledger, params = _ledger(
-        organization.pk,
-        end,
-        start=start,
-        rule_ids=rule_ids,
-        account_pks=account_pks,
-        columns=columns,
-    )
-    sql = f"SELECT l.* FROM {ledger} l ORDER BY l.at, l.id"
     for row in _stream(sql, params):
         yield FindingChange(*row[:-1])
 

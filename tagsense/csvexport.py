@@ -22,6 +22,8 @@ front.
 from __future__ import annotations
 
 import csv
+import functools
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -66,3 +68,77 @@ def csv_lines(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[
     yield writer.writerow([safe_cell(h) for h in header])
     for row in rows:
         yield writer.writerow([safe_cell(cell) for cell in row])
+
+
+# --- the same cells computed by PostgreSQL ------------------------------------------------------
+# An evidence package writes millions of rows: there, PostgreSQL writes each CSV line and the
+# Python process only copies them. The expressions below are safe_cell() and csv.QUOTE_ALL in
+# SQL; tests/test_exports.py checks that both give the same cell for every starter, blank and
+# compatibility form above, and for random text.
+
+# The code points of the leading characters _starts_like_formula() skips: blank (as defined
+# above) and not themselves a starter after NFKC (the tab and carriage return are starters).
+_STARTER_CODES = tuple(ord(s) for s in FORMULA_STARTS if s != "\0")  # PostgreSQL stores no NUL
+
+
+@functools.cache
+def _skipped_blanks_pattern() -> str:
+    """A regular expression (PostgreSQL's) matching the run of leading characters a spreadsheet
+    skips, as _starts_like_formula() skips them; built once from this Python's Unicode tables."""
+    ranges: list[list[int]] = []
+    for code in range(sys.maxunicode + 1):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        ch = chr(code)
+        if unicodedata.normalize("NFKC", ch).startswith(FORMULA_STARTS):
+            continue
+        if ch.isspace() or unicodedata.category(ch) in _BLANK_CATEGORIES:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    members = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+    return f"^[{members}]+"
+
+
+def csv_cell_sql(expression: str) -> tuple[str, list[Any]]:
+    """SQL for the CSV cell of `expression` (text, or NULL for an empty cell) as csv_lines()
+    writes it: neutralised as safe_cell() does, then quoted. Returns (sql, params)."""
+    x = f"coalesce(({expression})::text, '')"
+    starters = ", ".join(str(code) for code in _STARTER_CODES)
+    sql = (
+        "('\"' || replace(CASE "
+        # The common case, as in _starts_like_formula(): printable ASCII other than the space.
+        f"WHEN ascii({x}) BETWEEN 33 AND 126 THEN "
+        f"CASE WHEN ascii({x}) IN ({starters}) THEN '''' || {x} ELSE {x} END "
+        f"WHEN {x} = '' THEN '' "
+        f"WHEN ascii(normalize(left(regexp_replace({x}, %s, ''), 1), NFKC)) IN ({starters}) "
+        f"THEN '''' || {x} ELSE {x} END, '\"', '\"\"') || '\"')"
+    )
+    return sql, [_skipped_blanks_pattern()]
+
+
+class Quoted(str):
+    """A SQL expression whose text is already a quoted cell (quoted_cell(), computed in Python
+    for a small set of values and joined in): csv_line_sql() writes it as it is."""
+
+
+def csv_line_sql(expressions: Iterable[str]) -> tuple[str, list[Any]]:
+    """SQL for one CSV line as csv_lines() writes it ("\\r\\n" included) of the cells
+    `expressions`: each a SQL expression of text (or NULL) neutralised and quoted here, or a
+    Quoted one taken as it is. Returns (sql, params)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for expression in expressions:
+        if isinstance(expression, Quoted):
+            parts.append(f"({expression})")
+            continue
+        sql, cell_params = csv_cell_sql(expression)
+        parts.append(sql)
+        params.extend(cell_params)
+    return " || ',' || ".join(parts) + " || E'\\r\\n'", params
+
+
+def quoted_cell(value: Any) -> str:
+    """One cell as csv_lines() writes it: safe_cell(), quoted, inner quotes doubled."""
+    return '"' + safe_cell(value).replace('"', '""') + '"'

@@ -9,8 +9,11 @@ import io
 import unicodedata
 
 import pytest
+from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from audit.exports import describe_filters
 from audit.models import AuditEvent
@@ -18,7 +21,7 @@ from inventory.models import AwsAccount, Resource
 from policies import services
 from policies.engine.spec import parse_rules
 from policies.models import Finding
-from tagsense.csvexport import csv_lines, safe_cell
+from tagsense.csvexport import Quoted, csv_line_sql, csv_lines, quoted_cell, safe_cell
 from tagsense.tenancy.db import tenant_scope
 from tests.conftest import client_for
 
@@ -159,6 +162,52 @@ def test_csv_cells_are_quoted_so_a_separator_cannot_start_a_cell():
     assert safe_cell("\0=1") == "'\0=1"
     # Harmless text that merely contains blanks or full-width signs later is left alone.
     assert safe_cell("a\u200b=1") == "a\u200b=1" and safe_cell("x\uff1d1") == "x\uff1d1"
+
+
+def _sql_lines(rows: list[list[str | None]]) -> list[str]:
+    """Each row as the CSV line PostgreSQL writes (csv_line_sql), the cells as parameters."""
+    width = len(rows[0])
+    line, params = csv_line_sql([f"v.c{i}" for i in range(width)])
+    values = ", ".join("(" + ", ".join(["%s::text"] * width) + ")" for _ in rows)
+    columns = ", ".join(f"c{i}" for i in range(width))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {line} FROM (VALUES {values}) v({columns})",
+            [*params, *(cell for row in rows for cell in row)],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+# Text PostgreSQL can store: no NUL, no lone surrogate.
+STORABLE = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=12
+)
+EDGES = [*PAYLOADS, "", "-1", "'=1", '"=1"', 'a"b', "x,y", "\u2060\u2061+1", "\u00a0", "\t"]
+
+
+def test_postgresql_writes_the_same_csv_cells_as_python():
+    """The evidence package's large files are written by PostgreSQL (csv_line_sql): every
+    payload, blank and edge case above becomes the cell csv_lines() writes, NULL included."""
+    rows = [[value, None, "plain"] for value in EDGES]
+    python = list(csv_lines(["a", "b", "c"], rows))[1:]
+    assert _sql_lines(rows) == python
+    assert csv_line_sql([Quoted("'\"x\"'"), "'y'"])[0].startswith("('\"x\"') || ',' || ")
+    assert quoted_cell("=1") == '"\'=1"' and quoted_cell(None) == '""'
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(STORABLE, st.sampled_from(["", *BLANKS]), st.sampled_from(["", *DANGEROUS])),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_postgresql_and_python_agree_on_any_text(parts):
+    rows = [[blank + danger + text] for text, blank, danger in parts]
+    assert _sql_lines(rows) == list(csv_lines(["a"], rows))[1:]
 
 
 # --- every export is audited ---------------------------------------------------------------

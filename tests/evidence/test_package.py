@@ -270,15 +270,23 @@ def test_a_build_that_fails_midway_leaves_nothing_and_is_audited(
     org, auditor, estate, evidence_root, celery_eager, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
-    real = history.changes_between
+    # The connection drops while the changes file is being written: two rows written, a row
+    # fetched at a time.
+    monkeypatch.setattr(package, "QUERY_FETCH", 1)
+    monkeypatch.setattr(package, "PROGRESS_EVERY", 1)
+    real = package.Build.row_progress
 
-    def breaks_after_some_rows(*args, **kwargs):
-        for n, change in enumerate(real(*args, **kwargs)):
-            if n == 2:  # two of the period's three changes written
+    def breaks_after_some_rows(self, percent, what):
+        report = real(self, percent, what)
+
+        def on_rows(n):
+            if what.startswith("Finding changes") and n == 2:
                 raise ConnectionError("database connection lost: secret-host:5432")
-            yield change
+            report(n)
 
-    monkeypatch.setattr(history, "changes_between", breaks_after_some_rows)
+        return on_rows
+
+    monkeypatch.setattr(package.Build, "row_progress", breaks_after_some_rows)
     client = client_for(auditor)
     request_package(client, org, django_capture_on_commit_callbacks)
     export = _export(org)
