@@ -29,13 +29,14 @@ import hashlib
 import importlib.metadata
 import os
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 from django.db import connection, transaction
@@ -72,6 +73,9 @@ from .services import (
     partial_path,
     resolve_scope,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 Progress = Callable[[int, str], None]
 
@@ -506,13 +510,17 @@ class Build:
     # -- the files, in order ---------------------------------------------------------------
 
     def run(self, spool: IO[bytes]) -> None:
-        self.write_controls()
-        self.write_findings(spool)
-        self.write_changes()
-        self.write_exemptions()
-        self.write_versions()
-        self.write_coverage()
-        self.write_audit_log()
+        audit_log = BackgroundAuditLog(self)
+        try:
+            self.write_controls()
+            self.write_findings(spool)
+            self.write_changes()
+            self.write_exemptions()
+            self.write_versions()
+            self.write_coverage()
+            self.write_audit_log(audit_log)
+        finally:
+            audit_log.stop()
         summary = self.summary()
         self.progress(85, "Assessment results (OSCAL)")
         spool.seek(0)
@@ -617,16 +625,22 @@ class Build:
         with self.scope():
             self.archive.table("scan-coverage", COVERAGE_COLUMNS, self._coverage())
 
-    def write_audit_log(self) -> None:
+    def write_audit_log(self, audit_log: BackgroundAuditLog) -> None:
         self.progress(73, "Audit log of the period")
-        with self.scope(), self.archive.member(manifest.AUDIT_LOG_NAME) as out:
-            # Verified in the same pass that writes it, then on to the head (summary()).
-            self.audit_segment = audit_exports.write_chain_segment(
-                out, self.organization.pk, self.period.start, self.period.end, verify=True
+        self.audit_segment, self.chain_head = audit_log.result()
+        with self.archive.member(manifest.AUDIT_LOG_NAME) as out:
+            audit_log.copy_to(out)
+
+    def audit_log_to(self, fp: SupportsWrite[bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The period's audit log written to `fp`, verified in the same pass and then on to the
+        head (summary()); and the chain's head read after it (so at or past its last event, as
+        the verifier checks): the chain as it stood at export time, for the summary and
+        manifest."""
+        with self.scope():
+            segment = audit_exports.write_chain_segment(
+                fp, self.organization.pk, self.period.start, self.period.end, verify=True
             )
-            # After the segment, so the head is at or past its last event (the verifier
-            # checks it): the chain as it stood at export time, for the summary and manifest.
-            self.chain_head = audit_exports.chain_head(self.organization.pk)
+            return segment, audit_exports.chain_head(self.organization.pk)
 
     def summary(self) -> Summary:
         """The summary's parts. The audit chain's check is what write_audit_log() verified
@@ -824,6 +838,80 @@ class Build:
                     detail=detail[:300],
                 )
             )
+
+
+class _Stopped(Exception):
+    """The build stopped while its audit log was being written in the background."""
+
+
+class BackgroundAuditLog:
+    """The period's audit log (Build.audit_log_to), written to a spool file beside the package
+    by a thread with a database connection of its own while the build writes the other files:
+    its per-event work (each event's hash and digest recomputed, its line encoded) is Python's,
+    the findings files' is PostgreSQL's, so on two cores they overlap. Then copied into the
+    ZIP (members are written one at a time).
+
+    Inside a transaction (a test's; a worker runs the build outside any) another connection
+    would not see the caller's uncommitted rows, so there the log is written at once, in this
+    thread."""
+
+    def __init__(self, build: Build):
+        # Closed by stop(), which the build always calls.
+        self._spool = tempfile.TemporaryFile(dir=build.archive.spool_dir)  # noqa: SIM115
+        self._stopping = threading.Event()
+        self._outcome: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        writer = _StoppableWriter(self._spool, self._stopping)
+        if connection.in_atomic_block:
+            self._outcome = build.audit_log_to(writer)
+            return
+        self._thread = threading.Thread(
+            target=self._work, args=(build, writer), name="evidence-audit-log", daemon=True
+        )
+        self._thread.start()
+
+    def _work(self, build: Build, writer: _StoppableWriter) -> None:
+        try:
+            self._outcome = build.audit_log_to(writer)
+        except BaseException as exc:  # noqa: BLE001 - handed to the build's thread by result()
+            self._error = exc
+        finally:
+            connection.close()  # this thread's own connection
+
+    def result(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The segment's description and the chain's head, once the log is written; raises
+        what stopped it."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._outcome is not None  # noqa: S101 - set whenever no error was
+        return self._outcome
+
+    def copy_to(self, out: HashingWriter) -> None:
+        self._spool.seek(0)
+        while block := self._spool.read(COPY_BLOCK):
+            out.write(block)
+
+    def stop(self) -> None:
+        """End the background writing (the build failed, or is done) and drop the spool."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._spool.close()
+
+
+class _StoppableWriter:
+    """A binary file whose writes raise _Stopped once `stopping` is set."""
+
+    def __init__(self, raw: IO[bytes], stopping: threading.Event):
+        self._raw, self._stopping = raw, stopping
+
+    def write(self, data: bytes) -> int:
+        if self._stopping.is_set():
+            raise _Stopped
+        return self._raw.write(data)
 
 
 def _control_result(

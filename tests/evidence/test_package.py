@@ -448,3 +448,79 @@ def test_expired_packages_lose_their_file_and_are_audited(
     [expired] = _events(org, "evidence.export_expire")
     assert expired.data["sha256"] == export.sha256
     assert tasks.expire_exports.apply().get() == 0
+
+
+# --- the audit log written in the background ----------------------------------------------------
+
+
+class _Recorded(package.threading.Thread):
+    """threading.Thread, remembering the names of the threads the builder starts."""
+
+    started: list[str] = []
+
+    def start(self):
+        _Recorded.started.append(self.name)
+        super().start()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_writes_the_audit_log_beside_the_other_files_and_the_same(
+    org, auditor, estate, evidence_root, celery_eager, monkeypatch
+):
+    """Outside a transaction (a worker's build), the period's audit log is written by a thread
+    with its own connection while the findings files are: the member is still every event of
+    the period as the chain holds it, the segment verified, and no thread outlives the build."""
+    _Recorded.started = []
+    monkeypatch.setattr(package.threading, "Thread", _Recorded)
+    client = client_for(auditor)
+    today = timezone.now().date()
+    response = client.post(
+        f"/o/{org.slug}/evidence/",
+        {
+            "frameworks": ["baseline"],
+            "period_start": (today - timedelta(days=PERIOD_DAYS - 1)).isoformat(),
+            "period_end": today.isoformat(),
+        },
+    )
+    assert response.status_code == 302
+    export = _export(org)
+    assert export.status == EvidenceExport.READY, export.error
+    assert _Recorded.started == ["evidence-audit-log"]
+    assert not [t for t in package.threading.enumerate() if t.name == "evidence-audit-log"]
+
+    members = _members(services.package_path(export))
+    expected = io.BytesIO()
+    with tenant_scope(org):
+        segment = package.audit_exports.write_chain_segment(
+            expected, org.pk, export.period_start, export.period_end
+        )
+    assert segment["events"] > 0
+    assert members[manifest.AUDIT_LOG_NAME] == expected.getvalue()
+    listed = json.loads(members[manifest.MANIFEST_NAME])
+    assert listed["audit_log"]["last_seq"] == segment["last_seq"]
+    code, text = run_command(services.package_path(export))
+    assert code == 0 and "intact:" in text, text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_build_stops_its_background_audit_log(
+    org, auditor, estate, evidence_root, celery_eager, monkeypatch
+):
+    def breaks(self):
+        raise ConnectionError("database connection lost")
+
+    monkeypatch.setattr(package.Build, "write_changes", breaks)
+    client = client_for(auditor)
+    today = timezone.now().date()
+    client.post(
+        f"/o/{org.slug}/evidence/",
+        {
+            "frameworks": ["baseline"],
+            "period_start": (today - timedelta(days=PERIOD_DAYS - 1)).isoformat(),
+            "period_end": today.isoformat(),
+        },
+    )
+    export = _export(org)
+    assert export.status == EvidenceExport.FAILED
+    assert not [t for t in package.threading.enumerate() if t.name == "evidence-audit-log"]
+    assert list(services.organization_folder(org.pk).iterdir()) == []
