@@ -28,10 +28,12 @@ including end, so findings_at(start) with changes_between(start, end) gives find
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import connection, transaction
 
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
     from accounts.models import Organization
 
 CHUNK = 2000  # rows fetched per round trip of a server-side cursor
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -427,6 +430,36 @@ def _cited(control: Control, intervals: list[RuleInterval], at: datetime) -> lis
     return sorted(r for r in set(control.rule_ids) if r in in_force)
 
 
+# Controls citing the same rules (an evidence package reads every control of its frameworks)
+# share the ledger's sums: within remembering(), each is computed once per set of rules.
+_MEMO: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar("history_memo", default=None)
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Within the block, a sum over the ledger (a set of rules' counts at an instant, their
+    failing resources by day) asked for again is not computed again. For a reader of one
+    instant's history (the ledger only grows after it, never changes before it)."""
+    token = _MEMO.set({})
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
+def _key(account_pks: list[int] | None) -> tuple[int, ...] | None:
+    return None if account_pks is None else tuple(sorted(account_pks))
+
+
+def _remembered(key: tuple[Any, ...], compute: Callable[[], _T]) -> _T:
+    memo = _MEMO.get()
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def _counts(
     organization: Organization,
     rule_ids: list[str],
@@ -440,6 +473,26 @@ def _counts(
     most one finding per resource, so its failing resources are its open findings; several
     are summed per resource (unless `count_resources` is false: then the failing resources are
     None and every sum is one pass over the index, with no grouping)."""
+    key = (
+        "counts",
+        organization.pk,
+        tuple(sorted(rule_ids)),
+        at,
+        _key(account_pks),
+        count_resources,
+    )
+    return _remembered(
+        key, lambda: _sum_counts(organization, rule_ids, at, account_pks, count_resources)
+    )
+
+
+def _sum_counts(
+    organization: Organization,
+    rule_ids: list[str],
+    at: datetime,
+    account_pks: list[int] | None,
+    count_resources: bool,
+) -> tuple[int, int | None, int]:
     ledger, params = _ledger(
         organization.pk,
         at,
@@ -506,6 +559,20 @@ def _failing_by_day(
     """{day: resources failing at least one of the rules at the day's end (UTC)}, for each
     day of [first_day, last_day], from one statement: each resource's running sum of open
     deltas by day, turned into intervals [from, to) of days it was failing, counted."""
+    key = ("by_day", organization.pk, tuple(sorted(rule_ids)), first_day, last_day)
+    return _remembered(
+        (*key, _key(account_pks)),
+        lambda: _sum_failing_by_day(organization, rule_ids, first_day, last_day, account_pks),
+    )
+
+
+def _sum_failing_by_day(
+    organization: Organization,
+    rule_ids: list[str],
+    first_day: date,
+    last_day: date,
+    account_pks: list[int] | None,
+) -> dict[date, int]:
     ledger, params = _ledger(
         organization.pk,
         day_end(last_day),

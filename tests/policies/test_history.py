@@ -15,6 +15,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.utils import InternalError, ProgrammingError
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Membership
 from inventory import services as inventory_services
@@ -532,3 +533,51 @@ def test_control_status_without_counting_resources_agrees_at_every_instant(org, 
             ), t
         assert history.control_status_at(org, control, hours(2)).open_findings == 4
         assert history.control_status_at(org, control, hours(4)).open_findings == 2
+
+
+def test_controls_citing_the_same_rules_share_the_ledger_sums_when_remembering(org, control):
+    """An evidence package reads every control of its frameworks; those citing the same rules
+    get the same answers from one sum each (history.remembering), and different rules or
+    accounts or instants are never mixed up."""
+    make_resources(org, tags_list=[{}, {"Owner": "ann@x"}, {"Environment": "qa"}])
+    with clock.at(hours(1)), tenant_scope(org):
+        services.create_rule(org, OWNER)
+        services.create_rule(org, ENV)
+        twin = Control.objects.create(
+            organization=org,
+            framework=control.framework,
+            control_id="CC6.2",
+            title="Twin",
+            rule_ids=["env-required", "owner-required"],  # the same rules, another order
+        )
+        owner_only = Control.objects.create(
+            organization=org,
+            framework=control.framework,
+            control_id="CC6.3",
+            title="Owner",
+            rule_ids=["owner-required"],
+        )
+    day = hours(2).date()
+
+    def read(c, at, accounts=None):
+        return (
+            history.control_status_at(org, c, at, account_pks=accounts),
+            history.daily_control_states(org, c, day, day, account_pks=accounts),
+        )
+
+    cases = [
+        (c, at, a)
+        for c in (control, twin, owner_only)
+        for at in (hours(0.5), hours(2))
+        for a in (None, [-1])
+    ]
+    with tenant_scope(org):
+        alone = [read(*case) for case in cases]
+        with history.remembering(), CaptureQueriesContext(connection) as remembered:
+            together = [read(*case) for case in cases]
+        with CaptureQueriesContext(connection) as every:
+            again = [read(*case) for case in cases]
+    assert together == alone == again
+    assert together[2][0].open_findings == 4 and together[10][0].open_findings == 2
+    ledger_sums = [q for q in remembered.captured_queries if "open_delta" in q["sql"]]
+    assert len(ledger_sums) < len([q for q in every.captured_queries if "open_delta" in q["sql"]])
