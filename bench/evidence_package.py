@@ -150,8 +150,9 @@ def build(export_id: int) -> None:
             current[:] = [name, now]
 
     start = time.perf_counter()
-    with tenant_scope(export.organization):
-        package.build(export, on_progress)
+    # As the worker's task runs it: outside any transaction (each file opens its own tenant
+    # scope; inside one, the audit log could not be written beside the other files).
+    package.build(export, on_progress)
     wall = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     path = package.package_path(export)

@@ -36,7 +36,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 from django.db import connection, transaction
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
 Progress = Callable[[int, str], None]
+_R = TypeVar("_R")
 
 # Rows between two progress reports of a large file.
 PROGRESS_EVERY = 10_000
@@ -91,11 +92,12 @@ QUERY_FETCH = 5_000
 # keeps microseconds, so (start - 1 µs, end] is the period's [start, end].
 BEFORE = timedelta(microseconds=1)
 
+# In the order they are written (the findings first: the controls' history is read beside them).
 FILES = (
-    "controls.csv",
-    "controls.json",
     "findings-open-at-end.csv",
     "findings-open-at-end.json",
+    "controls.csv",
+    "controls.json",
     "finding-changes.csv",
     "finding-changes.json",
     "exemptions.csv",
@@ -314,37 +316,61 @@ class Archive:
         spool: IO[bytes] | None = None,
         on_rows: Callable[[int], None] | None = None,
     ) -> int:
-        """table() for a large file whose lines PostgreSQL writes: `query` gives, per record,
-        its CSV line and its JSON text (RowQuery), and this process only copies them, a
-        fetch at a time (a server-side cursor: memory does not grow with the rows)."""
-        count = 0
-        sql, params = query.sql()
+        """table() for a large file whose lines PostgreSQL writes (query_rows)."""
         with ExitStack() as stack:
             lines = spool or stack.enter_context(tempfile.TemporaryFile(dir=self.spool_dir))
-            with (
-                self.member(f"{base}.csv") as out,
-                transaction.atomic(),
-                connection.chunked_cursor() as cursor,
-            ):
-                out.write(next(csv_lines(columns, ())))
-                cursor.execute(sql, params)
-                while rows := cursor.fetchmany(QUERY_FETCH):
-                    out.write("".join([row[0] for row in rows]))
-                    lines.write("\n".join([row[1] for row in rows]).encode() + b"\n")
-                    before, count = count, count + len(rows)
-                    if on_rows is not None and count // PROGRESS_EVERY > before // PROGRESS_EVERY:
-                        on_rows(count)
+            with self.member(f"{base}.csv") as out:
+                count = query_rows(query, columns, out, lines, on_rows)
             lines.seek(0)
             with self.member(f"{base}.json") as out:
                 _json_array(lines, out, count)
         return count
+
+    def spooled_table(self, base: str, spooled: Background[int]) -> int:
+        """`<base>.csv` and `<base>.json` from a background query_rows() into two spools."""
+        count = spooled.result()
+        csv_spool, json_spool = spooled.spools
+        with self.member(f"{base}.csv") as out:
+            csv_spool.seek(0)
+            while block := csv_spool.read(COPY_BLOCK):
+                out.write(block)
+        json_spool.seek(0)
+        with self.member(f"{base}.json") as out:
+            _json_array(json_spool, out, count)
+        return count
+
+
+def query_rows(
+    query: RowQuery,
+    columns: tuple[str, ...],
+    csv_out: SupportsWrite[bytes] | HashingWriter,
+    json_lines: SupportsWrite[bytes],
+    on_rows: Callable[[int], None] | None = None,
+) -> int:
+    """The CSV (header first) and the JSON lines of `query`'s records, whose lines PostgreSQL
+    writes (RowQuery): this process only copies them, a fetch at a time (a server-side cursor:
+    memory does not grow with the rows). Returns how many records."""
+    count = 0
+    sql, params = query.sql()
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        csv_out.write(next(csv_lines(columns, ())).encode())
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(QUERY_FETCH):
+            csv_out.write("".join([row[0] for row in rows]).encode())
+            json_lines.write("\n".join([row[1] for row in rows]).encode() + b"\n")
+            before, count = count, count + len(rows)
+            if on_rows is not None and count // PROGRESS_EVERY > before // PROGRESS_EVERY:
+                on_rows(count)
+    return count
 
 
 @dataclass
 class RowQuery:
     """A large file's rows as one SELECT: `source` (a FROM item, with `params`) and each
     column's SQL (`cells`: a column name, its SQL for the CSV cell — text, or a Quoted cell
-    computed beforehand — and its SQL for the JSON value), in the file's column order."""
+    computed beforehand — and its SQL for the value's JSON text: see _json_*), in the file's
+    column order. The JSON record is concatenated, not json_build_object()'s: that looks each
+    argument's type up again for every row and took twice as long."""
 
     source: str
     params: list[Any]
@@ -353,11 +379,27 @@ class RowQuery:
     def sql(self) -> tuple[str, list[Any]]:
         line, line_params = csv_line_sql([csv for _, csv, _ in self.cells])
         pairs = sorted((name, value) for name, _, value in self.cells)  # as _json's sorted keys
-        record = ", ".join(f"'{name}', {value}" for name, value in pairs)
+        record = " || ',' || ".join(f"'\"{name}\":' || {value}" for name, value in pairs)
         return (
-            f"SELECT {line}, json_build_object({record})::text FROM {self.source}",
+            f"SELECT {line}, '{{' || {record} || '}}' FROM {self.source}",
             [*line_params, *self.params],
         )
+
+
+def _json_number(expression: str) -> str:
+    """The JSON text of an integer column (null for NULL)."""
+    return f"coalesce(({expression})::text, 'null')"
+
+
+def _json_plain(expression: str) -> str:
+    """The JSON text of text this module's SQL produces and no one else writes (a status name,
+    a timestamp): nothing in it needs escaping."""
+    return f"coalesce('\"' || ({expression}) || '\"', 'null')"
+
+
+def _json_text(expression: str, null: str = "null") -> str:
+    """The JSON text of untrusted text, escaped by PostgreSQL's to_json (`null` for NULL)."""
+    return f"coalesce(to_json(({expression})::text)::text, '{null}')"
 
 
 def _iso_sql(expression: str) -> str:
@@ -427,42 +469,43 @@ def _plain(expression: str) -> Quoted:
 
 
 # The cells of the two ledger files (RowQuery: name, CSV cell, JSON value) over a ledger query
-# aliased `s`, the maps `m` and the resource `r` of Build._ledger_rows().
+# aliased `s`, the maps `m`, the resource `r` and the change's time `d.at` (its ISO text) of
+# Build._ledger_rows().
 _CONTROLS = (
     "controls",
     Quoted("coalesce(m.controls_csv ->> s.rule_slug, '\"\"')"),
-    "coalesce(m.controls_json -> s.rule_slug, '[]'::jsonb)",
+    "coalesce(m.controls_json ->> s.rule_slug, '[]')",
 )
 _RULE = [
-    ("rule_id", "s.rule_slug", "s.rule_slug"),
-    ("rule_version", _plain("s.rule_version"), "s.rule_version"),
-    ("severity", _plain("s.severity"), "s.severity"),
-    ("kind", _plain("s.kind"), "s.kind"),
-    ("found_key", "s.found_key", "s.found_key"),
-    ("resource_arn", "r.arn", "coalesce(r.arn, '')"),
-    ("resource_type", "r.resource_type", "coalesce(r.resource_type, '')"),
+    ("rule_id", "s.rule_slug", _json_text("s.rule_slug")),
+    ("rule_version", _plain("s.rule_version"), _json_number("s.rule_version")),
+    ("severity", _plain("s.severity"), _json_plain("s.severity")),
+    ("kind", _plain("s.kind"), _json_plain("s.kind")),
+    ("found_key", "s.found_key", _json_text("s.found_key")),
+    ("resource_arn", "r.arn", _json_text("r.arn", '""')),
+    ("resource_type", "r.resource_type", _json_text("r.resource_type", '""')),
     (
         "account_id",
         Quoted("coalesce(m.accounts_csv ->> s.account_id::text, '\"\"')"),
-        "coalesce(m.accounts_json ->> s.account_id::text, '')",
+        "coalesce(m.accounts_json ->> s.account_id::text, '\"\"')",
     ),
-    ("region", "r.region", "coalesce(r.region, '')"),
+    ("region", "r.region", _json_text("r.region", '""')),
 ]
 FINDING_CELLS = [
-    ("finding_id", _plain("s.finding_id"), "s.finding_id"),
+    ("finding_id", _plain("s.finding_id"), _json_number("s.finding_id")),
     _CONTROLS,
     *_RULE,
-    ("open_since", _plain(_iso_sql("s.at")), _iso_sql("s.at")),
+    ("open_since", _plain("d.at"), _json_plain("d.at")),
 ]
 CHANGE_CELLS = [
-    ("at", _plain(_iso_sql("s.at")), _iso_sql("s.at")),
-    ("event", _plain("s.event"), "s.event"),
-    ("from_status", _plain("s.from_status"), "s.from_status"),
-    ("to_status", _plain("s.to_status"), "s.to_status"),
-    ("finding_id", _plain("s.finding_id"), "s.finding_id"),
+    ("at", _plain("d.at"), _json_plain("d.at")),
+    ("event", _plain("s.event"), _json_plain("s.event")),
+    ("from_status", _plain("s.from_status"), _json_plain("s.from_status")),
+    ("to_status", _plain("s.to_status"), _json_plain("s.to_status")),
+    ("finding_id", _plain("s.finding_id"), _json_number("s.finding_id")),
     _CONTROLS,
     *_RULE,
-    ("exemption_id", _plain("s.exemption_id"), "s.exemption_id"),
+    ("exemption_id", _plain("s.exemption_id"), _json_number("s.exemption_id")),
 ]
 FINDING_ORDER = "s.rule_slug, s.resource_id, s.finding_id"  # history.findings_at's order
 CHANGE_ORDER = "s.at, s.id"  # history.changes_between's
@@ -510,17 +553,25 @@ class Build:
     # -- the files, in order ---------------------------------------------------------------
 
     def run(self, spool: IO[bytes]) -> None:
-        audit_log = BackgroundAuditLog(self)
+        # What takes the longest runs beside the rest: the audit log (Python's hashing), the
+        # controls' history and the changes (PostgreSQL's sums and lines).
+        audit_log = Background("evidence-audit-log", self, self.audit_log_to, spools=1)
+        background: list[Background[Any]] = [audit_log]
         try:
-            self.write_controls()
+            controls = Background("evidence-controls", self, self.control_states)
+            background.append(controls)
+            changes = Background("evidence-changes", self, self.changes_to, spools=2)
+            background.append(changes)
             self.write_findings(spool)
-            self.write_changes()
+            self.write_controls(controls)
+            self.write_changes(changes)
             self.write_exemptions()
             self.write_versions()
             self.write_coverage()
             self.write_audit_log(audit_log)
         finally:
-            audit_log.stop()
+            for part in background:
+                part.stop()
         summary = self.summary()
         self.progress(85, "Assessment results (OSCAL)")
         spool.seek(0)
@@ -535,25 +586,24 @@ class Build:
             pdf.write_summary_pdf(out, summary)
         self.write_manifest()
 
-    def write_controls(self) -> None:
-        controls = self.resolved.controls
-        states = []
-        # Controls citing the same rules share the ledger's sums (13 rule sets for the 19
-        # controls of the four built-in frameworks).
+    def control_states(self) -> list[tuple[ControlState, list[tuple[date, int, int, bool]]]]:
+        """Each control's state at the period's end and its daily states. Controls citing the
+        same rules share the ledger's sums (13 rule sets for the 19 controls of the four
+        built-in frameworks)."""
         with history.remembering():
-            states_and_days = [
-                self._control_state(n, control) for n, control in enumerate(controls)
-            ]
-        for control, (state, days) in zip(controls, states_and_days, strict=True):
+            return [self._control_state(control) for control in self.resolved.controls]
+
+    def write_controls(self, background: Background[list[Any]]) -> None:
+        self.progress(40, f"Controls: {len(self.resolved.controls)}")
+        states = []
+        for control, (state, days) in zip(self.resolved.controls, background.result(), strict=True):
             states.append(state)
             self.controls.append(_control_result(control, state, days))
         self.archive.table("controls", CONTROL_COLUMNS, map(_control_record, self.controls, states))
 
     def _control_state(
-        self, n: int, control: Control
+        self, control: Control
     ) -> tuple[ControlState, list[tuple[date, int, int, bool]]]:
-        controls = self.resolved.controls
-        self.progress(2 + 13 * n / max(len(controls), 1), f"Controls: {n} of {len(controls)}")
         with self.scope():
             state = history.control_status_at(
                 self.organization, control, self.period.end, account_pks=self.account_pks
@@ -587,12 +637,12 @@ class Build:
                 on_rows=self.row_progress(15, "Findings open at period end"),
             )
 
-    def write_changes(self) -> None:
-        self.progress(45, "Finding changes in the period")
+    def changes_to(self, csv_out: SupportsWrite[bytes], json_lines: SupportsWrite[bytes]) -> int:
+        """The period's finding changes, as CSV and JSON lines (query_rows); how many."""
         with self.scope():
             if not self.resolved.rule_ids:
-                self.archive.table("finding-changes", CHANGE_COLUMNS, ())
-                return
+                csv_out.write(next(csv_lines(CHANGE_COLUMNS, ())).encode())
+                return 0
             sql, params = history.changes_query(
                 self.organization,
                 self.period.start - BEFORE,
@@ -600,12 +650,12 @@ class Build:
                 rule_ids=self.resolved.rule_ids,
                 account_pks=self.account_pks,
             )
-            self.archive.query_table(
-                "finding-changes",
-                CHANGE_COLUMNS,
-                self._ledger_rows(sql, params, CHANGE_CELLS, CHANGE_ORDER),
-                on_rows=self.row_progress(45, "Finding changes in the period"),
-            )
+            query = self._ledger_rows(sql, params, CHANGE_CELLS, CHANGE_ORDER)
+            return query_rows(query, CHANGE_COLUMNS, csv_out, json_lines)
+
+    def write_changes(self, background: Background[int]) -> None:
+        self.progress(55, "Finding changes in the period")
+        self.archive.spooled_table("finding-changes", background)
 
     def write_exemptions(self) -> None:
         self.progress(65, "Exemptions")
@@ -637,11 +687,14 @@ class Build:
         with self.scope():
             self.archive.table("scan-coverage", COVERAGE_COLUMNS, self._coverage())
 
-    def write_audit_log(self, audit_log: BackgroundAuditLog) -> None:
+    def write_audit_log(self, audit_log: Background[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         self.progress(73, "Audit log of the period")
         self.audit_segment, self.chain_head = audit_log.result()
+        [spool] = audit_log.spools
+        spool.seek(0)
         with self.archive.member(manifest.AUDIT_LOG_NAME) as out:
-            audit_log.copy_to(out)
+            while block := spool.read(COPY_BLOCK):
+                out.write(block)
 
     def audit_log_to(self, fp: SupportsWrite[bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The period's audit log written to `fp`, verified in the same pass and then on to the
@@ -720,21 +773,23 @@ class Build:
 
         The resource is looked up per row by its primary key (a lateral subquery, kept as such
         by OFFSET 0), so the ledger query's order carries through and the joined rows, wide
-        with their text, are not sorted again."""
+        with their text, are not sorted again; the time's ISO text (`d.at`) is computed once a
+        row for both files."""
         controls = self._control_keys()
         accounts = self._accounts()
-        maps = (
+        maps = (  # each value its CSV cell, or its JSON text
             {rule: quoted_cell(" ".join(keys)) for rule, keys in controls.items()},
-            controls,
+            {rule: orjson.dumps(keys).decode() for rule, keys in controls.items()},
             {str(pk): quoted_cell(account) for pk, account in accounts.items()},
-            {str(pk): account for pk, account in accounts.items()},
+            {str(pk): orjson.dumps(account).decode() for pk, account in accounts.items()},
         )
         source = (
             f"({sql}) s CROSS JOIN (SELECT %s::jsonb AS controls_csv, %s::jsonb AS "
             "controls_json, %s::jsonb AS accounts_csv, %s::jsonb AS accounts_json) m "
             "LEFT JOIN LATERAL (SELECT x.arn, x.resource_type, x.region FROM "
             "inventory_resource x WHERE x.id = s.resource_id AND x.organization_id = %s "
-            f"OFFSET 0) r ON true ORDER BY {order}"
+            f"OFFSET 0) r ON true CROSS JOIN LATERAL (SELECT {_iso_sql('s.at')} AS at OFFSET 0) d "
+            f"ORDER BY {order}"
         )
         return RowQuery(
             source=source,
@@ -853,65 +908,65 @@ class Build:
 
 
 class _Stopped(Exception):
-    """The build stopped while its audit log was being written in the background."""
+    """The build stopped while a part of it was being written in the background."""
 
 
-class BackgroundAuditLog:
-    """The period's audit log (Build.audit_log_to), written to a spool file beside the package
-    by a thread with a database connection of its own while the build writes the other files:
-    its per-event work (each event's hash and digest recomputed, its line encoded) is Python's,
-    the findings files' is PostgreSQL's, so on two cores they overlap. Then copied into the
-    ZIP (members are written one at a time).
+class Background(Generic[_R]):
+    """A part of the package (`work`, given `spools` temporary files beside the package to
+    write into) run by a thread with a database connection of its own while the build writes
+    the other files, the ZIP's members being written one at a time: PostgreSQL computes the
+    large files and the audit log's per-event hashing is Python's, so on two cores they overlap.
+    result() waits for it and hands over its outcome or what stopped it.
 
     Inside a transaction (a test's; a worker runs the build outside any) another connection
-    would not see the caller's uncommitted rows, so there the log is written at once, in this
-    thread."""
+    would not see the caller's uncommitted rows: there `work` runs in this thread when its
+    result is asked for, so the build's steps run in the order of their results."""
 
-    def __init__(self, build: Build):
-        # Closed by stop(), which the build always calls.
-        self._spool = tempfile.TemporaryFile(dir=build.archive.spool_dir)  # noqa: SIM115
+    def __init__(self, name: str, build: Build, work: Callable[..., _R], *, spools: int = 0):
         self._stopping = threading.Event()
-        self._outcome: tuple[dict[str, Any], dict[str, Any]] | None = None
+        # Closed by stop(), which the build always calls.
+        self.spools = [
+            tempfile.TemporaryFile(dir=build.archive.spool_dir)  # noqa: SIM115
+            for _ in range(spools)
+        ]
+        writers = [_StoppableWriter(spool, self._stopping) for spool in self.spools]
+        self._outcome: list[_R] = []
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        writer = _StoppableWriter(self._spool, self._stopping)
         if connection.in_atomic_block:
-            self._outcome = build.audit_log_to(writer)
+            self._deferred: Callable[[], _R] | None = lambda: work(*writers)
             return
+        self._deferred = None
         self._thread = threading.Thread(
-            target=self._work, args=(build, writer), name="evidence-audit-log", daemon=True
+            target=self._work, args=(work, writers), name=name, daemon=True
         )
         self._thread.start()
 
-    def _work(self, build: Build, writer: _StoppableWriter) -> None:
+    def _work(self, work: Callable[..., _R], writers: list[_StoppableWriter]) -> None:
         try:
-            self._outcome = build.audit_log_to(writer)
+            self._outcome.append(work(*writers))
         except BaseException as exc:  # noqa: BLE001 - handed to the build's thread by result()
             self._error = exc
         finally:
             connection.close()  # this thread's own connection
 
-    def result(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The segment's description and the chain's head, once the log is written; raises
-        what stopped it."""
+    def result(self) -> _R:
+        if self._deferred is not None:
+            work, self._deferred = self._deferred, None
+            self._outcome.append(work())
         if self._thread is not None:
             self._thread.join()
         if self._error is not None:
             raise self._error
-        assert self._outcome is not None  # noqa: S101 - set whenever no error was
-        return self._outcome
-
-    def copy_to(self, out: HashingWriter) -> None:
-        self._spool.seek(0)
-        while block := self._spool.read(COPY_BLOCK):
-            out.write(block)
+        return self._outcome[0]
 
     def stop(self) -> None:
-        """End the background writing (the build failed, or is done) and drop the spool."""
+        """End the background work (the build failed, or is done) and drop its spools."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
-        self._spool.close()
+        for spool in self.spools:
+            spool.close()
 
 
 class _StoppableWriter:

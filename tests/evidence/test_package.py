@@ -14,6 +14,7 @@ import subprocess
 import sys
 import zipfile
 from datetime import timedelta
+from types import SimpleNamespace
 
 import orjson
 import pypdf
@@ -270,23 +271,24 @@ def test_a_build_that_fails_midway_leaves_nothing_and_is_audited(
     org, auditor, estate, evidence_root, celery_eager, monkeypatch,
     django_capture_on_commit_callbacks,
 ):  # fmt: skip
-    # The connection drops while the changes file is being written: two rows written, a row
-    # fetched at a time.
-    monkeypatch.setattr(package, "QUERY_FETCH", 1)
-    monkeypatch.setattr(package, "PROGRESS_EVERY", 1)
-    real = package.Build.row_progress
+    # The connection drops while the changes file is being written: two rows written.
+    real = package.query_rows
 
-    def breaks_after_some_rows(self, percent, what):
-        report = real(self, percent, what)
+    def breaks_after_some_rows(query, columns, csv_out, json_lines, on_rows=None):
+        if columns != package.CHANGE_COLUMNS:
+            return real(query, columns, csv_out, json_lines, on_rows)
+        written = []
 
-        def on_rows(n):
-            if what.startswith("Finding changes") and n == 2:
+        def two_then_lost(data):
+            written.append(data)
+            if len(written) > 2:
                 raise ConnectionError("database connection lost: secret-host:5432")
-            report(n)
+            return csv_out.write(data)
 
-        return on_rows
+        monkeypatch.setattr(package, "QUERY_FETCH", 1)
+        return real(query, columns, SimpleNamespace(write=two_then_lost), json_lines, on_rows)
 
-    monkeypatch.setattr(package.Build, "row_progress", breaks_after_some_rows)
+    monkeypatch.setattr(package, "query_rows", breaks_after_some_rows)
     client = client_for(auditor)
     request_package(client, org, django_capture_on_commit_callbacks)
     export = _export(org)
@@ -464,12 +466,14 @@ class _Recorded(package.threading.Thread):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_writes_the_audit_log_beside_the_other_files_and_the_same(
+def test_a_worker_writes_the_slow_parts_beside_the_other_files_and_the_same(
     org, auditor, estate, evidence_root, celery_eager, monkeypatch
 ):
-    """Outside a transaction (a worker's build), the period's audit log is written by a thread
-    with its own connection while the findings files are: the member is still every event of
-    the period as the chain holds it, the segment verified, and no thread outlives the build."""
+    """Outside a transaction (a worker's build), the period's audit log, the controls' history
+    and the changes are each written by a thread with its own connection while the findings
+    files are: the members are still what the sources say (the audit log every event of the
+    period as the chain holds it, the changes every ledger change, the controls their status),
+    the package verifies, and no thread outlives the build."""
     _Recorded.started = []
     monkeypatch.setattr(package.threading, "Thread", _Recorded)
     client = client_for(auditor)
@@ -485,8 +489,9 @@ def test_a_worker_writes_the_audit_log_beside_the_other_files_and_the_same(
     assert response.status_code == 302
     export = _export(org)
     assert export.status == EvidenceExport.READY, export.error
-    assert _Recorded.started == ["evidence-audit-log"]
-    assert not [t for t in package.threading.enumerate() if t.name == "evidence-audit-log"]
+    started = ["evidence-audit-log", "evidence-controls", "evidence-changes"]
+    assert _Recorded.started == started
+    assert not [t for t in package.threading.enumerate() if t.name in started]
 
     members = _members(services.package_path(export))
     expected = io.BytesIO()
@@ -498,6 +503,18 @@ def test_a_worker_writes_the_audit_log_beside_the_other_files_and_the_same(
     assert members[manifest.AUDIT_LOG_NAME] == expected.getvalue()
     listed = json.loads(members[manifest.MANIFEST_NAME])
     assert listed["audit_log"]["last_seq"] == segment["last_seq"]
+    open_at_end, changes = _ledger(org, export)
+    recorded = orjson.loads(members["finding-changes.json"])
+    assert [(c["at"], c["event"], c["finding_id"]) for c in recorded] == [
+        (c.at.isoformat(), c.event, c.finding_id) for c in changes
+    ]
+    assert len(list(csv.reader(io.StringIO(members["finding-changes.csv"].decode())))) == 4
+    controls = orjson.loads(members["controls.json"])
+    assert [(c["control_id"], c["status_at_end"]) for c in controls] == [
+        ("BL-1", "fail"),
+        ("BL-2", "fail"),
+    ]
+    assert all(len(c["daily"]) == PERIOD_DAYS for c in controls)
     code, text = run_command(services.package_path(export))
     assert code == 0 and "intact:" in text, text
 
@@ -522,5 +539,5 @@ def test_a_failed_build_stops_its_background_audit_log(
     )
     export = _export(org)
     assert export.status == EvidenceExport.FAILED
-    assert not [t for t in package.threading.enumerate() if t.name == "evidence-audit-log"]
+    assert not [t for t in package.threading.enumerate() if t.name.startswith("evidence-")]
     assert list(services.organization_folder(org.pk).iterdir()) == []
