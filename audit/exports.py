@@ -11,10 +11,11 @@ neutralises cells a spreadsheet would run as formulas.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection, transaction
 from django.http import HttpResponse, StreamingHttpResponse
 
 from tagsense.csvexport import csv_lines
@@ -185,6 +186,39 @@ def chain_head(organization_id: int | None) -> dict[str, Any]:
     return {"seq": seq, "hash": hash_, "digest": digest}
 
 
+# The chain's fields as a segment reads them: what Django's converters would make of them done
+# by PostgreSQL or by one json.loads (a million events spent a third of their time in the
+# converters): the time as canonical_payload_of() spells it, the data as its JSON text.
+_SEGMENT_COLUMNS = {
+    "created_at": (
+        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    ),
+    "data": "data::text",
+    "ip_address": "host(ip_address)",
+}
+_DATA = CHAIN_FIELDS.index("data")
+
+
+def _segment_rows(organization_id: int | None, first: int, last: int) -> Iterator[list[Any]]:
+    """The chain's events first..last (seq) as CHAIN_FIELDS values, the time as its text.
+    Streamed by a server-side cursor, SEGMENT_CHUNK at a time."""
+    columns = ", ".join(_SEGMENT_COLUMNS.get(name, name) for name in CHAIN_FIELDS)
+    owner = "organization_id IS NULL" if organization_id is None else "organization_id = %s"
+    params = [] if organization_id is None else [organization_id]
+    sql = (
+        f"SELECT {columns} FROM {AuditEvent._meta.db_table} "  # noqa: S608 - fixed names
+        f"WHERE {owner} AND seq BETWEEN %s AND %s ORDER BY seq"
+    )
+    loads = json.loads
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(sql, [*params, first, last])
+        while rows := cursor.fetchmany(SEGMENT_CHUNK):
+            for row in rows:
+                values = list(row)
+                values[_DATA] = loads(values[_DATA])
+                yield values
+
+
 def write_chain_segment(
     fp: SupportsWrite[bytes],
     organization_id: int | None,
@@ -238,12 +272,7 @@ def write_chain_segment(
             "last_digest": prev_digest,
         }
     count, last_hash, last_digest = 0, prev_hash, prev_digest
-    events = (
-        chain.filter(seq__gte=first_seq, seq__lte=last_seq)
-        .order_by("seq")
-        .values_list(*CHAIN_FIELDS)
-    )
-    for values in events.iterator(chunk_size=SEGMENT_CHUNK):
+    for values in _segment_rows(organization_id, first_seq, last_seq):
         covered = canonical_payload_of(values)
         if check is not None:
             check.feed(values, canonical_bytes(covered))

@@ -101,7 +101,10 @@ def canonical_payload_of(row: Sequence[Any]) -> dict[str, Any]:
     return {
         "organization": organization_id,
         "seq": seq,
-        "created_at": created_at.isoformat(timespec="microseconds"),
+        # A datetime, or its text already spelt so (audit.exports reads it from PostgreSQL).
+        "created_at": created_at
+        if isinstance(created_at, str)
+        else created_at.isoformat(timespec="microseconds"),
         "actor": [actor_kind, actor_id, actor_label],
         "action": action,
         "target": [target_type, target_id, target_repr],

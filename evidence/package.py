@@ -934,7 +934,7 @@ class Background(Generic[_R]):
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if connection.in_atomic_block:
-            self._deferred: Callable[[], _R] | None = lambda: work(*writers)
+            self._deferred: Callable[[], _R] | None = lambda: _written(work, writers)
             return
         self._deferred = None
         self._thread = threading.Thread(
@@ -944,7 +944,7 @@ class Background(Generic[_R]):
 
     def _work(self, work: Callable[..., _R], writers: list[_StoppableWriter]) -> None:
         try:
-            self._outcome.append(work(*writers))
+            self._outcome.append(_written(work, writers))
         except BaseException as exc:  # noqa: BLE001 - handed to the build's thread by result()
             self._error = exc
         finally:
@@ -969,16 +969,33 @@ class Background(Generic[_R]):
             spool.close()
 
 
+def _written(work: Callable[..., _R], writers: list[_StoppableWriter]) -> _R:
+    outcome = work(*writers)
+    for writer in writers:
+        writer.flush()
+    return outcome
+
+
 class _StoppableWriter:
-    """A binary file whose writes raise _Stopped once `stopping` is set."""
+    """A spool being written in the background: gathered into 1 MiB writes (each write to the
+    file lets the other threads take the interpreter, and getting it back waits for them), and
+    raising _Stopped once `stopping` is set."""
 
     def __init__(self, raw: IO[bytes], stopping: threading.Event):
         self._raw, self._stopping = raw, stopping
+        self._buffer = bytearray()
 
     def write(self, data: bytes) -> int:
         if self._stopping.is_set():
             raise _Stopped
-        return self._raw.write(data)
+        self._buffer += data
+        if len(self._buffer) >= COPY_BLOCK:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        self._raw.write(self._buffer)
+        self._buffer.clear()
 
 
 def _control_result(
