@@ -220,6 +220,29 @@ class RangeCheck:
             return
         self.expected_seq, self.prev_hash, self.prev_digest = seq + 1, row[15], row[16]
 
+    # What a check found, as JSON can carry it (a segment checked in another process).
+    _FOUND = (
+        "expected_seq",
+        "prev_hash",
+        "prev_digest",
+        "events",
+        "first_seq",
+        "last_seq",
+        "first_bad_seq",
+        "problem",
+    )
+
+    def found(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._FOUND}
+
+    @classmethod
+    def from_found(cls, found: dict[str, Any]) -> RangeCheck:
+        """A finished check as found() described it (it checks nothing more: no key)."""
+        check = cls(0, found["prev_hash"], found["prev_digest"], key=b"-")
+        for name in cls._FOUND:
+            setattr(check, name, found[name])
+        return check
+
     def to_head(self, organization_id: int | None, chunk_size: int = 2000) -> RangeCheck:
         """Feed every event after the last one checked, to the chain's current head (a
         values_list stream). Needs the organization's tenant scope (or all_tenants())."""

@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 import zipfile
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 
@@ -555,7 +559,9 @@ class Build:
     def run(self, spool: IO[bytes]) -> None:
         # What takes the longest runs beside the rest: the audit log (Python's hashing), the
         # controls' history and the changes (PostgreSQL's sums and lines).
-        audit_log = Background("evidence-audit-log", self, self.audit_log_to, spools=1)
+        audit_log = Background(
+            "evidence-audit-log", self, self.audit_log_apart, spools=1, inline=self.audit_log_to
+        )
         background: list[Background[Any]] = [audit_log]
         try:
             controls = Background("evidence-controls", self, self.control_states)
@@ -706,6 +712,39 @@ class Build:
                 fp, self.organization.pk, self.period.start, self.period.end, verify=True
             )
             return segment, audit_exports.chain_head(self.organization.pk)
+
+    def audit_log_apart(self, spool: _StoppableWriter) -> tuple[dict[str, Any], dict[str, Any]]:
+        """audit_log_to() in a process of its own (`manage.py evidence_audit_log`) writing into
+        the spool's file: its hashing is CPU work in Python, and in this process it would take
+        turns with everything else this build does in Python. Stopped with the build."""
+        command = [
+            sys.executable,
+            str(settings.BASE_DIR / "manage.py"),
+            "evidence_audit_log",
+            str(self.organization.pk),
+            self.period.start.isoformat(),
+            self.period.end.isoformat(),
+            spool.name,
+            f"--database-name={connection.settings_dict['NAME']}",
+        ]
+        with subprocess.Popen(  # noqa: S603 - our interpreter, our command, ids and times
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        ) as process:
+            while True:
+                try:
+                    out, err = process.communicate(timeout=0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if spool.stopping.is_set():
+                        process.kill()
+                        raise _Stopped from None
+        if process.returncode:
+            detail = err.decode(errors="replace")[-2000:]
+            raise RuntimeError(f"evidence_audit_log exited {process.returncode}: {detail}")
+        found = json.loads(out.splitlines()[-1])
+        segment = found["segment"]
+        segment["verified"] = RangeCheck.from_found(found["verified"])
+        return segment, found["head"]
 
     def summary(self) -> Summary:
         """The summary's parts. The audit chain's check is what write_audit_log() verified
@@ -919,14 +958,23 @@ class Background(Generic[_R]):
     result() waits for it and hands over its outcome or what stopped it.
 
     Inside a transaction (a test's; a worker runs the build outside any) another connection
-    would not see the caller's uncommitted rows: there `work` runs in this thread when its
-    result is asked for, so the build's steps run in the order of their results."""
+    would not see the caller's uncommitted rows: there `work` (or `inline`, when given) runs in
+    this thread when its result is asked for, so the build's steps run in the order of their
+    results."""
 
-    def __init__(self, name: str, build: Build, work: Callable[..., _R], *, spools: int = 0):
+    def __init__(
+        self,
+        name: str,
+        build: Build,
+        work: Callable[..., _R],
+        *,
+        spools: int = 0,
+        inline: Callable[..., _R] | None = None,
+    ):
         self._stopping = threading.Event()
         # Closed by stop(), which the build always calls.
         self.spools = [
-            tempfile.TemporaryFile(dir=build.archive.spool_dir)  # noqa: SIM115
+            tempfile.NamedTemporaryFile(dir=build.archive.spool_dir)  # noqa: SIM115
             for _ in range(spools)
         ]
         writers = [_StoppableWriter(spool, self._stopping) for spool in self.spools]
@@ -934,7 +982,7 @@ class Background(Generic[_R]):
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if connection.in_atomic_block:
-            self._deferred: Callable[[], _R] | None = lambda: _written(work, writers)
+            self._deferred: Callable[[], _R] | None = lambda: _written(inline or work, writers)
             return
         self._deferred = None
         self._thread = threading.Thread(
@@ -982,11 +1030,12 @@ class _StoppableWriter:
     raising _Stopped once `stopping` is set."""
 
     def __init__(self, raw: IO[bytes], stopping: threading.Event):
-        self._raw, self._stopping = raw, stopping
+        self._raw, self.stopping = raw, stopping
+        self.name = raw.name  # for a process of its own to write into
         self._buffer = bytearray()
 
     def write(self, data: bytes) -> int:
-        if self._stopping.is_set():
+        if self.stopping.is_set():
             raise _Stopped
         self._buffer += data
         if len(self._buffer) >= COPY_BLOCK:

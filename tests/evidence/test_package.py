@@ -476,6 +476,14 @@ def test_a_worker_writes_the_slow_parts_beside_the_other_files_and_the_same(
     the package verifies, and no thread outlives the build."""
     _Recorded.started = []
     monkeypatch.setattr(package.threading, "Thread", _Recorded)
+    commands = []
+
+    class Popen(package.subprocess.Popen):
+        def __init__(self, args, *rest, **kwargs):
+            commands.append(args[2])
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(package.subprocess, "Popen", Popen)
     client = client_for(auditor)
     today = timezone.now().date()
     response = client.post(
@@ -491,6 +499,7 @@ def test_a_worker_writes_the_slow_parts_beside_the_other_files_and_the_same(
     assert export.status == EvidenceExport.READY, export.error
     started = ["evidence-audit-log", "evidence-controls", "evidence-changes"]
     assert _Recorded.started == started
+    assert commands == ["evidence_audit_log"]  # the audit log's hashing in a process of its own
     assert not [t for t in package.threading.enumerate() if t.name in started]
 
     members = _members(services.package_path(export))
