@@ -29,10 +29,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from hashlib import sha1, sha256
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
@@ -156,9 +157,59 @@ class _Array:
         self.out.write(encoded)
         self.count += 1
 
+    def splice(self, items: IO[bytes], count: int) -> None:
+        """`count` items written ahead (_Items: each after a ","), copied in."""
+        if not count:
+            return
+        self.out.flush()
+        first = items.read(_FLUSH_AT)
+        self.out.write(first if self.count else b"," + _dumps(self.key) + b":[" + first[1:])
+        while block := items.read(_FLUSH_AT):
+            self.out.write(block)
+        self.count += count
+
     def close(self) -> None:
         if self.count:
             self.out.write(b"]")
+
+
+class _Items:
+    """Items of an array written ahead of it, each after a "," (_Array.splice takes them)."""
+
+    def __init__(self, out: _Out) -> None:
+        self.out, self.count = out, 0
+
+    def item(self, encoded: bytes) -> None:
+        self.out.write(b",")
+        self.out.write(encoded)
+        self.count += 1
+
+
+@dataclass
+class RuleObservations:
+    """The observations of the failing resources, written ahead of the document (by
+    write_rule_observations, while the rest of a package is built): `stream` holds `count`
+    observations, `by_rule` each rule's observation uuids."""
+
+    stream: IO[bytes]
+    count: int
+    by_rule: dict[str, list[str]]
+
+
+def write_rule_observations(
+    fp: SupportsWrite[bytes],
+    package_id: str,
+    failing: Iterable[content.FailingResource],
+    end: datetime,
+) -> tuple[int, dict[str, list[str]]]:
+    """The rule observations of write_assessment_results() for a package `package_id` whose
+    period ends at `end`, written ahead into `fp` (RuleObservations' stream): how many, and
+    each rule's observation uuids."""
+    out = _Out(fp)
+    items = _Items(out)
+    by_rule = _write_rule_observations(out, items, package_id, failing, _when(end))
+    out.flush()
+    return items.count, by_rule
 
 
 def _metadata(header: content.Header) -> dict[str, Any]:
@@ -347,7 +398,7 @@ def _rule_observation_head(uid: str, rule_id: str, collected: str) -> bytes:
 
 def _write_rule_observations(
     out: _Out,
-    observations: _Array,
+    observations: _Array | _Items,
     package: str,
     failing: Iterable[content.FailingResource],
     collected: str,
@@ -405,11 +456,17 @@ def _finding(
 
 
 def write_assessment_results(
-    fp: SupportsWrite[bytes], summary: content.Summary, failing: Iterable[content.FailingResource]
+    fp: SupportsWrite[bytes],
+    summary: content.Summary,
+    failing: Iterable[content.FailingResource] = (),
+    *,
+    ahead: RuleObservations | None = None,
 ) -> None:
     """Write the OSCAL Assessment Results document of `summary` to `fp`, streaming `failing`
     (rows ordered by rule, as evidence.package reads them) into observation subjects: memory
-    holds one row and a few KiB of output at a time, however many rows there are."""
+    holds one row and a few KiB of output at a time, however many rows there are. With
+    `ahead`, those observations were written already (write_rule_observations) and are
+    copied in."""
     header = summary.header
     package = header.package_id
     collected = _when(header.period.end)
@@ -450,7 +507,11 @@ def write_assessment_results(
     observations = _Array(out, "observations")
     for control in summary.controls:
         observations.item(_dumps(_control_observation(package, control, collected)))
-    rule_observations = _write_rule_observations(out, observations, package, failing, collected)
+    if ahead is None:
+        rule_observations = _write_rule_observations(out, observations, package, failing, collected)
+    else:
+        observations.splice(ahead.stream, ahead.count)
+        rule_observations = ahead.by_rule
     observations.close()
 
     findings = _Array(out, "findings")

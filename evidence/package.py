@@ -569,20 +569,28 @@ class Build:
             changes = Background("evidence-changes", self, self.changes_to, spools=2)
             background.append(changes)
             self.write_findings(spool)
+            # The failing resources' OSCAL observations, from the findings just written.
+            observations = Background(
+                "evidence-oscal", self, lambda out: self.rule_observations(spool, out), spools=1
+            )
+            background.append(observations)
             self.write_controls(controls)
             self.write_changes(changes)
             self.write_exemptions()
             self.write_versions()
             self.write_coverage()
             self.write_audit_log(audit_log)
+            summary = self.summary()
+            self.progress(85, "Assessment results (OSCAL)")
+            count, by_rule = observations.result()
+            [written] = observations.spools
+            written.seek(0)
+            ahead = oscal.RuleObservations(stream=written, count=count, by_rule=by_rule)
+            with self.scope(), self.archive.member("assessment-results.json") as out:
+                oscal.write_assessment_results(out, summary, ahead=ahead)
         finally:
             for part in background:
                 part.stop()
-        summary = self.summary()
-        self.progress(85, "Assessment results (OSCAL)")
-        spool.seek(0)
-        with self.scope(), self.archive.member("assessment-results.json") as out:
-            oscal.write_assessment_results(out, summary, _failing(spool))
         self.progress(92, "Summary report (PDF)")
         # WeasyPrint (1.8 s and tens of MiB to import) loads when a package is built, not in
         # every process that imports the tasks (the web process, every worker).
@@ -598,6 +606,16 @@ class Build:
         built-in frameworks)."""
         with history.remembering():
             return [self._control_state(control) for control in self.resolved.controls]
+
+    def rule_observations(
+        self, spool: IO[bytes], out: _StoppableWriter
+    ) -> tuple[int, dict[str, list[str]]]:
+        """The OSCAL observations of the findings open at the period's end, read back from
+        their spooled JSON lines, written into `out` (oscal.write_rule_observations)."""
+        spool.seek(0)
+        return oscal.write_rule_observations(
+            out, self.header.package_id, _failing(spool), self.period.end
+        )
 
     def write_controls(self, background: Background[list[Any]]) -> None:
         self.progress(40, f"Controls: {len(self.resolved.controls)}")
