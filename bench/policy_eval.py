@@ -251,6 +251,7 @@ def timed(label: str, org, fn):
     with tenant_scope(org):
         print(f"ledger: {FindingEvent.objects.count():,} finding events")
     print(load.summary())
+    print(load.by_process())
     return wall, result
 
 

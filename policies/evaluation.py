@@ -21,7 +21,10 @@ a change by the next run (never the other way round).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import tempfile
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +34,7 @@ import audit
 from inventory.models import Resource
 from inventory.services import teams_by_account
 from tagsense import clock
+from tagsense.tenancy.db import tenant_scope
 
 from . import audit_events, exemptions
 from .engine import sql
@@ -165,11 +169,14 @@ def evaluate_rules(
     rules: Sequence[Rule],
     *,
     resource_query: tuple[str, Sequence[Any]] | None = None,
+    split: bool = False,
 ) -> dict[str, int]:
     """Evaluate `rules` over the organization's live resources (only those `resource_query`
     selects, when given) and bring their findings up to date. Inactive rules resolve their
     open findings. Every change of status is appended to the ledger (FindingEvent) in the same
-    statement, at the clock's time (tagsense.clock). Returns {"failing", "new", "resolved"}."""
+    statement, at the clock's time (tagsense.clock). With `split` (a run over every resource),
+    the violations are computed in two parts at once (_stage_violations). Returns {"failing",
+    "new", "resolved"}."""
     now = clock.now()
     active = [(rule.pk, rule.rule_spec) for rule in rules if rule.active]
     touched, touched_params, resources, scoped = "", [], "", None
@@ -198,6 +205,8 @@ def evaluate_rules(
         # compilation of 25 rules' expressions cost more than the statement ran).
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("SET LOCAL jit = off")
+        if split and resource_query is None and active:
+            violations, params = _stage_violations(organization, active)
         cursor.execute(
             _EVALUATE.format(
                 touched=touched,
@@ -229,6 +238,107 @@ def evaluate_rules(
     if resource_query is None:
         _remember_rules(organization, rules)
     return {"failing": failing, "new": new, "resolved": resolved}
+
+
+# A full run over at least this many live resources computes its violations in two parts at
+# once (_stage_violations): the violation pass is most of a full run's CPU and PostgreSQL 15
+# will not run it in parallel workers (its per-key searches are correlated subqueries).
+SPLIT_MIN_RESOURCES = 200_000
+_PARTS = 2
+_STAGED = "SELECT tag, resource_id, kind, found_key, account_id, owner FROM policies_violations"
+
+
+def _stage_violations(
+    organization: Organization,
+    active: list[tuple[int, Any]],
+) -> tuple[str, list[Any]]:
+    """The violations of the `active` rules over every live resource, computed in _PARTS
+    parts at once into the temporary table policies_violations (this transaction): part 0 on
+    this connection, each other part by a connection of its own in a thread (a read-only
+    transaction in the same tenant scope), streamed back with COPY (binary) through a spooled
+    file. Returns the SELECT of the staged rows.
+
+    Each resource is in one part (its id modulo _PARTS), so the staged rows are those of the
+    one statement read at some instant after the caller recorded the fingerprints: each part
+    takes its snapshot when its statement starts, after that, as the one statement would (a
+    resource changed meanwhile is evaluated again by the next run). Not this transaction's
+    snapshot (pg_export_snapshot): it runs in savepoints, which PostgreSQL refuses to export
+    from, and it need not be: only for a transaction that has written nothing the violations
+    read (evaluate_organization checks that it had written nothing at all), since the other
+    connections do not see this transaction's own rows."""
+    with connection.cursor() as cursor:
+        helpers = [_PartHelper(organization, active, (k, _PARTS)) for k in range(1, _PARTS)]
+        for helper in helpers:
+            helper.start()
+        try:
+            text, params = sql.violations_sql(active, organization.pk, part=(0, _PARTS))
+            cursor.execute("DROP TABLE IF EXISTS policies_violations")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE policies_violations ON COMMIT DROP AS {text}", params
+            )
+        except BaseException:
+            for helper in helpers:
+                helper.cancel()
+            raise
+        finally:
+            for helper in helpers:
+                helper.join()
+        for helper in helpers:
+            if helper.error is not None:
+                raise helper.error
+            with (
+                helper.spool,
+                cursor.copy("COPY policies_violations FROM STDIN (FORMAT binary)") as copy,
+            ):
+                helper.spool.seek(0)
+                while block := helper.spool.read(1 << 20):
+                    copy.write(block)
+        cursor.execute("ANALYZE policies_violations")
+    return _STAGED, []
+
+
+class _PartHelper(threading.Thread):
+    """One part of the violations (sql.violations_sql's `part`), computed by this thread's own
+    database connection (Django's connections are per thread) in a read-only transaction in
+    the organization's tenant scope, into `spool` in COPY's binary format. The connection is
+    closed at the end; `error` holds what went wrong."""
+
+    def __init__(
+        self, organization: Organization, active: list[tuple[int, Any]], part: tuple[int, int]
+    ) -> None:
+        super().__init__(name=f"evaluation-part-{part[0]}", daemon=True)
+        self.organization, self.active, self.part = organization, active, part
+        self.spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed by the caller
+        self.error: BaseException | None = None
+        self._raw: Any = None
+
+    def run(self) -> None:
+        own = connection  # django.db.connection: in this thread, this thread's connection
+        try:
+            with transaction.atomic(), own.cursor() as cursor:
+                cursor.execute("SET TRANSACTION READ ONLY")
+                self._raw = own.connection
+                with tenant_scope(self.organization):
+                    cursor.execute("SET LOCAL work_mem = '256MB'")
+                    cursor.execute("SET LOCAL jit = off")
+                    text, params = sql.violations_sql(
+                        self.active, self.organization.pk, part=self.part
+                    )
+                    with cursor.copy(f"COPY ({text}) TO STDOUT (FORMAT binary)", params) as copy:
+                        for block in copy:
+                            self.spool.write(block)
+        except BaseException as error:  # noqa: BLE001 - handed to the evaluating thread
+            self.error = error
+        finally:
+            self._raw = None
+            own.close()
+
+    def cancel(self) -> None:
+        """Ask the server to cancel this part's statement (the evaluation failed)."""
+        raw = self._raw
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.cancel_safe()
 
 
 def _lock(organization: Organization) -> None:
@@ -273,8 +383,9 @@ _LIVE = (
 )
 
 
-def _record_all_resources(organization: Organization) -> None:
-    """The ledger of resources becomes every live resource's present fingerprint."""
+def _record_all_resources(organization: Organization) -> int:
+    """The ledger of resources becomes every live resource's present fingerprint. Returns how
+    many live resources."""
     with connection.cursor() as cursor:
         cursor.execute(
             "DELETE FROM policies_evaluatedresource WHERE organization_id = %s", [organization.pk]
@@ -284,6 +395,7 @@ def _record_all_resources(organization: Organization) -> None:
             f"SELECT %s, l.id, l.fingerprint FROM ({_LIVE}) l",
             [organization.pk, organization.pk],
         )
+        return cursor.rowcount
 
 
 CHANGED = ("SELECT id FROM policies_changed", [])  # the staged resources, as a resource_query
@@ -379,6 +491,11 @@ def evaluate_organization(
     (the ledger, above), or everything when `force` or nothing is known. Then the day's score
     snapshot (policies.scoring.scores) when findings changed or the day has none. One
     policy.evaluate event with the counts."""
+    with connection.cursor() as cursor:
+        # Nothing written by this transaction yet (no transaction id): connections of their own
+        # see what it sees, so a full run may split its violations (_stage_violations).
+        cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
+        (unwritten,) = cursor.fetchone()
     _lock(organization)
     exemptions.expire(organization)  # even when nothing else changed (evaluate_rules does too)
     with connection.cursor() as cursor:  # hashes of a million rows in memory (this transaction)
@@ -390,8 +507,9 @@ def evaluate_organization(
     result: dict[str, Any] = {"trigger": trigger, "rules": len(active)}
     full = force or state is None or state.grants != grants
     if full or _ledger_lost(organization):
-        _record_all_resources(organization)  # the fingerprints before the rules read the tags
-        counts = evaluate_rules(organization, rules)
+        live = _record_all_resources(organization)  # the fingerprints before the rules read
+        split = unwritten and live >= SPLIT_MIN_RESOURCES
+        counts = evaluate_rules(organization, rules, split=split)
         result.update(mode="full", rules_evaluated=len(active), resources_evaluated="all")
     else:
         changed = [
