@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import queue
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection, transaction
@@ -124,7 +125,7 @@ exempted AS MATERIALIZED (
 ),
 resolved AS (
     UPDATE policies_finding f SET status = 'resolved', resolved_at = %s
-    WHERE f.organization_id = %s AND f.status <> 'resolved' {rules} {resources}
+    WHERE f.organization_id = %s AND f.status <> 'resolved' {rules} {resources} {part}
       AND NOT EXISTS (SELECT 1 FROM v WHERE v.tag = f.rule_id AND v.resource_id = f.resource_id)
     RETURNING f.id, f.rule_id, f.rule_version, f.resource_id, f.account_id, f.kind,
         f.found_key, f.severity, f.exemption_id,
@@ -175,8 +176,7 @@ def evaluate_rules(
     selects, when given) and bring their findings up to date. Inactive rules resolve their
     open findings. Every change of status is appended to the ledger (FindingEvent) in the same
     statement, at the clock's time (tagsense.clock). With `split` (a run over every resource),
-    the violations are computed in two parts at once (_stage_violations). Returns {"failing",
-    "new", "resolved"}."""
+    in two parts at once (_evaluate_in_parts). Returns {"failing", "new", "resolved"}."""
     now = clock.now()
     active = [(rule.pk, rule.rule_spec) for rule in rules if rule.active]
     touched, touched_params, resources, scoped = "", [], "", None
@@ -194,7 +194,44 @@ def evaluate_rules(
     rule_filter, rule_params = (
         ("", []) if everything else ("AND f.rule_id = ANY(%s)", [[rule.pk for rule in rules]])
     )
-    violations, params = sql.violations_sql(active, organization.pk, resource_query=scoped)
+    retired = [rule.pk for rule in rules if not rule.active]
+
+    def evaluate(
+        violations: tuple[str, list[Any]], part: tuple[str, list[Any]] = ("", [])
+    ) -> tuple[int, int, int]:
+        """_EVALUATE of these violations; only the findings of `part`'s resources resolve."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _EVALUATE.format(
+                    touched=touched,
+                    violations=violations[0],
+                    teams=sql.teams_json_sql(),
+                    resources=resources,
+                    rules=rule_filter,
+                    part=part[0],
+                ),
+                [
+                    *touched_params,
+                    *violations[1],
+                    organization.pk,  # teams
+                    organization.pk,  # the present findings
+                    organization.pk,  # ins
+                    now,
+                    now,
+                    now,  # upd
+                    now,
+                    organization.pk,  # exempted
+                    now,  # resolved
+                    organization.pk,
+                    *rule_params,
+                    *part[1],
+                    retired,  # rule_retired
+                    organization.pk,  # led
+                    now,
+                ],
+            )
+            return cursor.fetchone()
+
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(organization)  # the INSERT of new findings relies on it
         # Lapsed exemptions written down first (at their expiry), so the ledger's order is
@@ -206,110 +243,107 @@ def evaluate_rules(
         cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute("SET LOCAL jit = off")
         if split and resource_query is None and active:
-            violations, params = _stage_violations(organization, active)
-        cursor.execute(
-            _EVALUATE.format(
-                touched=touched,
-                violations=violations,
-                teams=sql.teams_json_sql(),
-                resources=resources,
-                rules=rule_filter,
-            ),
-            [
-                *touched_params,
-                *params,
-                organization.pk,  # teams
-                organization.pk,  # the present findings
-                organization.pk,  # ins
-                now,
-                now,
-                now,  # upd
-                now,
-                organization.pk,  # exempted
-                now,  # resolved
-                organization.pk,
-                *rule_params,
-                [rule.pk for rule in rules if not rule.active],  # rule_retired
-                organization.pk,  # led
-                now,
-            ],
-        )
-        failing, new, resolved = cursor.fetchone()
+            failing, new, resolved = _evaluate_in_parts(organization, active, evaluate)
+        else:
+            failing, new, resolved = evaluate(
+                sql.violations_sql(active, organization.pk, resource_query=scoped)
+            )
     if resource_query is None:
         _remember_rules(organization, rules)
     return {"failing": failing, "new": new, "resolved": resolved}
 
 
-# A full run over at least this many live resources computes its violations in two parts at
-# once (_stage_violations): the violation pass is most of a full run's CPU and PostgreSQL 15
+# A full run over at least this many live resources is evaluated in parts on two cores at
+# once (_evaluate_in_parts): the violation pass is most of a full run's CPU and PostgreSQL 15
 # will not run it in parallel workers (its per-key searches are correlated subqueries).
 SPLIT_MIN_RESOURCES = 200_000
-_PARTS = 2
+# The parts, (start, stop, n): the resources whose id modulo n is in [start, stop). The first
+# is this connection's; a helper computes the others' violations, one after the other, while
+# this connection writes the part before (writing a first evaluation's findings and ledger
+# costs more than computing their violations: about 17 s and 13 s per million resources
+# here). So this connection starts writing early and then writes what the helper has ready.
+PARTS = ((0, 1, 10), (1, 4, 10), (4, 7, 10), (7, 10, 10))
 _STAGED = "SELECT tag, resource_id, kind, found_key, account_id, owner FROM policies_violations"
 
 
-def _stage_violations(
+def _part_filter(part: tuple[int, int, int]) -> tuple[str, list[Any]]:
+    """The findings of a part's resources (their resource's id in the part)."""
+    start, stop, n = part
+    return "AND mod(f.resource_id, %s) >= %s AND mod(f.resource_id, %s) < %s", [n, start, n, stop]
+
+
+def _evaluate_in_parts(
     organization: Organization,
     active: list[tuple[int, Any]],
-) -> tuple[str, list[Any]]:
-    """The violations of the `active` rules over every live resource, computed in _PARTS
-    parts at once into the temporary table policies_violations (this transaction): part 0 on
-    this connection, each other part by a connection of its own in a thread (a read-only
-    transaction in the same tenant scope), streamed back with COPY (binary) through a spooled
-    file. Returns the SELECT of the staged rows.
+    evaluate: Callable[..., tuple[int, int, int]],
+) -> tuple[int, int, int]:
+    """A full evaluation of the `active` rules in the PARTS, on two cores: a helper thread
+    computes the violations of every part but the first on a connection of its own (a
+    read-only transaction in the same tenant scope), each streamed back in COPY's binary
+    format through a spooled file, while this connection evaluates the first part
+    (`evaluate`: _EVALUATE, its violations, writes and ledger) and then each of the others
+    from the helper's rows, staged in the temporary table policies_violations. Each statement
+    resolves the findings of its own part's resources only, so together they resolve what
+    one statement would; returns the sums of their counts (failing, new, resolved).
 
-    Each resource is in one part (its id modulo _PARTS), so the staged rows are those of the
-    one statement read at some instant after the caller recorded the fingerprints: each part
-    takes its snapshot when its statement starts, after that, as the one statement would (a
-    resource changed meanwhile is evaluated again by the next run). Not this transaction's
-    snapshot (pg_export_snapshot): it runs in savepoints, which PostgreSQL refuses to export
-    from, and it need not be: only for a transaction that has written nothing the violations
-    read (evaluate_organization checks that it had written nothing at all), since the other
-    connections do not see this transaction's own rows."""
-    with connection.cursor() as cursor:
-        helpers = [_PartHelper(organization, active, (k, _PARTS)) for k in range(1, _PARTS)]
-        for helper in helpers:
-            helper.start()
-        try:
-            text, params = sql.violations_sql(active, organization.pk, part=(0, _PARTS))
-            cursor.execute("DROP TABLE IF EXISTS policies_violations")
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE policies_violations ON COMMIT DROP AS {text}", params
-            )
-        except BaseException:
-            for helper in helpers:
-                helper.cancel()
-            raise
-        finally:
-            for helper in helpers:
-                helper.join()
-        for helper in helpers:
-            if helper.error is not None:
-                raise helper.error
-            with (
-                helper.spool,
-                cursor.copy("COPY policies_violations FROM STDIN (FORMAT binary)") as copy,
-            ):
-                helper.spool.seek(0)
-                while block := helper.spool.read(1 << 20):
-                    copy.write(block)
-        cursor.execute("ANALYZE policies_violations")
-    return _STAGED, []
+    Each resource is in one part (its id), so the statements write the findings and ledger
+    rows of the one statement, read at some instant after the caller recorded the
+    fingerprints: each part takes its snapshot when its statement starts, after that, as the
+    one statement would (a resource changed meanwhile is evaluated again by the next run).
+    Not this transaction's snapshot (pg_export_snapshot): it runs in savepoints, which
+    PostgreSQL refuses to export from, and it need not be: only for a transaction that has
+    written nothing the violations read (evaluate_organization checks that it had written
+    nothing at all), since the helper's connection does not see this transaction's rows."""
+    mine, *theirs = PARTS
+    helper = _PartHelper(organization, active, theirs)
+    helper.start()
+    try:
+        counts = [
+            evaluate(sql.violations_sql(active, organization.pk, part=mine), _part_filter(mine))
+        ]
+        for part in theirs:
+            with helper.next_part() as spool, connection.cursor() as cursor:
+                text, params = sql.violations_sql(active, organization.pk, part=part)
+                cursor.execute("DROP TABLE IF EXISTS policies_violations")
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE policies_violations ON COMMIT DROP AS {text} "
+                    "WITH NO DATA",
+                    params,
+                )
+                with cursor.copy("COPY policies_violations FROM STDIN (FORMAT binary)") as copy:
+                    spool.seek(0)
+                    while block := spool.read(1 << 20):
+                        copy.write(block)
+                cursor.execute("ANALYZE policies_violations")
+            counts.append(evaluate((_STAGED, []), _part_filter(part)))
+    except BaseException:
+        helper.cancel()
+        raise
+    finally:
+        helper.join()
+        helper.discard()
+    failing, new, resolved = (sum(column) for column in zip(*counts, strict=True))
+    return failing, new, resolved
 
 
 class _PartHelper(threading.Thread):
-    """One part of the violations (sql.violations_sql's `part`), computed by this thread's own
-    database connection (Django's connections are per thread) in a read-only transaction in
-    the organization's tenant scope, into `spool` in COPY's binary format. The connection is
-    closed at the end; `error` holds what went wrong."""
+    """The violations of `parts` (sql.violations_sql's `part`), one after the other, computed
+    by this thread's own database connection (Django's connections are per thread) in a
+    read-only transaction in the organization's tenant scope, each into a spooled file in
+    COPY's binary format, handed over in order by next_part(). The connection is closed at
+    the end; `error` holds what went wrong (next_part() raises it)."""
 
     def __init__(
-        self, organization: Organization, active: list[tuple[int, Any]], part: tuple[int, int]
+        self,
+        organization: Organization,
+        active: list[tuple[int, Any]],
+        parts: list[tuple[int, int, int]],
     ) -> None:
-        super().__init__(name=f"evaluation-part-{part[0]}", daemon=True)
-        self.organization, self.active, self.part = organization, active, part
-        self.spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed by the caller
+        super().__init__(name="evaluation-parts", daemon=True)
+        self.organization, self.active, self.parts = organization, active, parts
         self.error: BaseException | None = None
+        self._ready: queue.Queue[Any] = queue.Queue()
+        self._stopping = threading.Event()
         self._raw: Any = None
 
     def run(self) -> None:
@@ -321,24 +355,50 @@ class _PartHelper(threading.Thread):
                 with tenant_scope(self.organization):
                     cursor.execute("SET LOCAL work_mem = '256MB'")
                     cursor.execute("SET LOCAL jit = off")
-                    text, params = sql.violations_sql(
-                        self.active, self.organization.pk, part=self.part
-                    )
-                    with cursor.copy(f"COPY ({text}) TO STDOUT (FORMAT binary)", params) as copy:
-                        for block in copy:
-                            self.spool.write(block)
+                    for part in self.parts:
+                        if self._stopping.is_set():
+                            break
+                        self._ready.put(self._compute(cursor, part))
         except BaseException as error:  # noqa: BLE001 - handed to the evaluating thread
             self.error = error
+            self._ready.put(error)
         finally:
             self._raw = None
             own.close()
 
+    def _compute(self, cursor: Any, part: tuple[int, int, int]) -> tempfile.SpooledTemporaryFile:
+        spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed by the caller
+        try:
+            text, params = sql.violations_sql(self.active, self.organization.pk, part=part)
+            with cursor.copy(f"COPY ({text}) TO STDOUT (FORMAT binary)", params) as copy:
+                for block in copy:
+                    spool.write(block)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    def next_part(self) -> tempfile.SpooledTemporaryFile:
+        """The next part's rows (the caller closes the file), once computed."""
+        item = self._ready.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
     def cancel(self) -> None:
-        """Ask the server to cancel this part's statement (the evaluation failed)."""
+        """Stop computing (the evaluation failed): the statement running is cancelled."""
+        self._stopping.set()
         raw = self._raw
         if raw is not None:
             with contextlib.suppress(Exception):
                 raw.cancel_safe()
+
+    def discard(self) -> None:
+        """Close the files of parts computed but not taken (after a failure)."""
+        while not self._ready.empty():
+            item = self._ready.get_nowait()
+            if not isinstance(item, BaseException):
+                item.close()
 
 
 def _lock(organization: Organization) -> None:
@@ -493,7 +553,7 @@ def evaluate_organization(
     policy.evaluate event with the counts."""
     with connection.cursor() as cursor:
         # Nothing written by this transaction yet (no transaction id): connections of their own
-        # see what it sees, so a full run may split its violations (_stage_violations).
+        # see what it sees, so a full run may be split (_evaluate_in_parts).
         cursor.execute("SELECT pg_current_xact_id_if_assigned() IS NULL")
         (unwritten,) = cursor.fetchone()
     _lock(organization)

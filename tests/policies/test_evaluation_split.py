@@ -1,5 +1,5 @@
-"""A full evaluation over many resources computes its violations in two parts at once, on two
-connections (policies.evaluation._stage_violations): exactly the findings and ledger rows of the
+"""A full evaluation over many resources runs in two parts at once, on two connections
+(policies.evaluation._evaluate_in_parts): exactly the findings and ledger rows of the
 one-statement path, in the organization's tenant scope, and never over rows the other
 connection cannot see."""
 
@@ -160,7 +160,7 @@ def parts(monkeypatch):
 
     def spy(helper):
         run(helper)
-        runs.append((helper.part, helper.error))
+        runs.append((helper.parts, helper.error))
 
     monkeypatch.setattr(evaluation._PartHelper, "run", spy)
     monkeypatch.setattr(evaluation, "SPLIT_MIN_RESOURCES", 1)
@@ -178,7 +178,7 @@ def test_the_split_run_writes_the_findings_and_ledger_of_one_statement(
     make_estate(other_org)  # the same estate, in the other organization, present throughout
     with tenant_scope(org):
         split = evaluation.evaluate_organization(org)
-    assert parts == [((1, 2), None)]  # the second part was computed by the helper
+    assert parts == [(list(evaluation.PARTS[1:]), None)]  # the helper computed all but one
     one_statement(monkeypatch)
     with tenant_scope(other_org):
         whole = evaluation.evaluate_organization(other_org)
@@ -187,10 +187,14 @@ def test_the_split_run_writes_the_findings_and_ledger_of_one_statement(
     mine, theirs = state(org), state(other_org)
     assert mine == theirs
     assert len(mine[1]) == split["new"]  # one `opened` row per finding
-    # Each part found violations: the parts are not one part and an empty one.
+    # Each part found violations: no part is empty.
     with tenant_scope(org):
         ids = set(Finding.objects.values_list("resource_id", flat=True))
-    assert {pk % 2 for pk in ids} == {0, 1}
+    assert {part_of(pk) for pk in ids} == set(range(len(evaluation.PARTS)))
+
+
+def part_of(pk: int) -> int:
+    return next(i for i, (a, b, n) in enumerate(evaluation.PARTS) if a <= pk % n < b)
 
 
 def test_a_forced_split_run_resolves_and_reopens_as_one_statement_does(
@@ -214,7 +218,7 @@ def test_a_forced_split_run_resolves_and_reopens_as_one_statement_does(
     one_statement(monkeypatch)
     with tenant_scope(other_org):
         whole = evaluation.evaluate_organization(other_org, force=True)
-    assert [part for part, error in parts if error is None] == [(1, 2), (1, 2)]
+    assert [part for part, error in parts if error is None] == [list(evaluation.PARTS[1:])] * 2
     assert len(parts) == 2
     assert {k: split[k] for k in ("new", "resolved", "failing")} == {
         k: whole[k] for k in ("new", "resolved", "failing")
@@ -247,7 +251,7 @@ def test_a_failing_part_fails_the_evaluation_and_writes_nothing(org, monkeypatch
     monkeypatch.setattr(evaluation, "SPLIT_MIN_RESOURCES", 1)
 
     monkeypatch.setattr(evaluation.sql, "violations_sql", _failing_for_part(sql.violations_sql))
-    with pytest.raises(RuntimeError, match="part 1 broke"), tenant_scope(org):
+    with pytest.raises(RuntimeError, match="the last part broke"), tenant_scope(org):
         evaluation.evaluate_organization(org)
     with tenant_scope(org):
         assert not Finding.objects.exists() and not FindingEvent.objects.exists()
@@ -255,8 +259,8 @@ def test_a_failing_part_fails_the_evaluation_and_writes_nothing(org, monkeypatch
 
 def _failing_for_part(violations_sql):
     def failing(*args, part=None, **kwargs):
-        if part is not None and part[0] == 1:
-            raise RuntimeError("part 1 broke")
+        if part == evaluation.PARTS[-1]:  # after the first parts were written
+            raise RuntimeError("the last part broke")
         return violations_sql(*args, part=part, **kwargs)
 
     return failing
@@ -275,8 +279,8 @@ def test_the_parts_of_the_violations_are_the_whole(org, other_org):
 
     with tenant_scope(org):
         whole = rows()
-        for n in (2, 3):
-            parts = [rows(part=(k, n)) for k in range(n)]
+        for division in (evaluation.PARTS, [(0, 1, 2), (1, 2, 2)], [(0, 1, 3), (1, 3, 3)]):
+            parts = [rows(part=part) for part in division]
             assert sorted(row for part in parts for row in part) == sorted(whole)
             assert all(parts)
     assert len(whole) > 40
