@@ -17,6 +17,10 @@ So a run when nothing changed finds nothing to do, in one comparison of the two 
 Evaluations of one organization are serialised by an advisory lock; the ledger records the
 fingerprints read before the rules are evaluated, so a change committed in between is seen as
 a change by the next run (never the other way round).
+
+A full run over many resources (SPLIT_MIN_RESOURCES) uses two cores: a helper connection
+computes the violations of most resources while this one writes the findings of the others,
+one statement per part of the resources (_evaluate_in_parts).
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ _LOCK_CLASS = 0x7461_6700  # pg_advisory_xact_lock(class, organization)
 # status a resolved finding had is read from the statement's snapshot (`exempted`: the few
 # findings exempted before it, by the partial index on exemption), as UPDATE ... RETURNING
 # gives only the new row.
+#
+# `{part}` (a split run, _evaluate_in_parts): only the findings of one part's resources are
+# read and resolved; the violations are of those resources only.
 _EVALUATE = """
 WITH {touched} v AS MATERIALIZED ({violations}),
 teams AS MATERIALIZED (
@@ -85,7 +92,7 @@ n AS MATERIALIZED (
     JOIN policies_rule pr ON pr.id = v.tag
     LEFT JOIN teams t ON t.account_id = v.account_id
     LEFT JOIN policies_finding f ON f.organization_id = %s AND f.resource_id = v.resource_id
-        AND f.rule_id = v.tag
+        AND f.rule_id = v.tag {part}
 ),
 ins AS (
     INSERT INTO policies_finding (organization_id, rule_id, resource_id, account_id,
@@ -111,7 +118,7 @@ upd AS (
         status = CASE WHEN f.status = 'resolved' THEN 'open' ELSE f.status END,
         resolved_at = NULL
     FROM n
-    WHERE f.id = n.finding_id AND (f.status = 'resolved' OR f.resolved_at IS NOT NULL
+    WHERE f.id = n.finding_id {part} AND (f.status = 'resolved' OR f.resolved_at IS NOT NULL
         OR (f.account_id, f.rule_version, f.kind, f.found_key, f.severity, f.enforcement,
             f.owner, f.owner_teams)
         IS DISTINCT FROM (n.account_id, n.rule_version, n.kind, n.found_key, n.severity,
@@ -199,7 +206,9 @@ def evaluate_rules(
     def evaluate(
         violations: tuple[str, list[Any]], part: tuple[str, list[Any]] = ("", [])
     ) -> tuple[int, int, int]:
-        """_EVALUATE of these violations; only the findings of `part`'s resources resolve."""
+        """_EVALUATE of these violations; only the findings of `part`'s resources are read
+        (the violations are of those resources: the join to the present findings hashes
+        only theirs) and resolve."""
         with connection.cursor() as cursor:
             cursor.execute(
                 _EVALUATE.format(
@@ -215,11 +224,13 @@ def evaluate_rules(
                     *violations[1],
                     organization.pk,  # teams
                     organization.pk,  # the present findings
+                    *part[1],
                     organization.pk,  # ins
                     now,
                     now,
                     now,  # upd
                     now,
+                    *part[1],
                     organization.pk,  # exempted
                     now,  # resolved
                     organization.pk,
