@@ -139,6 +139,7 @@ class Interference:
         self.database = database.encode()
         self.tick = os.sysconf("SC_CLK_TCK")
         self.mine: dict[int, tuple[int, int]] = {}  # pid -> (first jiffies seen, last)
+        self.labels: dict[int, str] = {}  # pid -> what it is (for by_process)
         self._stop = None
 
     @staticmethod
@@ -155,7 +156,11 @@ class Interference:
                 ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             return False
-        return pid == own or ppid == own or self.database in cmdline
+        mine = pid == own or ppid == own or self.database in cmdline
+        if mine:
+            backend = cmdline.startswith(b"postgres:")
+            self.labels[pid] = "this process" if pid == own else "backend" if backend else "child"
+        return mine
 
     def _sample(self, first: bool) -> None:
         own = os.getpid()
@@ -211,3 +216,14 @@ class Interference:
             f"processes {self.own:.0f} core-s; other processes on the machine {self.other:.0f} "
             f"core-s ({self.other / self.wall:.2f} of 2 cores on average)"
         )
+
+    def by_process(self, top: int = 3) -> str:
+        """The `top` busiest of this benchmark's processes, core-s each (sampled every second:
+        a process that ends loses up to a second). Work split over several connections shows
+        here: on an idle machine the wall time follows the longest chain, not the sum."""
+        used = [((last - base) / self.tick, pid) for pid, (base, last) in self.mine.items()]
+        parts = [
+            f"{seconds:.1f} ({self.labels.get(pid, '?')} {pid})"
+            for seconds, pid in sorted(used, reverse=True)[:top]
+        ]
+        return "busiest processes, core-s: " + ", ".join(parts)

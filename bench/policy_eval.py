@@ -16,7 +16,7 @@ glob and a conditional scoped by type). Then, timed through the real code:
     evaluate_after_scan for that scan;
 (d) the score snapshot alone (policies.scoring.scores._snapshot_rows, nothing written).
 
-    .venv/bin/python bench/policy_eval.py --resources 1000000 [--explain]
+    .venv/bin/python bench/policy_eval.py --resources 1000000 [--explain] [--one-statement]
 
 Prints each phase's wall time, the counts, the findings table and the other load.
 """
@@ -251,6 +251,7 @@ def timed(label: str, org, fn):
     with tenant_scope(org):
         print(f"ledger: {FindingEvent.objects.count():,} finding events")
     print(load.summary())
+    print(load.by_process())
     return wall, result
 
 
@@ -272,11 +273,18 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--explain", action="store_true", help="print the violations' plans")
+    parser.add_argument(
+        "--one-statement",
+        action="store_true",
+        help="never split a full run over two connections (the path before the split)",
+    )
     args = parser.parse_args()
+    if args.one_statement:
+        evaluation.SPLIT_MIN_RESOURCES = 2**62
 
     _setup.print_machine()
     db = connection.settings_dict["NAME"]
-    print(f"database: {db}")
+    print(f"database: {db}; full runs split from {evaluation.SPLIT_MIN_RESOURCES:,} resources")
     org, account = _setup.make_account("policy", regions=REGIONS[: args.workers])
     rules = make_rules(org)
     print(f"organization {org.pk}, {len(rules)} active rules")

@@ -327,14 +327,17 @@ def live_resources_sql(
     resource_ids: Sequence[int] | None = None,
     resource_query: tuple[str, Sequence[Any]] | None = None,
     account_pks: Sequence[int] | None = None,
+    part: tuple[int, int, int] | None = None,
 ) -> tuple[str, list[Any]]:
     """A SELECT of the organization's live resources the rules are checked on (untaggable
     types excluded) with the columns _scope_expr reads on its row ``c``: id, account_id, tags,
     resource_type, region and, when one of `rules` scopes by account or team, aws_id and teams
     (its account's 12-digit id and the slugs of the teams holding it); then `columns`
     (expressions on ``r``, the resource, with their parameters). Optionally only
-    `resource_ids`, only the ids `resource_query` (a SELECT with its parameters) yields, and
-    only resources of `account_pks` (AwsAccount primary keys)."""
+    `resource_ids`, only the ids `resource_query` (a SELECT with its parameters) yields, only
+    resources of `account_pks` (AwsAccount primary keys), and only the `part` (start, stop, n):
+    the resources whose id modulo n is in [start, stop) (parts computed by several connections,
+    each resource in one)."""
     by_account = any(rule.scope.accounts or rule.scope.teams for rule in rules)
     base = _Sql().add("SELECT r.id, r.account_id, r.tags, r.resource_type, r.region")
     if by_account:
@@ -361,6 +364,9 @@ def live_resources_sql(
         base.add(f"AND r.id = ANY(ARRAY({resource_query[0]}))", *resource_query[1])
     if account_pks is not None:
         base.add("AND r.account_id = ANY(%s)", list(account_pks))
+    if part is not None:
+        start, stop, n = part
+        base.add("AND mod(r.id, %s) >= %s AND mod(r.id, %s) < %s", n, start, n, stop)
     return base.text(), base.params
 
 
@@ -393,13 +399,14 @@ def violations_sql(
     resource_ids: Sequence[int] | None = None,
     resource_query: tuple[str, Sequence[Any]] | None = None,
     account_pks: Sequence[int] | None = None,
+    part: tuple[int, int, int] | None = None,
 ) -> tuple[str, list[Any]]:
     """One SELECT of (tag, resource_id, kind, found_key, account_id, owner): every violation of
     the rules among the organization's live resources, each tagged with the caller's
     identifier of its rule, in one pass over the resources. Optionally only `resource_ids`,
     only the ids `resource_query` (a SELECT with its parameters: the resources a scan touched)
-    yields, and only resources of `account_pks` (AwsAccount primary keys: a member's visible
-    accounts)."""
+    yields, only resources of `account_pks` (AwsAccount primary keys: a member's visible
+    accounts), and only a `part` of them (live_resources_sql)."""
     rules = list(rules)
     if not rules:
         return _NO_VIOLATIONS, []
@@ -423,6 +430,7 @@ def violations_sql(
             resource_ids=resource_ids,
             resource_query=resource_query,
             account_pks=account_pks,
+            part=part,
         )
     )
     base.add("OFFSET 0")
