@@ -47,4 +47,7 @@ def starting_response(doing: str) -> HttpResponse:
     )
     response["Retry-After"] = "2"
     response["Cache-Control"] = "no-store"
+    # Expected while starting, and polled: not logged as a server error (django.request logs
+    # every 5xx as an ERROR unless the response says it was logged already).
+    response._has_been_logged = True  # noqa: SLF001 - Django's own flag (utils.log.log_response)
     return response

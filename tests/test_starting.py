@@ -18,7 +18,7 @@ def _with_gate(path):
 
 
 @pytest.mark.django_db
-def test_nothing_is_served_until_the_start_is_done(tmp_path, owner, org):
+def test_nothing_is_served_until_the_start_is_done(tmp_path, owner, org, caplog):
     starting = tmp_path / "starting"
     starting.write_text("Replaying the estate's history: day 34 of 89 (2026-10-14)…")
     with _with_gate(starting):
@@ -30,6 +30,8 @@ def test_nothing_is_served_until_the_start_is_done(tmp_path, owner, org):
             assert response["Retry-After"] == "2"
             body = response.content.decode()
             assert "TagSense is starting" in body and "day 34 of 89 (2026-10-14)" in body
+        # Expected while starting (and polled): no server error in the log.
+        assert not [r for r in caplog.records if r.name == "django.request"]
         # The start says what it does next: the page follows.
         starting.write_text("Storing today's scan of the estate…")
         assert "Storing today&#x27;s scan" in client.get("/healthz").content.decode()
