@@ -50,7 +50,7 @@ import hashlib
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -347,13 +347,20 @@ class _FirstDay(Mapping):
 
 
 def simulate(
-    organization: Organization, *, frameworks: list[str], today: date, workers: int = 4
+    organization: Organization,
+    *,
+    frameworks: list[str],
+    today: date,
+    workers: int = 4,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[dict[runner.UnitKey, runner.Fetched], dict[str, int]]:
     """Replay the DAYS days before `today` (see the module's doc) for `organization`, whose
     accounts are registered: the built-in `frameworks` are enabled, the first day's scan reads
     the estate from AWS (`workers` threads), then each day is one transaction. Returns
     today's pages of every unit, as the first day read them (for the caller to store as
-    today's scan), and counts for the console."""
+    today's scan), and counts for the console. `progress` is told what is being done: the
+    first day's reading, then each day as it is replayed."""
+    say = progress or (lambda text: None)
     first = first_moment(today)
     with tenant_scope(organization, actor=ACTOR):
         if ScanRun.objects.for_org(organization).exists():
@@ -367,6 +374,10 @@ def simulate(
             )
         story = Story(runner.unit_key(unit) for unit in scan.units.all())
         accounts = {a.pk: a for a in AwsAccount.objects.for_org(organization)}
+    say(
+        f"Reading the estate from AWS (moto), {len(story.keys)} units, and storing it as it "
+        f"was on {first.date().isoformat()}, the first of {DAYS} days of history…"
+    )
     with clock.at(first):
         scan = runner.run_scan_inline(
             scan,
@@ -377,6 +388,12 @@ def simulate(
         )
     counts = {"days": 0, "snapshot_rows": 0, "rule_versions": 0}
     for day in range(DAYS):
+        if day:
+            say(
+                f"Replaying the estate's history through the real scan, evaluation and "
+                f"snapshot code: day {day + 1} of {DAYS} "
+                f"({moment(today, day, SCAN_AT).date().isoformat()})…"
+            )
         # A day is one transaction.
         with tenant_scope(organization, actor=ACTOR), without_savepoints():
             if day:

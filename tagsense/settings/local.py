@@ -7,7 +7,7 @@ one, the default is that server's socket in var/pgdata (a manage.py command besi
 """
 
 from .base import *  # noqa: F403
-from .base import VAR_DIR, database, env
+from .base import MIDDLEWARE, VAR_DIR, database, env
 
 # Off, as in production: a 404 is the portal's page, not Django's technical page listing every
 # URL pattern (DJANGO_DEBUG=true turns it on while developing).
@@ -46,3 +46,14 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# scripts/run-embedded.sh starts the web server while it still prepares the demo: while this file
+# exists every request answers 503 with what the start is doing (tagsense.starting).
+TAGSENSE_STARTING_FILE = env("TAGSENSE_STARTING_FILE", default="")
+if TAGSENSE_STARTING_FILE:
+    _after = MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1  # CSS served
+    MIDDLEWARE = [
+        *MIDDLEWARE[:_after],
+        "tagsense.starting.StartingMiddleware",
+        *MIDDLEWARE[_after:],
+    ]

@@ -1,8 +1,12 @@
 """The demo seeder's count matches what the first scan then shows: it names the resources AWS
 (moto) made by itself, which a scan finds too."""
 
-from demo.estate import EstateSummary
-from demo.management.commands.setup_demo_estate import seeded_message
+import io
+
+from django.core.management import call_command
+
+from demo.estate import EstateSummary, start_moto_server, stop_moto_server
+from demo.management.commands.setup_demo_estate import _has_organization, seeded_message
 
 
 def test_the_seeder_says_how_many_resources_the_scan_will_find():
@@ -23,3 +27,28 @@ def test_the_seeder_says_how_many_resources_the_scan_will_find():
 def test_without_defaults_the_seeder_says_nothing_more():
     summary = EstateSummary("1", "o", [{}], {"s3:bucket": 2}, 2)
     assert "default" not in seeded_message(summary)
+
+
+def test_seed_only_seeds_moto_without_the_database(monkeypatch):
+    """`make run` seeds moto while the database is still prepared (scripts/run-embedded.sh):
+    --seed-only must read no database (this test has none: any query would raise), seed the
+    estate once with the demo's ids, and leave a seeded server as it is."""
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    proc, url = start_moto_server()
+    try:
+        assert _has_organization(url) is None
+        out = io.StringIO()
+        call_command("setup_demo_estate", endpoint=url, resources=20, seed_only=True, stdout=out)
+        assert out.getvalue().startswith("Seeded ") and "member accounts" in out.getvalue()
+        management_id = _has_organization(url)
+        assert management_id
+        again = io.StringIO()
+        call_command("setup_demo_estate", endpoint=url, resources=20, seed_only=True, stdout=again)
+        assert again.getvalue().strip() == "The moto server holds the demo estate."
+        assert _has_organization(url) == management_id
+    finally:
+        stop_moto_server(proc)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.models import Organization, User
 from demo import simulation
 from demo.estate import seed_estate, start_moto_server, stop_moto_server
+from demo.management.commands import setup_demo_estate
 from demo.management.commands.setup_demo import DEMO_ADMIN
 from demo.management.commands.setup_demo_estate import _seed_random
 from inventory import runner
@@ -106,9 +107,16 @@ def _score_from_history(organization, resources, events, teams, day, moment):
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_demo_past_is_simulated_through_the_real_code(endpoint, settings):
+def test_the_demo_past_is_simulated_through_the_real_code(endpoint, settings, monkeypatch):
+    said = []  # what `make run`'s starting page says meanwhile (tagsense.starting)
+    monkeypatch.setattr(setup_demo_estate, "_starting_page", said.append)
     call_command("setup_demo")
     call_command("setup_demo_estate", endpoint=endpoint, resources=RESOURCES, workers=2)
+    assert said[0].startswith("Reading the estate from AWS (moto)")
+    assert [int(text.split(": day ")[1].split()[0]) for text in said[1:-1]] == list(
+        range(2, simulation.DAYS + 1)
+    )
+    assert said[-1] == "Storing today's scan of the estate…"
     now = timezone.now()
     today = now.date()
     organization = Organization.objects.get(slug=settings.TAGSENSE_DEMO_ORG_SLUG)

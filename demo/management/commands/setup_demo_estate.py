@@ -71,18 +71,30 @@ def seeded_message(summary: estate.EstateSummary) -> str:
 
 class Command(BaseCommand):
     help = "Seed the demo AWS estate into moto_server, register it in the demo organization, scan."
+    # Checked already: `make run` runs it after migrate, and with --seed-only beside it (the
+    # system checks import every URLconf and admin: about a second of its start).
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", ""))
         parser.add_argument("--resources", type=int, default=2000)
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--no-scan", action="store_true")
+        parser.add_argument(
+            "--seed-only",
+            action="store_true",
+            help="seed the estate into moto (unless it holds it) and stop; reads no database, "
+            "so it can run while the database is prepared",
+        )
         parser.add_argument("--workers", type=int, default=4)
 
-    def handle(self, *args, endpoint, resources, seed, no_scan, workers, **options):
+    def handle(self, *args, endpoint, resources, seed, no_scan, seed_only, workers, **options):
         if not endpoint:
             raise CommandError("name the moto server with --endpoint or AWS_ENDPOINT_URL")
         endpoint = endpoint.rstrip("/")
+        if seed_only:
+            self._seed(endpoint, resources, seed)
+            return
         organization = Organization.objects.filter(slug=settings.TAGSENSE_DEMO_ORG_SLUG).first()
         if organization is None:
             raise CommandError("run setup_demo first: there is no demo organization")
@@ -128,7 +140,7 @@ class Command(BaseCommand):
             management_id = summary.management_account_id
             self.stdout.write(seeded_message(summary))
         else:
-            self.stdout.write("The moto server already holds the demo estate.")
+            self.stdout.write("The moto server holds the demo estate.")
         return management_id
 
     def _simulate(self, organization, today, workers: int) -> dict:
@@ -140,6 +152,7 @@ class Command(BaseCommand):
             frameworks=sorted(policy_services.builtin_library()),
             today=today,
             workers=workers,
+            progress=_starting_page,
         )
         records = sum(len(page) for fetched in pages.values() for page in fetched.pages)
         self.stdout.write(
@@ -156,6 +169,7 @@ class Command(BaseCommand):
         moto when there are some, stored in one transaction (runner.store_fetched_scan, the
         writer and close of every scan), else read now, reporting progress every 2 s."""
         if pages is not None:
+            _starting_page("Storing today's scan of the estate…")
             with tenant_scope(organization, actor=actor), simulation.without_savepoints():
                 return runner.store_fetched_scan(
                     organization, scope=runner.Scope(), fetched=pages, actor=actor, trigger="demo"
@@ -178,6 +192,19 @@ class Command(BaseCommand):
                 )
 
         return runner.run_scan_inline(scan, actor=actor, workers=workers, progress=progress)
+
+
+def _starting_page(text: str) -> None:
+    """What the portal's starting page says (tagsense.starting), while `make run` starts it
+    beside this command (TAGSENSE_STARTING_FILE; nothing without). Replaced whole, so the page
+    never reads half a line."""
+    path = getattr(settings, "TAGSENSE_STARTING_FILE", "")
+    if not path:
+        return
+    staged = f"{path}.{os.getpid()}"
+    with open(staged, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(staged, path)
 
 
 def _register(organization, management_id: str) -> tuple[list, list]:
