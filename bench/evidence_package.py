@@ -50,34 +50,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def seed_history(org, account, args, start) -> None:
-    """One scan a day after the first: --changed instances of region 0 shifted by the day."""
-    from inventory import storage
-    from inventory.models import ScanRun
-    from policies import evaluation
+    """One scan a day after the first (bench/history_at.py's replay_day: --changed instances of
+    region 0 shifted by the day, and the evaluation after it), then the day's snapshot."""
     from policies.scoring import scores
 
-    resource_type, _, arn = policy_eval.TYPES[0]
     for day in range(1, args.days):
         moment = start + timedelta(days=day)
+        history_at.replay_day(org, account, moment, day, args.changed)
         with clock.at(moment), tenant_scope(org):
-            scan = ScanRun.objects.create(
-                organization=org, started_by="bench", trigger="bench", status=ScanRun.RUNNING
-            )
-            writer = storage.unit_writer(
-                account=account,
-                resource_type=resource_type,
-                region=policy_eval.REGIONS[0],
-                scan=scan,
-                started=moment,
-            )
-            for page in policy_eval.records(
-                0, resource_type, args.changed, account.account_id, arn, 5000, day
-            ):
-                writer.write(page, now=moment)
-            scan.status = ScanRun.SUCCEEDED
-            scan.finished_at = moment
-            scan.save()
-            evaluation.evaluate_after_scan(scan)
             scores.take_snapshot(org)
         if day % 10 == 0:
             print(f"  history: day {day} of {args.days}", flush=True)

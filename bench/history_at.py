@@ -90,6 +90,9 @@ def replay_day(org, account, day: datetime, variant: int, changed: int) -> float
             with tenant_scope(org):
                 writer.write(page, now=day)
         with tenant_scope(org):
+            scan.status = ScanRun.SUCCEEDED
+            scan.finished_at = day
+            scan.save()
             evaluation.evaluate_after_scan(scan)
     return time.perf_counter() - start
 
