@@ -557,8 +557,9 @@ class Build:
     # -- the files, in order ---------------------------------------------------------------
 
     def run(self, spool: IO[bytes]) -> None:
-        # What takes the longest runs beside the rest: the audit log (Python's hashing), the
-        # controls' history and the changes (PostgreSQL's sums and lines).
+        # What takes the longest runs beside the findings file (Background): the audit log in
+        # a process of its own (Python's hashing), the controls' history and the changes
+        # (PostgreSQL's sums and lines), then the OSCAL observations of the findings written.
         audit_log = Background(
             "evidence-audit-log", self, self.audit_log_apart, spools=1, inline=self.audit_log_to
         )
