@@ -622,10 +622,18 @@ class Build:
         self.write_manifest()
 
     def control_states(self) -> list[tuple[ControlState, list[tuple[date, int, int, bool]]]]:
-        """Each control's state at the period's end and its daily states. Controls citing the
-        same rules share the ledger's sums (13 rule sets for the 19 controls of the four
-        built-in frameworks)."""
+        """Each control's state at the period's end and its daily states, their sums over the
+        ledger computed for every control at once (history.remember_controls)."""
         with history.remembering():
+            with self.scope():
+                history.remember_controls(
+                    self.organization,
+                    self.resolved.controls,
+                    self.period.end,
+                    self.period.start.date(),
+                    self.period.end.date(),
+                    account_pks=self.account_pks,
+                )
             return [self._control_state(control) for control in self.resolved.controls]
 
     def rule_observations(

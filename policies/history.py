@@ -661,6 +661,145 @@ def daily_control_states(
     return states
 
 
+# Every control of a package at once -------------------------------------------------------------
+
+MASK_RULES = 63  # the rules a bigint of failing rules holds (one bit each)
+
+
+def remember_controls(
+    organization: Organization,
+    controls: Sequence[Control],
+    at: datetime,
+    first_day: date,
+    last_day: date,
+    *,
+    account_pks: list[int] | None = None,
+) -> None:
+    """Within remembering(): compute, for every control of `controls` at once, the ledger sums
+    that control_status_at(at) (resources counted) and daily_control_states(first_day,
+    last_day) read, and remember them where those reads look.
+
+    Each of those reads sums the ledger for its own set of rules: an evidence package of four
+    frameworks made 13 sets' passes over 4 million rows, twice each. Here one statement gives,
+    for every resource, which of all the rules it was failing (a bitmask) and from which day to
+    which, and another each rule's open and exempted findings at `at`; any set's failing
+    resources on a day are then the resources whose mask meets the set's. The reads give the
+    same answers (tests/policies/test_history.py compares them on a story of every transition).
+
+    Does nothing outside remembering() (nothing would keep the sums), when `at` is not within
+    `last_day` (UTC), or over more than MASK_RULES rules: each read then sums for itself."""
+    if _MEMO.get() is None or last_day < first_day:
+        return
+    if not day_end(last_day - timedelta(days=1)) < at <= day_end(last_day):
+        return
+    intervals = _rule_intervals(organization)
+    known = {i.rule_id for i in intervals}
+    at_end = {tuple(_cited(c, intervals, at)) for c in controls} - {()}
+    by_day = {tuple(sorted(set(c.rule_ids) & known)) for c in controls} - {()}
+    rules = sorted({r for s in at_end | by_day for r in s})
+    if not rules or len(rules) > MASK_RULES:
+        return
+    totals = _rule_totals(organization, rules, at, account_pks)
+    spans = _failing_spans(organization, rules, at, first_day, last_day, account_pks)
+    bits = {rule: 1 << n for n, rule in enumerate(rules)}
+    after = last_day + timedelta(days=1)  # the state at the last day's end (_failing_spans)
+    ends = [first_day + timedelta(days=n) for n in range((after - first_day).days + 1)]
+
+    def failing(rule_ids: tuple[str, ...]) -> dict[date, int]:
+        """{day of first_day..after: resources failing one of the rules at least}."""
+        mask = sum(bits[r] for r in rule_ids)
+        change: dict[date, int] = {}
+        for found, since, until, count in spans:
+            if found & mask:
+                change[since] = change.get(since, 0) + count
+                if until is not None:
+                    change[until] = change.get(until, 0) - count
+        running, found_by_day = 0, {}
+        for day in ends:
+            running += change.get(day, 0)
+            found_by_day[day] = running
+        return found_by_day
+
+    memo, accounts = _MEMO.get(), _key(account_pks)
+    assert memo is not None  # checked above
+    for cited in at_end:
+        opened = sum(totals.get(r, (0, 0))[0] for r in cited)
+        exempted = sum(totals.get(r, (0, 0))[1] for r in cited)
+        counts = (opened, failing(cited)[last_day], exempted)
+        memo[("counts", organization.pk, cited, at, accounts, True)] = counts
+    for every in by_day:
+        by_end = failing(every)
+        memo[("by_day", organization.pk, every, first_day, last_day, accounts)] = {
+            day: by_end[after if day == last_day else day] for day in ends[:-1]
+        }
+
+
+def _rule_totals(
+    organization: Organization, rules: list[str], at: datetime, account_pks: list[int] | None
+) -> dict[str, tuple[int, int]]:
+    """{rule id: (open findings, exempted findings) at `at`}, from the ledger's index alone."""
+    ledger, params = _ledger(
+        organization.pk,
+        at,
+        rule_ids=rules,
+        account_pks=account_pks,
+        columns="rule_slug, open_delta, exempt_delta",
+    )
+    sql = f"SELECT l.rule_slug, sum(l.open_delta), sum(l.exempt_delta) FROM {ledger} l GROUP BY 1"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
+        return {rule: (int(o), int(x)) for rule, o, x in cursor.fetchall()}
+
+
+def _failing_spans(
+    organization: Organization,
+    rules: list[str],
+    at: datetime,
+    first_day: date,
+    last_day: date,
+    account_pks: list[int] | None,
+) -> list[tuple[int, date, date | None, int]]:
+    """(mask, since, until, resources): that many resources were failing exactly the rules of
+    `mask` (bit n: rules[n]) at the end of every day of [since, until) (until None: still), the
+    spans clipped to start at first_day.
+
+    Each event counts on its UTC day, except those after `at` (up to the last day's end), which
+    count on the day after last_day: a span covering last_day is the state at `at`, one
+    covering the day after it the state at the last day's end.
+
+    Per (resource, rule), the running sum of open deltas by day says whether it was failing
+    after each day; the days on which that flipped xor the rule's bit into the resource's
+    flips, whose running xor is the resource's mask from that day to its next flip."""
+    ledger, params = _ledger(
+        organization.pk,
+        day_end(last_day),
+        rule_ids=rules,
+        account_pks=account_pks,
+        columns="resource_id, rule_slug, open_delta, at",
+    )
+    sql = (
+        "WITH d AS (SELECT l.resource_id, l.rule_slug, CASE WHEN l.at > %s THEN %s::date "
+        "ELSE (l.at AT TIME ZONE 'UTC')::date END AS day, sum(l.open_delta) AS delta "
+        f"FROM {ledger} l GROUP BY 1, 2, 3), "
+        "s AS (SELECT d.resource_id, d.rule_slug, d.day, sum(d.delta) OVER w AS running, "
+        "d.delta FROM d WINDOW w AS (PARTITION BY d.resource_id, d.rule_slug ORDER BY d.day)), "
+        "x AS (SELECT s.resource_id, s.day, "
+        "bit_xor(1::bigint << (array_position(%s::text[], s.rule_slug) - 1)) AS flip FROM s "
+        "WHERE (s.running > 0) <> (s.running - s.delta > 0) GROUP BY 1, 2), "
+        "m AS (SELECT x.day, bit_xor(x.flip) OVER w AS mask, lead(x.day) OVER w AS next_day "
+        "FROM x WINDOW w AS (PARTITION BY x.resource_id ORDER BY x.day)) "
+        "SELECT m.mask, greatest(m.day, %s), m.next_day, count(*) FROM m WHERE m.mask <> 0 "
+        "AND (m.next_day IS NULL OR m.next_day > %s) GROUP BY 1, 2, 3"
+    )
+    after = last_day + timedelta(days=1)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, [at, after, *params, rules, first_day, first_day])
+        return [(int(m), since, until, int(n)) for m, since, until, n in cursor.fetchall()]
+
+
 # Snapshots as a cache of the ledger ------------------------------------------------------------
 
 
