@@ -32,6 +32,7 @@ import json  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -129,17 +130,54 @@ def build(export_id: int) -> None:
             stages[current[0]] = stages.get(current[0], 0.0) + now - current[1]
             current[:] = [name, now]
 
+    parts: list[dict[str, object]] = []  # each part built beside the others (Background)
+    written = package._written
+
+    def timed(work, writers):
+        """package._written, timed: the part's wall span, its thread's CPU and its own
+        connection's PostgreSQL backend's CPU (the connection is the thread's, opened for it)."""
+        began, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return written(work, writers)
+        finally:
+            parts.append(
+                {
+                    "part": threading.current_thread().name,
+                    "from": began - start,
+                    "to": time.perf_counter() - start,
+                    "python": time.thread_time() - cpu,
+                    "postgres": _backend_cpu(),
+                }
+            )
+
+    package._written = timed
     start = time.perf_counter()
     # As the worker's task runs it: outside any transaction (each file opens its own tenant
     # scope; inside one, the audit log could not be written beside the other files).
     package.build(export, on_progress)
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    main = {"part": "build (main thread)", "from": 0.0, "to": wall, "python": time.thread_time()}
+    parts.append({**main, "postgres": _backend_cpu()})
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     # The audit log's own process (evidence_audit_log), the build's only child.
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    parts.append({"part": "audit log process", "python": usage.ru_utime + usage.ru_stime})
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = usage.ru_maxrss / 1024
     path = package.package_path(export)
     figures = {"wall": wall, "peak_rss_mib": peak, "child_peak_rss_mib": child}
-    print(json.dumps({**figures, "path": str(path), "stages": stages}))
+    print(json.dumps({**figures, "path": str(path), "stages": stages, "parts": parts}))
+
+
+def _backend_cpu() -> float | None:
+    """CPU seconds of this thread's connection's PostgreSQL backend so far (a local server)."""
+    if connection.connection is None:
+        return None
+    pid = connection.connection.info.backend_pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def seed(args):
@@ -234,6 +272,12 @@ def main() -> None:
     )
     for stage, seconds in figures["stages"].items():
         print(f"  {seconds:7.1f} s  {stage}")
+    print("parts (wall span from the build's start; CPU of its Python thread and its backend):")
+    for part in figures["parts"]:
+        span = f"{part['from']:5.1f}-{part['to']:5.1f} s" if "from" in part else " " * 13
+        backend = part.get("postgres")
+        postgres = "" if backend is None else f", PostgreSQL {backend:5.1f} core-s"
+        print(f"  {span}  {part['part']}: Python {part['python']:5.1f} core-s{postgres}")
     path = Path(figures["path"])
     with tenant_scope(export.organization):
         from evidence import keys

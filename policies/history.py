@@ -768,9 +768,11 @@ def _failing_spans(
     count on the day after last_day: a span covering last_day is the state at `at`, one
     covering the day after it the state at the last day's end.
 
-    Per (resource, rule), the running sum of open deltas by day says whether it was failing
-    after each day; the days on which that flipped xor the rule's bit into the resource's
-    flips, whose running xor is the resource's mask from that day to its next flip."""
+    A resource fails a rule while the rule's finding on it is open (one finding per resource
+    and rule: uniq_finding_resource_rule), so each event that opens or closes it (an open delta)
+    flips the rule's bit: xor-ed by day (two flips the same day cancel), then a running xor
+    over the resource's days, its mask from each day to its next. One pass over the ledger,
+    one sort of the (resource, day) flips; no per-rule window."""
     ledger, params = _ledger(
         organization.pk,
         day_end(last_day),
@@ -778,15 +780,13 @@ def _failing_spans(
         account_pks=account_pks,
         columns="resource_id, rule_slug, open_delta, at",
     )
+    bit = "1::bigint << (b.n - 1)::int"
     sql = (
-        "WITH d AS (SELECT l.resource_id, l.rule_slug, CASE WHEN l.at > %s THEN %s::date "
-        "ELSE (l.at AT TIME ZONE 'UTC')::date END AS day, sum(l.open_delta) AS delta "
-        f"FROM {ledger} l GROUP BY 1, 2, 3), "
-        "s AS (SELECT d.resource_id, d.rule_slug, d.day, sum(d.delta) OVER w AS running, "
-        "d.delta FROM d WINDOW w AS (PARTITION BY d.resource_id, d.rule_slug ORDER BY d.day)), "
-        "x AS (SELECT s.resource_id, s.day, "
-        "bit_xor(1::bigint << (array_position(%s::text[], s.rule_slug) - 1)) AS flip FROM s "
-        "WHERE (s.running > 0) <> (s.running - s.delta > 0) GROUP BY 1, 2), "
+        "WITH x AS (SELECT l.resource_id, CASE WHEN l.at > %s THEN %s::date "
+        "ELSE (l.at AT TIME ZONE 'UTC')::date END AS day, "
+        f"bit_xor({bit}) AS flip FROM {ledger} l "
+        "JOIN unnest(%s::text[]) WITH ORDINALITY b(rule, n) ON b.rule = l.rule_slug "
+        f"WHERE l.open_delta <> 0 GROUP BY 1, 2 HAVING bit_xor({bit}) <> 0), "
         "m AS (SELECT x.day, bit_xor(x.flip) OVER w AS mask, lead(x.day) OVER w AS next_day "
         "FROM x WINDOW w AS (PARTITION BY x.resource_id ORDER BY x.day)) "
         "SELECT m.mask, greatest(m.day, %s), m.next_day, count(*) FROM m WHERE m.mask <> 0 "
@@ -798,9 +798,6 @@ def _failing_spans(
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, [at, after, *params, rules, first_day, first_day])
         return [(int(m), since, until, int(n)) for m, since, until, n in cursor.fetchall()]
-
-
-# Snapshots as a cache of the ledger ------------------------------------------------------------
 
 
 def _failing_groups(organization: Organization, at: datetime) -> list[tuple[int, list[str], int]]:
