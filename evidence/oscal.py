@@ -62,11 +62,13 @@ def resource_uuid(arn: str) -> str:
     """The subject uuid of an AWS resource: the same ARN always gets the same uuid. This is
     uuid.uuid5(_RESOURCE_NS, arn) (the tests check it), spelt out: it runs once per failing
     resource, and the UUID object costs more than the hash."""
-    digest = bytearray(sha1(_RESOURCE_NS.bytes + arn.encode()).digest()[:16])  # noqa: S324 - RFC 4122 v5
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    x = sha1(_RESOURCE_NS_BYTES + arn.encode()).hexdigest()  # noqa: S324 - RFC 4122 version 5
+    # The version nibble set to 5, the variant's two top bits to 10 (RFC 4122).
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_RESOURCE_NS_BYTES = _RESOURCE_NS.bytes
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def control_token(control_id: str) -> str:
@@ -362,20 +364,35 @@ def _subject(row: content.FailingResource) -> bytes:
         row.severity,
         tuple(row.control_keys),
     )
+    text = _text(arn)
+    title = _MARKDOWN_SPECIAL.sub(r"\\\1", text) if _MARKDOWN_SPECIAL.search(text) else text
     return b"".join(
         (
             b'{"subject-uuid":"',
             resource_uuid(arn).encode(),
             b'","type":"resource","title":',
-            _dumps(_line(arn)),
-            b',"props":[',
-            _dumps(_prop("arn", arn)),
+            _dumps(title),  # _line(arn)
+            _ARN_PROP,
+            _dumps(text),
+            b"}",
             shared,
-            b",",
-            _dumps(_prop("opened-at", _when(row.opened_at))),
-            b"]}",
+            _OPENED_PROP,
+            _opened_when(row.opened_at),
+            b'"}]}',
         )
     )
+
+
+@lru_cache(maxsize=4096)
+def _opened_when(moment: datetime) -> bytes:
+    """_when(), encoded, of a finding's opening: the findings one evaluation opened share it."""
+    return _when(moment).encode()
+
+
+# The encoded props around a subject's own values: _prop("arn", ...) and _prop("opened-at", ...)
+# up to their value.
+_ARN_PROP = b',"props":[' + _dumps(_prop("arn", "-"))[: -len(b'"-"}')]
+_OPENED_PROP = b"," + _dumps(_prop("opened-at", "-"))[: -len(b'-"}')]
 
 
 def _rule_observation_head(uid: str, rule_id: str, collected: str) -> bytes:

@@ -142,7 +142,7 @@ def test_hostile_strings_validate_and_read_back_as_text():
         generated_by=hostile,
     )
     rows = [
-        row.__class__(**{**row.__dict__, "rule_id": hostile, "resource_arn": f"arn:{hostile}:{n}"})
+        replace(row, rule_id=hostile, resource_arn=f"arn:{hostile}:{n}")
         for n, row in enumerate(sample.failing(3, rules=("x",)))
     ]
     raw = io.BytesIO()
