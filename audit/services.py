@@ -29,6 +29,7 @@ from .models import (
     canonical_payload_of,
     chain_digest,
     chain_key,
+    likely_canonical_bytes,
     normalise_ip,
 )
 
@@ -154,15 +155,23 @@ def _event_problem(
 
 
 def _row_problem(
-    row: Sequence[Any], canonical: bytes, key: bytes, prev_hash: str | None, prev_digest: str | None
+    row: Sequence[Any],
+    canonical: bytes,
+    key: bytes,
+    prev_hash: str | None,
+    prev_digest: str | None,
+    keyed: str | None = None,
 ) -> str:
-    """_event_problem() on an event's CHAIN_FIELDS values and their canonical bytes."""
+    """_event_problem() on an event's CHAIN_FIELDS values and their canonical bytes (and
+    their keyed hash, when the caller has it already)."""
     if prev_hash is not None and row[14] != prev_hash:
         return (
             "its previous hash does not match the event before it: "
             "the chain was reordered or an event was replaced"
         )
-    if hmac.new(key, canonical, hashlib.sha256).hexdigest() != row[15]:
+    if keyed is None:
+        keyed = hmac.new(key, canonical, hashlib.sha256).hexdigest()
+    if keyed != row[15]:
         return (
             "its content does not match its keyed hash: the row was edited, or written "
             "by someone without the chain key"
@@ -197,9 +206,17 @@ class RangeCheck:
     def intact(self) -> bool:
         return not self.problem
 
-    def feed(self, row: Sequence[Any], canonical: bytes | None = None) -> None:
-        """One event's CHAIN_FIELDS values (and their canonical bytes, when the caller has
-        them already), the next in seq order."""
+    def feed(
+        self,
+        row: Sequence[Any],
+        canonical: bytes | None = None,
+        *,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """One event's CHAIN_FIELDS values, the next in seq order, with their canonical bytes
+        or their canonical_payload_of() when the caller has either already. From the payload
+        the check first tries orjson's spelling of the bytes (likely_canonical_bytes): taken
+        when the keyed hash covers it, else the bytes are canonical_bytes()'s."""
         seq = row[1]
         if self.first_seq is None:
             self.first_seq = seq
@@ -212,9 +229,19 @@ class RangeCheck:
                 "events before it were deleted"
             )
         else:
+            keyed = None
             if canonical is None:
-                canonical = canonical_bytes(canonical_payload_of(row))
-            problem = _row_problem(row, canonical, self.key, self.prev_hash, self.prev_digest)
+                payload = canonical_payload_of(row) if payload is None else payload
+                likely = likely_canonical_bytes(payload)
+                if likely is not None:
+                    keyed = hmac.new(self.key, likely, hashlib.sha256).hexdigest()
+                if likely is not None and keyed == row[15]:
+                    canonical = likely
+                else:
+                    canonical, keyed = canonical_bytes(payload), None
+            problem = _row_problem(
+                row, canonical, self.key, self.prev_hash, self.prev_digest, keyed
+            )
         if problem:
             self.first_bad_seq, self.problem = seq, problem
             return

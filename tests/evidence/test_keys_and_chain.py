@@ -3,6 +3,8 @@ published, audited, never shown) and the audit log's keyless chain they rely on 
 record(), backfilled by the migration, checked by verify_chain, recomputed by the standalone
 verifier from exported rows exactly as canonical() spells them)."""
 
+import hashlib
+import hmac
 import importlib
 import io
 import json
@@ -14,9 +16,17 @@ from django.db import connection
 
 import audit
 from accounts import audit_events as accounts_events
-from audit.exports import exported, write_chain_segment
-from audit.models import GENESIS_DIGEST, AuditEvent, chain_digest
-from audit.services import last_verification, verify_chain
+from audit.exports import exported, jsonl_line, write_chain_segment
+from audit.models import (
+    GENESIS_DIGEST,
+    GENESIS_HASH,
+    AuditEvent,
+    canonical_bytes,
+    canonical_payload_of,
+    chain_digest,
+    likely_canonical_bytes,
+)
+from audit.services import RangeCheck, last_verification, verify_chain
 from audit.tasks import verify_organization_chain
 from evidence import keys
 from evidence import verify_package as standalone
@@ -211,7 +221,7 @@ def test_a_segment_is_written_as_the_model_exports_and_verified_to_the_head(org)
         segment = write_chain_segment(
             out, org.pk, chain[1].created_at, chain[2].created_at, verify=True
         )
-    expected = (json.dumps(exported(e), sort_keys=True) + "\n" for e in chain[1:3])
+    expected = (jsonl_line(exported(e)) for e in chain[1:3])
     assert out.getvalue() == "".join(expected).encode()
     checked = segment["verified"]
     assert checked.intact and (checked.first_seq, checked.last_seq) == (2, len(chain))
@@ -223,6 +233,77 @@ def test_a_segment_is_written_as_the_model_exports_and_verified_to_the_head(org)
     checked = segment["verified"]
     assert not checked.intact and checked.first_bad_seq == chain[-1].seq
     assert "keyed hash" in checked.problem
+
+
+# Values orjson cannot spell (an integer beyond 64 bits) or must not write as they are in a
+# line (non-ASCII, a line separator). audit.record keeps a float as its text, so no recorded
+# number is spelt two ways; a row made otherwise is checked below.
+AWKWARD_DATA = [
+    {"big": 10**20, "n": 3},
+    {"text": "ünï\u2028cödé 😀", "nested": {"b": [1.5, None], "a": -(2**70)}},
+    {"plain": "ascii only", "ratio": 0.25},
+]
+
+
+def test_a_segment_of_awkward_values_verifies_and_reads_back_as_recorded(org):
+    """Events whose values orjson cannot spell still verify (the standard spelling), every
+    line is ASCII and parses back to the event as exported, and an edit is still found."""
+    with tenant_scope(org):
+        for data in AWKWARD_DATA:
+            audit.record(accounts_events.TEAM_DELETE, data=data, target=("team", "1", "ü\n\u2028"))
+    chain = _chain(org)
+    with tenant_scope(org):
+        out = io.BytesIO()
+        segment = write_chain_segment(
+            out, org.pk, chain[0].created_at, chain[-1].created_at, verify=True
+        )
+    assert segment["verified"].intact and segment["events"] == len(chain)
+    lines = out.getvalue().split(b"\n")
+    assert lines.pop() == b"" and all(line.isascii() for line in lines)
+    assert [json.loads(line) for line in lines] == [exported(e) for e in chain]
+    [big] = [e for e in chain if "big" in e.data]
+    _as_owner(
+        'UPDATE audit_auditevent SET data = \'{"big": 100000000000000000001, "n": 3}\' '
+        "WHERE id = %s",
+        [big.pk],
+    )
+    with tenant_scope(org):
+        segment = write_chain_segment(
+            io.BytesIO(), org.pk, chain[0].created_at, chain[-1].created_at, verify=True
+        )
+    checked = segment["verified"]
+    assert not checked.intact and checked.first_bad_seq == big.seq
+    assert "keyed hash" in checked.problem
+
+
+def _signed_row(seq, prev_hash, prev_digest, data, key):
+    """CHAIN_FIELDS values of an event whose hash and digest a holder of `key` made over
+    canonical_bytes() (json's spelling), whatever its data holds."""
+    row = [1, seq, "2026-03-02T09:00:00.000000+00:00", "user", "7", "ann", "team.delete"]
+    row += ["team", "1", "t", data, None, "", "", prev_hash]
+    canonical = canonical_bytes(canonical_payload_of(row))
+    digest = chain_digest(prev_digest, canonical)
+    return [*row, hmac.new(key, canonical, hashlib.sha256).hexdigest(), digest]
+
+
+def test_the_check_takes_orjsons_spelling_only_when_the_keyed_hash_covers_it():
+    """A float orjson spells otherwise (1e-7 against json's 1e-07), in an event a key holder
+    hashed: intact through the standard spelling; the same event edited: found."""
+    key = b"k" * 32
+    first = _signed_row(1, GENESIS_HASH, GENESIS_DIGEST, {"small": 1e-07, "n": 3}, key)
+    second = _signed_row(2, first[15], first[16], {"plain": "x"}, key)
+    payload = canonical_payload_of(first)
+    assert likely_canonical_bytes(payload) != canonical_bytes(payload)
+    check = RangeCheck(0, GENESIS_HASH, GENESIS_DIGEST, key=key)
+    for row in (first, second):
+        check.feed(row, payload=canonical_payload_of(row))
+    assert check.intact and check.events == 2
+
+    edited = list(first)
+    edited[10] = {"small": 2e-07, "n": 3}
+    check = RangeCheck(0, GENESIS_HASH, GENESIS_DIGEST, key=key)
+    check.feed(edited, payload=canonical_payload_of(edited))
+    assert not check.intact and "keyed hash" in check.problem
 
 
 def test_the_summary_says_which_events_the_package_verified(org):
