@@ -29,13 +29,12 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -98,19 +97,18 @@ COPY_BLOCK = 1 << 20
 DEFLATE_LEVEL = 1
 # Rows fetched per round trip when PostgreSQL writes the lines (two text columns a row).
 QUERY_FETCH = 5_000
-AHEAD_BATCHES = 2  # fetches a reading thread may hold ahead of the writer (_ReadAhead)
 # The period includes its start; the ledger's changes_between covers (start, end]. PostgreSQL
 # keeps microseconds, so (start - 1 µs, end] is the period's [start, end].
 BEFORE = timedelta(microseconds=1)
 
 # In the order they are written (the findings first: the controls' history is read beside them).
 FILES = (
-    "finding-changes.csv",
-    "finding-changes.json",
     "findings-open-at-end.csv",
     "findings-open-at-end.json",
     "controls.csv",
     "controls.json",
+    "finding-changes.csv",
+    "finding-changes.json",
     "exemptions.csv",
     "exemptions.json",
     "rule-versions.csv",
@@ -338,11 +336,10 @@ class Archive:
                 _json_array(lines, out, count)
         return count
 
-    def spooled_table(
-        self, base: str, count: int, csv_spool: IO[bytes], json_spool: IO[bytes]
-    ) -> None:
-        """`<base>.csv` and `<base>.json` of `count` records from the spools a background
-        query_rows() wrote."""
+    def spooled_table(self, base: str, spooled: Background[int]) -> int:
+        """`<base>.csv` and `<base>.json` from a background query_rows() into two spools."""
+        count = spooled.result()
+        csv_spool, json_spool = spooled.spools
         with self.member(f"{base}.csv") as out:
             csv_spool.seek(0)
             while block := csv_spool.read(COPY_BLOCK):
@@ -350,6 +347,7 @@ class Archive:
         json_spool.seek(0)
         with self.member(f"{base}.json") as out:
             _json_array(json_spool, out, count)
+        return count
 
 
 def _deflate_with_isal(member: IO[bytes]) -> None:
@@ -378,90 +376,17 @@ def query_rows(
     writes (RowQuery): this process only copies them, a fetch at a time (a server-side cursor:
     memory does not grow with the rows). Returns how many records."""
     count = 0
-    csv_out.write(next(csv_lines(columns, ())).encode())
-    for rows in _batches(query):
-        csv_out.write("".join([row[0] for row in rows]).encode())
-        json_lines.write("\n".join([row[1] for row in rows]).encode() + b"\n")
-        before, count = count, count + len(rows)
-        if on_rows is not None and count // PROGRESS_EVERY > before // PROGRESS_EVERY:
-            on_rows(count)
-    return count
-
-
-def _batches(query: RowQuery) -> Iterator[list[tuple[Any, ...]]]:
-    """The query's rows, QUERY_FETCH at a time from a server-side cursor.
-
-    A server-side cursor computes rows only when asked: read and written by one thread, the
-    server and this process take turns. Outside a transaction, with the query's organization,
-    a thread of its own reads them (its own connection, in the organization's tenant scope) a
-    batch or two ahead of the writing. Inside one (a test's, or a caller's tenant scope) that
-    connection would not see the transaction's rows: read here."""
     sql, params = query.sql()
-    if query.organization is None or connection.in_atomic_block:
-        scope = (
-            transaction.atomic() if query.organization is None else tenant_scope(query.organization)
-        )
-        with scope, connection.chunked_cursor() as cursor:
-            cursor.execute(sql, params)
-            while rows := cursor.fetchmany(QUERY_FETCH):
-                yield rows
-        return
-    ahead = _ReadAhead(sql, params, query.organization)
-    try:
-        yield from ahead
-    finally:
-        ahead.stop()
-
-
-class _ReadAhead:
-    """Batches of a query's rows read by a thread with a connection of its own, at most
-    AHEAD_BATCHES ahead of the reader (memory stays a few fetches)."""
-
-    def __init__(self, sql: str, params: list[Any], organization: Organization):
-        self._batches: queue.Queue[list[tuple[Any, ...]] | BaseException] = queue.Queue(
-            maxsize=AHEAD_BATCHES
-        )
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._read, args=(sql, params, organization), name="evidence-rows", daemon=True
-        )
-        self._thread.start()
-
-    def _read(self, sql: str, params: list[Any], organization: Organization) -> None:
-        try:
-            with tenant_scope(organization), connection.chunked_cursor() as cursor:
-                cursor.execute(sql, params)
-                while not self._stopping.is_set():
-                    rows = cursor.fetchmany(QUERY_FETCH)
-                    self._put(rows)
-                    if not rows:
-                        break
-        except BaseException as exc:  # noqa: BLE001 - handed to the reader
-            self._put(exc)
-        finally:
-            connection.close()  # this thread's own connection
-
-    def _put(self, item: list[tuple[Any, ...]] | BaseException) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._batches.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def __iter__(self) -> Iterator[list[tuple[Any, ...]]]:
-        while True:
-            item = self._batches.get()
-            if isinstance(item, BaseException):
-                raise item
-            if not item:
-                return
-            yield item
-
-    def stop(self) -> None:
-        """The reader is done (or failed): end the thread, which closes its connection."""
-        self._stopping.set()
-        self._thread.join()
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        csv_out.write(next(csv_lines(columns, ())).encode())
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(QUERY_FETCH):
+            csv_out.write("".join([row[0] for row in rows]).encode())
+            json_lines.write("\n".join([row[1] for row in rows]).encode() + b"\n")
+            before, count = count, count + len(rows)
+            if on_rows is not None and count // PROGRESS_EVERY > before // PROGRESS_EVERY:
+                on_rows(count)
+    return count
 
 
 @dataclass
@@ -475,8 +400,6 @@ class RowQuery:
     source: str
     params: list[Any]
     cells: list[tuple[str, str, str]]
-    # Whose tenant scope a thread reading ahead opens (_batches); None: read by the caller.
-    organization: Organization | None = None
 
     def sql(self) -> tuple[str, list[Any]]:
         line, line_params = csv_line_sql([csv for _, csv, _ in self.cells])
@@ -655,11 +578,9 @@ class Build:
     # -- the files, in order ---------------------------------------------------------------
 
     def run(self, spool: IO[bytes]) -> None:
-        # What takes the longest runs beside the changes file, which this thread streams from
-        # PostgreSQL into the ZIP (the largest file: its copy would otherwise be left for the
-        # end): the audit log in a process of its own (Python's hashing), the controls'
-        # history, and the findings open at the end followed by their OSCAL observations, in
-        # threads (Background).
+        # What takes the longest runs beside the findings file (Background): the audit log in
+        # a process of its own (Python's hashing), the controls' history and the changes
+        # (PostgreSQL's sums and lines), then the OSCAL observations of the findings written.
         audit_log = Background(
             "evidence-audit-log", self, self.audit_log_apart, spools=1, inline=self.audit_log_to
         )
@@ -667,21 +588,26 @@ class Build:
         try:
             controls = Background("evidence-controls", self, self.control_states)
             background.append(controls)
-            findings = Background("evidence-findings", self, self.findings_to, spools=3)
-            background.append(findings)
-            self.write_changes(spool)
-            count, observed, by_rule = findings.result()
-            self.write_findings(count, findings.spools)
+            changes = Background("evidence-changes", self, self.changes_to, spools=2)
+            background.append(changes)
+            self.write_findings(spool)
+            # The failing resources' OSCAL observations, from the findings just written.
+            observations = Background(
+                "evidence-oscal", self, lambda out: self.rule_observations(spool, out), spools=1
+            )
+            background.append(observations)
             self.write_controls(controls)
+            self.write_changes(changes)
             self.write_exemptions()
             self.write_versions()
             self.write_coverage()
             self.write_audit_log(audit_log)
             summary = self.summary()
             self.progress(85, "Assessment results (OSCAL)")
-            written = findings.spools[2]
+            count, by_rule = observations.result()
+            [written] = observations.spools
             written.seek(0)
-            ahead = oscal.RuleObservations(stream=written, count=observed, by_rule=by_rule)
+            ahead = oscal.RuleObservations(stream=written, count=count, by_rule=by_rule)
             with self.scope(), self.archive.member("assessment-results.json") as out:
                 oscal.write_assessment_results(out, summary, ahead=ahead)
         finally:
@@ -711,33 +637,15 @@ class Build:
                 )
             return [self._control_state(control) for control in self.resolved.controls]
 
-    def findings_to(
-        self,
-        csv_out: _StoppableWriter,
-        json_lines: _StoppableWriter,
-        observations: _StoppableWriter,
-    ) -> tuple[int, int, dict[str, list[str]]]:
-        """The findings open at the period's end, as CSV and JSON lines (query_rows), then
-        their OSCAL observations read back from those lines (oscal.write_rule_observations):
-        (findings, observations, each rule's observation uuids)."""
-        with self.scope():
-            if not self.resolved.rule_ids:
-                csv_out.write(next(csv_lines(FINDING_COLUMNS, ())).encode())
-                return 0, 0, {}
-            sql, params = history.findings_at_query(
-                self.organization,
-                self.period.end,
-                rule_ids=self.resolved.rule_ids,
-                account_pks=self.account_pks,
-            )
-            query = self._ledger_rows(sql, params, FINDING_CELLS, FINDING_ORDER)
-        count = query_rows(query, FINDING_COLUMNS, csv_out, json_lines)  # read ahead: _batches
-        json_lines.flush()
-        with open(json_lines.name, "rb") as lines:
-            observed, by_rule = oscal.write_rule_observations(
-                observations, self.header.package_id, _failing(lines), self.period.end
-            )
-        return count, observed, by_rule
+    def rule_observations(
+        self, spool: IO[bytes], out: _StoppableWriter
+    ) -> tuple[int, dict[str, list[str]]]:
+        """The OSCAL observations of the findings open at the period's end, read back from
+        their spooled JSON lines, written into `out` (oscal.write_rule_observations)."""
+        spool.seek(0)
+        return oscal.write_rule_observations(
+            out, self.header.package_id, _failing(spool), self.period.end
+        )
 
     def write_controls(self, background: Background[list[Any]]) -> None:
         self.progress(40, f"Controls: {len(self.resolved.controls)}")
@@ -763,19 +671,32 @@ class Build:
             )
             return state, days
 
-    def write_findings(self, count: int, spools: Sequence[IO[bytes]]) -> None:
-        self.progress(45, f"Findings open at period end: {count:,}")
-        csv_spool, json_spool, _ = spools
-        self.archive.spooled_table("findings-open-at-end", count, csv_spool, json_spool)
-
-    def write_changes(self, spool: IO[bytes]) -> None:
-        """The period's finding changes, streamed from PostgreSQL (query_rows) into the ZIP,
-        their JSON lines through `spool`."""
-        self.progress(15, "Finding changes in the period")
+    def write_findings(self, spool: IO[bytes]) -> None:
+        self.progress(15, "Findings open at period end")
         with self.scope():
             if not self.resolved.rule_ids:
-                self.archive.table("finding-changes", CHANGE_COLUMNS, (), spool=spool)
+                self.archive.table("findings-open-at-end", FINDING_COLUMNS, (), spool=spool)
                 return
+            sql, params = history.findings_at_query(
+                self.organization,
+                self.period.end,
+                rule_ids=self.resolved.rule_ids,
+                account_pks=self.account_pks,
+            )
+            self.archive.query_table(
+                "findings-open-at-end",
+                FINDING_COLUMNS,
+                self._ledger_rows(sql, params, FINDING_CELLS, FINDING_ORDER),
+                spool=spool,
+                on_rows=self.row_progress(15, "Findings open at period end"),
+            )
+
+    def changes_to(self, csv_out: SupportsWrite[bytes], json_lines: SupportsWrite[bytes]) -> int:
+        """The period's finding changes, as CSV and JSON lines (query_rows); how many."""
+        with self.scope():
+            if not self.resolved.rule_ids:
+                csv_out.write(next(csv_lines(CHANGE_COLUMNS, ())).encode())
+                return 0
             sql, params = history.changes_query(
                 self.organization,
                 self.period.start - BEFORE,
@@ -784,14 +705,11 @@ class Build:
                 account_pks=self.account_pks,
             )
             query = self._ledger_rows(sql, params, CHANGE_CELLS, CHANGE_ORDER)
-        # Outside the scope's transaction: the rows are read ahead by a thread (_batches).
-        self.archive.query_table(
-            "finding-changes",
-            CHANGE_COLUMNS,
-            query,
-            spool=spool,
-            on_rows=self.row_progress(15, "Finding changes in the period"),
-        )
+            return query_rows(query, CHANGE_COLUMNS, csv_out, json_lines)
+
+    def write_changes(self, background: Background[int]) -> None:
+        self.progress(55, "Finding changes in the period")
+        self.archive.spooled_table("finding-changes", background)
 
     def write_exemptions(self) -> None:
         self.progress(65, "Exemptions")
@@ -964,7 +882,6 @@ class Build:
             source=source,
             params=[*params, *(orjson.dumps(m).decode() for m in maps), self.organization.pk],
             cells=cells,
-            organization=self.organization,
         )
 
     def _exemptions(self) -> Iterator[dict[str, Any]]:
@@ -1174,9 +1091,7 @@ class _StoppableWriter:
         return len(data)
 
     def flush(self) -> None:
-        """Write what is gathered through to the file (another reader of it sees it all)."""
         self._raw.write(self._buffer)
-        self._raw.flush()
         self._buffer.clear()
 
 

@@ -19,8 +19,6 @@ from types import SimpleNamespace
 import orjson
 import pypdf
 import pytest
-from django.db import connection
-from django.db.utils import ProgrammingError
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -471,13 +469,11 @@ class _Recorded(package.threading.Thread):
 def test_a_worker_writes_the_slow_parts_beside_the_other_files_and_the_same(
     org, auditor, estate, evidence_root, celery_eager, monkeypatch
 ):
-    """Outside a transaction (a worker's build), the period's audit log (in a process of its
-    own), the controls' history, and the findings open at the end with their OSCAL
-    observations are each written by a thread with its own connection while the changes file
-    is (the two ledger files' rows each read ahead by a thread of their own): the members
-    are still what the sources say (the audit log every event of the period as the chain
-    holds it, the changes every ledger change, the findings every one open at the end, the
-    controls their status), the package verifies, and no thread outlives the build."""
+    """Outside a transaction (a worker's build), the period's audit log, the controls' history
+    and the changes are each written by a thread with its own connection while the findings
+    files are: the members are still what the sources say (the audit log every event of the
+    period as the chain holds it, the changes every ledger change, the controls their status),
+    the package verifies, and no thread outlives the build."""
     _Recorded.started = []
     monkeypatch.setattr(package.threading, "Thread", _Recorded)
     commands = []
@@ -502,11 +498,8 @@ def test_a_worker_writes_the_slow_parts_beside_the_other_files_and_the_same(
     assert response.status_code == 302
     export = _export(org)
     assert export.status == EvidenceExport.READY, export.error
-    started = ["evidence-audit-log", "evidence-controls", "evidence-findings"]
-    assert _Recorded.started[:3] == started
-    # The changes (this thread's) and the findings (their thread's), each read ahead by one.
-    assert _Recorded.started[3:] == ["evidence-rows", "evidence-rows"]
-    started.append("evidence-rows")
+    started = ["evidence-audit-log", "evidence-controls", "evidence-changes", "evidence-oscal"]
+    assert _Recorded.started == started
     assert commands == ["evidence_audit_log"]  # the audit log's hashing in a process of its own
     assert not [t for t in package.threading.enumerate() if t.name in started]
 
@@ -526,10 +519,6 @@ def test_a_worker_writes_the_slow_parts_beside_the_other_files_and_the_same(
         (c.at.isoformat(), c.event, c.finding_id) for c in changes
     ]
     assert len(list(csv.reader(io.StringIO(members["finding-changes.csv"].decode())))) == 4
-    found = orjson.loads(members["findings-open-at-end.json"])
-    assert sorted(f["finding_id"] for f in found) == sorted(f.finding_id for f in open_at_end)
-    rows = list(csv.DictReader(io.StringIO(members["findings-open-at-end.csv"].decode())))
-    assert [int(r["finding_id"]) for r in rows] == [f["finding_id"] for f in found]
     controls = orjson.loads(members["controls.json"])
     assert [(c["control_id"], c["status_at_end"]) for c in controls] == [
         ("BL-1", "fail"),
@@ -551,7 +540,7 @@ def test_a_worker_writes_the_slow_parts_beside_the_other_files_and_the_same(
 def test_a_failed_build_stops_its_background_audit_log(
     org, auditor, estate, evidence_root, celery_eager, monkeypatch
 ):
-    def breaks(self, *args):
+    def breaks(self):
         raise ConnectionError("database connection lost")
 
     monkeypatch.setattr(package.Build, "write_changes", breaks)
@@ -569,34 +558,3 @@ def test_a_failed_build_stops_its_background_audit_log(
     assert export.status == EvidenceExport.FAILED
     assert not [t for t in package.threading.enumerate() if t.name.startswith("evidence-")]
     assert list(services.organization_folder(org.pk).iterdir()) == []
-
-
-@pytest.mark.django_db(transaction=True)
-def test_rows_read_ahead_arrive_whole_in_order_and_the_reader_always_ends(org):
-    """A large file's rows read by a thread of their own (package._ReadAhead): every batch in
-    order, a query error raised in the writer's thread, and the reading thread and its
-    connection gone however the writer stops."""
-    sql = "SELECT g FROM generate_series(1, %s) g ORDER BY g"
-    ahead = package._ReadAhead(sql, [12_001], org)
-    batches = list(ahead)
-    ahead.stop()
-    assert [len(b) for b in batches] == [5_000, 5_000, 2_001]
-    assert [row[0] for b in batches for row in b] == list(range(1, 12_002))
-
-    ahead = package._ReadAhead(sql, [100_000], org)
-    next(iter(ahead))  # the writer fails after one batch
-    ahead.stop()
-    assert not ahead._thread.is_alive()
-
-    ahead = package._ReadAhead("SELECT no_such_column FROM generate_series(1, 3)", [], org)
-    with pytest.raises(ProgrammingError) as raised:
-        list(ahead)
-    ahead.stop()
-    assert "no_such_column" in str(raised.value)
-    assert not [t for t in package.threading.enumerate() if t.name == "evidence-rows"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-        )
-        assert cursor.fetchone()[0] == 0  # every reading thread's connection closed
