@@ -38,6 +38,7 @@ import sys
 import zipfile
 import zlib
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -341,11 +342,9 @@ def _read_small(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
     return data
 
 
-def _hash_member(member: IO[bytes], segment: SegmentCheck | None, jobs: int = 1) -> tuple[int, str]:
+def _hash_member(member: IO[bytes], segment: SegmentCheck | None) -> tuple[int, str]:
     """Size and SHA-256 of one member, read in chunks; its lines fed to `segment` as they
-    pass (audit-log.jsonl is read once), by `jobs` worker processes when more than one."""
-    if segment is not None and jobs > 1:
-        return _hash_member_parallel(member, segment, jobs)
+    pass (audit-log.jsonl is read once)."""
     sha, size, pending, number = hashlib.sha256(), 0, b"", 0
     while chunk := member.read(CHUNK):
         sha.update(chunk)
@@ -359,26 +358,38 @@ def _hash_member(member: IO[bytes], segment: SegmentCheck | None, jobs: int = 1)
     return size, sha.hexdigest()
 
 
-def _hash_member_parallel(member: IO[bytes], segment: SegmentCheck, jobs: int) -> tuple[int, str]:
-    """_hash_member with the lines checked by `jobs` forked workers, a block of whole lines
-    each, merged in order; at most two blocks per worker in flight (memory stays flat)."""
+def _hash_member_parallel(
+    member: IO[bytes], segment: SegmentCheck, pool: Any, jobs: int
+) -> tuple[int, str]:
+    """_hash_member with the lines checked by the `jobs` workers of `pool`, a block of whole
+    lines each, merged in order; at most two blocks per worker in flight (memory stays
+    flat)."""
     sha, size, pending, number = hashlib.sha256(), 0, b"", 0
     in_flight: deque[Any] = deque()
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        while chunk := member.read(CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-            whole, newline, pending = (pending + chunk).rpartition(b"\n")
-            if whole or newline:
-                in_flight.append(pool.apply_async(_check_block, (whole, number)))
-                number += whole.count(b"\n") + 1
-            while len(in_flight) > 2 * jobs:
-                segment.merge(in_flight.popleft().get())
-        while in_flight:
+    while chunk := member.read(CHUNK):
+        sha.update(chunk)
+        size += len(chunk)
+        whole, newline, pending = (pending + chunk).rpartition(b"\n")
+        if whole or newline:
+            in_flight.append(pool.apply_async(_check_block, (whole, number)))
+            number += whole.count(b"\n") + 1
+        while len(in_flight) > 2 * jobs:
             segment.merge(in_flight.popleft().get())
+    while in_flight:
+        segment.merge(in_flight.popleft().get())
     if pending.strip():
         segment.line(pending, number + 1)
     return size, sha.hexdigest()
+
+
+def _member_digest(path: str, name: str) -> tuple[int, str] | str:
+    """A worker's share: size and SHA-256 of the member `name` of the package at `path`, or
+    why it cannot be read."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(name) as member:
+            return _hash_member(member, None)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        return f"unreadable, the ZIP is damaged: {exc}"
 
 
 def _jobs(requested: int | None, size: int) -> int:
@@ -487,21 +498,39 @@ def _check_members(
     segment: SegmentCheck | None,
     jobs: int | None = None,
 ) -> None:
+    """Every listed member's size and SHA-256 against the manifest, audit-log.jsonl's lines
+    against `segment` as it is read. With a large audit log (_jobs), worker processes check its
+    lines and hash the other members meanwhile, each opening the package by its path."""
     present = {info.filename: info for info in archive.infolist()}
+    names = [name for name in listed if name in present]
+    outcomes: dict[str, tuple[int, str] | str] = {}
+    log = AUDIT_LOG_NAME if segment is not None and AUDIT_LOG_NAME in names else None
+    workers = _jobs(jobs, present[log].file_size) if log is not None else 1
+    if log is not None and segment is not None and workers > 1 and archive.filename:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            others = {
+                name: pool.apply_async(_member_digest, (archive.filename, name))
+                for name in names
+                if name != log
+            }
+            outcomes[log] = _read_member(
+                archive, log, lambda m: _hash_member_parallel(m, segment, pool, workers)
+            )
+            outcomes.update((name, job.get()) for name, job in others.items())
+    else:
+        for name in names:
+            outcomes[name] = _read_member(
+                archive, name, functools.partial(_fed, segment if name == log else None)
+            )
     for name, entry in listed.items():
-        if name not in present:
+        outcome = outcomes.get(name)
+        if outcome is None:
             result.fail(name, "missing: listed in the manifest, not in the package")
             continue
-        try:
-            with archive.open(name) as member:
-                if name == AUDIT_LOG_NAME and segment is not None:
-                    workers = _jobs(jobs, present[name].file_size)
-                    size, sha256 = _hash_member(member, segment, workers)
-                else:
-                    size, sha256 = _hash_member(member, None)
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-            result.fail(name, f"unreadable, the ZIP is damaged: {exc}")
+        if isinstance(outcome, str):
+            result.fail(name, outcome)
             continue
+        size, sha256 = outcome
         result.files_checked += 1
         if size != entry.get("size"):
             result.fail(name, f"size {size} bytes, the manifest says {entry.get('size')}")
@@ -511,6 +540,21 @@ def _check_members(
             )
     for name in sorted(present.keys() - set(listed) - {MANIFEST_NAME, SIGNATURE_NAME}):
         result.fail(name, "unexpected: in the package, not listed in the manifest")
+
+
+def _fed(segment: SegmentCheck | None, member: IO[bytes]) -> tuple[int, str]:
+    return _hash_member(member, segment)
+
+
+def _read_member(
+    archive: zipfile.ZipFile, name: str, read: Callable[[IO[bytes]], tuple[int, str]]
+) -> tuple[int, str] | str:
+    """read(member) of one member: its size and SHA-256, or why it cannot be read."""
+    try:
+        with archive.open(name) as member:
+            return read(member)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        return f"unreadable, the ZIP is damaged: {exc}"
 
 
 def _check_audit_log(

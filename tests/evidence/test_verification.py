@@ -9,6 +9,7 @@ import zipfile
 import pytest
 
 from evidence import keys
+from evidence import verify_package as standalone
 from evidence.manifest import AUDIT_LOG_NAME
 from tagsense.tenancy.db import tenant_scope
 from tests.evidence.package_kit import (
@@ -195,3 +196,50 @@ def test_an_unreadable_key_or_a_file_that_is_no_zip(package, tmp_path):
     key = public_key_file(package.organization, tmp_path)
     result = run_script(not_zip, key, tmp_path)
     assert result.returncode == 1 and "not a readable ZIP file" in result.stdout
+
+
+def test_worker_processes_find_what_one_process_finds_for_every_tampering(
+    package, org_key, tmp_path, monkeypatch
+):
+    """With a large audit log the standalone verifier checks its lines and hashes the other
+    members in worker processes (each opening the package by its path): for the package as
+    built and for each tampering, the same verdict and failures, in the same order, as one
+    process gives."""
+    monkeypatch.setattr(standalone, "PARALLEL_MIN_BYTES", 0)
+    pem = org_key.read_bytes()
+    raw = bytearray(package.path.read_bytes())
+    with zipfile.ZipFile(package.path) as archive:
+        info = archive.getinfo("controls.csv")
+    raw[info.header_offset + 30 + len(info.filename) + len(info.extra) + 5] ^= 0x01
+    damaged = tmp_path / "damaged.zip"
+    damaged.write_bytes(bytes(raw))
+    lines = package.members[AUDIT_LOG_NAME].split(b"\n")
+    lines[2] = lines[2].replace(b'"seq":3', b'"seq":3,"note":1')
+    cases = {
+        "intact": package.path,
+        "flipped": rezip(
+            package.path,
+            tmp_path / "flipped.zip",
+            lambda n, d: (n, flip(d) if n == "controls.csv" else d),
+        ),
+        "damaged": damaged,
+        "removed": rezip(
+            package.path,
+            tmp_path / "removed.zip",
+            lambda n, d: None if n == "controls.csv" else (n, d),
+        ),
+        "edited event": rezip(
+            package.path,
+            tmp_path / "edited.zip",
+            lambda n, d: (n, b"\n".join(lines) if n == AUDIT_LOG_NAME else d),
+        ),
+    }
+    for how, path in cases.items():
+        alone = standalone.verify_package(str(path), pem, jobs=1)
+        workers = standalone.verify_package(str(path), pem, jobs=2)
+        assert (alone.intact, alone.failures, alone.files_checked) == (
+            workers.intact,
+            workers.failures,
+            workers.files_checked,
+        ), how
+        assert alone.intact == (how == "intact"), (how, alone.failures)

@@ -198,7 +198,8 @@ def _tampered(lines, how):
 def _parallel(data, segment, chunk, monkeypatch):
     monkeypatch.setattr(standalone, "CHUNK", chunk)
     check = standalone.SegmentCheck(segment)
-    size, sha256 = standalone._hash_member(io.BytesIO(data), check, jobs=2)
+    with standalone.multiprocessing.get_context("fork").Pool(2) as pool:
+        size, sha256 = standalone._hash_member_parallel(io.BytesIO(data), check, pool, 2)
     return size, sha256, check.count, check.finish()
 
 
