@@ -593,7 +593,11 @@ class Build:
             self.write_findings(spool)
             # The failing resources' OSCAL observations, from the findings just written.
             observations = Background(
-                "evidence-oscal", self, lambda out: self.rule_observations(spool, out), spools=1
+                "evidence-oscal",
+                self,
+                lambda out: self.observations_apart(spool, out),
+                spools=1,
+                inline=lambda out: self.rule_observations(spool, out),
             )
             background.append(observations)
             self.write_controls(controls)
@@ -765,34 +769,34 @@ class Build:
         """audit_log_to() in a process of its own (`manage.py evidence_audit_log`) writing into
         the spool's file: its hashing is CPU work in Python, and in this process it would take
         turns with everything else this build does in Python. Stopped with the build."""
-        command = [
-            sys.executable,
-            str(settings.BASE_DIR / "manage.py"),
+        found = _apart(
             "evidence_audit_log",
-            str(self.organization.pk),
-            self.period.start.isoformat(),
-            self.period.end.isoformat(),
-            spool.name,
-            f"--database-name={connection.settings_dict['NAME']}",
-        ]
-        with subprocess.Popen(  # noqa: S603 - our interpreter, our command, ids and times
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        ) as process:
-            while True:
-                try:
-                    out, err = process.communicate(timeout=0.5)
-                    break
-                except subprocess.TimeoutExpired:
-                    if spool.stopping.is_set():
-                        process.kill()
-                        raise _Stopped from None
-        if process.returncode:
-            detail = err.decode(errors="replace")[-2000:]
-            raise RuntimeError(f"evidence_audit_log exited {process.returncode}: {detail}")
-        found = json.loads(out.splitlines()[-1])
+            [
+                str(self.organization.pk),
+                self.period.start.isoformat(),
+                self.period.end.isoformat(),
+                spool.name,
+                f"--database-name={connection.settings_dict['NAME']}",
+            ],
+            spool,
+        )
         segment = found["segment"]
         segment["verified"] = RangeCheck.from_found(found["verified"])
         return segment, found["head"]
+
+    def observations_apart(
+        self, findings: IO[bytes], spool: _StoppableWriter
+    ) -> tuple[int, dict[str, list[str]]]:
+        """rule_observations() in a process of its own (`manage.py
+        evidence_oscal_observations`) reading the findings' spooled JSON lines and writing into
+        the spool's file: per failing resource it is Python (a million subjects), which in this
+        process would hold up the build's own copies of the members. Stopped with the build."""
+        found = _apart(
+            "evidence_oscal_observations",
+            [self.header.package_id, self.period.end.isoformat(), findings.name, spool.name],
+            spool,
+        )
+        return int(found["count"]), found["by_rule"]
 
     def summary(self) -> Summary:
         """The summary's parts. The audit chain's check is what write_audit_log() verified
@@ -1065,6 +1069,28 @@ class Background(Generic[_R]):
             spool.close()
 
 
+def _apart(command: str, arguments: list[str], spool: _StoppableWriter) -> dict[str, Any]:
+    """Run `manage.py <command> <arguments>` (an internal command of this app writing into
+    `spool`'s file), killed when the build stops; what it printed last, as JSON."""
+    argv = [sys.executable, str(settings.BASE_DIR / "manage.py"), command, *arguments]
+    with subprocess.Popen(  # noqa: S603 - our interpreter, our command, ids, times and paths
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        while True:
+            try:
+                out, err = process.communicate(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if spool.stopping.is_set():
+                    process.kill()
+                    raise _Stopped from None
+    if process.returncode:
+        detail = err.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{command} exited {process.returncode}: {detail}")
+    found: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return found
+
+
 def _written(work: Callable[..., _R], writers: list[_StoppableWriter]) -> _R:
     outcome = work(*writers)
     for writer in writers:
@@ -1278,7 +1304,8 @@ def build(export: EvidenceExport, on_progress: Progress) -> None:
     try:
         with (
             zipfile.ZipFile(part, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
-            tempfile.TemporaryFile(dir=folder) as spool,
+            # Named: the OSCAL observations' process reads it (Build.observations_apart).
+            tempfile.NamedTemporaryFile(dir=folder) as spool,
         ):
             job = Build(
                 export=export,
