@@ -156,7 +156,8 @@ class Interference:
                 ppid = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             return False
-        mine = pid == own or ppid == own or self.database in cmdline
+        # A child's children too (an evidence build's OSCAL process): their parent is mine.
+        mine = pid == own or ppid == own or ppid in self.mine or self.database in cmdline
         if mine:
             backend = cmdline.startswith(b"postgres:")
             self.labels[pid] = "this process" if pid == own else "backend" if backend else "child"

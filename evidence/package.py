@@ -648,7 +648,7 @@ class Build:
         their spooled JSON lines, written into `out` (oscal.write_rule_observations)."""
         spool.seek(0)
         return oscal.write_rule_observations(
-            out, self.header.package_id, _failing(spool), self.period.end
+            out, self.header.package_id, failing_from_lines(spool), self.period.end
         )
 
     def write_controls(self, background: Background[list[Any]]) -> None:
@@ -1251,7 +1251,7 @@ def _chain_detail(checked: RangeCheck, last: tuple[datetime, dict[str, Any]] | N
     return " ".join(parts)
 
 
-def _failing(spool: IO[bytes]) -> Iterator[FailingResource]:
+def failing_from_lines(spool: IO[bytes]) -> Iterator[FailingResource]:
     """The findings open at period end again, read back from their spooled JSON lines."""
     # The findings one evaluation opened share their opening time.
     loads, parse = orjson.loads, lru_cache(maxsize=4096)(datetime.fromisoformat)

@@ -17,7 +17,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from evidence import oscal
-from evidence.package import _failing
+from evidence.package import failing_from_lines
 
 
 class Command(BaseCommand):
@@ -32,6 +32,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with open(options["findings"], "rb") as lines, open(options["path"], "r+b") as fp:
             count, by_rule = oscal.write_rule_observations(
-                fp, options["package_id"], _failing(lines), options["end"]
+                fp, options["package_id"], failing_from_lines(lines), options["end"]
             )
         self.stdout.write(json.dumps({"count": count, "by_rule": by_rule}))
